@@ -1,0 +1,120 @@
+// Package sqlite is the embedded event store: modernc.org/sqlite (pure Go) in
+// WAL mode, one file, no server. Appends from this process wake feeds through
+// an in-process signal.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/migrations"
+)
+
+// timeLayout is how recorded_at is stored: fixed-width UTC with
+// microseconds, so text order is time order and the value round-trips exactly.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// Store is the SQLite event store.
+type Store struct {
+	*sqlstore.Store
+	path string
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Open opens (creating if needed) the database file at path, applies the
+// migrations and starts the writer.
+func Open(ctx context.Context, path string, cfg sqlstore.Config) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+		}
+	}
+	write, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, err
+	}
+	// One writer connection: SQLite allows one writer at a time anyway, and
+	// BEGIN IMMEDIATE on it also excludes writers in other processes.
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(8)
+	st := sqlstore.New(read, write, dialect{}, &sqlstore.Notifier{}, cfg, write.Close, read.Close)
+	return &Store{Store: st, path: path}, nil
+}
+
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	// FULL: a commit survives power loss, not just a process crash. Group
+	// commit keeps the fsync cost per event small.
+	q.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.SQLite())
+	if err != nil {
+		return err
+	}
+	_, err = provider.Up(ctx)
+	return err
+}
+
+type dialect struct{}
+
+func (dialect) Name() string                               { return "sqlite" }
+func (dialect) Rebind(query string) string                 { return sqlstore.RebindQuestion(query) }
+func (dialect) EncodeID(id uuid.UUID) any                  { return id.String() }
+func (dialect) EncodeJSON(b []byte) any                    { return b }
+func (dialect) EncodeTime(t time.Time) any                 { return t.UTC().Format(timeLayout) }
+func (dialect) MaxParams() int                             { return 32000 }
+func (dialect) LockAppends(context.Context, *sql.Tx) error { return nil } // BEGIN IMMEDIATE holds the write lock
+
+func (dialect) AfterAppend(context.Context, *sql.Tx, int64) error { return nil }
+
+func (dialect) DecodeTime(src any) (time.Time, error) {
+	switch v := src.(type) {
+	case string:
+		return time.Parse(timeLayout, v)
+	case []byte:
+		return time.Parse(timeLayout, string(v))
+	case time.Time:
+		return v, nil
+	}
+	return time.Time{}, fmt.Errorf("recorded_at has unexpected type %T", src)
+}
+
+func (dialect) IsUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}

@@ -1,0 +1,33 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/eventstore/storetest"
+)
+
+func openTemp(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Dialect: "sqlite",
+		New:     func(t *testing.T) eventstore.Store { return openTemp(t) },
+		Exec: func(s eventstore.Store, query string) error {
+			_, err := s.(*sqlite.Store).DB().Exec(query)
+			return err
+		},
+	})
+}

@@ -1,0 +1,532 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+)
+
+// ErrClosed is returned by appends after Close.
+var ErrClosed = errors.New("event store is closed")
+
+const columns = "position, stream_id, version, id, type, data, metadata, recorded_at, prev_hash, hash"
+
+// Config tunes a Store. Zero values take the defaults.
+type Config struct {
+	// MaxBatchEvents caps how many events one group commit writes (default 2000).
+	MaxBatchEvents int
+	// CommitTimeout bounds one append transaction (default 30s).
+	CommitTimeout time.Duration
+	// Now is the clock (default time.Now); tests pin it.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 2000
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Store implements eventstore.Store over database/sql.
+type Store struct {
+	read     *sql.DB
+	write    *sql.DB
+	dialect  Dialect
+	cfg      Config
+	notifier *Notifier
+
+	requests chan *appendRequest
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has exited
+	closing  sync.Once
+	writerWG sync.WaitGroup
+	onClose  []func() error
+}
+
+// New starts a store. read and write may be the same pool; SQLite uses a
+// single-connection pool for write. onClose runs at Close after the writer
+// stopped (listeners, pools).
+func New(read, write *sql.DB, dialect Dialect, notifier *Notifier, cfg Config, onClose ...func() error) *Store {
+	cfg.setDefaults()
+	s := &Store{
+		read:     read,
+		write:    write,
+		dialect:  dialect,
+		cfg:      cfg,
+		notifier: notifier,
+		requests: make(chan *appendRequest, 4096),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		onClose:  onClose,
+	}
+	s.writerWG.Add(1)
+	go s.writer()
+	return s
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+type appendRequest struct {
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedVersion
+	events   []domain.NewEvent
+	metadata [][]byte
+	reply    chan appendReply
+}
+
+type appendReply struct {
+	result eventstore.AppendResult
+	err    error
+}
+
+// Append queues the events for the writer and waits for the commit. If ctx
+// ends first the append may or may not have been written; retrying with the
+// same event ids is safe.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...domain.NewEvent) (eventstore.AppendResult, error) {
+	if err := eventstore.Validate(stream, expected, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	metadata := make([][]byte, len(events))
+	for i, e := range events {
+		md, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: metadata of event %s: %v", eventstore.ErrInvalidEvent, e.ID, err)
+		}
+		if len(e.Data)+len(md) > eventstore.MaxEventBytes {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s (%s) is %d bytes with metadata, over the %d-byte (4 MiB) event size limit",
+				eventstore.ErrInvalidEvent, e.ID, e.Type, len(e.Data)+len(md), eventstore.MaxEventBytes)
+		}
+		metadata[i] = md
+	}
+	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events, metadata: metadata, reply: make(chan appendReply, 1)}
+	select {
+	case <-s.done:
+		return eventstore.AppendResult{}, ErrClosed
+	default:
+	}
+	select {
+	case s.requests <- req:
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, ctx.Err()
+	case <-s.done:
+		return eventstore.AppendResult{}, ErrClosed
+	}
+	select {
+	case r := <-req.reply:
+		return r.result, r.err
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, ctx.Err()
+	case <-s.stopped:
+		select {
+		case r := <-req.reply:
+			return r.result, r.err
+		default:
+			return eventstore.AppendResult{}, ErrClosed
+		}
+	}
+}
+
+// writer is the single goroutine that writes. It takes whatever requests
+// queued while the previous commit ran and commits them together (group
+// commit): no added latency when idle, large transactions under load.
+func (s *Store) writer() {
+	defer s.writerWG.Done()
+	defer close(s.stopped)
+	for {
+		var first *appendRequest
+		select {
+		case first = <-s.requests:
+		case <-s.done:
+			s.failQueued()
+			return
+		}
+		batch := []*appendRequest{first}
+		size := len(first.events)
+	gather:
+		for size < s.cfg.MaxBatchEvents {
+			select {
+			case r := <-s.requests:
+				batch = append(batch, r)
+				size += len(r.events)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) failQueued() {
+	for {
+		select {
+		case r := <-s.requests:
+			r.reply <- appendReply{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// commit writes a batch in one transaction. A database error fails every
+// request in it, with nothing written. A unique violation means another
+// process appended without our lock: the requests are retried one by one so
+// only the one that conflicts fails.
+func (s *Store) commit(batch []*appendRequest) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.reply <- appendReply{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	replies, err := s.tryCommit(live)
+	if err != nil && s.dialect.IsUniqueViolation(err) && len(live) > 1 {
+		for _, r := range live {
+			s.commit([]*appendRequest{r})
+		}
+		return
+	}
+	for i, r := range live {
+		if err != nil {
+			r.reply <- appendReply{err: s.writeError(err)}
+			continue
+		}
+		r.reply <- replies[i]
+	}
+	if err == nil {
+		s.notifier.Broadcast()
+	}
+}
+
+func (s *Store) writeError(err error) error {
+	if s.dialect.IsUniqueViolation(err) {
+		return fmt.Errorf("%w: another writer appended to the stream concurrently (%v)", eventstore.ErrWrongExpectedVersion, err)
+	}
+	return fmt.Errorf("append to %s event store failed, nothing was written: %w", s.dialect.Name(), err)
+}
+
+type storedRef struct {
+	stream   string
+	version  int64
+	position int64
+}
+
+func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
+	defer cancel()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := s.dialect.LockAppends(ctx, tx); err != nil {
+		return nil, err
+	}
+	head, headHash, err := s.head(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+
+	var ids []any
+	streamSet := map[string]bool{}
+	for _, r := range batch {
+		streamSet[r.stream] = true
+		for _, e := range r.events {
+			ids = append(ids, s.dialect.EncodeID(e.ID))
+		}
+	}
+	existing, err := s.existingIDs(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	streams := make([]any, 0, len(streamSet))
+	for st := range streamSet {
+		streams = append(streams, st)
+	}
+	versions, err := s.streamVersions(ctx, tx, streams)
+	if err != nil {
+		return nil, err
+	}
+
+	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	replies := make([]appendReply, len(batch))
+	var rows []domain.RecordedEvent
+	for i, r := range batch {
+		if dup, err, ok := duplicateOutcome(r, existing); ok {
+			replies[i] = appendReply{result: dup, err: err}
+			continue
+		}
+		current, ok := versions[r.stream]
+		if !ok {
+			current = -1
+		}
+		if !r.expected.Matches(current) {
+			replies[i] = appendReply{err: &eventstore.VersionConflictError{Stream: r.stream, Expected: r.expected, Actual: current}}
+			continue
+		}
+		res := eventstore.AppendResult{FirstPosition: head + 1}
+		for j, e := range r.events {
+			head++
+			current++
+			rec := domain.RecordedEvent{
+				ID: e.ID, Stream: r.stream, Version: current, Position: head, Type: e.Type,
+				Data: e.Data, RawMetadata: r.metadata[j], RecordedAt: now, PrevHash: headHash,
+			}
+			rec.Hash = eventstore.ChainHash(headHash, rec)
+			headHash = rec.Hash
+			rows = append(rows, rec)
+			existing[e.ID] = storedRef{stream: r.stream, version: current, position: head}
+		}
+		versions[r.stream] = current
+		res.LastPosition, res.LastVersion = head, current
+		replies[i] = appendReply{result: res}
+	}
+	if len(rows) == 0 {
+		return replies, nil
+	}
+	if err := s.insert(ctx, tx, rows); err != nil {
+		return nil, err
+	}
+	if err := s.dialect.AfterAppend(ctx, tx, head); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return replies, nil
+}
+
+// duplicateOutcome decides a request whose ids are already stored: all of
+// them, in this stream and order, is an idempotent repeat; some of them, or
+// elsewhere, is an error. ok is false when no id is stored.
+func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]storedRef) (eventstore.AppendResult, error, bool) {
+	var found []storedRef
+	for _, e := range r.events {
+		if ref, ok := existing[e.ID]; ok {
+			found = append(found, ref)
+		}
+	}
+	if len(found) == 0 {
+		return eventstore.AppendResult{}, nil, false
+	}
+	same := len(found) == len(r.events)
+	for i, ref := range found {
+		if !same {
+			break
+		}
+		same = ref.stream == r.stream && (i == 0 || ref.version == found[i-1].version+1)
+	}
+	if same {
+		last := found[len(found)-1]
+		return eventstore.AppendResult{FirstPosition: found[0].position, LastPosition: last.position, LastVersion: last.version, Duplicate: true}, nil, true
+	}
+	for _, e := range r.events {
+		if ref, ok := existing[e.ID]; ok {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s (%s) for %s is already stored in %s at version %d (position %d), and the rest of this append does not repeat that earlier append",
+				eventstore.ErrDuplicateEvent, e.ID, e.Type, r.stream, ref.stream, ref.version, ref.position), true
+		}
+	}
+	panic("unreachable")
+}
+
+func (s *Store) head(ctx context.Context, q queryer) (int64, []byte, error) {
+	var (
+		pos  int64
+		hash []byte
+	)
+	err := q.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&pos, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, eventstore.GenesisHash, nil
+	}
+	return pos, hash, err
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inChunks runs fn over args in slices small enough for one statement.
+func (s *Store) inChunks(args []any, fn func(chunk []any, in string) error) error {
+	size := s.dialect.MaxParams() / 2
+	for start := 0; start < len(args); start += size {
+		chunk := args[start:min(start+size, len(args))]
+		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, len(chunk), 1), "("), ")")
+		if err := fn(chunk, s.dialect.Rebind(in)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) existingIDs(ctx context.Context, tx *sql.Tx, ids []any) (map[uuid.UUID]storedRef, error) {
+	found := map[uuid.UUID]storedRef{}
+	err := s.inChunks(ids, func(chunk []any, in string) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+in+")", chunk...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id  string
+				ref storedRef
+			)
+			if err := rows.Scan(&id, &ref.stream, &ref.version, &ref.position); err != nil {
+				return err
+			}
+			parsed, err := uuid.Parse(id)
+			if err != nil {
+				return fmt.Errorf("stored event id %q: %w", id, err)
+			}
+			found[parsed] = ref
+		}
+		return rows.Err()
+	})
+	return found, err
+}
+
+func (s *Store) streamVersions(ctx context.Context, tx *sql.Tx, streams []any) (map[string]int64, error) {
+	versions := map[string]int64{}
+	err := s.inChunks(streams, func(chunk []any, in string) error {
+		rows, err := tx.QueryContext(ctx, "SELECT stream_id, MAX(version) FROM events WHERE stream_id IN ("+in+") GROUP BY stream_id", chunk...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				stream  string
+				version int64
+			)
+			if err := rows.Scan(&stream, &version); err != nil {
+				return err
+			}
+			versions[stream] = version
+		}
+		return rows.Err()
+	})
+	return versions, err
+}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
+	const width = 10
+	perStatement := s.dialect.MaxParams() / width
+	for start := 0; start < len(rows); start += perStatement {
+		chunk := rows[start:min(start+perStatement, len(rows))]
+		args := make([]any, 0, len(chunk)*width)
+		for _, e := range chunk {
+			args = append(args, e.Position, e.Stream, e.Version, s.dialect.EncodeID(e.ID), e.Type,
+				s.dialect.EncodeJSON(e.Data), s.dialect.EncodeJSON(e.RawMetadata), s.dialect.EncodeTime(e.RecordedAt), e.PrevHash, e.Hash)
+		}
+		query := s.dialect.Rebind("INSERT INTO events (" + columns + ") VALUES " + placeholders(len(chunk), width, 1))
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
+	return s.query(ctx, "SELECT "+columns+" FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3", stream, max(from, 0), readLimit(limit))
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+	return s.query(ctx, "SELECT "+columns+" FROM events WHERE position >= $1 ORDER BY position LIMIT $2", max(from, 1), readLimit(limit))
+}
+
+func readLimit(limit int) int {
+	if limit <= 0 || limit > 100000 {
+		return 100000
+	}
+	return limit
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]domain.RecordedEvent, error) {
+	rows, err := s.read.QueryContext(ctx, s.dialect.Rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s event store: %w", s.dialect.Name(), err)
+	}
+	defer rows.Close()
+	var out []domain.RecordedEvent
+	for rows.Next() {
+		var (
+			e        domain.RecordedEvent
+			id       string
+			recorded any
+			data     []byte
+			metadata []byte
+		)
+		if err := rows.Scan(&e.Position, &e.Stream, &e.Version, &id, &e.Type, &data, &metadata, &recorded, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fmt.Errorf("read %s event store: %w", s.dialect.Name(), err)
+		}
+		// A row whose id or time was tampered into nonsense is still
+		// returned, so that verification can name its position.
+		e.ID, _ = uuid.Parse(id)
+		e.RecordedAt, _ = s.dialect.DecodeTime(recorded)
+		e.Data, e.RawMetadata = data, metadata
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s event store: %w", s.dialect.Name(), err)
+	}
+	return out, nil
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (int64, []byte, error) {
+	pos, hash, err := s.head(ctx, s.read)
+	if pos == 0 {
+		hash = nil
+	}
+	return pos, hash, err
+}
+
+// Changed implements eventstore.Store.
+func (s *Store) Changed() <-chan struct{} { return s.notifier.Changed() }
+
+// Ping implements eventstore.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+
+// Dialect names the database behind the store.
+func (s *Store) Dialect() string { return s.dialect.Name() }
+
+// DB exposes the read pool for the views that live beside the events.
+func (s *Store) DB() *sql.DB { return s.read }
+
+// Close stops the writer (queued appends fail with ErrClosed) and closes the
+// database handles.
+func (s *Store) Close() error {
+	var errs []error
+	s.closing.Do(func() {
+		close(s.done)
+		s.writerWG.Wait()
+		for _, f := range s.onClose {
+			errs = append(errs, f())
+		}
+	})
+	return errors.Join(errs...)
+}
