@@ -1,0 +1,98 @@
+package postgres_test
+
+import (
+	"context"
+	neturl "net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/adapters/postgres"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/eventstore/storetest"
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+func openTemp(t *testing.T) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), testenv.PostgresSchema(t), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	testenv.PostgresURL(t)
+	storetest.Run(t, storetest.Harness{
+		Dialect: "postgres",
+		New:     func(t *testing.T) eventstore.Store { return openTemp(t) },
+		Exec: func(s eventstore.Store, query string) error {
+			_, err := s.(*postgres.Store).DB().Exec(query)
+			return err
+		},
+	})
+}
+
+// The database goes away while the store runs: appends fail with an error
+// and write nothing, and work again when it returns.
+func TestAppendsSurviveTheDatabaseGoingAway(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	target := pgHostPort(t, url)
+	proxy := testenv.NewProxy(t, target, true)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, strings.Replace(url, target, proxy.Addr(), 1), sqlstore.Config{CommitTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendOne := func() error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := s.Append(ctx, "outage-1", eventstore.Any, domain.MustEncode(storetest.Event{N: 1}, domain.Metadata{}))
+		return err
+	}
+	if err := appendOne(); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Cut()
+	failures := 0
+	for range 3 {
+		if err := appendOne(); err != nil {
+			failures++
+			t.Logf("append while the database is away: %v", err)
+		}
+	}
+	if failures != 3 {
+		t.Fatalf("%d of 3 appends failed while the database was away, want all", failures)
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(15 * time.Second)
+	for appendOne() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("appends did not work again after the database returned")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	report, err := eventstore.Verify(ctx, s, nil)
+	if err != nil || !report.OK || report.Checked != 2 {
+		t.Fatalf("after the outage verify = %+v, %v; want 2 intact events", report, err)
+	}
+}
+
+func pgHostPort(t *testing.T, url string) string {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil || u.Host == "" {
+		t.Fatalf("LOGBOOK_TEST_POSTGRES_URL must be a postgres:// URL with a host: %q", url)
+	}
+	if u.Port() == "" {
+		return u.Host + ":5432"
+	}
+	return u.Host
+}
