@@ -6,6 +6,8 @@ package run
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/logbookhq/logbook/domain"
@@ -231,4 +233,22 @@ func IsTerminal(p domain.Payload) bool {
 		return true
 	}
 	return false
+}
+
+// ErrBadID is the kind of an unusable run id.
+var ErrBadID = errors.New("bad run id")
+
+// ValidateID accepts ids that are safe in stream and container names: 1 to
+// 128 letters, digits, '_', '.' or '-', starting with a letter or digit.
+func ValidateID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("%w: %q must be 1 to 128 characters", ErrBadID, id)
+	}
+	for i, r := range id {
+		alnum := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !alnum && (i == 0 || (r != '_' && r != '.' && r != '-')) {
+			return fmt.Errorf("%w: %q has %q at column %d; expected a letter, digit, '_', '.' or '-' (a letter or digit first)", ErrBadID, id, r, i+1)
+		}
+	}
+	return nil
 }

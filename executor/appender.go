@@ -1,0 +1,68 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+)
+
+// ErrStreamBehind is the kind of an event that arrived before its
+// predecessor: the message is retried until the gap fills.
+var ErrStreamBehind = errors.New("stream is behind the event")
+
+// ErrStreamConflict is the kind of an event whose place in its stream holds
+// a different event: retrying cannot help, so it goes to the poison queue.
+var ErrStreamConflict = errors.New("stream holds another event at this version")
+
+// Appender stores published run events in their streams. Each message names
+// its stream and version; the append expects exactly the version before, so
+// a late or reordered delivery can neither skip nor overwrite an event, and
+// a repeated delivery is recognised by its event id and acknowledged.
+type Appender struct {
+	store eventstore.Store
+}
+
+// NewAppender returns an appender writing to store.
+func NewAppender(store eventstore.Store) *Appender { return &Appender{store: store} }
+
+// Handle is the router handler of the run.events topic.
+func (a *Appender) Handle(msg *message.Message) error {
+	stream, version, ev, err := DecodeEventMessage(msg)
+	if err != nil {
+		return err
+	}
+	return a.Append(msg.Context(), stream, version, ev)
+}
+
+// Append stores ev at version of stream and settles a conflict: the event
+// already stored there (a redelivery) is success; a stream short of
+// version-1 is ErrStreamBehind (retry); another event at version is
+// ErrStreamConflict.
+func (a *Appender) Append(ctx context.Context, stream string, version int64, ev domain.NewEvent) error {
+	eventID := ev.ID.String()
+	_, err := a.store.Append(ctx, stream, eventstore.Exact(version-1), ev)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) && !errors.Is(err, eventstore.ErrDuplicateEvent) {
+		return fmt.Errorf("append %s to %s at version %d: %w", eventID, stream, version, err)
+	}
+	stored, readErr := a.store.ReadStream(ctx, stream, version, 1)
+	if readErr != nil {
+		return fmt.Errorf("append %s to %s: %w (and reading it back failed: %v)", eventID, stream, err, readErr)
+	}
+	if len(stored) == 0 {
+		return fmt.Errorf("%w: %s has no version %d yet, so event %s waits: %v", ErrStreamBehind, stream, version-1, eventID, err)
+	}
+	if stored[0].ID.String() == eventID {
+		zerolog.Ctx(ctx).Debug().Str("stream", stream).Int64("version", version).Msg("event already stored; redelivery acknowledged")
+		return nil
+	}
+	return fmt.Errorf("%w: %s version %d is event %s, not %s", ErrStreamConflict, stream, version, stored[0].ID, eventID)
+}

@@ -1,0 +1,432 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// DefaultLimits apply to every run unless its bundle or command says
+// otherwise.
+var DefaultLimits = run.Limits{
+	TimeoutMS:   60_000,
+	MemoryBytes: 256 << 20,
+	NanoCPUs:    1_000_000_000,
+	Pids:        128,
+	OutputBytes: 4 << 20,
+}
+
+// Config configures an Executor. Zero fields take the defaults named.
+type Config struct {
+	Runtime   Runtime           // required
+	Publisher message.Publisher // required: where run events go
+	// Store, when set, is read before each run: a run that already has its
+	// terminal event is skipped (a redelivery), and new events continue the
+	// stream's versions. Without it the executor records RunRequested itself.
+	Store       eventstore.Store
+	EventsTopic string        // TopicRunEvents
+	Concurrency int           // runs at once (4)
+	Defaults    run.Limits    // DefaultLimits, field by field
+	KillGrace   time.Duration // SIGTERM to SIGKILL (5s)
+	Chunking    ChunkerConfig // LimitBytes comes from each run's limits
+	// ReleaseTimeout bounds the clean-up after a run (30s).
+	ReleaseTimeout time.Duration
+	Actor          string         // recorded as the actor of run events ("executor")
+	Logger         zerolog.Logger // every line about a run carries run_id and request_id
+}
+
+// Validate reports every missing required field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Runtime == nil {
+		errs = append(errs, errors.New("executor config: Runtime is required"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("executor config: Publisher is required"))
+	}
+	if c.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("executor config: Concurrency %d is negative", c.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.EventsTopic == "" {
+		c.EventsTopic = TopicRunEvents
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	c.Defaults = c.Defaults.Or(DefaultLimits)
+	if c.KillGrace <= 0 {
+		c.KillGrace = 5 * time.Second
+	}
+	if c.ReleaseTimeout <= 0 {
+		c.ReleaseTimeout = 30 * time.Second
+	}
+	if c.Actor == "" {
+		c.Actor = "executor"
+	}
+}
+
+// Executor runs requested commands, at most Concurrency at a time, and
+// publishes each run's events. A command never runs twice for one run id:
+// a run in flight here, a run whose stream already shows a container or a
+// terminal event, and (in the docker runtime) a run whose container name
+// exists are all skipped.
+type Executor struct {
+	cfg   Config
+	slots chan struct{}
+	base  context.Context
+	stop  context.CancelCauseFunc
+
+	mu      sync.Mutex
+	active  map[string]*activeRun
+	early   map[string]CancelRequest // cancels that arrived before their run
+	earlyQ  []string                 // the order early cancels arrived, to bound them
+	running sync.WaitGroup
+}
+
+type activeRun struct {
+	rec    *recorder
+	cancel context.CancelCauseFunc
+}
+
+const maxEarlyCancels = 4096
+
+// errShutdown is the cause of runs stopped because the executor closes.
+var errShutdown = errors.New("executor shut down")
+
+// cancelCause is the cause of a run stopped on request.
+type cancelCause struct{ req CancelRequest }
+
+func (c cancelCause) Error() string { return "cancelled by request" }
+
+// NewExecutorWithConfig builds an executor.
+func NewExecutorWithConfig(cfg Config) (*Executor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	base, stop := context.WithCancelCause(cfg.Logger.WithContext(context.Background()))
+	return &Executor{
+		cfg:    cfg,
+		slots:  make(chan struct{}, cfg.Concurrency),
+		base:   base,
+		stop:   stop,
+		active: map[string]*activeRun{},
+		early:  map[string]CancelRequest{},
+	}, nil
+}
+
+// HandleRunRequested is the router handler of the run.requested topic. It
+// returns when the run's terminal event is published, so the message is
+// acknowledged only then (at-least-once delivery; a redelivery is skipped).
+func (e *Executor) HandleRunRequested(msg *message.Message) error {
+	req, err := DecodeRunRequest(msg)
+	if err != nil {
+		return err
+	}
+	return e.Execute(req)
+}
+
+// HandleCancel is the router handler of the run.cancel topic. Every executor
+// sees every cancel; the one holding the run stops it, and a cancel that
+// arrives before its run is remembered so the run ends RunCancelled.
+func (e *Executor) HandleCancel(msg *message.Message) error {
+	c, err := DecodeCancel(msg)
+	if err != nil {
+		return err
+	}
+	e.Cancel(c)
+	return nil
+}
+
+// Cancel stops run c.RunID if this executor holds it, recording
+// RunCancelRequested then RunCancelled. It reports whether the run was here.
+func (e *Executor) Cancel(c CancelRequest) bool {
+	e.mu.Lock()
+	a := e.active[c.RunID]
+	if a == nil || a.cancel == nil {
+		if _, seen := e.early[c.RunID]; !seen {
+			e.early[c.RunID] = c
+			e.earlyQ = append(e.earlyQ, c.RunID)
+			if len(e.earlyQ) > maxEarlyCancels {
+				delete(e.early, e.earlyQ[0])
+				e.earlyQ = e.earlyQ[1:]
+			}
+		}
+		e.mu.Unlock()
+		return false
+	}
+	e.mu.Unlock()
+	if err := a.rec.record(run.RunCancelRequested{Actor: c.Actor, Reason: c.Reason}); err != nil {
+		zerolog.Ctx(e.base).Warn().Err(err).Str("run_id", c.RunID).Msg("cancel request not recorded")
+	}
+	a.cancel(cancelCause{c})
+	return true
+}
+
+// Shutdown stops every run in flight (they end RunCancelled) and waits for
+// them and their clean-up, or for ctx.
+func (e *Executor) Shutdown(ctx context.Context) error {
+	e.stop(errShutdown)
+	done := make(chan struct{})
+	go func() { e.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("executor shutdown: runs still in flight: %w", ctx.Err())
+	}
+}
+
+// Execute runs one request to its terminal event. It returns an error only
+// when the run could not be looked at (the store failed) or the executor is
+// shutting down; the caller retries. A run's own failure is its terminal
+// event, not an error.
+func (e *Executor) Execute(req RunRequest) error {
+	log := e.cfg.Logger.With().Str("run_id", req.RunID).Str("request_id", req.Request.RequestID).Logger()
+	ctx := log.WithContext(e.base)
+	if err := run.ValidateID(req.RunID); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+
+	e.mu.Lock()
+	if e.active[req.RunID] != nil {
+		e.mu.Unlock()
+		log.Info().Msg("run already in flight here; redelivery skipped")
+		return nil
+	}
+	entry := &activeRun{}
+	e.active[req.RunID] = entry
+	e.running.Add(1)
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.active, req.RunID)
+		e.mu.Unlock()
+		e.running.Done()
+	}()
+
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("run %s not started: %w", req.RunID, context.Cause(ctx))
+	}
+	defer func() { <-e.slots }()
+
+	var past []domain.Payload
+	if e.cfg.Store != nil {
+		var err error
+		if past, _, err = readRun(ctx, e.cfg.Store, req.RunID); err != nil {
+			return err
+		}
+	}
+	state := run.Fold(past)
+	switch {
+	case state.Finished():
+		log.Info().Str("terminal", state.Terminal).Msg("run already finished; redelivery skipped")
+		return nil
+	case state.Created || state.Started:
+		log.Warn().Msg("run was started by an earlier executor; the reconciler settles it, not a second run")
+		return nil
+	}
+
+	md := domain.Metadata{CorrelationID: req.Request.RequestID, CausationID: req.EventID, Actor: e.cfg.Actor}
+	rec := newRecorder(e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
+	if !state.Requested {
+		if err := rec.record(req.Request); err != nil {
+			return err
+		}
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	e.mu.Lock()
+	early, cancelledEarly := e.early[req.RunID]
+	if !cancelledEarly {
+		entry.rec, entry.cancel = rec, cancel
+	}
+	e.mu.Unlock()
+	if cancelledEarly || state.CancelRequested {
+		if cancelledEarly {
+			if err := rec.record(run.RunCancelRequested{Actor: early.Actor, Reason: early.Reason}); err != nil {
+				return err
+			}
+		}
+		log.Info().Msg("run cancelled before it started")
+		return rec.record(run.RunCancelled{Reason: "cancelled before it started"})
+	}
+	return e.runCommand(runCtx, log, req, rec)
+}
+
+func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req RunRequest, rec *recorder) error {
+	limits := req.Request.Limits.Or(e.cfg.Defaults)
+	mode := req.Request.Mode
+	if mode == "" {
+		mode = run.ModeFresh
+	}
+	spec := Spec{
+		RunID:     req.RunID,
+		RequestID: req.Request.RequestID,
+		Image:     req.Request.Image,
+		Argv:      req.Request.Argv,
+		Env:       runEnv(req),
+		Stdin:     req.Request.Input,
+		Limits:    limits,
+		Mode:      mode,
+		KillGrace: e.cfg.KillGrace,
+	}
+	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
+		return rec.record(run.RunFailed{Reason: "the command has no executable (empty argv)"})
+	}
+
+	chunking := e.cfg.Chunking
+	chunking.LimitBytes = limits.OutputBytes
+	chunker := NewChunker(chunking,
+		func(c run.OutputChunk) error { return rec.record(c) },
+		func(t run.OutputTruncated) error {
+			log.Info().Int64("limit_bytes", t.LimitBytes).Msg("output over the cap; the rest is dropped")
+			return rec.record(t)
+		})
+	sink := &runSink{rec: rec, chunker: chunker, log: log, image: spec.Image}
+
+	log.Debug().Str("image", spec.Image).Str("mode", string(mode)).Msg("run starting")
+	outcome, runErr := e.cfg.Runtime.Run(ctx, spec, sink)
+	if err := chunker.Close(); err != nil {
+		log.Error().Err(err).Msg("output not fully recorded")
+	}
+	if errors.Is(runErr, ErrAlreadyExists) {
+		log.Warn().Err(runErr).Msg("run already has a container; redelivery skipped")
+		return nil
+	}
+
+	if runErr == nil && outcome.Started {
+		if err := rec.record(run.ContainerStopped{
+			ExitCode: outcome.ExitCode, OOMKilled: outcome.OOMKilled, Signal: outcome.Signal,
+			DurationMS: outcome.Duration.Milliseconds(),
+		}); err != nil {
+			log.Error().Err(err).Msg("ContainerStopped not recorded")
+		}
+	}
+	head, complete := chunker.Stdout()
+	result, parseErr := run.ParseCogOutput(head, complete)
+	terminal := decideTerminal(outcome, runErr, context.Cause(ctx), limits, result, parseErr)
+	if err := rec.record(terminal); err != nil {
+		log.Error().Err(err).Str("terminal", terminal.EventType()).Msg("terminal event not recorded")
+		return err
+	}
+	log.Info().Str("terminal", terminal.EventType()).Int("exit_code", outcome.ExitCode).
+		Dur("duration", outcome.Duration).Msg("run finished")
+
+	if outcome.Release != nil {
+		e.running.Add(1)
+		go e.release(log, rec, outcome)
+	}
+	return nil
+}
+
+// release cleans up after a run under a fresh context: the run's own
+// context may be cancelled, and clean-up must happen anyway.
+func (e *Executor) release(log zerolog.Logger, rec *recorder, outcome Outcome) {
+	defer e.running.Done()
+	ctx, cancel := context.WithTimeout(log.WithContext(context.Background()), e.cfg.ReleaseTimeout)
+	defer cancel()
+	if err := outcome.Release(ctx); err != nil {
+		log.Error().Err(err).Str("container_id", outcome.ContainerID).Msg("run clean-up failed")
+		return
+	}
+	if outcome.ContainerID != "" && rec.snapshot().Created {
+		if err := rec.record(run.ContainerRemoved{ContainerID: outcome.ContainerID}); err != nil {
+			log.Error().Err(err).Msg("ContainerRemoved not recorded")
+		}
+	}
+}
+
+// decideTerminal picks the one terminal event of a run from how it ended.
+func decideTerminal(o Outcome, runErr, cause error, limits run.Limits, result run.Result, parseErr error) domain.Payload {
+	var cancelled cancelCause
+	switch {
+	case runErr != nil && o.Started:
+		return run.RunLost{Reason: fmt.Sprintf("the command started but its end was not observed: %v", runErr)}
+	case runErr != nil:
+		return run.RunFailed{Reason: runErr.Error()}
+	case o.TimedOut:
+		return run.RunTimedOut{TimeoutMS: limits.TimeoutMS, Result: result}
+	case o.Stopped && errors.As(cause, &cancelled):
+		reason := "cancelled"
+		if cancelled.req.Actor != "" {
+			reason += " by " + cancelled.req.Actor
+		}
+		if cancelled.req.Reason != "" {
+			reason += ": " + cancelled.req.Reason
+		}
+		return run.RunCancelled{Reason: reason, Result: result}
+	case o.Stopped:
+		return run.RunCancelled{Reason: fmt.Sprintf("stopped: %v", cause), Result: result}
+	case o.OOMKilled:
+		return run.RunFailed{Reason: fmt.Sprintf("killed for running out of memory (limit %d MiB)", limits.MemoryBytes>>20), Result: result}
+	case o.ExitCode != 0:
+		reason := fmt.Sprintf("exited with code %d", o.ExitCode)
+		if o.Signal != "" {
+			reason += " (" + o.Signal + ")"
+		}
+		return run.RunFailed{Reason: reason, Result: result}
+	case parseErr != nil:
+		return run.RunFailed{Reason: parseErr.Error(), Result: result}
+	case result.Aborted:
+		return run.RunFailed{Reason: "the command aborted the pipeline (COGCMD_ACTION: abort)", Result: result}
+	default:
+		return run.RunSucceeded{Result: result}
+	}
+}
+
+// runEnv is the command's environment: the Cog protocol's variables, then
+// the request's named variables (secrets among them) whose values came with
+// the message. A request variable never overrides a COG_ one.
+func runEnv(req RunRequest) []string {
+	env := run.CogEnv(req.RunID, req.Request)
+	for _, name := range req.Request.EnvNames {
+		v, ok := req.Env[name]
+		if !ok || name == "" || slices.ContainsFunc(env, func(kv string) bool { return len(kv) > len(name) && kv[:len(name)+1] == name+"=" }) {
+			continue
+		}
+		env = append(env, name+"="+v)
+	}
+	return env
+}
+
+// runSink records what the runtime reports.
+type runSink struct {
+	rec     *recorder
+	chunker *Chunker
+	log     zerolog.Logger
+	image   string
+}
+
+func (s *runSink) ContainerCreated(id, digest string) {
+	if err := s.rec.record(run.ContainerCreated{ContainerID: id, Image: s.image, ImageDigest: digest}); err != nil {
+		s.log.Error().Err(err).Msg("ContainerCreated not recorded")
+	}
+}
+
+func (s *runSink) ContainerStarted(id string, warm bool) {
+	if err := s.rec.record(run.ContainerStarted{ContainerID: id, Warm: warm}); err != nil {
+		s.log.Error().Err(err).Msg("ContainerStarted not recorded")
+	}
+}
+
+func (s *runSink) Stdout() io.Writer { return s.chunker.Writer(run.Stdout) }
+func (s *runSink) Stderr() io.Writer { return s.chunker.Writer(run.Stderr) }

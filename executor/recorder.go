@@ -1,0 +1,105 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// recorder is the single writer of one run's stream while the executor holds
+// the run. Each proposed event goes through the run decider, gets the next
+// stream version and is published for the Appender.
+type recorder struct {
+	pub   message.Publisher
+	topic string
+
+	mu     sync.Mutex
+	stream string
+	md     domain.Metadata
+	state  run.State
+	next   int64 // the version the next event takes
+}
+
+func newRecorder(pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
+	return &recorder{
+		pub: pub, topic: topic,
+		stream: run.Stream(runID),
+		md:     md,
+		state:  run.Fold(past),
+		next:   int64(len(past)),
+	}
+}
+
+// record publishes p if the run's lifecycle allows it. A rejection is a bug
+// in the executor or runtime and comes back as an error.
+func (r *recorder) record(p domain.Payload) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	accepted, err := run.Decide(r.state, p)
+	if err != nil {
+		return err
+	}
+	for _, a := range accepted {
+		ev, err := domain.Encode(a, r.md)
+		if err != nil {
+			return err
+		}
+		if err := r.publish(NewEventMessage(r.stream, r.next, ev)); err != nil {
+			return fmt.Errorf("publish %s of %s: %w", a.EventType(), r.stream, err)
+		}
+		r.state = run.Evolve(r.state, a)
+		r.next++
+	}
+	return nil
+}
+
+func (r *recorder) publish(msg *message.Message) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		if err = r.pub.Publish(r.topic, msg); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (r *recorder) snapshot() run.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// readRun loads a run's stream from the store, decoded.
+func readRun(ctx context.Context, store eventstore.Store, runID string) ([]domain.Payload, []domain.RecordedEvent, error) {
+	const page = 1000
+	var payloads []domain.Payload
+	var recorded []domain.RecordedEvent
+	for from := int64(0); ; {
+		events, err := store.ReadStream(ctx, run.Stream(runID), from, page)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", run.Stream(runID), err)
+		}
+		for _, e := range events {
+			p, err := domain.Decode(e)
+			if err != nil {
+				return nil, nil, err
+			}
+			payloads = append(payloads, p)
+			recorded = append(recorded, e)
+		}
+		if len(events) < page {
+			return payloads, recorded, nil
+		}
+		from = events[len(events)-1].Version + 1
+	}
+}

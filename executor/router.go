@@ -1,0 +1,139 @@
+package executor
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/rs/zerolog"
+)
+
+// RouterConfig tunes NewRouter. Zero fields take the defaults named.
+type RouterConfig struct {
+	PoisonPublisher message.Publisher // required: where unprocessable messages go
+	PoisonTopic     string            // TopicPoison
+	MaxRetries      int               // 8
+	RetryInterval   time.Duration     // first backoff (10ms), doubling up to 1s
+	HandlerTimeout  time.Duration     // bounds one message with its retries (2m)
+	Logger          zerolog.Logger
+}
+
+// NewRouter builds a watermill router with the middleware every Logbook
+// consumer uses. Listed from the handler outwards, each wrapping the next:
+// recoverer (a panic becomes an error), correlation id (kept on produced
+// messages), bounded retry (exponential backoff; messages that cannot be
+// understood are not retried), timeout (for the message and its retries),
+// poison queue (what still fails is parked on PoisonTopic with its reason and
+// acknowledged, so a bad message never loops).
+func NewRouter(cfg RouterConfig) (*message.Router, error) {
+	if cfg.PoisonPublisher == nil {
+		return nil, errors.New("router config: PoisonPublisher is required")
+	}
+	if cfg.PoisonTopic == "" {
+		cfg.PoisonTopic = TopicPoison
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 8
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = 10 * time.Millisecond
+	}
+	if cfg.HandlerTimeout <= 0 {
+		cfg.HandlerTimeout = 2 * time.Minute
+	}
+	logger := NewWatermillLogger(cfg.Logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
+	if err != nil {
+		return nil, err
+	}
+	poison, err := middleware.PoisonQueue(cfg.PoisonPublisher, cfg.PoisonTopic)
+	if err != nil {
+		return nil, err
+	}
+	retry := middleware.Retry{
+		MaxRetries:      cfg.MaxRetries,
+		InitialInterval: cfg.RetryInterval,
+		MaxInterval:     time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(p middleware.RetryParams) bool {
+			return !errors.Is(p.Err, ErrBadMessage) && !errors.Is(p.Err, ErrStreamConflict)
+		},
+		Logger: logger,
+	}
+	// AddMiddleware puts the first one outermost.
+	router.AddMiddleware(
+		poison,
+		middleware.Timeout(cfg.HandlerTimeout),
+		retry.Middleware,
+		middleware.CorrelationID,
+		middleware.Recoverer,
+	)
+	return router, nil
+}
+
+// AddHandlers subscribes the executor to run requests and cancels. Cancels
+// must reach every executor: give each its own subscription (GoChannel fans
+// out to every subscriber; a broker needs a consumer group per executor).
+func (e *Executor) AddHandlers(r *message.Router, requests, cancels message.Subscriber) {
+	r.AddConsumerHandler("executor.run_requested", TopicRunRequested, requests, e.HandleRunRequested)
+	r.AddConsumerHandler("executor.run_cancel", TopicRunCancel, cancels, e.HandleCancel)
+}
+
+// AddHandler subscribes the appender to run events.
+func (a *Appender) AddHandler(r *message.Router, events message.Subscriber) {
+	r.AddConsumerHandler("appender.run_events", TopicRunEvents, events, a.Handle)
+}
+
+// EmbeddedBus is the in-process bus of the embedded default: two GoChannels
+// because the topics want opposite publishing rules.
+type EmbeddedBus struct {
+	// Commands carries run.requested, run.cancel and the poison topic.
+	// Publish returns at once: a run request must not wait for its run.
+	Commands *gochannel.GoChannel
+	// Events carries run.events. Publish waits until the Appender
+	// acknowledges, which keeps a run's events in order and throttles a
+	// chatty command to the speed of the store.
+	Events *gochannel.GoChannel
+}
+
+// NewEmbeddedBus builds the in-process bus.
+func NewEmbeddedBus(log zerolog.Logger) EmbeddedBus {
+	wl := NewWatermillLogger(log)
+	return EmbeddedBus{
+		Commands: gochannel.NewGoChannel(gochannel.Config{}, wl),
+		Events:   gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wl),
+	}
+}
+
+// Close closes both channels.
+func (b EmbeddedBus) Close() error { return errors.Join(b.Commands.Close(), b.Events.Close()) }
+
+// NewWatermillLogger adapts zerolog to watermill's logger. Watermill's info
+// lines are chatty, so they are logged at debug.
+func NewWatermillLogger(log zerolog.Logger) watermill.LoggerAdapter { return zerologAdapter{log} }
+
+type zerologAdapter struct{ log zerolog.Logger }
+
+func (z zerologAdapter) fields(e *zerolog.Event, f watermill.LogFields) *zerolog.Event {
+	for k, v := range f {
+		e = e.Interface(k, v)
+	}
+	return e
+}
+
+func (z zerologAdapter) Error(msg string, err error, f watermill.LogFields) {
+	z.fields(z.log.Error().Err(err), f).Msg(msg)
+}
+func (z zerologAdapter) Info(msg string, f watermill.LogFields)  { z.fields(z.log.Debug(), f).Msg(msg) }
+func (z zerologAdapter) Debug(msg string, f watermill.LogFields) { z.fields(z.log.Debug(), f).Msg(msg) }
+func (z zerologAdapter) Trace(msg string, f watermill.LogFields) { z.fields(z.log.Trace(), f).Msg(msg) }
+func (z zerologAdapter) With(f watermill.LogFields) watermill.LoggerAdapter {
+	ctx := z.log.With()
+	for k, v := range f {
+		ctx = ctx.Interface(k, v)
+	}
+	return zerologAdapter{ctx.Logger()}
+}
