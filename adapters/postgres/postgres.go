@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,6 +20,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/migrations"
 )
 
@@ -34,6 +36,11 @@ func (s *Store) Schema() string { return s.schema }
 // Open connects, applies the migrations (under a session lock, so several
 // processes may start at once), and starts listening for appends.
 func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) {
+	// binary_parameters lets lib/pq send a query and its arguments in one
+	// round trip instead of two.
+	if !strings.Contains(url, "binary_parameters=") {
+		url = withParam(url, "binary_parameters", "yes")
+	}
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -84,6 +91,14 @@ func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) 
 	return &Store{Store: st, schema: schema}, nil
 }
 
+func withParam(url, key, value string) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + key + "=" + value
+}
+
 func migrate(ctx context.Context, db *sql.DB, lockKey int64) error {
 	// Lock per schema, retried every second for up to five minutes.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockKey^1), lock.WithLockTimeout(1, 300))
@@ -116,18 +131,90 @@ func newDialect(schema string) dialect {
 
 func (dialect) Name() string               { return "postgres" }
 func (dialect) Rebind(query string) string { return query }
-func (dialect) EncodeID(id uuid.UUID) any  { return id.String() }
-func (dialect) EncodeJSON(b []byte) any    { return string(b) } // json columns take text; []byte would be sent as bytea
-func (dialect) EncodeTime(t time.Time) any { return t }
-func (dialect) MaxParams() int             { return 65000 }
 
 func (d dialect) LockAppends(ctx context.Context, tx *sql.Tx) error {
+	// A statement of its own: a statement's snapshot is taken when it starts,
+	// so reads that must see the previous holder's commit come after it.
 	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", d.lockKey)
 	return err
 }
 
-func (d dialect) AfterAppend(ctx context.Context, tx *sql.Tx, head int64) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", d.channel, fmt.Sprint(head))
+// ReadBatchState reads the head, the stored ids and the stream versions in
+// one round trip.
+func (dialect) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (sqlstore.BatchState, error) {
+	state := sqlstore.BatchState{Existing: map[uuid.UUID]sqlstore.StoredRef{}, Versions: map[string]int64{}}
+	idTexts := make([]string, len(ids))
+	for i, id := range ids {
+		idTexts[i] = id.String()
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT 0, position, '', 0, hash, NULL FROM (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) AS head
+		UNION ALL
+		SELECT 1, position, stream_id, version, NULL, id::text FROM events WHERE id = ANY($1::uuid[])
+		UNION ALL
+		SELECT 2, 0, stream_id, MAX(version), NULL, NULL FROM events WHERE stream_id = ANY($2::text[]) GROUP BY stream_id`,
+		pq.StringArray(idTexts), pq.StringArray(streams))
+	if err != nil {
+		return state, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind int
+			ref  sqlstore.StoredRef
+			hash []byte
+			id   sql.NullString
+		)
+		if err := rows.Scan(&kind, &ref.Position, &ref.Stream, &ref.Version, &hash, &id); err != nil {
+			return state, err
+		}
+		switch kind {
+		case 0:
+			state.Head, state.HeadHash = ref.Position, hash
+		case 1:
+			parsed, err := uuid.Parse(id.String)
+			if err != nil {
+				return state, fmt.Errorf("stored event id %q: %w", id.String, err)
+			}
+			state.Existing[parsed] = ref
+		case 2:
+			state.Versions[ref.Stream] = ref.Version
+		}
+	}
+	return state, rows.Err()
+}
+
+// Insert writes every row in one statement from arrays and queues the NOTIFY
+// that wakes other processes' feeds on commit.
+func (d dialect) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
+	n := len(rows)
+	var (
+		positions = make(pq.Int64Array, n)
+		streams   = make(pq.StringArray, n)
+		versions  = make(pq.Int64Array, n)
+		ids       = make(pq.StringArray, n)
+		types     = make(pq.StringArray, n)
+		data      = make(pq.StringArray, n)
+		metadata  = make(pq.StringArray, n)
+		times     = make(pq.StringArray, n)
+		prevs     = make(pq.ByteaArray, n)
+		hashes    = make(pq.ByteaArray, n)
+	)
+	for i, e := range rows {
+		positions[i], streams[i], versions[i], ids[i], types[i] = e.Position, e.Stream, e.Version, e.ID.String(), e.Type
+		data[i], metadata[i] = string(e.Data), string(e.RawMetadata)
+		times[i] = e.RecordedAt.UTC().Format(time.RFC3339Nano)
+		prevs[i], hashes[i] = e.PrevHash, e.Hash
+	}
+	_, err := tx.ExecContext(ctx, `
+		WITH inserted AS (
+			INSERT INTO events (`+sqlstore.Columns+`)
+			SELECT p, s, v, i, t, d::json, m::json, r, ph, h
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::bytea[], $10::bytea[])
+				AS u(p, s, v, i, t, d, m, r, ph, h)
+		)
+		SELECT pg_notify($11, $12)`,
+		positions, streams, versions, ids, types, data, metadata, times, prevs, hashes, d.channel, fmt.Sprint(rows[n-1].Position))
 	return err
 }
 

@@ -61,7 +61,7 @@ func Open(ctx context.Context, path string, cfg sqlstore.Config) (*Store, error)
 		return nil, err
 	}
 	read.SetMaxOpenConns(8)
-	st := sqlstore.New(read, write, dialect{}, &sqlstore.Notifier{}, cfg, write.Close, read.Close)
+	st := sqlstore.New(read, write, newDialect(), &sqlstore.Notifier{}, cfg, write.Close, read.Close)
 	return &Store{Store: st, path: path}, nil
 }
 
@@ -87,17 +87,24 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-type dialect struct{}
+// dialect is SQLite's: the portable batch SQL, in small statements because
+// modernc binds parameters in time that grows faster than linearly with their
+// number, so many small statements beat one large one.
+type dialect struct{ sqlstore.Portable }
+
+func newDialect() dialect {
+	return dialect{sqlstore.Portable{
+		Rebind:     sqlstore.RebindQuestion,
+		MaxParams:  100,
+		EncodeID:   func(id uuid.UUID) any { return id.String() },
+		EncodeJSON: func(b []byte) any { return b },
+		EncodeTime: func(t time.Time) any { return t.UTC().Format(timeLayout) },
+	}}
+}
 
 func (dialect) Name() string                               { return "sqlite" }
 func (dialect) Rebind(query string) string                 { return sqlstore.RebindQuestion(query) }
-func (dialect) EncodeID(id uuid.UUID) any                  { return id.String() }
-func (dialect) EncodeJSON(b []byte) any                    { return b }
-func (dialect) EncodeTime(t time.Time) any                 { return t.UTC().Format(timeLayout) }
-func (dialect) MaxParams() int                             { return 32000 }
 func (dialect) LockAppends(context.Context, *sql.Tx) error { return nil } // BEGIN IMMEDIATE holds the write lock
-
-func (dialect) AfterAppend(context.Context, *sql.Tx, int64) error { return nil }
 
 func (dialect) DecodeTime(src any) (time.Time, error) {
 	switch v := src.(type) {

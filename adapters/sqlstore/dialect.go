@@ -7,12 +7,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain"
 )
 
 // Dialect is what differs between databases.
@@ -23,26 +27,145 @@ type Dialect interface {
 	Rebind(query string) string
 	// LockAppends serializes appenders across processes for the rest of tx.
 	LockAppends(ctx context.Context, tx *sql.Tx) error
-	// AfterAppend runs in the append transaction once rows are inserted
-	// (Postgres sends NOTIFY here, delivered on commit).
-	AfterAppend(ctx context.Context, tx *sql.Tx, head int64) error
-	// EncodeID, EncodeJSON and EncodeTime turn values into query arguments
-	// for the dialect's column types.
-	EncodeID(id uuid.UUID) any
-	EncodeJSON(b []byte) any
-	EncodeTime(t time.Time) any
+	// ReadBatchState reads, under the append lock, the head and what is
+	// already stored of these event ids and streams.
+	ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (BatchState, error)
+	// Insert writes rows and signals the append to other processes where the
+	// database can (Postgres NOTIFY, delivered on commit).
+	Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error
 	// DecodeTime reads recorded_at back.
 	DecodeTime(src any) (time.Time, error)
 	// IsUniqueViolation reports a unique-constraint failure.
 	IsUniqueViolation(err error) bool
-	// MaxParams is how many bound parameters one statement may carry.
-	MaxParams() int
+}
+
+// BatchState is what the writer needs to know before it appends a batch.
+type BatchState struct {
+	Head     int64  // 0 when the store is empty
+	HeadHash []byte // the hash at Head
+	Existing map[uuid.UUID]StoredRef
+	Versions map[string]int64 // last version per stream that has events
+}
+
+// StoredRef locates a stored event.
+type StoredRef struct {
+	Stream   string
+	Version  int64
+	Position int64
 }
 
 var dollarParam = regexp.MustCompile(`\$(\d+)`)
 
 // RebindQuestion rewrites `$1` to `?1`, SQLite's numbered form.
 func RebindQuestion(query string) string { return dollarParam.ReplaceAllString(query, "?$1") }
+
+// Portable implements the batch reads and inserts with plain SQL in
+// statements of at most MaxParams parameters, for databases without arrays.
+type Portable struct {
+	Rebind    func(string) string
+	MaxParams int
+	// Encode turns an event's id, JSON and time into column arguments.
+	EncodeID   func(uuid.UUID) any
+	EncodeJSON func([]byte) any
+	EncodeTime func(time.Time) any
+}
+
+// ReadBatchState implements Dialect.ReadBatchState.
+func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (BatchState, error) {
+	state := BatchState{Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
+	err := tx.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&state.Head, &state.HeadHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return state, err
+	}
+	idArgs := make([]any, len(ids))
+	for i, id := range ids {
+		idArgs[i] = p.EncodeID(id)
+	}
+	err = p.inChunks(idArgs, func(chunk []any, in string) error {
+		return eachRow(ctx, tx, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+in+")", chunk, func(rows *sql.Rows) error {
+			var (
+				id  string
+				ref StoredRef
+			)
+			if err := rows.Scan(&id, &ref.Stream, &ref.Version, &ref.Position); err != nil {
+				return err
+			}
+			parsed, err := uuid.Parse(id)
+			if err != nil {
+				return fmt.Errorf("stored event id %q: %w", id, err)
+			}
+			state.Existing[parsed] = ref
+			return nil
+		})
+	})
+	if err != nil {
+		return state, err
+	}
+	streamArgs := make([]any, len(streams))
+	for i, st := range streams {
+		streamArgs[i] = st
+	}
+	err = p.inChunks(streamArgs, func(chunk []any, in string) error {
+		return eachRow(ctx, tx, "SELECT stream_id, MAX(version) FROM events WHERE stream_id IN ("+in+") GROUP BY stream_id", chunk, func(rows *sql.Rows) error {
+			var (
+				stream  string
+				version int64
+			)
+			if err := rows.Scan(&stream, &version); err != nil {
+				return err
+			}
+			state.Versions[stream] = version
+			return nil
+		})
+	})
+	return state, err
+}
+
+// Insert implements Dialect.Insert with multi-row VALUES statements.
+func (p Portable) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
+	const width = 10
+	perStatement := max(p.MaxParams/width, 1)
+	for start := 0; start < len(rows); start += perStatement {
+		chunk := rows[start:min(start+perStatement, len(rows))]
+		args := make([]any, 0, len(chunk)*width)
+		for _, e := range chunk {
+			args = append(args, e.Position, e.Stream, e.Version, p.EncodeID(e.ID), e.Type,
+				p.EncodeJSON(e.Data), p.EncodeJSON(e.RawMetadata), p.EncodeTime(e.RecordedAt), e.PrevHash, e.Hash)
+		}
+		query := p.Rebind("INSERT INTO events (" + Columns + ") VALUES " + placeholders(len(chunk), width, 1))
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inChunks runs fn over args in slices small enough for one statement.
+func (p Portable) inChunks(args []any, fn func(chunk []any, in string) error) error {
+	size := max(p.MaxParams, 1)
+	for start := 0; start < len(args); start += size {
+		chunk := args[start:min(start+size, len(args))]
+		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, len(chunk), 1), "("), ")")
+		if err := fn(chunk, p.Rebind(in)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 // placeholders returns "($1,$2,...),($n+1,...)" for rows of width columns,
 // numbered from start.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +18,8 @@ import (
 // ErrClosed is returned by appends after Close.
 var ErrClosed = errors.New("event store is closed")
 
-const columns = "position, stream_id, version, id, type, data, metadata, recorded_at, prev_hash, hash"
+// Columns lists the events table's columns in the order rows are written and read.
+const Columns = "position, stream_id, version, id, type, data, metadata, recorded_at, prev_hash, hash"
 
 // Config tunes a Store. Zero values take the defaults.
 type Config struct {
@@ -226,11 +226,6 @@ func (s *Store) writeError(err error) error {
 	return fmt.Errorf("append to %s event store failed, nothing was written: %w", s.dialect.Name(), err)
 }
 
-type storedRef struct {
-	stream   string
-	version  int64
-	position int64
-}
 
 func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
@@ -243,30 +238,27 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	if err := s.dialect.LockAppends(ctx, tx); err != nil {
 		return nil, err
 	}
-	head, headHash, err := s.head(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-
-	var ids []any
-	streamSet := map[string]bool{}
+	var (
+		ids     []uuid.UUID
+		streams []string
+		seen    = map[string]bool{}
+	)
 	for _, r := range batch {
-		streamSet[r.stream] = true
+		if !seen[r.stream] {
+			seen[r.stream] = true
+			streams = append(streams, r.stream)
+		}
 		for _, e := range r.events {
-			ids = append(ids, s.dialect.EncodeID(e.ID))
+			ids = append(ids, e.ID)
 		}
 	}
-	existing, err := s.existingIDs(ctx, tx, ids)
+	state, err := s.dialect.ReadBatchState(ctx, tx, ids, streams)
 	if err != nil {
 		return nil, err
 	}
-	streams := make([]any, 0, len(streamSet))
-	for st := range streamSet {
-		streams = append(streams, st)
-	}
-	versions, err := s.streamVersions(ctx, tx, streams)
-	if err != nil {
-		return nil, err
+	head, headHash, existing, versions := state.Head, state.HeadHash, state.Existing, state.Versions
+	if head == 0 {
+		headHash = eventstore.GenesisHash
 	}
 
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
@@ -296,7 +288,7 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 			rec.Hash = eventstore.ChainHash(headHash, rec)
 			headHash = rec.Hash
 			rows = append(rows, rec)
-			existing[e.ID] = storedRef{stream: r.stream, version: current, position: head}
+			existing[e.ID] = StoredRef{Stream: r.stream, Version: current, Position: head}
 		}
 		versions[r.stream] = current
 		res.LastPosition, res.LastVersion = head, current
@@ -305,10 +297,7 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	if len(rows) == 0 {
 		return replies, nil
 	}
-	if err := s.insert(ctx, tx, rows); err != nil {
-		return nil, err
-	}
-	if err := s.dialect.AfterAppend(ctx, tx, head); err != nil {
+	if err := s.dialect.Insert(ctx, tx, rows); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -320,8 +309,8 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 // duplicateOutcome decides a request whose ids are already stored: all of
 // them, in this stream and order, is an idempotent repeat; some of them, or
 // elsewhere, is an error. ok is false when no id is stored.
-func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]storedRef) (eventstore.AppendResult, error, bool) {
-	var found []storedRef
+func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]StoredRef) (eventstore.AppendResult, error, bool) {
+	var found []StoredRef
 	for _, e := range r.events {
 		if ref, ok := existing[e.ID]; ok {
 			found = append(found, ref)
@@ -335,127 +324,29 @@ func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]storedRef) (event
 		if !same {
 			break
 		}
-		same = ref.stream == r.stream && (i == 0 || ref.version == found[i-1].version+1)
+		same = ref.Stream == r.stream && (i == 0 || ref.Version == found[i-1].Version+1)
 	}
 	if same {
 		last := found[len(found)-1]
-		return eventstore.AppendResult{FirstPosition: found[0].position, LastPosition: last.position, LastVersion: last.version, Duplicate: true}, nil, true
+		return eventstore.AppendResult{FirstPosition: found[0].Position, LastPosition: last.Position, LastVersion: last.Version, Duplicate: true}, nil, true
 	}
 	for _, e := range r.events {
 		if ref, ok := existing[e.ID]; ok {
 			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s (%s) for %s is already stored in %s at version %d (position %d), and the rest of this append does not repeat that earlier append",
-				eventstore.ErrDuplicateEvent, e.ID, e.Type, r.stream, ref.stream, ref.version, ref.position), true
+				eventstore.ErrDuplicateEvent, e.ID, e.Type, r.stream, ref.Stream, ref.Version, ref.Position), true
 		}
 	}
 	panic("unreachable")
 }
 
-func (s *Store) head(ctx context.Context, q queryer) (int64, []byte, error) {
-	var (
-		pos  int64
-		hash []byte
-	)
-	err := q.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&pos, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, eventstore.GenesisHash, nil
-	}
-	return pos, hash, err
-}
-
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// inChunks runs fn over args in slices small enough for one statement.
-func (s *Store) inChunks(args []any, fn func(chunk []any, in string) error) error {
-	size := s.dialect.MaxParams() / 2
-	for start := 0; start < len(args); start += size {
-		chunk := args[start:min(start+size, len(args))]
-		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, len(chunk), 1), "("), ")")
-		if err := fn(chunk, s.dialect.Rebind(in)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Store) existingIDs(ctx context.Context, tx *sql.Tx, ids []any) (map[uuid.UUID]storedRef, error) {
-	found := map[uuid.UUID]storedRef{}
-	err := s.inChunks(ids, func(chunk []any, in string) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+in+")", chunk...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				id  string
-				ref storedRef
-			)
-			if err := rows.Scan(&id, &ref.stream, &ref.version, &ref.position); err != nil {
-				return err
-			}
-			parsed, err := uuid.Parse(id)
-			if err != nil {
-				return fmt.Errorf("stored event id %q: %w", id, err)
-			}
-			found[parsed] = ref
-		}
-		return rows.Err()
-	})
-	return found, err
-}
-
-func (s *Store) streamVersions(ctx context.Context, tx *sql.Tx, streams []any) (map[string]int64, error) {
-	versions := map[string]int64{}
-	err := s.inChunks(streams, func(chunk []any, in string) error {
-		rows, err := tx.QueryContext(ctx, "SELECT stream_id, MAX(version) FROM events WHERE stream_id IN ("+in+") GROUP BY stream_id", chunk...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				stream  string
-				version int64
-			)
-			if err := rows.Scan(&stream, &version); err != nil {
-				return err
-			}
-			versions[stream] = version
-		}
-		return rows.Err()
-	})
-	return versions, err
-}
-
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
-	const width = 10
-	perStatement := s.dialect.MaxParams() / width
-	for start := 0; start < len(rows); start += perStatement {
-		chunk := rows[start:min(start+perStatement, len(rows))]
-		args := make([]any, 0, len(chunk)*width)
-		for _, e := range chunk {
-			args = append(args, e.Position, e.Stream, e.Version, s.dialect.EncodeID(e.ID), e.Type,
-				s.dialect.EncodeJSON(e.Data), s.dialect.EncodeJSON(e.RawMetadata), s.dialect.EncodeTime(e.RecordedAt), e.PrevHash, e.Hash)
-		}
-		query := s.dialect.Rebind("INSERT INTO events (" + columns + ") VALUES " + placeholders(len(chunk), width, 1))
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
-	return s.query(ctx, "SELECT "+columns+" FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3", stream, max(from, 0), readLimit(limit))
+	return s.query(ctx, "SELECT "+Columns+" FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3", stream, max(from, 0), readLimit(limit))
 }
 
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
-	return s.query(ctx, "SELECT "+columns+" FROM events WHERE position >= $1 ORDER BY position LIMIT $2", max(from, 1), readLimit(limit))
+	return s.query(ctx, "SELECT "+Columns+" FROM events WHERE position >= $1 ORDER BY position LIMIT $2", max(from, 1), readLimit(limit))
 }
 
 func readLimit(limit int) int {
@@ -498,9 +389,13 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]domain.
 
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (int64, []byte, error) {
-	pos, hash, err := s.head(ctx, s.read)
-	if pos == 0 {
-		hash = nil
+	var (
+		pos  int64
+		hash []byte
+	)
+	err := s.read.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&pos, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
 	}
 	return pos, hash, err
 }

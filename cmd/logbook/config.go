@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/postgres"
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+)
+
+// config is Logbook's 12-factor configuration: environment variables with
+// defaults, no file needed to start.
+type config struct {
+	DatabaseURL string // LOGBOOK_DATABASE_URL; empty means embedded SQLite
+	DataDir     string // LOGBOOK_DATA_DIR
+	HTTPAddr    string // LOGBOOK_HTTP_ADDR
+	LogLevel    string // LOGBOOK_LOG_LEVEL
+	LogFormat   string // LOGBOOK_LOG_FORMAT: json, console, or empty for console on a TTY
+}
+
+func loadConfig() (config, error) {
+	c := config{
+		DatabaseURL: os.Getenv("LOGBOOK_DATABASE_URL"),
+		DataDir:     envOr("LOGBOOK_DATA_DIR", "./data"),
+		HTTPAddr:    envOr("LOGBOOK_HTTP_ADDR", "127.0.0.1:8080"),
+		LogLevel:    envOr("LOGBOOK_LOG_LEVEL", "info"),
+		LogFormat:   os.Getenv("LOGBOOK_LOG_FORMAT"),
+	}
+	return c, c.Validate()
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// Validate reports every bad setting at once.
+func (c config) Validate() error {
+	var errs []error
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		errs = append(errs, fmt.Errorf("LOGBOOK_LOG_LEVEL %q is not one of trace, debug, info, warn, error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("LOGBOOK_LOG_FORMAT %q is not json or console", c.LogFormat))
+	}
+	if _, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// parseDatabaseURL says which store a URL names: ("postgres", url) or
+// ("sqlite", path). Empty means the embedded SQLite file under dataDir.
+func parseDatabaseURL(url, dataDir string) (kind, target string, err error) {
+	switch {
+	case url == "":
+		return "sqlite", filepath.Join(dataDir, "logbook.db"), nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return "postgres", url, nil
+	case strings.HasPrefix(url, "sqlite://"):
+		return "sqlite", strings.TrimPrefix(url, "sqlite://"), nil
+	case strings.HasPrefix(url, "file:"):
+		return "sqlite", strings.TrimPrefix(url, "file:"), nil
+	}
+	return "", "", fmt.Errorf("LOGBOOK_DATABASE_URL %q: use postgres://user@host/db, sqlite:///path/to/file.db, or leave it unset for %s", redactURL(url), filepath.Join(dataDir, "logbook.db"))
+}
+
+// redactURL hides a password in a URL before it is logged or printed.
+func redactURL(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, hasPassword := strings.Cut(userinfo, ":"); hasPassword {
+		return scheme + "://" + user + ":***@" + host
+	}
+	return url
+}
+
+// openStore opens the store a URL names, once.
+func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, string, error) {
+	kind, target, err := parseDatabaseURL(url, dataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	switch kind {
+	case "postgres":
+		s, err := postgres.Open(ctx, target, sqlstore.Config{})
+		if err != nil {
+			return nil, "", err
+		}
+		return s.Store, "postgres " + redactURL(target), nil
+	default:
+		s, err := sqlite.Open(ctx, target, sqlstore.Config{})
+		if err != nil {
+			return nil, "", err
+		}
+		return s.Store, "sqlite " + target, nil
+	}
+}
+
+// openStoreWithRetry keeps trying until the database answers or ctx ends,
+// backing off from 200ms to 10s and logging each failure.
+func openStoreWithRetry(ctx context.Context, log zerolog.Logger, url, dataDir string) (*sqlstore.Store, string, error) {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s, name, err := openStore(ctx, url, dataDir)
+		if err == nil {
+			return s, name, nil
+		}
+		if _, _, urlErr := parseDatabaseURL(url, dataDir); urlErr != nil {
+			return nil, "", urlErr
+		}
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("database not reachable; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// newLogger builds the one root logger: console output on a TTY, JSON
+// otherwise, unless LOGBOOK_LOG_FORMAT says.
+func newLogger(c config, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	format := c.LogFormat
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

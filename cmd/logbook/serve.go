@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+)
+
+func init() { register(newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Logbook server (store, HTTP on LOGBOOK_HTTP_ADDR)",
+		Long: `Run the Logbook server. The store is LOGBOOK_DATABASE_URL (postgres://...),
+or, when unset, an embedded SQLite file under LOGBOOK_DATA_DIR (default ./data).
+HTTP listens on LOGBOOK_HTTP_ADDR (default 127.0.0.1:8080): /healthz answers
+while the process runs, /readyz once the database is connected. A database
+that is down at start is retried with backoff. SIGTERM or SIGINT stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return exitWith(2, "configuration: %v", err)
+			}
+			return serve(cmd.Context(), cfg)
+		},
+	}
+}
+
+// server holds what serve starts, so readiness can look at it.
+type server struct {
+	mu    sync.RWMutex
+	store *sqlstore.Store
+}
+
+func (s *server) ready(ctx context.Context) error {
+	s.mu.RLock()
+	st := s.store
+	s.mu.RUnlock()
+	if st == nil {
+		return errors.New("database not connected yet")
+	}
+	return st.Ping(ctx)
+}
+
+func serve(ctx context.Context, cfg config) error {
+	log := newLogger(cfg, os.Stderr)
+	ctx = log.WithContext(ctx)
+	srv := &server{}
+
+	listener, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	httpServer := &http.Server{Handler: httpapi.NewHandler(srv.ready), ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpServer.Serve(listener) }()
+	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
+
+	openCtx, cancelOpen := context.WithCancel(ctx)
+	defer cancelOpen()
+	storeDone := make(chan error, 1)
+	go func() {
+		st, name, err := openStoreWithRetry(openCtx, log, cfg.DatabaseURL, cfg.DataDir)
+		if err != nil {
+			storeDone <- err
+			return
+		}
+		srv.mu.Lock()
+		srv.store = st
+		srv.mu.Unlock()
+		log.Info().Str("store", name).Msg("event store ready")
+		storeDone <- nil
+	}()
+
+	var runErr error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info().Msg("shutting down")
+			break wait
+		case err := <-httpDone:
+			runErr = fmt.Errorf("http server: %w", err)
+			break wait
+		case err := <-storeDone:
+			storeDone = nil // opened (or failed) once; stop selecting on it
+			if err != nil && !errors.Is(err, context.Canceled) {
+				runErr = err
+				break wait
+			}
+		}
+	}
+	if storeDone != nil {
+		cancelOpen()
+		<-storeDone
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		log.Error().Err(err).Msg("http shutdown")
+	}
+	srv.mu.Lock()
+	if srv.store != nil {
+		if err := srv.store.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the event store")
+		}
+	}
+	srv.mu.Unlock()
+	log.Info().Msg("stopped")
+	return runErr
+}
