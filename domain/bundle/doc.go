@@ -1,0 +1,70 @@
+// Package bundle loads bundle configs (Cog cog_bundle_version 3, 4 and 5;
+// Gort gort_bundle_version 1), YAML or JSON, into one model and validates
+// them. It does no I/O: callers hand Load the bytes.
+//
+// # Two passes
+//
+// Load first walks the yaml.Node tree (JSON is YAML, so both take one path)
+// and checks the schema: field names, types and required fields, reporting
+// "line N: ..." for every problem rather than stopping at the first. The
+// same walk rejects, in every mapping, a key written twice: a YAML decoder
+// would keep the last one silently, so a second rules: would hide the first
+// (the error names the repeating line and the line of the first). It also
+// rejects aliases and merge keys, which no real bundle uses and which let a
+// small document expand into a huge one; documents above 1 MiB are refused
+// before parsing.
+//
+// The second pass checks meaning: every rule parses (short forms are
+// expanded for their command), names its own bundle and command, and
+// requires only permissions the bundle declares or site: ones; the version
+// is N.N or N.N.N; bundle, command and option names are valid; a docker
+// section names an image and a tag; each command's short flags are unique.
+//
+// # Decisions
+//
+//   - Unknown fields are errors, not warnings, in every format: a misspelt
+//     "rule:" would otherwise load a command without its rules. The fields
+//     Cog bundles use beyond Cog's own schema (documentation, notes,
+//     subcommands, examples, long_description, config.env, enforcing,
+//     per-provider templates) are known and accepted.
+//   - cog_bundle_version 3 loads with a deprecation warning: its shape is
+//     v4's apart from per-provider templates (kept in Template.Providers)
+//     and an optional description. Versions 2 and below are refused with an
+//     error that says how to upgrade: they predate rules on every command.
+//   - enforcing: is accepted and ignored with a warning: Logbook always
+//     enforces rules, so enforcing: false cannot open a command to everyone.
+//   - A bundle without a docker section (Cog's "simple" bundle) loads with a
+//     warning, since its executables live on the host. A docker section must
+//     name both image and tag. A Gort image without a tag gets Gort's
+//     default, latest, with a warning.
+//   - A short flag declared by two options of one command is bound to
+//     neither (Option.ShortFlag is cleared and OptionByShort finds nothing),
+//     with a warning: two published Cog bundles repeat a letter, and picking
+//     one option would guess. Every other meaning problem is an error.
+//   - Gort lists permissions without their namespace; the model qualifies
+//     them ("view" in bundle ec2 becomes "ec2:view").
+//   - Cog v4 output: is a string, v5 output: is {description, example}.
+//
+// # Execution settings
+//
+// Logbook adds an execution: section, at the bundle level and as a
+// per-command override, in every format:
+//
+//	execution:
+//	  mode: warm        # fresh (a new container per invocation) or warm (pooled)
+//	  timeout: 30s      # Go duration, above zero
+//	  memory: 256MiB    # bytes, or a number with B, KB, MB, GB, KiB, MiB, GiB; at least 6MiB
+//	  cpu: 0.5          # CPUs, above 0, at most 1024
+//	  pids: 128         # process limit, 1 to 4194304
+//	  output_cap: 1MiB  # bytes of output kept before the run is truncated
+//	commands:
+//	  deploy:
+//	    execution:
+//	      timeout: 10m  # overrides only the timeout
+//
+// Every setting is optional and "unset" stays distinguishable (nil, or
+// ModeUnset): Command.EffectiveExecution overlays the command's settings on
+// the bundle's, and the executor applies its defaults to what is still
+// unset. Cog v3's execution: once|multiple (a string) is read as Cog read
+// it: multiple is ignored with a warning, once is refused.
+package bundle

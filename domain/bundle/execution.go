@@ -1,0 +1,151 @@
+package bundle
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var executionFields = []string{"mode", "timeout", "memory", "cpu", "pids", "output_cap"}
+
+// minMemory is Docker's smallest accepted memory limit.
+const minMemory = 6 << 20
+
+// decodeExecution reads Logbook's execution section (see the package
+// documentation). Values are checked here, since a malformed duration or
+// size is a type problem; defaults are the executor's business.
+func (l *loader) decodeExecution(n *yaml.Node, path string) Execution {
+	var e Execution
+	if !l.mapping(n, path) {
+		return e
+	}
+	for _, f := range fields(n) {
+		fpath := join(path, f.Key)
+		v := f.Value
+		switch f.Key {
+		case "mode":
+			if s, ok := l.str(v, fpath); ok {
+				switch Mode(s) {
+				case ModeFresh, ModeWarm:
+					e.Mode = Mode(s)
+				default:
+					l.schemaf(v.Line, "%s: %q is not a mode; expected fresh or warm", fpath, s)
+				}
+			}
+		case "timeout":
+			e.Timeout = l.duration(v, fpath)
+		case "memory":
+			if size := l.size(v, fpath); size != nil {
+				if *size < minMemory {
+					l.schemaf(v.Line, "%s: %d bytes is below the smallest memory limit, 6MiB", fpath, *size)
+				} else {
+					e.MemoryBytes = size
+				}
+			}
+		case "output_cap":
+			e.OutputCapBytes = l.size(v, fpath)
+		case "cpu":
+			if c, ok := l.number(v, fpath); ok {
+				if c <= 0 || c > 1024 {
+					l.schemaf(v.Line, "%s: expected a number of CPUs above 0 and at most 1024, such as 0.5 or 2", fpath)
+				} else {
+					e.CPUs = &c
+				}
+			}
+		case "pids":
+			if p, ok := l.integer(v, fpath); ok {
+				if p < 1 || p > 1<<22 {
+					l.schemaf(v.Line, "%s: expected a process limit from 1 to 4194304", fpath)
+				} else {
+					e.Pids = &p
+				}
+			}
+		default:
+			l.unknownField(f, path, executionFields)
+		}
+	}
+	return e
+}
+
+// decodeCommandExecution reads a command's execution override. Cog bundle
+// version 3 used the same key for a string, "once" or "multiple"; Cog
+// dropped both, and so does Logbook.
+func (l *loader) decodeCommandExecution(n *yaml.Node, path string) Execution {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		switch n.Value {
+		case "multiple":
+			l.warnf(n.Line, "%s: multiple is Cog's old default and is ignored; remove it", path)
+			return Execution{}
+		case "once":
+			l.schemaf(n.Line, "%s: once (a long-running command) is not supported; remove it and make the command exit after each invocation", path)
+			return Execution{}
+		}
+	}
+	return l.decodeExecution(n, path)
+}
+
+func (l *loader) duration(n *yaml.Node, path string) *time.Duration {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		if d, err := time.ParseDuration(n.Value); err == nil {
+			if d <= 0 {
+				l.schemaf(n.Line, "%s: expected a duration above zero", path)
+				return nil
+			}
+			return &d
+		}
+	}
+	if n.Kind != yaml.AliasNode {
+		l.schemaf(n.Line, "%s: expected a duration such as 30s, 2m or 1h30m, found %s", path, describe(n))
+	}
+	return nil
+}
+
+var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$`)
+
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}
+
+// size reads a byte count: a whole number of bytes, or a number with a
+// unit, decimal (KB, MB, GB) or binary (KiB, MiB, GiB), in any case.
+func (l *loader) size(n *yaml.Node, path string) *int64 {
+	if n.Kind == yaml.ScalarNode {
+		switch n.ShortTag() {
+		case "!!int", "!!str":
+			if b, ok := parseSize(n.Value); ok {
+				return &b
+			}
+		}
+	}
+	if n.Kind != yaml.AliasNode {
+		l.schemaf(n.Line, "%s: expected a size above zero such as 256MiB, 1GB or 65536 (bytes), found %q", path, n.Value)
+	}
+	return nil
+}
+
+func parseSize(s string) (int64, bool) {
+	m := sizePattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, false
+	}
+	unit, ok := sizeUnits[strings.ToLower(m[2])]
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	bytes := math.Round(v * unit)
+	// 1 PiB is far above any real limit and well inside int64.
+	if bytes < 1 || bytes > 1<<50 {
+		return 0, false
+	}
+	return int64(bytes), true
+}

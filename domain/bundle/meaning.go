@@ -1,0 +1,221 @@
+package bundle
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"github.com/logbookhq/logbook/domain/rules"
+)
+
+var (
+	// A name is ASCII so that it can appear in container names, labels
+	// and COG_* environment variables unchanged.
+	namePattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	versionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	shortPattern   = regexp.MustCompile(`^[A-Za-z0-9]$`)
+)
+
+// siteNamespace holds the permissions operators make; any bundle's rules
+// may require them, and no bundle may be called site.
+const siteNamespace = "site"
+
+// checkMeaning is the second pass, over what the first decoded. It checks
+// only decoded values, so a field the schema pass rejected is not reported
+// again here.
+func (l *loader) checkMeaning(b *Bundle) {
+	nameOK := l.checkBundleName(b)
+	if b.Version != "" && !versionPattern.MatchString(b.Version) {
+		l.meaningf(l.lines["version"], "version %q is not N.N or N.N.N (for example 1.2 or 1.2.3)", b.Version)
+	}
+	l.checkImage(b)
+	if nameOK {
+		l.checkPermissions(b)
+	}
+	for _, env := range b.Env {
+		l.checkEnvName(env.Name, env.Line, "config.env")
+	}
+	if _, decoded := l.lines["commands"]; decoded && len(b.commands) == 0 {
+		l.warnf(b.Line, "the bundle has no commands")
+	}
+	for _, c := range b.commands {
+		l.checkCommand(b, c, nameOK)
+	}
+}
+
+func (l *loader) checkBundleName(b *Bundle) bool {
+	line := l.lines["name"]
+	switch {
+	case b.Name == "":
+		return false // missing or mistyped: reported by the schema pass
+	case !namePattern.MatchString(b.Name):
+		l.meaningf(line, "bundle name %q is not valid: use up to 64 letters, digits, _ and -, starting with a letter or digit", b.Name)
+		return false
+	case b.Name == siteNamespace:
+		l.meaningf(line, "a bundle cannot be called %q: that namespace holds operator-made permissions", siteNamespace)
+		return false
+	}
+	return true
+}
+
+func (l *loader) checkImage(b *Bundle) {
+	if _, declared := l.lines["docker"]; !declared {
+		l.warnf(b.Line, "the bundle names no image (a Cog simple bundle): its executables must exist on the host, so only the process runtime can run it")
+		return
+	}
+	line := l.lines["docker"]
+	if b.ImageName != "" && strings.ContainsAny(b.ImageName, " \t\n") {
+		l.meaningf(line, "image %q is not a valid image name", b.ImageName)
+	}
+	if b.Tag != "" && strings.ContainsAny(b.Tag, " \t\n:/") {
+		l.meaningf(line, "tag %q is not a valid image tag", b.Tag)
+	}
+	if _, set := l.lines["image"]; set && b.ImageName == "" {
+		l.meaningf(l.lines["image"], "the image name is empty")
+	}
+	if _, set := l.lines["tag"]; set && b.Tag == "" {
+		l.meaningf(l.lines["tag"], "the image tag is empty")
+	}
+}
+
+// checkPermissions: every declared permission belongs to the bundle's own
+// namespace (site: permissions are made by operators, not declared).
+func (l *loader) checkPermissions(b *Bundle) {
+	seen := map[string]bool{}
+	for i, p := range b.Permissions {
+		line := b.Line
+		if i < len(l.permissionLines) {
+			line = l.permissionLines[i]
+		}
+		ns, local, found := strings.Cut(p, ":")
+		switch {
+		case !found || !namePattern.MatchString(local):
+			l.meaningf(line, "permission %q is not valid: expected %s:name, the name made of letters, digits, _ and -", p, b.Name)
+		case ns != b.Name:
+			l.meaningf(line, "permission %q is outside the bundle's namespace; a bundle declares only %s: permissions", p, b.Name)
+		case seen[p]:
+			l.warnf(line, "permission %q is listed twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+func (l *loader) checkCommand(b *Bundle, c *Command, bundleNameOK bool) {
+	path := "commands." + c.Name
+	commandNameOK := namePattern.MatchString(c.Name)
+	if !commandNameOK {
+		l.meaningf(c.Line, "command name %q is not valid: use up to 64 letters, digits, _ and -, starting with a letter or digit", c.Name)
+	}
+	if len(c.Executable) > 0 && strings.TrimSpace(c.Executable[0]) == "" {
+		l.meaningf(c.Line, "%s: executable is empty", path)
+	}
+	l.checkOptions(c, path)
+	for name := range c.EnvVars {
+		l.checkEnvName(name, c.Line, path+".env_vars")
+	}
+	for _, t := range c.Triggers {
+		if _, err := regexp.Compile(t.Match); err != nil {
+			l.meaningf(t.Line, "%s: trigger %q is not a valid regular expression: %v", path, t.Match, err)
+		}
+	}
+	if bundleNameOK && commandNameOK {
+		l.checkRules(b, c, path)
+	}
+}
+
+// checkOptions validates option names and short flags. A letter declared
+// by two options is unbound from both with a warning rather than refused:
+// two published Cog bundles (aws-ecs, jumpcloud) repeat a letter, and
+// binding it to either option would silently guess what a user meant.
+func (l *loader) checkOptions(c *Command, path string) {
+	byShort := map[string][]*Option{}
+	for _, o := range c.options {
+		if !namePattern.MatchString(o.Name) {
+			l.meaningf(o.Line, "%s: option name %q is not valid: use letters, digits, _ and -, starting with a letter or digit", path, o.Name)
+		}
+		if o.ShortFlag == "" {
+			continue
+		}
+		if !shortPattern.MatchString(o.ShortFlag) {
+			l.meaningf(o.Line, "%s.options.%s: short_flag %q must be one letter or digit", path, o.Name, o.ShortFlag)
+			continue
+		}
+		byShort[o.ShortFlag] = append(byShort[o.ShortFlag], o)
+	}
+	c.byShort = map[string]*Option{}
+	for _, o := range c.options {
+		users, ok := byShort[o.ShortFlag]
+		if !ok || users[0] != o {
+			continue
+		}
+		if len(users) == 1 {
+			c.byShort[o.ShortFlag] = o
+			continue
+		}
+		names := make([]string, len(users))
+		for i, u := range users {
+			names[i] = "--" + u.Name
+		}
+		l.warnf(users[1].Line, "%s: short flag -%s is declared by %s; it is ambiguous, so Logbook binds it to none of them: use the long names", path, o.ShortFlag, strings.Join(names, " and "))
+		for _, u := range users {
+			u.ShortFlag = ""
+		}
+	}
+}
+
+// reservedEnvPrefixes belong to the command protocol; a config that set
+// them could impersonate the platform to its own command.
+var reservedEnvPrefixes = []string{"COG_", "LOGBOOK_"}
+
+func (l *loader) checkEnvName(name string, line int, path string) {
+	if !envNamePattern.MatchString(name) {
+		l.meaningf(line, "%s: %q is not a valid environment variable name", path, name)
+		return
+	}
+	for _, p := range reservedEnvPrefixes {
+		if strings.HasPrefix(strings.ToUpper(name), p) {
+			l.meaningf(line, "%s: %q is reserved: %s* variables are set by Logbook for every command", path, name, p)
+			return
+		}
+	}
+}
+
+// checkRules parses every rule and checks that it is about this command
+// and requires only permissions the bundle may use.
+func (l *loader) checkRules(b *Bundle, c *Command, path string) {
+	if len(c.rules) == 0 {
+		l.warnf(c.Line, "%s has no rules, so no one can run it; add `allow` to let anyone", path)
+	}
+	for i := range c.rules {
+		r := &c.rules[i]
+		rpath := index(path+".rules", i)
+		parsed, err := rules.ParseForCommand(b.Name, c.Name, r.Source)
+		if err != nil {
+			var syntax *rules.SyntaxError
+			if errors.As(err, &syntax) {
+				l.meaningf(r.Line, "%s: the rule does not parse at column %d: %s", rpath, syntax.Column, syntax.Msg)
+			} else {
+				l.meaningf(r.Line, "%s: the rule does not parse: %v", rpath, err)
+			}
+			continue
+		}
+		r.Parsed = parsed
+		if got := parsed.Command(); got != c.FullName() {
+			l.meaningf(r.Line, "%s: the rule is for %s, not for this command, %s", rpath, got, c.FullName())
+		}
+		for _, perm := range parsed.Permissions() {
+			ns, _, _ := strings.Cut(perm, ":")
+			switch {
+			case ns == siteNamespace:
+			case ns != b.Name:
+				l.meaningf(r.Line, "%s: the rule requires %s; a bundle's rules may require only its own permissions (%s:...) or site: ones", rpath, perm, b.Name)
+			case !b.HasPermission(perm) && !l.permissionsBroke:
+				l.meaningf(r.Line, "%s: the rule requires %s, which is not declared in the bundle's permissions", rpath, perm)
+			}
+		}
+		for _, w := range parsed.Warnings() {
+			l.warnf(r.Line, "%s: %s", rpath, w)
+		}
+	}
+}
