@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
@@ -61,8 +62,66 @@ func Open(ctx context.Context, path string, cfg sqlstore.Config) (*Store, error)
 		return nil, err
 	}
 	read.SetMaxOpenConns(8)
-	st := sqlstore.New(read, write, newDialect(), &sqlstore.Notifier{}, cfg, write.Close, read.Close)
+	notifier := &sqlstore.Notifier{}
+	stopWatching, err := watchOtherWriters(path, notifier)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("watch %s for appends by other processes: %w", path, err)
+	}
+	st := sqlstore.New(read, write, newDialect(), notifier, cfg, stopWatching, write.Close, read.Close)
 	return &Store{Store: st, path: path}, nil
+}
+
+// watchOtherWriters wakes feeds when another process appends: every commit
+// writes the -wal file, and inotify reports it without polling. The write
+// can be reported a moment before the commit is visible, so a second wake
+// follows shortly after the last write.
+func watchOtherWriters(path string, notifier *sqlstore.Notifier) (stop func() error, err error) {
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		watcher.Close()
+		return nil, err
+	}
+	if err := watcher.Add(filepath.Dir(abs)); err != nil {
+		watcher.Close()
+		return nil, err
+	}
+	wal := abs + "-wal"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		trailing := time.NewTimer(time.Hour)
+		trailing.Stop()
+		defer trailing.Stop()
+		for {
+			select {
+			case <-trailing.C:
+				notifier.Broadcast()
+			case ev, ok := <-watcher.Events:
+				if !ok {
+					return
+				}
+				if ev.Name == wal && ev.Has(fsnotify.Write) {
+					notifier.Broadcast()
+					trailing.Reset(20 * time.Millisecond)
+				}
+			case _, ok := <-watcher.Errors:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return func() error {
+		err := watcher.Close()
+		<-done
+		return err
+	}, nil
 }
 
 func dsn(path string, writer bool) string {

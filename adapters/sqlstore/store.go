@@ -226,7 +226,6 @@ func (s *Store) writeError(err error) error {
 	return fmt.Errorf("append to %s event store failed, nothing was written: %w", s.dialect.Name(), err)
 }
 
-
 func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	defer cancel()

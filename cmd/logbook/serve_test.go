@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func getStatus(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func waitForStatus(t *testing.T, url string, want int) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := getStatus(url)
+		if code == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s = %d %q, want %d", url, code, body, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func startServe(t *testing.T, cfg config) (cancel func() error) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg) }()
+	return func() error {
+		stop()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop within 15s of cancellation")
+			return nil
+		}
+	}
+}
+
+func TestServeAnswersHealthAndReadinessOnSQLite(t *testing.T) {
+	cfg := config{DataDir: t.TempDir(), HTTPAddr: freeAddr(t), LogLevel: "warn", LogFormat: "json"}
+	stop := startServe(t, cfg)
+	waitForStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusOK)
+	if code, body := getStatus("http://" + cfg.HTTPAddr + "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after a clean stop", err)
+	}
+	if _, err := filepath.Glob(filepath.Join(cfg.DataDir, "logbook.db")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := getStatus("http://" + cfg.HTTPAddr + "/healthz"); code != 0 {
+		t.Fatalf("the server still answers after stopping: %d", code)
+	}
+}
+
+// A database that is down at start is retried; /readyz fails until it is
+// reachable, then passes.
+func TestServeWaitsForADatabaseThatIsDownAtStart(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	target := strings.SplitN(strings.SplitN(url, "@", 2)[1], "/", 2)[0]
+	proxy := testenv.NewProxy(t, target, false)
+	cfg := config{
+		DatabaseURL: strings.Replace(url, target, proxy.Addr(), 1),
+		HTTPAddr:    freeAddr(t), LogLevel: "error", LogFormat: "json",
+	}
+	stop := startServe(t, cfg)
+	body := waitForStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusServiceUnavailable)
+	if !strings.Contains(body, "not connected") {
+		t.Fatalf("/readyz while the database is down says %q", body)
+	}
+	if code, _ := getStatus("http://" + cfg.HTTPAddr + "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d while the database is down, want 200 (the process is alive)", code)
+	}
+	proxy.Restore()
+	waitForStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusOK)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeRejectsAnUnknownDatabaseURL(t *testing.T) {
+	t.Setenv("LOGBOOK_DATABASE_URL", "mysql://root@localhost/x")
+	err := runCLI(t, "serve")
+	if ee, ok := err.(*exitError); !ok || ee.code != 2 || !strings.Contains(ee.msg, "postgres://") {
+		t.Fatalf("serve with a mysql URL: %v, want exit 2 saying what URLs work", err)
+	}
+}
