@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+// server is a running `logbook serve`.
+type server struct {
+	cmd    *exec.Cmd
+	addr   string
+	logs   *bytes.Buffer
+	exited chan error
+}
+
+func startServer(t *testing.T, env ...string) *server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &server{addr: addr, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	s.cmd = exec.Command(binary, "serve")
+	s.cmd.Env = append(os.Environ(), append([]string{"LOGBOOK_HTTP_ADDR=" + addr, "LOGBOOK_LOG_FORMAT=json"}, env...)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", s.logs)
+		}
+	})
+	return s
+}
+
+func (s *server) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the server was not ready within 30s")
+}
+
+func (s *server) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the server did not stop within 15s of %v", sig)
+		return nil
+	}
+}
+
+func TestServeStopsCleanlyOnSIGTERMAndSIGINT(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dataDir := t.TempDir()
+			s := startServer(t, "LOGBOOK_DATA_DIR="+dataDir)
+			s.waitReady(t)
+			if err := s.stop(t, sig); err != nil {
+				t.Fatalf("exit after %v: %v", sig, err)
+			}
+			if !strings.Contains(s.logs.String(), `"message":"stopped"`) {
+				t.Fatalf("the logs do not say the server stopped:\n%s", s.logs)
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, "logbook.db")); err != nil {
+				t.Fatalf("no SQLite file under LOGBOOK_DATA_DIR: %v", err)
+			}
+		})
+	}
+}
+
+func TestServeOnPostgres(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	s := startServer(t, "LOGBOOK_DATABASE_URL="+url)
+	s.waitReady(t)
+	if !strings.Contains(s.logs.String(), `"store":"postgres `) || strings.Contains(s.logs.String(), "password") {
+		t.Fatalf("the logs do not name the postgres store:\n%s", s.logs)
+	}
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "audit", "verify")
+	cmd.Env = append(os.Environ(), "LOGBOOK_DATABASE_URL="+url)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok: 0 events checked") {
+		t.Fatalf("audit verify on the empty Postgres store: %v\n%s", err, out)
+	}
+}
