@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ func newBenchStoreCmd() *cobra.Command {
 		batch     int
 		duration  time.Duration
 		asJSON    bool
+		profile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "store",
@@ -51,7 +53,8 @@ func newBenchStoreCmd() *cobra.Command {
 --batch events per append, for --duration; report events/s and p50/p99 append
 latency, then verify the chain and report its throughput.
 Without --database it uses a fresh SQLite file in a temporary directory. With a
-postgres:// URL it works in a fresh schema that it drops afterwards.`,
+postgres:// URL it works in a fresh schema that it drops afterwards, unless the
+URL names one with search_path=; an sqlite:// URL is used as it is.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if producers < 1 || batch < 1 || duration <= 0 {
@@ -67,6 +70,13 @@ postgres:// URL it works in a fresh schema that it drops afterwards.`,
 				return err
 			}
 			defer store.Close()
+			if profile != "" {
+				stop, err := startCPUProfile(profile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			res, err := benchStore(cmd.Context(), store, producers, batch, duration)
 			if err != nil {
 				return err
@@ -86,6 +96,7 @@ postgres:// URL it works in a fresh schema that it drops afterwards.`,
 	cmd.Flags().IntVar(&batch, "batch", 1, "events per append")
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long to append")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	return cmd
 }
 
@@ -103,8 +114,8 @@ func benchStoreTarget(ctx context.Context, database string) (string, func(), err
 		}
 		return "sqlite://" + filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
 	}
-	if kind != "postgres" {
-		return database, func() {}, nil
+	if kind != "postgres" || strings.Contains(database, "search_path=") {
+		return database, func() {}, nil // the caller chose where the events go
 	}
 	db, err := sql.Open("postgres", database)
 	if err != nil {
@@ -190,3 +201,16 @@ func benchStore(ctx context.Context, store eventstore.Store, producers, batch in
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// startCPUProfile profiles this process until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
