@@ -49,7 +49,7 @@ func (l *loader) decodeCog(root *yaml.Node, version int) *Bundle {
 			perms, lines, ok := l.strList(v, f.Key)
 			b.Permissions, l.permissionLines, l.permissionsBroke = perms, lines, !ok
 		case "docker":
-			l.decodeCogDocker(v, b)
+			l.decodeCogDocker(v, f.Line, b)
 		case "config":
 			l.decodeCogConfig(v, b)
 		case "templates":
@@ -62,9 +62,9 @@ func (l *loader) decodeCog(root *yaml.Node, version int) *Bundle {
 			l.unknownField(f, "", cogBundleFields)
 		}
 	}
-	l.require(root, "", "name", "version", "commands")
+	l.require(root, root.Line, "", "name", "version", "commands")
 	if version >= 4 {
-		l.require(root, "", "description")
+		l.require(root, root.Line, "", "description")
 	}
 	if commands != nil && l.mapping(commands, "commands") {
 		l.setLine("commands", commands.Line)
@@ -77,11 +77,12 @@ func (l *loader) decodeCog(root *yaml.Node, version int) *Bundle {
 	return b
 }
 
-// require reports each listed field missing from mapping m.
-func (l *loader) require(m *yaml.Node, path string, names ...string) {
+// require reports each listed field missing from mapping m, at line (the
+// line of m's own key, where a reader looks for what is missing).
+func (l *loader) require(m *yaml.Node, line int, path string, names ...string) {
 	for _, name := range names {
 		if _, ok := lookup(m, name); !ok {
-			l.schemaf(m.Line, "%smissing required field %q", prefix(path), name)
+			l.schemaf(line, "%smissing required field %q", prefix(path), name)
 		}
 	}
 }
@@ -92,8 +93,8 @@ func (l *loader) addCommand(b *Bundle, c *Command) {
 	b.byName[c.Name] = c
 }
 
-func (l *loader) decodeCogDocker(n *yaml.Node, b *Bundle) {
-	l.setLine("docker", n.Line)
+func (l *loader) decodeCogDocker(n *yaml.Node, keyLine int, b *Bundle) {
+	l.setLine("docker", keyLine)
 	if !l.mapping(n, "docker") {
 		return
 	}
@@ -119,7 +120,7 @@ func (l *loader) decodeCogDocker(n *yaml.Node, b *Bundle) {
 			l.unknownField(f, "docker", cogDockerFields)
 		}
 	}
-	l.require(n, "docker", "image", "tag")
+	l.require(n, keyLine, "docker", "image", "tag")
 }
 
 func (l *loader) decodeCogConfig(n *yaml.Node, b *Bundle) {
@@ -152,7 +153,7 @@ func (l *loader) decodeCogConfig(n *yaml.Node, b *Bundle) {
 						l.unknownField(ef, itemPath, cogEnvFields)
 					}
 				}
-				l.require(item, itemPath, "var")
+				l.require(item, item.Line, itemPath, "var")
 				if env.Name != "" {
 					b.Env = append(b.Env, env)
 				}
@@ -249,7 +250,7 @@ func (l *loader) decodeCogCommand(cf field, version int) *Command {
 			l.unknownField(f, path, cogCommandFields)
 		}
 	}
-	l.require(cf.Value, path, "executable", "rules")
+	l.require(cf.Value, cf.Line, path, "executable", "rules")
 	return c
 }
 
@@ -353,7 +354,7 @@ func (l *loader) decodeOptions(n *yaml.Node, path string, c *Command) {
 				l.unknownField(of, opath, cogOptionFields)
 			}
 		}
-		l.require(f.Value, opath, "type")
+		l.require(f.Value, f.Line, opath, "type")
 		c.options = append(c.options, o)
 		c.byLong[o.Name] = o
 	}

@@ -18,7 +18,8 @@ var (
 
 func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 	b := &Bundle{Format: FormatGort, FormatVersion: 1, Line: root.Line, byName: map[string]*Command{}}
-	var commands, image, docker *yaml.Node
+	var commands, image *yaml.Node
+	dockerLine := 0
 	for _, f := range fields(root) {
 		v := f.Value
 		switch f.Key {
@@ -44,10 +45,10 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 				b.ImageName, b.Tag = splitImage(ref)
 				l.setLine("image", v.Line)
 			}
-			l.setLine("docker", v.Line)
+			l.setLine("docker", f.Line)
 		case "docker":
-			docker = v
-			l.decodeCogDocker(v, b)
+			dockerLine = f.Line
+			l.decodeCogDocker(v, f.Line, b)
 		case "kubernetes":
 			if l.mapping(v, f.Key) {
 				l.warnf(f.Line, "kubernetes is ignored: Logbook runs commands with its own runtime")
@@ -77,14 +78,14 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 			b.Permissions[i] = b.Name + ":" + p
 		}
 	}
-	if image != nil && docker != nil {
-		l.schemaf(docker.Line, "both image (line %d) and docker are set; keep one", image.Line)
+	if image != nil && dockerLine != 0 {
+		l.schemaf(dockerLine, "both image (line %d) and docker are set; keep one", image.Line)
 	}
 	if image != nil && b.ImageName != "" && b.Tag == "" {
 		l.warnf(image.Line, "image %q has no tag, so Gort's default, latest, is used; pin a tag so the bundle cannot change under you", b.ImageName)
 		b.Tag = "latest"
 	}
-	l.require(root, "", "name", "version", "description", "commands")
+	l.require(root, root.Line, "", "name", "version", "description", "commands")
 	if commands != nil && l.mapping(commands, "commands") {
 		l.setLine("commands", commands.Line)
 		for _, f := range fields(commands) {
@@ -154,7 +155,7 @@ func (l *loader) decodeGortCommand(cf field) *Command {
 			l.unknownField(f, path, gortCommandFields)
 		}
 	}
-	l.require(cf.Value, path, "rules")
+	l.require(cf.Value, cf.Line, path, "rules")
 	return c
 }
 
@@ -177,7 +178,7 @@ func (l *loader) decodeTriggers(n *yaml.Node, path string) []Trigger {
 				out = append(out, Trigger{Match: s, Line: f.Value.Line})
 			}
 		}
-		l.require(item, ipath, "match")
+		l.require(item, item.Line, ipath, "match")
 	}
 	return out
 }
