@@ -17,8 +17,12 @@
 // The second pass checks meaning: every rule parses (short forms are
 // expanded for their command), names its own bundle and command, and
 // requires only permissions the bundle declares or site: ones; the version
-// is N.N or N.N.N; bundle, command and option names are valid; a docker
-// section names an image and a tag; each command's short flags are unique.
+// is N.N or N.N.N; bundle, command, option and environment variable names
+// are valid; a docker section names an image and a tag; each command's
+// short flags are unique; Gort triggers are valid regular expressions.
+//
+// Problems carry a Kind (syntax, schema, meaning) and a 1-based line.
+// Warnings never make a config invalid.
 //
 // # Decisions
 //
@@ -35,8 +39,8 @@
 //     enforces rules, so enforcing: false cannot open a command to everyone.
 //   - A bundle without a docker section (Cog's "simple" bundle) loads with a
 //     warning, since its executables live on the host. A docker section must
-//     name both image and tag. A Gort image without a tag gets Gort's
-//     default, latest, with a warning.
+//     name both image and tag. A Gort bundle must name an image; one
+//     without a tag gets Gort's default, latest, with a warning.
 //   - A short flag declared by two options of one command is bound to
 //     neither (Option.ShortFlag is cleared and OptionByShort finds nothing),
 //     with a warning: two published Cog bundles repeat a letter, and picking

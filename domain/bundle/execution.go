@@ -78,7 +78,7 @@ func (l *loader) decodeCommandExecution(n *yaml.Node, path string) Execution {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
 		switch n.Value {
 		case "multiple":
-			l.warnf(n.Line, "%s: multiple is Cog's old default and is ignored; remove it", path)
+			l.schemaWarnf(n.Line, "%s: multiple is Cog's old default and is ignored; remove it", path)
 			return Execution{}
 		case "once":
 			l.schemaf(n.Line, "%s: once (a long-running command) is not supported; remove it and make the command exit after each invocation", path)

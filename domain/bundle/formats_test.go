@@ -108,6 +108,7 @@ commands:
 		{"an unknown template kind", base + "templates:\n  reply: x\n", 12, `templates: unknown field "reply"`},
 		{"image and docker together", base + "docker:\n  image: a\n  tag: b\n", 11, "both image (line 5) and docker are set"},
 		{"a rule needing an undeclared permission", strings.Replace(base, "ec2:view]", "ec2:admin]", 1), 10, "ec2:admin, which is not declared"},
+		{"an image is required", strings.Replace(base, "image: acme/ec2:1.0\n", "", 1), 1, "missing image: a Gort bundle runs in its image"},
 		{"description is required", strings.Replace(base, "description: d\n", "", 1), 1, `missing required field "description"`},
 	}
 	for _, tt := range tests {

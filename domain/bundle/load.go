@@ -56,6 +56,7 @@ type loader struct {
 	lines            map[string]int // line of selected fields: "name", "version", "docker", "permissions"
 	permissionLines  []int          // line of each entry of Bundle.Permissions
 	permissionsBroke bool           // the permissions list had a schema error, so it is incomplete
+	envVarLines      map[*Command]map[string]int
 }
 
 func (l *loader) add(kind Kind, line int, format string, args ...any) {
@@ -74,11 +75,19 @@ func (l *loader) meaningf(line int, format string, args ...any) {
 	l.add(KindMeaning, line, format, args...)
 }
 
-func (l *loader) warnf(line int, format string, args ...any) {
+func (l *loader) warn(kind Kind, line int, format string, args ...any) {
 	if len(l.warns) >= maxProblems {
 		return
 	}
-	l.warns = append(l.warns, Problem{Kind: KindMeaning, Line: line, Message: fmt.Sprintf(format, args...)})
+	l.warns = append(l.warns, Problem{Kind: kind, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) schemaWarnf(line int, format string, args ...any) {
+	l.warn(KindSchema, line, format, args...)
+}
+
+func (l *loader) warnf(line int, format string, args ...any) {
+	l.warn(KindMeaning, line, format, args...)
 }
 
 func (l *loader) setLine(field string, line int) {
@@ -206,7 +215,7 @@ func (l *loader) decodeRoot(root *yaml.Node) *Bundle {
 		switch {
 		case v == 4 || v == 5:
 		case v == 3:
-			l.warnf(cog.Line, "cog_bundle_version 3 is deprecated and was read as version 4; to upgrade, set cog_bundle_version: 4, add a description, and turn per-provider templates (slack:, hipchat:) into a Greenbar body:")
+			l.schemaWarnf(cog.Line, "cog_bundle_version 3 is deprecated and was read as version 4; to upgrade, set cog_bundle_version: 4, add a description, and turn per-provider templates (slack:, hipchat:) into a Greenbar body:")
 		case v < 3 && v >= 0:
 			l.schemaf(cog.Line, "cog_bundle_version %d is not supported; upgrade the config to version 4: set cog_bundle_version: 4, add a description, and give every command a rules: list (the rule `allow` replaces enforcing: false)", v)
 			return nil

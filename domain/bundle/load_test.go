@@ -224,7 +224,7 @@ func TestMeaningErrors(t *testing.T) {
 		{"a short flag of two letters", minimalV4 + "    options:\n      region:\n        type: string\n        short_flag: rg\n",
 			16, `short_flag "rg" must be one letter or digit`},
 		{"an env var reserved for the command protocol", minimalV4 + "    env_vars:\n      COG_BUNDLE: other\n",
-			11, `"COG_BUNDLE" is reserved`},
+			16, `"COG_BUNDLE" is reserved`},
 		{"an env var name with a dash", minimalV4 + "config:\n  env:\n    - var: API-KEY\n",
 			17, `config.env: "API-KEY" is not a valid environment variable name`},
 	}
@@ -249,19 +249,20 @@ func TestWarningsDoNotMakeAConfigInvalid(t *testing.T) {
 	tests := []struct {
 		name   string
 		config string
+		kind   bundle.Kind
 		line   int
 		want   string
 	}{
-		{"site permissions may be required without being declared", strings.Replace(minimalV4, "must have ops:deploy", "must have site:ops", 1), 0, ""},
-		{"enforcing is ignored", minimalV4 + "    enforcing: false\n", 15, "enforcing is ignored: Logbook always enforces"},
+		{"site permissions may be required without being declared", strings.Replace(minimalV4, "must have ops:deploy", "must have site:ops", 1), "", 0, ""},
+		{"enforcing is ignored", minimalV4 + "    enforcing: false\n", bundle.KindSchema, 15, "enforcing is ignored: Logbook always enforces"},
 		{"a rule mixing and and or without parentheses", strings.Replace(minimalV4, "  - ops:deploy", "  - ops:deploy\n  - ops:a\n  - ops:b", 1) + "      - must have ops:deploy and ops:a or ops:b\n",
-			17, "commands.deploy.rules[1]: "},
+			bundle.KindMeaning, 17, "commands.deploy.rules[1]: "},
 		{"a command with an empty rules list", strings.Replace(minimalV4, "    rules:\n      - must have ops:deploy", "    rules: []", 1),
-			11, "commands.deploy has no rules, so no one can run it"},
-		{"a permission listed twice", strings.Replace(minimalV4, "  - ops:deploy", "  - ops:deploy\n  - ops:deploy", 1), 10, `permission "ops:deploy" is listed twice`},
+			bundle.KindMeaning, 11, "commands.deploy has no rules, so no one can run it"},
+		{"a permission listed twice", strings.Replace(minimalV4, "  - ops:deploy", "  - ops:deploy\n  - ops:deploy", 1), bundle.KindMeaning, 10, `permission "ops:deploy" is listed twice`},
 		{"docker binds are ignored", strings.Replace(minimalV4, "  tag: \"1.2.0\"", "  tag: \"1.2.0\"\n  binds: [\"/var/run/docker.sock:/var/run/docker.sock\"]", 1),
-			8, "docker.binds is ignored"},
-		{"cog v3's execution multiple is ignored", minimalV4 + "    execution: multiple\n", 15, "multiple is Cog's old default"},
+			bundle.KindSchema, 8, "docker.binds is ignored"},
+		{"cog v3's execution multiple is ignored", minimalV4 + "    execution: multiple\n", bundle.KindSchema, 15, "multiple is Cog's old default"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,6 +276,11 @@ func TestWarningsDoNotMakeAConfigInvalid(t *testing.T) {
 			}
 			if !hasWarning(b.Warnings(), tt.line, tt.want) {
 				t.Fatalf("expected warning line %d: ...%s..., got %v", tt.line, tt.want, b.Warnings())
+			}
+			for _, w := range b.Warnings() {
+				if w.Kind != tt.kind {
+					t.Errorf("expected a %s warning, got %s: %s", tt.kind, w.Kind, w)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package bundle
 import (
 	"errors"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/rules"
@@ -61,6 +62,10 @@ func (l *loader) checkBundleName(b *Bundle) bool {
 
 func (l *loader) checkImage(b *Bundle) {
 	if _, declared := l.lines["docker"]; !declared {
+		if l.format == FormatGort {
+			l.meaningf(b.Line, "missing image: a Gort bundle runs in its image (image: name:tag)")
+			return
+		}
 		l.warnf(b.Line, "the bundle names no image (a Cog simple bundle): its executables must exist on the host, so only the process runtime can run it")
 		return
 	}
@@ -111,8 +116,13 @@ func (l *loader) checkCommand(b *Bundle, c *Command, bundleNameOK bool) {
 		l.meaningf(c.Line, "%s: executable is empty", path)
 	}
 	l.checkOptions(c, path)
+	names := make([]string, 0, len(c.EnvVars))
 	for name := range c.EnvVars {
-		l.checkEnvName(name, c.Line, path+".env_vars")
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable order of messages
+	for _, name := range names {
+		l.checkEnvName(name, l.envVarLines[c][name], path+".env_vars")
 	}
 	for _, t := range c.Triggers {
 		if _, err := regexp.Compile(t.Match); err != nil {

@@ -251,6 +251,9 @@ type Option struct {
 	Line        int
 }
 
+// TakesValue reports whether "--name X" consumes X as the option's value.
+func (o *Option) TakesValue() bool { return o.Type.TakesValue() }
+
 // Template is a named output template. Body is the Greenbar template Cog v4
 // and v5 use (or the Go template text for Gort); Providers holds Cog v3's
 // per-chat-provider variants (slack, hipchat) when present.

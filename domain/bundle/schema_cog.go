@@ -114,7 +114,7 @@ func (l *loader) decodeCogDocker(n *yaml.Node, keyLine int, b *Bundle) {
 		case "binds":
 			b.Binds, _, _ = l.strList(f.Value, path)
 			if len(b.Binds) > 0 {
-				l.warnf(f.Line, "docker.binds is ignored: Logbook never mounts host paths into command containers")
+				l.schemaWarnf(f.Line, "docker.binds is ignored: Logbook never mounts host paths into command containers")
 			}
 		default:
 			l.unknownField(f, "docker", cogDockerFields)
@@ -197,7 +197,7 @@ func (l *loader) decodeCogTemplates(n *yaml.Node, path string) []*Template {
 		case !hasBody && len(t.Providers) == 0:
 			l.schemaf(f.Value.Line, "%s: missing required field \"body\"", tpath)
 		case !hasBody:
-			l.warnf(f.Line, "%s has no body, only per-provider variants (slack, hipchat) from Cog bundle version 3; add a Greenbar body:", tpath)
+			l.schemaWarnf(f.Line, "%s has no body, only per-provider variants (slack, hipchat) from Cog bundle version 3; add a Greenbar body:", tpath)
 		}
 		out = append(out, t)
 	}
@@ -237,12 +237,12 @@ func (l *loader) decodeCogCommand(cf field, version int) *Command {
 		case "rules":
 			c.rules = l.decodeRules(v, fpath)
 		case "env_vars":
-			c.EnvVars = l.decodeEnvVars(v, fpath)
+			c.EnvVars = l.decodeEnvVars(v, fpath, c)
 		case "options":
 			l.decodeOptions(v, fpath, c)
 		case "enforcing":
 			if _, ok := l.boolean(v, fpath); ok {
-				l.warnf(f.Line, "%s is ignored: Logbook always enforces a command's rules (the rule `allow` lets anyone run it)", fpath)
+				l.schemaWarnf(f.Line, "%s is ignored: Logbook always enforces a command's rules (the rule `allow` lets anyone run it)", fpath)
 			}
 		case "execution":
 			c.Execution = l.decodeCommandExecution(v, fpath)
@@ -305,12 +305,18 @@ func (l *loader) decodeRules(n *yaml.Node, path string) []Rule {
 
 // decodeEnvVars reads Cog's env_vars: names to string, boolean or number
 // values, all handed to the command as text.
-func (l *loader) decodeEnvVars(n *yaml.Node, path string) map[string]string {
+func (l *loader) decodeEnvVars(n *yaml.Node, path string, c *Command) map[string]string {
 	if !l.mapping(n, path) {
 		return nil
 	}
 	out := map[string]string{}
+	lines := map[string]int{}
+	if l.envVarLines == nil {
+		l.envVarLines = map[*Command]map[string]int{}
+	}
+	l.envVarLines[c] = lines
 	for _, f := range fields(n) {
+		lines[f.Key] = f.Line
 		v := f.Value
 		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
 			out[f.Key] = v.Value

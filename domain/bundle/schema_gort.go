@@ -51,7 +51,7 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 			l.decodeCogDocker(v, f.Line, b)
 		case "kubernetes":
 			if l.mapping(v, f.Key) {
-				l.warnf(f.Line, "kubernetes is ignored: Logbook runs commands with its own runtime")
+				l.schemaWarnf(f.Line, "kubernetes is ignored: Logbook runs commands with its own runtime")
 			}
 		case "permissions":
 			perms, lines, ok := l.strList(v, f.Key)
@@ -62,7 +62,7 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 			b.templates = l.decodeGortTemplates(v, f.Key)
 		case "enabled":
 			if _, ok := l.boolean(v, f.Key); ok {
-				l.warnf(f.Line, "enabled is ignored: a bundle is enabled with `logbook bundle enable`, not by its config")
+				l.schemaWarnf(f.Line, "enabled is ignored: a bundle is enabled with `logbook bundle enable`, not by its config")
 			}
 		case "execution":
 			b.Execution = l.decodeExecution(v, f.Key)
@@ -82,7 +82,7 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 		l.schemaf(dockerLine, "both image (line %d) and docker are set; keep one", image.Line)
 	}
 	if image != nil && b.ImageName != "" && b.Tag == "" {
-		l.warnf(image.Line, "image %q has no tag, so Gort's default, latest, is used; pin a tag so the bundle cannot change under you", b.ImageName)
+		l.schemaWarnf(image.Line, "image %q has no tag, so Gort's default, latest, is used; pin a tag so the bundle cannot change under you", b.ImageName)
 		b.Tag = "latest"
 	}
 	l.require(root, root.Line, "", "name", "version", "description", "commands")
