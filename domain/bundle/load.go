@@ -52,7 +52,6 @@ type loader struct {
 
 	// Facts the meaning pass needs about the schema pass.
 	format           Format
-	cogVersion       int
 	lines            map[string]int // line of selected fields: "name", "version", "docker", "permissions"
 	permissionLines  []int          // line of each entry of Bundle.Permissions
 	permissionsBroke bool           // the permissions list had a schema error, so it is incomplete
@@ -223,7 +222,7 @@ func (l *loader) decodeRoot(root *yaml.Node) *Bundle {
 			l.schemaf(cog.Line, "cog_bundle_version %d is not supported; Logbook reads Cog bundle versions 3, 4 and 5", v)
 			return nil
 		}
-		l.format, l.cogVersion = FormatCog, int(v)
+		l.format = FormatCog
 		return l.decodeCog(root, int(v))
 	case hasGort:
 		v, ok := l.integer(gort, "gort_bundle_version")
