@@ -7,9 +7,14 @@
 // Load first walks the yaml.Node tree (JSON is YAML, so both take one path)
 // and checks the schema: field names, types and required fields, reporting
 // "line N: ..." for every problem rather than stopping at the first. The
-// same walk rejects, in every mapping, a key written twice: a YAML decoder
-// would keep the last one silently, so a second rules: would hide the first
-// (the error names the repeating line and the line of the first). It also
+// same walk catches, in every mapping, a key written twice, which a YAML
+// decoder would resolve silently by keeping the last one. A repeated key is
+// an error naming the repeating line and the line of the first, with one
+// exception: a command's rules: list written twice (one published Cog v4
+// bundle does this) loads with a warning naming both lines, and the rules of
+// both lists are kept, so the first list's permission check is never
+// dropped. Equally specific rules must all be satisfied, so the stricter
+// rule decides. It also
 // rejects aliases and merge keys, which no real bundle uses and which let a
 // small document expand into a huge one; documents above 1 MiB are refused
 // before parsing.

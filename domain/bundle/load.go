@@ -180,7 +180,11 @@ func (l *loader) checkStructure(n *yaml.Node, path *nodePath) {
 				l.schemaf(key.Line, "a field name must be a string, found %s", describe(key))
 			default:
 				if at, seen := first[key.Value]; seen {
-					l.schemaf(key.Line, "%s%q repeats the key first defined at line %d; a repeated key would silently replace the first, so remove or merge one of them", prefix(path.String()), key.Value, at)
+					if mergesRepeatedKey(n, key.Value) {
+						l.schemaWarnf(key.Line, "%s%q repeats the key first defined at line %d; Logbook keeps the rules of both (a YAML decoder would keep only the last list and silently drop the first), so merge them into one list", prefix(path.String()), key.Value, at)
+					} else {
+						l.schemaf(key.Line, "%s%q repeats the key first defined at line %d; a repeated key would silently replace the first, so remove or merge one of them", prefix(path.String()), key.Value, at)
+					}
 				} else {
 					first[key.Value] = key.Line
 				}

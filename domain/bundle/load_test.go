@@ -169,8 +169,8 @@ func TestARepeatedKeyIsAnErrorInEveryMapping(t *testing.T) {
 		line   int
 		want   string
 	}{
-		{"a repeated rules key names where it was first defined",
-			minimalV4 + "    rules:\n      - allow\n", 15, `commands.deploy: "rules" repeats the key first defined at line 13`},
+		{"a rules key repeated with something other than a list",
+			minimalV4 + "    rules: allow\n", 15, `commands.deploy: "rules" repeats the key first defined at line 13`},
 		{"a repeated top-level key", minimalV4 + "name: other\n", 15, `"name" repeats the key first defined at line 2`},
 		{"a repeated key inside a free-form field Cog ignores", minimalV4 + "    subcommands:\n      list: a\n      list: b\n",
 			17, `commands.deploy.subcommands: "list" repeats the key first defined at line 16`},
@@ -184,6 +184,22 @@ func TestARepeatedKeyIsAnErrorInEveryMapping(t *testing.T) {
 				t.Fatalf("expected line %d: ...%s..., got %v", tt.line, tt.want, errs)
 			}
 		})
+	}
+}
+
+func TestARepeatedRulesListIsMergedWithAWarning(t *testing.T) {
+	t.Parallel()
+	b := mustLoad(t, []byte(minimalV4+"    rules:\n      - allow\n"))
+	if !hasWarning(b.Warnings(), 15, `commands.deploy: "rules" repeats the key first defined at line 13; Logbook keeps the rules of both`) {
+		t.Fatalf("expected a warning naming both lines, got %v", b.Warnings())
+	}
+	deploy, _ := b.Command("deploy")
+	var lines []int
+	for _, r := range deploy.Rules() {
+		lines = append(lines, r.Line)
+	}
+	if len(lines) != 2 || lines[0] != 14 || lines[1] != 16 {
+		t.Fatalf("expected the rules of lines 14 and 16, got lines %v", lines)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/rules"
 )
 
 // realBundlesDir finds the shared directory of published Cog bundle configs.
@@ -47,9 +48,6 @@ var realBundleFailures = map[string]struct {
 	line     int
 	contains string
 }{
-	// Its incident command has rules: twice; the first holds the
-	// permission check that a last-one-wins decoder would drop.
-	"cogcmd__statuspage__config.yaml": {52, `commands.incident: "rules" repeats the key first defined at line 29`},
 	// Version 2 predates rules on every command.
 	"cogcmd__github-trigger__config.yaml": {2, "cog_bundle_version 2 is not supported; upgrade the config to version 4"},
 }
@@ -105,6 +103,30 @@ func TestEveryPublishedCogBundleLoadsOrFailsForItsKnownReason(t *testing.T) {
 
 func TestPublishedBundlesLoadIntoTheModel(t *testing.T) {
 	t.Parallel()
+	t.Run("statuspage's repeated rules key keeps both lists, so its permission check stays in force", func(t *testing.T) {
+		t.Parallel()
+		b := mustLoad(t, realBundle(t, "cogcmd__statuspage__config.yaml"))
+		if !hasWarning(b.Warnings(), 52, `commands.incident: "rules" repeats the key first defined at line 29`) {
+			t.Fatalf("expected a warning naming line 52 and line 29, got %v", b.Warnings())
+		}
+		incident, ok := b.Command("incident")
+		if !ok {
+			t.Fatal("no incident command")
+		}
+		parsed := incident.ParsedRules()
+		if len(parsed) != 2 {
+			t.Fatalf("expected the rules of both lists, got %d", len(parsed))
+		}
+		nobody := rules.Evaluate(parsed, rules.Invocation{Command: "statuspage:incident", Args: []any{"list"}}, nil)
+		if nobody.Allowed {
+			t.Fatalf("a user without statuspage:update may run statuspage:incident: %s", nobody.Explain())
+		}
+		updater := rules.Evaluate(parsed, rules.Invocation{Command: "statuspage:incident", Args: []any{"list"}},
+			func(p string) bool { return p == "statuspage:update" })
+		if !updater.Allowed {
+			t.Fatalf("a user with statuspage:update may not run statuspage:incident: %s", updater.Explain())
+		}
+	})
 	t.Run("aws-ecs unbinds the short flag two options share and keeps the rest", func(t *testing.T) {
 		t.Parallel()
 		b := mustLoad(t, realBundle(t, "cogcmd__aws-ecs__config.yaml"))

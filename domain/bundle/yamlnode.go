@@ -16,24 +16,49 @@ type field struct {
 	Value *yaml.Node
 }
 
-// fields lists a mapping's pairs in order. Only the first occurrence of a
-// repeated key is returned (checkStructure reported the repeat), and pairs
-// with non-string keys are skipped (also reported there).
+// fields lists a mapping's pairs in order. Pairs with non-string keys are
+// skipped and a repeated key keeps its first occurrence (checkStructure
+// reported both), except a repeated rules list, whose items are merged into
+// the first so that no rule is lost.
 func fields(m *yaml.Node) []field {
 	if m.Kind != yaml.MappingNode {
 		return nil
 	}
-	seen := map[string]bool{}
+	at := map[string]int{}
 	out := make([]field, 0, len(m.Content)/2)
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		k := m.Content[i]
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || seen[k.Value] {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 			continue
 		}
-		seen[k.Value] = true
-		out = append(out, field{Key: k.Value, Line: k.Line, Value: m.Content[i+1]})
+		if j, seen := at[k.Value]; seen {
+			if mergesRepeatedKey(m, k.Value) {
+				merged := *out[j].Value
+				merged.Content = append(append([]*yaml.Node{}, merged.Content...), v.Content...)
+				out[j].Value = &merged
+			}
+			continue
+		}
+		at[k.Value] = len(out)
+		out = append(out, field{Key: k.Value, Line: k.Line, Value: v})
 	}
 	return out
+}
+
+// mergesRepeatedKey reports whether a key repeated in mapping m is a rules
+// list written twice, every occurrence a list. One published Cog bundle does
+// this; merging keeps its first, stricter rule in force, where YAML's
+// last-one-wins would silently replace it with the second.
+func mergesRepeatedKey(m *yaml.Node, key string) bool {
+	if key != "rules" {
+		return false
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind != yaml.SequenceNode {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup finds the first value of key in mapping m.
