@@ -1,0 +1,61 @@
+package bundle
+
+import "github.com/logbookhq/logbook/domain"
+
+// StreamPrefix is the category of bundle streams: `bundle-<name>`.
+const StreamPrefix = "bundle-"
+
+// Stream names the stream of the bundle called name.
+func Stream(name string) string { return StreamPrefix + name }
+
+// BundleInstalled records a bundle version's config exactly as it was
+// installed. Config is the source text (YAML or JSON); Load turns it back
+// into the model, so views rebuild from the text, never from a Go struct
+// that a later build may have changed.
+type BundleInstalled struct {
+	Name        string   `json:"name"`
+	Version     string   `json:"version"`
+	Config      string   `json:"config"`
+	Permissions []string `json:"permissions"` // as declared, ns:perm
+}
+
+// BundleEnabled makes one installed version the one that runs. A bundle
+// runs nothing until a version is enabled.
+type BundleEnabled struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// BundleDisabled stops a bundle's commands from running; its rules and
+// permissions stay as they are.
+type BundleDisabled struct {
+	Name string `json:"name"`
+}
+
+// RuleAdded adds an operator's rule to a bundle's commands, beside the
+// rules its config declares. ID names it for removal.
+type RuleAdded struct {
+	Name string `json:"name"` // the bundle
+	ID   string `json:"id"`
+	Rule string `json:"rule"` // full form
+}
+
+// RuleRemoved removes an operator's rule.
+type RuleRemoved struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+func (BundleInstalled) EventType() string { return "BundleInstalled" }
+func (BundleEnabled) EventType() string   { return "BundleEnabled" }
+func (BundleDisabled) EventType() string  { return "BundleDisabled" }
+func (RuleAdded) EventType() string       { return "RuleAdded" }
+func (RuleRemoved) EventType() string     { return "RuleRemoved" }
+
+func init() {
+	domain.Register[BundleInstalled]()
+	domain.Register[BundleEnabled]()
+	domain.Register[BundleDisabled]()
+	domain.Register[RuleAdded]()
+	domain.Register[RuleRemoved]()
+}

@@ -1,0 +1,143 @@
+// Package dispatch is the process manager that turns a chat request into
+// runs and a reply: identity, parse, aliases, one permission check per stage
+// (all before anything runs), runs stage by stage, the reply. It decides;
+// it never talks to Docker or chat. This file is its event catalog, the
+// `request-<id>` stream.
+package dispatch
+
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain"
+)
+
+// StreamPrefix is the category of request streams.
+const StreamPrefix = "request-"
+
+// Stream names the stream of request id.
+func Stream(requestID string) string { return StreamPrefix + requestID }
+
+// requestNamespace seeds request ids derived from a provider's message id.
+var requestNamespace = uuid.MustParse("5b7f8a52-3c41-4d8e-9a1f-6c2e0d4b7a90")
+
+// RequestID derives the request id from the chat provider and its message
+// id, so a provider's retried delivery of one message maps to the same
+// request stream and is recorded once (the append expects no stream).
+func RequestID(adapter, messageID string) string {
+	return uuid.NewSHA1(requestNamespace, []byte(adapter+"\x00"+messageID)).String()
+}
+
+// RequestReceived is a chat message addressed to Logbook, as the chat
+// adapter received it.
+type RequestReceived struct {
+	Adapter   string `json:"adapter"`    // slack, irc, web, api
+	MessageID string `json:"message_id"` // the provider's id for the message
+	Room      string `json:"room"`       // where it was typed
+	ChatUser  string `json:"chat_user"`  // the provider's handle of the sender
+	Text      string `json:"text"`       // the command text, prefix stripped
+	Thread    string `json:"thread,omitempty"`
+}
+
+// IdentityResolved says which Logbook user sent the request.
+type IdentityResolved struct {
+	User     string `json:"user"`     // user id
+	Username string `json:"username"` // for display and COG_USERNAME
+}
+
+// IdentityUnknown says the sender has no Logbook user linked to their
+// handle. The reply says how to get access.
+type IdentityUnknown struct {
+	Adapter  string `json:"adapter"`
+	ChatUser string `json:"chat_user"`
+}
+
+// PipelineParsed records the pipeline as it will run: after alias
+// expansion (Expanded is the text that was parsed when an alias applied).
+type PipelineParsed struct {
+	Stages    json.RawMessage `json:"stages"`    // []pipeline.Stage
+	Redirects json.RawMessage `json:"redirects"` // []pipeline.Redirect
+	Alias     string          `json:"alias,omitempty"`
+	Expanded  string          `json:"expanded,omitempty"`
+}
+
+// PipelineRejected records a request whose text does not parse, or names a
+// command that does not exist or is disabled.
+type PipelineRejected struct {
+	Error      string `json:"error"`
+	Column     int    `json:"column,omitempty"`     // 1-based; 0 when not about a place in the text
+	Suggestion string `json:"suggestion,omitempty"` // the closest command name, for a typo
+}
+
+// PermissionChecked records the decision for one stage. Every stage is
+// checked before any runs.
+type PermissionChecked struct {
+	Stage    int             `json:"stage"`
+	Command  string          `json:"command"`
+	Rule     string          `json:"rule,omitempty"`     // the deciding rule, canonical form
+	Required string          `json:"required,omitempty"` // what it requires
+	Granted  bool            `json:"granted"`
+	Reason   string          `json:"reason"`
+	Detail   json.RawMessage `json:"detail,omitempty"` // rules.Explanation
+}
+
+// RequestDenied ends a request refused before anything ran: a permission
+// is missing, or a redirect goes where the bot cannot post.
+type RequestDenied struct {
+	Reason string `json:"reason"`
+}
+
+// StageStarted links a stage to its run. A stage whose input is a list runs
+// once per element (Invocation counts them from 0).
+type StageStarted struct {
+	Stage      int    `json:"stage"`
+	Invocation int    `json:"invocation,omitempty"`
+	RunID      string `json:"run_id"`
+}
+
+// RequestCompleted ends a request whose every stage succeeded.
+type RequestCompleted struct {
+	Output json.RawMessage `json:"output,omitempty"` // the last stage's JSON
+}
+
+// RequestFailed ends a request that started but did not complete: a stage
+// failed, timed out or was cancelled, or the request timed out.
+type RequestFailed struct {
+	Reason string `json:"reason"`
+	Stage  int    `json:"stage"`
+	RunID  string `json:"run_id,omitempty"`
+}
+
+// ReplyPosted records that a chat adapter delivered the reply.
+type ReplyPosted struct {
+	Adapter   string `json:"adapter"`
+	Room      string `json:"room"`
+	MessageID string `json:"message_id,omitempty"`
+}
+
+func (RequestReceived) EventType() string   { return "RequestReceived" }
+func (IdentityResolved) EventType() string  { return "IdentityResolved" }
+func (IdentityUnknown) EventType() string   { return "IdentityUnknown" }
+func (PipelineParsed) EventType() string    { return "PipelineParsed" }
+func (PipelineRejected) EventType() string  { return "PipelineRejected" }
+func (PermissionChecked) EventType() string { return "PermissionChecked" }
+func (RequestDenied) EventType() string     { return "RequestDenied" }
+func (StageStarted) EventType() string      { return "StageStarted" }
+func (RequestCompleted) EventType() string  { return "RequestCompleted" }
+func (RequestFailed) EventType() string     { return "RequestFailed" }
+func (ReplyPosted) EventType() string       { return "ReplyPosted" }
+
+func init() {
+	domain.Register[RequestReceived]()
+	domain.Register[IdentityResolved]()
+	domain.Register[IdentityUnknown]()
+	domain.Register[PipelineParsed]()
+	domain.Register[PipelineRejected]()
+	domain.Register[PermissionChecked]()
+	domain.Register[RequestDenied]()
+	domain.Register[StageStarted]()
+	domain.Register[RequestCompleted]()
+	domain.Register[RequestFailed]()
+	domain.Register[ReplyPosted]()
+}
