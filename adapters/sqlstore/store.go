@@ -411,6 +411,12 @@ func (s *Store) Dialect() string { return s.dialect.Name() }
 // DB exposes the read pool for the views that live beside the events.
 func (s *Store) DB() *sql.DB { return s.read }
 
+// WriteDB exposes the pool that writes, for views updated in their own
+// transactions. On SQLite it is the single connection that begins
+// transactions IMMEDIATE, so view writes queue behind appends instead of
+// failing to upgrade a read lock; on Postgres it is the same pool as DB.
+func (s *Store) WriteDB() *sql.DB { return s.write }
+
 // Close stops the writer (queued appends fail with ErrClosed) and closes the
 // database handles.
 func (s *Store) Close() error {
