@@ -140,7 +140,8 @@ func (d dialect) LockAppends(ctx context.Context, tx *sql.Tx) error {
 }
 
 // ReadBatchState reads the head, the stored ids and the stream versions in
-// one round trip.
+// one round trip. Each stream's version is one backward step on the
+// (stream_id, version) index, however long the stream.
 func (dialect) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (sqlstore.BatchState, error) {
 	state := sqlstore.BatchState{Existing: map[uuid.UUID]sqlstore.StoredRef{}, Versions: map[string]int64{}}
 	idTexts := make([]string, len(ids))
@@ -152,7 +153,9 @@ func (dialect) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, 
 		UNION ALL
 		SELECT 1, position, stream_id, version, NULL, id::text FROM events WHERE id = ANY($1::uuid[])
 		UNION ALL
-		SELECT 2, 0, stream_id, MAX(version), NULL, NULL FROM events WHERE stream_id = ANY($2::text[]) GROUP BY stream_id`,
+		SELECT 2, 0, s.stream_id, last.version, NULL, NULL
+		FROM unnest($2::text[]) AS s(stream_id)
+		CROSS JOIN LATERAL (SELECT version FROM events WHERE stream_id = s.stream_id ORDER BY version DESC LIMIT 1) AS last`,
 		pq.StringArray(idTexts), pq.StringArray(streams))
 	if err != nil {
 		return state, err

@@ -105,8 +105,15 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 	for i, st := range streams {
 		streamArgs[i] = st
 	}
-	err = p.inChunks(streamArgs, func(chunk []any, in string) error {
-		return eachRow(ctx, tx, "SELECT stream_id, MAX(version) FROM events WHERE stream_id IN ("+in+") GROUP BY stream_id", chunk, func(rows *sql.Rows) error {
+	// One indexed lookup of the last version per stream, not an aggregate
+	// over every event of a long stream (a run's output can be thousands).
+	err = p.inChunks(streamArgs, func(chunk []any, _ string) error {
+		lookups := make([]string, len(chunk))
+		for i := range chunk {
+			n := strconv.Itoa(i + 1)
+			lookups[i] = "SELECT stream_id, version FROM (SELECT stream_id, version FROM events WHERE stream_id = $" + n + " ORDER BY version DESC LIMIT 1)"
+		}
+		return eachRow(ctx, tx, p.Rebind(strings.Join(lookups, " UNION ALL ")), chunk, func(rows *sql.Rows) error {
 			var (
 				stream  string
 				version int64
