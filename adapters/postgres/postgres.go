@@ -28,7 +28,11 @@ import (
 type Store struct {
 	*sqlstore.Store
 	schema string
+	url    string
 }
+
+// URL is the connection URL the store was opened with.
+func (s *Store) URL() string { return s.url }
 
 // Schema is the schema holding the events table.
 func (s *Store) Schema() string { return s.schema }
@@ -57,7 +61,7 @@ func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	d := newDialect(schema)
+	d := newDialect(db, schema)
 	if err := migrate(ctx, db, d.lockKey); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
@@ -88,7 +92,7 @@ func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) 
 		return err
 	}
 	st := sqlstore.New(db, db, d, notifier, cfg, closeListener, db.Close)
-	return &Store{Store: st, schema: schema}, nil
+	return &Store{Store: st, schema: schema, url: url}, nil
 }
 
 func withParam(url, key, value string) string {
@@ -114,19 +118,20 @@ func migrate(ctx context.Context, db *sql.DB, lockKey int64) error {
 }
 
 type dialect struct {
+	db      *sql.DB // for the one-round-trip append, outside any transaction
 	lockKey int64
 	channel string
 }
 
 // newDialect derives the advisory lock key and the NOTIFY channel from the
 // schema, so stores in different schemas of one database do not contend.
-func newDialect(schema string) dialect {
+func newDialect(db *sql.DB, schema string) dialect {
 	sum := sha256.Sum256([]byte("logbook.events:" + schema))
 	var key int64
 	for _, b := range sum[:8] {
 		key = key<<8 | int64(b)
 	}
-	return dialect{lockKey: key, channel: "logbook_events_" + hex.EncodeToString(sum[:8])}
+	return dialect{db: db, lockKey: key, channel: "logbook_events_" + hex.EncodeToString(sum[:8])}
 }
 
 func (dialect) Name() string               { return "postgres" }
@@ -190,6 +195,43 @@ func (dialect) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, 
 // Insert writes every row in one statement from arrays and queues the NOTIFY
 // that wakes other processes' feeds on commit.
 func (d dialect) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
+	cols := columnArrays(rows)
+	_, err := tx.ExecContext(ctx, `
+		WITH inserted AS (
+			INSERT INTO events (`+sqlstore.Columns+`)
+			SELECT p, s, v, i, t, d::json, m::json, r, ph, h
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::bytea[], $10::bytea[])
+				AS u(p, s, v, i, t, d, m, r, ph, h)
+		)
+		SELECT pg_notify($11, $12)`,
+		append(cols, d.channel, fmt.Sprint(rows[len(rows)-1].Position))...)
+	return err
+}
+
+// AppendIfUnchanged implements sqlstore.OptimisticAppender with the
+// logbook_append function (migrations/postgres/00003): one round trip, the
+// lock, the checks, the insert, the NOTIFY and the commit together.
+func (d dialect) AppendIfUnchanged(ctx context.Context, head int64, versions map[string]int64, rows []domain.RecordedEvent) (bool, error) {
+	streams := make(pq.StringArray, 0, len(versions))
+	assumed := make(pq.Int64Array, 0, len(versions))
+	for stream, v := range versions {
+		streams = append(streams, stream)
+		assumed = append(assumed, v)
+	}
+	args := append([]any{d.lockKey, head, streams, assumed}, columnArrays(rows)...)
+	args = append(args, d.channel)
+	var outcome string
+	err := d.db.QueryRowContext(ctx, `SELECT logbook_append($1, $2, $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::bytea[], $14::bytea[], $15)`,
+		args...).Scan(&outcome)
+	if err != nil {
+		return false, err
+	}
+	return outcome == "ok", nil
+}
+
+// columnArrays turns rows into one array argument per column, in
+// sqlstore.Columns order.
+func columnArrays(rows []domain.RecordedEvent) []any {
 	n := len(rows)
 	var (
 		positions = make(pq.Int64Array, n)
@@ -209,16 +251,7 @@ func (d dialect) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedE
 		times[i] = e.RecordedAt.UTC().Format(time.RFC3339Nano)
 		prevs[i], hashes[i] = e.PrevHash, e.Hash
 	}
-	_, err := tx.ExecContext(ctx, `
-		WITH inserted AS (
-			INSERT INTO events (`+sqlstore.Columns+`)
-			SELECT p, s, v, i, t, d::json, m::json, r, ph, h
-			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::bytea[], $10::bytea[])
-				AS u(p, s, v, i, t, d, m, r, ph, h)
-		)
-		SELECT pg_notify($11, $12)`,
-		positions, streams, versions, ids, types, data, metadata, times, prevs, hashes, d.channel, fmt.Sprint(rows[n-1].Position))
-	return err
+	return []any{positions, streams, versions, ids, types, data, metadata, times, prevs, hashes}
 }
 
 func (dialect) DecodeTime(src any) (time.Time, error) {

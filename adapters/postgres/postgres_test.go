@@ -17,7 +17,12 @@ import (
 
 func openTemp(t *testing.T) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), testenv.PostgresSchema(t), sqlstore.Config{})
+	return openURL(t, testenv.PostgresSchema(t))
+}
+
+func openURL(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url, sqlstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +39,40 @@ func TestConformance(t *testing.T) {
 			_, err := s.(*postgres.Store).DB().Exec(query)
 			return err
 		},
+		Another: func(t *testing.T, s eventstore.Store) eventstore.Store {
+			return openURL(t, s.(*postgres.Store).URL())
+		},
 	})
+}
+
+// A single writer commits in one round trip after its first commit; a
+// second writer in the same database sends both back to the locked path
+// whenever the other appended, and never forks the chain.
+func TestTheOptimisticPathIsTakenOnlyWhileNothingChanged(t *testing.T) {
+	first := openTemp(t)
+	ctx := context.Background()
+	appendTo := func(s *postgres.Store, stream string) {
+		t.Helper()
+		if _, err := s.Append(ctx, stream, eventstore.Any, domain.MustEncode(storetest.Event{N: 1}, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		appendTo(first, "solo-1")
+	}
+	if st := first.Stats(); st.Locked != 1 || st.Optimistic != 9 {
+		t.Fatalf("a single writer's 10 appends to one stream: %+v, want 1 locked then 9 optimistic", st)
+	}
+	second := openURL(t, first.URL())
+	appendTo(second, "solo-1")
+	appendTo(first, "solo-1")
+	if st := first.Stats(); st.Locked != 2 || st.Optimistic != 9 {
+		t.Fatalf("after the other writer appended: %+v, want one more locked commit", st)
+	}
+	report, err := eventstore.Verify(ctx, first, nil)
+	if err != nil || !report.OK || report.Checked != 12 {
+		t.Fatalf("verify = %+v, %v", report, err)
+	}
 }
 
 // The database goes away while the store runs: appends fail with an error

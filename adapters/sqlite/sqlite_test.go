@@ -29,5 +29,13 @@ func TestConformance(t *testing.T) {
 			_, err := s.(*sqlite.Store).DB().Exec(query)
 			return err
 		},
+		Another: func(t *testing.T, s eventstore.Store) eventstore.Store {
+			other, err := sqlite.Open(context.Background(), s.(*sqlite.Store).Path(), sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { other.Close() })
+			return other
+		},
 	})
 }

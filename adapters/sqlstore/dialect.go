@@ -39,6 +39,16 @@ type Dialect interface {
 	IsUniqueViolation(err error) bool
 }
 
+// OptimisticAppender is what a dialect implements to append in one round
+// trip when this process is the only writer.
+type OptimisticAppender interface {
+	// AppendIfUnchanged takes the append lock and inserts rows, committing,
+	// only if the head is still head and every stream in versions is at the
+	// version given (-1: no events) and no row's id is stored. ok is false,
+	// with nothing written, when any of that does not hold.
+	AppendIfUnchanged(ctx context.Context, head int64, versions map[string]int64, rows []domain.RecordedEvent) (ok bool, err error)
+}
+
 // BatchState is what the writer needs to know before it appends a batch.
 type BatchState struct {
 	Head     int64  // 0 when the store is empty

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,10 @@ type Config struct {
 	MaxBatchEvents int
 	// CommitTimeout bounds one append transaction (default 30s).
 	CommitTimeout time.Duration
+	// MaxLinger is how long the writer waits for appenders that were in the
+	// previous group commit to come back before committing without them
+	// (default 1ms; negative: never wait).
+	MaxLinger time.Duration
 	// Now is the clock (default time.Now); tests pin it.
 	Now func() time.Time
 }
@@ -37,6 +42,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommitTimeout <= 0 {
 		c.CommitTimeout = 30 * time.Second
+	}
+	if c.MaxLinger == 0 {
+		c.MaxLinger = time.Millisecond
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -52,6 +60,8 @@ type Store struct {
 	notifier *Notifier
 
 	requests chan *appendRequest
+	cache    writerCache // the writer goroutine's own
+	stats    struct{ optimistic, locked atomic.Int64 }
 	done     chan struct{} // closed by Close
 	stopped  chan struct{} // closed when the writer has exited
 	closing  sync.Once
@@ -149,6 +159,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 func (s *Store) writer() {
 	defer s.writerWG.Done()
 	defer close(s.stopped)
+	expect := 1
 	for {
 		var first *appendRequest
 		select {
@@ -157,20 +168,47 @@ func (s *Store) writer() {
 			s.failQueued()
 			return
 		}
-		batch := []*appendRequest{first}
-		size := len(first.events)
-	gather:
-		for size < s.cfg.MaxBatchEvents {
-			select {
-			case r := <-s.requests:
-				batch = append(batch, r)
-				size += len(r.events)
-			default:
-				break gather
-			}
-		}
+		batch := s.gather(first, expect)
+		// Expect as many appenders next time: while they keep coming back,
+		// the writer waits a moment for all of them instead of committing
+		// whoever happened to be first.
+		expect = len(batch)
 		s.commit(batch)
 	}
+}
+
+// gather collects the requests to commit with first: whatever is queued, and,
+// when fewer than expect appenders have come back since the last commit,
+// whatever arrives within MaxLinger.
+func (s *Store) gather(first *appendRequest, expect int) []*appendRequest {
+	batch := []*appendRequest{first}
+	size := len(first.events)
+	var linger <-chan time.Time
+	for size < s.cfg.MaxBatchEvents {
+		select {
+		case r := <-s.requests:
+			batch = append(batch, r)
+			size += len(r.events)
+			continue
+		default:
+		}
+		if len(batch) >= expect || s.cfg.MaxLinger <= 0 {
+			return batch
+		}
+		if linger == nil {
+			timer := time.NewTimer(s.cfg.MaxLinger)
+			defer timer.Stop()
+			linger = timer.C
+		}
+		select {
+		case r := <-s.requests:
+			batch = append(batch, r)
+			size += len(r.events)
+		case <-linger:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Store) failQueued() {
@@ -226,9 +264,34 @@ func (s *Store) writeError(err error) error {
 	return fmt.Errorf("append to %s event store failed, nothing was written: %w", s.dialect.Name(), err)
 }
 
+// tryCommit writes a batch. Where the dialect can, it first tries the
+// optimistic path: one round trip that checks, under the append lock, that
+// nothing changed since this writer's last commit. Otherwise, or when
+// something did change, it takes the locked path: lock, read the state,
+// decide, insert, commit.
 func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	defer cancel()
+	if fast, ok := s.dialect.(OptimisticAppender); ok && s.cache.valid {
+		replies, done, err := s.tryOptimistic(ctx, fast, batch)
+		if err != nil {
+			s.cache = writerCache{}
+			return nil, err
+		}
+		if done {
+			s.stats.optimistic.Add(1)
+			return replies, nil
+		}
+	}
+	s.stats.locked.Add(1)
+	replies, err := s.tryLocked(ctx, batch)
+	if err != nil {
+		s.cache = writerCache{}
+	}
+	return replies, err
+}
+
+func (s *Store) tryLocked(ctx context.Context, batch []*appendRequest) ([]appendReply, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -255,11 +318,66 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	head, headHash, existing, versions := state.Head, state.HeadHash, state.Existing, state.Versions
-	if head == 0 {
-		headHash = eventstore.GenesisHash
+	if state.Head == 0 {
+		state.HeadHash = eventstore.GenesisHash
 	}
+	replies, rows := s.plan(batch, state)
+	if len(rows) > 0 {
+		if err := s.dialect.Insert(ctx, tx, rows); err != nil {
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	s.remember(state, rows)
+	return replies, nil
+}
 
+// tryOptimistic plans the batch against what this writer knows from its own
+// last commit, and asks the database to insert the rows only if that is
+// still the truth. done is false when it is not (another process appended),
+// when the batch holds an Any append to a stream this writer has not seen,
+// or when nothing would be written; the locked path then decides.
+func (s *Store) tryOptimistic(ctx context.Context, fast OptimisticAppender, batch []*appendRequest) ([]appendReply, bool, error) {
+	state := BatchState{Head: s.cache.head, HeadHash: s.cache.hash, Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
+	assumed := map[string]int64{}
+	for _, r := range batch {
+		if _, ok := assumed[r.stream]; ok {
+			continue
+		}
+		v, known := s.cache.versions[r.stream]
+		switch {
+		case known:
+		case r.expected == eventstore.NoStream:
+			v = -1
+		case r.expected >= 0:
+			v = int64(r.expected)
+		default:
+			return nil, false, nil
+		}
+		assumed[r.stream] = v
+		if v >= 0 {
+			state.Versions[r.stream] = v
+		}
+	}
+	replies, rows := s.plan(batch, state)
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+	ok, err := fast.AppendIfUnchanged(ctx, s.cache.head, assumed, rows)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	s.remember(state, rows)
+	return replies, true, nil
+}
+
+// plan decides each request of a batch against state (which it updates):
+// duplicate, conflict, or rows to write with their positions, versions and
+// hashes.
+func (s *Store) plan(batch []*appendRequest, state BatchState) ([]appendReply, []domain.RecordedEvent) {
+	head, headHash, existing, versions := state.Head, state.HeadHash, state.Existing, state.Versions
 	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 	replies := make([]appendReply, len(batch))
 	var rows []domain.RecordedEvent
@@ -293,16 +411,35 @@ func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 		res.LastPosition, res.LastVersion = head, current
 		replies[i] = appendReply{result: res}
 	}
-	if len(rows) == 0 {
-		return replies, nil
+	return replies, rows
+}
+
+// writerCache is what the writer knows from its own last commit. Only the
+// writer goroutine touches it.
+type writerCache struct {
+	valid    bool
+	head     int64
+	hash     []byte
+	versions map[string]int64
+}
+
+// maxCachedStreams bounds the stream versions the writer remembers.
+const maxCachedStreams = 50000
+
+// remember records the state after a commit: the head and the version of
+// every stream the batch read or wrote.
+func (s *Store) remember(state BatchState, rows []domain.RecordedEvent) {
+	if s.cache.versions == nil || len(s.cache.versions) > maxCachedStreams {
+		s.cache.versions = make(map[string]int64, 1024)
 	}
-	if err := s.dialect.Insert(ctx, tx, rows); err != nil {
-		return nil, err
+	s.cache.valid, s.cache.head, s.cache.hash = true, state.Head, state.HeadHash
+	for stream, v := range state.Versions {
+		s.cache.versions[stream] = v
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
+	for _, e := range rows {
+		s.cache.head, s.cache.hash = e.Position, e.Hash
+		s.cache.versions[e.Stream] = e.Version
 	}
-	return replies, nil
 }
 
 // duplicateOutcome decides a request whose ids are already stored: all of
@@ -404,6 +541,18 @@ func (s *Store) Changed() <-chan struct{} { return s.notifier.Changed() }
 
 // Ping implements eventstore.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+
+// CommitStats counts the transactions the writer committed (or tried) by
+// each path.
+type CommitStats struct {
+	Optimistic int64 // one round trip, nothing had changed
+	Locked     int64 // lock, read, decide, insert, commit
+}
+
+// Stats reports the writer's commits so far.
+func (s *Store) Stats() CommitStats {
+	return CommitStats{Optimistic: s.stats.optimistic.Load(), Locked: s.stats.locked.Load()}
+}
 
 // Dialect names the database behind the store.
 func (s *Store) Dialect() string { return s.dialect.Name() }

@@ -32,6 +32,8 @@ type benchStoreResult struct {
 	P50Ms           float64 `json:"p50_ms"`
 	P99Ms           float64 `json:"p99_ms"`
 	MaxMs           float64 `json:"max_ms"`
+	EventsPerCommit float64 `json:"events_per_commit"`
+	OptimisticShare float64 `json:"optimistic_commit_share"`
 	VerifyPerSec    float64 `json:"verify_events_per_s"`
 	VerifiedEvents  int64   `json:"verified_events"`
 	VerifiedChainOK bool    `json:"verified_chain_ok"`
@@ -82,12 +84,17 @@ URL names one with search_path=; an sqlite:// URL is used as it is.`,
 				return err
 			}
 			res.Store = strings.Fields(name)[0]
+			if st := store.Stats(); st.Optimistic+st.Locked > 0 {
+				res.EventsPerCommit = float64(res.Events) / float64(st.Optimistic+st.Locked)
+				res.OptimisticShare = float64(st.Optimistic) / float64(st.Optimistic+st.Locked)
+			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			t := newTable(cmd.OutOrStdout(), "store", "producers", "batch", "events", "events/s", "p50 ms", "p99 ms", "max ms", "verify events/s")
+			t := newTable(cmd.OutOrStdout(), "store", "producers", "batch", "events", "events/s", "p50 ms", "p99 ms", "max ms", "events/commit", "verify events/s")
 			t.Row(res.Store, res.Producers, res.Batch, res.Events, fmt.Sprintf("%.0f", res.EventsPerSec),
-				fmt.Sprintf("%.2f", res.P50Ms), fmt.Sprintf("%.2f", res.P99Ms), fmt.Sprintf("%.2f", res.MaxMs), fmt.Sprintf("%.0f", res.VerifyPerSec))
+				fmt.Sprintf("%.2f", res.P50Ms), fmt.Sprintf("%.2f", res.P99Ms), fmt.Sprintf("%.2f", res.MaxMs),
+				fmt.Sprintf("%.1f", res.EventsPerCommit), fmt.Sprintf("%.0f", res.VerifyPerSec))
 			return t.Flush()
 		},
 	}

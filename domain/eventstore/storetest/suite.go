@@ -27,6 +27,9 @@ type Harness struct {
 	// Exec runs raw SQL against the store's database, bypassing the store,
 	// the way an attacker with database access would.
 	Exec func(s eventstore.Store, query string) error
+	// Another opens a second store on the database s uses, as a second
+	// process would, closed when the test ends.
+	Another func(t *testing.T, s eventstore.Store) eventstore.Store
 }
 
 // Run runs the whole suite.
@@ -44,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("reads with positions and limits", func(t *testing.T) { t.Parallel(); testReadBounds(t, h) })
 	t.Run("verifies an intact chain", func(t *testing.T) { t.Parallel(); testVerifyIntact(t, h) })
 	t.Run("detects tampering", func(t *testing.T) { t.Parallel(); testTamper(t, h) })
+	t.Run("keeps one chain with two processes writing", func(t *testing.T) { t.Parallel(); testTwoWriters(t, h) })
 }
 
 // Event is a small payload for tests.
@@ -441,6 +445,76 @@ func testConcurrentManyStreams(t *testing.T, h Harness) {
 	report, err := eventstore.Verify(ctxFor(t), s, nil)
 	if err != nil || !report.OK || report.Checked != writers*each {
 		t.Fatalf("verify after concurrent writes = %+v, %v", report, err)
+	}
+}
+
+func testTwoWriters(t *testing.T, h Harness) {
+	first := h.New(t)
+	second := h.Another(t, first)
+
+	// Alternating appends to one stream: each store must notice the other's.
+	stores := []eventstore.Store{first, second}
+	for i := range 6 {
+		expected := eventstore.NoStream
+		if i > 0 {
+			expected = eventstore.Exact(int64(i - 1))
+		}
+		mustAppend(t, stores[i%2], "shared-1", expected, newEvents(1, fmt.Sprint(i))...)
+	}
+	// A stale expectation from either side is a conflict, not a fork.
+	for _, s := range stores {
+		if _, err := s.Append(ctxFor(t), "shared-1", eventstore.Exact(3), newEvents(1, "stale")...); !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			t.Fatalf("stale append: err = %v, want a conflict", err)
+		}
+	}
+	// A retry through the other process is recognised as a duplicate.
+	events := newEvents(2, "retry")
+	res := mustAppend(t, first, "retry-1", eventstore.NoStream, events...)
+	again := mustAppend(t, second, "retry-1", eventstore.NoStream, events...)
+	if !again.Duplicate || again.LastPosition != res.LastPosition {
+		t.Fatalf("the retry through the second process = %+v, want a duplicate of %+v", again, res)
+	}
+
+	// Both write concurrently, to shared and to their own streams.
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := stores[w%2]
+			for i := range 25 {
+				stream := fmt.Sprintf("both-%d", (w+i)%5)
+				if _, err := s.Append(ctxFor(t), stream, eventstore.Any, newEvents(1+i%3, "")...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	all, err := first.ReadAll(ctxFor(t), 1, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]int64{}
+	for i, e := range all {
+		if e.Position != int64(i+1) {
+			t.Fatalf("position %d at index %d: a gap", e.Position, i)
+		}
+		if want := versions[e.Stream]; e.Version != want {
+			t.Fatalf("%s has version %d at position %d, want %d", e.Stream, e.Version, e.Position, want)
+		}
+		versions[e.Stream]++
+	}
+	// 6 alternating, 2 retried once, and 8 writers × 49 (1+i%3 for i < 25).
+	if len(all) != 6+2+8*49 {
+		t.Fatalf("%d events stored, want %d", len(all), 6+2+8*49)
+	}
+	for _, s := range stores {
+		report, err := eventstore.Verify(ctxFor(t), s, nil)
+		if err != nil || !report.OK || report.Checked != int64(len(all)) {
+			t.Fatalf("verify = %+v, %v; want all %d events intact", report, err, len(all))
+		}
 	}
 }
 
