@@ -35,7 +35,7 @@ type Chunker struct {
 	truncated bool
 	closed    bool
 	timer     *time.Timer
-	err       error // the first emit error; writes fail with it
+	err       error // the first emit error; later output is dropped, Close reports it
 
 	result    []byte // the head of stdout, for ParseCogOutput
 	stdoutLen int64  // every stdout byte seen, kept or not
@@ -69,10 +69,10 @@ func (w chunkWriter) Write(p []byte) (int, error) { return w.c.write(w.s, p) }
 func (c *Chunker) write(s run.OutputStream, p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
-		return 0, c.err
-	}
 	n := len(p)
+	if c.err != nil {
+		return n, nil // recording failed (Close reports it); never block the command's output
+	}
 	if s == run.Stdout {
 		c.stdoutLen += int64(n)
 		if room := c.cfg.ResultMax - len(c.result); room > 0 {
@@ -109,9 +109,6 @@ func (c *Chunker) write(s run.OutputStream, p []byte) (int, error) {
 		if err := c.trun(run.OutputTruncated{LimitBytes: c.cfg.LimitBytes, AfterSeq: c.seq - 1}); err != nil {
 			c.err = err
 		}
-	}
-	if c.err != nil {
-		return 0, c.err
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,21 @@ func TestChunkerKeepsTheHeadOfStdoutForTheParser(t *testing.T) {
 	head, complete = c.Stdout()
 	if string(head) != "abcd" || complete {
 		t.Fatalf("head = %q complete=%v, want \"abcd\" false", head, complete)
+	}
+}
+
+func TestChunkerNeverFailsTheCommandsWritesWhenRecordingFails(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("bus down")
+	c := executor.NewChunker(executor.ChunkerConfig{ChunkBytes: 2, Interval: time.Hour},
+		func(run.OutputChunk) error { return boom },
+		func(run.OutputTruncated) error { return nil })
+	for range 3 {
+		if n, err := c.Writer(run.Stdout).Write([]byte("abcd")); n != 4 || err != nil {
+			t.Fatalf("Write = %d, %v; a failing recorder must not block or fail the command", n, err)
+		}
+	}
+	if err := c.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close = %v, want the recording error", err)
 	}
 }

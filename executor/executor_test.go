@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
 )
 
 // fakeRuntime runs a scripted function instead of a command.
@@ -31,23 +31,10 @@ func (f *fakeRuntime) Run(ctx context.Context, spec executor.Spec, sink executor
 	return f.fn(ctx, spec, sink)
 }
 
-// appendingPublisher hands each published event straight to an Appender.
-type appendingPublisher struct{ app *executor.Appender }
-
-func (p appendingPublisher) Publish(_ string, msgs ...*message.Message) error {
-	for _, m := range msgs {
-		if err := p.app.Handle(m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-func (appendingPublisher) Close() error { return nil }
-
-func newTestExecutor(t *testing.T, store *memStore, rt executor.Runtime, concurrency int) *executor.Executor {
+func newTestExecutor(t *testing.T, store *executortest.MemStore, rt executor.Runtime, concurrency int) *executor.Executor {
 	t.Helper()
 	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: rt, Publisher: appendingPublisher{executor.NewAppender(store)}, Store: store,
+		Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)}, Store: store,
 		Concurrency: concurrency, KillGrace: 100 * time.Millisecond,
 		Chunking: executor.ChunkerConfig{Interval: time.Hour},
 		Logger:   zerolog.New(zerolog.NewTestWriter(t)),
@@ -77,17 +64,11 @@ func request(runID string) executor.RunRequest {
 	}}
 }
 
-func types(ps []domain.Payload) string {
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.EventType()
-	}
-	return strings.Join(names, " ")
-}
+func types(ps []domain.Payload) string { return executortest.Types(ps) }
 
 func TestExecutorRecordsEachStepOfARun(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	rt := &fakeRuntime{fn: echoRun("hello\n", executor.Outcome{ExitCode: 0, Duration: 5 * time.Millisecond})}
 	e := newTestExecutor(t, store, rt, 1)
 	if err := e.Execute(request("r1")); err != nil {
@@ -96,7 +77,7 @@ func TestExecutorRecordsEachStepOfARun(t *testing.T) {
 	if err := e.Shutdown(context.Background()); err != nil { // waits for the container's removal
 		t.Fatal(err)
 	}
-	got := store.payloads("run-r1")
+	got := store.Payloads("run-r1")
 	want := "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved"
 	if types(got) != want {
 		t.Fatalf("events = %s\nwant     %s", types(got), want)
@@ -139,14 +120,14 @@ func TestExecutorEndsEachRunWithTheRightTerminalEvent(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			store := newMemStore()
+			store := executortest.NewMemStore()
 			e := newTestExecutor(t, store, &fakeRuntime{fn: tt.fn}, 1)
 			id := fmt.Sprintf("t%d", i)
 			if err := e.Execute(request(id)); err != nil {
 				t.Fatal(err)
 			}
 			var terminal domain.Payload
-			for _, p := range store.payloads("run-" + id) {
+			for _, p := range store.Payloads("run-" + id) {
 				if run.IsTerminal(p) {
 					if terminal != nil {
 						t.Fatalf("two terminal events: %s and %s", terminal.EventType(), p.EventType())
@@ -166,7 +147,7 @@ func TestExecutorEndsEachRunWithTheRightTerminalEvent(t *testing.T) {
 
 func TestExecutorNeverRunsACommandTwiceForOneRunID(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	rt := &fakeRuntime{fn: echoRun("once\n", executor.Outcome{})}
 	e := newTestExecutor(t, store, rt, 2)
 	for range 3 {
@@ -181,7 +162,7 @@ func TestExecutorNeverRunsACommandTwiceForOneRunID(t *testing.T) {
 
 func TestExecutorContinuesAStreamTheDispatcherStarted(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	req := request("r1")
 	stored := domain.MustEncode(req.Request, domain.Metadata{CorrelationID: req.Request.RequestID})
 	if _, err := store.Append(context.Background(), "run-r1", eventstore.NoStream, stored); err != nil {
@@ -192,7 +173,7 @@ func TestExecutorContinuesAStreamTheDispatcherStarted(t *testing.T) {
 	if err := e.Execute(req); err != nil {
 		t.Fatal(err)
 	}
-	got := types(store.payloads("run-r1"))
+	got := types(store.Payloads("run-r1"))
 	if !strings.HasPrefix(got, "RunRequested ContainerCreated") || strings.Count(got, "RunRequested") != 1 {
 		t.Fatalf("events = %s, want one RunRequested followed by the executor's events", got)
 	}
@@ -200,7 +181,7 @@ func TestExecutorContinuesAStreamTheDispatcherStarted(t *testing.T) {
 
 func TestExecutorStopsARunOnCancel(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	started := make(chan struct{})
 	rt := &fakeRuntime{fn: func(ctx context.Context, _ executor.Spec, sink executor.Sink) (executor.Outcome, error) {
 		sink.ContainerStarted("", false)
@@ -218,7 +199,7 @@ func TestExecutorStopsARunOnCancel(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	got := store.payloads("run-r1")
+	got := store.Payloads("run-r1")
 	if types(got) != "RunRequested ContainerStarted RunCancelRequested ContainerStopped RunCancelled" {
 		t.Fatalf("events = %s", types(got))
 	}
@@ -229,7 +210,7 @@ func TestExecutorStopsARunOnCancel(t *testing.T) {
 
 func TestExecutorCancelsARunWhoseCancelCameFirst(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	rt := &fakeRuntime{fn: echoRun("", executor.Outcome{})}
 	e := newTestExecutor(t, store, rt, 1)
 	e.Cancel(executor.CancelRequest{RunID: "r1", Actor: "bob"})
@@ -239,14 +220,14 @@ func TestExecutorCancelsARunWhoseCancelCameFirst(t *testing.T) {
 	if rt.calls.Load() != 0 {
 		t.Fatal("a cancelled run's command ran")
 	}
-	if got := types(store.payloads("run-r1")); got != "RunRequested RunCancelRequested RunCancelled" {
+	if got := types(store.Payloads("run-r1")); got != "RunRequested RunCancelRequested RunCancelled" {
 		t.Fatalf("events = %s", got)
 	}
 }
 
 func TestExecutorRespectsItsConcurrencyLimit(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	var now, peak atomic.Int32
 	rt := &fakeRuntime{fn: func(context.Context, executor.Spec, executor.Sink) (executor.Outcome, error) {
 		n := now.Add(1)
@@ -274,7 +255,7 @@ func TestExecutorRespectsItsConcurrencyLimit(t *testing.T) {
 
 func TestExecutorKeepsSecretValuesOutOfEvents(t *testing.T) {
 	t.Parallel()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	var gotEnv []string
 	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, _ executor.Sink) (executor.Outcome, error) {
 		gotEnv = spec.Env
@@ -310,7 +291,7 @@ func containsString(ss []string, s string) bool {
 func TestAppenderSettlesRedeliveryAndReordering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	app := executor.NewAppender(store)
 	ev := func(p domain.Payload) domain.NewEvent { return domain.MustEncode(p, domain.Metadata{}) }
 	first, second := ev(requested()), ev(run.ContainerStarted{})
@@ -328,7 +309,7 @@ func TestAppenderSettlesRedeliveryAndReordering(t *testing.T) {
 	if err := app.Append(ctx, "run-x", 1, ev(run.ContainerStarted{})); !errors.Is(err, executor.ErrStreamConflict) {
 		t.Fatalf("another event at a taken version: error = %v, want ErrStreamConflict", err)
 	}
-	if n := len(store.payloads("run-x")); n != 2 {
+	if n := len(store.Payloads("run-x")); n != 2 {
 		t.Fatalf("stream has %d events, want 2", n)
 	}
 }

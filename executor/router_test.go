@@ -9,12 +9,13 @@ import (
 
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
 )
 
 func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	t.Parallel()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	store := newMemStore()
+	store := executortest.NewMemStore()
 	bus := executor.NewEmbeddedBus(log)
 	defer bus.Close()
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: log})
@@ -43,7 +44,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		got := store.payloads("run-routed")
+		got := store.Payloads("run-routed")
 		if n := len(got); n > 0 && got[n-1].EventType() == "ContainerRemoved" {
 			if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
 				t.Fatalf("events = %s", types(got))
@@ -56,5 +57,5 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("the routed run did not reach the store: %s", types(store.payloads("run-routed")))
+	t.Fatalf("the routed run did not reach the store: %s", types(store.Payloads("run-routed")))
 }

@@ -46,8 +46,9 @@ type Sink interface {
 	// ContainerStarted reports that the command began; in warm mode
 	// containerID is the pooled container it was forked in.
 	ContainerStarted(containerID string, warm bool)
-	// Stdout and Stderr receive the command's output, byte-exact. Writes
-	// block while the executor records output, which throttles the command.
+	// Stdout and Stderr receive the command's output, byte-exact, and only
+	// after ContainerStarted. Writes never fail; they block while the
+	// executor records output, which throttles the command.
 	Stdout() io.Writer
 	Stderr() io.Writer
 }

@@ -1,4 +1,6 @@
-package executor_test
+// Package executortest holds test doubles for the executor: an in-memory
+// event store and a harness that wires an Executor straight to it.
+package executortest
 
 import (
 	"context"
@@ -11,8 +13,8 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
-// memStore is a minimal in-memory eventstore.Store for the executor's tests.
-type memStore struct {
+// MemStore is a minimal in-memory eventstore.Store for tests.
+type MemStore struct {
 	mu      sync.Mutex
 	events  []domain.RecordedEvent
 	streams map[string][]int // stream -> indexes into events
@@ -20,11 +22,12 @@ type memStore struct {
 	changed chan struct{}
 }
 
-func newMemStore() *memStore {
-	return &memStore{streams: map[string][]int{}, ids: map[string]int{}, changed: make(chan struct{})}
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore {
+	return &MemStore{streams: map[string][]int{}, ids: map[string]int{}, changed: make(chan struct{})}
 }
 
-func (s *memStore) Append(_ context.Context, stream string, expected eventstore.ExpectedVersion, events ...domain.NewEvent) (eventstore.AppendResult, error) {
+func (s *MemStore) Append(_ context.Context, stream string, expected eventstore.ExpectedVersion, events ...domain.NewEvent) (eventstore.AppendResult, error) {
 	if err := eventstore.Validate(stream, expected, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -66,7 +69,7 @@ func (s *memStore) Append(_ context.Context, stream string, expected eventstore.
 	return res, nil
 }
 
-func (s *memStore) ReadStream(_ context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
+func (s *MemStore) ReadStream(_ context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []domain.RecordedEvent
@@ -77,7 +80,7 @@ func (s *memStore) ReadStream(_ context.Context, stream string, from int64, limi
 	return out, nil
 }
 
-func (s *memStore) ReadAll(_ context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+func (s *MemStore) ReadAll(_ context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []domain.RecordedEvent
@@ -87,23 +90,23 @@ func (s *memStore) ReadAll(_ context.Context, from int64, limit int) ([]domain.R
 	return out, nil
 }
 
-func (s *memStore) Head(context.Context) (int64, []byte, error) {
+func (s *MemStore) Head(context.Context) (int64, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return int64(len(s.events)), nil, nil
 }
 
-func (s *memStore) Changed() <-chan struct{} {
+func (s *MemStore) Changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.changed
 }
 
-func (s *memStore) Ping(context.Context) error { return nil }
-func (s *memStore) Close() error               { return nil }
+func (s *MemStore) Ping(context.Context) error { return nil }
+func (s *MemStore) Close() error               { return nil }
 
-// payloads decodes a stream's events.
-func (s *memStore) payloads(stream string) []domain.Payload {
+// Payloads decodes a stream's events.
+func (s *MemStore) Payloads(stream string) []domain.Payload {
 	events, _ := s.ReadStream(context.Background(), stream, 0, 1<<20)
 	out := make([]domain.Payload, 0, len(events))
 	for _, e := range events {

@@ -1,0 +1,166 @@
+// Package dockertest gives tests and benchmarks a Docker daemon and a small
+// image to run, with no registry: the image is built through the Engine API
+// from Debian's static busybox (`apt-get install busybox-static`), FROM
+// scratch, and cached under a tag derived from its content.
+package dockertest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/client"
+
+	"github.com/logbookhq/logbook/adapters/docker"
+)
+
+// BusyboxPath is where Debian's busybox-static installs its binary.
+const BusyboxPath = "/bin/busybox"
+
+// Applets are the busybox commands linked into the test image.
+var Applets = []string{"sh", "echo", "cat", "sleep", "yes", "head", "dd", "wget", "nc", "touch", "printf", "true", "false", "ls", "wc", "env", "id", "ping", "seq", "tr", "mkdir", "rm"}
+
+// RequireServices reports whether LOGBOOK_REQUIRE_SERVICES=1: a missing
+// service then fails the test instead of skipping it.
+func RequireServices() bool { return os.Getenv("LOGBOOK_REQUIRE_SERVICES") == "1" }
+
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if RequireServices() {
+		t.Fatalf(format+" (LOGBOOK_REQUIRE_SERVICES=1, so this fails)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Connect returns a client of the local daemon, version-negotiated, or
+// errors when no daemon answers within a few seconds.
+func Connect(ctx context.Context) (*client.Client, error) {
+	cli, err := docker.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("no Docker daemon answers: %w", err)
+	}
+	cli.NegotiateAPIVersion(ctx)
+	return cli, nil
+}
+
+// Engine connects to the daemon for a test, skipping it (or failing, under
+// LOGBOOK_REQUIRE_SERVICES=1) when none answers.
+func Engine(t testing.TB) *client.Client {
+	t.Helper()
+	cli, err := Connect(context.Background())
+	if err != nil {
+		skipOrFail(t, "Docker tests need a daemon: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Image builds (or reuses) the busybox test image for a test and returns its
+// tag, skipping when busybox or the daemon is missing.
+func Image(t testing.TB, eng docker.Engine) string {
+	t.Helper()
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		skipOrFail(t, "Docker tests need %s (apt-get install busybox-static): %v", BusyboxPath, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tag, err := BuildBusyboxImage(ctx, eng, BusyboxPath)
+	if err != nil {
+		t.Fatalf("building the busybox test image: %v", err)
+	}
+	return tag
+}
+
+var buildMu sync.Mutex
+
+// BuildBusyboxImage builds a FROM scratch image holding busybox and its
+// Applets, tagged logbook-test/busybox:<content hash>, unless that tag
+// already exists. It returns the tag.
+func BuildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath string) (string, error) {
+	// Concurrent builds of one tag would leave an untagged image behind.
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	bin, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		return "", err
+	}
+	const dockerfile = "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n"
+	sum := sha256.New()
+	sum.Write(bin)
+	sum.Write([]byte(dockerfile + strings.Join(Applets, ",")))
+	tag := "logbook-test/busybox:" + hex.EncodeToString(sum.Sum(nil))[:16]
+	if _, err := eng.ImageInspect(ctx, tag); err == nil {
+		return tag, nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", err
+	}
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body []byte) error {
+		h.ModTime = time.Unix(0, 0)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	steps := []error{
+		add(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}, []byte(dockerfile)),
+		add(&tar.Header{Name: "rootfs/bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil),
+		add(&tar.Header{Name: "rootfs/tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil),
+		add(&tar.Header{Name: "rootfs/bin/busybox", Mode: 0o755, Size: int64(len(bin))}, bin),
+	}
+	for _, applet := range Applets {
+		steps = append(steps, add(&tar.Header{Name: "rootfs/bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil))
+	}
+	steps = append(steps, tw.Close())
+	if err := errors.Join(steps...); err != nil {
+		return "", err
+	}
+	resp, err := eng.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+		Tags: []string{tag}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("image build: %w", err)
+	}
+	defer resp.Body.Close()
+	// The build reports progress and errors as a stream of JSON objects.
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("image build: reading progress: %w", err)
+		}
+		if m.Error != "" || m.ErrorDetail.Message != "" {
+			return "", fmt.Errorf("image build: %s%s", m.Error, m.ErrorDetail.Message)
+		}
+	}
+	return tag, nil
+}

@@ -1,0 +1,348 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/executor"
+)
+
+// Config configures the docker runtime. Zero fields take the defaults named.
+type Config struct {
+	Engine Engine // required
+	// PullMissing pulls an image that is not on the host; off by default,
+	// so a missing image fails the run with a clear reason.
+	PullMissing bool
+	// ImageCheckTTL is how long a successful image check is trusted (30s).
+	ImageCheckTTL time.Duration
+	// TmpfsBytes sizes each container's writable /tmp (64 MiB).
+	TmpfsBytes int64
+	Logger     zerolog.Logger
+}
+
+// Validate reports missing required fields.
+func (c Config) Validate() error {
+	if c.Engine == nil {
+		return errors.New("docker runtime config: Engine is required")
+	}
+	return nil
+}
+
+// Runtime runs commands in containers. Safe for concurrent use.
+type Runtime struct {
+	cfg Config
+
+	mu     sync.Mutex
+	images map[string]imageCheck
+}
+
+type imageCheck struct {
+	digest string
+	at     time.Time
+}
+
+var _ executor.Runtime = (*Runtime)(nil)
+
+// NewRuntimeWithConfig builds a docker runtime.
+func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ImageCheckTTL <= 0 {
+		cfg.ImageCheckTTL = 30 * time.Second
+	}
+	if cfg.TmpfsBytes <= 0 {
+		cfg.TmpfsBytes = 64 << 20
+	}
+	r := &Runtime{cfg: cfg, images: map[string]imageCheck{}}
+	return r, nil
+}
+
+// Run implements executor.Runtime: fresh mode unless spec.Mode is warm.
+func (r *Runtime) Run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+	if len(spec.Argv) == 0 {
+		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "run %s has no argv", spec.RunID)
+	}
+	digest, err := r.checkImage(ctx, spec.Image)
+	if err != nil {
+		return executor.Outcome{}, err
+	}
+	return r.runFresh(ctx, spec, digest, sink)
+}
+
+// checkImage makes sure the image is on the host (pulling it if so
+// configured) and returns its digest.
+func (r *Runtime) checkImage(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", executor.Errorf(executor.ErrInvalidSpec, nil, "the run names no image")
+	}
+	r.mu.Lock()
+	c, ok := r.images[ref]
+	r.mu.Unlock()
+	if ok && time.Since(c.at) < r.cfg.ImageCheckTTL {
+		return c.digest, nil
+	}
+	info, err := r.cfg.Engine.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) && r.cfg.PullMissing {
+		if err = r.pull(ctx, ref); err == nil {
+			info, err = r.cfg.Engine.ImageInspect(ctx, ref)
+		}
+	}
+	switch {
+	case cerrdefs.IsNotFound(err) && r.cfg.PullMissing:
+		return "", executor.Errorf(executor.ErrImageMissing, err, "image %s is not on this Docker host and could not be pulled", ref)
+	case cerrdefs.IsNotFound(err):
+		return "", executor.Errorf(executor.ErrImageMissing, nil, "image %s is not on this Docker host (pulling is off): build or pull it, then retry", ref)
+	case err != nil:
+		return "", executor.Errorf(executor.ErrUnavailable, err, "cannot inspect image %s", ref)
+	}
+	digest := info.ID
+	if len(info.RepoDigests) > 0 {
+		digest = info.RepoDigests[0]
+	}
+	r.mu.Lock()
+	r.images[ref] = imageCheck{digest: digest, at: time.Now()}
+	r.mu.Unlock()
+	return digest, nil
+}
+
+func (r *Runtime) pull(ctx context.Context, ref string) error {
+	rc, err := r.cfg.Engine.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, rc) // the pull finishes when its progress stream ends
+	return err
+}
+
+// hardened is the container configuration every run gets, fresh or warm.
+func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[string]string, limits run.Limits) (*container.Config, *container.HostConfig) {
+	pids := limits.Pids
+	cfg := &container.Config{
+		Image:           img,
+		Entrypoint:      entrypoint,
+		Env:             env,
+		Labels:          labels,
+		WorkingDir:      "/tmp",
+		AttachStdin:     true,
+		AttachStdout:    true,
+		AttachStderr:    true,
+		OpenStdin:       true,
+		StdinOnce:       true,
+		NetworkDisabled: true,
+		StopSignal:      "SIGTERM",
+	}
+	init := true
+	host := &container.HostConfig{
+		NetworkMode:    "none",
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=" + strconv.FormatInt(r.cfg.TmpfsBytes, 10)},
+		Init:           &init,
+		// Output is captured through attach; the daemon keeps no log copy.
+		LogConfig: container.LogConfig{Type: "none"},
+		Resources: container.Resources{
+			Memory:     limits.MemoryBytes,
+			MemorySwap: limits.MemoryBytes, // equal to Memory: no swap
+			NanoCPUs:   limits.NanoCPUs,
+			PidsLimit:  &pids,
+		},
+	}
+	return cfg, host
+}
+
+func runLabels(spec executor.Spec) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelRunID: spec.RunID, LabelRequestID: spec.RequestID}
+}
+
+func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest string, sink executor.Sink) (executor.Outcome, error) {
+	eng := r.cfg.Engine
+	cfg, host := r.hardened(spec.Image, spec.Argv, spec.Env, runLabels(spec), spec.Limits)
+	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(spec.RunID))
+	switch {
+	case cerrdefs.IsConflict(err):
+		return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, err, "container %s already exists", ContainerName(spec.RunID))
+	case err != nil:
+		return executor.Outcome{}, executor.Errorf(executor.ErrUnavailable, err, "cannot create the container for run %s", spec.RunID)
+	}
+	id := created.ID
+	release := func(ctx context.Context) error {
+		err := eng.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	out := executor.Outcome{ContainerID: id, Release: release}
+	sink.ContainerCreated(id, digest)
+
+	// Attach and register the wait before starting, so neither the first
+	// byte of output nor a fast exit can be missed.
+	conn, err := eng.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return out, executor.Errorf(executor.ErrUnavailable, err, "cannot attach to container %s", id)
+	}
+	defer conn.Close()
+	waitCtx, stopWaiting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWaiting()
+	waitC, waitErrC := eng.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
+
+	// A fast command prints before ContainerStart returns; its output waits
+	// (in the attach stream) until the start is recorded.
+	gate := make(chan struct{})
+	openGate := sync.OnceFunc(func() { close(gate) })
+	defer openGate()
+	copied := make(chan error, 1)
+	go func() {
+		n, err := stdcopy.StdCopy(gatedWriter{gate, sink.Stdout()}, gatedWriter{gate, sink.Stderr()}, conn.Reader)
+		r.cfg.Logger.Debug().Int64("bytes", n).AnErr("copy_err", err).Str("container_id", id).Msg("output stream ended")
+		copied <- err
+	}()
+
+	started := time.Now()
+	if err := eng.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return out, executor.Errorf(executor.ErrInvalidSpec, err, "cannot start %q in image %s", spec.Argv[0], spec.Image)
+	}
+	out.Started = true
+	sink.ContainerStarted(id, false)
+	openGate()
+	go func() {
+		if len(spec.Stdin) > 0 {
+			_, _ = conn.Conn.Write(spec.Stdin)
+		}
+		_ = conn.CloseWrite()
+	}()
+
+	var timeout <-chan time.Time
+	if d := spec.Limits.Timeout(); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var exit container.WaitResponse
+	select {
+	case exit = <-waitC:
+	case err := <-waitErrC:
+		return out, executor.Errorf(executor.ErrUnavailable, err, "lost the wait on container %s", id)
+	case <-timeout:
+		out.TimedOut = true
+		exit, err = r.stop(id, spec.KillGrace, waitC, waitErrC)
+	case <-ctx.Done():
+		out.Stopped = true
+		exit, err = r.stop(id, spec.KillGrace, waitC, waitErrC)
+	}
+	if err != nil {
+		return out, executor.Errorf(executor.ErrUnavailable, err, "lost the wait on container %s", id)
+	}
+	out.Duration = time.Since(started)
+
+	// The attach stream ends when the container exits; a leftover holder of
+	// the output (there is none once the container is gone) cannot hold us.
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+		r.cfg.Logger.Warn().Str("container_id", id).Msg("output stream still open 5s after exit; closing it")
+		conn.Close()
+		<-copied
+	}
+
+	out.ExitCode = int(exit.StatusCode)
+	inspectCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		info, err := eng.ContainerInspect(inspectCtx, id)
+		if err != nil || info.State == nil {
+			break
+		}
+		out.OOMKilled = info.State.OOMKilled
+		out.ExitCode = info.State.ExitCode
+		if d, ok := stateDuration(info.State.StartedAt, info.State.FinishedAt); ok {
+			out.Duration = d
+		}
+		// The daemon learns of an OOM kill from a separate event that can
+		// trail the exit; a SIGKILL nobody sent is worth a second look.
+		unexplainedKill := out.ExitCode == 128+int(unix.SIGKILL) && !out.OOMKilled && !out.TimedOut && !out.Stopped
+		if !unexplainedKill || attempt == 5 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out.Signal = exitSignal(out.ExitCode)
+	return out, nil
+}
+
+// stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
+func (r *Runtime) stop(id string, grace time.Duration, waitC <-chan container.WaitResponse, errC <-chan error) (container.WaitResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
+	defer cancel()
+	log := r.cfg.Logger.With().Str("container_id", id).Logger()
+	if err := r.cfg.Engine.ContainerKill(ctx, id, "SIGTERM"); err != nil {
+		log.Warn().Err(err).Msg("SIGTERM not delivered")
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case exit := <-waitC:
+		return exit, nil
+	case err := <-errC:
+		return container.WaitResponse{}, err
+	case <-t.C:
+		if err := r.cfg.Engine.ContainerKill(ctx, id, "SIGKILL"); err != nil {
+			log.Warn().Err(err).Msg("SIGKILL not delivered")
+		}
+	}
+	select {
+	case exit := <-waitC:
+		return exit, nil
+	case err := <-errC:
+		return container.WaitResponse{}, err
+	case <-ctx.Done():
+		return container.WaitResponse{}, fmt.Errorf("container %s did not exit after SIGKILL", id)
+	}
+}
+
+// exitSignal names the signal behind a 128+n exit status, the convention of
+// the container's init process.
+func exitSignal(code int) string {
+	if code > 128 && code <= 128+64 {
+		if name := unix.SignalName(unix.Signal(code - 128)); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+func stateDuration(startedAt, finishedAt string) (time.Duration, bool) {
+	s, err1 := time.Parse(time.RFC3339Nano, startedAt)
+	f, err2 := time.Parse(time.RFC3339Nano, finishedAt)
+	if err1 != nil || err2 != nil || f.Before(s) {
+		return 0, false
+	}
+	return f.Sub(s), true
+}
+
+// gatedWriter holds writes until its gate opens.
+type gatedWriter struct {
+	gate <-chan struct{}
+	w    io.Writer
+}
+
+func (g gatedWriter) Write(p []byte) (int, error) {
+	<-g.gate
+	return g.w.Write(p)
+}
