@@ -1,0 +1,52 @@
+package projections_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/logbookhq/logbook/adapters/postgres"
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/internal/testenv"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// dialects runs a test on SQLite, and on Postgres when it is there (see
+// internal/testenv for when a missing Postgres skips or fails).
+func dialects(t *testing.T, test func(t *testing.T, open func(t *testing.T) projections.Source)) {
+	t.Run("on SQLite", func(t *testing.T) {
+		t.Parallel()
+		test(t, func(t *testing.T) projections.Source {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+	t.Run("on Postgres", func(t *testing.T) {
+		t.Parallel()
+		test(t, func(t *testing.T) projections.Source {
+			s, err := postgres.Open(context.Background(), testenv.PostgresSchema(t), sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+}
+
+func allViews() []projections.Projection {
+	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts()}
+}
+
+func allTables(views []projections.Projection) []string {
+	var out []string
+	for _, v := range views {
+		out = append(out, v.Tables()...)
+	}
+	return out
+}

@@ -1,0 +1,248 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HistoryReader answers history queries from the view's tables. Lists are
+// newest first and paged by keyset: a page's Next cursor is the position of
+// its last row, so the next page is one index range scan however deep it is.
+type HistoryReader struct{ db DB }
+
+// NewHistoryReader reads the history view in db.
+func NewHistoryReader(db DB) *HistoryReader { return &HistoryReader{db: db} }
+
+// RunFilter selects runs. Empty fields do not filter. From and To bound
+// when the run was requested, [From, To).
+type RunFilter struct {
+	UserID    string
+	Username  string
+	Command   string // bundle:command
+	Status    string
+	Adapter   string // chat provider
+	Room      string
+	RequestID string
+	From, To  time.Time
+	Limit     int    // rows per page: default 50, at most 1000
+	Cursor    string // Next of the previous page; empty for the first
+}
+
+// RunPage is one page of runs; Next is empty on the last page.
+type RunPage struct {
+	Runs []RunRow `json:"runs"`
+	Next string   `json:"next,omitempty"`
+}
+
+// RequestFilter selects requests, like RunFilter; From and To bound when the
+// request was received. Command matches any stage's command.
+type RequestFilter struct {
+	UserID   string
+	Username string
+	Command  string
+	Status   string
+	Adapter  string
+	Room     string
+	From, To time.Time
+	Limit    int
+	Cursor   string
+}
+
+// RequestPage is one page of requests.
+type RequestPage struct {
+	Requests []RequestRow `json:"requests"`
+	Next     string       `json:"next,omitempty"`
+}
+
+// ErrBadCursor is the kind of a cursor that no page handed out.
+var ErrBadCursor = errors.New("bad cursor")
+
+type whereClause struct {
+	conds []string
+	args  []any
+}
+
+func (w *whereClause) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(w.args))))
+}
+
+func (w *whereClause) eq(col, value string) {
+	if value != "" {
+		w.add(col+" = ?", value)
+	}
+}
+
+func (w *whereClause) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func pageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return 50
+	case limit > 1000:
+		return 1000
+	}
+	return limit
+}
+
+// timeBounds turns a time range into position bounds as well, so the list
+// stays an index range scan on (filter, position): positions and recorded
+// times grow together, because the store stamps each commit as it appends.
+func (h *HistoryReader) timeBounds(ctx context.Context, w *whereClause, table, col string, from, to time.Time) error {
+	if !from.IsZero() {
+		var p int64
+		err := h.db.Read.QueryRowContext(ctx, h.db.rebind("SELECT position FROM "+table+" WHERE "+col+" >= $1 ORDER BY "+col+", position LIMIT 1"), from.UnixMicro()).Scan(&p)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			w.add("1 = ?", 0) // nothing is that recent
+		case err != nil:
+			return err
+		default:
+			w.add("position >= ?", p)
+		}
+		w.add(col+" >= ?", from.UnixMicro())
+	}
+	if !to.IsZero() {
+		var p int64
+		err := h.db.Read.QueryRowContext(ctx, h.db.rebind("SELECT position FROM "+table+" WHERE "+col+" < $1 ORDER BY "+col+" DESC, position DESC LIMIT 1"), to.UnixMicro()).Scan(&p)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			w.add("1 = ?", 0) // nothing is that old
+		case err != nil:
+			return err
+		default:
+			w.add("position <= ?", p)
+		}
+		w.add(col+" < ?", to.UnixMicro())
+	}
+	return nil
+}
+
+func cursorPosition(w *whereClause, cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	p, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil || p < 1 {
+		return fmt.Errorf("%w: %q is not a cursor this API handed out", ErrBadCursor, cursor)
+	}
+	w.add("position < ?", p)
+	return nil
+}
+
+// Runs lists runs newest first.
+func (h *HistoryReader) Runs(ctx context.Context, f RunFilter) (RunPage, error) {
+	w := &whereClause{}
+	w.eq("user_id", f.UserID)
+	w.eq("username", f.Username)
+	w.eq("command", f.Command)
+	w.eq("status", f.Status)
+	w.eq("adapter", f.Adapter)
+	w.eq("room", f.Room)
+	w.eq("request_id", f.RequestID)
+	if err := h.timeBounds(ctx, w, "view_history_runs", "requested_at", f.From, f.To); err != nil {
+		return RunPage{}, err
+	}
+	if err := cursorPosition(w, f.Cursor); err != nil {
+		return RunPage{}, err
+	}
+	limit := pageLimit(f.Limit)
+	rows, err := h.db.query(ctx, "SELECT "+runCols+" FROM view_history_runs"+w.String()+
+		fmt.Sprintf(" ORDER BY position DESC LIMIT %d", limit+1), w.args...)
+	if err != nil {
+		return RunPage{}, err
+	}
+	defer rows.Close()
+	var page RunPage
+	for rows.Next() {
+		var r RunRow
+		if err := rows.Scan(r.scanTargets()...); err != nil {
+			return RunPage{}, err
+		}
+		page.Runs = append(page.Runs, r)
+	}
+	if len(page.Runs) > limit {
+		page.Runs = page.Runs[:limit]
+		page.Next = strconv.FormatInt(page.Runs[limit-1].Position, 10)
+	}
+	return page, rows.Err()
+}
+
+// Run returns one run.
+func (h *HistoryReader) Run(ctx context.Context, runID string) (RunRow, error) {
+	var r RunRow
+	err := h.db.Read.QueryRowContext(ctx, h.db.rebind("SELECT "+runCols+" FROM view_history_runs WHERE run_id = $1"), runID).Scan(r.scanTargets()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: no run %s in the history", ErrNotFound, runID)
+	}
+	return r, err
+}
+
+// Requests lists requests newest first.
+func (h *HistoryReader) Requests(ctx context.Context, f RequestFilter) (RequestPage, error) {
+	w := &whereClause{}
+	w.eq("user_id", f.UserID)
+	w.eq("username", f.Username)
+	w.eq("status", f.Status)
+	w.eq("adapter", f.Adapter)
+	w.eq("room", f.Room)
+	if f.Command != "" {
+		w.add("request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?)", f.Command)
+	}
+	if err := h.timeBounds(ctx, w, "view_history_requests", "received_at", f.From, f.To); err != nil {
+		return RequestPage{}, err
+	}
+	if err := cursorPosition(w, f.Cursor); err != nil {
+		return RequestPage{}, err
+	}
+	limit := pageLimit(f.Limit)
+	rows, err := h.db.query(ctx, "SELECT "+requestCols+" FROM view_history_requests"+w.String()+
+		fmt.Sprintf(" ORDER BY position DESC LIMIT %d", limit+1), w.args...)
+	if err != nil {
+		return RequestPage{}, err
+	}
+	defer rows.Close()
+	var page RequestPage
+	for rows.Next() {
+		var r RequestRow
+		if err := rows.Scan(r.scanTargets()...); err != nil {
+			return RequestPage{}, err
+		}
+		page.Requests = append(page.Requests, r)
+	}
+	if len(page.Requests) > limit {
+		page.Requests = page.Requests[:limit]
+		page.Next = strconv.FormatInt(page.Requests[limit-1].Position, 10)
+	}
+	return page, rows.Err()
+}
+
+// Request returns one request.
+func (h *HistoryReader) Request(ctx context.Context, requestID string) (RequestRow, error) {
+	var r RequestRow
+	err := h.db.Read.QueryRowContext(ctx, h.db.rebind("SELECT "+requestCols+" FROM view_history_requests WHERE request_id = $1"), requestID).Scan(r.scanTargets()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: no request %s in the history", ErrNotFound, requestID)
+	}
+	return r, err
+}
+
+// Times of a request, as times (zero when unknown).
+func (r RequestRow) Times() (received, ended time.Time, duration time.Duration) {
+	return timeOf(r.ReceivedAt), timeOf(r.EndedAt), time.Duration(r.DurationMS.Int64) * time.Millisecond
+}
+
+// Times of a run, as times (zero when unknown).
+func (r RunRow) Times() (requested, started, ended time.Time, duration time.Duration) {
+	return timeOf(r.RequestedAt), timeOf(r.StartedAt), timeOf(r.EndedAt), time.Duration(r.DurationMS.Int64) * time.Millisecond
+}

@@ -1,0 +1,335 @@
+// Package projectionstest makes realistic event workloads (requests, runs
+// with output, access changes, bundle installs) with the real event types,
+// for the projection tests and `logbook bench seed`, and dumps view tables
+// for comparison.
+package projectionstest
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// Append is one append to one stream.
+type Append struct {
+	Stream string
+	Events []domain.NewEvent
+}
+
+// Workload generates events. It is not safe for concurrent use; give each
+// producer its own (with its own seed).
+type Workload struct {
+	rng      *rand.Rand
+	users    []string // usernames; user ids are "u-<username>"
+	adapters []string
+	rooms    []string
+	commands []string // bundle:command
+	// Unknown, when true, sprinkles events of a type no build knows, which
+	// every view must skip.
+	Unknown bool
+	// MaxChunks bounds output chunks per run (default 4).
+	MaxChunks int
+}
+
+// NewWorkload returns a generator seeded with seed, over users users.
+func NewWorkload(seed uint64, users int) *Workload {
+	w := &Workload{
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		adapters:  []string{"slack", "irc", "web", "api"},
+		rooms:     []string{"#ops", "#dev", "#incidents", "#deploys", "#random", "#db", "#sre", "#infra"},
+		MaxChunks: 4,
+	}
+	for i := range max(users, 1) {
+		w.users = append(w.users, fmt.Sprintf("user%03d", i))
+	}
+	for _, b := range []string{"ops", "k8s", "aws", "pagerduty", "github", "statuspage"} {
+		for _, c := range []string{"status", "deploy", "rollback", "list", "describe", "logs"} {
+			w.commands = append(w.commands, b+":"+c)
+		}
+	}
+	return w
+}
+
+func enc(p domain.Payload, correlation string) domain.NewEvent {
+	return domain.MustEncode(p, domain.Metadata{CorrelationID: correlation, Actor: "workload"})
+}
+
+func (w *Workload) pick(list []string) string { return list[w.rng.IntN(len(list))] }
+
+func (w *Workload) chance(percent int) bool { return w.rng.IntN(100) < percent }
+
+// UserID is the id of a workload username.
+func UserID(username string) string { return "u-" + username }
+
+// Setup creates every user with a handle on each adapter, groups and roles,
+// and installs the bundles with their permissions.
+func (w *Workload) Setup() []Append {
+	var out []Append
+	for _, b := range []string{"ops", "k8s", "aws", "pagerduty", "github", "statuspage"} {
+		perms := []string{b + ":read", b + ":write", b + ":admin"}
+		out = append(out, Append{Stream: bundle.Stream(b), Events: []domain.NewEvent{
+			enc(bundle.BundleInstalled{Name: b, Version: "1.0.0", Config: "name: " + b + "\nversion: 1.0.0\n", Permissions: perms}, ""),
+			enc(bundle.BundleEnabled{Name: b, Version: "1.0.0"}, ""),
+		}})
+	}
+	for _, u := range w.users {
+		events := []domain.NewEvent{enc(access.UserCreated{User: UserID(u), Username: u, Email: u + "@example.com"}, "")}
+		for _, a := range w.adapters {
+			events = append(events, enc(access.ChatHandleLinked{User: UserID(u), Provider: a, Handle: a + "-" + u}, ""))
+		}
+		out = append(out, Append{Stream: access.UserStream(UserID(u)), Events: events})
+	}
+	for _, role := range []string{"reader", "operator", "admin"} {
+		events := []domain.NewEvent{enc(access.RoleCreated{Role: role}, "")}
+		for _, b := range []string{"ops", "k8s", "aws"} {
+			events = append(events, enc(access.PermissionGranted{Role: role, Permission: b + ":read"}, ""))
+			if role != "reader" {
+				events = append(events, enc(access.PermissionGranted{Role: role, Permission: b + ":write"}, ""))
+			}
+		}
+		out = append(out, Append{Stream: access.RoleStream(role), Events: events})
+	}
+	for i, group := range []string{"everyone", "oncall", "admins"} {
+		events := []domain.NewEvent{enc(access.GroupCreated{Group: group}, ""),
+			enc(access.RoleGranted{Group: group, Role: []string{"reader", "operator", "admin"}[i]}, "")}
+		for j, u := range w.users {
+			if j%(i+1) == 0 {
+				events = append(events, enc(access.MemberAdded{Group: group, User: UserID(u)}, ""))
+			}
+		}
+		out = append(out, Append{Stream: access.GroupStream(group), Events: events})
+	}
+	return out
+}
+
+// AccessChange is one random change to the directory or a bundle.
+func (w *Workload) AccessChange() Append {
+	u := UserID(w.pick(w.users))
+	group := w.pick([]string{"everyone", "oncall", "admins"})
+	role := w.pick([]string{"reader", "operator", "admin"})
+	b := w.pick([]string{"ops", "k8s", "aws", "pagerduty"})
+	switch w.rng.IntN(9) {
+	case 0:
+		return Append{access.UserStream(u), []domain.NewEvent{enc(access.UserDisabled{User: u}, "")}}
+	case 1:
+		return Append{access.UserStream(u), []domain.NewEvent{enc(access.UserEnabled{User: u}, "")}}
+	case 2:
+		return Append{access.GroupStream(group), []domain.NewEvent{enc(access.MemberAdded{Group: group, User: u}, "")}}
+	case 3:
+		return Append{access.GroupStream(group), []domain.NewEvent{enc(access.MemberRemoved{Group: group, User: u}, "")}}
+	case 4:
+		return Append{access.RoleStream(role), []domain.NewEvent{enc(access.PermissionGranted{Role: role, Permission: b + ":" + w.pick([]string{"read", "write", "admin"})}, "")}}
+	case 5:
+		return Append{access.RoleStream(role), []domain.NewEvent{enc(access.PermissionRevoked{Role: role, Permission: b + ":write"}, "")}}
+	case 6:
+		return Append{access.GroupStream(group), []domain.NewEvent{enc(access.RoleGranted{Group: group, Role: role}, "")}}
+	case 7:
+		provider := w.pick(w.adapters)
+		return Append{access.UserStream(u), []domain.NewEvent{
+			enc(access.ChatHandleUnlinked{User: u, Provider: provider, Handle: provider + "-" + strings.TrimPrefix(u, "u-")}, ""),
+			enc(access.ChatHandleLinked{User: u, Provider: provider, Handle: provider + "-" + strings.TrimPrefix(u, "u-")}, "")}}
+	default:
+		v := fmt.Sprintf("1.%d.0", w.rng.IntN(5))
+		perms := []string{b + ":read", b + ":write"}
+		if w.chance(50) {
+			perms = append(perms, b+":admin", "other:stolen") // the foreign one is skipped
+		}
+		return Append{bundle.Stream(b), []domain.NewEvent{enc(bundle.BundleInstalled{Name: b, Version: v, Config: "name: " + b, Permissions: perms}, "")}}
+	}
+}
+
+// Request is one chat request from arrival to reply, with its runs, as the
+// appends the dispatcher and executor would make, in order.
+func (w *Workload) Request() []Append {
+	adapter, username := w.pick(w.adapters), w.pick(w.users)
+	messageID := uuid.NewString()
+	id := dispatch.RequestID(adapter, messageID)
+	stream := dispatch.Stream(id)
+	room := w.pick(w.rooms)
+	stages := 1
+	if w.chance(20) {
+		stages = 2
+	}
+	commands := make([]string, stages)
+	for i := range commands {
+		commands[i] = w.pick(w.commands)
+	}
+	text := strings.Join(commands, " prod | ")
+	head := []domain.NewEvent{enc(dispatch.RequestReceived{Adapter: adapter, MessageID: messageID, Room: room, ChatUser: adapter + "-" + username, Text: text}, id)}
+	if w.chance(3) {
+		head = append(head, enc(dispatch.IdentityUnknown{Adapter: adapter, ChatUser: adapter + "-" + username}, id))
+		return []Append{{stream, head}}
+	}
+	head = append(head, enc(dispatch.IdentityResolved{User: UserID(username), Username: username}, id))
+	if w.chance(3) {
+		head = append(head, enc(dispatch.PipelineRejected{Error: "expected a command name", Column: 1}, id))
+		return []Append{{stream, head}}
+	}
+	type stage struct {
+		Command string `json:"command"`
+		Bundle  string `json:"bundle"`
+		Name    string `json:"name"`
+	}
+	parsed := make([]stage, stages)
+	for i, c := range commands {
+		b, n, _ := strings.Cut(c, ":")
+		parsed[i] = stage{Command: c, Bundle: b, Name: n}
+	}
+	stagesJSON, _ := json.Marshal(parsed)
+	head = append(head, enc(dispatch.PipelineParsed{Stages: stagesJSON, Redirects: json.RawMessage("[]")}, id))
+	denied := w.chance(5)
+	for i, c := range commands {
+		head = append(head, enc(dispatch.PermissionChecked{Stage: i, Command: c, Granted: !denied, Reason: "rule"}, id))
+	}
+	if denied {
+		head = append(head, enc(dispatch.RequestDenied{Reason: "missing " + commands[0] + " permission"}, id))
+		return []Append{{stream, head}}
+	}
+	var out []Append
+	for i, c := range commands {
+		runID := uuid.NewString()
+		head = append(head, enc(dispatch.StageStarted{Stage: i, RunID: runID}, id))
+		out = append(out, Append{stream, head})
+		head = nil
+		runEvents, ok := w.run(runID, id, i, c, username, room)
+		out = append(out, Append{run.Stream(runID), runEvents})
+		if !ok {
+			out = append(out, Append{stream, []domain.NewEvent{enc(dispatch.RequestFailed{Reason: "stage failed", Stage: i, RunID: runID}, id)}})
+			return out
+		}
+	}
+	tail := []domain.NewEvent{enc(dispatch.RequestCompleted{Output: json.RawMessage(`[{"body":["ok"]}]`)}, id),
+		enc(dispatch.ReplyPosted{Adapter: adapter, Room: room}, id)}
+	if w.Unknown && w.chance(10) {
+		tail = append(tail, domain.NewEvent{ID: domain.NewEventID(), Type: "ReactionAddedFromTheFuture", Data: json.RawMessage(`{"emoji":"tada"}`)})
+	}
+	return append(out, Append{stream, tail})
+}
+
+// run makes one run's events; ok is false when it did not succeed.
+func (w *Workload) run(runID, requestID string, stageIndex int, command, username, room string) ([]domain.NewEvent, bool) {
+	b, name, _ := strings.Cut(command, ":")
+	image := "registry.example/" + b + ":1.0.0"
+	events := []domain.NewEvent{
+		enc(run.RunRequested{RequestID: requestID, Stage: stageIndex, Bundle: b, Version: "1.0.0", Command: name, Image: image,
+			Argv: []string{"/bin/" + name}, Args: []string{"prod"}, Mode: run.ModeFresh, Invocation: run.Invocation{Room: room, Username: username}}, requestID),
+	}
+	if w.chance(2) {
+		return append(events, enc(run.RunLost{Reason: "executor went away"}, requestID)), false
+	}
+	container := fmt.Sprintf("%x", w.rng.Uint64())
+	events = append(events,
+		enc(run.ContainerCreated{ContainerID: container, Image: image, ImageDigest: fmt.Sprintf("sha256:%064x", w.rng.Uint64())}, requestID),
+		enc(run.ContainerStarted{ContainerID: container}, requestID))
+	start := time.Now().UTC()
+	chunks := w.rng.IntN(w.MaxChunks + 1)
+	for seq := range chunks {
+		data := make([]byte, 1+w.rng.IntN(200))
+		for i := range data {
+			data[i] = byte(w.rng.IntN(256)) // binary, invalid UTF-8 included
+		}
+		stream := run.Stdout
+		if w.chance(25) {
+			stream = run.Stderr
+		}
+		chunk := enc(run.OutputChunk{Seq: int64(seq), Stream: stream, Bytes: data, At: start.Add(time.Duration(seq) * 3 * time.Millisecond)}, requestID)
+		events = append(events, chunk)
+		if w.chance(5) { // a redelivered chunk: same seq, different bytes; the first stays
+			events = append(events, enc(run.OutputChunk{Seq: int64(seq), Stream: stream, Bytes: []byte("again"), At: start}, requestID))
+		}
+	}
+	if chunks > 0 && w.chance(5) {
+		events = append(events, enc(run.OutputTruncated{LimitBytes: 1024, AfterSeq: int64(chunks - 1)}, requestID))
+	}
+	exit := 0
+	if w.chance(10) {
+		exit = 1 + w.rng.IntN(3)
+	}
+	events = append(events, enc(run.ContainerStopped{ExitCode: exit, DurationMS: int64(5 + w.rng.IntN(500))}, requestID))
+	ok := true
+	switch {
+	case w.chance(2):
+		events = append(events, enc(run.RunTimedOut{TimeoutMS: 60000}, requestID))
+		ok = false
+	case w.chance(2):
+		events = append(events, enc(run.RunCancelled{Reason: "cancelled by " + username}, requestID))
+		ok = false
+	case exit != 0:
+		events = append(events, enc(run.RunFailed{Reason: fmt.Sprintf("exit status %d", exit)}, requestID))
+		ok = false
+	default:
+		events = append(events, enc(run.RunSucceeded{}, requestID))
+	}
+	return append(events, enc(run.ContainerRemoved{ContainerID: container}, requestID)), ok
+}
+
+// AppendAll appends in order through the real Store.
+func AppendAll(ctx context.Context, s eventstore.Store, appends []Append) error {
+	for _, a := range appends {
+		if _, err := s.Append(ctx, a.Stream, eventstore.Any, a.Events...); err != nil {
+			return fmt.Errorf("append to %s: %w", a.Stream, err)
+		}
+	}
+	return nil
+}
+
+// Dump reads every row of each table as text lines, sorted, for comparing
+// two builds of the same views.
+func Dump(ctx context.Context, db *sql.DB, tables []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, table := range tables {
+		rows, err := db.QueryContext(ctx, "SELECT * FROM "+table)
+		if err != nil {
+			return nil, fmt.Errorf("dump %s: %w", table, err)
+		}
+		cols, _ := rows.Columns()
+		var lines []string
+		for rows.Next() {
+			values := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range values {
+				ptrs[i] = &values[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			parts := make([]string, len(values))
+			for i, v := range values {
+				switch v := v.(type) {
+				case []byte:
+					parts[i] = fmt.Sprintf("%q", v)
+				case bool: // Postgres booleans; SQLite stores 0/1
+					parts[i] = "0"
+					if v {
+						parts[i] = "1"
+					}
+				default:
+					parts[i] = fmt.Sprint(v)
+				}
+			}
+			lines = append(lines, strings.Join(parts, " | "))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		sort.Strings(lines)
+		out[table] = lines
+	}
+	return out, nil
+}

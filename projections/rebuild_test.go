@@ -1,0 +1,142 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/projections"
+	"github.com/logbookhq/logbook/projections/projectionstest"
+)
+
+// A randomized workload is projected while it is appended, by runners that
+// are stopped and restarted mid-way with different batch sizes (a crash
+// between transactions). A rebuild from position 0 must then produce the
+// very same tables.
+func TestARebuildFromZeroEqualsTheIncrementallyBuiltViews(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		setup := projectionstest.NewWorkload(1, 12)
+		if err := projectionstest.AppendAll(ctx, src, setup.Setup()); err != nil {
+			t.Fatal(err)
+		}
+
+		var producers sync.WaitGroup
+		appendErrs := make(chan error, 8)
+		for p := range 4 {
+			producers.Add(1)
+			go func() {
+				defer producers.Done()
+				w := projectionstest.NewWorkload(uint64(100+p), 12)
+				w.Unknown = true
+				for i := range 60 {
+					appends := w.Request()
+					if i%5 == 0 {
+						appends = append(appends, w.AccessChange())
+					}
+					if err := projectionstest.AppendAll(ctx, src, appends); err != nil {
+						appendErrs <- err
+						return
+					}
+				}
+			}()
+		}
+		done := make(chan struct{})
+		go func() { producers.Wait(); close(done) }()
+
+		// Runners come and go while the producers append.
+		rng := rand.New(rand.NewPCG(7, 7))
+		for running := true; running; {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			runner, err := projections.NewRunner(src, projections.Config{BatchSize: 1 + rng.IntN(300)}, allViews()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := context.WithTimeout(ctx, time.Duration(20+rng.IntN(80))*time.Millisecond)
+			if err := runner.Run(runCtx); err != nil {
+				t.Fatalf("incremental run: %v", err)
+			}
+			cancel()
+		}
+		select {
+		case err := <-appendErrs:
+			t.Fatal(err)
+		default:
+		}
+
+		views := allViews()
+		runner, err := projections.NewRunner(src, projections.Config{BatchSize: 97}, views...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runner.CatchUp(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := src.Head(ctx)
+		status, err := runner.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range status {
+			if s.Checkpoint != head {
+				t.Fatalf("%s is at %d after catching up, want the head %d", s.Name, s.Checkpoint, head)
+			}
+		}
+		incremental, err := projectionstest.Dump(ctx, src.DB(), allTables(views))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"view_history_runs", "view_history_requests", "view_transcript_chunks", "view_access_user_permissions"} {
+			if len(incremental[table]) == 0 {
+				t.Fatalf("%s is empty after the workload", table)
+			}
+		}
+
+		rebuilt, err := projections.NewRunner(src, projections.Config{}, allViews()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err := rebuilt.Rebuild(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Events != head {
+			t.Fatalf("the rebuild read %d events, want all %d", stats.Events, head)
+		}
+		fromZero, err := projectionstest.Dump(ctx, src.DB(), allTables(views))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range allTables(views) {
+			if !slices.Equal(incremental[table], fromZero[table]) {
+				t.Errorf("%s differs after a rebuild:\n%s", table, firstDifference(incremental[table], fromZero[table]))
+			}
+		}
+	})
+}
+
+func firstDifference(a, b []string) string {
+	for i := range max(len(a), len(b)) {
+		var x, y string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			return fmt.Sprintf("row %d (of %d vs %d):\nincremental: %s\nrebuilt:     %s", i, len(a), len(b), x, y)
+		}
+	}
+	return "no difference"
+}

@@ -1,0 +1,571 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+)
+
+// Source is the event store together with the database its views live in.
+// *sqlstore.Store (and so the postgres and sqlite adapters) implements it.
+type Source interface {
+	eventstore.Store
+	// DB is the read pool.
+	DB() *sql.DB
+	// WriteDB is the write pool (on SQLite one IMMEDIATE connection).
+	WriteDB() *sql.DB
+	// Dialect is "postgres" or "sqlite".
+	Dialect() string
+}
+
+// DBOf is the database of a Source.
+func DBOf(src Source) DB {
+	return DB{Read: src.DB(), Write: src.WriteDB(), Dialect: src.Dialect()}
+}
+
+// Event is a recorded event with its typed payload, decoded once for every
+// view that folds its type.
+type Event struct {
+	domain.RecordedEvent
+	Payload domain.Payload
+}
+
+// Batch is what one view transaction applies: the view's events among the
+// positions read, in order, and the position its checkpoint advances to
+// (the last position read, which may be past the last event of Events).
+type Batch struct {
+	Events []Event
+	Last   int64
+}
+
+// Env is what a view may use to ready itself.
+type Env struct {
+	DB    DB
+	Store eventstore.Store
+}
+
+// Projection is one view. The runner hands it, in global order and
+// exactly once, every event of its Types, in batches; each batch is applied
+// and the checkpoint advanced in one transaction.
+type Projection interface {
+	// Name is the view's checkpoint name, stable forever.
+	Name() string
+	// Types lists the event types the view folds. Others, and events of
+	// types this build does not know, never reach Apply.
+	Types() []string
+	// Tables lists the view's tables; a rebuild empties them.
+	Tables() []string
+	// Open readies in-memory state (if any) to resume after checkpoint,
+	// when the tables hold everything up to it.
+	Open(ctx context.Context, env Env, checkpoint int64) error
+	// Apply folds a batch into the view's tables inside tx. An error about
+	// one event should be an *EventError naming it.
+	Apply(ctx context.Context, tx *Tx, batch Batch) error
+	// Committed is called once the batch's transaction committed.
+	Committed(last int64)
+}
+
+// EventError says which event a view could not apply.
+type EventError struct {
+	Position int64
+	Type     string
+	Err      error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("event at position %d (%s): %v", e.Position, e.Type, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// ErrViewFailed is the kind of every error that stops a view.
+var ErrViewFailed = errors.New("view failed")
+
+// ViewError stops one view; the others go on.
+type ViewError struct {
+	View string
+	Err  error
+}
+
+func (e *ViewError) Error() string {
+	return fmt.Sprintf("projection %s stopped: %v", e.View, e.Err)
+}
+
+func (e *ViewError) Unwrap() []error { return []error{ErrViewFailed, e.Err} }
+
+// Config tunes a Runner. The zero value is good.
+type Config struct {
+	// BatchSize is how many events one read fetches and one view
+	// transaction covers at most (default 5000).
+	BatchSize int
+	// SafetyNet bounds how long a live runner trusts the store's change
+	// signal alone before it reads again (default 5s).
+	SafetyNet time.Duration
+}
+
+// Runner feeds views from the ordered log, each from its own checkpoint.
+// One Runner per view at a time is expected; a second one on the same view
+// finds its checkpoint moved and stops that view instead of applying twice.
+type Runner struct {
+	src   Source
+	db    DB
+	cfg   Config
+	views []*viewState
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced after every commit
+	opened  bool
+}
+
+type viewState struct {
+	p          Projection
+	types      map[string]bool
+	checkpoint int64
+	err        error
+}
+
+// NewRunner builds a runner over src for views (names must be unique).
+func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	if cfg.SafetyNet <= 0 {
+		cfg.SafetyNet = 5 * time.Second
+	}
+	r := &Runner{src: src, db: DBOf(src), cfg: cfg, changed: make(chan struct{})}
+	seen := map[string]bool{}
+	for _, p := range views {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("projection %s is given twice", p.Name())
+		}
+		seen[p.Name()] = true
+		types := map[string]bool{}
+		for _, t := range p.Types() {
+			types[t] = true
+		}
+		r.views = append(r.views, &viewState{p: p, types: types})
+	}
+	return r, nil
+}
+
+// Names lists the runner's views in order.
+func (r *Runner) Names() []string {
+	names := make([]string, len(r.views))
+	for i, v := range r.views {
+		names[i] = v.p.Name()
+	}
+	return names
+}
+
+// Open reads each view's checkpoint (creating it at 0) and readies the
+// views to resume after it. CatchUp, Run and Rebuild call it when needed.
+func (r *Runner) Open(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openLocked(ctx, r.views)
+}
+
+func (r *Runner) openLocked(ctx context.Context, views []*viewState) error {
+	for _, v := range views {
+		name := v.p.Name()
+		if _, err := r.db.Write.ExecContext(ctx, r.db.rebind("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"), name); err != nil {
+			return fmt.Errorf("create checkpoint of %s: %w", name, err)
+		}
+		var position int64
+		if err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM checkpoints WHERE name = $1"), name).Scan(&position); err != nil {
+			return fmt.Errorf("read checkpoint of %s: %w", name, err)
+		}
+		if err := v.p.Open(ctx, Env{DB: r.db, Store: r.src}, position); err != nil {
+			return fmt.Errorf("open projection %s at position %d: %w", name, position, err)
+		}
+		v.checkpoint, v.err = position, nil
+	}
+	r.opened = true
+	return nil
+}
+
+func (r *Runner) ensureOpen(ctx context.Context) error {
+	r.mu.Lock()
+	opened := r.opened
+	r.mu.Unlock()
+	if opened {
+		return nil
+	}
+	return r.Open(ctx)
+}
+
+// Progress reports a catch-up: the position reached by the slowest healthy
+// view, the head when the catch-up began, and the events read so far.
+type Progress struct {
+	Position int64
+	Head     int64
+	Read     int64
+}
+
+// Stats sums up a catch-up or rebuild.
+type Stats struct {
+	Events   int64         `json:"events"` // events read from the log
+	Head     int64         `json:"head"`
+	Duration time.Duration `json:"-"`
+}
+
+// EventsPerSecond is the read rate of the catch-up.
+func (s Stats) EventsPerSecond() float64 {
+	if s.Duration <= 0 {
+		return 0
+	}
+	return float64(s.Events) / s.Duration.Seconds()
+}
+
+// CatchUp applies everything stored up to the current head, then returns.
+// Views that fail are reported in the returned error (joined *ViewError);
+// the others are caught up all the same.
+func (r *Runner) CatchUp(ctx context.Context, progress func(Progress)) (Stats, error) {
+	if err := r.ensureOpen(ctx); err != nil {
+		return Stats{}, err
+	}
+	start := time.Now()
+	head, _, err := r.src.Head(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	stats := Stats{Head: head}
+	for {
+		n, err := r.step(ctx)
+		stats.Events += int64(n)
+		if err != nil {
+			stats.Duration = time.Since(start)
+			return stats, err
+		}
+		if progress != nil {
+			progress(Progress{Position: r.low(), Head: head, Read: stats.Events})
+		}
+		if n == 0 || r.low() >= head {
+			break
+		}
+	}
+	stats.Duration = time.Since(start)
+	return stats, r.failures()
+}
+
+// Run catches up, then follows the log as it grows until ctx ends (nil) or
+// every view has stopped (their errors). A stopped view is logged and
+// reported by Status; the others go on.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.ensureOpen(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	timer := time.NewTimer(r.cfg.SafetyNet)
+	defer timer.Stop()
+	for {
+		// Subscribe before reading, so an append between the read and the
+		// wait still wakes us.
+		changed := r.src.Changed()
+		n, err := r.step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if r.healthy() == 0 {
+			return r.failures()
+		}
+		if n == r.cfg.BatchSize {
+			continue
+		}
+		timer.Reset(r.cfg.SafetyNet)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-timer.C:
+		}
+	}
+}
+
+// Rebuild empties the named views (every view when names is empty) and
+// resets their checkpoints to 0 in one transaction each, then catches them
+// up from the start of the log. Views not named keep their rows and
+// checkpoints.
+func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Progress)) (Stats, error) {
+	targets, err := r.pick(names)
+	if err != nil {
+		return Stats{}, err
+	}
+	r.mu.Lock()
+	if !r.opened {
+		if err := r.openLocked(ctx, r.views); err != nil {
+			r.mu.Unlock()
+			return Stats{}, err
+		}
+	}
+	for _, v := range targets {
+		if err := r.reset(ctx, v); err != nil {
+			r.mu.Unlock()
+			return Stats{}, err
+		}
+	}
+	err = r.openLocked(ctx, targets)
+	r.mu.Unlock()
+	if err != nil {
+		return Stats{}, err
+	}
+	return r.CatchUp(ctx, progress)
+}
+
+func (r *Runner) pick(names []string) ([]*viewState, error) {
+	if len(names) == 0 {
+		return r.views, nil
+	}
+	var out []*viewState
+	for _, name := range names {
+		i := slices.IndexFunc(r.views, func(v *viewState) bool { return v.p.Name() == name })
+		if i < 0 {
+			return nil, fmt.Errorf("no projection named %q; the projections are %v", name, r.Names())
+		}
+		out = append(out, r.views[i])
+	}
+	return out, nil
+}
+
+func (r *Runner) reset(ctx context.Context, v *viewState) error {
+	tx, err := r.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, table := range v.p.Tables() {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+			return fmt.Errorf("empty %s: %w", table, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = 0 WHERE name = $1"), v.p.Name()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Info().Str("projection", v.p.Name()).Int64("position", 0).Msg("projection emptied for rebuild")
+	return nil
+}
+
+// step reads one batch from the slowest healthy view's checkpoint on and
+// applies it to every healthy view that has not seen it. It returns how
+// many events it read.
+func (r *Runner) step(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from, found := int64(0), false
+	wanted := map[string]bool{}
+	for _, v := range r.views {
+		if v.err != nil {
+			continue
+		}
+		if !found || v.checkpoint+1 < from {
+			from = v.checkpoint + 1
+		}
+		found = true
+		for t := range v.types {
+			wanted[t] = true
+		}
+	}
+	if !found {
+		return 0, nil
+	}
+	recorded, err := r.src.ReadAll(ctx, from, r.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("read the log from position %d: %w", from, err)
+	}
+	if len(recorded) == 0 {
+		return 0, nil
+	}
+	last := recorded[len(recorded)-1].Position
+	events := make([]Event, 0, len(recorded))
+	var decodeErrs map[int64]error
+	for _, e := range recorded {
+		if !wanted[e.Type] {
+			continue
+		}
+		p, err := domain.Decode(e)
+		if err != nil {
+			if decodeErrs == nil {
+				decodeErrs = map[int64]error{}
+			}
+			decodeErrs[e.Position] = err
+		}
+		events = append(events, Event{RecordedEvent: e, Payload: p})
+	}
+	for _, v := range r.views {
+		if v.err != nil || v.checkpoint >= last {
+			continue
+		}
+		batch := Batch{Last: last}
+		var failed error
+		for _, e := range events {
+			if e.Position <= v.checkpoint || !v.types[e.Type] {
+				continue
+			}
+			if err := decodeErrs[e.Position]; err != nil {
+				failed = &EventError{Position: e.Position, Type: e.Type, Err: err}
+				break
+			}
+			batch.Events = append(batch.Events, e)
+		}
+		if failed == nil {
+			failed = r.apply(ctx, v, batch)
+		}
+		if failed != nil {
+			if ctx.Err() != nil {
+				return len(recorded), ctx.Err()
+			}
+			v.err = &ViewError{View: v.p.Name(), Err: failed}
+			zerolog.Ctx(ctx).Error().Err(failed).Str("projection", v.p.Name()).Int64("position", v.checkpoint).Msg("projection stopped")
+		}
+	}
+	return len(recorded), nil
+}
+
+// apply is one view transaction: take the checkpoint row (so a second
+// runner on the same view waits, then finds it moved), fold the batch,
+// advance the checkpoint, commit.
+func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
+	name := v.p.Name()
+	tx, err := r.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, name, v.checkpoint)
+	if err != nil {
+		return fmt.Errorf("advance checkpoint to %d: %w", batch.Last, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("checkpoint is no longer at %d: another runner applies this view, or it was rebuilt meanwhile", v.checkpoint)
+	}
+	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db}, batch); err != nil {
+		var ee *EventError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return fmt.Errorf("positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
+	}
+	v.checkpoint = batch.Last
+	v.p.Committed(batch.Last)
+	zerolog.Ctx(ctx).Debug().Str("projection", name).Int64("position", batch.Last).Int("events", len(batch.Events)).Msg("projection advanced")
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return nil
+}
+
+// low is the checkpoint of the slowest healthy view.
+func (r *Runner) low() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	low, found := int64(0), false
+	for _, v := range r.views {
+		if v.err == nil && (!found || v.checkpoint < low) {
+			low, found = v.checkpoint, true
+		}
+	}
+	return low
+}
+
+func (r *Runner) healthy() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, v := range r.views {
+		if v.err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Runner) failures() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, v := range r.views {
+		if v.err != nil {
+			errs = append(errs, v.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WaitFor blocks until the named view has applied position (and everything
+// before it), the view stops (its error), or ctx ends.
+func (r *Runner) WaitFor(ctx context.Context, name string, position int64) error {
+	targets, err := r.pick([]string{name})
+	if err != nil {
+		return err
+	}
+	v := targets[0]
+	for {
+		r.mu.Lock()
+		checkpoint, failed, changed := v.checkpoint, v.err, r.changed
+		r.mu.Unlock()
+		switch {
+		case failed != nil:
+			return failed
+		case checkpoint >= position:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// Status is one view's progress against the log.
+type Status struct {
+	Name       string `json:"name"`
+	Checkpoint int64  `json:"checkpoint"`
+	Head       int64  `json:"head"`
+	Behind     int64  `json:"behind"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Status reads each view's stored checkpoint and the log's head. A view
+// that stopped in this runner carries its error.
+func (r *Runner) Status(ctx context.Context) ([]Status, error) {
+	head, _, err := r.src.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(r.views))
+	for _, v := range r.views {
+		s := Status{Name: v.p.Name(), Head: head}
+		err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM checkpoints WHERE name = $1"), s.Name).Scan(&s.Checkpoint)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read checkpoint of %s: %w", s.Name, err)
+		}
+		s.Behind = head - s.Checkpoint
+		r.mu.Lock()
+		if v.err != nil {
+			s.Error = v.err.Error()
+		}
+		r.mu.Unlock()
+		out = append(out, s)
+	}
+	return out, nil
+}
