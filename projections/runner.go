@@ -413,19 +413,25 @@ func (r *Runner) step(ctx context.Context) (int, error) {
 			continue
 		}
 		batch := Batch{Last: last}
-		var failed error
+		var unreadable error
 		for _, e := range events {
 			if e.Position <= v.checkpoint || !v.types[e.Type] {
 				continue
 			}
 			if err := decodeErrs[e.Position]; err != nil {
-				failed = &EventError{Position: e.Position, Type: e.Type, Err: err}
+				// Apply what comes before it, so the view stops right there.
+				unreadable = &EventError{Position: e.Position, Type: e.Type, Err: err}
+				batch.Last = e.Position - 1
 				break
 			}
 			batch.Events = append(batch.Events, e)
 		}
-		if failed == nil {
+		var failed error
+		if batch.Last > v.checkpoint {
 			failed = r.apply(ctx, v, batch)
+		}
+		if failed == nil {
+			failed = unreadable
 		}
 		if failed != nil {
 			if ctx.Err() != nil {
