@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/logbookhq/logbook/projections"
+)
+
+func init() { register(newProjectionsCmd) }
+
+// projectionsAll is every view, in the order they are built.
+func projectionsAll() []projections.Projection {
+	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts()}
+}
+
+func newProjectionsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the views built from the event log"}
+	var database string
+	cmd.PersistentFlags().StringVar(&database, "database", "", "database URL (default LOGBOOK_DATABASE_URL, else the embedded SQLite file)")
+
+	rebuild := &cobra.Command{
+		Use:   "rebuild [NAME]",
+		Short: "Empty a view (every view without NAME) and rebuild it from position 0; exit 1 if a view stops on an event",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			runner, closeStore, err := projectionsOpen(cmd, database)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			if len(args) == 1 && !strings.Contains(" "+strings.Join(runner.Names(), " ")+" ", " "+args[0]+" ") {
+				return exitWith(2, "no projection named %q; the projections are %s", args[0], strings.Join(runner.Names(), ", "))
+			}
+			progress := func(projections.Progress) {}
+			if isatty.IsTerminal(os.Stderr.Fd()) {
+				var bar *progressbar.ProgressBar
+				progress = func(p projections.Progress) {
+					if bar == nil {
+						bar = progressbar.NewOptions64(p.Head, progressbar.OptionSetWriter(os.Stderr),
+							progressbar.OptionSetDescription("rebuilding"), progressbar.OptionShowCount(),
+							progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"), progressbar.OptionClearOnFinish())
+					}
+					_ = bar.Set64(p.Read)
+				}
+				defer func() {
+					if bar != nil {
+						_ = bar.Finish()
+					}
+				}()
+			}
+			stats, err := runner.Rebuild(cmd.Context(), args, progress)
+			out := cmd.OutOrStdout()
+			views := "every view"
+			if len(args) == 1 {
+				views = args[0]
+			}
+			if errors.Is(err, projections.ErrViewFailed) {
+				return exitWith(1, "rebuild of %s: %v", views, err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "rebuilt %s: %d events in %s (%.0f events/s); head position %d\n",
+				views, stats.Events, stats.Duration.Round(time.Millisecond), stats.EventsPerSecond(), stats.Head)
+			return nil
+		},
+	}
+
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show each view's checkpoint against the log's head",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			runner, closeStore, err := projectionsOpen(cmd, database)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			statuses, err := runner.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), statuses)
+			}
+			t := newTable(cmd.OutOrStdout(), "VIEW", "CHECKPOINT", "HEAD", "BEHIND")
+			for _, s := range statuses {
+				t.Row(s.Name, s.Checkpoint, s.Head, s.Behind)
+			}
+			return t.Flush()
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the statuses as JSON")
+	cmd.AddCommand(rebuild, status)
+	return cmd
+}
+
+// projectionsOpen opens the store like `audit verify` does and builds a
+// runner over every view.
+func projectionsOpen(cmd *cobra.Command, database string) (*projections.Runner, func(), error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, nil, exitWith(2, "configuration: %v", err)
+	}
+	if database != "" {
+		cfg.DatabaseURL = database
+	}
+	store, _, err := openStore(cmd.Context(), cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, nil, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+	}
+	log := newLogger(cfg, cmd.ErrOrStderr()).With().Str("command", "projections").Logger()
+	cmd.SetContext(log.WithContext(cmd.Context()))
+	runner, err := projections.NewRunner(store, projections.Config{}, projectionsAll()...)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return runner, func() { store.Close() }, nil
+}
