@@ -51,6 +51,7 @@ func NewClient() (*client.Client, error) {
 // Labels on every container Logbook creates.
 const (
 	LabelManaged   = "org.logbook.managed" // "true"
+	LabelOwner     = "org.logbook.owner"   // Config.Owner
 	LabelRunID     = "org.logbook.run_id"
 	LabelRequestID = "org.logbook.request_id"
 	LabelPool      = "org.logbook.pool" // warm pool containers: the image

@@ -30,7 +30,12 @@ type Config struct {
 	ImageCheckTTL time.Duration
 	// TmpfsBytes sizes each container's writable /tmp (64 MiB).
 	TmpfsBytes int64
-	Logger     zerolog.Logger
+	// Owner labels every container this runtime creates, so executors
+	// sharing a Docker host reconcile only their own ("logbook").
+	Owner string
+	// Warm configures warm mode; its AgentPath is required to use it.
+	Warm   WarmConfig
+	Logger zerolog.Logger
 }
 
 // Validate reports missing required fields.
@@ -47,6 +52,8 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	images map[string]imageCheck
+
+	warm *warmPools
 }
 
 type imageCheck struct {
@@ -67,9 +74,16 @@ func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
 	if cfg.TmpfsBytes <= 0 {
 		cfg.TmpfsBytes = 64 << 20
 	}
+	if cfg.Owner == "" {
+		cfg.Owner = "logbook"
+	}
 	r := &Runtime{cfg: cfg, images: map[string]imageCheck{}}
+	r.warm = newWarmPools(r, cfg.Warm)
 	return r, nil
 }
+
+// Close stops the warm pools and removes their containers.
+func (r *Runtime) Close(ctx context.Context) error { return r.warm.close(ctx) }
 
 // Run implements executor.Runtime: fresh mode unless spec.Mode is warm.
 func (r *Runtime) Run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
@@ -79,6 +93,9 @@ func (r *Runtime) Run(ctx context.Context, spec executor.Spec, sink executor.Sin
 	digest, err := r.checkImage(ctx, spec.Image)
 	if err != nil {
 		return executor.Outcome{}, err
+	}
+	if spec.Mode == run.ModeWarm {
+		return r.warm.run(ctx, spec, sink)
 	}
 	return r.runFresh(ctx, spec, digest, sink)
 }
@@ -166,13 +183,13 @@ func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[stri
 	return cfg, host
 }
 
-func runLabels(spec executor.Spec) map[string]string {
-	return map[string]string{LabelManaged: "true", LabelRunID: spec.RunID, LabelRequestID: spec.RequestID}
+func (r *Runtime) runLabels(spec executor.Spec) map[string]string {
+	return map[string]string{LabelManaged: "true", LabelOwner: r.cfg.Owner, LabelRunID: spec.RunID, LabelRequestID: spec.RequestID}
 }
 
 func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest string, sink executor.Sink) (executor.Outcome, error) {
 	eng := r.cfg.Engine
-	cfg, host := r.hardened(spec.Image, spec.Argv, spec.Env, runLabels(spec), spec.Limits)
+	cfg, host := r.hardened(spec.Image, spec.Argv, spec.Env, r.runLabels(spec), spec.Limits)
 	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(spec.RunID))
 	switch {
 	case cerrdefs.IsConflict(err):

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -163,4 +165,29 @@ func BuildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath strin
 		}
 	}
 	return tag, nil
+}
+
+// BuildAgent builds logbook-agent, static, into dir and returns its path.
+// It must run inside the Logbook module (tests and `logbook bench` from a
+// checkout).
+func BuildAgent(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "logbook-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/logbookhq/logbook/cmd/logbook-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build logbook-agent: %v: %s", err, msg)
+	}
+	return out, nil
+}
+
+// Agent builds logbook-agent for a test into its temp dir.
+func Agent(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	path, err := BuildAgent(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

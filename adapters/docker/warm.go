@@ -1,0 +1,456 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/docker/agentproto"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/executor"
+)
+
+// WarmConfig configures warm mode. Zero fields take the defaults named.
+type WarmConfig struct {
+	// AgentPath is the static logbook-agent binary on the Docker host,
+	// bind-mounted read-only into each warm container. Required for warm
+	// runs; FindAgent locates it.
+	AgentPath string
+	// PoolSize is how many containers one image (with one set of limits)
+	// may keep started (2).
+	PoolSize int
+	// IdleExpiry removes a container idle this long (5m).
+	IdleExpiry time.Duration
+	// MaxInvocations recycles a container after this many runs (100).
+	MaxInvocations int
+}
+
+// agentTarget is where the agent is mounted inside a warm container.
+const agentTarget = "/.logbook/agent"
+
+// FindAgent locates logbook-agent: $LOGBOOK_AGENT_PATH, else next to the
+// running executable.
+func FindAgent() (string, error) {
+	if p := os.Getenv("LOGBOOK_AGENT_PATH"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("LOGBOOK_AGENT_PATH=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(self), "logbook-agent")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("logbook-agent is not next to %s and LOGBOOK_AGENT_PATH is unset: %w", self, err)
+	}
+	return p, nil
+}
+
+// poolKey groups containers that can serve the same runs: container-wide
+// limits are fixed when a container starts.
+type poolKey struct {
+	image              string
+	memory, cpus, pids int64
+}
+
+type pool struct {
+	idle []*warmContainer // most recently used last
+	live int              // started or starting, idle or busy
+}
+
+type warmPools struct {
+	rt  *Runtime
+	cfg WarmConfig
+
+	mu       sync.Mutex
+	pools    map[poolKey]*pool
+	wake     chan struct{} // closed and replaced whenever a container frees up
+	closed   bool
+	stop     chan struct{}
+	janitor  sync.WaitGroup
+	removing sync.WaitGroup // retired containers being removed
+}
+
+type warmContainer struct {
+	id          string
+	conn        types.HijackedResponse
+	w           *agentproto.Writer
+	frames      <-chan agentFrame // closed when the container's output ends
+	invocations int
+	lastUsed    time.Time
+}
+
+type agentFrame struct {
+	typ  byte
+	body []byte
+}
+
+func newWarmPools(rt *Runtime, cfg WarmConfig) *warmPools {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 2
+	}
+	if cfg.IdleExpiry <= 0 {
+		cfg.IdleExpiry = 5 * time.Minute
+	}
+	if cfg.MaxInvocations <= 0 {
+		cfg.MaxInvocations = 100
+	}
+	wp := &warmPools{rt: rt, cfg: cfg, pools: map[poolKey]*pool{}, wake: make(chan struct{}), stop: make(chan struct{})}
+	wp.janitor.Add(1)
+	go wp.expireIdle()
+	return wp
+}
+
+func keyFor(image string, l run.Limits) poolKey {
+	return poolKey{image: image, memory: l.MemoryBytes, cpus: l.NanoCPUs, pids: l.Pids}
+}
+
+// Prewarm starts containers for image until its pool is full, so the first
+// warm runs do not pay for a container start.
+func (r *Runtime) Prewarm(ctx context.Context, image string, limits run.Limits) error {
+	if _, err := r.checkImage(ctx, image); err != nil {
+		return err
+	}
+	wp, key := r.warm, keyFor(image, limits)
+	wp.mu.Lock()
+	p := wp.poolLocked(key)
+	need := wp.cfg.PoolSize - p.live
+	p.live += max(need, 0)
+	wp.mu.Unlock()
+	errs := make([]error, max(need, 0))
+	var wg sync.WaitGroup
+	for i := range need {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := wp.start(ctx, key)
+			if err != nil {
+				errs[i] = err
+				wp.mu.Lock()
+				p.live--
+				wp.mu.Unlock()
+				return
+			}
+			wp.release(key, c, true)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (wp *warmPools) poolLocked(key poolKey) *pool {
+	p := wp.pools[key]
+	if p == nil {
+		p = &pool{}
+		wp.pools[key] = p
+	}
+	return p
+}
+
+// acquire returns an idle container, or starts one when the pool has room,
+// or waits for one to free up.
+func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, error) {
+	for {
+		wp.mu.Lock()
+		if wp.closed {
+			wp.mu.Unlock()
+			return nil, executor.Errorf(executor.ErrUnavailable, nil, "the warm pools are closed")
+		}
+		p := wp.poolLocked(key)
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			wp.mu.Unlock()
+			return c, nil
+		}
+		if p.live < wp.cfg.PoolSize {
+			p.live++
+			wp.mu.Unlock()
+			c, err := wp.start(ctx, key)
+			if err != nil {
+				wp.mu.Lock()
+				p.live--
+				wp.broadcastLocked()
+				wp.mu.Unlock()
+				return nil, err
+			}
+			return c, nil
+		}
+		wake := wp.wake
+		wp.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, executor.Errorf(executor.ErrUnavailable, ctx.Err(), "no warm container for %s became free", key.image)
+		}
+	}
+}
+
+func (wp *warmPools) broadcastLocked() {
+	close(wp.wake)
+	wp.wake = make(chan struct{})
+}
+
+// release returns c to its pool, or retires it (after MaxInvocations, a
+// command that did not end cleanly, or when the pools close).
+func (wp *warmPools) release(key poolKey, c *warmContainer, healthy bool) {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	p := wp.pools[key]
+	if healthy && !wp.closed && c.invocations < wp.cfg.MaxInvocations {
+		c.lastUsed = time.Now()
+		p.idle = append(p.idle, c)
+	} else {
+		p.live--
+		wp.retireLocked(c)
+	}
+	wp.broadcastLocked()
+}
+
+// retireLocked removes c in the background; close waits for it.
+func (wp *warmPools) retireLocked(c *warmContainer) {
+	wp.removing.Add(1)
+	go func() {
+		defer wp.removing.Done()
+		wp.remove(c)
+	}()
+}
+
+func (wp *warmPools) remove(c *warmContainer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.conn.Close()
+	if err := wp.rt.cfg.Engine.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true}); err != nil {
+		wp.rt.cfg.Logger.Warn().Err(err).Str("container_id", c.id).Msg("warm container not removed")
+	}
+}
+
+func (wp *warmPools) expireIdle() {
+	defer wp.janitor.Done()
+	t := time.NewTicker(max(wp.cfg.IdleExpiry/4, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-wp.stop:
+			return
+		case <-t.C:
+		}
+		wp.mu.Lock()
+		for _, p := range wp.pools {
+			kept := p.idle[:0]
+			for _, c := range p.idle {
+				if time.Since(c.lastUsed) > wp.cfg.IdleExpiry {
+					p.live--
+					wp.retireLocked(c)
+					continue
+				}
+				kept = append(kept, c)
+			}
+			p.idle = kept
+		}
+		wp.mu.Unlock()
+	}
+}
+
+// close removes idle containers now and busy ones as they finish.
+func (wp *warmPools) close(ctx context.Context) error {
+	wp.mu.Lock()
+	if wp.closed {
+		wp.mu.Unlock()
+		return nil
+	}
+	wp.closed = true
+	close(wp.stop)
+	var idle []*warmContainer
+	for _, p := range wp.pools {
+		idle = append(idle, p.idle...)
+		p.live -= len(p.idle)
+		p.idle = nil
+	}
+	wp.broadcastLocked()
+	wp.mu.Unlock()
+	wp.janitor.Wait()
+	wp.mu.Lock()
+	for _, c := range idle {
+		wp.retireLocked(c)
+	}
+	wp.mu.Unlock()
+	done := make(chan struct{})
+	go func() { wp.removing.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start creates and starts a hardened container running the agent and waits
+// for the agent's Ready frame.
+func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, error) {
+	if wp.cfg.AgentPath == "" {
+		return nil, executor.Errorf(executor.ErrInvalidSpec, nil, "warm mode needs logbook-agent: set LOGBOOK_AGENT_PATH or install it next to logbook")
+	}
+	eng := wp.rt.cfg.Engine
+	limits := run.Limits{MemoryBytes: key.memory, NanoCPUs: key.cpus, Pids: key.pids}
+	labels := map[string]string{LabelManaged: "true", LabelOwner: wp.rt.cfg.Owner, LabelPool: key.image}
+	cfg, host := wp.rt.hardened(key.image, []string{agentTarget}, nil, labels, limits)
+	cfg.StdinOnce = false // one attached stdin serves every invocation
+	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: wp.cfg.AgentPath, Target: agentTarget, ReadOnly: true}}
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, "logbook-warm-"+hex.EncodeToString(suffix))
+	if err != nil {
+		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot create a warm container for %s", key.image)
+	}
+	c := &warmContainer{id: created.ID}
+	fail := func(err error, format string, args ...any) (*warmContainer, error) {
+		if c.conn.Conn != nil {
+			c.conn.Close()
+		}
+		rmCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = eng.ContainerRemove(rmCtx, c.id, container.RemoveOptions{Force: true})
+		return nil, executor.Errorf(executor.ErrUnavailable, err, format, args...)
+	}
+	c.conn, err = eng.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return fail(err, "cannot attach to warm container %s", c.id)
+	}
+	c.w = agentproto.NewWriter(c.conn.Conn)
+	c.frames = readAgent(c.conn.Reader, wp.rt.cfg.Logger.With().Str("container_id", c.id).Logger())
+	if err := eng.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return fail(err, "cannot start a warm container for %s", key.image)
+	}
+	select {
+	case f, ok := <-c.frames:
+		if !ok || f.typ != agentproto.Ready {
+			return fail(nil, "the agent in warm container %s did not start (is %s a static linux binary?)", c.id, wp.cfg.AgentPath)
+		}
+	case <-time.After(30 * time.Second):
+		return fail(nil, "the agent in warm container %s did not answer within 30s", c.id)
+	case <-ctx.Done():
+		return fail(ctx.Err(), "starting a warm container for %s", key.image)
+	}
+	return c, nil
+}
+
+// readAgent demultiplexes the container's output: the agent's stdout holds
+// frames, its stderr is logged.
+func readAgent(r io.Reader, log zerolog.Logger) <-chan agentFrame {
+	frames := make(chan agentFrame, 64)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, logWriter{log}, r)
+		pw.CloseWithError(err)
+	}()
+	go func() {
+		defer close(frames)
+		fr := agentproto.NewReader(pr)
+		for {
+			typ, body, err := fr.Next()
+			if err != nil {
+				pr.CloseWithError(err)
+				return
+			}
+			frames <- agentFrame{typ, body}
+		}
+	}()
+	return frames
+}
+
+type logWriter struct{ log zerolog.Logger }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.log.Warn().Str("agent_stderr", string(p)).Msg("warm agent said")
+	return len(p), nil
+}
+
+// run forks one command in a warm container.
+func (wp *warmPools) run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+	key := keyFor(spec.Image, spec.Limits)
+	c, err := wp.acquire(ctx, key)
+	if err != nil {
+		return executor.Outcome{}, err
+	}
+	out, healthy, err := wp.invoke(ctx, c, spec, sink)
+	wp.release(key, c, healthy)
+	return out, err
+}
+
+func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor.Spec, sink executor.Sink) (out executor.Outcome, healthy bool, err error) {
+	c.invocations++
+	req := agentproto.RequestBody{Argv: spec.Argv, Env: spec.Env, TimeoutMS: spec.Limits.TimeoutMS, KillGraceMS: spec.KillGrace.Milliseconds()}
+	if err := errors.Join(c.w.WriteJSON(agentproto.Request, req), c.w.Write(agentproto.Stdin, spec.Stdin)); err != nil {
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "cannot reach the agent in warm container %s", c.id)
+	}
+	// The agent enforces the timeout; this only catches an agent that
+	// stopped answering.
+	safety := time.NewTimer(spec.Limits.Timeout() + 2*spec.KillGrace + 10*time.Second)
+	defer safety.Stop()
+	done := ctx.Done()
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				return wp.died(c, out)
+			}
+			switch f.typ {
+			case agentproto.Started:
+				out.Started = true
+				sink.ContainerStarted(c.id, true)
+			case agentproto.Stdout:
+				_, _ = sink.Stdout().Write(f.body)
+			case agentproto.Stderr:
+				_, _ = sink.Stderr().Write(f.body)
+			case agentproto.Exit:
+				var exit agentproto.ExitBody
+				if err := json.Unmarshal(f.body, &exit); err != nil {
+					return out, false, executor.Errorf(executor.ErrUnavailable, err, "the agent in %s sent a bad exit frame", c.id)
+				}
+				if exit.StartError != "" {
+					return out, true, executor.Errorf(executor.ErrInvalidSpec, nil, "cannot start %q in image %s: %s", spec.Argv[0], spec.Image, exit.StartError)
+				}
+				out.ExitCode, out.Signal = exit.ExitCode, exit.Signal
+				out.TimedOut, out.Stopped = exit.TimedOut, exit.Stopped
+				out.Duration = time.Duration(exit.DurationUS) * time.Microsecond
+				return out, !exit.TimedOut && !exit.Stopped && exit.Signal == "", nil
+			}
+		case <-done:
+			done = nil
+			_ = c.w.Write(agentproto.Kill, nil)
+		case <-safety.C:
+			return out, false, executor.Errorf(executor.ErrUnavailable, nil, "the agent in warm container %s stopped answering", c.id)
+		}
+	}
+}
+
+// died explains a warm container that ended mid-run: most often the
+// container-wide memory limit.
+func (wp *warmPools) died(c *warmContainer, out executor.Outcome) (executor.Outcome, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := wp.rt.cfg.Engine.ContainerInspect(ctx, c.id)
+	if err == nil && info.State != nil && !info.State.Running && out.Started {
+		out.ExitCode, out.OOMKilled = info.State.ExitCode, info.State.OOMKilled
+		out.Signal = exitSignal(out.ExitCode)
+		return out, false, nil
+	}
+	return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+}
