@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/rs/zerolog"
@@ -362,4 +363,37 @@ type gatedWriter struct {
 func (g gatedWriter) Write(p []byte) (int, error) {
 	<-g.gate
 	return g.w.Write(p)
+}
+
+var _ executor.LeftoverRuntime = (*Runtime)(nil)
+
+// Leftovers lists the containers labelled with this runtime's owner: runs
+// and warm pool containers a previous process left behind. Call it before
+// taking work (executor.Reconcile does).
+func (r *Runtime) Leftovers(ctx context.Context) ([]executor.Leftover, error) {
+	list, err := r.cfg.Engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner+"="+r.cfg.Owner))})
+	if err != nil {
+		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot list Logbook's containers")
+	}
+	out := make([]executor.Leftover, 0, len(list))
+	for _, c := range list {
+		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State)}
+		if c.State == container.StateExited {
+			if info, err := r.cfg.Engine.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
+				l.ExitCode = info.State.ExitCode
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Discard removes a leftover container, killing it if it runs.
+func (r *Runtime) Discard(ctx context.Context, l executor.Leftover) error {
+	err := r.cfg.Engine.ContainerRemove(ctx, l.ContainerID, container.RemoveOptions{Force: true})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
@@ -312,4 +314,60 @@ func TestDockerFastCommandsLoseNoOutput(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestDockerReconcileRecordsALeftoverRunLostAndRemovesIt(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A previous executor started a run and died: its container runs on.
+	id := runID(t)
+	sink := &captureSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_, _ = rt.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits, KillGrace: time.Second}, sink)
+	}()
+	t.Cleanup(func() { _ = cli.ContainerRemove(context.Background(), docker.ContainerName(id), container.RemoveOptions{Force: true}) })
+	var list []executor.Leftover
+	for deadline := time.Now().Add(30 * time.Second); len(list) == 0 || list[0].State != "running"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run's container never ran: %+v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+		list, _ = rt.Leftovers(context.Background())
+	}
+	store := executortest.NewMemStore()
+	if len(list) != 1 || list[0].RunID != id || list[0].RequestID != "old" {
+		t.Fatalf("leftovers = %+v, want the one run", list)
+	}
+	for i, p := range []domain.Payload{run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep"}}, run.ContainerCreated{ContainerID: list[0].ContainerID}, run.ContainerStarted{ContainerID: list[0].ContainerID}} {
+		if _, err := store.Append(context.Background(), run.Stream(id), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{
+		Runtime: rt, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); leftovers(t, cli, id) != 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(rep.Lost) != 1 || leftovers(t, cli, id) != 0 {
+		t.Fatalf("report %+v, %d containers left", rep, leftovers(t, cli, id))
+	}
+	if got := executortest.Types(store.Payloads(run.Stream(id))); got != "RunRequested ContainerCreated ContainerStarted RunLost ContainerRemoved" {
+		t.Fatalf("events %s", got)
+	}
+	cancel()
+	<-ran
 }
