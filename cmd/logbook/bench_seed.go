@@ -85,7 +85,7 @@ URL names one with search_path=.`,
 	}
 	cmd.Flags().StringVar(&database, "database", "", "postgres:// URL, sqlite:///path, or empty for a temporary SQLite file")
 	cmd.Flags().Int64Var(&runs, "runs", 1_000_000, "runs to seed")
-	cmd.Flags().IntVar(&producers, "producers", 16, "concurrent appenders")
+	cmd.Flags().IntVar(&producers, "producers", 128, "concurrent appenders (many, so group commits stay large)")
 	cmd.Flags().IntVar(&queries, "queries", 2000, "history page queries to time")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
