@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,7 +30,10 @@ func TestKillDuringAppendsLeavesAConsistentLog(t *testing.T) {
 				if err := bench.Start(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(time.Duration(700+round*300) * time.Millisecond)
+				// Kill only once appends are flowing, at a different moment
+				// each round.
+				waitForGrowth(t, url, lastChecked)
+				time.Sleep(time.Duration(100+round*150) * time.Millisecond)
 				if err := bench.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
@@ -50,4 +54,21 @@ func TestKillDuringAppendsLeavesAConsistentLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitForGrowth waits until the log at url holds more than n events.
+func waitForGrowth(t *testing.T, url string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := exec.Command(binary, "audit", "verify", "--json", "--database", url).Output()
+		var report struct {
+			Checked int `json:"checked"`
+		}
+		if err == nil && json.Unmarshal(out, &report) == nil && report.Checked > n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the log at %s did not grow past %d events within 30s", url, n)
 }
