@@ -42,7 +42,8 @@ type Chunker struct {
 }
 
 // NewChunker returns a chunker that hands each chunk to emit and the
-// truncation notice to truncated.
+// truncation notice to truncated. A chunk's Bytes are valid only during the
+// emit call.
 func NewChunker(cfg ChunkerConfig, emit func(run.OutputChunk) error, truncated func(run.OutputTruncated) error) *Chunker {
 	if cfg.ChunkBytes <= 0 {
 		cfg.ChunkBytes = 16 << 10
@@ -133,7 +134,9 @@ func (c *Chunker) flushLocked() {
 	if len(c.buf) == 0 || c.err != nil {
 		return
 	}
-	chunk := run.OutputChunk{Seq: c.seq, Stream: c.stream, Bytes: append([]byte(nil), c.buf...), At: time.Now().UTC()}
+	// emit encodes the chunk before returning and keeps no reference to its
+	// bytes, so the buffer is lent, not copied.
+	chunk := run.OutputChunk{Seq: c.seq, Stream: c.stream, Bytes: c.buf, At: time.Now().UTC()}
 	c.buf = c.buf[:0]
 	if c.timer != nil {
 		c.timer.Stop()

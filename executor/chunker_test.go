@@ -20,6 +20,7 @@ type chunkLog struct {
 func (l *chunkLog) emit(c run.OutputChunk) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	c.Bytes = append([]byte(nil), c.Bytes...) // lent only for the call
 	l.chunks = append(l.chunks, c)
 	return nil
 }

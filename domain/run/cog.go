@@ -12,8 +12,10 @@ import (
 
 // MaxResultBytes bounds how much of a command's stdout is parsed into its
 // Result. Output beyond it is still recorded as OutputChunks (up to the
-// run's output cap) but not parsed, and the Result says Truncated.
-const MaxResultBytes = 1 << 20
+// run's output cap) but not parsed, and the Result says Truncated. At most
+// 6x this (every byte a \u00XX escape) lands in the terminal event, well
+// under the store's 4 MiB event limit.
+const MaxResultBytes = 256 << 10
 
 // CogEnv is the Cog command protocol's environment for a run, as sorted
 // KEY=VALUE pairs: COG_BUNDLE, COG_COMMAND, COG_ARGC, COG_ARGV_<n>, COG_OPTS,

@@ -1,9 +1,11 @@
 package run_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/run"
@@ -98,5 +100,21 @@ func TestOutputChunkBytesRoundTripExactly(t *testing.T) {
 	got := p.(run.OutputChunk)
 	if !reflect.DeepEqual(got.Bytes, raw) || got.Seq != 3 || got.Stream != run.Stderr {
 		t.Fatalf("decoded %+v, want bytes %v", got, raw)
+	}
+}
+
+func TestOutputChunkAppendJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 17, 0, 0, 123456700, time.UTC)
+	for _, c := range []run.OutputChunk{
+		{Seq: 0, Stream: run.Stdout, Bytes: []byte("hi\n"), At: at},
+		{Seq: 12345, Stream: run.Stderr, Bytes: []byte{0, 0xff, '"', '\\'}, At: at.Add(-at.Sub(at.Truncate(time.Second)))},
+		{Seq: 1, Stream: run.Stdout, Bytes: []byte{}, At: at},
+		{Seq: 2, Stream: run.Stdout, At: at},
+	} {
+		want, _ := json.Marshal(c)
+		if got := c.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON = %s\nwant         %s", got, want)
+		}
 	}
 }

@@ -5,9 +5,11 @@
 package run
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/logbookhq/logbook/domain"
@@ -251,4 +253,25 @@ func ValidateID(id string) error {
 		}
 	}
 	return nil
+}
+
+// AppendJSON appends c's JSON encoding to dst: the same bytes json.Marshal
+// produces, without its reflection and re-validation. Output chunks are the
+// bulk of what a run records, so this is the hot path.
+func (c OutputChunk) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendInt(dst, c.Seq, 10)
+	dst = append(dst, `,"stream":`...)
+	dst = strconv.AppendQuote(dst, string(c.Stream))
+	dst = append(dst, `,"bytes":`...)
+	if c.Bytes == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, c.Bytes)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"at":"`...)
+	dst = c.At.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, `"}`...)
 }
