@@ -60,6 +60,9 @@ type PipelineParsed struct {
 	Redirects json.RawMessage `json:"redirects"` // []pipeline.Redirect
 	Alias     string          `json:"alias,omitempty"`
 	Expanded  string          `json:"expanded,omitempty"`
+	// Rerun is true when the request was "!!" and Expanded holds the
+	// previous request's text that was parsed in its place.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 // PipelineRejected records a request whose text does not parse, or names a
@@ -80,6 +83,22 @@ type PermissionChecked struct {
 	Granted  bool            `json:"granted"`
 	Reason   string          `json:"reason"`
 	Detail   json.RawMessage `json:"detail,omitempty"` // rules.Explanation
+}
+
+// InvocationChecked records the permission check of one invocation of a
+// stage whose arguments refer to the previous stage's output. The
+// PermissionChecked of such a stage saw the variables unbound ($x), so the
+// rules are evaluated again on the bound values before the invocation runs;
+// a denial here fails the request.
+type InvocationChecked struct {
+	Stage      int             `json:"stage"`
+	Invocation int             `json:"invocation"`
+	Command    string          `json:"command"`
+	Rule       string          `json:"rule,omitempty"`
+	Required   string          `json:"required,omitempty"`
+	Granted    bool            `json:"granted"`
+	Reason     string          `json:"reason"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
 }
 
 // RequestDenied ends a request refused before anything ran: a permission
@@ -122,6 +141,7 @@ func (IdentityUnknown) EventType() string   { return "IdentityUnknown" }
 func (PipelineParsed) EventType() string    { return "PipelineParsed" }
 func (PipelineRejected) EventType() string  { return "PipelineRejected" }
 func (PermissionChecked) EventType() string { return "PermissionChecked" }
+func (InvocationChecked) EventType() string { return "InvocationChecked" }
 func (RequestDenied) EventType() string     { return "RequestDenied" }
 func (StageStarted) EventType() string      { return "StageStarted" }
 func (RequestCompleted) EventType() string  { return "RequestCompleted" }
@@ -135,6 +155,7 @@ func init() {
 	domain.Register[PipelineParsed]()
 	domain.Register[PipelineRejected]()
 	domain.Register[PermissionChecked]()
+	domain.Register[InvocationChecked]()
 	domain.Register[RequestDenied]()
 	domain.Register[StageStarted]()
 	domain.Register[RequestCompleted]()

@@ -1,0 +1,251 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/rules"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// BuiltinBundle is the namespace of the builtin commands: logbook:echo.
+const BuiltinBundle = "logbook"
+
+// ModeBuiltin marks a RunRequested that the runner executes in-process
+// (Builtins.Execute) instead of publishing it to the executors.
+const ModeBuiltin run.Mode = "builtin"
+
+// Builtin is a command that runs in-process. Run must be deterministic for
+// the builtins of this package; the runner's own (history, transcript,
+// admin commands) may close over I/O.
+type Builtin struct {
+	Name        string
+	Description string
+	Usage       string // "echo TEXT...", shown by help
+	// Rules govern who may run it, as for a bundle command; "allow" lets
+	// everyone.
+	Rules []*rules.Rule
+	Run   func(BuiltinCall) (run.Result, error)
+}
+
+// BuiltinCall is one invocation of a builtin.
+type BuiltinCall struct {
+	Args    []string
+	Options map[string]any
+	Input   json.RawMessage // the previous stage's output element
+	// Invocation is the chat context: room, handle, username.
+	Invocation run.Invocation
+	Facts      Facts
+}
+
+// NewBuiltin declares a builtin with its rules written as in a bundle config
+// (short forms allowed).
+func NewBuiltin(name, description, usage string, ruleTexts []string, fn func(BuiltinCall) (run.Result, error)) (Builtin, error) {
+	if fn == nil {
+		return Builtin{}, errorf(KindBadBuiltin, "builtin %s has no run function", name)
+	}
+	b := Builtin{Name: name, Description: description, Usage: usage, Run: fn}
+	for _, text := range ruleTexts {
+		r, err := rules.ParseForCommand(BuiltinBundle, name, text)
+		if err != nil {
+			return Builtin{}, errorf(KindBadBuiltin, "builtin %s: rule %q: %v", name, text, err)
+		}
+		b.Rules = append(b.Rules, r)
+	}
+	return b, nil
+}
+
+func mustBuiltin(name, description, usage string, ruleTexts []string, fn func(BuiltinCall) (run.Result, error)) Builtin {
+	b, err := NewBuiltin(name, description, usage, ruleTexts, fn)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Builtins is the registry of builtin commands by name.
+type Builtins map[string]Builtin
+
+// With returns a registry with more builtins added (replacing any of the
+// same name); the receiver is not changed.
+func (b Builtins) With(more ...Builtin) Builtins {
+	out := make(Builtins, len(b)+len(more))
+	for name, builtin := range b {
+		out[name] = builtin
+	}
+	for _, builtin := range more {
+		out[builtin.Name] = builtin
+	}
+	return out
+}
+
+// Names lists the registry's names, sorted.
+func (b Builtins) Names() []string {
+	names := make([]string, 0, len(b))
+	for name := range b {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DefaultBuiltins are the pure builtins: echo, help, which and whoami,
+// which everyone may run.
+func DefaultBuiltins() Builtins {
+	allow := []string{"allow"}
+	return Builtins{}.With(
+		mustBuiltin("echo", "Repeats its arguments.", "echo TEXT...", allow, runEcho),
+		mustBuiltin("help", "Lists the commands, or describes one.", "help [COMMAND]", allow, runHelp),
+		mustBuiltin("which", "Says which bundle a bare command name runs.", "which COMMAND", allow, runWhich),
+		mustBuiltin("whoami", "Says who Logbook thinks you are.", "whoami", allow, runWhoami),
+	)
+}
+
+// Execute runs a builtin RunRequested (Mode ModeBuiltin) and returns the
+// terminal run event to record: RunSucceeded, or RunFailed when the
+// command is not a builtin or its run function fails.
+func (b Builtins) Execute(req run.RunRequested, facts Facts) domain.Payload {
+	builtin, ok := b[req.Command]
+	if !ok || req.Bundle != BuiltinBundle {
+		return run.RunFailed{Reason: fmt.Sprintf("%s:%s is not a builtin command", req.Bundle, req.Command)}
+	}
+	res, err := builtin.Run(BuiltinCall{Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts})
+	if err != nil {
+		return run.RunFailed{Reason: err.Error(), Result: bodyResult(err.Error())}
+	}
+	if res.Aborted {
+		return run.RunFailed{Reason: "aborted", Result: res}
+	}
+	return run.RunSucceeded{Result: res}
+}
+
+// bodyResult is text output in Cog's shape, [{"body": [lines]}].
+func bodyResult(lines ...string) run.Result {
+	if lines == nil {
+		lines = []string{}
+	}
+	v, _ := json.Marshal([]map[string][]string{{"body": lines}})
+	return run.Result{Value: v}
+}
+
+func runEcho(c BuiltinCall) (run.Result, error) {
+	return bodyResult(strings.Join(c.Args, " ")), nil
+}
+
+func runHelp(c BuiltinCall) (run.Result, error) {
+	cat := newCatalog(c.Facts)
+	if len(c.Args) == 0 {
+		lines := []string{"Builtin commands:"}
+		for _, name := range cat.builtins.Names() {
+			lines = append(lines, fmt.Sprintf("  %s:%s - %s", BuiltinBundle, name, cat.builtins[name].Description))
+		}
+		for _, b := range cat.enabled {
+			lines = append(lines, "", fmt.Sprintf("%s %s:", b.Name, b.Version))
+			for _, cmd := range b.Commands() {
+				lines = append(lines, fmt.Sprintf("  %s - %s", cmd.FullName(), cmd.Description))
+			}
+		}
+		lines = append(lines, "", "Run `help COMMAND` for one command's usage.")
+		return bodyResult(lines...), nil
+	}
+	t, err := resolveWritten(cat, c.Args[0])
+	if err != nil {
+		return run.Result{}, err
+	}
+	if t.builtin != nil {
+		return bodyResult(t.FullName()+" - "+t.builtin.Description, "Usage: "+t.builtin.Usage), nil
+	}
+	return bodyResult(commandHelp(t.command)...), nil
+}
+
+// commandHelp is a bundle command's description and usage from its
+// declared options.
+func commandHelp(cmd *bundle.Command) []string {
+	lines := []string{cmd.FullName() + " - " + cmd.Description}
+	if cmd.LongDescription != "" {
+		lines = append(lines, "", cmd.LongDescription)
+	}
+	usage := "Usage: " + cmd.FullName()
+	if len(cmd.Options()) > 0 {
+		usage += " [OPTIONS]"
+	}
+	if cmd.Arguments != "" {
+		usage += " " + cmd.Arguments
+	}
+	lines = append(lines, "", usage)
+	if opts := cmd.Options(); len(opts) > 0 {
+		lines = append(lines, "", "Options:")
+		for _, o := range opts {
+			flag := "--" + o.Name
+			if o.ShortFlag != "" {
+				flag = "-" + o.ShortFlag + ", " + flag
+			}
+			if o.TakesValue() {
+				flag += " " + strings.ToUpper(string(o.Type))
+			}
+			line := "  " + flag
+			if o.Description != "" {
+				line += "  " + o.Description
+			}
+			if o.Required {
+				line += " (required)"
+			}
+			lines = append(lines, line)
+		}
+	}
+	if cmd.Examples != "" {
+		lines = append(lines, "", "Examples:", cmd.Examples)
+	}
+	return lines
+}
+
+func runWhich(c BuiltinCall) (run.Result, error) {
+	if len(c.Args) != 1 {
+		return run.Result{}, fmt.Errorf("which takes one command name; usage: which COMMAND")
+	}
+	t, err := resolveWritten(newCatalog(c.Facts), c.Args[0])
+	if err != nil {
+		return run.Result{}, err
+	}
+	if t.builtin != nil {
+		return bodyResult(fmt.Sprintf("%s is the builtin %s", c.Args[0], t.FullName())), nil
+	}
+	return bodyResult(fmt.Sprintf("%s is %s (bundle %s %s)", c.Args[0], t.FullName(), t.bundle.Name, t.bundle.Version)), nil
+}
+
+func resolveWritten(cat catalog, written string) (target, error) {
+	bundleName, name, full := strings.Cut(written, ":")
+	if !full {
+		bundleName, name = "", written
+	}
+	return cat.resolve(bundleName, name)
+}
+
+func runWhoami(c BuiltinCall) (run.Result, error) {
+	user, ok := c.Facts.UserByUsername(c.Invocation.Username)
+	if !ok {
+		return run.Result{}, fmt.Errorf("there is no user named %s", c.Invocation.Username)
+	}
+	lines := []string{"You are " + user.Username + "."}
+	if user.Email != "" {
+		lines = append(lines, "Email: "+user.Email)
+	}
+	var handles []string
+	for _, h := range user.Handles {
+		handles = append(handles, h.Provider+": "+h.Handle)
+	}
+	lines = append(lines, "Chat handles: "+orNone(handles))
+	lines = append(lines, "Groups: "+orNone(c.Facts.GroupsOf(user.ID)))
+	return bodyResult(lines...), nil
+}
+
+func orNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
+}

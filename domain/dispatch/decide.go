@@ -1,0 +1,522 @@
+package dispatch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/rules"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// Decision is what the runner does about one trigger.
+type Decision struct {
+	Request []domain.Payload // append to request-<id>, in this order
+	Runs    []RunStart       // for each: append RunRequested to run-<RunID>, then run it
+	Cancel  []string         // run ids to cancel (RunCancelRequested)
+	Reply   *Reply           // post this, then the adapter records ReplyPosted
+}
+
+// IsZero reports whether the decision does nothing.
+func (d Decision) IsZero() bool {
+	return len(d.Request) == 0 && len(d.Runs) == 0 && len(d.Cancel) == 0 && d.Reply == nil
+}
+
+// RunStart is one run to start. Builtin runs (Request.Mode is ModeBuiltin)
+// are executed in-process with Builtins.Execute; the others are published to
+// the executors.
+type RunStart struct {
+	RunID   string
+	Builtin bool
+	Request run.RunRequested
+}
+
+// RunID derives the id of the run of one invocation of one stage, so that
+// deciding the same trigger again names the same runs.
+func RunID(requestID string, stage, invocation int) string {
+	return requestID + "-s" + strconv.Itoa(stage) + "-i" + strconv.Itoa(invocation)
+}
+
+// Decide reacts to a trigger: RequestReceived, a RunEvent carrying a
+// terminal run event, or RequestTimedOut. Any other trigger (the request's
+// own later events) decides nothing. r is the request's state, with or
+// without the trigger folded in (Decide folds it; folding is idempotent),
+// and the decision depends only on r, the trigger and facts, so deciding
+// the same trigger again after its decision was recorded decides nothing.
+func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
+	r = Evolve(r, trigger)
+	if r.status == StatusNew {
+		return Decision{}, errorf(KindNotReceived, "a %s trigger for a request whose RequestReceived was not folded", trigger.EventType())
+	}
+	var events []domain.Payload
+	var runs []RunStart
+	var cancel []string
+	switch t := trigger.(type) {
+	case RequestReceived:
+		if r.status != StatusReceived {
+			return Decision{}, nil
+		}
+		events, runs = decideReceived(r, facts)
+	case RunEvent:
+		if _, terminal := terminalOutcome(t.Event); !terminal || r.status != StatusRunning {
+			return Decision{}, nil
+		}
+		events, runs, cancel = decideProgress(r, facts)
+	case RequestTimedOut:
+		if r.status.Ended() {
+			return Decision{}, nil
+		}
+		stage := max(r.currentStage(), 0)
+		events = []domain.Payload{RequestFailed{Reason: fmt.Sprintf("the request timed out (at %s) while stage %d (%s) was running",
+			t.At.UTC().Format("15:04:05"), stage+1, r.commandOf(stage)), Stage: stage}}
+		cancel = r.RunningRuns()
+	default:
+		return Decision{}, nil
+	}
+	d := Decision{Request: events, Runs: runs, Cancel: cancel}
+	after := r
+	for _, e := range events {
+		after = Evolve(after, e)
+	}
+	if after.status.Ended() && !r.status.Ended() {
+		reply := replyFor(after)
+		d.Reply = &reply
+	}
+	return d, nil
+}
+
+// decideReceived takes a received request through identity, parsing,
+// aliases and every permission and redirect check to its first stage.
+func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart) {
+	rec := r.received
+	user, ok := facts.UserByHandle(rec.Adapter, rec.ChatUser)
+	if !ok {
+		return []domain.Payload{IdentityUnknown{Adapter: rec.Adapter, ChatUser: rec.ChatUser}}, nil
+	}
+	events := []domain.Payload{IdentityResolved{User: user.ID, Username: user.Username}}
+	if user.Disabled {
+		return append(events, RequestDenied{Reason: fmt.Sprintf("your Logbook user %s is disabled; ask an admin to enable it", user.Username)}), nil
+	}
+	r = Evolve(r, events[0])
+	settings := facts.Settings()
+	if limit := settings.maxRequestBytes(); len(rec.Text) > limit {
+		return append(events, PipelineRejected{Error: fmt.Sprintf("the request is %d bytes long; the limit is %d bytes", len(rec.Text), limit)}), nil
+	}
+	cat := newCatalog(facts)
+	parsed, rejected := parseRequest(r, facts, cat)
+	if rejected != nil {
+		return append(events, *rejected), nil
+	}
+	events = append(events, parsed.event)
+	r = Evolve(r, parsed.event)
+
+	var denied []string
+	for i, stage := range parsed.pipeline.Stages {
+		check := checkStage(parsed.targets[i], stage, facts.PermissionsOf(user.ID))
+		check.Stage = i
+		events = append(events, check)
+		r = Evolve(r, check)
+		if !check.Granted {
+			denied = append(denied, fmt.Sprintf("stage %d (%s): %s", i+1, check.Command, check.Reason))
+		}
+	}
+	if len(denied) > 0 {
+		return append(events, RequestDenied{Reason: strings.Join(denied, "; ")}), nil
+	}
+	for _, rd := range parsed.pipeline.Redirects {
+		if rd.Kind == pipeline.DestinationHere {
+			continue
+		}
+		if d := resolveDestination(rec, rd); !facts.CanPost(rec.Adapter, d) {
+			return append(events, RequestDenied{Reason: fmt.Sprintf("I cannot post to %s (column %d): invite me there, or redirect elsewhere", rd.Target, rd.Column)}), nil
+		}
+	}
+	started, runs := startStage(r, facts, cat, 0, []json.RawMessage{nil})
+	return append(events, started...), runs
+}
+
+type parsedRequest struct {
+	event    PipelineParsed
+	pipeline pipeline.Pipeline
+	targets  []target
+}
+
+// parseRequest turns the request's text into a pipeline whose every
+// command resolves: "!!" becomes the previous request, an alias its text.
+func parseRequest(r Request, facts Facts, cat catalog) (parsedRequest, *PipelineRejected) {
+	text := r.received.Text
+	var p parsedRequest
+	if isRerun(text) {
+		prev, ok := facts.PreviousRequest(r.user, r.id)
+		if !ok {
+			return p, &PipelineRejected{Error: "there is no previous request of yours to run again"}
+		}
+		if isRerun(prev) {
+			return p, &PipelineRejected{Error: "your previous request was !! too, so there is nothing to run again"}
+		}
+		text = prev
+		p.event.Rerun, p.event.Expanded = true, prev
+	}
+	if name, expanded, ok := expandAlias(r.user, text, facts); ok {
+		text = expanded
+		p.event.Alias, p.event.Expanded = name, expanded
+	}
+	pl, err := pipeline.ParseWith(text, cat)
+	if err != nil {
+		rej := PipelineRejected{Error: err.Error()}
+		var syntax *pipeline.SyntaxError
+		if errors.As(err, &syntax) {
+			rej.Error, rej.Column = syntax.Msg, syntax.Column
+		}
+		if errors.Is(err, pipeline.ErrRerun) {
+			rej.Error, rej.Column = "!! must be the whole request", 0
+		}
+		if p.event.Expanded != "" {
+			rej.Error += fmt.Sprintf(" (in %q, %s)", text, expansionOf(p.event))
+		}
+		return p, &rej
+	}
+	for _, stage := range pl.Stages {
+		t, err := cat.resolve(stage.Bundle, stage.Name)
+		if err != nil {
+			rej := PipelineRejected{Error: err.Error(), Column: stage.Column}
+			var re *ResolveError
+			if errors.As(err, &re) {
+				rej.Suggestion = re.Suggestion
+			}
+			if p.event.Expanded != "" {
+				rej.Error += fmt.Sprintf(" (in %q, %s)", text, expansionOf(p.event))
+			}
+			return p, &rej
+		}
+		p.targets = append(p.targets, t)
+	}
+	stages, err := json.Marshal(pl.Stages)
+	if err != nil {
+		return p, &PipelineRejected{Error: "the pipeline cannot be recorded: " + err.Error()}
+	}
+	redirects := pl.Redirects
+	if redirects == nil {
+		redirects = []pipeline.Redirect{}
+	}
+	redirectsJSON, err := json.Marshal(redirects)
+	if err != nil {
+		return p, &PipelineRejected{Error: "the redirects cannot be recorded: " + err.Error()}
+	}
+	p.event.Stages, p.event.Redirects = stages, redirectsJSON
+	p.pipeline = pl
+	return p, nil
+}
+
+func expansionOf(p PipelineParsed) string {
+	if p.Alias != "" {
+		return "the expansion of the alias " + p.Alias
+	}
+	return "your previous request"
+}
+
+// isRerun recognises "!!"; with the chat prefix already stripped it
+// arrives as "!".
+func isRerun(text string) bool {
+	t := strings.TrimSpace(text)
+	return t == "!!" || t == "!"
+}
+
+// expandAlias replaces the first word of text when it names an alias of
+// the user, else of the site. The rest of the text follows the alias's
+// pipeline text as written, so "!deploy-prod > #ops" redirects the alias's
+// output. Expansion is not recursive: an alias naming an alias is parsed as
+// a command, so aliases cannot loop.
+func expandAlias(user, text string, facts Facts) (name, expanded string, ok bool) {
+	rest := strings.TrimLeftFunc(text, unicode.IsSpace)
+	rest = strings.TrimPrefix(rest, "!")
+	end := strings.IndexFunc(rest, func(r rune) bool { return unicode.IsSpace(r) || r == '|' || r == '>' || r == '*' })
+	if end < 0 {
+		end = len(rest)
+	}
+	name = rest[:end]
+	if name == "" || strings.Contains(name, ":") {
+		return "", "", false
+	}
+	body, found := facts.UserAlias(user, name)
+	if !found {
+		body, found = facts.SiteAlias(name)
+	}
+	if !found {
+		return "", "", false
+	}
+	return name, strings.TrimSpace(body) + rest[end:], true
+}
+
+// checkStage evaluates a stage's rules for a user holding perms.
+func checkStage(t target, stage pipeline.Stage, perms []string) PermissionChecked {
+	inv := StageInvocation(stage)
+	inv.Command = t.FullName()
+	held := map[string]bool{}
+	for _, p := range perms {
+		held[p] = true
+	}
+	decision := rules.Evaluate(t.rules(), inv, func(p string) bool { return held[p] })
+	detail, _ := json.Marshal(decision.Explanation())
+	check := PermissionChecked{Command: inv.Command, Granted: decision.Allowed, Reason: permissionReason(decision), Detail: detail}
+	if decision.Matched != nil {
+		check.Rule, check.Required = decision.Matched.String(), decision.Matched.Requirement()
+	}
+	return check
+}
+
+// permissionReason says, in one sentence, why a stage may or may not run;
+// a denial names the missing permissions.
+func permissionReason(d rules.Decision) string {
+	switch d.Reason {
+	case rules.ReasonAllowed:
+		return "allowed by " + d.Matched.String()
+	case rules.ReasonMissingPermissions:
+		return fmt.Sprintf("missing permission %s (required by %s)", strings.Join(d.Missing, ", "), d.Matched.String())
+	case rules.ReasonNoRules:
+		return fmt.Sprintf("no rule allows %s, so nobody may run it", d.Command)
+	default:
+		return fmt.Sprintf("no rule for %s matches these arguments and options", d.Command)
+	}
+}
+
+// decideProgress looks at the current stage after a run ended: fail the
+// request when a run failed, start the next stage when every run of this
+// one succeeded, complete it after the last.
+func decideProgress(r Request, facts Facts) ([]domain.Payload, []RunStart, []string) {
+	stage := r.currentStage()
+	runs := r.stageRuns(stage)
+	for _, sr := range runs {
+		o, done := r.outcomes[sr.runID]
+		if !done || o.succeeded() {
+			continue
+		}
+		reason := o.reason
+		if o.result.Aborted {
+			reason = "aborted"
+		}
+		if reason == "" {
+			reason = "failed"
+		}
+		where := fmt.Sprintf("stage %d (%s)", stage+1, r.commandOf(stage))
+		if len(runs) > 1 {
+			where += fmt.Sprintf(", invocation %d of %d,", sr.invocation+1, len(runs))
+		}
+		failed := RequestFailed{Reason: fmt.Sprintf("%s run %s %s", where, sr.runID, reason), Stage: stage, RunID: sr.runID}
+		var cancel []string
+		for _, other := range r.RunningRuns() {
+			if other != sr.runID {
+				cancel = append(cancel, other)
+			}
+		}
+		return []domain.Payload{failed}, nil, cancel
+	}
+	var outputs []json.RawMessage
+	for _, sr := range runs {
+		o, done := r.outcomes[sr.runID]
+		if !done {
+			return nil, nil, nil
+		}
+		outputs = append(outputs, o.result.Value)
+	}
+	elements := outputElements(outputs)
+	if stage == len(r.stages)-1 || len(elements) == 0 {
+		return []domain.Payload{RequestCompleted{Output: stageOutput(outputs, elements)}}, nil, nil
+	}
+	events, starts := startStage(r, facts, newCatalog(facts), stage+1, elements)
+	return events, starts, nil
+}
+
+// outputElements flattens a stage's outputs into the next stage's inputs, as
+// Cog does: a list contributes each element, any other value itself, null
+// or nothing contributes nothing.
+func outputElements(outputs []json.RawMessage) []json.RawMessage {
+	var out []json.RawMessage
+	for _, v := range outputs {
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || string(v) == "null" {
+			continue
+		}
+		var list []json.RawMessage
+		if v[0] == '[' && json.Unmarshal(v, &list) == nil {
+			out = append(out, list...)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// stageOutput is the request's output: the one run's value as it is, or
+// the elements of several runs gathered in one list.
+func stageOutput(outputs, elements []json.RawMessage) json.RawMessage {
+	if len(outputs) == 1 {
+		return outputs[0]
+	}
+	if len(elements) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(elements)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// startStage starts stage once per input element, binding its variables to
+// the element. Every invocation is bound and checked before any starts;
+// when one cannot be, the request fails and nothing of the stage runs.
+func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.RawMessage) ([]domain.Payload, []RunStart) {
+	if stage >= len(r.stages) {
+		return nil, nil
+	}
+	written := r.stages[stage]
+	fail := func(events []domain.Payload, format string, args ...any) ([]domain.Payload, []RunStart) {
+		reason := fmt.Sprintf("stage %d (%s) ", stage+1, r.commandOf(stage)) + fmt.Sprintf(format, args...)
+		return append(events, RequestFailed{Reason: reason, Stage: stage}), nil
+	}
+	t, err := cat.resolve(written.Bundle, written.Name)
+	if err != nil {
+		return fail(nil, "cannot run: %v", err)
+	}
+	if t.FullName() != r.commandOf(stage) {
+		return fail(nil, "now resolves to %s, not the checked %s; run the request again", t.FullName(), r.commandOf(stage))
+	}
+	var events []domain.Payload
+	var starts []RunStart
+	perms := facts.PermissionsOf(r.user)
+	for i, input := range inputs {
+		bound := written
+		if written.NeedsBinding() {
+			obj, ok := inputObject(input)
+			if !ok {
+				return fail(events, "refers to %s, but the previous stage's output is %s, not an object", written.Variables()[0].String(), describeJSON(input))
+			}
+			bound, err = pipeline.Bind(written, obj)
+			if err != nil {
+				return fail(events, "cannot run: %v", err)
+			}
+			check := checkStage(t, bound, perms)
+			checked := InvocationChecked{Stage: stage, Invocation: i, Command: check.Command, Rule: check.Rule,
+				Required: check.Required, Granted: check.Granted, Reason: check.Reason, Detail: check.Detail}
+			events = append(events, checked)
+			if !check.Granted {
+				return fail(events, "invocation %d is denied with its bound arguments: %s", i+1, check.Reason)
+			}
+		}
+		id := RunID(r.id, stage, i)
+		req := runRequest(r, t, bound, facts.Settings())
+		req.Stage, req.Input = stage, input
+		req.Invocation.First, req.Invocation.Last = i == 0, i == len(inputs)-1
+		starts = append(starts, RunStart{RunID: id, Builtin: t.builtin != nil, Request: req})
+	}
+	for i, s := range starts {
+		events = append(events, StageStarted{Stage: stage, Invocation: i, RunID: s.RunID})
+	}
+	return events, starts
+}
+
+func inputObject(input json.RawMessage) (map[string]any, bool) {
+	if len(input) == 0 {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.UseNumber()
+	var obj map[string]any
+	if dec.Decode(&obj) != nil || obj == nil {
+		return nil, false
+	}
+	return obj, true
+}
+
+func describeJSON(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing (it is the first stage)"
+	}
+	switch v[0] {
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// runRequest builds the RunRequested for one bound invocation of a stage.
+func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) run.RunRequested {
+	req := run.RunRequested{
+		RequestID: r.id,
+		Invocation: run.Invocation{
+			Room:       r.received.Room,
+			ChatHandle: r.received.ChatUser,
+			Username:   r.username,
+			PipelineID: r.id,
+		},
+	}
+	for _, a := range stage.Args {
+		req.Args = append(req.Args, argText(a.Literal()))
+	}
+	if len(stage.Options) > 0 {
+		req.Options = map[string]any{}
+		for name, v := range stage.Options {
+			req.Options[strings.TrimLeft(name, "-")] = v.Literal()
+		}
+	}
+	if t.builtin != nil {
+		req.Bundle, req.Command, req.Mode = BuiltinBundle, t.builtin.Name, ModeBuiltin
+		req.Limits = settings.DefaultLimits
+		return req
+	}
+	b, cmd := t.bundle, t.command
+	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, b.Image()
+	req.Argv = slices.Clone(cmd.Executable)
+	for _, env := range b.Env {
+		req.EnvNames = append(req.EnvNames, env.Name)
+	}
+	for name := range cmd.EnvVars {
+		req.EnvNames = append(req.EnvNames, name)
+	}
+	sort.Strings(req.EnvNames)
+	req.EnvNames = slices.Compact(req.EnvNames)
+	exec := cmd.EffectiveExecution()
+	req.Mode = run.ModeFresh
+	if exec.Mode == bundle.ModeWarm {
+		req.Mode = run.ModeWarm
+	}
+	req.Limits = executionLimits(exec).Or(settings.DefaultLimits)
+	return req
+}
+
+func executionLimits(e bundle.Execution) run.Limits {
+	var l run.Limits
+	if e.Timeout != nil {
+		l.TimeoutMS = e.Timeout.Milliseconds()
+	}
+	if e.MemoryBytes != nil {
+		l.MemoryBytes = *e.MemoryBytes
+	}
+	if e.CPUs != nil {
+		l.NanoCPUs = int64(*e.CPUs * 1e9)
+	}
+	if e.Pids != nil {
+		l.Pids = *e.Pids
+	}
+	if e.OutputCapBytes != nil {
+		l.OutputBytes = *e.OutputCapBytes
+	}
+	return l
+}

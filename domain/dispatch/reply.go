@@ -1,0 +1,171 @@
+package dispatch
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/logbookhq/logbook/domain/pipeline"
+)
+
+// Destination is where a reply goes, with "here" and "me" already resolved
+// to the room and the person of the request.
+type Destination struct {
+	Kind pipeline.DestinationKind `json:"kind"` // room, user or url
+	Name string                   `json:"name"` // room or user without its sigil; the URL as written
+}
+
+// Reply is what to post when a request ends. The adapter posts Text (or
+// renders Value with Template, when it can) to every destination, then
+// records ReplyPosted for each.
+type Reply struct {
+	Adapter string        `json:"adapter"`
+	To      []Destination `json:"to"`
+	// Thread is the request's thread, for replies to the room it came from.
+	Thread string `json:"thread,omitempty"`
+	// Text is the reply as plain text: body lines, or pretty-printed JSON.
+	Text string `json:"text"`
+	// Value is the output the text was rendered from, when there is one.
+	Value    json.RawMessage `json:"value,omitempty"`
+	Template string          `json:"template,omitempty"`
+	// Failed marks a reply about a request that did not complete.
+	Failed bool `json:"failed,omitempty"`
+}
+
+// NoOutput is the text of the reply to a request whose output is empty, so
+// the person still learns that it completed.
+const NoOutput = "(no output)"
+
+// replyFor renders the reply an ended request calls for.
+func replyFor(r Request) Reply {
+	rec := r.received
+	origin := []Destination{{Kind: pipeline.DestinationRoom, Name: rec.Room}}
+	reply := Reply{Adapter: rec.Adapter, To: origin, Thread: rec.Thread, Failed: true}
+	switch r.status {
+	case StatusUnknown:
+		reply.Text = fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s. "+
+			"Ask an admin to run `!user link USERNAME %s %s`.", rec.Adapter, rec.ChatUser, rec.Adapter, rec.ChatUser)
+	case StatusRejected:
+		reply.Text = "I could not run that: " + rejectionText(r.rejected)
+	case StatusDenied:
+		reply.Text = "Denied: " + r.denied.Reason
+	case StatusFailed:
+		reply.Text = "Failed: " + r.failed.Reason
+		if o, ok := r.outcomes[r.failed.RunID]; ok {
+			if out := renderOutput(o.result.Value); out != "" {
+				reply.Text += "\n" + out
+				reply.Value = o.result.Value
+			}
+		}
+	case StatusCompleted:
+		reply.Failed = false
+		reply.To = r.destinations()
+		if len(r.redirects) > 0 {
+			reply.Thread = ""
+		}
+		reply.Value = r.completed.Output
+		reply.Template = r.lastTemplate()
+		reply.Text = renderOutput(r.completed.Output)
+		if reply.Text == "" {
+			reply.Text = NoOutput
+		}
+	}
+	return reply
+}
+
+func rejectionText(p PipelineRejected) string {
+	if p.Column > 0 {
+		return fmt.Sprintf("column %d: %s", p.Column, p.Error)
+	}
+	return p.Error
+}
+
+// destinations resolves the redirects; none means the room of the request.
+func (r Request) destinations() []Destination {
+	rec := r.received
+	if len(r.redirects) == 0 {
+		return []Destination{{Kind: pipeline.DestinationRoom, Name: rec.Room}}
+	}
+	var out []Destination
+	seen := map[Destination]bool{}
+	for _, rd := range r.redirects {
+		d := resolveDestination(rec, rd)
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func resolveDestination(rec RequestReceived, rd pipeline.Redirect) Destination {
+	switch rd.Kind {
+	case pipeline.DestinationHere:
+		return Destination{Kind: pipeline.DestinationRoom, Name: rec.Room}
+	case pipeline.DestinationMe:
+		return Destination{Kind: pipeline.DestinationUser, Name: rec.ChatUser}
+	case pipeline.DestinationURL:
+		return Destination{Kind: pipeline.DestinationURL, Name: rd.Target}
+	}
+	return Destination{Kind: rd.Kind, Name: rd.Name}
+}
+
+// lastTemplate is the template the last stage's first run named, if any.
+func (r Request) lastTemplate() string {
+	for _, sr := range r.stageRuns(len(r.stages) - 1) {
+		if t := r.outcomes[sr.runID].result.Template; t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// renderOutput writes a command's JSON output as chat text: Cog's
+// [{"body": [lines]}] becomes the lines, a JSON string its text, anything
+// else pretty-printed JSON. Empty or null output renders as "".
+func renderOutput(v json.RawMessage) string {
+	trimmed := bytes.TrimSpace(v)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return ""
+	}
+	if lines, ok := bodyLines(trimmed); ok {
+		return strings.Join(lines, "\n")
+	}
+	var s string
+	if json.Unmarshal(trimmed, &s) == nil {
+		return s
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, trimmed, "", "  "); err != nil {
+		return string(trimmed)
+	}
+	return buf.String()
+}
+
+// bodyLines reads Cog's text output shape: a list of objects, each with
+// only a "body" that is a list of strings (or one string).
+func bodyLines(v []byte) ([]string, bool) {
+	var items []map[string]json.RawMessage
+	if json.Unmarshal(v, &items) != nil || len(items) == 0 {
+		return nil, false
+	}
+	var lines []string
+	for _, item := range items {
+		body, ok := item["body"]
+		if !ok || len(item) != 1 {
+			return nil, false
+		}
+		var many []string
+		if json.Unmarshal(body, &many) == nil {
+			lines = append(lines, many...)
+			continue
+		}
+		var one string
+		if json.Unmarshal(body, &one) != nil {
+			return nil, false
+		}
+		lines = append(lines, one)
+	}
+	return lines, true
+}

@@ -1,0 +1,323 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// RunEvent is an event of one of the request's runs, as the runner hands it
+// to Evolve and Decide: run events do not name their run, so the runner
+// wraps each with the id of the stream it came from. It is never stored.
+type RunEvent struct {
+	RunID string
+	Event domain.Payload
+}
+
+// EventType implements domain.Payload.
+func (RunEvent) EventType() string { return "dispatch.RunEvent" }
+
+// RequestTimedOut is the trigger the runner sends when a request's deadline
+// (Settings.Timeout after RequestReceived) passes. It is never stored; the
+// decision records RequestFailed.
+type RequestTimedOut struct {
+	At time.Time
+}
+
+// EventType implements domain.Payload.
+func (RequestTimedOut) EventType() string { return "dispatch.RequestTimedOut" }
+
+// Status is where a request stands.
+type Status string
+
+const (
+	StatusNew        Status = ""             // nothing received yet
+	StatusReceived   Status = "received"     // waiting for identity and parsing
+	StatusIdentified Status = "identified"   // identity resolved, not parsed yet
+	StatusParsed     Status = "parsed"       // parsed, not every stage checked yet
+	StatusRunning    Status = "running"      // a stage has started
+	StatusUnknown    Status = "unknown_user" // the sender has no user
+	StatusRejected   Status = "rejected"     // the text does not parse or names no command
+	StatusDenied     Status = "denied"       // refused before anything ran
+	StatusCompleted  Status = "completed"
+	StatusFailed     Status = "failed"
+)
+
+// Ended reports whether the status is final.
+func (s Status) Ended() bool {
+	switch s {
+	case StatusUnknown, StatusRejected, StatusDenied, StatusCompleted, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Request is the state of one request-<id> stream plus the outcomes of its
+// runs. The zero value is a request not yet received. A Request is a value:
+// Evolve never changes the one it is given.
+type Request struct {
+	id       string
+	received RequestReceived
+	status   Status
+
+	user, username string
+	unknown        IdentityUnknown
+
+	stages    []pipeline.Stage
+	redirects []pipeline.Redirect
+	parsed    PipelineParsed
+	checks    []PermissionChecked
+
+	runs     []stageRun         // in the order started
+	outcomes map[string]outcome // by run id; may arrive before StageStarted
+
+	rejected  PipelineRejected
+	denied    RequestDenied
+	completed RequestCompleted
+	failed    RequestFailed
+	replies   []ReplyPosted
+}
+
+type stageRun struct {
+	stage, invocation int
+	runID             string
+}
+
+// outcome is how a run ended.
+type outcome struct {
+	kind   string // the terminal event's type
+	reason string
+	result run.Result
+}
+
+func (o outcome) succeeded() bool { return o.kind == "RunSucceeded" && !o.result.Aborted }
+
+// Evolve folds one event: an event of the request's stream, or a RunEvent
+// wrapping a run event. Events that change nothing (a second
+// RequestReceived, a non-terminal run event, an event after the end) are
+// ignored, so folding is idempotent for what Decide relies on.
+func Evolve(r Request, e domain.Payload) Request {
+	switch p := e.(type) {
+	case RequestReceived:
+		if r.status == StatusNew {
+			r.received = p
+			r.id = RequestID(p.Adapter, p.MessageID)
+			r.status = StatusReceived
+		}
+	case IdentityResolved:
+		if r.status == StatusReceived {
+			r.user, r.username = p.User, p.Username
+			r.status = StatusIdentified
+		}
+	case IdentityUnknown:
+		if r.status == StatusReceived {
+			r.unknown = p
+			r.status = StatusUnknown
+		}
+	case PipelineParsed:
+		if r.status == StatusIdentified {
+			r.parsed = p
+			r.stages, r.redirects = decodeStages(p.Stages), decodeRedirects(p.Redirects)
+			r.status = StatusParsed
+		}
+	case PipelineRejected:
+		if !r.status.Ended() {
+			r.rejected = p
+			r.status = StatusRejected
+		}
+	case PermissionChecked:
+		if r.status == StatusParsed {
+			r.checks = append(slices.Clip(r.checks), p)
+		}
+	case RequestDenied:
+		if !r.status.Ended() {
+			r.denied = p
+			r.status = StatusDenied
+		}
+	case StageStarted:
+		if r.status == StatusParsed || r.status == StatusRunning {
+			r.runs = append(slices.Clip(r.runs), stageRun{stage: p.Stage, invocation: p.Invocation, runID: p.RunID})
+			r.status = StatusRunning
+		}
+	case RequestCompleted:
+		if !r.status.Ended() {
+			r.completed = p
+			r.status = StatusCompleted
+		}
+	case RequestFailed:
+		if !r.status.Ended() {
+			r.failed = p
+			r.status = StatusFailed
+		}
+	case ReplyPosted:
+		r.replies = append(slices.Clip(r.replies), p)
+	case RunEvent:
+		o, ok := terminalOutcome(p.Event)
+		if !ok || p.RunID == "" {
+			break
+		}
+		if _, seen := r.outcomes[p.RunID]; seen {
+			break
+		}
+		r.outcomes = maps.Clone(r.outcomes)
+		if r.outcomes == nil {
+			r.outcomes = map[string]outcome{}
+		}
+		r.outcomes[p.RunID] = o
+	}
+	return r
+}
+
+// Fold evolves the zero Request through events.
+func Fold(events []domain.Payload) Request {
+	var r Request
+	for _, e := range events {
+		r = Evolve(r, e)
+	}
+	return r
+}
+
+func terminalOutcome(e domain.Payload) (outcome, bool) {
+	switch p := e.(type) {
+	case run.RunSucceeded:
+		return outcome{kind: p.EventType(), result: p.Result}, true
+	case run.RunFailed:
+		return outcome{kind: p.EventType(), reason: p.Reason, result: p.Result}, true
+	case run.RunTimedOut:
+		return outcome{kind: p.EventType(), reason: "timed out after " + (time.Duration(p.TimeoutMS) * time.Millisecond).String(), result: p.Result}, true
+	case run.RunCancelled:
+		reason := "cancelled"
+		if p.Reason != "" {
+			reason += ": " + p.Reason
+		}
+		return outcome{kind: p.EventType(), reason: reason, result: p.Result}, true
+	case run.RunLost:
+		return outcome{kind: p.EventType(), reason: "lost: " + p.Reason}, true
+	}
+	return outcome{}, false
+}
+
+// decodeStages reads PipelineParsed.Stages. Stages this package wrote
+// always decode; anything else folds as no stages, and Decide then has
+// nothing to run.
+func decodeStages(raw json.RawMessage) []pipeline.Stage {
+	var stages []pipeline.Stage
+	if err := json.Unmarshal(raw, &stages); err != nil {
+		return nil
+	}
+	return stages
+}
+
+func decodeRedirects(raw json.RawMessage) []pipeline.Redirect {
+	var redirects []pipeline.Redirect
+	if len(raw) == 0 || json.Unmarshal(raw, &redirects) != nil {
+		return nil
+	}
+	return redirects
+}
+
+// ID is the request id, derived from the adapter and message id.
+func (r Request) ID() string { return r.id }
+
+// Received is the request as the chat adapter received it.
+func (r Request) Received() RequestReceived { return r.received }
+
+// Status is where the request stands.
+func (r Request) Status() Status { return r.status }
+
+// User and Username identify the sender once IdentityResolved is folded.
+func (r Request) User() string     { return r.user }
+func (r Request) Username() string { return r.username }
+
+// Stages are the parsed stages, after alias expansion.
+func (r Request) Stages() []pipeline.Stage { return slices.Clone(r.stages) }
+
+// Redirects are where the output goes; none means the room it came from.
+func (r Request) Redirects() []pipeline.Redirect { return slices.Clone(r.redirects) }
+
+// Checks are the PermissionChecked events folded so far, by stage.
+func (r Request) Checks() []PermissionChecked { return slices.Clone(r.checks) }
+
+// RunInfo is one run of the request.
+type RunInfo struct {
+	RunID      string
+	Stage      int
+	Invocation int
+	// Ended is the terminal event's type ("RunSucceeded", ...), "" while
+	// the run is going.
+	Ended string
+}
+
+// Runs lists the request's runs in the order they started.
+func (r Request) Runs() []RunInfo {
+	out := make([]RunInfo, len(r.runs))
+	for i, sr := range r.runs {
+		out[i] = RunInfo{RunID: sr.runID, Stage: sr.stage, Invocation: sr.invocation, Ended: r.outcomes[sr.runID].kind}
+	}
+	return out
+}
+
+// RunningRuns lists the runs that started and have not ended: what a
+// runner recovering from a crash republishes, and what a timeout cancels.
+func (r Request) RunningRuns() []string {
+	var out []string
+	for _, sr := range r.runs {
+		if _, done := r.outcomes[sr.runID]; !done {
+			out = append(out, sr.runID)
+		}
+	}
+	return out
+}
+
+// Replies are the ReplyPosted events folded so far.
+func (r Request) Replies() []ReplyPosted { return slices.Clone(r.replies) }
+
+// PendingReply is the reply the request's end calls for while no
+// ReplyPosted is recorded: what a runner that crashed between recording the
+// end and posting the reply posts on recovery.
+func (r Request) PendingReply() (Reply, bool) {
+	if !r.status.Ended() || len(r.replies) > 0 {
+		return Reply{}, false
+	}
+	return replyFor(r), true
+}
+
+// stageRuns lists the runs of one stage by invocation.
+func (r Request) stageRuns(stage int) []stageRun {
+	var out []stageRun
+	for _, sr := range r.runs {
+		if sr.stage == stage {
+			out = append(out, sr)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b stageRun) int { return a.invocation - b.invocation })
+	return out
+}
+
+// currentStage is the highest stage started, or -1.
+func (r Request) currentStage() int {
+	current := -1
+	for _, sr := range r.runs {
+		current = max(current, sr.stage)
+	}
+	return current
+}
+
+// commandOf names stage i by its resolved full name when checked, else as
+// written.
+func (r Request) commandOf(i int) string {
+	for _, c := range r.checks {
+		if c.Stage == i {
+			return c.Command
+		}
+	}
+	if i >= 0 && i < len(r.stages) {
+		return r.stages[i].Command
+	}
+	return "?"
+}
