@@ -335,7 +335,9 @@ func TestDockerReconcileRecordsALeftoverRunLostAndRemovesIt(t *testing.T) {
 		defer close(ran)
 		_, _ = rt.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits, KillGrace: time.Second}, sink)
 	}()
-	t.Cleanup(func() { _ = cli.ContainerRemove(context.Background(), docker.ContainerName(id), container.RemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_ = cli.ContainerRemove(context.Background(), docker.ContainerName(id), container.RemoveOptions{Force: true})
+	})
 	var list []executor.Leftover
 	for deadline := time.Now().Add(30 * time.Second); len(list) == 0 || list[0].State != "running"; {
 		if time.Now().After(deadline) {
