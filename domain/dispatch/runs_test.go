@@ -204,9 +204,9 @@ func TestAVariableThatCannotBeBoundFailsTheRequest(t *testing.T) {
 func TestARunThatDoesNotSucceedFailsTheRequestAndCancelsTheOthers(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name  string
-		end   func(run.Result) any
-		want  []string
+		name string
+		end  func(run.Result) any
+		want []string
 	}{
 		{name: "a failed run", end: func(r run.Result) any { return run.RunFailed{Reason: "exit status 3", Result: r} }, want: []string{"exit status 3", "boom"}},
 		{name: "a timed out run", end: func(r run.Result) any { return run.RunTimedOut{TimeoutMS: 30000, Result: r} }, want: []string{"timed out after 30s"}},
