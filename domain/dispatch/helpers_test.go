@@ -164,6 +164,8 @@ type scenario struct {
 	t       *testing.T
 	facts   *StaticFacts
 	history []domain.Payload
+	// last is the decision record saw most recently.
+	last Decision
 }
 
 func given(t *testing.T, events ...domain.Payload) *scenario {
@@ -215,6 +217,7 @@ func (s *scenario) then(trigger domain.Payload) Decision {
 func (s *scenario) record(trigger domain.Payload, d Decision) *scenario {
 	s.history = append(s.history, trigger)
 	s.history = append(s.history, d.Request...)
+	s.last = d
 	return s
 }
 
