@@ -18,7 +18,24 @@ import (
 	"github.com/logbookhq/logbook/domain/run"
 )
 
-// Decision is what the runner does about one trigger.
+// Decision is what the runner does about one trigger, in this order:
+//
+//  1. For each RunStart, append its RunRequested to run-<RunID> expecting
+//     no stream (a repeat is then a no-op), before the request events, so a
+//     crash in between leaves no StageStarted without its run.
+//  2. Append Request to request-<id> at the version the state was folded
+//     from; on a concurrency conflict, refold and decide again.
+//  3. Execute each RunStart: a Builtin one in-process with Builtins.Execute,
+//     appending the terminal event it returns to run-<RunID>; any other is
+//     published to the executors.
+//  4. Append RunCancelRequested to run-<id> for each id in Cancel.
+//  5. Post Reply; the adapter records ReplyPosted.
+//
+// The runner feeds Decide every RequestReceived, every terminal run event of
+// the request's runs wrapped in RunEvent, and RequestTimedOut once the
+// request has been open Settings.Timeout. On start it republishes
+// Request.RunningRuns that have no terminal event and posts
+// Request.PendingReply.
 type Decision struct {
 	Request []domain.Payload // append to request-<id>, in this order
 	Runs    []RunStart       // for each: append RunRequested to run-<RunID>, then run it

@@ -1,0 +1,52 @@
+package dispatch
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// FuzzDecideReceived decides arbitrary request text (alias expansion, "!!",
+// parsing, resolution, checks) and one arbitrary output of the first run:
+// nothing may panic, and deciding twice must agree.
+func FuzzDecideReceived(f *testing.F) {
+	for _, seed := range []struct{ text, output string }{
+		{"ops:status", `[{"body":["x"]}]`},
+		{"ops:list | ops:deploy $name", `[{"name":"prod"},{"name":"web"}]`},
+		{"st | echo ${body}", `{"body":"x"}`},
+		{"!!", ``},
+		{"!", `null`},
+		{" !prodstat > #ops", `[[1],{"a":2}]`},
+	} {
+		f.Add(seed.text, seed.output)
+	}
+	facts := newTestFacts(f)
+	f.Fuzz(func(t *testing.T, text, output string) {
+		trigger := RequestReceived{Adapter: testAdapter, MessageID: "m", Room: "general", ChatUser: "U1", Text: text}
+		d, err := Decide(Request{}, trigger, facts)
+		again, againErr := Decide(Request{}, trigger, facts)
+		if !reflect.DeepEqual(d, again) || (err == nil) != (againErr == nil) {
+			t.Fatalf("not deterministic for %q", text)
+		}
+		if err != nil {
+			t.Fatalf("a received request is always decided: %v", err)
+		}
+		r := Evolve(Request{}, trigger)
+		for _, e := range d.Request {
+			r = Evolve(r, e)
+		}
+		if (d.Reply != nil) != r.Status().Ended() {
+			t.Fatalf("reply %v but status %s", d.Reply != nil, r.Status())
+		}
+		for _, s := range d.Runs {
+			if err := run.ValidateID(s.RunID); err != nil {
+				t.Fatal(err)
+			}
+			ev := RunEvent{RunID: s.RunID, Event: run.RunSucceeded{Result: run.Result{Value: []byte(output)}}}
+			if _, err := Decide(r, ev, facts); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
