@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/logbookhq/logbook/adapters/docker"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // BusyboxPath is where Debian's busybox-static installs its binary.
@@ -34,18 +35,6 @@ const BusyboxPath = "/bin/busybox"
 
 // Applets are the busybox commands linked into the test image.
 var Applets = []string{"sh", "echo", "cat", "sleep", "yes", "head", "dd", "wget", "nc", "touch", "printf", "true", "false", "ls", "wc", "env", "id", "ping", "seq", "tr", "mkdir", "rm"}
-
-// RequireServices reports whether LOGBOOK_REQUIRE_SERVICES=1: a missing
-// service then fails the test instead of skipping it.
-func RequireServices() bool { return os.Getenv("LOGBOOK_REQUIRE_SERVICES") == "1" }
-
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if RequireServices() {
-		t.Fatalf(format+" (LOGBOOK_REQUIRE_SERVICES=1, so this fails)", args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // Connect returns a client of the local daemon, version-negotiated, or
 // errors when no daemon answers within a few seconds.
@@ -70,7 +59,7 @@ func Engine(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := Connect(context.Background())
 	if err != nil {
-		skipOrFail(t, "Docker tests need a daemon: %v", err)
+		testenv.Missing(t, "Docker", err.Error())
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
@@ -81,7 +70,7 @@ func Engine(t testing.TB) *client.Client {
 func Image(t testing.TB, eng docker.Engine) string {
 	t.Helper()
 	if _, err := os.Stat(BusyboxPath); err != nil {
-		skipOrFail(t, "Docker tests need %s (apt-get install busybox-static): %v", BusyboxPath, err)
+		testenv.Missing(t, "busybox", fmt.Sprintf("Docker tests build their image from %s (apt-get install busybox-static): %v", BusyboxPath, err))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
