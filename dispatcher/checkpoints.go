@@ -1,0 +1,41 @@
+package dispatcher
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// SQLCheckpoints keeps checkpoints in the `checkpoints` table the
+// projections use (migrations/*/00002_views.sql), beside the events.
+type SQLCheckpoints struct {
+	DB     *sql.DB
+	Rebind func(string) string // $1 → the dialect's placeholders
+}
+
+// Load implements Checkpoints: 0 when the name has none yet.
+func (c SQLCheckpoints) Load(ctx context.Context, name string) (int64, error) {
+	var position int64
+	err := c.DB.QueryRowContext(ctx, c.Rebind("SELECT position FROM checkpoints WHERE name = $1"), name).Scan(&position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return position, err
+}
+
+// Save implements Checkpoints.
+func (c SQLCheckpoints) Save(ctx context.Context, name string, position int64) error {
+	_, err := c.DB.ExecContext(ctx, c.Rebind(
+		"INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = excluded.position"), name, position)
+	return err
+}
+
+// Posted is the ReplyPoster of providers whose replies are read back over
+// HTTP (api, web): posting records nothing beyond ReplyPosted itself, and
+// the waiting client is woken by the dispatcher.
+type Posted struct{}
+
+// Post implements ReplyPoster.
+func (Posted) Post(context.Context, string, dispatch.Reply) (string, error) { return "", nil }

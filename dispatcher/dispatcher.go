@@ -1,0 +1,473 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/executor"
+)
+
+// Checkpoints stores how far the dispatcher has decided.
+type Checkpoints interface {
+	Load(ctx context.Context, name string) (int64, error)
+	Save(ctx context.Context, name string, position int64) error
+}
+
+// ReplyPoster delivers a reply on one chat provider and says where it went.
+type ReplyPoster interface {
+	Post(ctx context.Context, requestID string, reply dispatch.Reply) (messageID string, err error)
+}
+
+// Config configures a Dispatcher. Zero fields take the defaults named.
+type Config struct {
+	Store       eventstore.Store  // required
+	Checkpoints Checkpoints       // required
+	Publisher   message.Publisher // required: run requests and cancels go to the executors
+	Facts       *Facts            // required
+	// Posters deliver replies by adapter name; a reply for an adapter
+	// without one is recorded as posted to nowhere (logged).
+	Posters map[string]ReplyPoster
+	Name    string // checkpoint name ("dispatcher")
+	Actor   string // recorded as the actor of its events ("dispatcher")
+	Logger  zerolog.Logger
+}
+
+// Dispatcher is the runner of domain/dispatch.
+type Dispatcher struct {
+	cfg       Config
+	requests  map[string]*requestState // open requests, by id
+	runOwners map[string]string        // run id → request id
+	timeouts  chan string              // request ids whose deadline passed
+	resumed   bool                     // resume ran after the fold reached the checkpoint
+	mu        sync.Mutex               // guards waiters
+	waiters   map[string][]chan dispatch.Reply
+}
+
+type requestState struct {
+	req     dispatch.Request
+	version int64 // of the request stream, -1 before any event
+	timer   *time.Timer
+}
+
+// New builds a dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("dispatcher config: Store is required"))
+	}
+	if cfg.Checkpoints == nil {
+		errs = append(errs, errors.New("dispatcher config: Checkpoints is required"))
+	}
+	if cfg.Publisher == nil {
+		errs = append(errs, errors.New("dispatcher config: Publisher is required"))
+	}
+	if cfg.Facts == nil {
+		errs = append(errs, errors.New("dispatcher config: Facts is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		cfg.Name = "dispatcher"
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = "dispatcher"
+	}
+	return &Dispatcher{
+		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{},
+		timeouts: make(chan string, 64), waiters: map[string][]chan dispatch.Reply{},
+	}, nil
+}
+
+// Receive records a chat message as a request. A provider's redelivery of
+// the same message id is recognised and recorded once.
+func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
+	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	e, err := domain.Encode(in, domain.Metadata{CorrelationID: id, Actor: actor})
+	if err != nil {
+		return "", err
+	}
+	e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "received", 0)
+	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, e)
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return id, nil // the same message again: it is already recorded
+	}
+	return id, err
+}
+
+// WaitForReply returns the reply of a request once it is posted (or at
+// once, if it was posted before). The channel receives one reply.
+func (d *Dispatcher) WaitForReply(requestID string) <-chan dispatch.Reply {
+	ch := make(chan dispatch.Reply, 1)
+	d.mu.Lock()
+	d.waiters[requestID] = append(d.waiters[requestID], ch)
+	d.mu.Unlock()
+	return ch
+}
+
+func (d *Dispatcher) notify(requestID string, reply dispatch.Reply) {
+	d.mu.Lock()
+	chans := d.waiters[requestID]
+	delete(d.waiters, requestID)
+	d.mu.Unlock()
+	for _, ch := range chans {
+		ch <- reply
+	}
+}
+
+// Run follows the log until ctx ends. Events up to the checkpoint are only
+// folded (the model and the open requests are rebuilt); later ones are
+// decided. Deciding again what was decided before a crash appends nothing
+// new: event ids derive from the trigger's id.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	log := d.cfg.Logger.With().Str("component", "dispatcher").Logger()
+	checkpoint, err := d.cfg.Checkpoints.Load(ctx, d.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("dispatcher checkpoint: %w", err)
+	}
+	head, _, err := d.cfg.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	start := checkpoint
+	lastSaved := checkpoint
+	// Resume once everything stored at start is folded, so that what a
+	// previous process already recorded (a reply posted, a run ended) is
+	// known before anything is redone.
+	resumeAt := max(start, head)
+	if resumeAt == 0 {
+		d.resumed = true
+	}
+	feed := make(chan domain.RecordedEvent)
+	feedErr := make(chan error, 1)
+	go func() {
+		defer close(feed)
+		for e, err := range eventstore.Follow(ctx, d.cfg.Store, 1, eventstore.FeedOptions{}) {
+			if err != nil {
+				feedErr <- err
+				return
+			}
+			select {
+			case feed <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.saveCheckpoint(context.Background(), log, &lastSaved, checkpoint)
+			return nil
+		case err := <-feedErr:
+			return fmt.Errorf("dispatcher feed: %w", err)
+		case id := <-d.timeouts:
+			if st := d.requests[id]; st != nil && !st.req.Status().Ended() {
+				trigger := dispatch.RequestTimedOut{At: time.Now().UTC()}
+				d.decide(ctx, log, st, trigger, derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0))
+			}
+		case <-idle.C:
+			d.saveCheckpoint(ctx, log, &lastSaved, checkpoint)
+		case e, ok := <-feed:
+			if !ok {
+				return nil
+			}
+			deciding := e.Position > start
+			d.handle(ctx, log, e, deciding)
+			if deciding {
+				checkpoint = e.Position
+			}
+			if !d.resumed && e.Position >= resumeAt {
+				d.resumed = true
+				d.resume(ctx, log)
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) saveCheckpoint(ctx context.Context, log zerolog.Logger, saved *int64, position int64) {
+	if position <= *saved {
+		return
+	}
+	if err := d.cfg.Checkpoints.Save(ctx, d.cfg.Name, position); err != nil {
+		log.Error().Err(err).Int64("position", position).Msg("saving the dispatcher checkpoint")
+		return
+	}
+	*saved = position
+}
+
+// resume, once the fold reached the head, restarts what a previous process
+// left half done: runs requested but not finished are published again (an
+// executor skips a run that has ended), and replies not yet posted are posted.
+func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
+	for id, st := range d.requests {
+		if st.req.Status().Ended() {
+			if reply, ok := st.req.PendingReply(); ok {
+				d.post(ctx, log, id, reply, uuid.Nil)
+			}
+			continue
+		}
+		d.arm(id, st)
+		for _, runID := range st.req.RunningRuns() {
+			events, err := d.cfg.Store.ReadStream(ctx, run.Stream(runID), 0, 1)
+			if err != nil || len(events) == 0 {
+				continue
+			}
+			p, err := domain.Decode(events[0])
+			if rr, ok := p.(run.RunRequested); err == nil && ok && rr.Mode != dispatch.ModeBuiltin {
+				d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.RecordedEvent, deciding bool) {
+	p, err := domain.Decode(e)
+	if err != nil {
+		log.Error().Err(err).Int64("position", e.Position).Msg("an event the dispatcher cannot read; skipped")
+		return
+	}
+	d.cfg.Facts.Apply(p, e)
+	switch {
+	case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
+		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
+		st := d.requests[id]
+		if st == nil {
+			st = &requestState{version: -1}
+			d.requests[id] = st
+		}
+		if e.Version <= st.version {
+			return // recorded by this dispatcher and folded when it was
+		}
+		st.req = dispatch.Evolve(st.req, p)
+		st.version = e.Version
+		switch ev := p.(type) {
+		case dispatch.StageStarted:
+			d.runOwners[ev.RunID] = id
+		case dispatch.RequestReceived:
+			if deciding {
+				d.arm(id, st)
+				d.decide(ctx, log, st, p, e.ID)
+			}
+		case dispatch.ReplyPosted:
+			if st.req.Status().Ended() {
+				d.forget(id)
+			}
+		}
+	case strings.HasPrefix(e.Stream, run.StreamPrefix):
+		runID := strings.TrimPrefix(e.Stream, run.StreamPrefix)
+		if rr, ok := p.(run.RunRequested); ok && rr.RequestID != "" {
+			d.runOwners[runID] = rr.RequestID
+		}
+		id, ok := d.runOwners[runID]
+		if !ok || !run.IsTerminal(p) {
+			return
+		}
+		st := d.requests[id]
+		if st == nil {
+			return
+		}
+		trigger := dispatch.RunEvent{RunID: runID, Event: p}
+		st.req = dispatch.Evolve(st.req, trigger)
+		delete(d.runOwners, runID)
+		if deciding {
+			d.decide(ctx, log, st, trigger, e.ID)
+		}
+	}
+}
+
+// forget drops a request that ended and whose reply was posted.
+func (d *Dispatcher) forget(id string) {
+	if st := d.requests[id]; st != nil && st.timer != nil {
+		st.timer.Stop()
+	}
+	delete(d.requests, id)
+}
+
+// arm starts the request's deadline.
+func (d *Dispatcher) arm(id string, st *requestState) {
+	if st.timer != nil {
+		return
+	}
+	st.timer = time.AfterFunc(d.cfg.Facts.Settings().Timeout(), func() {
+		select {
+		case d.timeouts <- id:
+		default:
+		}
+	})
+}
+
+// decide asks domain/dispatch what to do and does it, in the order
+// dispatch.Decision prescribes.
+func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID) {
+	id := st.req.ID()
+	log = log.With().Str("request_id", id).Logger()
+	for attempt := 0; attempt < 3; attempt++ {
+		decision, err := dispatch.Decide(st.req, trigger, d.cfg.Facts)
+		if err != nil {
+			log.Error().Err(err).Str("trigger", trigger.EventType()).Msg("deciding failed")
+			return
+		}
+		if decision.IsZero() {
+			return
+		}
+		err = d.record(ctx, log, st, decision, triggerID)
+		var conflict *eventstore.VersionConflictError
+		if errors.As(err, &conflict) {
+			// Another dispatcher moved the request on: catch up and decide again.
+			events, rerr := d.cfg.Store.ReadStream(ctx, dispatch.Stream(id), st.version+1, 10000)
+			if rerr != nil {
+				log.Error().Err(rerr).Msg("re-reading the request after a conflict")
+				return
+			}
+			for _, e := range events {
+				if p, derr := domain.Decode(e); derr == nil {
+					st.req = dispatch.Evolve(st.req, p)
+					st.version = e.Version
+				}
+			}
+			continue
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("recording the decision failed; it is retried when the dispatcher restarts")
+		}
+		return
+	}
+}
+
+func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *requestState, decision dispatch.Decision, triggerID uuid.UUID) error {
+	id := st.req.ID()
+	md := domain.Metadata{CorrelationID: id, CausationID: triggerID.String(), Actor: d.cfg.Actor}
+	seq := 0
+	next := func(p domain.Payload) (domain.NewEvent, error) {
+		e, err := domain.Encode(p, md)
+		e.ID = derivedID(triggerID, "decision", seq)
+		seq++
+		return e, err
+	}
+	runEventIDs := map[string]string{}
+	for _, start := range decision.Runs {
+		e, err := next(start.Request)
+		if err != nil {
+			return err
+		}
+		if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.NoStream, e); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return fmt.Errorf("append RunRequested for %s: %w", start.RunID, err)
+		}
+		runEventIDs[start.RunID] = e.ID.String()
+		d.runOwners[start.RunID] = id
+	}
+	if len(decision.Request) > 0 {
+		events := make([]domain.NewEvent, 0, len(decision.Request))
+		for _, p := range decision.Request {
+			e, err := next(p)
+			if err != nil {
+				return err
+			}
+			events = append(events, e)
+		}
+		res, err := d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.Exact(st.version), events...)
+		if err != nil {
+			return err
+		}
+		// The feed delivers these events too; folding them now keeps the
+		// state current for the steps below, and the feed's copies are
+		// recognised by version.
+		for _, p := range decision.Request {
+			st.req = dispatch.Evolve(st.req, p)
+		}
+		st.version = res.LastVersion
+	}
+	for _, start := range decision.Runs {
+		if start.Builtin {
+			terminal := d.cfg.Facts.Builtins().Execute(start.Request, d.cfg.Facts)
+			e, err := next(terminal)
+			if err != nil {
+				return err
+			}
+			if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.Exact(0), e); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+				return fmt.Errorf("append the builtin result of %s: %w", start.RunID, err)
+			}
+			continue
+		}
+		d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
+	}
+	for _, runID := range decision.Cancel {
+		msg, err := executor.NewCancelMessage(executor.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})
+		if err == nil {
+			err = d.cfg.Publisher.Publish(executor.TopicRunCancel, msg)
+		}
+		if err != nil {
+			log.Error().Err(err).Str("run_id", runID).Msg("publishing a cancel")
+		}
+	}
+	if decision.Reply != nil {
+		d.post(ctx, log, id, *decision.Reply, triggerID)
+	}
+	return nil
+}
+
+func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, eventID string, req run.RunRequested) {
+	msg, err := executor.NewRunRequestMessage(executor.RunRequest{RunID: runID, EventID: eventID, Request: req})
+	if err == nil {
+		msg.SetContext(ctx)
+		err = d.cfg.Publisher.Publish(executor.TopicRunRequested, msg)
+	}
+	if err != nil {
+		log.Error().Err(err).Str("run_id", runID).Msg("publishing a run request; it is published again when the dispatcher restarts")
+	}
+}
+
+// post hands the reply to its adapter and records where it went.
+func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
+	messageID := ""
+	if poster, ok := d.cfg.Posters[reply.Adapter]; ok {
+		var err error
+		if messageID, err = poster.Post(ctx, requestID, reply); err != nil {
+			log.Error().Err(err).Str("adapter", reply.Adapter).Msg("posting the reply failed; it is posted again when the dispatcher restarts")
+			return
+		}
+	} else {
+		log.Warn().Str("adapter", reply.Adapter).Msg("no chat adapter for this reply; recorded as posted")
+	}
+	room := ""
+	if len(reply.To) > 0 {
+		room = reply.To[0].Name
+	}
+	posted := dispatch.ReplyPosted{Adapter: reply.Adapter, Room: room, MessageID: messageID}
+	md := domain.Metadata{CorrelationID: requestID, Actor: d.cfg.Actor}
+	if triggerID != uuid.Nil {
+		md.CausationID = triggerID.String()
+	}
+	e, err := domain.Encode(posted, md)
+	if err == nil {
+		// One reply per request: its record has a stable id, so recording
+		// it twice (a crash between posting and recording) is a no-op.
+		e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
+		_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("recording ReplyPosted")
+	}
+	d.notify(requestID, reply)
+}
+
+// derivedID gives the n-th event a trigger causes a stable id, so that
+// deciding the same trigger twice appends the same events (no-ops).
+func derivedID(trigger uuid.UUID, purpose string, n int) uuid.UUID {
+	return uuid.NewSHA1(trigger, []byte(fmt.Sprintf("%s/%d", purpose, n)))
+}

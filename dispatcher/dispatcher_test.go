@@ -1,0 +1,214 @@
+package dispatcher_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+)
+
+// capture is a publisher that keeps what the dispatcher sends executors.
+type capture struct {
+	mu     sync.Mutex
+	topics []string
+}
+
+func (c *capture) Publish(topic string, msgs ...*message.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for range msgs {
+		c.topics = append(c.topics, topic)
+	}
+	return nil
+}
+
+func (c *capture) Close() error { return nil }
+
+type harness struct {
+	store *sqlite.Store
+	d     *dispatcher.Dispatcher
+	facts *dispatcher.Facts
+	bus   *capture
+	stop  func()
+}
+
+func start(t *testing.T, path string) *harness {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	bus := &capture{}
+	d, err := dispatcher.New(dispatcher.Config{
+		Store: store, Publisher: bus, Facts: facts,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h := &harness{store: store, d: d, facts: facts, bus: bus}
+	h.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		store.Close()
+	}
+	return h
+}
+
+func (h *harness) say(t *testing.T, messageID, user, text string) dispatch.Reply {
+	t.Helper()
+	id := dispatch.RequestID("api", messageID)
+	wait := h.d.WaitForReply(id)
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: user, Text: text}, user); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reply := <-wait:
+		return reply
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no reply to %q within 10s", text)
+		return dispatch.Reply{}
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	h := start(t, path)
+	defer h.stop()
+	token, err := dispatcher.Bootstrap(context.Background(), h.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+
+	reply := h.say(t, "m-1", "admin", "echo hello world")
+	if reply.Failed || strings.TrimSpace(reply.Text) != "hello world" {
+		t.Fatalf("reply = %+v, want hello world", reply)
+	}
+	id := dispatch.RequestID("api", "m-1")
+	waitFor(t, "ReplyPosted", func() bool {
+		events, _ := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
+		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
+	})
+	events, err := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	want := "RequestReceived IdentityResolved PipelineParsed PermissionChecked StageStarted RequestCompleted ReplyPosted"
+	if strings.Join(types, " ") != want {
+		t.Fatalf("request stream = %v, want %s", types, want)
+	}
+	if h.bus.topics != nil {
+		t.Fatalf("a builtin was published to executors: %v", h.bus.topics)
+	}
+	report, err := eventstore.Verify(context.Background(), h.store, nil)
+	if err != nil || !report.OK {
+		t.Fatalf("verify = %+v, %v", report, err)
+	}
+}
+
+func TestBadRequestsGetAClearRecordedReply(t *testing.T) {
+	h := start(t, filepath.Join(t.TempDir(), "logbook.db"))
+	defer h.stop()
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	cases := []struct {
+		name, user, text, mention string
+	}{
+		{"an unknown command suggests the closest name", "admin", "ehco hi", "echo"},
+		{"a pipeline that does not parse says the column", "admin", `echo "unterminated`, "column"},
+		{"an unknown user is told how to get access", "mallory", "echo hi", "admin"},
+		{"a request over 16 KiB is refused", "admin", "echo " + strings.Repeat("x", 17<<10), "16"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reply := h.say(t, "bad-"+string(rune('a'+i)), c.user, c.text)
+			if !reply.Failed || !strings.Contains(reply.Text, c.mention) {
+				t.Fatalf("reply = %+v, want a failure mentioning %q", reply, c.mention)
+			}
+		})
+	}
+}
+
+// A restarted dispatcher resumes from its checkpoint: it neither decides
+// old requests again nor misses new ones.
+func TestARestartedDispatcherResumesFromItsCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	h := start(t, path)
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	h.say(t, "r-1", "admin", "echo first")
+	h.stop()
+	before := countEvents(t, path)
+
+	h = start(t, path)
+	defer h.stop()
+	reply := h.say(t, "r-2", "admin", "echo second")
+	if strings.TrimSpace(reply.Text) != "second" {
+		t.Fatalf("reply after restart = %+v", reply)
+	}
+	waitFor(t, "the second request's events", func() bool { return countEvents2(t, h.store) >= before+9 })
+	if got := countEvents2(t, h.store); got != before+9 {
+		events, _ := h.store.ReadAll(context.Background(), before+1, 100)
+		for _, e := range events {
+			t.Logf("%d %s %s", e.Position, e.Stream, e.Type)
+		}
+		t.Fatalf("after a restart and one request the log grew by %d events, want 9 (no decision repeated)", got-before)
+	}
+}
+
+func countEvents(t *testing.T, path string) int64 {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	return countEvents2(t, s)
+}
+
+func countEvents2(t *testing.T, s eventstore.Store) int64 {
+	t.Helper()
+	head, _, err := s.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head
+}
+

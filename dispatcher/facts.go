@@ -1,0 +1,237 @@
+// Package dispatcher runs the process manager of domain/dispatch: it reads
+// the ordered feed, keeps the facts deciding needs (users, permissions,
+// bundles, previous requests, tokens) current from the same feed, decides
+// each request's next step, appends the decisions, runs builtins in-process,
+// publishes the other runs to the executors, and hands replies to the chat
+// adapters. Because it folds access changes from the feed in order, a grant
+// appended before a request is in force when that request is decided.
+package dispatcher
+
+import (
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// AdminPermissions are the logbook:* permissions, declared by the builtin
+// bundle and granted to the bootstrap admin role.
+var AdminPermissions = []string{
+	"logbook:admin", "logbook:manage_users", "logbook:manage_groups",
+	"logbook:manage_roles", "logbook:manage_bundles", "logbook:read_history",
+}
+
+// directAdapters are the providers whose requests come with an
+// authenticated Logbook username instead of a chat handle.
+var directAdapters = map[string]bool{"api": true, "web": true}
+
+// Facts is the dispatcher's live model of the world, folded from the feed.
+// Decisions read it while the loop holds no other reference; HTTP handlers
+// read it under the lock (Tokens, Directory snapshot calls).
+type Facts struct {
+	mu        sync.RWMutex
+	dir       *access.Directory
+	tokens    access.Tokens
+	bundles   map[string]*installed
+	previous  map[string]string // user id → text of their last request
+	builtins  dispatch.Builtins
+	settings  dispatch.Settings
+	canPost   func(adapter string, to dispatch.Destination) bool
+	requestBy map[string]string // request id → user id, for "!!"
+	texts     map[string]string // request id → received text, for "!!"
+}
+
+type installed struct {
+	versions map[string]*bundle.Bundle
+	enabled  string // "" when disabled
+}
+
+// NewFacts starts an empty model. canPost says where the bot may post
+// (nil: everywhere).
+func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost func(string, dispatch.Destination) bool) *Facts {
+	dir := access.NewDirectory()
+	if err := dir.DeclarePermissions(dispatch.BuiltinBundle, AdminPermissions); err != nil {
+		panic(err) // the names above are valid by construction
+	}
+	if canPost == nil {
+		canPost = func(string, dispatch.Destination) bool { return true }
+	}
+	return &Facts{
+		dir: dir, tokens: access.Tokens{}, bundles: map[string]*installed{},
+		previous: map[string]string{}, builtins: builtins, settings: settings,
+		canPost: canPost, requestBy: map[string]string{}, texts: map[string]string{},
+	}
+}
+
+// Apply folds one recorded event into the model.
+func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dir.Apply(p)
+	f.tokens.Apply(p)
+	switch ev := p.(type) {
+	case bundle.BundleInstalled:
+		b, err := bundle.Load([]byte(ev.Config))
+		if err != nil {
+			return // validated before it was installed; a config a later build rejects stays out
+		}
+		in := f.bundles[ev.Name]
+		if in == nil {
+			in = &installed{versions: map[string]*bundle.Bundle{}}
+			f.bundles[ev.Name] = in
+		}
+		in.versions[ev.Version] = b
+		_ = f.dir.DeclarePermissions(ev.Name, b.Permissions)
+	case bundle.BundleEnabled:
+		if in := f.bundles[ev.Name]; in != nil && in.versions[ev.Version] != nil {
+			in.enabled = ev.Version
+		}
+	case bundle.BundleDisabled:
+		if in := f.bundles[ev.Name]; in != nil {
+			in.enabled = ""
+		}
+	case dispatch.RequestReceived:
+		f.texts[requestIDOf(e)] = ev.Text
+	case dispatch.IdentityResolved:
+		f.requestBy[requestIDOf(e)] = ev.User
+	case dispatch.PipelineParsed:
+		// What "!!" repeats: the text as typed, or what a rerun ran.
+		id := requestIDOf(e)
+		if user := f.requestBy[id]; user != "" {
+			text := f.texts[id]
+			if ev.Rerun {
+				text = ev.Expanded
+			}
+			f.previous[user] = text
+		}
+		delete(f.texts, id)
+		delete(f.requestBy, id)
+	case dispatch.PipelineRejected, dispatch.IdentityUnknown:
+		delete(f.texts, requestIDOf(e))
+		delete(f.requestBy, requestIDOf(e))
+	}
+}
+
+func requestIDOf(e domain.RecordedEvent) string {
+	return e.Stream[len(dispatch.StreamPrefix):]
+}
+
+// UserForToken resolves an API token to the user's id and name.
+func (f *Facts) UserForToken(token string) (access.UserInfo, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	id, ok := f.tokens.User(token)
+	if !ok {
+		return access.UserInfo{}, false
+	}
+	u, ok := f.dir.User(id)
+	if !ok || u.Disabled {
+		return access.UserInfo{}, false
+	}
+	return u, true
+}
+
+// HasUsers reports whether any user exists (bootstrap runs once).
+func (f *Facts) HasUsers() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.dir.Users()) > 0
+}
+
+// BundleInstalled reports whether a bundle of that name is installed.
+func (f *Facts) BundleInstalled(name string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.bundles[name] != nil
+}
+
+// facts for deciding: every method below implements dispatch.Facts and is
+// called from the dispatcher's loop, which is also the only writer.
+
+// UserByHandle implements dispatch.Facts. The api and web providers carry
+// the authenticated username as the handle.
+func (f *Facts) UserByHandle(provider, handle string) (access.UserInfo, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if directAdapters[provider] {
+		return f.dir.UserByUsername(handle)
+	}
+	return f.dir.UserByHandle(provider, handle)
+}
+
+// UserByUsername implements dispatch.Facts.
+func (f *Facts) UserByUsername(username string) (access.UserInfo, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.dir.UserByUsername(username)
+}
+
+// PermissionsOf implements dispatch.Facts.
+func (f *Facts) PermissionsOf(user string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.dir.PermissionsOf(user)
+}
+
+// GroupsOf implements dispatch.Facts.
+func (f *Facts) GroupsOf(user string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.dir.GroupsOf(user)
+}
+
+// Bundles implements dispatch.Facts: each installed bundle at its enabled
+// version, or its newest version when disabled.
+func (f *Facts) Bundles() []dispatch.InstalledBundle {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	names := make([]string, 0, len(f.bundles))
+	for name := range f.bundles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]dispatch.InstalledBundle, 0, len(names))
+	for _, name := range names {
+		in := f.bundles[name]
+		version := in.enabled
+		if version == "" {
+			versions := make([]string, 0, len(in.versions))
+			for v := range in.versions {
+				versions = append(versions, v)
+			}
+			slices.Sort(versions)
+			version = versions[len(versions)-1]
+		}
+		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != ""})
+	}
+	return out
+}
+
+// UserAlias implements dispatch.Facts (aliases are not administered yet).
+func (f *Facts) UserAlias(string, string) (string, bool) { return "", false }
+
+// SiteAlias implements dispatch.Facts.
+func (f *Facts) SiteAlias(string) (string, bool) { return "", false }
+
+// CanPost implements dispatch.Facts.
+func (f *Facts) CanPost(adapter string, to dispatch.Destination) bool { return f.canPost(adapter, to) }
+
+// PreviousRequest implements dispatch.Facts.
+func (f *Facts) PreviousRequest(user, _ string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	text, ok := f.previous[user]
+	return text, ok
+}
+
+// Builtins implements dispatch.Facts.
+func (f *Facts) Builtins() dispatch.Builtins { return f.builtins }
+
+// Settings implements dispatch.Facts.
+func (f *Facts) Settings() dispatch.Settings { return f.settings }
+
+var _ dispatch.Facts = (*Facts)(nil)
