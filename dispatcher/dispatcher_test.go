@@ -211,4 +211,3 @@ func countEvents2(t *testing.T, s eventstore.Store) int64 {
 	}
 	return head
 }
-
