@@ -5,15 +5,10 @@
 package dockertest
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
 
 	"github.com/logbookhq/logbook/adapters/docker"
@@ -94,66 +87,12 @@ func BuildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath strin
 	if err != nil {
 		return "", err
 	}
-	const dockerfile = "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n"
 	sum := sha256.New()
 	sum.Write(bin)
-	sum.Write([]byte(dockerfile + strings.Join(Applets, ",")))
+	sum.Write([]byte(strings.Join(Applets, ",")))
 	tag := "logbook-test/busybox:" + hex.EncodeToString(sum.Sum(nil))[:16]
-	if _, err := eng.ImageInspect(ctx, tag); err == nil {
-		return tag, nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return "", err
-	}
-
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(h *tar.Header, body []byte) error {
-		h.ModTime = time.Unix(0, 0)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err := tw.Write(body)
-		return err
-	}
-	steps := []error{
-		add(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}, []byte(dockerfile)),
-		add(&tar.Header{Name: "rootfs/bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil),
-		add(&tar.Header{Name: "rootfs/tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil),
-		add(&tar.Header{Name: "rootfs/bin/busybox", Mode: 0o755, Size: int64(len(bin))}, bin),
-	}
-	for _, applet := range Applets {
-		steps = append(steps, add(&tar.Header{Name: "rootfs/bin/" + applet, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil))
-	}
-	steps = append(steps, tw.Close())
-	if err := errors.Join(steps...); err != nil {
-		return "", err
-	}
-	resp, err := eng.ImageBuild(ctx, &buf, build.ImageBuildOptions{
-		Tags: []string{tag}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		return "", fmt.Errorf("image build: %w", err)
-	}
-	defer resp.Body.Close()
-	// The build reports progress and errors as a stream of JSON objects.
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("image build: reading progress: %w", err)
-		}
-		if m.Error != "" || m.ErrorDetail.Message != "" {
-			return "", fmt.Errorf("image build: %s%s", m.Error, m.ErrorDetail.Message)
-		}
-	}
-	return tag, nil
+	_, err = docker.BuildScratchImage(ctx, eng, docker.ScratchImage{Tag: tag, Binary: "busybox", Data: bin, Links: Applets, Cmd: []string{"/bin/sh"}})
+	return tag, err
 }
 
 // BuildAgent builds logbook-agent, static, into dir and returns its path.

@@ -1,0 +1,110 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+)
+
+// contentLabel marks an image built by BuildScratchImage with a hash of
+// what went into it, so an unchanged image is not built again.
+const contentLabel = "org.logbook.content"
+
+// ScratchImage is a FROM scratch image holding one static binary at
+// /bin/<Binary>, with each of Links a symlink to it in /bin (multi-call
+// binaries pick the command from their name), and an empty /tmp.
+type ScratchImage struct {
+	Tag    string
+	Binary string // file name under /bin
+	Data   []byte // the binary's bytes
+	Links  []string
+	Cmd    []string // the default command, e.g. ["/bin/sh"]
+}
+
+// BuildScratchImage builds img through the Engine API's image build, with no
+// registry involved, unless an image of that tag with the same content
+// exists. It reports whether it built.
+func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool, error) {
+	cmd, _ := json.Marshal(img.Cmd)
+	dockerfile := "FROM scratch\nCOPY rootfs/ /\n"
+	if len(img.Cmd) > 0 {
+		dockerfile += "CMD " + string(cmd) + "\n"
+	}
+	sum := sha256.New()
+	sum.Write(img.Data)
+	sum.Write([]byte(dockerfile + img.Binary + "\x00" + strings.Join(img.Links, ",")))
+	content := hex.EncodeToString(sum.Sum(nil))
+	if existing, err := eng.ImageInspect(ctx, img.Tag); err == nil {
+		if existing.Config != nil && existing.Config.Labels[contentLabel] == content {
+			return false, nil
+		}
+	} else if !cerrdefs.IsNotFound(err) {
+		return false, err
+	}
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body []byte) error {
+		h.ModTime = time.Unix(0, 0)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	steps := []error{
+		add(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}, []byte(dockerfile)),
+		add(&tar.Header{Name: "rootfs/bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil),
+		add(&tar.Header{Name: "rootfs/tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil),
+		add(&tar.Header{Name: "rootfs/bin/" + img.Binary, Mode: 0o755, Size: int64(len(img.Data))}, img.Data),
+	}
+	for _, link := range img.Links {
+		if link == img.Binary {
+			continue
+		}
+		steps = append(steps, add(&tar.Header{Name: "rootfs/bin/" + link, Typeflag: tar.TypeSymlink, Linkname: img.Binary, Mode: 0o777}, nil))
+	}
+	steps = append(steps, tw.Close())
+	if err := errors.Join(steps...); err != nil {
+		return false, err
+	}
+	resp, err := eng.ImageBuild(ctx, &buf, build.ImageBuildOptions{
+		Tags: []string{img.Tag}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+		Labels: map[string]string{contentLabel: content},
+	})
+	if err != nil {
+		return false, fmt.Errorf("build image %s: %w", img.Tag, err)
+	}
+	defer resp.Body.Close()
+	// The build reports progress and errors as a stream of JSON objects.
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return false, fmt.Errorf("build image %s: reading progress: %w", img.Tag, err)
+		}
+		if m.Error != "" || m.ErrorDetail.Message != "" {
+			return false, fmt.Errorf("build image %s: %s%s", img.Tag, m.Error, m.ErrorDetail.Message)
+		}
+	}
+	return true, nil
+}
+
