@@ -107,4 +107,3 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 	}
 	return true, nil
 }
-
