@@ -4,6 +4,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -11,9 +12,21 @@ import (
 type Readiness func(ctx context.Context) error
 
 // NewHandler returns the server's routes: /healthz answers while the process
-// runs; /readyz answers 200 only while ready says so.
-func NewHandler(ready Readiness) http.Handler {
+// runs; /readyz answers 200 only while ready says so; /v1/ is api's once
+// api returns one (503 until then, while the server starts).
+func NewHandler(ready Readiness, api func() *API) http.Handler {
 	mux := http.NewServeMux()
+	v1 := http.NewServeMux()
+	var register sync.Once
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		a := api()
+		if a == nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"Logbook is starting: the database is not connected yet"})
+			return
+		}
+		register.Do(func() { a.Register(v1) })
+		v1.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -26,6 +26,7 @@ type config struct {
 	HTTPAddr    string // LOGBOOK_HTTP_ADDR
 	LogLevel    string // LOGBOOK_LOG_LEVEL
 	LogFormat   string // LOGBOOK_LOG_FORMAT: json, console, or empty for console on a TTY
+	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
 }
 
 func loadConfig() (config, error) {
@@ -35,6 +36,7 @@ func loadConfig() (config, error) {
 		HTTPAddr:    envOr("LOGBOOK_HTTP_ADDR", "127.0.0.1:8080"),
 		LogLevel:    envOr("LOGBOOK_LOG_LEVEL", "info"),
 		LogFormat:   os.Getenv("LOGBOOK_LOG_FORMAT"),
+		Runtime:     os.Getenv("LOGBOOK_RUNTIME"),
 	}
 	return c, c.Validate()
 }
@@ -56,6 +58,11 @@ func (c config) Validate() error {
 	case "", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("LOGBOOK_LOG_FORMAT %q is not json or console", c.LogFormat))
+	}
+	switch c.Runtime {
+	case "", "docker", "process":
+	default:
+		errs = append(errs, fmt.Errorf("LOGBOOK_RUNTIME %q is not docker or process", c.Runtime))
 	}
 	if _, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir); err != nil {
 		errs = append(errs, err)

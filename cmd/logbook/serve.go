@@ -38,20 +38,31 @@ that is down at start is retried with backoff. SIGTERM or SIGINT stops it.`,
 	}
 }
 
-// server holds what serve starts, so readiness can look at it.
+// server holds what serve starts, so readiness and the API can look at it.
 type server struct {
-	mu    sync.RWMutex
-	store *sqlstore.Store
+	mu       sync.RWMutex
+	store    *sqlstore.Store
+	platform *platform
+	api      *httpapi.API
 }
 
 func (s *server) ready(ctx context.Context) error {
 	s.mu.RLock()
-	st := s.store
+	st, p := s.store, s.platform
 	s.mu.RUnlock()
 	if st == nil {
 		return errors.New("database not connected yet")
 	}
+	if p == nil {
+		return errors.New("starting the executor, views and dispatcher")
+	}
 	return st.Ping(ctx)
+}
+
+func (s *server) currentAPI() *httpapi.API {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.api
 }
 
 func serve(ctx context.Context, cfg config) error {
@@ -63,11 +74,15 @@ func serve(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	httpServer := &http.Server{Handler: httpapi.NewHandler(srv.ready), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: httpapi.NewHandler(srv.ready, srv.currentAPI), ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(listener) }()
 	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
 
+	// The platform runs until shutdown, not until the signal: it must stop
+	// after HTTP, so that no request arrives at a stopped dispatcher.
+	platformCtx, stopPlatform := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPlatform()
 	openCtx, cancelOpen := context.WithCancel(ctx)
 	defer cancelOpen()
 	storeDone := make(chan error, 1)
@@ -81,6 +96,16 @@ func serve(ctx context.Context, cfg config) error {
 		srv.store = st
 		srv.mu.Unlock()
 		log.Info().Str("store", name).Msg("event store ready")
+		p, err := startPlatform(platformCtx, cfg, st, log)
+		if err != nil {
+			storeDone <- fmt.Errorf("start: %w", err)
+			return
+		}
+		srv.mu.Lock()
+		srv.platform = p
+		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts}
+		srv.mu.Unlock()
+		log.Info().Msg("ready: executor, views and dispatcher running")
 		storeDone <- nil
 	}()
 
@@ -112,7 +137,11 @@ wait:
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		log.Error().Err(err).Msg("http shutdown")
 	}
+	stopPlatform()
 	srv.mu.Lock()
+	if srv.platform != nil {
+		srv.platform.shutdown(shutdownCtx, log)
+	}
 	if srv.store != nil {
 		if err := srv.store.Close(); err != nil {
 			log.Error().Err(err).Msg("closing the event store")

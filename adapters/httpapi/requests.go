@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// Requests is what the API needs of the dispatcher.
+type Requests interface {
+	Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error)
+	WaitForReply(requestID string) <-chan dispatch.Reply
+}
+
+// Users answers who a token belongs to and what they may do.
+type Users interface {
+	UserForToken(token string) (access.UserInfo, bool)
+	UserByUsername(username string) (access.UserInfo, bool)
+	PermissionsOf(user string) []string
+}
+
+// API serves /v1: requests issued as the token's user (provider "api").
+type API struct {
+	Requests Requests
+	Users    Users
+	// ReplyTimeout bounds how long ?wait=1 waits for the reply (5m).
+	ReplyTimeout time.Duration
+}
+
+// maxBodyBytes bounds a request body; the command text itself is bounded
+// by the dispatcher (16 KiB), which records and answers an oversized one.
+const maxBodyBytes = 64 << 10
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/requests", a.authenticated(a.postRequest))
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// authenticated resolves the bearer token to a user, or answers 401
+// without saying whether the token or the user was the problem.
+func (a *API) authenticated(next func(http.ResponseWriter, *http.Request, access.UserInfo)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="logbook"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"an Authorization: Bearer <token> header is required"})
+			return
+		}
+		user, ok := a.Users.UserForToken(strings.TrimSpace(token))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="logbook", error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"the token is not valid"})
+			return
+		}
+		next(w, r, user)
+	}
+}
+
+// requestBody is POST /v1/requests.
+type requestBody struct {
+	Text      string `json:"text"`
+	Room      string `json:"room,omitempty"`       // default "api"
+	MessageID string `json:"message_id,omitempty"` // for idempotent retries; default a fresh id
+	As        string `json:"as,omitempty"`         // another user's name; needs logbook:admin
+}
+
+// requestResponse answers it.
+type requestResponse struct {
+	RequestID string          `json:"request_id"`
+	Reply     *dispatch.Reply `json:"reply,omitempty"`
+}
+
+func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	var body requestBody
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"the body is over the 64 KiB limit"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{"the body is not a JSON object {\"text\": ...}: " + err.Error()})
+		return
+	}
+	if strings.TrimSpace(body.Text) == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{`"text" is required: the command to run, such as "echo hello"`})
+		return
+	}
+	as := user
+	if body.As != "" && body.As != user.Username {
+		if !slices.Contains(a.Users.PermissionsOf(user.ID), "logbook:admin") {
+			writeJSON(w, http.StatusForbidden, apiError{`"as" needs the logbook:admin permission`})
+			return
+		}
+		other, ok := a.Users.UserByUsername(body.As)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, apiError{"no user named " + body.As})
+			return
+		}
+		as = other
+	}
+	if body.Room == "" {
+		body.Room = "api"
+	}
+	if body.MessageID == "" {
+		body.MessageID = uuid.NewString()
+	}
+	// The chat prefix is optional here; "!!" becomes "!", which the
+	// dispatcher reads as "run my previous request again".
+	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!")}
+	var wait <-chan dispatch.Reply
+	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	if r.URL.Query().Get("wait") != "" {
+		wait = a.Requests.WaitForReply(id)
+	}
+	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"the request could not be recorded: " + err.Error()})
+		return
+	}
+	if wait == nil {
+		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
+		return
+	}
+	timeout := a.ReplyTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	select {
+	case reply := <-wait:
+		writeJSON(w, http.StatusOK, requestResponse{RequestID: id, Reply: &reply})
+	case <-time.After(timeout):
+		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
+	case <-r.Context().Done():
+	}
+}

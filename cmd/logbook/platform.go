@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/docker"
+	"github.com/logbookhq/logbook/adapters/process"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// platform is what serve runs on top of the store, all in one process in
+// the embedded default: the views, the executor with its runtime, the
+// appender, the dispatcher, and the in-process bus between them.
+type platform struct {
+	store      *sqlstore.Store
+	bus        executor.EmbeddedBus
+	router     *message.Router
+	exec       *executor.Executor
+	closeRT    func(context.Context) error
+	views      *projections.Runner
+	facts      *dispatcher.Facts
+	dispatcher *dispatcher.Dispatcher
+	done       chan error
+}
+
+// startPlatform wires and starts everything; stop it with shutdown.
+func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
+	p := &platform{store: store, bus: executor.NewEmbeddedBus(log), done: make(chan error, 3)}
+	runtime, closeRT, eng, err := chooseRuntime(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p.closeRT = closeRT
+
+	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p.router = router
+	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
+	executor.NewAppender(store).AddHandler(router, p.bus.Events)
+	go func() { p.done <- router.Run(ctx) }()
+	select {
+	case <-router.Running():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if leftovers, ok := runtime.(executor.LeftoverRuntime); ok {
+		report, err := executor.Reconcile(ctx, executor.ReconcileConfig{Runtime: leftovers, Store: store, Publisher: p.bus.Events})
+		if err != nil {
+			log.Error().Err(err).Msg("reconciling leftover containers")
+		} else if len(report.Lost) > 0 || report.Removed > 0 {
+			log.Warn().Strs("lost_runs", report.Lost).Int("removed", report.Removed).Msg("runs of a previous process recorded lost")
+		}
+	}
+
+	p.views, err = projections.NewRunner(store, projections.Config{}, projectionsAll()...)
+	if err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.views.Run(ctx) }()
+
+	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	p.dispatcher, err = dispatcher.New(dispatcher.Config{
+		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.dispatcher.Run(ctx) }()
+
+	go func() {
+		for range 3 {
+			if err := <-p.done; err != nil && ctx.Err() == nil {
+				log.Error().Err(err).Msg("a part of the server stopped; restart Logbook")
+			}
+		}
+	}()
+
+	switch token, err := dispatcher.Bootstrap(ctx, store); {
+	case err == nil:
+		fmt.Fprintf(os.Stdout, "admin token: %s\n", token)
+	case !errors.Is(err, dispatcher.ErrAlreadyBootstrapped):
+		return nil, err
+	}
+	if b, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "serve"); err != nil {
+		log.Error().Err(err).Msg("installing the sample bundle")
+	} else if eng != nil {
+		buildSampleImage(ctx, eng, b.Image(), log)
+	}
+	return p, nil
+}
+
+// buildSampleImage builds the sample bundle's image FROM scratch from the
+// logbook-toolbox binary next to this executable.
+func buildSampleImage(ctx context.Context, eng docker.Engine, tag string, log zerolog.Logger) {
+	self, err := os.Executable()
+	if err == nil {
+		var data []byte
+		if data, err = os.ReadFile(filepath.Join(filepath.Dir(self), "logbook-toolbox")); err == nil {
+			var built bool
+			built, err = docker.BuildScratchImage(ctx, eng, docker.ScratchImage{Tag: tag, Binary: "toolbox", Data: data, Links: samplebundle.Commands})
+			if built {
+				log.Info().Str("image", tag).Msg("built the sample bundle's image")
+			}
+		}
+	}
+	if err != nil {
+		log.Warn().Err(err).Str("image", tag).Msg("the sample bundle's image could not be built (make build puts logbook-toolbox next to logbook); its commands will fail until it exists")
+	}
+}
+
+// chooseRuntime picks LOGBOOK_RUNTIME, or Docker when a daemon answers and
+// the process runtime (unisolated, with a warning) when none does.
+func chooseRuntime(ctx context.Context, cfg config, log zerolog.Logger) (executor.Runtime, func(context.Context) error, docker.Engine, error) {
+	useProcess := func() (executor.Runtime, func(context.Context) error, docker.Engine, error) {
+		return process.New(process.Config{Logger: log}), func(context.Context) error { return nil }, nil, nil
+	}
+	if cfg.Runtime == "process" {
+		return useProcess()
+	}
+	cli, err := docker.NewClient()
+	if err == nil {
+		pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = cli.Ping(pingCtx)
+		cancel()
+	}
+	if err != nil {
+		if cfg.Runtime == "docker" {
+			return nil, nil, nil, fmt.Errorf("LOGBOOK_RUNTIME=docker, but no Docker daemon answers: %w", err)
+		}
+		log.Warn().Err(err).Msg("no Docker daemon answers: commands run as host processes, UNISOLATED; set LOGBOOK_RUNTIME=docker to require Docker")
+		return useProcess()
+	}
+	warm := docker.WarmConfig{}
+	if agent, err := docker.FindAgent(); err == nil {
+		warm.AgentPath = agent
+	} else {
+		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
+	}
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Warm: warm, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rt, rt.Close, cli, nil
+}
+
+// shutdown stops the dispatcher and views (ctx was cancelled by the
+// caller), then the executor's runs, the router and the runtime.
+func (p *platform) shutdown(ctx context.Context, log zerolog.Logger) {
+	if err := p.exec.Shutdown(ctx); err != nil {
+		log.Error().Err(err).Msg("executor shutdown")
+	}
+	if err := p.router.Close(); err != nil {
+		log.Error().Err(err).Msg("router shutdown")
+	}
+	if err := p.closeRT(ctx); err != nil {
+		log.Error().Err(err).Msg("runtime shutdown")
+	}
+	if err := p.bus.Close(); err != nil {
+		log.Error().Err(err).Msg("bus shutdown")
+	}
+}
+
+func rebindFor(store *sqlstore.Store) func(string) string {
+	if store.Dialect() == "sqlite" {
+		return sqlstore.RebindQuestion
+	}
+	return func(q string) string { return q }
+}

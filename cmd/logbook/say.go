@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+func init() { register(newSayCmd) }
+
+// clientConfig is how the CLI for people reaches the server.
+type clientConfig struct {
+	URL   string // LOGBOOK_URL
+	Token string // LOGBOOK_TOKEN
+}
+
+func loadClientConfig() (clientConfig, error) {
+	c := clientConfig{URL: strings.TrimRight(envOr("LOGBOOK_URL", "http://127.0.0.1:8080"), "/"), Token: os.Getenv("LOGBOOK_TOKEN")}
+	if c.Token == "" {
+		return c, fmt.Errorf("LOGBOOK_TOKEN is not set: use the token `logbook serve` printed as \"admin token: ...\" on its first start")
+	}
+	return c, nil
+}
+
+func newSayCmd() *cobra.Command {
+	var (
+		as      string
+		room    string
+		asJSON  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "say [--as USER] 'TEXT'",
+		Short: "Issue a command as your user (provider api) and print the reply when it is done",
+		Long: `Send TEXT to the server at LOGBOOK_URL (default http://127.0.0.1:8080) with
+LOGBOOK_TOKEN, wait for the request to end, and print its reply. Exit 1 when
+the request failed or was denied. --as runs it as another user (needs the
+logbook:admin permission).`,
+		Example: `  logbook say 'echo hello'
+  logbook say '!echo hello | wc'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cc, err := loadClientConfig()
+			if err != nil {
+				return exitWith(2, "%v", err)
+			}
+			body, _ := json.Marshal(map[string]string{"text": args[0], "as": as, "room": room})
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, cc.URL+"/v1/requests?wait=1", bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+cc.Token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := (&http.Client{Timeout: timeout}).Do(req)
+			if err != nil {
+				return exitWith(2, "cannot reach Logbook at %s (LOGBOOK_URL): %v", cc.URL, err)
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			if err != nil {
+				return err
+			}
+			var answer struct {
+				RequestID string          `json:"request_id"`
+				Reply     *dispatch.Reply `json:"reply"`
+				Error     string          `json:"error,omitempty"`
+			}
+			if err := json.Unmarshal(raw, &answer); err != nil {
+				return exitWith(2, "the server answered %s with something that is not JSON: %.200s", resp.Status, raw)
+			}
+			if resp.StatusCode >= 300 {
+				if answer.Error == "" {
+					answer.Error = resp.Status
+				}
+				return exitWith(2, "%s", answer.Error)
+			}
+			if asJSON {
+				if err := writeJSON(cmd.OutOrStdout(), answer); err != nil {
+					return err
+				}
+			} else if answer.Reply == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "request %s is still running; see `logbook history`\n", answer.RequestID)
+			} else {
+				fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(answer.Reply.Text, "\n"))
+			}
+			if answer.Reply != nil && answer.Reply.Failed {
+				return exitWith(1, "")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "run as this user (needs logbook:admin)")
+	cmd.Flags().StringVar(&room, "room", "", "the room the request says it came from (default api)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the request id and the whole reply as JSON")
+	cmd.Flags().DurationVar(&timeout, "timeout", 6*time.Minute, "how long to wait for the reply")
+	return cmd
+}
