@@ -22,7 +22,9 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "logbook")
 	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", binary, "./cmd/logbook")
+	// All binaries: serve builds the sample image from logbook-toolbox and
+	// finds logbook-agent next to itself.
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
 	build.Dir = filepath.Join(filepath.Dir(here), "..")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,27 @@ import (
 type server struct {
 	cmd    *exec.Cmd
 	addr   string
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 	exited chan error
+}
+
+// syncBuffer is a bytes.Buffer the server's output goroutine writes while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startServer(t *testing.T, env ...string) *server {
@@ -32,7 +52,7 @@ func startServer(t *testing.T, env ...string) *server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &server{addr: addr, logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	s := &server{addr: addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, "serve")
 	s.cmd.Env = append(os.Environ(), append([]string{"LOGBOOK_HTTP_ADDR=" + addr, "LOGBOOK_LOG_FORMAT=json"}, env...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

@@ -19,12 +19,15 @@ func TestTheSampleBundleValidatesAndNamesEveryToolboxCommand(t *testing.T) {
 	var names []string
 	for _, c := range b.Commands() {
 		names = append(names, c.Name)
+		if c.Name == "shout" {
+			continue // echo, behind a permission
+		}
 		if len(c.Executable) != 1 || c.Executable[0] != "/bin/"+c.Name {
 			t.Errorf("%s runs %v, want /bin/%s", c.Name, c.Executable, c.Name)
 		}
 	}
 	slices.Sort(names)
-	want := slices.Clone(samplebundle.Commands)
+	want := append(slices.Clone(samplebundle.Commands), "shout")
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Fatalf("commands %v, want %v", names, want)
