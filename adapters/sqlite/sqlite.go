@@ -36,15 +36,39 @@ type Store struct {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
+// Options are the SQLite store's settings.
+type Options struct {
+	Store sqlstore.Config
+	// Synchronous is "full" (the default: a commit survives power loss) or
+	// "normal" (a commit survives a crash of Logbook, and the log stays
+	// consistent on any crash, but the last commits before a power loss or
+	// an OS crash may be lost; appends are about twice as fast).
+	Synchronous string
+}
+
 // Open opens (creating if needed) the database file at path, applies the
-// migrations and starts the writer.
+// migrations and starts the writer, with full durability.
 func Open(ctx context.Context, path string, cfg sqlstore.Config) (*Store, error) {
+	return OpenWith(ctx, path, Options{Store: cfg})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
+	cfg := opts.Store
+	sync := "FULL"
+	switch opts.Synchronous {
+	case "", "full":
+	case "normal":
+		sync = "NORMAL"
+	default:
+		return nil, fmt.Errorf("sqlite synchronous %q is not full or normal", opts.Synchronous)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 		}
 	}
-	write, err := sql.Open("sqlite", dsn(path, true))
+	write, err := sql.Open("sqlite", dsn(path, true, sync))
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +80,7 @@ func Open(ctx context.Context, path string, cfg sqlstore.Config) (*Store, error)
 		write.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", dsn(path, false))
+	read, err := sql.Open("sqlite", dsn(path, false, sync))
 	if err != nil {
 		write.Close()
 		return nil, err
@@ -124,13 +148,13 @@ func watchOtherWriters(path string, notifier *sqlstore.Notifier) (stop func() er
 	}, nil
 }
 
-func dsn(path string, writer bool) string {
+func dsn(path string, writer bool, synchronous string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	// FULL: a commit survives power loss, not just a process crash. Group
-	// commit keeps the fsync cost per event small.
-	q.Add("_pragma", "synchronous(FULL)")
+	// FULL by default: a commit survives power loss, not just a process
+	// crash. Group commit keeps the fsync cost per event small.
+	q.Add("_pragma", "synchronous("+synchronous+")")
 	if writer {
 		q.Set("_txlock", "immediate")
 	}

@@ -27,6 +27,7 @@ type config struct {
 	LogLevel    string // LOGBOOK_LOG_LEVEL
 	LogFormat   string // LOGBOOK_LOG_FORMAT: json, console, or empty for console on a TTY
 	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
+	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 }
 
 func loadConfig() (config, error) {
@@ -37,6 +38,7 @@ func loadConfig() (config, error) {
 		LogLevel:    envOr("LOGBOOK_LOG_LEVEL", "info"),
 		LogFormat:   os.Getenv("LOGBOOK_LOG_FORMAT"),
 		Runtime:     os.Getenv("LOGBOOK_RUNTIME"),
+		SQLiteSync:  os.Getenv("LOGBOOK_SQLITE_SYNC"),
 	}
 	return c, c.Validate()
 }
@@ -58,6 +60,11 @@ func (c config) Validate() error {
 	case "", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("LOGBOOK_LOG_FORMAT %q is not json or console", c.LogFormat))
+	}
+	switch c.SQLiteSync {
+	case "", "full", "normal":
+	default:
+		errs = append(errs, fmt.Errorf("LOGBOOK_SQLITE_SYNC %q is not full or normal", c.SQLiteSync))
 	}
 	switch c.Runtime {
 	case "", "docker", "process":
@@ -116,7 +123,7 @@ func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, strin
 		}
 		return s.Store, "postgres " + redactURL(target), nil
 	default:
-		s, err := sqlite.Open(ctx, target, sqlstore.Config{})
+		s, err := sqlite.OpenWith(ctx, target, sqlite.Options{Synchronous: os.Getenv("LOGBOOK_SQLITE_SYNC")})
 		if err != nil {
 			return nil, "", err
 		}
