@@ -25,16 +25,9 @@ func newAuditCmd() *cobra.Command {
 		Short: "Walk the hash chain; exit 1 naming the first position that was altered, deleted, inserted or reordered",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			store, name, _, err := openConfiguredStore(cmd.Context(), database)
 			if err != nil {
-				return exitWith(2, "configuration: %v", err)
-			}
-			if database != "" {
-				cfg.DatabaseURL = database
-			}
-			store, name, err := openStore(cmd.Context(), cfg.DatabaseURL, cfg.DataDir)
-			if err != nil {
-				return exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+				return err
 			}
 			defer store.Close()
 

@@ -131,6 +131,24 @@ func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, strin
 	}
 }
 
+// openConfiguredStore opens the store a command works on: --database when
+// given, else LOGBOOK_DATABASE_URL, else the embedded SQLite file. Errors
+// are exit code 2, as for any bad setting.
+func openConfiguredStore(ctx context.Context, database string) (*sqlstore.Store, string, config, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, "", cfg, exitWith(2, "configuration: %v", err)
+	}
+	if database != "" {
+		cfg.DatabaseURL = database
+	}
+	store, name, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, "", cfg, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+	}
+	return store, name, cfg, nil
+}
+
 // openStoreWithRetry keeps trying until the database answers or ctx ends,
 // backing off from 200ms to 10s and logging each failure.
 func openStoreWithRetry(ctx context.Context, log zerolog.Logger, url, dataDir string) (*sqlstore.Store, string, error) {

@@ -31,16 +31,9 @@ Without --from it starts with the last 10 events. --json prints one JSON object
 per line (the whole envelope, data and metadata as stored).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
+			store, _, _, err := openConfiguredStore(cmd.Context(), database)
 			if err != nil {
-				return exitWith(2, "configuration: %v", err)
-			}
-			if database != "" {
-				cfg.DatabaseURL = database
-			}
-			store, _, err := openStore(cmd.Context(), cfg.DatabaseURL, cfg.DataDir)
-			if err != nil {
-				return exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+				return err
 			}
 			defer store.Close()
 			start := from

@@ -107,16 +107,9 @@ func newProjectionsCmd() *cobra.Command {
 // projectionsOpen opens the store like `audit verify` does and builds a
 // runner over every view.
 func projectionsOpen(cmd *cobra.Command, database string) (*projections.Runner, func(), error) {
-	cfg, err := loadConfig()
+	store, _, cfg, err := openConfiguredStore(cmd.Context(), database)
 	if err != nil {
-		return nil, nil, exitWith(2, "configuration: %v", err)
-	}
-	if database != "" {
-		cfg.DatabaseURL = database
-	}
-	store, _, err := openStore(cmd.Context(), cfg.DatabaseURL, cfg.DataDir)
-	if err != nil {
-		return nil, nil, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+		return nil, nil, err
 	}
 	log := newLogger(cfg, cmd.ErrOrStderr()).With().Str("command", "projections").Logger()
 	cmd.SetContext(log.WithContext(cmd.Context()))
