@@ -45,3 +45,18 @@ else
   echo
   echo "(Postgres skipped: set LOGBOOK_BENCH_POSTGRES_URL)"
 fi
+
+echo
+echo "## bench dispatch (RequestReceived to RunRequested, embedded default)"
+echo
+"$logbook" bench dispatch --n "${BENCH_N:-500}"
+"$logbook" bench dispatch --n "${BENCH_N:-500}" --sqlite-sync normal
+
+echo
+echo "## bench exec (docker run, Engine API, fresh, warm, host)"
+echo
+if docker version >/dev/null 2>&1; then
+  "$logbook" bench exec --n "${BENCH_EXEC_N:-30}"
+else
+  echo "(skipped: no Docker daemon answers)"
+fi
