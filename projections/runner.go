@@ -307,7 +307,16 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 	}
 	r.mu.Lock()
 	if !r.opened {
-		if err := r.openLocked(ctx, r.views); err != nil {
+		// Only the views kept as they are need readying at their
+		// checkpoints; readying the rebuilt ones there first would replay
+		// the log for nothing.
+		var kept []*viewState
+		for _, v := range r.views {
+			if !slices.Contains(targets, v) {
+				kept = append(kept, v)
+			}
+		}
+		if err := r.openLocked(ctx, kept); err != nil {
 			r.mu.Unlock()
 			return Stats{}, err
 		}
