@@ -13,6 +13,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
 // Requests is what the API needs of the dispatcher.
@@ -34,6 +35,12 @@ type API struct {
 	Users    Users
 	// ReplyTimeout bounds how long ?wait=1 waits for the reply (5m).
 	ReplyTimeout time.Duration
+	// History, Transcripts and Events serve the history, run and
+	// transcript reads; Views, when set, lets a read wait for a lagging view.
+	History     History
+	Transcripts Transcripts
+	Events      eventstore.Store
+	Views       ViewProgress
 }
 
 // maxBodyBytes bounds a request body; the command text itself is bounded
@@ -43,6 +50,13 @@ const maxBodyBytes = 64 << 10
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/requests", a.authenticated(a.postRequest))
+	if a.History != nil && a.Transcripts != nil && a.Events != nil {
+		mux.HandleFunc("GET /v1/history", a.authenticated(a.listHistory))
+		mux.HandleFunc("GET /v1/runs", a.authenticated(a.listRuns))
+		mux.HandleFunc("GET /v1/requests/{id}", a.authenticated(a.getRequest))
+		mux.HandleFunc("GET /v1/runs/{id}", a.authenticated(a.getRun))
+		mux.HandleFunc("GET /v1/runs/{id}/transcript", a.authenticated(a.getTranscript))
+	}
 }
 
 type apiError struct {
