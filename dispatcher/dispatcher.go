@@ -434,6 +434,9 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 
 // post hands the reply to its adapter and records where it went.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
+	// A secret a builtin showed (a new token) goes into the reply only: the
+	// recorded output holds a placeholder, and ReplyPosted no text.
+	reply = d.cfg.Facts.revealSecrets(requestID, reply)
 	messageID := ""
 	if poster, ok := d.cfg.Posters[reply.Adapter]; ok {
 		var err error

@@ -43,11 +43,17 @@ type Facts struct {
 	canPost   func(adapter string, to dispatch.Destination) bool
 	requestBy map[string]string // request id → user id, for "!!"
 	texts     map[string]string // request id → received text, for "!!"
+	aliases   dispatch.Aliases
+	// secrets holds what a builtin shows once and the log must never hold
+	// (a new API token): request id → placeholder → secret. The recorded
+	// output carries the placeholder; the reply posted carries the secret.
+	secrets map[string]map[string]string
 }
 
 type installed struct {
 	versions map[string]*bundle.Bundle
-	enabled  string // "" when disabled
+	configs  map[string]string // version → the config text as installed
+	enabled  string            // "" when disabled
 }
 
 // NewFacts starts an empty model. canPost says where the bot may post
@@ -64,6 +70,7 @@ func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost fu
 		dir: dir, tokens: access.Tokens{}, bundles: map[string]*installed{},
 		previous: map[string]string{}, builtins: builtins, settings: settings,
 		canPost: canPost, requestBy: map[string]string{}, texts: map[string]string{},
+		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{},
 	}
 }
 
@@ -73,6 +80,7 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	defer f.mu.Unlock()
 	f.dir.Apply(p)
 	f.tokens.Apply(p)
+	f.aliases.Apply(p)
 	switch ev := p.(type) {
 	case bundle.BundleInstalled:
 		b, err := bundle.Load([]byte(ev.Config))
@@ -81,10 +89,11 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 		in := f.bundles[ev.Name]
 		if in == nil {
-			in = &installed{versions: map[string]*bundle.Bundle{}}
+			in = &installed{versions: map[string]*bundle.Bundle{}, configs: map[string]string{}}
 			f.bundles[ev.Name] = in
 		}
 		in.versions[ev.Version] = b
+		in.configs[ev.Version] = ev.Config
 		_ = f.dir.DeclarePermissions(ev.Name, b.Permissions)
 	case bundle.BundleEnabled:
 		if in := f.bundles[ev.Name]; in != nil && in.versions[ev.Version] != nil {
@@ -211,11 +220,19 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 	return out
 }
 
-// UserAlias implements dispatch.Facts (aliases are not administered yet).
-func (f *Facts) UserAlias(string, string) (string, bool) { return "", false }
+// UserAlias implements dispatch.Facts.
+func (f *Facts) UserAlias(user, name string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.aliases.Lookup(user, name)
+}
 
 // SiteAlias implements dispatch.Facts.
-func (f *Facts) SiteAlias(string) (string, bool) { return "", false }
+func (f *Facts) SiteAlias(name string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.aliases.Lookup(dispatch.SiteAliasOwner, name)
+}
 
 // CanPost implements dispatch.Facts.
 func (f *Facts) CanPost(adapter string, to dispatch.Destination) bool { return f.canPost(adapter, to) }

@@ -77,7 +77,14 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 	}
 	go func() { p.done <- p.views.Run(ctx) }()
 
-	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	viewsDB := projections.DBOf(store)
+	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{
+		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},

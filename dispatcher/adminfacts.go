@@ -1,0 +1,105 @@
+package dispatcher
+
+import (
+	"maps"
+	"regexp"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// What the administration builtins read of the live model. They run on the
+// dispatcher's loop, the only writer, so a read lock suffices.
+
+// readDirectory calls fn with the live access directory, for the access
+// deciders' cross-aggregate checks. fn must not keep it.
+func (f *Facts) readDirectory(fn func(*access.Directory)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.dir)
+}
+
+// aliasesOf lists owner's aliases (a user id or dispatch.SiteAliasOwner).
+func (f *Facts) aliasesOf(owner string) map[string]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.aliases[owner])
+}
+
+// BundleVersions describes one installed bundle.
+type BundleVersions struct {
+	Name     string
+	Versions []string // sorted
+	Enabled  string   // "" when disabled
+}
+
+// installedBundles lists the installed bundles by name.
+func (f *Facts) installedBundles() []BundleVersions {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]BundleVersions, 0, len(f.bundles))
+	for _, name := range slices.Sorted(maps.Keys(f.bundles)) {
+		in := f.bundles[name]
+		out = append(out, BundleVersions{Name: name, Versions: slices.Sorted(maps.Keys(in.versions)), Enabled: in.enabled})
+	}
+	return out
+}
+
+// installedConfig is the config text of an installed bundle version.
+func (f *Facts) installedConfig(name, version string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	in := f.bundles[name]
+	if in == nil {
+		return "", false
+	}
+	config, ok := in.configs[version]
+	return config, ok
+}
+
+// secretPattern finds the placeholders keepSecret hands out.
+var secretPattern = regexp.MustCompile(`\[secret:[0-9a-f-]{36}\]`)
+
+// lostSecret replaces a placeholder whose secret this process does not
+// hold: the reply is posted after a restart, and the secret was never
+// written anywhere.
+const lostSecret = "[not shown: Logbook restarted before replying, and the secret was never recorded; issue a new one]"
+
+// keepSecret holds secret for the reply to requestID and returns the
+// placeholder to put in the recorded output instead.
+func (f *Facts) keepSecret(requestID, secret string) string {
+	placeholder := "[secret:" + uuid.NewString() + "]"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secrets[requestID] == nil {
+		f.secrets[requestID] = map[string]string{}
+	}
+	f.secrets[requestID][placeholder] = secret
+	return placeholder
+}
+
+// revealSecrets puts the secrets kept for requestID into the reply about
+// to be posted, and forgets them: a secret is shown once.
+func (f *Facts) revealSecrets(requestID string, reply dispatch.Reply) dispatch.Reply {
+	f.mu.Lock()
+	kept := f.secrets[requestID]
+	delete(f.secrets, requestID)
+	f.mu.Unlock()
+	if !secretPattern.MatchString(reply.Text) && !secretPattern.Match(reply.Value) {
+		return reply
+	}
+	reveal := func(placeholder string) string {
+		if secret, ok := kept[placeholder]; ok {
+			return secret
+		}
+		return lostSecret
+	}
+	reply.Text = secretPattern.ReplaceAllStringFunc(reply.Text, reveal)
+	if reply.Value != nil {
+		reply.Value = secretPattern.ReplaceAllFunc(reply.Value, func(b []byte) []byte { return []byte(reveal(string(b))) })
+	}
+	return reply
+}
