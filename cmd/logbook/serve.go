@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg config) error {
 		}
 		srv.mu.Lock()
 		srv.platform = p
-		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts}
+		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views}
 		srv.mu.Unlock()
 		log.Info().Msg("ready: executor, views and dispatcher running")
 		storeDone <- nil
