@@ -41,6 +41,9 @@ type API struct {
 	Transcripts Transcripts
 	Events      eventstore.Store
 	Views       ViewProgress
+	// Access answers POST /v1/access/explain; nil means Users, when it
+	// answers dispatch.Facts too (the dispatcher's Facts does).
+	Access dispatch.Facts
 }
 
 // maxBodyBytes bounds a request body; the command text itself is bounded
@@ -57,6 +60,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		mux.HandleFunc("GET /v1/runs/{id}", a.authenticated(a.getRun))
 		mux.HandleFunc("GET /v1/runs/{id}/transcript", a.authenticated(a.getTranscript))
 	}
+	mux.HandleFunc("POST /v1/access/explain", a.authenticated(a.explainAccess))
 }
 
 type apiError struct {
