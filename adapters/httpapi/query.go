@@ -93,6 +93,12 @@ func onlyParams(q url.Values, allowed []string) error {
 	}
 	slices.Sort(names) // the first bad one named is the same every time
 	for _, name := range names {
+		if name == "" {
+			return paramError(`""`, "a parameter has no name (a stray '=' in the query)")
+		}
+		if len(allowed) == 0 {
+			return paramError(name, "is not a parameter here; this takes none")
+		}
 		if !slices.Contains(allowed, name) {
 			return paramError(name, "is not a parameter here; expected one of %s", strings.Join(allowed, ", "))
 		}

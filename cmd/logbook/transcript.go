@@ -42,6 +42,9 @@ server cannot be reached or refuses the token.`,
   logbook transcript --follow --stream stderr 0f3c...-s0-i0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(args[0]) == "" {
+				return exitWith(2, "RUN is empty; `logbook runs` lists run ids")
+			}
 			if stream != "" && stream != "stdout" && stream != "stderr" {
 				return exitWith(2, "--stream %q is not stdout or stderr", stream)
 			}
