@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain"
@@ -21,6 +22,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -35,19 +37,36 @@ func (oneUser) UserForToken(token string) (access.UserInfo, bool) {
 func (oneUser) UserByUsername(string) (access.UserInfo, bool) { return access.UserInfo{}, false }
 func (oneUser) PermissionsOf(string) []string                 { return nil }
 
-// fixture is a real SQLite store with the views running, behind the API.
+// fixture is a real store with the views running, behind the API.
 type fixture struct {
-	store *sqlite.Store
+	store projections.Source
 	url   string
 }
 
-func newFixture(t *testing.T) *fixture {
+func openSQLite(t *testing.T) projections.Source {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// openPostgres skips or fails, by internal/testenv's rule, without Postgres.
+func openPostgres(t *testing.T) projections.Source {
+	t.Helper()
+	store, err := postgres.Open(context.Background(), testenv.PostgresSchema(t), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, openSQLite(t)) }
+
+func newFixtureOn(t *testing.T, store projections.Source) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	views, err := projections.NewRunner(store, projections.Config{}, projections.NewHistory(), projections.NewTranscripts())
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +371,15 @@ func readSSE(r io.Reader, out chan<- sseEvent) {
 
 func TestFollowingATranscriptStreamsNewChunksUntilTheRunEnds(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	for name, open := range map[string]func(*testing.T) projections.Source{"on SQLite": openSQLite, "on Postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			followUntilTheEnd(t, newFixtureOn(t, open(t)))
+		})
+	}
+}
+
+func followUntilTheEnd(t *testing.T, f *fixture) {
 	runID := "follow-me"
 	f.append(t, run.Stream(runID),
 		run.RunRequested{RequestID: "q", Bundle: "toolbox", Command: "seq"},
