@@ -37,7 +37,7 @@ denied or does not parse, 2 when the question could not be asked.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var e httpapi.AccessExplanation
-			if err := adminPost(cmd, "/v1/access/explain", map[string]string{"user": user, "text": args[0]}, &e); err != nil {
+			if err := postJSON(cmd, "/v1/access/explain", map[string]string{"user": user, "text": args[0]}, &e); err != nil {
 				return err
 			}
 			if asJSON {

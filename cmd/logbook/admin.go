@@ -153,7 +153,7 @@ func adminSend(cmd *cobra.Command, text string) error {
 		RequestID string          `json:"request_id"`
 		Reply     *dispatch.Reply `json:"reply"`
 	}
-	if err := adminPost(cmd, "/v1/requests?wait=1", map[string]string{"text": text}, &answer); err != nil {
+	if err := postJSON(cmd, "/v1/requests?wait=1", map[string]string{"text": text}, &answer); err != nil {
 		return err
 	}
 	if answer.Reply == nil {
@@ -167,9 +167,9 @@ func adminSend(cmd *cobra.Command, text string) error {
 	return nil
 }
 
-// adminPost sends body to the server as JSON with LOGBOOK_TOKEN and decodes
+// postJSON sends body to the server as JSON with LOGBOOK_TOKEN and decodes
 // a 2xx answer into out; anything else is exit 2 with the server's error.
-func adminPost(cmd *cobra.Command, path string, body, out any) error {
+func postJSON(cmd *cobra.Command, path string, body, out any) error {
 	cc, err := loadClientConfig()
 	if err != nil {
 		return exitWith(2, "%v", err)

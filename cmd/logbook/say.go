@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,10 +28,9 @@ func loadClientConfig() (clientConfig, error) {
 
 func newSayCmd() *cobra.Command {
 	var (
-		as      string
-		room    string
-		asJSON  bool
-		timeout time.Duration
+		as     string
+		room   string
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "say [--as USER] 'TEXT'",
@@ -49,39 +43,13 @@ logbook:admin permission).`,
   logbook say '!echo hello | wc'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cc, err := loadClientConfig()
-			if err != nil {
-				return exitWith(2, "%v", err)
-			}
-			body, _ := json.Marshal(map[string]string{"text": args[0], "as": as, "room": room})
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, cc.URL+"/v1/requests?wait=1", bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+cc.Token)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := (&http.Client{Timeout: timeout}).Do(req)
-			if err != nil {
-				return exitWith(2, "cannot reach Logbook at %s (LOGBOOK_URL): %v", cc.URL, err)
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-			if err != nil {
-				return err
-			}
 			var answer struct {
 				RequestID string          `json:"request_id"`
-				Reply     *dispatch.Reply `json:"reply"`
-				Error     string          `json:"error,omitempty"`
+				Reply     *dispatch.Reply `json:"reply,omitempty"`
 			}
-			if err := json.Unmarshal(raw, &answer); err != nil {
-				return exitWith(2, "the server answered %s with something that is not JSON: %.200s", resp.Status, raw)
-			}
-			if resp.StatusCode >= 300 {
-				if answer.Error == "" {
-					answer.Error = resp.Status
-				}
-				return exitWith(2, "%s", answer.Error)
+			body := map[string]string{"text": args[0], "as": as, "room": room}
+			if err := postJSON(cmd, "/v1/requests?wait=1", body, &answer); err != nil {
+				return err
 			}
 			if asJSON {
 				if err := writeJSON(cmd.OutOrStdout(), answer); err != nil {
@@ -101,6 +69,5 @@ logbook:admin permission).`,
 	cmd.Flags().StringVar(&as, "as", "", "run as this user (needs logbook:admin)")
 	cmd.Flags().StringVar(&room, "room", "", "the room the request says it came from (default api)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the request id and the whole reply as JSON")
-	cmd.Flags().DurationVar(&timeout, "timeout", 6*time.Minute, "how long to wait for the reply")
 	return cmd
 }
