@@ -153,6 +153,7 @@ func TestBadRequestsGetAClearRecordedReply(t *testing.T) {
 		{"a pipeline that does not parse says the column", "admin", `echo "unterminated`, "column"},
 		{"an unknown user is told how to get access", "mallory", "echo hi", "admin"},
 		{"a request over 16 KiB is refused", "admin", "echo " + strings.Repeat("x", 17<<10), "16"},
+		{"a redirect to a room the bot cannot post in is refused before anything runs", "admin", "echo hi > #ops", "cannot post to #ops"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

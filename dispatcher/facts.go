@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/pipeline"
 )
 
 // AdminPermissions are the logbook:* permissions, declared by the builtin
@@ -56,15 +57,22 @@ type installed struct {
 	enabled  string            // "" when disabled
 }
 
-// NewFacts starts an empty model. canPost says where the bot may post
-// (nil: everywhere).
+// postableWithoutChat is where the bot can post while no chat provider is
+// connected: a reply to an api or web request goes back to its caller
+// ("here", "me"), and there is no room to redirect it to.
+func postableWithoutChat(adapter string, to dispatch.Destination) bool {
+	return directAdapters[adapter] && to.Kind == pipeline.DestinationUser
+}
+
+// NewFacts starts an empty model. canPost says where the bot may post (nil:
+// only back to the caller of an api or web request).
 func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost func(string, dispatch.Destination) bool) *Facts {
 	dir := access.NewDirectory()
 	if err := dir.DeclarePermissions(dispatch.BuiltinBundle, AdminPermissions); err != nil {
 		panic(err) // the names above are valid by construction
 	}
 	if canPost == nil {
-		canPost = func(string, dispatch.Destination) bool { return true }
+		canPost = postableWithoutChat
 	}
 	return &Facts{
 		dir: dir, tokens: access.Tokens{}, bundles: map[string]*installed{},
