@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
@@ -39,9 +40,16 @@ type Config struct {
 	// Posters deliver replies by adapter name; a reply for an adapter
 	// without one is recorded as posted to nowhere (logged).
 	Posters map[string]ReplyPoster
-	Name    string // checkpoint name ("dispatcher")
-	Actor   string // recorded as the actor of its events ("dispatcher")
-	Logger  zerolog.Logger
+	// Chat are the chat providers by adapter name. Their replies are cut
+	// into parts and delivered off the decide loop, each part recorded
+	// (see delivery.go).
+	Chat map[string]chat.Provider
+	// TranscriptURL gives the web address of a run's transcript, linked
+	// from a reply too long to post whole (nil: no link).
+	TranscriptURL func(runID string) string
+	Name          string // checkpoint name ("dispatcher")
+	Actor         string // recorded as the actor of its events ("dispatcher")
+	Logger        zerolog.Logger
 }
 
 // Dispatcher is the runner of domain/dispatch.

@@ -28,6 +28,8 @@ type config struct {
 	LogFormat   string // LOGBOOK_LOG_FORMAT: json, console, or empty for console on a TTY
 	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
+	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
+	Slack       slackConfig
 }
 
 func loadConfig() (config, error) {
@@ -39,6 +41,8 @@ func loadConfig() (config, error) {
 		LogFormat:   os.Getenv("LOGBOOK_LOG_FORMAT"),
 		Runtime:     os.Getenv("LOGBOOK_RUNTIME"),
 		SQLiteSync:  os.Getenv("LOGBOOK_SQLITE_SYNC"),
+		PublicURL:   os.Getenv("LOGBOOK_PUBLIC_URL"),
+		Slack:       loadSlackConfig(),
 	}
 	return c, c.Validate()
 }
@@ -74,6 +78,7 @@ func (c config) Validate() error {
 	if _, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Slack.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -33,6 +33,7 @@ type platform struct {
 	views      *projections.Runner
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
+	chat       *chatSet
 	done       chan error
 }
 
@@ -84,16 +85,22 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 	if err != nil {
 		return nil, err
 	}
-	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	p.chat, err = configuredChat(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, p.chat.canPost)
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{}},
+		Chat:        p.chat.providers, TranscriptURL: p.chat.transcriptURL,
 	})
 	if err != nil {
 		return nil, err
 	}
 	go func() { p.done <- p.dispatcher.Run(ctx) }()
+	p.chat.start(ctx, p.dispatcher, log)
 
 	go func() {
 		for range 3 {

@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	httpServer := &http.Server{Handler: httpapi.NewHandler(srv.ready, srv.currentAPI), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: srv.withChat(httpapi.NewHandler(srv.ready, srv.currentAPI)), ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(listener) }()
 	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain/chat"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/pipeline"
+)
+
+// slackConfig is LOGBOOK_SLACK_*. Slack runs when the bot token is set,
+// over Socket Mode when the app token is set too, and over the Events API
+// (POST /slack/events, /slack/commands) when the signing secret is.
+type slackConfig struct {
+	AppToken      string // LOGBOOK_SLACK_APP_TOKEN (xapp-…): Socket Mode
+	BotToken      string // LOGBOOK_SLACK_BOT_TOKEN (xoxb-…): the Web API
+	SigningSecret string // LOGBOOK_SLACK_SIGNING_SECRET: checks Events API deliveries
+	APIURL        string // LOGBOOK_SLACK_API_URL: another Web API base URL, for testing
+	Threads       string // LOGBOOK_SLACK_THREADS: 1 answers in the thread of the request
+}
+
+func loadSlackConfig() slackConfig {
+	return slackConfig{
+		AppToken:      os.Getenv("LOGBOOK_SLACK_APP_TOKEN"),
+		BotToken:      os.Getenv("LOGBOOK_SLACK_BOT_TOKEN"),
+		SigningSecret: os.Getenv("LOGBOOK_SLACK_SIGNING_SECRET"),
+		APIURL:        os.Getenv("LOGBOOK_SLACK_API_URL"),
+		Threads:       os.Getenv("LOGBOOK_SLACK_THREADS"),
+	}
+}
+
+func (c slackConfig) enabled() bool { return c.BotToken != "" }
+
+func (c slackConfig) threads() bool { t, _ := strconv.ParseBool(c.Threads); return t }
+
+func (c slackConfig) validate() []error {
+	var errs []error
+	if c.BotToken == "" && (c.AppToken != "" || c.SigningSecret != "") {
+		errs = append(errs, errors.New("LOGBOOK_SLACK_BOT_TOKEN is required when LOGBOOK_SLACK_APP_TOKEN or LOGBOOK_SLACK_SIGNING_SECRET is set"))
+	}
+	if c.BotToken != "" && c.AppToken == "" && c.SigningSecret == "" {
+		errs = append(errs, errors.New("LOGBOOK_SLACK_BOT_TOKEN is set, but neither LOGBOOK_SLACK_APP_TOKEN (Socket Mode) nor LOGBOOK_SLACK_SIGNING_SECRET (Events API) is: Slack could never deliver a message"))
+	}
+	if c.BotToken != "" && !strings.HasPrefix(c.BotToken, "xoxb-") {
+		errs = append(errs, errors.New("LOGBOOK_SLACK_BOT_TOKEN should be a bot token starting xoxb-"))
+	}
+	if c.AppToken != "" && !strings.HasPrefix(c.AppToken, "xapp-") {
+		errs = append(errs, errors.New("LOGBOOK_SLACK_APP_TOKEN should be an app-level token starting xapp-"))
+	}
+	if _, err := strconv.ParseBool(c.Threads); c.Threads != "" && err != nil {
+		errs = append(errs, fmt.Errorf("LOGBOOK_SLACK_THREADS %q is not 1 or 0", c.Threads))
+	}
+	return errs
+}
+
+// chatProviders are the providers the environment configures, and the HTTP
+// routes those that receive over HTTP need (pattern → handler). Add a
+// provider here: build it from cfg when its settings are present.
+func chatProviders(cfg config, log zerolog.Logger) ([]chat.Provider, map[string]http.Handler, error) {
+	var providers []chat.Provider
+	routes := map[string]http.Handler{}
+
+	// Slack: LOGBOOK_SLACK_* (adapters/slack), wired with its adapter.
+
+	// IRC: LOGBOOK_IRC_* (adapters/irc).
+
+	return providers, routes, nil
+}
+
+// chatSet runs the configured providers next to the dispatcher.
+type chatSet struct {
+	providers map[string]chat.Provider
+	routes    map[string]http.Handler
+	publicURL string // the web UI's base URL, for transcript links
+}
+
+// configuredChat builds the chat providers the environment configures.
+func configuredChat(cfg config, log zerolog.Logger) (*chatSet, error) {
+	providers, routes, err := chatProviders(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newChatSet(providers, routes)
+	if err != nil {
+		return nil, err
+	}
+	s.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if s.publicURL == "" {
+		s.publicURL = "http://" + cfg.HTTPAddr
+	}
+	return s, nil
+}
+
+// transcriptURL is the web UI's page of a run's transcript.
+func (s *chatSet) transcriptURL(runID string) string {
+	return s.publicURL + "/runs/" + url.PathEscape(runID) + "/transcript"
+}
+
+func newChatSet(providers []chat.Provider, routes map[string]http.Handler) (*chatSet, error) {
+	s := &chatSet{providers: map[string]chat.Provider{}, routes: routes}
+	for _, p := range providers {
+		name := p.Name()
+		if name == "api" || name == "web" || s.providers[name] != nil {
+			return nil, fmt.Errorf("chat provider %q is configured twice, or takes a reserved name (api, web)", name)
+		}
+		s.providers[name] = p
+	}
+	return s, nil
+}
+
+// canPost is the Facts' rule for where the bot may post: api and web
+// requests answer their caller only; a chat provider says from what it
+// knows (rooms it has joined).
+func (s *chatSet) canPost(adapter string, to dispatch.Destination) bool {
+	if adapter == "api" || adapter == "web" {
+		return to.Kind == pipeline.DestinationUser
+	}
+	p, ok := s.providers[adapter]
+	return ok && p.CanPost(to)
+}
+
+// start runs each provider until ctx ends, handing every message to the
+// dispatcher. A provider that stops for good (a rejected token) is logged;
+// the others keep running.
+func (s *chatSet) start(ctx context.Context, d *dispatcher.Dispatcher, log zerolog.Logger) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for name, p := range s.providers {
+		plog := log.With().Str("provider", name).Logger()
+		handler := func(ctx context.Context, m chat.Message) error {
+			id, err := d.Receive(ctx, m.Received(), m.Provider+":"+m.User)
+			if err != nil {
+				plog.Error().Err(err).Str("message_id", m.MessageID).Msg("recording a chat message")
+				return err
+			}
+			plog.Debug().Str("request_id", id).Str("room", m.Room).Msg("chat message recorded")
+			return nil
+		}
+		wg.Go(func() {
+			plog.Info().Msg("chat provider starting")
+			if err := p.Run(ctx, handler); err != nil && ctx.Err() == nil {
+				plog.Error().Err(err).Msg("chat provider stopped; fix its settings and restart Logbook")
+			}
+		})
+	}
+	return &wg
+}
+
+// ServeHTTP answers the providers' HTTP routes (Slack's Events API).
+func (s *chatSet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.routes[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// withChat routes /slack/ to the chat providers' HTTP routes once the
+// platform has started (503 before, so Slack retries the delivery), and
+// everything else to next.
+func (s *server) withChat(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.HandleFunc("/slack/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.RLock()
+		p := s.platform
+		s.mu.RUnlock()
+		if p == nil {
+			http.Error(w, "Logbook is starting", http.StatusServiceUnavailable)
+			return
+		}
+		p.chat.ServeHTTP(w, r)
+	})
+	return mux
+}
