@@ -402,13 +402,8 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	for _, start := range decision.Runs {
 		if start.Builtin {
-			terminal := d.cfg.Facts.Builtins().Execute(start.Request, d.cfg.Facts)
-			e, err := next(terminal)
-			if err != nil {
+			if err := d.runBuiltin(ctx, start, md, triggerID); err != nil {
 				return err
-			}
-			if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.Exact(0), e); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-				return fmt.Errorf("append the builtin result of %s: %w", start.RunID, err)
 			}
 			continue
 		}
@@ -425,6 +420,28 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	if decision.Reply != nil {
 		d.post(ctx, log, id, *decision.Reply, triggerID)
+	}
+	return nil
+}
+
+// runBuiltin executes a builtin run in-process and appends what it printed
+// and its terminal event in one append after its RunRequested, as an
+// executor records a container's run. The ids derive from the trigger and
+// the run, so recording the same run again is a no-op, and a run that
+// already ended (its stream is past version 0) is left as it is.
+func (d *Dispatcher) runBuiltin(ctx context.Context, start dispatch.RunStart, md domain.Metadata, triggerID uuid.UUID) error {
+	payloads := d.cfg.Facts.Builtins().Execute(start.Request, d.cfg.Facts, time.Now().UTC())
+	events := make([]domain.NewEvent, len(payloads))
+	for i, p := range payloads {
+		e, err := domain.Encode(p, md)
+		if err != nil {
+			return err
+		}
+		e.ID = derivedID(triggerID, "builtin/"+start.RunID, i)
+		events[i] = e
+	}
+	if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.Exact(0), events...); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return fmt.Errorf("append the builtin output and result of %s: %w", start.RunID, err)
 	}
 	return nil
 }

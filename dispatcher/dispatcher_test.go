@@ -184,13 +184,13 @@ func TestARestartedDispatcherResumesFromItsCheckpoint(t *testing.T) {
 	if strings.TrimSpace(reply.Text) != "second" {
 		t.Fatalf("reply after restart = %+v", reply)
 	}
-	waitFor(t, "the second request's events", func() bool { return countEvents2(t, h.store) >= before+9 })
-	if got := countEvents2(t, h.store); got != before+9 {
+	waitFor(t, "the second request's events", func() bool { return countEvents2(t, h.store) >= before+10 })
+	if got := countEvents2(t, h.store); got != before+10 {
 		events, _ := h.store.ReadAll(context.Background(), before+1, 100)
 		for _, e := range events {
 			t.Logf("%d %s %s", e.Position, e.Stream, e.Type)
 		}
-		t.Fatalf("after a restart and one request the log grew by %d events, want 9 (no decision repeated)", got-before)
+		t.Fatalf("after a restart and one request the log grew by %d events, want 10 (no decision repeated)", got-before)
 	}
 }
 

@@ -1,10 +1,13 @@
 package dispatch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/bundle"
@@ -17,7 +20,7 @@ const BuiltinBundle = "logbook"
 
 // ModeBuiltin marks a RunRequested that the runner executes in-process
 // (Builtins.Execute) instead of publishing it to the executors.
-const ModeBuiltin run.Mode = "builtin"
+const ModeBuiltin = run.ModeBuiltin
 
 // Builtin is a command that runs in-process. Run must be deterministic for
 // the builtins of this package; the runner's own (history, transcript,
@@ -106,9 +109,36 @@ func DefaultBuiltins() Builtins {
 }
 
 // Execute runs a builtin RunRequested (Mode ModeBuiltin) and returns the
-// terminal run event to record: RunSucceeded, or RunFailed when the
-// command is not a builtin or its run function fails.
-func (b Builtins) Execute(req run.RunRequested, facts Facts) domain.Payload {
+// events that follow it in the run's stream, to append together: what the
+// builtin printed as OutputChunks (stdout, seq from 0, at the time given),
+// then the terminal event, RunSucceeded, or RunFailed when the command is
+// not a builtin or its run function fails. A builtin's output is its result
+// written in the Cog protocol, so the transcript of a builtin run reads like
+// that of a command in a container, and parses back to the same result.
+func (b Builtins) Execute(req run.RunRequested, facts Facts, at time.Time) []domain.Payload {
+	terminal := b.execute(req, facts)
+	var res run.Result
+	switch t := terminal.(type) {
+	case run.RunSucceeded:
+		res = t.Result
+	case run.RunFailed:
+		res = t.Result
+	}
+	var events []domain.Payload
+	stdout := CogStdout(res)
+	for seq := 0; len(stdout) > 0; seq++ {
+		n := min(len(stdout), BuiltinChunkBytes)
+		events = append(events, run.OutputChunk{Seq: int64(seq), Stream: run.Stdout, Bytes: stdout[:n:n], At: at})
+		stdout = stdout[n:]
+	}
+	return append(events, terminal)
+}
+
+// BuiltinChunkBytes is the most output one OutputChunk of a builtin run
+// holds, as the executors' chunker coalesces.
+const BuiltinChunkBytes = 16 << 10
+
+func (b Builtins) execute(req run.RunRequested, facts Facts) domain.Payload {
 	builtin, ok := b[req.Command]
 	if !ok || req.Bundle != BuiltinBundle {
 		return run.RunFailed{Reason: fmt.Sprintf("%s:%s is not a builtin command", req.Bundle, req.Command)}
@@ -121,6 +151,59 @@ func (b Builtins) Execute(req run.RunRequested, facts Facts) domain.Payload {
 		return run.RunFailed{Reason: "aborted", Result: res}
 	}
 	return run.RunSucceeded{Result: res}
+}
+
+// CogStdout writes a result as a command speaking the Cog protocol would
+// print it: COG_TEMPLATE and COGCMD_ lines, then the body lines, or "JSON"
+// and the value when the value is not Cog's [{"body": [lines]}] or a line
+// would read back as something else. run.ParseCogOutput of the bytes gives
+// the result back (an empty body reads back as no value).
+func CogStdout(res run.Result) []byte {
+	var out []byte
+	if res.Template != "" {
+		out = append(out, "COG_TEMPLATE: "+res.Template+"\n"...)
+	}
+	for _, l := range res.Logs {
+		out = append(out, "COGCMD_"+strings.ToUpper(l.Level)+": "+l.Message+"\n"...)
+	}
+	if res.Aborted {
+		out = append(out, "COGCMD_ACTION: abort\n"...)
+	}
+	value := bytes.TrimSpace(res.Value)
+	if len(value) == 0 || string(value) == "null" {
+		return out
+	}
+	if lines, ok := plainBodyLines(value); ok {
+		for _, line := range lines {
+			out = append(out, line...)
+			out = append(out, '\n')
+		}
+		return out
+	}
+	out = append(out, "JSON\n"...)
+	out = append(out, value...)
+	return append(out, '\n')
+}
+
+// plainBodyLines returns the lines of a [{"body": [lines]}] value when each
+// reads back as a body line: no line breaks, no "JSON" marker, no protocol
+// line, no trailing carriage return.
+func plainBodyLines(v json.RawMessage) ([]string, bool) {
+	var body []map[string][]string
+	if err := json.Unmarshal(v, &body); err != nil || len(body) != 1 || len(body[0]) != 1 {
+		return nil, false
+	}
+	lines, ok := body[0]["body"]
+	if !ok {
+		return nil, false
+	}
+	for _, line := range lines {
+		if strings.ContainsAny(line, "\n") || strings.HasSuffix(line, "\r") || strings.TrimSpace(line) == "JSON" ||
+			strings.HasPrefix(line, "COGCMD_") || strings.HasPrefix(line, "COG_TEMPLATE:") || !utf8.ValidString(line) {
+			return nil, false
+		}
+	}
+	return lines, true
 }
 
 // bodyResult is text output in Cog's shape, [{"body": [lines]}].

@@ -1,9 +1,13 @@
 package dispatch
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/run"
@@ -15,7 +19,8 @@ func execute(t *testing.T, facts *StaticFacts, handle, username string, args ...
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		Invocation: run.Invocation{Room: "general", ChatHandle: handle, Username: username}}
-	switch e := facts.Builtins().Execute(req, facts).(type) {
+	events := facts.Builtins().Execute(req, facts, time.Now())
+	switch e := events[len(events)-1].(type) {
 	case run.RunSucceeded:
 		return renderOutput(e.Result.Value), true
 	case run.RunFailed:
@@ -69,8 +74,8 @@ func TestTheBuiltinsAnswerFromTheFacts(t *testing.T) {
 func TestABuiltinRunsThroughTheWholeRequest(t *testing.T) {
 	t.Parallel()
 	s, id := started(t, "U2", "echo hi there > #ops")
-	outcome := s.facts.Builtins().Execute(s.last.Runs[0].Request, s.facts)
-	done := s.then(RunEvent{RunID: RunID(id, 0, 0), Event: outcome})
+	events := s.facts.Builtins().Execute(s.last.Runs[0].Request, s.facts, time.Now())
+	done := s.then(RunEvent{RunID: RunID(id, 0, 0), Event: events[len(events)-1]})
 	wantTypes(t, done, "RequestCompleted")
 	if reply := wantReply(t, done, "hi there"); reply.To[0].Name != "ops" {
 		t.Fatalf("reply %+v", reply)
@@ -130,4 +135,132 @@ func TestTheNewEventTypesAreRegistered(t *testing.T) {
 			t.Fatalf("%s is not registered", name)
 		}
 	}
+}
+
+// builtinRun executes one builtin as the runner does and checks that its
+// events, after the RunRequested, keep the run lifecycle's rules.
+func builtinRun(t *testing.T, facts Facts, at time.Time, args ...string) []domain.Payload {
+	t.Helper()
+	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
+		Invocation: run.Invocation{Room: "general", ChatHandle: "U1", Username: "alice"}}
+	events := facts.Builtins().Execute(req, facts, at)
+	state := run.Fold([]domain.Payload{req})
+	for _, e := range events {
+		accepted, err := run.Decide(state, e)
+		if err != nil || len(accepted) != 1 {
+			t.Fatalf("the run lifecycle refuses %s after %+v: %v", e.EventType(), state, err)
+		}
+		state = run.Evolve(state, e)
+	}
+	if !state.Finished() {
+		t.Fatalf("the builtin run did not end: %+v", state)
+	}
+	return events
+}
+
+func TestABuiltinRunRecordsItsOutputBeforeItsEnd(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	facts := newTestFacts(t)
+	t.Run("given echo hello, its stdout is hello and a newline, then it succeeds", func(t *testing.T) {
+		events := builtinRun(t, facts, at, "echo", "hello")
+		if len(events) != 2 {
+			t.Fatalf("events %+v, want one chunk and the end", events)
+		}
+		chunk, ok := events[0].(run.OutputChunk)
+		if !ok || chunk.Seq != 0 || chunk.Stream != run.Stdout || string(chunk.Bytes) != "hello\n" || !chunk.At.Equal(at) {
+			t.Fatalf("first event %+v, want stdout chunk 0 \"hello\\n\" at %v", events[0], at)
+		}
+		if _, ok := events[1].(run.RunSucceeded); !ok {
+			t.Fatalf("last event %T, want RunSucceeded", events[1])
+		}
+	})
+	t.Run("given a failing builtin, its output is the error, then it fails", func(t *testing.T) {
+		events := builtinRun(t, facts, at, "which")
+		if chunk, ok := events[0].(run.OutputChunk); !ok || string(chunk.Bytes) != "which takes one command name; usage: which COMMAND\n" {
+			t.Fatalf("first event %+v, want the usage error on stdout", events[0])
+		}
+		if failed, ok := events[1].(run.RunFailed); !ok || failed.Reason != "which takes one command name; usage: which COMMAND" {
+			t.Fatalf("last event %+v, want RunFailed", events[1])
+		}
+	})
+	t.Run("given a name that is no builtin, nothing was printed and the run fails", func(t *testing.T) {
+		events := builtinRun(t, facts, at, "nonesuch")
+		if len(events) != 1 {
+			t.Fatalf("events %+v, want only RunFailed", events)
+		}
+	})
+	t.Run("given more output than a chunk holds, it is split in numbered chunks that add up", func(t *testing.T) {
+		long := strings.Repeat("x", BuiltinChunkBytes)
+		events := builtinRun(t, facts, at, "echo", long, long)
+		var joined []byte
+		for i, e := range events[:len(events)-1] {
+			chunk := e.(run.OutputChunk)
+			if chunk.Seq != int64(i) || len(chunk.Bytes) > BuiltinChunkBytes {
+				t.Fatalf("chunk %d: seq %d, %d bytes", i, chunk.Seq, len(chunk.Bytes))
+			}
+			joined = append(joined, chunk.Bytes...)
+		}
+		if want := long + " " + long + "\n"; string(joined) != want || len(events) != 4 {
+			t.Fatalf("%d events, %d bytes of output, want 3 chunks of %d bytes", len(events), len(joined), len(want))
+		}
+	})
+}
+
+func TestCogStdoutParsesBackToTheResult(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		result run.Result
+		stdout string
+	}{
+		{"body lines are printed as lines", bodyResult("one", "", "three"), "one\n\nthree\n"},
+		{"an empty body prints nothing", bodyResult(), ""},
+		{"no value prints nothing", run.Result{}, ""},
+		{"a value that is not a body is JSON", run.Result{Value: json.RawMessage(`{"a":1}`)}, "JSON\n{\"a\":1}\n"},
+		{"a body line reading as the JSON marker makes it JSON", bodyResult("JSON"), "JSON\n[{\"body\":[\"JSON\"]}]\n"},
+		{"a body line reading as a protocol line makes it JSON", bodyResult("COGCMD_ACTION: abort"), "JSON\n[{\"body\":[\"COGCMD_ACTION: abort\"]}]\n"},
+		{"template, logs and abort come first", run.Result{Template: "t", Logs: []run.LogLine{{Level: "info", Message: "m"}}, Aborted: true, Value: bodyResult("x").Value},
+			"COG_TEMPLATE: t\nCOGCMD_INFO: m\nCOGCMD_ACTION: abort\nx\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stdout := CogStdout(tc.result)
+			if string(stdout) != tc.stdout {
+				t.Fatalf("stdout %q, want %q", stdout, tc.stdout)
+			}
+			assertParsesBack(t, tc.result, stdout)
+		})
+	}
+}
+
+// assertParsesBack checks that run.ParseCogOutput reads stdout as res.
+func assertParsesBack(t *testing.T, res run.Result, stdout []byte) {
+	t.Helper()
+	got, err := run.ParseCogOutput(stdout, true)
+	if err != nil {
+		t.Fatalf("%q does not parse: %v", stdout, err)
+	}
+	if got.Template != res.Template || got.Aborted != res.Aborted || len(got.Logs) != len(res.Logs) {
+		t.Fatalf("parsed %+v from %q, want %+v", got, stdout, res)
+	}
+	want := res.Value
+	if lines, ok := bodyLines(bytes.TrimSpace(want)); ok && len(lines) == 0 {
+		want = nil // an empty body prints nothing, which reads back as no value
+	}
+	if !sameJSON(got.Value, want) {
+		t.Fatalf("parsed value %s from %q, want %s", got.Value, stdout, want)
+	}
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	if len(bytes.TrimSpace(a)) == 0 || len(bytes.TrimSpace(b)) == 0 {
+		return len(bytes.TrimSpace(a)) == len(bytes.TrimSpace(b))
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/logbookhq/logbook/domain/run"
@@ -47,6 +49,22 @@ func FuzzDecideReceived(f *testing.F) {
 			if _, err := Decide(r, ev, facts); err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzCogStdout writes arbitrary body lines, or an arbitrary JSON value, as
+// a builtin's stdout: run.ParseCogOutput must read back the same value.
+func FuzzCogStdout(f *testing.F) {
+	for _, seed := range []string{"hello", "a\nb", "JSON", "COGCMD_INFO: x", "line\r", "\xff", "", `{"a":[1,2]}`, `"s"`, "COG_TEMPLATE: t"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		res := bodyResult(strings.Split(text, "\x00")...)
+		assertParsesBack(t, res, CogStdout(res))
+		if json.Valid([]byte(text)) {
+			res := run.Result{Value: json.RawMessage(text)}
+			assertParsesBack(t, res, CogStdout(res))
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 // Evolve. The zero value is a run with no events.
 type State struct {
 	Requested       bool
+	InProcess       bool   // a builtin run (ModeBuiltin): no container, output at once
 	ContainerID     string // set by ContainerCreated
 	Created         bool
 	Started         bool
@@ -73,6 +74,12 @@ func Decide(s State, proposed domain.Payload) ([]domain.Payload, error) {
 		}
 		return nil, reject(ErrRunFinished, proposed, "the run already ended with %s; nothing but the container's removal may follow", s.Terminal)
 	}
+	switch proposed.(type) {
+	case ContainerCreated, ContainerStarted, ContainerStopped:
+		if s.InProcess {
+			return nil, reject(ErrOutOfOrder, proposed, "a builtin run has no container")
+		}
+	}
 	switch p := proposed.(type) {
 	case ContainerCreated:
 		if s.Created {
@@ -86,7 +93,7 @@ func Decide(s State, proposed domain.Payload) ([]domain.Payload, error) {
 			return nil, reject(ErrOutOfOrder, p, "the command already started")
 		}
 	case OutputChunk:
-		if !s.Started {
+		if !s.Started && !s.InProcess {
 			return nil, reject(ErrOutOfOrder, p, "output before the command started")
 		}
 		if s.Truncated {
@@ -146,6 +153,7 @@ func Evolve(s State, e domain.Payload) State {
 	switch p := e.(type) {
 	case RunRequested:
 		s.Requested = true
+		s.InProcess = p.Mode == ModeBuiltin
 	case ContainerCreated:
 		s.Created = true
 		s.ContainerID = p.ContainerID

@@ -11,7 +11,10 @@ import (
 	"github.com/logbookhq/logbook/domain/run"
 )
 
-var requested = run.RunRequested{RequestID: "r1", Image: "img", Argv: []string{"echo"}}
+var (
+	requested = run.RunRequested{RequestID: "r1", Image: "img", Argv: []string{"echo"}}
+	builtin   = run.RunRequested{RequestID: "r1", Bundle: "logbook", Command: "echo", Mode: run.ModeBuiltin}
+)
 
 func TestDecideKeepsOneTerminalEventPerRun(t *testing.T) {
 	t.Parallel()
@@ -48,6 +51,14 @@ func TestDecideKeepsOneTerminalEventPerRun(t *testing.T) {
 		{"a running run may be cancelled", started, run.RunCancelRequested{Actor: "alice"}, []domain.Payload{run.RunCancelRequested{Actor: "alice"}}, nil},
 		{"a second cancel request records nothing", append(append([]domain.Payload{}, started...), run.RunCancelRequested{}), run.RunCancelRequested{Actor: "bob"}, nil, nil},
 		{"a foreign event is rejected", started, domain.Raw{Type: "Other"}, nil, run.ErrOutOfOrder},
+		{"a builtin run's output follows its request directly", []domain.Payload{builtin}, run.OutputChunk{Seq: 0, Stream: run.Stdout}, []domain.Payload{run.OutputChunk{Seq: 0, Stream: run.Stdout}}, nil},
+		{"a builtin run's chunks are numbered too", []domain.Payload{builtin}, run.OutputChunk{Seq: 1, Stream: run.Stdout}, nil, run.ErrOutOfOrder},
+		{"a builtin run has no container", []domain.Payload{builtin}, run.ContainerCreated{ContainerID: "c1"}, nil, run.ErrOutOfOrder},
+		{"a builtin run does not start a container", []domain.Payload{builtin}, run.ContainerStarted{}, nil, run.ErrOutOfOrder},
+		{"a builtin run stops no container", []domain.Payload{builtin, run.OutputChunk{Seq: 0, Stream: run.Stdout}}, run.ContainerStopped{}, nil, run.ErrOutOfOrder},
+		{"a builtin run succeeds after its output", []domain.Payload{builtin, run.OutputChunk{Seq: 0, Stream: run.Stdout}}, run.RunSucceeded{}, []domain.Payload{run.RunSucceeded{}}, nil},
+		{"a builtin run ends once", []domain.Payload{builtin, run.RunSucceeded{}}, run.RunFailed{Reason: "again"}, nil, run.ErrRunFinished},
+		{"no output follows a builtin run's end", []domain.Payload{builtin, run.RunSucceeded{}}, run.OutputChunk{Seq: 0, Stream: run.Stdout}, nil, run.ErrRunFinished},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

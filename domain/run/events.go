@@ -30,6 +30,9 @@ const (
 	ModeFresh Mode = "fresh"
 	// ModeWarm runs each invocation in a started container from a pool.
 	ModeWarm Mode = "warm"
+	// ModeBuiltin runs the command in-process, in the dispatcher. There is
+	// no container: the run's output follows its RunRequested directly.
+	ModeBuiltin Mode = "builtin"
 )
 
 // Limits bound one run. A zero field means "the executor's default".
