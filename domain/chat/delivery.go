@@ -1,0 +1,241 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// Delivery events live in the request stream, next to ReplyPosted, which
+// the runner records once every part of every destination is settled.
+//
+// A part's life: ReplyPartAttempted is recorded before the provider is
+// asked to post it, ReplyPartPosted after the provider said it did (or
+// after a provider that can look found it already posted), and
+// ReplyPartFailed when the provider refused it for good. A part attempted
+// but not posted is the window of doubt: it may or may not be in the room.
+
+// ReplyPartAttempted records that a part is about to be posted.
+type ReplyPartAttempted struct {
+	Adapter string               `json:"adapter"`
+	To      dispatch.Destination `json:"to"`
+	Part    int                  `json:"part"`
+	Count   int                  `json:"count"`
+	At      time.Time            `json:"at"` // before the post: a lookup searches from here
+}
+
+// ReplyPartPosted records that a part is in the room.
+type ReplyPartPosted struct {
+	Adapter   string               `json:"adapter"`
+	To        dispatch.Destination `json:"to"`
+	Part      int                  `json:"part"`
+	Count     int                  `json:"count"`
+	MessageID string               `json:"message_id,omitempty"`
+	// Found is true when the part was not posted again because the
+	// provider found it posted by an attempt whose result went unrecorded.
+	Found bool `json:"found,omitempty"`
+}
+
+// ReplyPartFailed records a part the provider refused for good (an unknown
+// channel, a message it will never accept). The destination's later parts
+// are not posted.
+type ReplyPartFailed struct {
+	Adapter string               `json:"adapter"`
+	To      dispatch.Destination `json:"to"`
+	Part    int                  `json:"part"`
+	Count   int                  `json:"count"`
+	Error   string               `json:"error"`
+}
+
+func (ReplyPartAttempted) EventType() string { return "ReplyPartAttempted" }
+func (ReplyPartPosted) EventType() string    { return "ReplyPartPosted" }
+func (ReplyPartFailed) EventType() string    { return "ReplyPartFailed" }
+
+func init() {
+	domain.Register[ReplyPartAttempted]()
+	domain.Register[ReplyPartPosted]()
+	domain.Register[ReplyPartFailed]()
+}
+
+// PartFinder is a Provider that can say whether a part is already posted,
+// by looking in the room (Slack: message metadata in the channel history).
+// The runner asks before posting again a part that was attempted but not
+// recorded as posted, so that such a part is not posted twice.
+type PartFinder interface {
+	FindPart(ctx context.Context, to dispatch.Destination, p Part, since time.Time) (messageID string, found bool, err error)
+}
+
+// PartState is where one part of a reply to one destination stands.
+type PartState int
+
+const (
+	PartPending   PartState = iota // nothing recorded: never handed to the provider
+	PartAttempted                  // handed to the provider; the outcome is not recorded
+	PartPosted                     // in the room
+	PartFailed                     // refused for good
+)
+
+func (s PartState) String() string {
+	return [...]string{"pending", "attempted", "posted", "failed"}[s]
+}
+
+type partKey struct {
+	to   dispatch.Destination
+	part int
+}
+
+// Delivery is the fold of a request's delivery events: which parts stand
+// where. Build it with NewDelivery; it is not safe for concurrent use.
+type Delivery struct {
+	parts     map[partKey]PartState
+	attempted map[partKey]time.Time
+	messageID map[dispatch.Destination]string // of each destination's first part
+}
+
+// NewDelivery starts an empty fold.
+func NewDelivery() *Delivery {
+	return &Delivery{parts: map[partKey]PartState{}, attempted: map[partKey]time.Time{}, messageID: map[dispatch.Destination]string{}}
+}
+
+// Apply folds one event; others are ignored. A later state never goes back
+// to an earlier one (an attempt recorded again after a post changes
+// nothing).
+func (d *Delivery) Apply(p domain.Payload) {
+	switch e := p.(type) {
+	case ReplyPartAttempted:
+		k := partKey{e.To, e.Part}
+		if d.parts[k] == PartPending {
+			d.parts[k] = PartAttempted
+			d.attempted[k] = e.At
+		}
+	case ReplyPartPosted:
+		k := partKey{e.To, e.Part}
+		if d.parts[k] != PartFailed {
+			d.parts[k] = PartPosted
+			if e.Part == 0 && e.MessageID != "" {
+				d.messageID[e.To] = e.MessageID
+			}
+		}
+	case ReplyPartFailed:
+		k := partKey{e.To, e.Part}
+		if d.parts[k] != PartPosted {
+			d.parts[k] = PartFailed
+		}
+	}
+}
+
+// State says where part stands for destination to.
+func (d *Delivery) State(to dispatch.Destination, part int) PartState {
+	return d.parts[partKey{to, part}]
+}
+
+// AttemptedAt is when part was first attempted (zero if never).
+func (d *Delivery) AttemptedAt(to dispatch.Destination, part int) time.Time {
+	return d.attempted[partKey{to, part}]
+}
+
+// MessageID is the provider's id of the first part posted to to.
+func (d *Delivery) MessageID(to dispatch.Destination) string { return d.messageID[to] }
+
+// Step is what to do next for a destination whose reply has count parts.
+type Step struct {
+	Done bool // every part is posted, or one failed: nothing more to do
+	Part int  // the next part to handle, when not Done
+	// Lookup is true when the part was attempted without its outcome being
+	// recorded: ask a PartFinder before posting it again.
+	Lookup bool
+}
+
+// Next decides the next step for a destination: the first part not
+// posted, in order, so parts arrive in the room in their order.
+func (d *Delivery) Next(to dispatch.Destination, count int) Step {
+	for i := range count {
+		switch d.State(to, i) {
+		case PartPosted:
+			continue
+		case PartFailed:
+			return Step{Done: true}
+		case PartAttempted:
+			return Step{Part: i, Lookup: true}
+		default:
+			return Step{Part: i}
+		}
+	}
+	return Step{Done: true}
+}
+
+// Plan cuts a reply into the parts one destination receives, by the
+// provider's limits. Up to MaxParts parts are posted as they are; beyond,
+// the whole text goes as one file when the provider uploads files, else
+// the last part is cut short and ends with a notice naming how much was
+// left out and the link to the whole transcript (when there is one). The
+// plan is a pure function of its inputs, so a runner that restarts plans
+// the same parts again.
+func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []Part {
+	base := Part{RequestID: requestID, Thread: reply.Thread, Failed: reply.Failed}
+	maxBytes := limits.MaxMessageBytes
+	if maxBytes <= 0 {
+		maxBytes = len(reply.Text) + 1
+	}
+	pieces := Split(reply.Text, maxBytes)
+	if limits.MaxParts <= 0 || len(pieces) <= limits.MaxParts {
+		return numbered(base, pieces, link, false)
+	}
+	if limits.UploadFiles {
+		p := base
+		p.Count, p.Text, p.Link = 1, reply.Text, link
+		p.Attachment, p.AttachmentName = true, AttachmentName(requestID)
+		return []Part{p}
+	}
+	kept := pieces[:limits.MaxParts-1]
+	rest := reply.Text[offsetAfter(reply.Text, kept):]
+	// The last part leaves room for the notice; the notice's byte count is
+	// computed on the longest it can be, so the cut holds.
+	notice := cutNotice(len(rest), link)
+	lastPiece := Split(rest, max(maxBytes-len(notice)-1, 1))[0]
+	left := len(rest) - len(lastPiece)
+	last := lastPiece + "\n" + cutNotice(left, link)
+	return numbered(base, append(append([]string{}, kept...), last), link, true)
+}
+
+func numbered(base Part, texts []string, link string, cut bool) []Part {
+	parts := make([]Part, len(texts))
+	for i, t := range texts {
+		p := base
+		p.Index, p.Count, p.Text = i, len(texts), t
+		if cut && i == len(texts)-1 {
+			p.Link = link
+		}
+		parts[i] = p
+	}
+	return parts
+}
+
+// offsetAfter is where the text continues after the pieces Split made of
+// it (a piece that ended at a line break dropped that break).
+func offsetAfter(text string, pieces []string) int {
+	off := 0
+	for _, p := range pieces {
+		off += len(p)
+		if off < len(text) && text[off] == '\n' {
+			off++
+		}
+	}
+	return off
+}
+
+func cutNotice(leftOut int, link string) string {
+	if link == "" {
+		return fmt.Sprintf("[output cut: %d more bytes not shown]", leftOut)
+	}
+	return fmt.Sprintf("[output cut: %d more bytes; the whole transcript: %s]", leftOut, link)
+}
+
+// AttachmentName names the file a reply is uploaded as: unique per request,
+// so a provider can find it again.
+func AttachmentName(requestID string) string {
+	return "logbook-" + requestID + ".txt"
+}
