@@ -92,18 +92,25 @@ func New(read, write *sql.DB, dialect Dialect, notifier *Notifier, cfg Config, o
 
 var _ eventstore.Store = (*Store)(nil)
 
+// appendRequest is one Append (one part) or AppendMulti (several parts,
+// on distinct streams): all of its parts are written, or none.
 type appendRequest struct {
-	ctx      context.Context
+	ctx   context.Context
+	parts []appendPart
+	size  int // events in all parts
+	reply chan appendReply
+}
+
+type appendPart struct {
 	stream   string
 	expected eventstore.ExpectedVersion
 	events   []domain.NewEvent
 	metadata [][]byte
-	reply    chan appendReply
 }
 
 type appendReply struct {
-	result eventstore.AppendResult
-	err    error
+	results []eventstore.AppendResult // one per part
+	err     error
 }
 
 // Append queues the events for the writer and waits for the commit. If ctx
@@ -113,42 +120,66 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := eventstore.Validate(stream, expected, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	metadata := make([][]byte, len(events))
-	for i, e := range events {
-		md, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("%w: metadata of event %s: %v", eventstore.ErrInvalidEvent, e.ID, err)
-		}
-		if len(e.Data)+len(md) > eventstore.MaxEventBytes {
-			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s (%s) is %d bytes with metadata, over the %d-byte (4 MiB) event size limit",
-				eventstore.ErrInvalidEvent, e.ID, e.Type, len(e.Data)+len(md), eventstore.MaxEventBytes)
-		}
-		metadata[i] = md
+	results, err := s.submit(ctx, []eventstore.StreamAppend{{Stream: stream, Expected: expected, Events: events}})
+	if err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events, metadata: metadata, reply: make(chan appendReply, 1)}
+	return results[0], nil
+}
+
+// AppendMulti implements eventstore.Store: the parts go to the writer as one
+// request, planned together and written in one transaction, so a crash or
+// a conflict leaves all of them or none.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateMulti(parts); err != nil {
+		return nil, err
+	}
+	return s.submit(ctx, parts)
+}
+
+// submit encodes the metadata, queues the request for the writer and waits
+// for the commit.
+func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	req := &appendRequest{ctx: ctx, parts: make([]appendPart, len(parts)), reply: make(chan appendReply, 1)}
+	for i, p := range parts {
+		metadata := make([][]byte, len(p.Events))
+		for j, e := range p.Events {
+			md, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("%w: metadata of event %s: %v", eventstore.ErrInvalidEvent, e.ID, err)
+			}
+			if len(e.Data)+len(md) > eventstore.MaxEventBytes {
+				return nil, fmt.Errorf("%w: event %s (%s) is %d bytes with metadata, over the %d-byte (4 MiB) event size limit",
+					eventstore.ErrInvalidEvent, e.ID, e.Type, len(e.Data)+len(md), eventstore.MaxEventBytes)
+			}
+			metadata[j] = md
+		}
+		req.parts[i] = appendPart{stream: p.Stream, expected: p.Expected, events: p.Events, metadata: metadata}
+		req.size += len(p.Events)
+	}
 	select {
 	case <-s.done:
-		return eventstore.AppendResult{}, ErrClosed
+		return nil, ErrClosed
 	default:
 	}
 	select {
 	case s.requests <- req:
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, ctx.Err()
+		return nil, ctx.Err()
 	case <-s.done:
-		return eventstore.AppendResult{}, ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case r := <-req.reply:
-		return r.result, r.err
+		return r.results, r.err
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, ctx.Err()
+		return nil, ctx.Err()
 	case <-s.stopped:
 		select {
 		case r := <-req.reply:
-			return r.result, r.err
+			return r.results, r.err
 		default:
-			return eventstore.AppendResult{}, ErrClosed
+			return nil, ErrClosed
 		}
 	}
 }
@@ -182,13 +213,13 @@ func (s *Store) writer() {
 // whatever arrives within MaxLinger.
 func (s *Store) gather(first *appendRequest, expect int) []*appendRequest {
 	batch := []*appendRequest{first}
-	size := len(first.events)
+	size := first.size
 	var linger <-chan time.Time
 	for size < s.cfg.MaxBatchEvents {
 		select {
 		case r := <-s.requests:
 			batch = append(batch, r)
-			size += len(r.events)
+			size += r.size
 			continue
 		default:
 		}
@@ -203,7 +234,7 @@ func (s *Store) gather(first *appendRequest, expect int) []*appendRequest {
 		select {
 		case r := <-s.requests:
 			batch = append(batch, r)
-			size += len(r.events)
+			size += r.size
 		case <-linger:
 			return batch
 		}
@@ -306,12 +337,14 @@ func (s *Store) tryLocked(ctx context.Context, batch []*appendRequest) ([]append
 		seen    = map[string]bool{}
 	)
 	for _, r := range batch {
-		if !seen[r.stream] {
-			seen[r.stream] = true
-			streams = append(streams, r.stream)
-		}
-		for _, e := range r.events {
-			ids = append(ids, e.ID)
+		for _, p := range r.parts {
+			if !seen[p.stream] {
+				seen[p.stream] = true
+				streams = append(streams, p.stream)
+			}
+			for _, e := range p.events {
+				ids = append(ids, e.ID)
+			}
 		}
 	}
 	state, err := s.dialect.ReadBatchState(ctx, tx, ids, streams)
@@ -343,22 +376,24 @@ func (s *Store) tryOptimistic(ctx context.Context, fast OptimisticAppender, batc
 	state := BatchState{Head: s.cache.head, HeadHash: s.cache.hash, Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
 	assumed := map[string]int64{}
 	for _, r := range batch {
-		if _, ok := assumed[r.stream]; ok {
-			continue
-		}
-		v, known := s.cache.versions[r.stream]
-		switch {
-		case known:
-		case r.expected == eventstore.NoStream:
-			v = -1
-		case r.expected >= 0:
-			v = int64(r.expected)
-		default:
-			return nil, false, nil
-		}
-		assumed[r.stream] = v
-		if v >= 0 {
-			state.Versions[r.stream] = v
+		for _, p := range r.parts {
+			if _, ok := assumed[p.stream]; ok {
+				continue
+			}
+			v, known := s.cache.versions[p.stream]
+			switch {
+			case known:
+			case p.expected == eventstore.NoStream:
+				v = -1
+			case p.expected >= 0:
+				v = int64(p.expected)
+			default:
+				return nil, false, nil
+			}
+			assumed[p.stream] = v
+			if v >= 0 {
+				state.Versions[p.stream] = v
+			}
 		}
 	}
 	replies, rows := s.plan(batch, state)
@@ -382,34 +417,38 @@ func (s *Store) plan(batch []*appendRequest, state BatchState) ([]appendReply, [
 	replies := make([]appendReply, len(batch))
 	var rows []domain.RecordedEvent
 	for i, r := range batch {
-		if dup, err, ok := duplicateOutcome(r, existing); ok {
-			replies[i] = appendReply{result: dup, err: err}
+		if dups, err, ok := duplicateOutcome(r, existing); ok {
+			replies[i] = appendReply{results: dups, err: err}
 			continue
 		}
-		current, ok := versions[r.stream]
-		if !ok {
-			current = -1
-		}
-		if !r.expected.Matches(current) {
-			replies[i] = appendReply{err: &eventstore.VersionConflictError{Stream: r.stream, Expected: r.expected, Actual: current}}
+		if err := conflict(r, versions); err != nil {
+			replies[i] = appendReply{err: err}
 			continue
 		}
-		res := eventstore.AppendResult{FirstPosition: head + 1}
-		for j, e := range r.events {
-			head++
-			current++
-			rec := domain.RecordedEvent{
-				ID: e.ID, Stream: r.stream, Version: current, Position: head, Type: e.Type,
-				Data: e.Data, RawMetadata: r.metadata[j], RecordedAt: now, PrevHash: headHash,
+		results := make([]eventstore.AppendResult, len(r.parts))
+		for k, p := range r.parts {
+			current, ok := versions[p.stream]
+			if !ok {
+				current = -1
 			}
-			rec.Hash = eventstore.ChainHash(headHash, rec)
-			headHash = rec.Hash
-			rows = append(rows, rec)
-			existing[e.ID] = StoredRef{Stream: r.stream, Version: current, Position: head}
+			res := eventstore.AppendResult{FirstPosition: head + 1}
+			for j, e := range p.events {
+				head++
+				current++
+				rec := domain.RecordedEvent{
+					ID: e.ID, Stream: p.stream, Version: current, Position: head, Type: e.Type,
+					Data: e.Data, RawMetadata: p.metadata[j], RecordedAt: now, PrevHash: headHash,
+				}
+				rec.Hash = eventstore.ChainHash(headHash, rec)
+				headHash = rec.Hash
+				rows = append(rows, rec)
+				existing[e.ID] = StoredRef{Stream: p.stream, Version: current, Position: head}
+			}
+			versions[p.stream] = current
+			res.LastPosition, res.LastVersion = head, current
+			results[k] = res
 		}
-		versions[r.stream] = current
-		res.LastPosition, res.LastVersion = head, current
-		replies[i] = appendReply{result: res}
+		replies[i] = appendReply{results: results}
 	}
 	return replies, rows
 }
@@ -442,37 +481,72 @@ func (s *Store) remember(state BatchState, rows []domain.RecordedEvent) {
 	}
 }
 
+// conflict checks every part's expected version before any is written: the
+// first that does not match fails the whole request.
+func conflict(r *appendRequest, versions map[string]int64) error {
+	for _, p := range r.parts {
+		current, ok := versions[p.stream]
+		if !ok {
+			current = -1
+		}
+		if !p.expected.Matches(current) {
+			return &eventstore.VersionConflictError{Stream: p.stream, Expected: p.expected, Actual: current}
+		}
+	}
+	return nil
+}
+
 // duplicateOutcome decides a request whose ids are already stored: all of
-// them, in this stream and order, is an idempotent repeat; some of them, or
-// elsewhere, is an error. ok is false when no id is stored.
-func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]StoredRef) (eventstore.AppendResult, error, bool) {
-	var found []StoredRef
-	for _, e := range r.events {
-		if ref, ok := existing[e.ID]; ok {
-			found = append(found, ref)
+// them, each part in its stream and order, is an idempotent repeat; some of
+// them, or elsewhere, is an error. ok is false when no id is stored.
+func duplicateOutcome(r *appendRequest, existing map[uuid.UUID]StoredRef) ([]eventstore.AppendResult, error, bool) {
+	stored, total := 0, 0
+	for _, p := range r.parts {
+		total += len(p.events)
+		for _, e := range p.events {
+			if _, ok := existing[e.ID]; ok {
+				stored++
+			}
 		}
 	}
-	if len(found) == 0 {
-		return eventstore.AppendResult{}, nil, false
+	if stored == 0 {
+		return nil, nil, false
 	}
-	same := len(found) == len(r.events)
-	for i, ref := range found {
+	results := make([]eventstore.AppendResult, len(r.parts))
+	for k, p := range r.parts {
+		same := stored == total
+		var first, last StoredRef
+		for i, e := range p.events {
+			if !same {
+				break
+			}
+			ref := existing[e.ID]
+			same = ref.Stream == p.stream && (i == 0 || ref.Version == last.Version+1)
+			if i == 0 {
+				first = ref
+			}
+			last = ref
+		}
 		if !same {
-			break
+			return nil, duplicateError(r, existing), true
 		}
-		same = ref.Stream == r.stream && (i == 0 || ref.Version == found[i-1].Version+1)
+		results[k] = eventstore.AppendResult{FirstPosition: first.Position, LastPosition: last.Position, LastVersion: last.Version, Duplicate: true}
 	}
-	if same {
-		last := found[len(found)-1]
-		return eventstore.AppendResult{FirstPosition: found[0].Position, LastPosition: last.Position, LastVersion: last.Version, Duplicate: true}, nil, true
-	}
-	for _, e := range r.events {
-		if ref, ok := existing[e.ID]; ok {
-			return eventstore.AppendResult{}, fmt.Errorf("%w: event %s (%s) for %s is already stored in %s at version %d (position %d), and the rest of this append does not repeat that earlier append",
-				eventstore.ErrDuplicateEvent, e.ID, e.Type, r.stream, ref.Stream, ref.Version, ref.Position), true
+	return results, nil, true
+}
+
+// duplicateError names the first stored event of a request that is not a
+// whole repeat.
+func duplicateError(r *appendRequest, existing map[uuid.UUID]StoredRef) error {
+	for _, p := range r.parts {
+		for _, e := range p.events {
+			if ref, ok := existing[e.ID]; ok {
+				return fmt.Errorf("%w: event %s (%s) for %s is already stored in %s at version %d (position %d), and the rest of this append does not repeat that earlier append",
+					eventstore.ErrDuplicateEvent, e.ID, e.Type, p.stream, ref.Stream, ref.Version, ref.Position)
+			}
 		}
 	}
-	panic("unreachable")
+	panic("unreachable: duplicateError of a request with no stored event")
 }
 
 // ReadStream implements eventstore.Store.

@@ -69,6 +69,15 @@ type Store interface {
 	// are all already stored, in the same stream and order, is a no-op that
 	// returns the stored positions.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...domain.NewEvent) (AppendResult, error)
+	// AppendMulti writes to several streams in one atomic commit: every
+	// part is written, or none is. Each part's expected version is checked
+	// as Append checks it; a conflict on any part returns that part's
+	// *VersionConflictError and writes nothing. Repeating an AppendMulti
+	// whose events are all stored, in the same streams and order, is a no-op
+	// that returns the stored positions; when only some of its events are
+	// stored it fails with ErrDuplicateEvent. Results are in part order, and
+	// the parts' events take consecutive positions in part order.
+	AppendMulti(ctx context.Context, parts ...StreamAppend) ([]AppendResult, error)
 	// ReadStream returns up to limit events of stream from version from on.
 	ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error)
 	// ReadAll returns up to limit events in global order from position from on.
@@ -82,6 +91,39 @@ type Store interface {
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// StreamAppend is one stream's part of an AppendMulti.
+type StreamAppend struct {
+	Stream   string
+	Expected ExpectedVersion
+	Events   []domain.NewEvent
+}
+
+// ValidateMulti checks an AppendMulti as Validate checks an Append, and
+// that the parts name distinct streams and repeat no event id.
+func ValidateMulti(parts []StreamAppend) error {
+	if len(parts) == 0 {
+		return fmt.Errorf("%w: a multi-stream append has no parts", ErrInvalidEvent)
+	}
+	streams := make(map[string]bool, len(parts))
+	ids := map[[16]byte]string{}
+	for _, p := range parts {
+		if err := Validate(p.Stream, p.Expected, p.Events); err != nil {
+			return err
+		}
+		if streams[p.Stream] {
+			return fmt.Errorf("%w: stream %s appears twice in one multi-stream append; give it one part", ErrInvalidEvent, p.Stream)
+		}
+		streams[p.Stream] = true
+		for _, e := range p.Events {
+			if other, seen := ids[e.ID]; seen {
+				return fmt.Errorf("%w: event id %s is in the parts for %s and %s", ErrInvalidEvent, e.ID, other, p.Stream)
+			}
+			ids[e.ID] = p.Stream
+		}
+	}
+	return nil
 }
 
 // ErrWrongExpectedVersion is the kind of a concurrency conflict.

@@ -118,3 +118,59 @@ func (s *MemStore) Payloads(stream string) []domain.Payload {
 	}
 	return out
 }
+
+// AppendMulti appends the parts atomically: every part is checked under the
+// lock before any is written.
+func (s *MemStore) AppendMulti(_ context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateMulti(parts); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored, total := 0, 0
+	for _, p := range parts {
+		for _, e := range p.Events {
+			total++
+			if i, ok := s.ids[e.ID.String()]; ok {
+				if s.events[i].Stream != p.Stream {
+					return nil, fmt.Errorf("%w: %s is in %s", eventstore.ErrDuplicateEvent, e.ID, s.events[i].Stream)
+				}
+				stored++
+			}
+		}
+	}
+	results := make([]eventstore.AppendResult, len(parts))
+	if stored > 0 {
+		if stored < total {
+			return nil, fmt.Errorf("%w: part of the batch is stored", eventstore.ErrDuplicateEvent)
+		}
+		for k, p := range parts {
+			first := s.events[s.ids[p.Events[0].ID.String()]]
+			last := s.events[s.ids[p.Events[len(p.Events)-1].ID.String()]]
+			results[k] = eventstore.AppendResult{FirstPosition: first.Position, LastPosition: last.Position, LastVersion: last.Version, Duplicate: true}
+		}
+		return results, nil
+	}
+	for _, p := range parts {
+		if current := int64(len(s.streams[p.Stream])) - 1; !p.Expected.Matches(current) {
+			return nil, &eventstore.VersionConflictError{Stream: p.Stream, Expected: p.Expected, Actual: current}
+		}
+	}
+	for k, p := range parts {
+		current := int64(len(s.streams[p.Stream])) - 1
+		res := eventstore.AppendResult{FirstPosition: int64(len(s.events)) + 1}
+		for _, e := range p.Events {
+			current++
+			md, _ := json.Marshal(e.Metadata)
+			rec := domain.RecordedEvent{ID: e.ID, Stream: p.Stream, Version: current, Position: int64(len(s.events)) + 1, Type: e.Type, Data: e.Data, RawMetadata: md, RecordedAt: time.Now()}
+			s.ids[e.ID.String()] = len(s.events)
+			s.streams[p.Stream] = append(s.streams[p.Stream], len(s.events))
+			s.events = append(s.events, rec)
+		}
+		res.LastPosition, res.LastVersion = int64(len(s.events)), current
+		results[k] = res
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return results, nil
+}
