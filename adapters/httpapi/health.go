@@ -27,11 +27,17 @@ func NewHandler(ready Readiness, api func() *API) http.Handler {
 		register.Do(func() { a.Register(v1) })
 		v1.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	// The public routes answer while the server starts, too.
+	for _, r := range Routes() {
+		if !r.isV1() {
+			mux.HandleFunc(r.Pattern(), r.public(nil, ready))
+		}
+	}
+	return mux
+}
+
+func readyz(ready Readiness) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -41,6 +47,5 @@ func NewHandler(ready Readiness, api func() *API) http.Handler {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
-	})
-	return mux
+	}
 }

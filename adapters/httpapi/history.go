@@ -167,7 +167,20 @@ func unavailable(w http.ResponseWriter, what string, err error) {
 	writeJSON(w, http.StatusServiceUnavailable, apiError{what + ": " + err.Error()})
 }
 
+// servesHistory answers 501 when the server was started without the
+// history and transcript readers and the store.
+func (a *API) servesHistory(w http.ResponseWriter) bool {
+	if a.History == nil || a.Transcripts == nil || a.Events == nil {
+		writeJSON(w, http.StatusNotImplemented, apiError{"this server does not serve the history"})
+		return false
+	}
+	return true
+}
+
 func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+	if !a.servesHistory(w) {
+		return
+	}
 	lq, err := parseListQuery(r.URL.Query(), requestStatuses)
 	if writeParamError(w, err) {
 		return
@@ -195,6 +208,9 @@ func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserI
 }
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+	if !a.servesHistory(w) {
+		return
+	}
 	lq, err := parseListQuery(r.URL.Query(), runStatuses)
 	if writeParamError(w, err) {
 		return
@@ -251,6 +267,9 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request, _ access.UserInfo) 
 // whether the id exists; the events are streamed out as they are read, so
 // a run with a large output is never held in memory whole.
 func (a *API) detail(w http.ResponseWriter, r *http.Request, id, stream, kind string, row func(context.Context) (any, error)) {
+	if !a.servesHistory(w) {
+		return
+	}
 	if len(id) > maxIDLength {
 		writeJSON(w, http.StatusNotFound, apiError{"no " + kind + " " + id})
 		return

@@ -41,27 +41,21 @@ type API struct {
 	Transcripts Transcripts
 	Events      eventstore.Store
 	Views       ViewProgress
-	// Access answers POST /v1/access/explain; nil means Users, when it
-	// answers dispatch.Facts too (the dispatcher's Facts does).
+	// Access answers POST /v1/access/explain and GET /v1/access/who; nil
+	// means Users, when it answers dispatch.Facts too (the dispatcher's
+	// Facts does).
 	Access dispatch.Facts
+	// Permissions serves the user, group, role and permission views;
+	// Bundles the bundle views (nil: Access, or Users as above).
+	Permissions PermissionReader
+	Bundles     BundleReader
+
+	verifier verifier
 }
 
 // maxBodyBytes bounds a request body; the command text itself is bounded
 // by the dispatcher (16 KiB), which records and answers an oversized one.
 const maxBodyBytes = 64 << 10
-
-// Register adds the API's routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/requests", a.authenticated(a.postRequest))
-	if a.History != nil && a.Transcripts != nil && a.Events != nil {
-		mux.HandleFunc("GET /v1/history", a.authenticated(a.listHistory))
-		mux.HandleFunc("GET /v1/runs", a.authenticated(a.listRuns))
-		mux.HandleFunc("GET /v1/requests/{id}", a.authenticated(a.getRequest))
-		mux.HandleFunc("GET /v1/runs/{id}", a.authenticated(a.getRun))
-		mux.HandleFunc("GET /v1/runs/{id}/transcript", a.authenticated(a.getTranscript))
-	}
-	mux.HandleFunc("POST /v1/access/explain", a.authenticated(a.explainAccess))
-}
 
 type apiError struct {
 	Error string `json:"error"`

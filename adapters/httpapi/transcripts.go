@@ -75,6 +75,9 @@ func terminalStatus(p domain.Payload) string {
 }
 
 func (a *API) getTranscript(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+	if !a.servesHistory(w) {
+		return
+	}
 	id := r.PathValue("id")
 	tq, err := parseTranscriptQuery(r.URL.Query())
 	if writeParamError(w, err) {

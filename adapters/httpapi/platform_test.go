@@ -1,0 +1,198 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// noExecutor takes run requests and runs nothing: the platform tests use
+// builtins only, which run inside the dispatcher.
+type noExecutor struct{}
+
+func (noExecutor) Publish(string, ...*message.Message) error { return nil }
+func (noExecutor) Close() error                              { return nil }
+
+// platform is the server's composition on a real store, minus executors:
+// the views (permissions, history, transcripts), the dispatcher with the
+// administration builtins, the bootstrap admin, and the sample bundle.
+type platform struct {
+	store      projections.Source
+	facts      *dispatcher.Facts
+	api        *httpapi.API
+	url        string
+	adminToken string
+}
+
+func newPlatform(t *testing.T) *platform {
+	t.Helper()
+	store := openSQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- views.Run(ctx) }()
+	db := projections.DBOf(store)
+	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	d, err := dispatcher.New(dispatcher.Config{
+		Store: store, Publisher: noExecutor{}, Facts: facts,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- d.Run(ctx) }()
+	token, err := dispatcher.Bootstrap(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	api := &httpapi.API{
+		Requests: d, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
+		Events: store, Views: views, Permissions: projections.NewPermissionReader(db),
+	}
+	srv := httptest.NewServer(httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api }))
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil && ctx.Err() == nil {
+				t.Error(err)
+			}
+		}
+		store.Close()
+	})
+	p := &platform{store: store, facts: facts, api: api, url: srv.URL, adminToken: token}
+	deadline := time.Now().Add(10 * time.Second)
+	for !facts.BundleInstalled("toolbox") || !p.knows(token) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not fold the bootstrap and the sample bundle within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return p
+}
+
+func (p *platform) knows(token string) bool {
+	_, ok := p.facts.UserForToken(token)
+	return ok
+}
+
+// do sends a request and returns the status, headers and body.
+func (p *platform) do(t *testing.T, method, path, token string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+// say issues text as the token's user and waits for the reply.
+func (p *platform) say(t *testing.T, token, text string) (string, dispatch.Reply) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"text": text})
+	status, _, out := p.do(t, http.MethodPost, "/v1/requests?wait=1", token, body)
+	if status != http.StatusOK {
+		t.Fatalf("POST /v1/requests %q: %d %s", text, status, out)
+	}
+	var answer struct {
+		RequestID string         `json:"request_id"`
+		Reply     dispatch.Reply `json:"reply"`
+	}
+	if err := json.Unmarshal(out, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if answer.Reply.Failed {
+		t.Fatalf("%q failed: %s", text, answer.Reply.Text)
+	}
+	return answer.RequestID, answer.Reply
+}
+
+var issuedToken = regexp.MustCompile(`lbk_[A-Za-z0-9_-]{43}`)
+
+// addUser creates name through the API as the admin and returns their token.
+func (p *platform) addUser(t *testing.T, name string) string {
+	t.Helper()
+	p.say(t, p.adminToken, "user create "+name)
+	_, reply := p.say(t, p.adminToken, "user token "+name)
+	token := issuedToken.FindString(reply.Text)
+	if token == "" {
+		t.Fatalf("user token %s gave no token: %q", name, reply.Text)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.knows(token) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's token is not known within 10s", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return token
+}
+
+func contains(list []string, want string) bool {
+	for _, s := range list {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+func mustJSON[T any](t *testing.T, status int, body []byte) T {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	return v
+}
+
+// getJSON GETs path and decodes a 200 answer.
+func getJSON[T any](t *testing.T, p *platform, path, token string) T {
+	t.Helper()
+	status, _, body := p.do(t, http.MethodGet, path, token, nil)
+	return mustJSON[T](t, status, body)
+}

@@ -1,0 +1,236 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// Route is one endpoint: how the mux serves it and how the OpenAPI
+// document describes it. The one table (Routes) feeds both, so the
+// document cannot name a route that is not served or miss one that is.
+type Route struct {
+	Method string
+	// Path is both the ServeMux pattern and the OpenAPI path: /v1/runs/{id}.
+	Path        string
+	Summary     string
+	Description string
+	// Public routes take no bearer token.
+	Public bool
+	// Permission is what the caller must hold beyond a valid token.
+	Permission string
+	// PathParams describe each {name} in Path; Query lists the query
+	// parameters, the same names the handler accepts (and no others).
+	PathParams []Param
+	Query      []Param
+	// Headers are request headers the handler reads.
+	Headers []Param
+	// Body is a value of the JSON body's type; nil when there is none.
+	Body any
+	// Responses are the answers besides the errors every route may give
+	// (401 without a valid token, 503 while a view or the store is down).
+	Responses []Response
+
+	v1     func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo)
+	public func(a *API, ready Readiness) http.HandlerFunc
+}
+
+// Param is one parameter.
+type Param struct {
+	Name        string
+	Description string
+	// Type is string, integer or boolean; Format and Enum narrow it.
+	Type     string
+	Format   string
+	Enum     []string
+	Required bool
+}
+
+// Response is one answer: a status and its body by content type.
+type Response struct {
+	Status      int
+	Description string
+	// JSON is a value of the body's type for application/json; Text and
+	// EventStream name other bodies.
+	JSON        any
+	Text        bool
+	EventStream bool
+}
+
+func errorResponse(status int, description string) Response {
+	return Response{Status: status, Description: description, JSON: apiError{}}
+}
+
+var (
+	badParams  = errorResponse(http.StatusBadRequest, "A parameter is malformed or unknown; the error names it.")
+	forbidden  = errorResponse(http.StatusForbidden, "The token's user lacks the permission the route needs; the error names it.")
+	notFound   = errorResponse(http.StatusNotFound, "Nothing has that id or name.")
+	tooLarge   = errorResponse(http.StatusRequestEntityTooLarge, "The body is over the 64 KiB limit.")
+	badBody    = errorResponse(http.StatusBadRequest, "The body is not the JSON object expected; the error says what is wrong.")
+	notServing = errorResponse(http.StatusNotImplemented, "This server was started without what the route reads.")
+)
+
+func okJSON(v any, description string) Response {
+	return Response{Status: http.StatusOK, Description: description, JSON: v}
+}
+
+func param(name, description string) Param {
+	return Param{Name: name, Type: "string", Description: description}
+}
+
+var (
+	idParam   = Param{Name: "id", Type: "string", Required: true, Description: "The id."}
+	nameParam = Param{Name: "name", Type: "string", Required: true, Description: "The name."}
+)
+
+// listQueryParams documents listParams; requestStatuses or runStatuses
+// narrow status.
+func listQueryParams(statuses []string) []Param {
+	described := map[string]Param{
+		"user":     param("user", "Only this username's."),
+		"command":  param("command", "Only those that ran this command (bundle:command); no spaces."),
+		"status":   {Name: "status", Type: "string", Enum: statuses, Description: "Only those in this status."},
+		"provider": param("provider", "Only those from this chat provider (api, web, slack, irc, ...)."),
+		"room":     param("room", "Only those from this room."),
+		"since":    {Name: "since", Type: "string", Format: "date-time", Description: "Only those at or after this RFC 3339 time."},
+		"until":    {Name: "until", Type: "string", Format: "date-time", Description: "Only those before this RFC 3339 time; after since."},
+		"limit":    {Name: "limit", Type: "integer", Description: "Rows per page, 1 to 200 (default 50)."},
+		"cursor":   param("cursor", "next_cursor of the previous page; absent for the first page."),
+	}
+	out := make([]Param, len(listParams))
+	for i, name := range listParams {
+		out[i] = described[name]
+	}
+	return out
+}
+
+// Routes is every endpoint the server answers, in the order the document
+// lists them.
+func Routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/healthz", Public: true, Summary: "Liveness: answers while the process runs.",
+			Responses: []Response{{Status: 200, Description: "ok", Text: true}},
+			public:    func(*API, Readiness) http.HandlerFunc { return healthz }},
+		{Method: "GET", Path: "/readyz", Public: true, Summary: "Readiness: 200 once the database and the platform are up.",
+			Responses: []Response{{Status: 200, Description: "ready", Text: true}, {Status: 503, Description: "not ready, and why", Text: true}},
+			public:    func(_ *API, ready Readiness) http.HandlerFunc { return readyz(ready) }},
+		{Method: "GET", Path: "/v1/openapi.json", Public: true, Summary: "This document.",
+			Responses: []Response{{Status: 200, Description: "The OpenAPI 3 document of this API.", JSON: map[string]any{}}},
+			public:    func(*API, Readiness) http.HandlerFunc { return serveOpenAPI }},
+
+		{Method: "POST", Path: "/v1/requests", Summary: "Issue a command as the token's user (provider api).",
+			Description: "Records a RequestReceived with the token's user as actor. `as` issues it for another user and needs logbook:admin. The message_id makes a retry idempotent. With wait, answers with the reply once it is posted (or 202 after the reply timeout).",
+			Query:       []Param{{Name: "wait", Type: "string", Description: "Any value: wait for the reply."}},
+			Body:        requestBody{},
+			Responses: []Response{
+				{Status: 202, Description: "Recorded; the request id to look it up by.", JSON: requestResponse{}},
+				okJSON(requestResponse{}, "Recorded and answered (wait)."),
+				badBody, forbidden, errorResponse(404, "`as` names no user."), tooLarge,
+			},
+			v1: func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.postRequest }},
+		{Method: "GET", Path: "/v1/history", Summary: "Requests, newest first, filtered, in keyset pages.",
+			Query:     listQueryParams(requestStatuses),
+			Responses: []Response{okJSON(HistoryPage{}, "One page; next_cursor is absent on the last."), badParams, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listHistory }},
+		{Method: "GET", Path: "/v1/runs", Summary: "Runs, newest first, filtered, in keyset pages.",
+			Query:     listQueryParams(runStatuses),
+			Responses: []Response{okJSON(RunsPage{}, "One page; next_cursor is absent on the last."), badParams, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listRuns }},
+		{Method: "GET", Path: "/v1/requests/{id}", Summary: "A request with its whole event chain.",
+			PathParams: []Param{idParam},
+			Responses:  []Response{okJSON(RequestDetail{}, "The history row and every event of request-<id>, in order."), badParams, notFound, notServing},
+			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRequest }},
+		{Method: "GET", Path: "/v1/runs/{id}", Summary: "A run with its whole event chain.",
+			PathParams: []Param{idParam},
+			Responses:  []Response{okJSON(RunDetail{}, "The history row and every event of run-<id>, in order."), badParams, notFound, notServing},
+			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRun }},
+		{Method: "GET", Path: "/v1/runs/{id}/transcript", Summary: "A run's output: exact bytes, chunks, or followed live over Server-Sent Events.",
+			Description: "Without format, the bytes as printed (X-Logbook-Truncated carries the cap when output was cut). format=chunks gives each chunk with its stream and offset from the run's start. follow=1 streams `chunk` events (id = seq) until an `end` event says how the run ended; Last-Event-ID resumes after a seq.",
+			PathParams:  []Param{idParam},
+			Query: []Param{
+				{Name: "stream", Type: "string", Enum: []string{"stdout", "stderr"}, Description: "Only this stream."},
+				{Name: "format", Type: "string", Enum: []string{"text", "chunks"}, Description: "text (default) or chunks."},
+				{Name: "follow", Type: "boolean", Description: "Stream Server-Sent Events until the run ends."},
+			},
+			Headers: []Param{{Name: "Last-Event-ID", Type: "integer", Description: "With follow: resume after this chunk seq."}},
+			Responses: []Response{
+				{Status: 200, Description: "The output; chunks as JSON; or an event stream.", Text: true, JSON: TranscriptView{}, EventStream: true},
+				badParams, notFound, notServing,
+			},
+			v1: func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getTranscript }},
+
+		{Method: "POST", Path: "/v1/access/explain", Summary: "Dry run: what the dispatcher would decide for a request, stage by stage.",
+			Description: "Runs dispatch.Decide against the live facts and records nothing. Explaining another user's access needs logbook:admin.",
+			Body:        explainBody{},
+			Responses:   []Response{okJSON(AccessExplanation{}, "Each stage's check and the deciding rule."), badBody, forbidden, errorResponse(404, "No user has that name."), tooLarge, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.explainAccess }},
+		{Method: "GET", Path: "/v1/access/who", Permission: permManageRoles, Summary: "Who may run a command: every user, allowed or denied, with the deciding rule.",
+			Description: "Decides `command args` for each user with dispatch.Decide, exactly as a real request would be decided now.",
+			Query: []Param{
+				{Name: "command", Type: "string", Required: true, Description: "The full name, bundle:command."},
+				param("args", "The arguments and options that follow the command, as typed; rules may depend on them."),
+			},
+			Responses: []Response{okJSON(WhoMayRun{}, "The users allowed and denied."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.whoMayRun }},
+
+		{Method: "GET", Path: "/v1/users", Permission: permManageUsers, Summary: "Users with their handles, groups, roles and permissions.",
+			Responses: []Response{okJSON(UsersList{}, "Every user, by username."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listUsers }},
+		{Method: "GET", Path: "/v1/users/{name}", Permission: permManageUsers, Summary: "One user; anyone may read their own.",
+			Description: "effective_permissions is what the dispatcher decides with now.",
+			PathParams:  []Param{nameParam},
+			Responses:   []Response{okJSON(UserView{}, "The user."), badParams, forbidden, notFound, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getUser }},
+		{Method: "GET", Path: "/v1/groups", Permission: permManageGroups, Summary: "Groups with their members and roles.",
+			Responses: []Response{okJSON(GroupsList{}, "Every group, by name."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listGroups }},
+		{Method: "GET", Path: "/v1/groups/{name}", Permission: permManageGroups, Summary: "One group.",
+			PathParams: []Param{nameParam},
+			Responses:  []Response{okJSON(projections.AccessGroup{}, "The group."), badParams, forbidden, notFound, notServing},
+			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getGroup }},
+		{Method: "GET", Path: "/v1/roles", Permission: permManageRoles, Summary: "Roles with their grants and the groups holding them.",
+			Responses: []Response{okJSON(RolesList{}, "Every role, by name."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listRoles }},
+		{Method: "GET", Path: "/v1/roles/{name}", Permission: permManageRoles, Summary: "One role and its grants.",
+			PathParams: []Param{nameParam},
+			Responses:  []Response{okJSON(projections.AccessRole{}, "The role."), badParams, forbidden, notFound, notServing},
+			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRole }},
+		{Method: "GET", Path: "/v1/permissions", Permission: permManageRoles, Summary: "Permissions: declared ones and granted ones, with the roles granted each.",
+			Responses: []Response{okJSON(PermissionsList{}, "Every permission, by name."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listPermissions }},
+		{Method: "GET", Path: "/v1/bundles", Permission: permManageBundles, Summary: "Installed bundles, enabled or not, with their commands and rules.",
+			Responses: []Response{okJSON(BundlesList{}, "Every installed bundle, by name."), badParams, forbidden, notServing},
+			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listBundles }},
+		{Method: "GET", Path: "/v1/bundles/{name}", Permission: permManageBundles, Summary: "One installed bundle.",
+			PathParams: []Param{nameParam},
+			Responses:  []Response{okJSON(BundleView{}, "The bundle."), badParams, forbidden, notFound, notServing},
+			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getBundle }},
+
+		{Method: "GET", Path: "/v1/audit/verify", Permission: permAdmin, Summary: "Walk the hash chain of the whole log.",
+			Description: "Concurrent calls share one walk. Keep head_position and head_hash outside the database: the chain alone cannot show that the newest events were deleted.",
+			Responses:   []Response{okJSON(AuditReport{}, "ok, or the first bad position and why."), badParams, forbidden, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.verifyAudit }},
+	}
+}
+
+// Pattern is the route's ServeMux pattern.
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// isV1 reports whether the route is served by the API's mux (under /v1/,
+// once the API exists) rather than by the outer one.
+func (r Route) isV1() bool { return r.v1 != nil }
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, r := range Routes() {
+		if r.isV1() {
+			mux.HandleFunc(r.Pattern(), a.authenticated(r.v1(a)))
+		}
+	}
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
