@@ -61,6 +61,7 @@ type Dispatcher struct {
 	resumed   bool                     // resume ran after the fold reached the checkpoint
 	mu        sync.Mutex               // guards waiters
 	waiters   map[string][]chan dispatch.Reply
+	delivery  deliveries // replies on their way to chat providers
 }
 
 type requestState struct {
@@ -457,11 +458,18 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 	}
 }
 
-// post hands the reply to its adapter and records where it went.
+// post hands the reply to its adapter. A chat provider's reply is
+// delivered off the loop, part by part (delivery.go); the api and web
+// posters answer at once; a reply for an adapter with neither is recorded
+// as posted to nowhere.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
 	// recorded output holds a placeholder, and ReplyPosted no text.
 	reply = d.cfg.Facts.revealSecrets(requestID, reply)
+	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
+		d.deliver(ctx, log, requestID, reply, provider, triggerID)
+		return
+	}
 	messageID := ""
 	if poster, ok := d.cfg.Posters[reply.Adapter]; ok {
 		var err error
@@ -476,7 +484,12 @@ func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID str
 	if len(reply.To) > 0 {
 		room = reply.To[0].Name
 	}
-	posted := dispatch.ReplyPosted{Adapter: reply.Adapter, Room: room, MessageID: messageID}
+	d.recordReplyPosted(ctx, log, requestID, reply, dispatch.ReplyPosted{Adapter: reply.Adapter, Room: room, MessageID: messageID}, triggerID)
+}
+
+// recordReplyPosted records that the reply is delivered and wakes whoever
+// waits for it.
+func (d *Dispatcher) recordReplyPosted(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, posted dispatch.ReplyPosted, triggerID uuid.UUID) {
 	md := domain.Metadata{CorrelationID: requestID, Actor: d.cfg.Actor}
 	if triggerID != uuid.Nil {
 		md.CausationID = triggerID.String()

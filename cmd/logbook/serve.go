@@ -14,6 +14,7 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/projections"
 )
 
 func init() { register(newServeCmd) }
@@ -103,7 +104,8 @@ func serve(ctx context.Context, cfg config) error {
 		}
 		srv.mu.Lock()
 		srv.platform = p
-		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views}
+		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
+			Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
 		srv.mu.Unlock()
 		log.Info().Msg("ready: executor, views and dispatcher running")
 		storeDone <- nil
