@@ -1,0 +1,272 @@
+package webui
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+// sessionCookie names the cookie that carries the session id. The token
+// itself stays on the server: the cookie is worthless once the session
+// ends, and the token is checked again on every request.
+const sessionCookie = "logbook_session"
+
+// maxSessions bounds the sessions kept; the least recently used goes first.
+const maxSessions = 10000
+
+// maxScrollback is how many console commands a session remembers.
+const maxScrollback = 50
+
+type session struct {
+	id      string
+	token   string
+	csrf    string
+	created time.Time
+	seen    time.Time
+
+	mu         sync.Mutex
+	scrollback []consoleEntry                   // oldest first
+	pending    map[string]<-chan dispatch.Reply // request id → its reply, once posted
+}
+
+// consoleEntry is one command typed in this session's console.
+type consoleEntry struct {
+	RequestID string
+	Text      string
+	At        time.Time
+}
+
+func (s *session) remember(e consoleEntry, reply <-chan dispatch.Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scrollback = append(s.scrollback, e)
+	if over := len(s.scrollback) - maxScrollback; over > 0 {
+		for _, old := range s.scrollback[:over] {
+			delete(s.pending, old.RequestID)
+		}
+		s.scrollback = slices.Clone(s.scrollback[over:])
+	}
+	s.pending[e.RequestID] = reply
+}
+
+func (s *session) entries() []consoleEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.scrollback)
+}
+
+// replyChannel is the channel the console registered before recording the
+// request; it carries the reply as posted (with any secret it shows, such
+// as a new token, which the log never holds). nil when this session did
+// not send the request.
+func (s *session) replyChannel(requestID string) <-chan dispatch.Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending[requestID]
+}
+
+func (s *session) forgetReply(requestID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, requestID)
+}
+
+type sessions struct {
+	mu        sync.Mutex
+	byID      map[string]*session
+	now       func() time.Time
+	idle, max time.Duration
+}
+
+func newSessions(now func() time.Time, idle, max time.Duration) *sessions {
+	return &sessions{byID: map[string]*session{}, now: now, idle: idle, max: max}
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (ss *sessions) start(token string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.byID) >= maxSessions {
+		var oldest *session
+		for _, s := range ss.byID {
+			if oldest == nil || s.seen.Before(oldest.seen) {
+				oldest = s
+			}
+		}
+		delete(ss.byID, oldest.id)
+	}
+	now := ss.now()
+	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]<-chan dispatch.Reply{}}
+	ss.byID[s.id] = s
+	return s
+}
+
+func (ss *sessions) get(id string) (*session, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.byID[id]
+	if !ok {
+		return nil, false
+	}
+	now := ss.now()
+	if now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max {
+		delete(ss.byID, id)
+		return nil, false
+	}
+	s.seen = now
+	return s, true
+}
+
+func (ss *sessions) end(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.byID, id)
+}
+
+// currentViewer resolves the session cookie to the person, checking the
+// session's token as the API checks a bearer token.
+func (ui *UI) currentViewer(r *http.Request) (*viewer, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, false
+	}
+	s, ok := ui.sessions.get(c.Value)
+	if !ok {
+		return nil, false
+	}
+	user, ok := ui.cfg.Users.UserForToken(s.token)
+	if !ok {
+		ui.sessions.end(s.id) // the token was revoked or the user disabled
+		return nil, false
+	}
+	return &viewer{User: user, Session: s, Admin: slices.Contains(ui.cfg.Users.PermissionsOf(user.ID), "logbook:admin")}, true
+}
+
+// authed lets a request through only with a live session; a page asked for
+// without one goes to the login form (and back after it), while a script's
+// request gets a bare 401. Every POST must also pass the CSRF checks.
+func (ui *UI) authed(next func(http.ResponseWriter, *http.Request, *viewer)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, ok := ui.currentViewer(r)
+		if !ok {
+			if wantsData(r) || r.Method != http.MethodGet {
+				http.Error(w, "log in first: no valid session", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if reason := crossSite(r); reason != "" {
+				ui.fail(w, r, v, http.StatusForbidden, reason)
+				return
+			}
+			sent := r.Header.Get("X-CSRF-Token")
+			if sent == "" {
+				r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+				sent = r.PostFormValue("csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(sent), []byte(v.Session.csrf)) != 1 {
+				ui.fail(w, r, v, http.StatusForbidden, "The form's security token is missing or stale. Reload the page and try again.")
+				return
+			}
+		}
+		next(w, r, v)
+	}
+}
+
+// maxFormBytes bounds a form body; a command's text is bounded by the
+// dispatcher (16 KiB), which records and answers an oversized one.
+const maxFormBytes = 64 << 10
+
+// wantsData reports whether a script, not a person, asked.
+func wantsData(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/event-stream") || strings.Contains(accept, "application/json")
+}
+
+// crossSite refuses a POST another site caused: the browser says so in
+// Sec-Fetch-Site or Origin. SameSite=Strict already keeps the cookie off
+// such requests; this and the CSRF token are the belt and braces.
+func crossSite(r *http.Request) string {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return "This form was sent from another site; Logbook accepts its forms only from its own pages."
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "null" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != r.Host {
+			return "This form was sent from " + origin + "; Logbook accepts its forms only from its own pages."
+		}
+	}
+	return ""
+}
+
+type loginData struct {
+	Next  string
+	Error string
+}
+
+func (ui *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok := ui.currentViewer(r); ok {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	ui.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginData{Next: r.URL.Query().Get("next")}})
+}
+
+func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
+	if reason := crossSite(r); reason != "" {
+		ui.fail(w, r, nil, http.StatusForbidden, reason)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := r.PostFormValue("next")
+	user, ok := ui.cfg.Users.UserForToken(token)
+	if token == "" || !ok {
+		msg := "That token is not valid. Use the admin token printed at the first start, or one from `!user token`."
+		if token == "" {
+			msg = "Enter an API token to log in."
+		}
+		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
+		return
+	}
+	s := ui.sessions.start(token)
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	ui.cfg.Logger.Info().Str("user", user.Username).Msg("web login")
+	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+}
+
+func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ui.sessions.end(v.Session.id)
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1,
+	})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// safeNext keeps a post-login redirect on this site: a local path, never
+// "//host" or a URL.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/console"
+	}
+	return next
+}

@@ -1,0 +1,249 @@
+package webui
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/projections"
+)
+
+type historyData struct {
+	Form     map[string]string // the filters as typed, to fill the form again
+	Statuses []string
+	Rows     []historyRow
+	Next     string // the next page's address; empty on the last page
+	Error    string // why the filters were refused
+	Filtered bool
+}
+
+type historyRow struct {
+	httpapi.RequestView
+	Runs []projections.RunRow
+}
+
+func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	q := r.URL.Query()
+	data := historyData{Form: map[string]string{}, Statuses: requestStatuses}
+	for _, name := range historyParams {
+		if name != "cursor" {
+			data.Form[name] = q.Get(name)
+			data.Filtered = data.Filtered || q.Get(name) != ""
+		}
+	}
+	p := page{Title: "History", Section: "history", Viewer: v}
+	hq, err := parseHistoryQuery(q, ui.cfg.Now())
+	if err != nil {
+		data.Error = "The filter " + err.Error() + "."
+		p.Data = data
+		ui.render(w, r, http.StatusBadRequest, "history", p)
+		return
+	}
+	ctx := r.Context()
+	if err := ui.catchUp(ctx, "history"); err != nil {
+		ui.unavailable(w, r, v, "reading the history view", err)
+		return
+	}
+	result, err := ui.cfg.History.Requests(ctx, hq.filter())
+	if errors.Is(err, projections.ErrBadCursor) {
+		data.Error = "The filter cursor: " + err.Error() + "."
+		p.Data = data
+		ui.render(w, r, http.StatusBadRequest, "history", p)
+		return
+	}
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the history", err)
+		return
+	}
+	for _, row := range result.Requests {
+		hr := historyRow{RequestView: httpapi.NewRequestView(row)}
+		if row.Runs > 0 {
+			runs, err := ui.cfg.History.Runs(ctx, projections.RunFilter{RequestID: row.RequestID, Limit: 100})
+			if err != nil {
+				ui.unavailable(w, r, v, "reading the runs of a request", err)
+				return
+			}
+			hr.Runs = runs.Runs
+		}
+		data.Rows = append(data.Rows, hr)
+	}
+	if result.Next != "" {
+		next := url.Values{}
+		for name, value := range data.Form {
+			if value != "" {
+				next.Set(name, value)
+			}
+		}
+		next.Set("cursor", result.Next)
+		data.Next = "/history?" + next.Encode()
+	}
+	p.Data = data
+	ui.render(w, r, http.StatusOK, "history", p)
+}
+
+// eventRow is one stored event as the chain tables show it.
+type eventRow struct {
+	Position, Version int64
+	Type              string
+	At                time.Time
+	Actor             string
+	Hash, PrevHash    string
+	// HashOK: the stored hash matches the event's content and its
+	// prev_hash, recomputed here.
+	HashOK bool
+	Data   string
+}
+
+func eventRowOf(e domain.RecordedEvent) eventRow {
+	var pretty bytes.Buffer
+	data := string(e.Data)
+	if json.Indent(&pretty, e.Data, "", "  ") == nil {
+		data = pretty.String()
+	}
+	return eventRow{
+		Position: e.Position, Version: e.Version, Type: e.Type, At: e.RecordedAt, Actor: e.Metadata().Actor,
+		Hash: hex.EncodeToString(e.Hash), PrevHash: hex.EncodeToString(e.PrevHash),
+		HashOK: bytes.Equal(eventstore.ChainHash(e.PrevHash, e), e.Hash), Data: data,
+	}
+}
+
+// maxChainRows bounds the events a page lists; a run with a long output
+// has one event per chunk, and its transcript is the place to read it.
+const maxChainRows = 1000
+
+type requestData struct {
+	Request httpapi.RequestView
+	Runs    []httpapi.RunView
+	Reply   *dispatch.Reply
+	Events  []eventRow
+}
+
+// requestPage shows a request, its runs, its reply and its whole event
+// chain with each hash checked: the audit view of one request.
+func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	if _, err := uuid.Parse(id); err != nil {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+": request ids look like 7c9e6679-7425-40de-944b-e07fc1f90ae7.")
+		return
+	}
+	events, err := readStream(ctx, ui.cfg.Events, dispatch.Stream(id))
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the event store", err)
+		return
+	}
+	if len(events) == 0 {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+".")
+		return
+	}
+	row, ok := ui.historyRow(w, r, v, "request "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Request(ctx, id) })
+	if !ok {
+		return
+	}
+	data := requestData{Request: httpapi.NewRequestView(row.(projections.RequestRow))}
+	runs, err := ui.cfg.History.Runs(ctx, projections.RunFilter{RequestID: id, Limit: 1000})
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the runs of the request", err)
+		return
+	}
+	for _, run := range runs.Runs {
+		data.Runs = append(data.Runs, httpapi.NewRunView(run))
+	}
+	for _, e := range events {
+		data.Events = append(data.Events, eventRowOf(e))
+	}
+	f := newRequestFollower(id)
+	if err := ui.replay(ctx, id, func(e domain.RecordedEvent) error { _, err := f.apply(e); return err }); err != nil {
+		ui.unavailable(w, r, v, "reading the request's runs", err)
+		return
+	}
+	if reply, ok := f.reply(); ok {
+		data.Reply = &reply
+	}
+	ui.render(w, r, http.StatusOK, "request", page{Title: "Request " + id, Section: "history", Viewer: v, Data: data})
+}
+
+// historyRow reads a row of the history view once the view has caught up;
+// a row the view does not hold yet (the store does) is a 503 to retry.
+func (ui *UI) historyRow(w http.ResponseWriter, r *http.Request, v *viewer, what string, read func(context.Context) (any, error)) (any, bool) {
+	ctx := r.Context()
+	if err := ui.catchUp(ctx, "history"); err != nil {
+		ui.unavailable(w, r, v, "reading the history view", err)
+		return nil, false
+	}
+	row, err := read(ctx)
+	if errors.Is(err, projections.ErrNotFound) {
+		w.Header().Set("Retry-After", "1")
+		ui.fail(w, r, v, http.StatusServiceUnavailable, "The history view has not caught up with "+what+" yet. Reload in a moment.")
+		return nil, false
+	}
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the history", err)
+		return nil, false
+	}
+	return row, true
+}
+
+type runData struct {
+	Run       httpapi.RunView
+	Events    []eventRow
+	MoreEvent bool // the chain has more events than are listed
+}
+
+// maxRunIDLength bounds run ids in paths; longer ones name nothing.
+const maxRunIDLength = 128
+
+// runExists reads the first event of the run's stream: the store decides
+// whether a run exists, not the lagging view.
+func (ui *UI) runExists(w http.ResponseWriter, r *http.Request, v *viewer, id string) bool {
+	if len(id) > maxRunIDLength || id == "" {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
+		return false
+	}
+	first, err := ui.cfg.Events.ReadStream(r.Context(), run.Stream(id), 0, 1)
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the event store", err)
+		return false
+	}
+	if len(first) == 0 {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
+		return false
+	}
+	return true
+}
+
+func (ui *UI) runPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	id := r.PathValue("id")
+	if !ui.runExists(w, r, v, id) {
+		return
+	}
+	row, ok := ui.historyRow(w, r, v, "run "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Run(ctx, id) })
+	if !ok {
+		return
+	}
+	events, err := ui.cfg.Events.ReadStream(r.Context(), run.Stream(id), 0, maxChainRows+1)
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the event store", err)
+		return
+	}
+	data := runData{Run: httpapi.NewRunView(row.(projections.RunRow))}
+	if len(events) > maxChainRows {
+		events, data.MoreEvent = events[:maxChainRows], true
+	}
+	for _, e := range events {
+		data.Events = append(data.Events, eventRowOf(e))
+	}
+	ui.render(w, r, http.StatusOK, "run", page{Title: "Run " + id, Section: "history", Viewer: v, Data: data})
+}
