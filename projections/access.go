@@ -139,27 +139,21 @@ func LoadDirectory(ctx context.Context, store eventstore.Store, upTo int64) (*ac
 }
 
 // foldLog folds the access events of positions 1..upTo into every dir.
+// They are a few among many, so only they are read when the store offers
+// the lean feed.
 func foldLog(ctx context.Context, store eventstore.Store, upTo int64, dirs ...*access.Directory) error {
-	wanted := map[string]bool{}
-	for _, t := range AccessTypes() {
-		wanted[t] = true
+	feed, ok := store.(FeedReader)
+	if !ok {
+		feed = readAllFeed{store}
 	}
-	const batch = 10000
-	for from := int64(1); from <= upTo; {
-		events, err := store.ReadAll(ctx, from, batch)
+	types := AccessTypes()
+	const span = 200_000
+	for from := int64(1); from <= upTo; from += span {
+		events, err := feed.ReadFeed(ctx, from, min(from+span-1, upTo), types)
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 {
-			break
-		}
 		for _, e := range events {
-			if e.Position > upTo {
-				return nil
-			}
-			if !wanted[e.Type] {
-				continue
-			}
 			p, err := domain.Decode(e)
 			if err != nil {
 				return &EventError{Position: e.Position, Type: e.Type, Err: err}
@@ -168,7 +162,6 @@ func foldLog(ctx context.Context, store eventstore.Store, upTo int64, dirs ...*a
 				foldAccess(dir, p)
 			}
 		}
-		from = events[len(events)-1].Position + 1
 	}
 	return nil
 }

@@ -117,13 +117,56 @@ type Config struct {
 // finds its checkpoint moved and stops that view instead of applying twice.
 type Runner struct {
 	src   Source
+	feed  FeedReader
 	db    DB
 	cfg   Config
 	views []*viewState
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced after every commit
-	opened  bool
+	// stepping serializes reads and applies (CatchUp, Run, Rebuild); mu
+	// guards the views' checkpoints and errors, which others read while a
+	// step applies.
+	stepping sync.Mutex
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced after every commit
+	opened   bool
+}
+
+// FeedReader is the lean read of the ordered log that views replay:
+// positions from through to (inclusive), only the events of the given
+// types, with their position, stream, type, data and recording time.
+// *sqlstore.Store implements it; a Source without it is read with ReadAll.
+type FeedReader interface {
+	ReadFeed(ctx context.Context, from, to int64, types []string) ([]domain.RecordedEvent, error)
+}
+
+// readAllFeed adapts ReadAll to FeedReader.
+type readAllFeed struct{ store eventstore.Store }
+
+func (f readAllFeed) ReadFeed(ctx context.Context, from, to int64, types []string) ([]domain.RecordedEvent, error) {
+	wanted := map[string]bool{}
+	for _, t := range types {
+		wanted[t] = true
+	}
+	var out []domain.RecordedEvent
+	for from <= to {
+		events, err := f.store.ReadAll(ctx, from, int(min(to-from+1, 10000)))
+		if err != nil {
+			return nil, err
+		}
+		if len(events) == 0 {
+			break
+		}
+		for _, e := range events {
+			if e.Position > to {
+				return out, nil
+			}
+			if len(types) == 0 || wanted[e.Type] {
+				out = append(out, e)
+			}
+		}
+		from = events[len(events)-1].Position + 1
+	}
+	return out, nil
 }
 
 type viewState struct {
@@ -142,6 +185,10 @@ func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 		cfg.SafetyNet = 5 * time.Second
 	}
 	r := &Runner{src: src, db: DBOf(src), cfg: cfg, changed: make(chan struct{})}
+	r.feed, _ = src.(FeedReader)
+	if r.feed == nil {
+		r.feed = readAllFeed{src}
+	}
 	seen := map[string]bool{}
 	for _, p := range views {
 		if seen[p.Name()] {
@@ -169,12 +216,13 @@ func (r *Runner) Names() []string {
 // Open reads each view's checkpoint (creating it at 0) and readies the
 // views to resume after it. CatchUp, Run and Rebuild call it when needed.
 func (r *Runner) Open(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.openLocked(ctx, r.views)
+	r.stepping.Lock()
+	defer r.stepping.Unlock()
+	return r.open(ctx, r.views)
 }
 
-func (r *Runner) openLocked(ctx context.Context, views []*viewState) error {
+// open readies views at their checkpoints; the caller holds r.stepping.
+func (r *Runner) open(ctx context.Context, views []*viewState) error {
 	for _, v := range views {
 		name := v.p.Name()
 		if _, err := r.db.Write.ExecContext(ctx, r.db.rebind("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"), name); err != nil {
@@ -187,9 +235,13 @@ func (r *Runner) openLocked(ctx context.Context, views []*viewState) error {
 		if err := v.p.Open(ctx, Env{DB: r.db, Store: r.src}, position); err != nil {
 			return fmt.Errorf("open projection %s at position %d: %w", name, position, err)
 		}
+		r.mu.Lock()
 		v.checkpoint, v.err = position, nil
+		r.mu.Unlock()
 	}
+	r.mu.Lock()
 	r.opened = true
+	r.mu.Unlock()
 	return nil
 }
 
@@ -213,7 +265,7 @@ type Progress struct {
 
 // Stats sums up a catch-up or rebuild.
 type Stats struct {
-	Events   int64         `json:"events"` // events read from the log
+	Events   int64         `json:"events"` // positions of the log read
 	Head     int64         `json:"head"`
 	Duration time.Duration `json:"-"`
 }
@@ -233,28 +285,129 @@ func (r *Runner) CatchUp(ctx context.Context, progress func(Progress)) (Stats, e
 	if err := r.ensureOpen(ctx); err != nil {
 		return Stats{}, err
 	}
+	r.stepping.Lock()
+	defer r.stepping.Unlock()
+	stats, err := r.catchUp(ctx, progress)
+	if err != nil {
+		return stats, err
+	}
+	return stats, r.failures()
+}
+
+// fetched is one read of the log, decoded once for every view: the events
+// of the types some healthy view folds among positions from..to.
+type fetched struct {
+	from, to   int64
+	events     []Event
+	decodeErrs map[int64]error
+}
+
+// catchUp reads the log from the slowest healthy view's checkpoint up to
+// the head, in batches, and applies each batch to every healthy view that
+// has not seen it, the views in parallel, each in its own transactions.
+// The next batch is read and decoded while the views apply this one. The
+// error is a failed read or ctx's; a view that stops is recorded in its
+// state (see failures). The caller holds r.stepping.
+func (r *Runner) catchUp(ctx context.Context, progress func(Progress)) (Stats, error) {
 	start := time.Now()
 	head, _, err := r.src.Head(ctx)
 	if err != nil {
 		return Stats{}, err
 	}
 	stats := Stats{Head: head}
-	for {
-		n, err := r.step(ctx)
-		stats.Events += int64(n)
-		if err != nil {
-			stats.Duration = time.Since(start)
-			return stats, err
+	from, types, ok := r.plan()
+	if !ok || from > head {
+		stats.Duration = time.Since(start)
+		return stats, nil
+	}
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	batches := make(chan fetched, 2)
+	var readErr error // written before batches is closed
+	go func() {
+		defer close(batches)
+		for pos := from; pos <= head; {
+			to := min(pos+int64(r.cfg.BatchSize)-1, head)
+			f, err := r.fetch(readCtx, pos, to, types)
+			if err != nil {
+				readErr = err
+				return
+			}
+			select {
+			case batches <- f:
+			case <-readCtx.Done():
+				return
+			}
+			pos = to + 1
 		}
+	}()
+	defer func() {
+		stopReading()
+		for range batches { // let the reader finish before returning
+		}
+	}()
+	for f := range batches {
+		r.applyAll(ctx, f)
+		if ctx.Err() != nil {
+			stats.Duration = time.Since(start)
+			return stats, ctx.Err()
+		}
+		stats.Events += f.to - f.from + 1
 		if progress != nil {
 			progress(Progress{Position: r.low(), Head: head, Read: stats.Events})
 		}
-		if n == 0 || r.low() >= head {
+		if r.healthy() == 0 {
 			break
 		}
 	}
 	stats.Duration = time.Since(start)
-	return stats, r.failures()
+	if readErr != nil && ctx.Err() == nil && r.healthy() > 0 {
+		return stats, readErr
+	}
+	return stats, ctx.Err()
+}
+
+// plan is where the next read starts (after the slowest healthy view's
+// checkpoint) and the event types the healthy views fold; ok is false when
+// no view is healthy.
+func (r *Runner) plan() (from int64, types []string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wanted := map[string]bool{}
+	for _, v := range r.views {
+		if v.err != nil {
+			continue
+		}
+		if !ok || v.checkpoint+1 < from {
+			from = v.checkpoint + 1
+		}
+		ok = true
+		for t := range v.types {
+			wanted[t] = true
+		}
+	}
+	types = slices.Sorted(mapKeys(wanted))
+	return from, types, ok
+}
+
+// fetch reads positions from..to, only the given types, and decodes them.
+func (r *Runner) fetch(ctx context.Context, from, to int64, types []string) (fetched, error) {
+	recorded, err := r.feed.ReadFeed(ctx, from, to, types)
+	if err != nil {
+		return fetched{}, fmt.Errorf("read the log from position %d to %d: %w", from, to, err)
+	}
+	f := fetched{from: from, to: to, events: make([]Event, 0, len(recorded))}
+	for _, e := range recorded {
+		p, err := domain.Decode(e)
+		if err != nil {
+			if f.decodeErrs == nil {
+				f.decodeErrs = map[int64]error{}
+			}
+			f.decodeErrs[e.Position] = err
+		}
+		f.events = append(f.events, Event{RecordedEvent: e, Payload: p})
+	}
+	return f, nil
 }
 
 // Run catches up, then follows the log as it grows until ctx ends (nil) or
@@ -273,7 +426,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		// Subscribe before reading, so an append between the read and the
 		// wait still wakes us.
 		changed := r.src.Changed()
-		n, err := r.step(ctx)
+		r.stepping.Lock()
+		_, err := r.catchUp(ctx, nil)
+		r.stepping.Unlock()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -282,9 +437,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if r.healthy() == 0 {
 			return r.failures()
-		}
-		if n == r.cfg.BatchSize {
-			continue
 		}
 		timer.Reset(r.cfg.SafetyNet)
 		select {
@@ -305,8 +457,12 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 	if err != nil {
 		return Stats{}, err
 	}
+	r.stepping.Lock()
+	defer r.stepping.Unlock()
 	r.mu.Lock()
-	if !r.opened {
+	opened := r.opened
+	r.mu.Unlock()
+	if !opened {
 		// Only the views kept as they are need readying at their
 		// checkpoints; readying the rebuilt ones there first would replay
 		// the log for nothing.
@@ -316,23 +472,23 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 				kept = append(kept, v)
 			}
 		}
-		if err := r.openLocked(ctx, kept); err != nil {
-			r.mu.Unlock()
+		if err := r.open(ctx, kept); err != nil {
 			return Stats{}, err
 		}
 	}
 	for _, v := range targets {
 		if err := r.reset(ctx, v); err != nil {
-			r.mu.Unlock()
 			return Stats{}, err
 		}
 	}
-	err = r.openLocked(ctx, targets)
-	r.mu.Unlock()
-	if err != nil {
+	if err := r.open(ctx, targets); err != nil {
 		return Stats{}, err
 	}
-	return r.CatchUp(ctx, progress)
+	stats, err := r.catchUp(ctx, progress)
+	if err != nil {
+		return stats, err
+	}
+	return stats, r.failures()
 }
 
 func (r *Runner) pick(names []string) ([]*viewState, error) {
@@ -371,86 +527,62 @@ func (r *Runner) reset(ctx context.Context, v *viewState) error {
 	return nil
 }
 
-// step reads one batch from the slowest healthy view's checkpoint on and
-// applies it to every healthy view that has not seen it. It returns how
-// many events it read.
-func (r *Runner) step(ctx context.Context) (int, error) {
+// applyAll applies a batch to every healthy view that has not seen all of
+// it, each view in its own goroutine and transaction (on SQLite the single
+// write connection takes them in turn). A view that fails stops; the
+// others go on.
+func (r *Runner) applyAll(ctx context.Context, f fetched) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	from, found := int64(0), false
-	wanted := map[string]bool{}
+	var due []*viewState
 	for _, v := range r.views {
-		if v.err != nil {
+		if v.err == nil && v.checkpoint < f.to {
+			due = append(due, v)
+		}
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, v := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.applyView(ctx, v, f)
+		}()
+	}
+	wg.Wait()
+}
+
+// applyView hands a view its events of the batch that it has not applied,
+// stopping it just before an event it cannot read. Only this goroutine
+// writes v's checkpoint while a step runs.
+func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
+	batch := Batch{Last: f.to}
+	var unreadable error
+	for _, e := range f.events {
+		if e.Position <= v.checkpoint || !v.types[e.Type] {
 			continue
 		}
-		if !found || v.checkpoint+1 < from {
-			from = v.checkpoint + 1
+		if err := f.decodeErrs[e.Position]; err != nil {
+			// Apply what comes before it, so the view stops right there.
+			unreadable = &EventError{Position: e.Position, Type: e.Type, Err: err}
+			batch.Last = e.Position - 1
+			break
 		}
-		found = true
-		for t := range v.types {
-			wanted[t] = true
-		}
+		batch.Events = append(batch.Events, e)
 	}
-	if !found {
-		return 0, nil
+	var failed error
+	if batch.Last > v.checkpoint {
+		failed = r.apply(ctx, v, batch)
 	}
-	recorded, err := r.src.ReadAll(ctx, from, r.cfg.BatchSize)
-	if err != nil {
-		return 0, fmt.Errorf("read the log from position %d: %w", from, err)
+	if failed == nil {
+		failed = unreadable
 	}
-	if len(recorded) == 0 {
-		return 0, nil
+	if failed == nil || ctx.Err() != nil {
+		return
 	}
-	last := recorded[len(recorded)-1].Position
-	events := make([]Event, 0, len(recorded))
-	var decodeErrs map[int64]error
-	for _, e := range recorded {
-		if !wanted[e.Type] {
-			continue
-		}
-		p, err := domain.Decode(e)
-		if err != nil {
-			if decodeErrs == nil {
-				decodeErrs = map[int64]error{}
-			}
-			decodeErrs[e.Position] = err
-		}
-		events = append(events, Event{RecordedEvent: e, Payload: p})
-	}
-	for _, v := range r.views {
-		if v.err != nil || v.checkpoint >= last {
-			continue
-		}
-		batch := Batch{Last: last}
-		var unreadable error
-		for _, e := range events {
-			if e.Position <= v.checkpoint || !v.types[e.Type] {
-				continue
-			}
-			if err := decodeErrs[e.Position]; err != nil {
-				// Apply what comes before it, so the view stops right there.
-				unreadable = &EventError{Position: e.Position, Type: e.Type, Err: err}
-				batch.Last = e.Position - 1
-				break
-			}
-			batch.Events = append(batch.Events, e)
-		}
-		var failed error
-		if batch.Last > v.checkpoint {
-			failed = r.apply(ctx, v, batch)
-		}
-		if failed == nil {
-			failed = unreadable
-		}
-		if failed != nil {
-			if ctx.Err() != nil {
-				return len(recorded), ctx.Err()
-			}
-			v.err = &ViewError{View: v.p.Name(), Err: failed}
-			zerolog.Ctx(ctx).Error().Err(failed).Str("projection", v.p.Name()).Int64("position", v.checkpoint).Msg("projection stopped")
-		}
-	}
-	return len(recorded), nil
+	r.mu.Lock()
+	v.err = &ViewError{View: v.p.Name(), Err: failed}
+	r.mu.Unlock()
+	zerolog.Ctx(ctx).Error().Err(failed).Str("projection", v.p.Name()).Int64("position", v.checkpoint).Msg("projection stopped")
 }
 
 // apply is one view transaction: take the checkpoint row (so a second
@@ -480,11 +612,13 @@ func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
 	}
-	v.checkpoint = batch.Last
 	v.p.Committed(batch.Last)
-	zerolog.Ctx(ctx).Debug().Str("projection", name).Int64("position", batch.Last).Int("events", len(batch.Events)).Msg("projection advanced")
+	r.mu.Lock()
+	v.checkpoint = batch.Last
 	close(r.changed)
 	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	zerolog.Ctx(ctx).Debug().Str("projection", name).Int64("position", batch.Last).Int("events", len(batch.Events)).Msg("projection advanced")
 	return nil
 }
 

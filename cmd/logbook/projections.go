@@ -23,7 +23,7 @@ func projectionsAll() []projections.Projection {
 
 func newProjectionsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the views built from the event log"}
-	var database string
+	var database, cpuProfile string
 	cmd.PersistentFlags().StringVar(&database, "database", "", "database URL (default LOGBOOK_DATABASE_URL, else the embedded SQLite file)")
 
 	rebuild := &cobra.Command{
@@ -56,6 +56,13 @@ func newProjectionsCmd() *cobra.Command {
 					}
 				}()
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			stats, err := runner.Rebuild(cmd.Context(), args, progress)
 			out := cmd.OutOrStdout()
 			views := "every view"
@@ -73,6 +80,8 @@ func newProjectionsCmd() *cobra.Command {
 			return nil
 		},
 	}
+
+	rebuild.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the rebuild to this file")
 
 	var asJSON bool
 	status := &cobra.Command{
