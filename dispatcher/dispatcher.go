@@ -336,7 +336,7 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 		}
 		err = d.record(ctx, log, st, decision, triggerID)
 		var conflict *eventstore.VersionConflictError
-		if errors.As(err, &conflict) {
+		if errors.As(err, &conflict) && conflict.Stream == dispatch.Stream(id) {
 			// Another dispatcher moved the request on: catch up and decide again.
 			events, rerr := d.cfg.Store.ReadStream(ctx, dispatch.Stream(id), st.version+1, 10000)
 			if rerr != nil {
@@ -368,15 +368,17 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		seq++
 		return e, err
 	}
+	// The runs' RunRequested and the request's events go in one atomic
+	// append: one commit on the way from a request to its runs, and no
+	// StageStarted is ever recorded without its run.
+	var parts []eventstore.StreamAppend
 	runEventIDs := map[string]string{}
 	for _, start := range decision.Runs {
 		e, err := next(start.Request)
 		if err != nil {
 			return err
 		}
-		if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.NoStream, e); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-			return fmt.Errorf("append RunRequested for %s: %w", start.RunID, err)
-		}
+		parts = append(parts, eventstore.StreamAppend{Stream: run.Stream(start.RunID), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
 		runEventIDs[start.RunID] = e.ID.String()
 		d.runOwners[start.RunID] = id
 	}
@@ -389,17 +391,22 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			}
 			events = append(events, e)
 		}
-		res, err := d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.Exact(st.version), events...)
+		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.Exact(st.version), Events: events})
+	}
+	if len(parts) > 0 {
+		results, err := d.appendDecision(ctx, parts)
 		if err != nil {
 			return err
 		}
-		// The feed delivers these events too; folding them now keeps the
-		// state current for the steps below, and the feed's copies are
-		// recognised by version.
-		for _, p := range decision.Request {
-			st.req = dispatch.Evolve(st.req, p)
+		if len(decision.Request) > 0 {
+			// The feed delivers these events too; folding them now keeps
+			// the state current for the steps below, and the feed's copies
+			// are recognised by version.
+			for _, p := range decision.Request {
+				st.req = dispatch.Evolve(st.req, p)
+			}
+			st.version = results[len(results)-1].LastVersion
 		}
-		st.version = res.LastVersion
 	}
 	for _, start := range decision.Runs {
 		if start.Builtin {

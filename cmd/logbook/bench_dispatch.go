@@ -32,6 +32,9 @@ type benchDispatchResult struct {
 	P90Ms float64 `json:"p90_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
+	// CommitsPerRequest counts the store's commits (each an fsync under
+	// synchronous=FULL) per request, from RequestReceived to its reply.
+	CommitsPerRequest float64 `json:"commits_per_request"`
 }
 
 // arrivals is a publisher that notes when each run request is published:
@@ -96,8 +99,8 @@ run request: everything the dispatcher does before a container starts).`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			t := newTable(cmd.OutOrStdout(), "store", "sync", "n", "p50 ms", "p90 ms", "p99 ms", "max ms")
-			t.Row(res.Store, res.Sync, res.N, fmt.Sprintf("%.2f", res.P50Ms), fmt.Sprintf("%.2f", res.P90Ms), fmt.Sprintf("%.2f", res.P99Ms), fmt.Sprintf("%.2f", res.MaxMs))
+			t := newTable(cmd.OutOrStdout(), "store", "sync", "n", "p50 ms", "p90 ms", "p99 ms", "max ms", "commits/request")
+			t.Row(res.Store, res.Sync, res.N, fmt.Sprintf("%.2f", res.P50Ms), fmt.Sprintf("%.2f", res.P90Ms), fmt.Sprintf("%.2f", res.P99Ms), fmt.Sprintf("%.2f", res.MaxMs), fmt.Sprintf("%.2f", res.CommitsPerRequest))
 			return t.Flush()
 		},
 	}
@@ -143,7 +146,11 @@ func benchDispatch(ctx context.Context, n int, sync string) (benchDispatchResult
 		}
 	}
 	latencies := make([]time.Duration, 0, n)
+	var commitsBefore sqlstore.CommitStats
 	for i := range n + 20 { // the first 20 warm up
+		if i == 20 {
+			commitsBefore = waitForQuiet(store)
+		}
 		in := dispatch.RequestReceived{Adapter: "api", MessageID: uuid.NewString(), Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}
 		arrived := pub.expect(dispatch.RequestID(in.Adapter, in.MessageID))
 		start := time.Now()
@@ -159,7 +166,24 @@ func benchDispatch(ctx context.Context, n int, sync string) (benchDispatchResult
 			latencies = append(latencies, time.Since(start))
 		}
 	}
+	commitsAfter := waitForQuiet(store)
+	commits := commitsAfter.Optimistic + commitsAfter.Locked - commitsBefore.Optimistic - commitsBefore.Locked
 	slices.Sort(latencies)
 	at := func(q int) float64 { return ms(latencies[min(len(latencies)*q/100, len(latencies)-1)]) }
-	return benchDispatchResult{Store: "sqlite", Sync: sync, N: n, P50Ms: at(50), P90Ms: at(90), P99Ms: at(99), MaxMs: ms(latencies[len(latencies)-1])}, nil
+	return benchDispatchResult{Store: "sqlite", Sync: sync, N: n, P50Ms: at(50), P90Ms: at(90), P99Ms: at(99), MaxMs: ms(latencies[len(latencies)-1]),
+		CommitsPerRequest: float64(commits) / float64(n)}, nil
+}
+
+// waitForQuiet returns the store's commit counts once they stop moving (the
+// last request's reply is recorded after its run request was published).
+func waitForQuiet(store interface{ Stats() sqlstore.CommitStats }) sqlstore.CommitStats {
+	last := store.Stats()
+	for {
+		time.Sleep(20 * time.Millisecond)
+		now := store.Stats()
+		if now == last {
+			return now
+		}
+		last = now
+	}
 }

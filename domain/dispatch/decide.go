@@ -20,16 +20,16 @@ import (
 
 // Decision is what the runner does about one trigger, in this order:
 //
-//  1. For each RunStart, append its RunRequested to run-<RunID> expecting
-//     no stream (a repeat is then a no-op), before the request events, so a
-//     crash in between leaves no StageStarted without its run.
-//  2. Append Request to request-<id> at the version the state was folded
-//     from; on a concurrency conflict, refold and decide again.
-//  3. Execute each RunStart: a Builtin one in-process with Builtins.Execute,
-//     appending the terminal event it returns to run-<RunID>; any other is
-//     published to the executors.
-//  4. Append RunCancelRequested to run-<id> for each id in Cancel.
-//  5. Post Reply; the adapter records ReplyPosted.
+//  1. Append, in one atomic multi-stream append, each RunStart's
+//     RunRequested to run-<RunID> expecting no stream, and Request to
+//     request-<id> at the version the state was folded from: no
+//     StageStarted is recorded without its run, and a repeat is a no-op. On
+//     a concurrency conflict on the request, refold and decide again.
+//  2. Execute each RunStart: a Builtin one in-process with Builtins.Execute,
+//     appending the output and terminal event it returns to run-<RunID>;
+//     any other is published to the executors.
+//  3. Append RunCancelRequested to run-<id> for each id in Cancel.
+//  4. Post Reply; the adapter records ReplyPosted.
 //
 // The runner feeds Decide every RequestReceived, every terminal run event of
 // the request's runs wrapped in RunEvent, and RequestTimedOut once the
