@@ -14,6 +14,7 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/adapters/webui"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -45,6 +46,7 @@ type server struct {
 	store    *sqlstore.Store
 	platform *platform
 	api      *httpapi.API
+	web      *webui.UI
 }
 
 func (s *server) ready(ctx context.Context) error {
@@ -58,6 +60,24 @@ func (s *server) ready(ctx context.Context) error {
 		return errors.New("starting the executor, views and dispatcher")
 	}
 	return st.Ping(ctx)
+}
+
+// withWeb serves the web UI at / (a plain 503 page until the platform has
+// started) and the API's routes from api.
+func (s *server) withWeb(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	mux.Handle("/", webui.Starting(func() http.Handler {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if s.web == nil {
+			return nil
+		}
+		return s.web
+	}))
+	return mux
 }
 
 func (s *server) currentAPI() *httpapi.API {
@@ -75,7 +95,7 @@ func serve(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	httpServer := &http.Server{Handler: srv.withChat(httpapi.NewHandler(srv.ready, srv.currentAPI)), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: srv.withChat(srv.withWeb(httpapi.NewHandler(srv.ready, srv.currentAPI))), ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(listener) }()
 	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
@@ -106,6 +126,13 @@ func serve(ctx context.Context, cfg config) error {
 		srv.platform = p
 		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 			Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
+		srv.web, err = webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
+			Events: p.store, Views: p.views, Access: p.facts, Directory: webui.SQLDirectory{DB: p.store.DB()}, Logger: log})
+		if err != nil {
+			srv.mu.Unlock()
+			storeDone <- fmt.Errorf("web UI: %w", err)
+			return
+		}
 		srv.mu.Unlock()
 		log.Info().Msg("ready: executor, views and dispatcher running")
 		storeDone <- nil
