@@ -37,6 +37,7 @@ type platform struct {
 	api        *httpapi.API
 	url        string
 	adminToken string
+	checker    responseChecker // every answer is checked against the OpenAPI document
 }
 
 func newPlatform(t *testing.T) *platform {
@@ -124,6 +125,8 @@ func (p *platform) do(t *testing.T, method, path, token string, body []byte) (in
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	p.checker.check(t, p.url, req, resp.StatusCode, resp.Header, out)
 	return resp.StatusCode, resp.Header, out
 }
 
