@@ -227,24 +227,13 @@ func (a *admin) load(ctx context.Context, stream string) ([]domain.Payload, int6
 	}
 }
 
-// appendEvents records events at the stream version they were decided
-// from. A concurrent change to the stream fails the command rather than
-// letting a decision made on stale history stand.
-func (a *admin) appendEvents(c *adminCall, stream string, version int64, events ...domain.Payload) error {
-	md := domain.Metadata{CorrelationID: c.Invocation.PipelineID, Actor: c.actor.Username}
-	encoded := make([]domain.NewEvent, len(events))
-	for i, p := range events {
-		e, err := domain.Encode(p, md)
-		if err != nil {
-			return err
-		}
-		encoded[i] = e
-	}
-	_, err := a.cfg.Store.Append(c.ctx, stream, eventstore.Exact(version), encoded...)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return fmt.Errorf("%s changed while this command ran; run it again", stream)
-	}
-	return err
+// record stages events to append at the stream version they were decided
+// from, together with the run's end (dispatch.Change): a crash records
+// both or neither, and a concurrent change to the stream means the command
+// runs again on the new state rather than a decision made on stale history
+// standing.
+func (a *admin) record(c *adminCall, stream string, version int64, events ...domain.Payload) {
+	c.Record(dispatch.Change{Stream: stream, Expected: eventstore.Exact(version), Events: events})
 }
 
 // decide runs an access command: decide against the stream's history and
@@ -259,7 +248,8 @@ func (a *admin) decide(c *adminCall, cmd access.Command) (bool, error) {
 	if err != nil || len(events) == 0 {
 		return false, err
 	}
-	return true, a.appendEvents(c, cmd.Stream(), version, events...)
+	a.record(c, cmd.Stream(), version, events...)
+	return true, nil
 }
 
 // decided phrases the reply to an access command.
@@ -268,6 +258,12 @@ func decided(changed bool, done, unchanged string) run.Result {
 		return textResult(done)
 	}
 	return textResult(unchanged)
+}
+
+// newID makes up an id for something the command creates, derived from
+// the run: running the command again after a crash makes the same one.
+func (c *adminCall) newID(purpose string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("logbook/run/"+c.RunID+"/"+purpose)).String()
 }
 
 func (c *adminCall) userNamed(name string) (access.UserInfo, error) {
@@ -296,7 +292,7 @@ func (a *admin) user(c *adminCall) (run.Result, error) {
 		if err := needArgs(args, 1, "user create NAME [--email=E]"); err != nil {
 			return run.Result{}, err
 		}
-		changed, err := a.decide(c, access.CreateUser{ID: uuid.NewString(), Username: args[0], Email: email})
+		changed, err := a.decide(c, access.CreateUser{ID: c.newID("user"), Username: args[0], Email: email})
 		return decided(changed, "Created user "+args[0]+".", "User "+args[0]+" exists already."), err
 	}
 	if len(args) == 0 {
@@ -359,9 +355,7 @@ func (a *admin) userToken(c *adminCall, u access.UserInfo) (run.Result, error) {
 	if note == "" {
 		note = "issued by " + c.actor.Username
 	}
-	if err := a.appendEvents(c, access.UserStream(u.ID), version, access.TokenIssued{User: u.ID, Hash: hash, Note: note}); err != nil {
-		return run.Result{}, err
-	}
+	a.record(c, access.UserStream(u.ID), version, access.TokenIssued{User: u.ID, Hash: hash, Note: note})
 	placeholder := c.facts.keepSecret(c.Invocation.PipelineID, token)
 	return textResult(
 		"API token for "+u.Username+": "+placeholder,
@@ -631,9 +625,8 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 		}
 		return a.bundleEnable(c, b.Name, b.Version)
 	}
-	if _, err := InstallBundle(c.ctx, a.cfg.Store, config, c.actor.Username); err != nil {
-		return run.Result{}, err
-	}
+	stream, events, ids := bundleInstallEvents(b, config)
+	c.Record(dispatch.Change{Stream: stream, Expected: eventstore.Any, Events: events, IDs: ids})
 	lines := []string{fmt.Sprintf("Installed and enabled bundle %s %s (%d commands).", b.Name, b.Version, len(b.Commands()))}
 	if len(b.Permissions) > 0 {
 		lines = append(lines, "It declares "+strings.Join(b.Permissions, ", ")+"; grant them to roles with `role grant ROLE PERMISSION`.")
@@ -657,9 +650,7 @@ func (a *admin) bundleEnable(c *adminCall, name, version string) (run.Result, er
 	if err != nil {
 		return run.Result{}, err
 	}
-	if err := a.appendEvents(c, bundle.Stream(name), v, bundle.BundleEnabled{Name: name, Version: version}); err != nil {
-		return run.Result{}, err
-	}
+	a.record(c, bundle.Stream(name), v, bundle.BundleEnabled{Name: name, Version: version})
 	return textResult(fmt.Sprintf("Enabled bundle %s %s.", name, version)), nil
 }
 
@@ -680,9 +671,7 @@ func (a *admin) bundleDisable(c *adminCall, name string) (run.Result, error) {
 	if err != nil {
 		return run.Result{}, err
 	}
-	if err := a.appendEvents(c, bundle.Stream(name), v, bundle.BundleDisabled{Name: name}); err != nil {
-		return run.Result{}, err
-	}
+	a.record(c, bundle.Stream(name), v, bundle.BundleDisabled{Name: name})
 	return textResult("Disabled bundle " + name + "; its commands no longer run."), nil
 }
 
@@ -726,9 +715,7 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 		if err != nil {
 			return run.Result{}, err
 		}
-		if err := a.appendEvents(c, dispatch.AliasStream(owner), v, dispatch.AliasCreated{Owner: owner, Name: name, Pipeline: text}); err != nil {
-			return run.Result{}, err
-		}
+		a.record(c, dispatch.AliasStream(owner), v, dispatch.AliasCreated{Owner: owner, Name: name, Pipeline: text})
 		return textResult(fmt.Sprintf("Created %s alias %s: %s", whose, name, text)), nil
 	case "delete":
 		if err := needArgs(args, 1, "alias delete [--site] NAME"); err != nil {
@@ -741,9 +728,7 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 		if err != nil {
 			return run.Result{}, err
 		}
-		if err := a.appendEvents(c, dispatch.AliasStream(owner), v, dispatch.AliasDeleted{Owner: owner, Name: args[0]}); err != nil {
-			return run.Result{}, err
-		}
+		a.record(c, dispatch.AliasStream(owner), v, dispatch.AliasDeleted{Owner: owner, Name: args[0]})
 		return textResult(fmt.Sprintf("Deleted %s alias %s.", whose, args[0])), nil
 	}
 	if err := needArgs(args, 0, "alias list"); err != nil {

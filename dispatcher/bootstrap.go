@@ -72,13 +72,28 @@ func InstallBundle(ctx context.Context, store eventstore.Store, config []byte, a
 		return nil, err
 	}
 	md := domain.Metadata{Actor: actor}
-	installed := domain.MustEncode(bundle.BundleInstalled{Name: b.Name, Version: b.Version, Config: string(config), Permissions: b.Permissions}, md)
-	enabled := domain.MustEncode(bundle.BundleEnabled{Name: b.Name, Version: b.Version}, md)
-	// Stable ids: installing the same version twice is a no-op.
-	installed.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/installed"))
-	enabled.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/enabled"))
-	if _, err := store.Append(ctx, bundle.Stream(b.Name), eventstore.Any, installed, enabled); err != nil {
+	stream, payloads, ids := bundleInstallEvents(b, config)
+	events := make([]domain.NewEvent, len(payloads))
+	for i, p := range payloads {
+		events[i] = domain.MustEncode(p, md)
+		events[i].ID = ids[i]
+	}
+	if _, err := store.Append(ctx, stream, eventstore.Any, events...); err != nil {
 		return nil, fmt.Errorf("install bundle %s %s: %w", b.Name, b.Version, err)
 	}
 	return b, nil
+}
+
+// bundleInstallEvents are the events that install and enable a bundle
+// version, with stable ids: installing the same version twice is a no-op.
+func bundleInstallEvents(b *bundle.Bundle, config []byte) (string, []domain.Payload, []uuid.UUID) {
+	return bundle.Stream(b.Name),
+		[]domain.Payload{
+			bundle.BundleInstalled{Name: b.Name, Version: b.Version, Config: string(config), Permissions: b.Permissions},
+			bundle.BundleEnabled{Name: b.Name, Version: b.Version},
+		},
+		[]uuid.UUID{
+			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/installed")),
+			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/enabled")),
+		}
 }

@@ -237,7 +237,16 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 				continue
 			}
 			p, err := domain.Decode(events[0])
-			if rr, ok := p.(run.RunRequested); err == nil && ok && rr.Mode != dispatch.ModeBuiltin {
+			rr, ok := p.(run.RunRequested)
+			switch {
+			case err != nil || !ok:
+			case rr.Mode == dispatch.ModeBuiltin:
+				// A crash came between the run's request and its end: run
+				// it now, as nothing of its run was recorded.
+				if err := d.runBuiltin(ctx, log, runID, rr, events[0].ID.String()); err != nil {
+					log.Error().Err(err).Str("run_id", runID).Msg("running a builtin again after a restart")
+				}
+			default:
 				d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
 			}
 		}
@@ -410,7 +419,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	for _, start := range decision.Runs {
 		if start.Builtin {
-			if err := d.runBuiltin(ctx, start, md, triggerID); err != nil {
+			if err := d.runBuiltin(ctx, log, start.RunID, start.Request, runEventIDs[start.RunID]); err != nil {
 				return err
 			}
 			continue
@@ -428,28 +437,6 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	if decision.Reply != nil {
 		d.post(ctx, log, id, *decision.Reply, triggerID)
-	}
-	return nil
-}
-
-// runBuiltin executes a builtin run in-process and appends what it printed
-// and its terminal event in one append after its RunRequested, as an
-// executor records a container's run. The ids derive from the trigger and
-// the run, so recording the same run again is a no-op, and a run that
-// already ended (its stream is past version 0) is left as it is.
-func (d *Dispatcher) runBuiltin(ctx context.Context, start dispatch.RunStart, md domain.Metadata, triggerID uuid.UUID) error {
-	payloads := d.cfg.Facts.Builtins().Execute(start.Request, d.cfg.Facts, time.Now().UTC())
-	events := make([]domain.NewEvent, len(payloads))
-	for i, p := range payloads {
-		e, err := domain.Encode(p, md)
-		if err != nil {
-			return err
-		}
-		e.ID = derivedID(triggerID, "builtin/"+start.RunID, i)
-		events[i] = e
-	}
-	if _, err := d.cfg.Store.Append(ctx, run.Stream(start.RunID), eventstore.Exact(0), events...); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return fmt.Errorf("append the builtin output and result of %s: %w", start.RunID, err)
 	}
 	return nil
 }

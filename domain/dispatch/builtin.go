@@ -9,8 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/domain/run"
 )
@@ -43,6 +46,52 @@ type BuiltinCall struct {
 	// Invocation is the chat context: room, handle, username.
 	Invocation run.Invocation
 	Facts      Facts
+	// RunID names the run; ids a builtin makes up derive from it, so that
+	// running it again after a crash makes the same ones.
+	RunID   string
+	changes *[]Change
+}
+
+// Change is an append a builtin decided: events for one stream, at the
+// version they were decided from. The runner appends a run's changes and
+// the run's output and terminal event in one atomic append, so a crash
+// leaves all of them or none, a stream changed meanwhile fails the whole
+// run, and a run that fails changes nothing.
+type Change struct {
+	Stream   string
+	Expected eventstore.ExpectedVersion
+	Events   []domain.Payload
+	// IDs, when set, are the events' ids (one each); otherwise the runner
+	// derives them from the run.
+	IDs []uuid.UUID
+}
+
+// Record stages a change to append with the run's end. A second change to
+// the same stream adds its events to the first (which keeps its expected
+// version).
+func (c BuiltinCall) Record(change Change) {
+	if c.changes == nil {
+		panic("dispatch: BuiltinCall.Record outside Builtins.Execute")
+	}
+	for i := range *c.changes {
+		if prev := &(*c.changes)[i]; prev.Stream == change.Stream {
+			if len(prev.IDs) > 0 || len(change.IDs) > 0 {
+				prev.IDs = append(idsOrNil(prev), idsOrNil(&change)...)
+			}
+			prev.Events = append(prev.Events, change.Events...)
+			return
+		}
+	}
+	*c.changes = append(*c.changes, change)
+}
+
+// idsOrNil pads a change without fixed ids with zero ids (the runner
+// derives those).
+func idsOrNil(c *Change) []uuid.UUID {
+	if len(c.IDs) > 0 {
+		return c.IDs
+	}
+	return make([]uuid.UUID, len(c.Events))
 }
 
 // NewBuiltin declares a builtin with its rules written as in a bundle config
@@ -108,15 +157,34 @@ func DefaultBuiltins() Builtins {
 	)
 }
 
-// Execute runs a builtin RunRequested (Mode ModeBuiltin) and returns the
-// events that follow it in the run's stream, to append together: what the
-// builtin printed as OutputChunks (stdout, seq from 0, at the time given),
-// then the terminal event, RunSucceeded, or RunFailed when the command is
-// not a builtin or its run function fails. A builtin's output is its result
-// written in the Cog protocol, so the transcript of a builtin run reads like
-// that of a command in a container, and parses back to the same result.
-func (b Builtins) Execute(req run.RunRequested, facts Facts, at time.Time) []domain.Payload {
-	terminal := b.execute(req, facts)
+// BuiltinRun is what a builtin run records after its RunRequested, all in
+// one atomic append: the changes it decided, and its own events.
+type BuiltinRun struct {
+	Changes []Change
+	// Events are what the builtin printed as OutputChunks, then its
+	// terminal event.
+	Events []domain.Payload
+}
+
+// Execute runs a builtin RunRequested (Mode ModeBuiltin) of run runID. Its
+// events are what the builtin printed as OutputChunks (stdout, seq from 0,
+// at the time given), then the terminal event: RunSucceeded, or RunFailed
+// when the command is not a builtin or its run function fails (a failed run
+// keeps no changes). A builtin's output is its result written in the Cog
+// protocol, so the transcript of a builtin run reads like that of a command
+// in a container, and parses back to the same result.
+func (b Builtins) Execute(req run.RunRequested, runID string, facts Facts, at time.Time) BuiltinRun {
+	var changes []Change
+	terminal := b.execute(req, runID, facts, &changes)
+	if _, ok := terminal.(run.RunSucceeded); !ok {
+		changes = nil
+	}
+	return BuiltinRun{Changes: changes, Events: OutputEvents(terminal, at)}
+}
+
+// OutputEvents are a builtin's output chunks, from the result of its
+// terminal event, followed by the terminal event.
+func OutputEvents(terminal domain.Payload, at time.Time) []domain.Payload {
 	var res run.Result
 	switch t := terminal.(type) {
 	case run.RunSucceeded:
@@ -138,12 +206,12 @@ func (b Builtins) Execute(req run.RunRequested, facts Facts, at time.Time) []dom
 // holds, as the executors' chunker coalesces.
 const BuiltinChunkBytes = 16 << 10
 
-func (b Builtins) execute(req run.RunRequested, facts Facts) domain.Payload {
+func (b Builtins) execute(req run.RunRequested, runID string, facts Facts, changes *[]Change) domain.Payload {
 	builtin, ok := b[req.Command]
 	if !ok || req.Bundle != BuiltinBundle {
 		return run.RunFailed{Reason: fmt.Sprintf("%s:%s is not a builtin command", req.Bundle, req.Command)}
 	}
-	res, err := builtin.Run(BuiltinCall{Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts})
+	res, err := builtin.Run(BuiltinCall{Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts, RunID: runID, changes: changes})
 	if err != nil {
 		return run.RunFailed{Reason: err.Error(), Result: bodyResult(err.Error())}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -19,7 +20,7 @@ func execute(t *testing.T, facts *StaticFacts, handle, username string, args ...
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		Invocation: run.Invocation{Room: "general", ChatHandle: handle, Username: username}}
-	events := facts.Builtins().Execute(req, facts, time.Now())
+	events := facts.Builtins().Execute(req, "r1", facts, time.Now()).Events
 	switch e := events[len(events)-1].(type) {
 	case run.RunSucceeded:
 		return renderOutput(e.Result.Value), true
@@ -74,7 +75,7 @@ func TestTheBuiltinsAnswerFromTheFacts(t *testing.T) {
 func TestABuiltinRunsThroughTheWholeRequest(t *testing.T) {
 	t.Parallel()
 	s, id := started(t, "U2", "echo hi there > #ops")
-	events := s.facts.Builtins().Execute(s.last.Runs[0].Request, s.facts, time.Now())
+	events := s.facts.Builtins().Execute(s.last.Runs[0].Request, s.last.Runs[0].RunID, s.facts, time.Now()).Events
 	done := s.then(RunEvent{RunID: RunID(id, 0, 0), Event: events[len(events)-1]})
 	wantTypes(t, done, "RequestCompleted")
 	if reply := wantReply(t, done, "hi there"); reply.To[0].Name != "ops" {
@@ -143,7 +144,7 @@ func builtinRun(t *testing.T, facts Facts, at time.Time, args ...string) []domai
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		Invocation: run.Invocation{Room: "general", ChatHandle: "U1", Username: "alice"}}
-	events := facts.Builtins().Execute(req, facts, at)
+	events := facts.Builtins().Execute(req, "r1", facts, at).Events
 	state := run.Fold([]domain.Payload{req})
 	for _, e := range events {
 		accepted, err := run.Decide(state, e)
@@ -263,4 +264,55 @@ func sameJSON(a, b json.RawMessage) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+func TestABuiltinsChangesAreKeptOnlyWhenItSucceeds(t *testing.T) {
+	t.Parallel()
+	var sawRunID string
+	note := func(fail bool) func(BuiltinCall) (run.Result, error) {
+		return func(c BuiltinCall) (run.Result, error) {
+			sawRunID = c.RunID
+			c.Record(Change{Stream: "note-1", Expected: eventstore.NoStream, Events: []domain.Payload{AliasCreated{Owner: "o", Name: "a", Pipeline: "echo"}}})
+			c.Record(Change{Stream: "note-1", Expected: eventstore.Exact(7), Events: []domain.Payload{AliasDeleted{Owner: "o", Name: "a"}}})
+			c.Record(Change{Stream: "note-2", Expected: eventstore.Any, Events: []domain.Payload{AliasDeleted{Owner: "o", Name: "b"}}})
+			if fail {
+				return run.Result{}, errors.New("it went wrong after recording")
+			}
+			return bodyResult("noted"), nil
+		}
+	}
+	ok, err := NewBuiltin("note", "", "note", []string{"allow"}, note(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := NewBuiltin("badnote", "", "badnote", []string{"allow"}, note(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := newTestFacts(t)
+	facts.BuiltinSet = DefaultBuiltins().With(ok, bad)
+	req := run.RunRequested{Bundle: BuiltinBundle, Command: "note", Mode: ModeBuiltin}
+
+	t.Run("given a builtin that records and succeeds, its changes come with its end, merged by stream", func(t *testing.T) {
+		out := facts.Builtins().Execute(req, "run-7", facts, time.Now())
+		if sawRunID != "run-7" {
+			t.Fatalf("the builtin saw run id %q", sawRunID)
+		}
+		if len(out.Changes) != 2 || out.Changes[0].Stream != "note-1" || len(out.Changes[0].Events) != 2 || out.Changes[0].Expected != eventstore.NoStream {
+			t.Fatalf("changes = %+v, want note-1's two events expecting no stream, then note-2", out.Changes)
+		}
+		if _, ok := out.Events[len(out.Events)-1].(run.RunSucceeded); !ok {
+			t.Fatalf("events = %+v", out.Events)
+		}
+	})
+	t.Run("given a builtin that records and then fails, nothing it recorded is kept", func(t *testing.T) {
+		req.Command = "badnote"
+		out := facts.Builtins().Execute(req, "run-8", facts, time.Now())
+		if len(out.Changes) != 0 {
+			t.Fatalf("a failed run kept changes %+v", out.Changes)
+		}
+		if failed, ok := out.Events[len(out.Events)-1].(run.RunFailed); !ok || failed.Reason != "it went wrong after recording" {
+			t.Fatalf("events = %+v", out.Events)
+		}
+	})
 }
