@@ -126,12 +126,11 @@ func (a *API) explainAccess(w http.ResponseWriter, r *http.Request, user access.
 		writeJSON(w, http.StatusNotImplemented, apiError{"this server cannot explain access"})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if !noParams(w, r) {
+		return
+	}
 	var body explainBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{`the body is not a JSON object {"user": ..., "text": ...}: ` + err.Error()})
+	if !decodeBody(w, r, &body, `{"user": ..., "text": ...}`) {
 		return
 	}
 	if strings.TrimSpace(body.Text) == "" {

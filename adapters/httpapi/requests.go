@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,6 +89,33 @@ func (a *API) authenticated(next func(http.ResponseWriter, *http.Request, access
 	}
 }
 
+// decodeBody reads r's JSON body into v: at most maxBodyBytes (413 over
+// it), no unknown fields and nothing after the object (400, saying what is
+// wrong and showing the shape expected).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("more follows the object")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("the body is over the %d KiB limit", maxBodyBytes>>10)})
+	case errors.Is(err, io.EOF):
+		writeJSON(w, http.StatusBadRequest, apiError{"the body is empty; expected a JSON object " + shape})
+	default:
+		writeJSON(w, http.StatusBadRequest, apiError{"the body is not a JSON object " + shape + ": " + err.Error()})
+	}
+	return false
+}
+
 // requestBody is POST /v1/requests.
 type requestBody struct {
 	Text      string `json:"text"`
@@ -102,17 +131,12 @@ type requestResponse struct {
 }
 
 func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := onlyParams(r.URL.Query(), []string{"wait"}); err != nil {
+		writeParamError(w, err)
+		return
+	}
 	var body requestBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"the body is over the 64 KiB limit"})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, apiError{"the body is not a JSON object {\"text\": ...}: " + err.Error()})
+	if !decodeBody(w, r, &body, `{"text": ...}`) {
 		return
 	}
 	if strings.TrimSpace(body.Text) == "" {
