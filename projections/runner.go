@@ -221,8 +221,21 @@ func (r *Runner) Open(ctx context.Context) error {
 	return r.open(ctx, r.views)
 }
 
-// open readies views at their checkpoints; the caller holds r.stepping.
+// open readies views at their checkpoints, recreating first any indexes
+// a rebuild that stopped half way left dropped; the caller holds
+// r.stepping.
 func (r *Runner) open(ctx context.Context, views []*viewState) error {
+	for _, v := range views {
+		if err := restoreIndexes(ctx, r.db, v.p.Tables()); err != nil {
+			return fmt.Errorf("open projection %s: %w", v.p.Name(), err)
+		}
+	}
+	return r.openAfterReset(ctx, views)
+}
+
+// openAfterReset is open without recreating indexes, for views a rebuild
+// has just emptied.
+func (r *Runner) openAfterReset(ctx context.Context, views []*viewState) error {
 	for _, v := range views {
 		name := v.p.Name()
 		if _, err := r.db.Write.ExecContext(ctx, r.db.rebind("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"), name); err != nil {
@@ -457,6 +470,7 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 	if err != nil {
 		return Stats{}, err
 	}
+	start := time.Now()
 	r.stepping.Lock()
 	defer r.stepping.Unlock()
 	r.mu.Lock()
@@ -481,13 +495,21 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 			return Stats{}, err
 		}
 	}
-	if err := r.open(ctx, targets); err != nil {
+	if err := r.openAfterReset(ctx, targets); err != nil {
 		return Stats{}, err
 	}
 	stats, err := r.catchUp(ctx, progress)
 	if err != nil {
 		return stats, err
 	}
+	// Even a view that stopped gets its indexes back: it holds what it
+	// applied, and the API reads it.
+	for _, v := range targets {
+		if err := restoreIndexes(ctx, r.db, v.p.Tables()); err != nil {
+			return stats, fmt.Errorf("projection %s: %w", v.p.Name(), err)
+		}
+	}
+	stats.Duration = time.Since(start)
 	return stats, r.failures()
 }
 
@@ -513,7 +535,14 @@ func (r *Runner) reset(ctx context.Context, v *viewState) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	for _, table := range v.p.Tables() {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+		if err := deferIndexes(ctx, tx, r.db, table); err != nil {
+			return err
+		}
+		empty := "DELETE FROM " + table
+		if r.db.Dialect == "postgres" {
+			empty = "TRUNCATE " + table // no dead rows left for the rebuild to wade through
+		}
+		if _, err := tx.ExecContext(ctx, empty); err != nil {
 			return fmt.Errorf("empty %s: %w", table, err)
 		}
 	}

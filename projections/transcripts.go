@@ -47,6 +47,41 @@ var (
 
 type transcriptRun struct {
 	startedAt, limit, afterSeq sql.NullInt64
+	touched                    bool // to be written by this batch
+}
+
+// loadTranscriptRuns reads, in a few statements, the stored rows of the
+// runs whose start or truncation the batch changes.
+func loadTranscriptRuns(ctx context.Context, tx *Tx, events []Event) (map[string]*transcriptRun, error) {
+	ids := map[string]bool{}
+	for _, e := range events {
+		if e.Type != "OutputChunk" {
+			ids[strings.TrimPrefix(e.Stream, run.StreamPrefix)] = true
+		}
+	}
+	runs := make(map[string]*transcriptRun, len(ids))
+	err := inChunks(tx.db, keysOf(ids), func(args []any, in string) error {
+		rows, err := tx.Query(ctx, "SELECT run_id, started_at, truncated_limit, truncated_after_seq FROM view_transcript_runs WHERE run_id IN ("+in+")", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id string
+				r  transcriptRun
+			)
+			if err := rows.Scan(&id, &r.startedAt, &r.limit, &r.afterSeq); err != nil {
+				return err
+			}
+			runs[id] = &r
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load transcript runs: %w", err)
+	}
+	return runs, nil
 }
 
 // Apply implements Projection. A chunk whose seq is already stored (a
@@ -55,22 +90,22 @@ type transcriptRun struct {
 func (*Transcripts) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 	var chunks [][]any
 	seen := map[string]bool{}
-	runs := map[string]*transcriptRun{}
+	runs, err := loadTranscriptRuns(ctx, tx, batch.Events)
+	if err != nil {
+		return err
+	}
 	var order []string
-	load := func(id string) (*transcriptRun, error) {
-		if r, ok := runs[id]; ok {
-			return r, nil
+	touch := func(id string) *transcriptRun {
+		r, ok := runs[id]
+		if !ok {
+			r = &transcriptRun{}
+			runs[id] = r
 		}
-		r := &transcriptRun{}
-		err := tx.tx.QueryRowContext(ctx, tx.db.rebind(
-			"SELECT started_at, truncated_limit, truncated_after_seq FROM view_transcript_runs WHERE run_id = $1"), id).
-			Scan(&r.startedAt, &r.limit, &r.afterSeq)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
+		if !r.touched {
+			r.touched = true
+			order = append(order, id)
 		}
-		runs[id] = r
-		order = append(order, id)
-		return r, nil
+		return r
 	}
 	for _, e := range batch.Events {
 		id := strings.TrimPrefix(e.Stream, run.StreamPrefix)
@@ -84,24 +119,14 @@ func (*Transcripts) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 			stream := string(p.Stream)
 			chunks = append(chunks, []any{id, p.Seq, stream, nonNil(p.Bytes), p.At.UnixMicro(), e.Position})
 		case run.RunRequested:
-			r, err := load(id)
-			if err != nil {
-				return &EventError{Position: e.Position, Type: e.Type, Err: err}
-			}
+			r := touch(id)
 			if !r.startedAt.Valid {
 				r.startedAt = micros(e.RecordedAt)
 			}
 		case run.ContainerStarted:
-			r, err := load(id)
-			if err != nil {
-				return &EventError{Position: e.Position, Type: e.Type, Err: err}
-			}
-			r.startedAt = micros(e.RecordedAt)
+			touch(id).startedAt = micros(e.RecordedAt)
 		case run.OutputTruncated:
-			r, err := load(id)
-			if err != nil {
-				return &EventError{Position: e.Position, Type: e.Type, Err: err}
-			}
+			r := touch(id)
 			r.limit = sql.NullInt64{Int64: p.LimitBytes, Valid: true}
 			r.afterSeq = sql.NullInt64{Int64: p.AfterSeq, Valid: true}
 		}

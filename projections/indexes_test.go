@@ -1,0 +1,147 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/logbookhq/logbook/projections"
+	"github.com/logbookhq/logbook/projections/projectionstest"
+)
+
+// viewIndexes lists the indexes on the view tables, with their definitions.
+func viewIndexes(t *testing.T, src projections.Source) []string {
+	t.Helper()
+	query := `SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'view_%' AND sql IS NOT NULL ORDER BY name`
+	if src.Dialect() == "postgres" {
+		query = `SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'view_%' ORDER BY indexname`
+	}
+	rows, err := src.DB().QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func deferredIndexes(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM view_deferred_indexes").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Given views built incrementally, when a rebuild from zero is stopped half
+// way (its indexes dropped, its rows partly written), then the next runner
+// to open the views recreates the very same indexes before it goes on, and
+// catching up yields the very same rows.
+func TestARebuildStoppedHalfWayLeavesItsIndexesToTheNextRunner(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		w := projectionstest.NewWorkload(3, 8)
+		if err := projectionstest.AppendAll(ctx, src, w.Setup()); err != nil {
+			t.Fatal(err)
+		}
+		for range 40 {
+			if err := projectionstest.AppendAll(ctx, src, w.Request()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tables := allTables(allViews())
+		catchUp(t, src, allViews()...)
+		indexes := viewIndexes(t, src)
+		if len(indexes) < 10 {
+			t.Fatalf("only %d indexes on the view tables before the rebuild: %v", len(indexes), indexes)
+		}
+		before, err := projectionstest.Dump(ctx, src.DB(), tables)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// A rebuild stopped after its first batch, as by ^C.
+		runner, err := projections.NewRunner(src, projections.Config{BatchSize: 50}, allViews()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		batches := 0
+		_, err = runner.Rebuild(stopCtx, nil, func(projections.Progress) {
+			batches++
+			stop()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the stopped rebuild returned %v, want context.Canceled", err)
+		}
+		if batches != 1 {
+			t.Fatalf("the rebuild applied %d batches before it stopped, want 1", batches)
+		}
+		if got := viewIndexes(t, src); len(got) >= len(indexes) {
+			t.Fatalf("a rebuild in progress kept %d of %d indexes; it should have dropped the secondary ones", len(got), len(indexes))
+		}
+		if n := deferredIndexes(t, src.DB()); n == 0 {
+			t.Fatal("the stopped rebuild left no record of the indexes it dropped")
+		}
+		status, err := runner.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range status {
+			if s.Checkpoint != 50 {
+				t.Fatalf("%s stopped at checkpoint %d, want 50 (one batch)", s.Name, s.Checkpoint)
+			}
+		}
+
+		// The next runner opens the views: the indexes come back first.
+		next, err := projections.NewRunner(src, projections.Config{}, allViews()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := next.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := viewIndexes(t, src); !slices.Equal(got, indexes) {
+			t.Fatalf("indexes after reopening:\n%v\nwant\n%v", got, indexes)
+		}
+		if n := deferredIndexes(t, src.DB()); n != 0 {
+			t.Fatalf("%d deferred indexes are still recorded after reopening", n)
+		}
+		if _, err := next.CatchUp(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		after, err := projectionstest.Dump(ctx, src.DB(), tables)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range tables {
+			if !slices.Equal(before[table], after[table]) {
+				t.Errorf("%s differs after the stopped rebuild was caught up:\n%s", table, firstDifference(before[table], after[table]))
+			}
+		}
+
+		// A rebuild that runs to the end puts every index back itself.
+		if _, err := next.Rebuild(ctx, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := viewIndexes(t, src); !slices.Equal(got, indexes) {
+			t.Fatalf("indexes after a full rebuild:\n%v\nwant\n%v", got, indexes)
+		}
+		if n := deferredIndexes(t, src.DB()); n != 0 {
+			t.Fatalf("%d deferred indexes are still recorded after a full rebuild", n)
+		}
+	})
+}
