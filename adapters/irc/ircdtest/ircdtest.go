@@ -336,7 +336,9 @@ func (c *Client) Say(to, text string) { c.t.Helper(); c.Send("PRIVMSG " + to + "
 func (c *Client) Join(channel string) {
 	c.t.Helper()
 	c.Send("JOIN " + channel)
-	c.Expect(10*time.Second, func(l Line) bool { return l.Command == "366" && len(l.Params) > 1 && strings.EqualFold(l.Params[1], channel) })
+	c.Expect(10*time.Second, func(l Line) bool {
+		return l.Command == "366" && len(l.Params) > 1 && strings.EqualFold(l.Params[1], channel)
+	})
 }
 
 // Expect returns the first line matching ok within timeout, or fails the
