@@ -213,6 +213,9 @@ func backoff(min, max time.Duration, n int) time.Duration {
 	for i := 1; i < n && d < max; i++ {
 		d *= 2
 	}
+	if d > max {
+		d = max
+	}
 	d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
 	return d
 }
@@ -563,6 +566,9 @@ func (p *Provider) messageOf(s *session, e ircmsg.Message) (chat.Message, bool) 
 	text = sanitize(ircfmt.Strip(text))
 	m := chat.Message{Provider: Name, User: fold(nick)}
 	if strings.ContainsRune("#&+!", rune(to[0])) {
+		if !validChannel(to) {
+			return chat.Message{}, false
+		}
 		p.mu.Lock()
 		if conf, ok := p.configured[fold(to)]; ok {
 			to = conf
