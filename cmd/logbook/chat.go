@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/slack"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -71,7 +72,16 @@ func chatProviders(cfg config, log zerolog.Logger) ([]chat.Provider, map[string]
 	var providers []chat.Provider
 	routes := map[string]http.Handler{}
 
-	// Slack: LOGBOOK_SLACK_* (adapters/slack), wired with its adapter.
+	// Slack: LOGBOOK_SLACK_* (adapters/slack).
+	if cfg.Slack.enabled() {
+		p, err := newSlackProvider(cfg.Slack, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		providers = append(providers, p)
+		routes["/slack/events"] = p.EventsHandler()
+		routes["/slack/commands"] = p.CommandsHandler()
+	}
 
 	// IRC: LOGBOOK_IRC_* (adapters/irc).
 
@@ -183,4 +193,12 @@ func (s *server) withChat(next http.Handler) http.Handler {
 		p.chat.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// newSlackProvider builds Slack from LOGBOOK_SLACK_*.
+func newSlackProvider(c slackConfig, log zerolog.Logger) (*slack.Provider, error) {
+	return slack.New(slack.Config{
+		BotToken: c.BotToken, AppToken: c.AppToken, SigningSecret: c.SigningSecret,
+		APIURL: c.APIURL, Threads: c.threads(), Logger: log,
+	})
 }
