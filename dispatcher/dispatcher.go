@@ -57,6 +57,10 @@ type Dispatcher struct {
 	cfg       Config
 	requests  map[string]*requestState // open requests, by id
 	runOwners map[string]string        // run id → request id
+	// builtins are the builtin runs this dispatcher requested, run when
+	// the feed delivers their RunRequested: by then the facts hold
+	// everything recorded before it (a user the same decision registered).
+	builtins map[string]bool
 	timeouts  chan string              // request ids whose deadline passed
 	resumed   bool                     // resume ran after the fold reached the checkpoint
 	mu        sync.Mutex               // guards waiters
@@ -95,7 +99,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Actor = "dispatcher"
 	}
 	return &Dispatcher{
-		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{},
+		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]chan dispatch.Reply{},
 	}, nil
 }
@@ -288,8 +292,16 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		}
 	case strings.HasPrefix(e.Stream, run.StreamPrefix):
 		runID := strings.TrimPrefix(e.Stream, run.StreamPrefix)
-		if rr, ok := p.(run.RunRequested); ok && rr.RequestID != "" {
-			d.runOwners[runID] = rr.RequestID
+		if rr, ok := p.(run.RunRequested); ok {
+			if rr.RequestID != "" {
+				d.runOwners[runID] = rr.RequestID
+			}
+			if d.builtins[runID] {
+				delete(d.builtins, runID)
+				if err := d.runBuiltin(ctx, log, runID, rr, e.ID.String()); err != nil {
+					log.Error().Err(err).Str("request_id", rr.RequestID).Str("run_id", runID).Msg("running a builtin failed; it runs again when the dispatcher restarts")
+				}
+			}
 		}
 		id, ok := d.runOwners[runID]
 		if !ok || !run.IsTerminal(p) {
@@ -377,10 +389,14 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		seq++
 		return e, err
 	}
-	// The runs' RunRequested and the request's events go in one atomic
-	// append: one commit on the way from a request to its runs, and no
-	// StageStarted is ever recorded without its run.
-	var parts []eventstore.StreamAppend
+	// The decision's changes, the runs' RunRequested and the request's
+	// events go in one atomic append: one commit on the way from a request
+	// to its runs, no StageStarted is ever recorded without its run, and no
+	// user a request registered without the request.
+	parts, err := encodeChanges(decision.Changes, md, triggerID)
+	if err != nil {
+		return err
+	}
 	runEventIDs := map[string]string{}
 	for _, start := range decision.Runs {
 		e, err := next(start.Request)
@@ -419,9 +435,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	for _, start := range decision.Runs {
 		if start.Builtin {
-			if err := d.runBuiltin(ctx, log, start.RunID, start.Request, runEventIDs[start.RunID]); err != nil {
-				return err
-			}
+			d.builtins[start.RunID] = true
 			continue
 		}
 		d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)

@@ -28,7 +28,7 @@ var AdminPermissions = []string{
 
 // directAdapters are the providers whose requests come with an
 // authenticated Logbook username instead of a chat handle.
-var directAdapters = map[string]bool{"api": true, "web": true}
+var directAdapters = dispatch.AuthenticatedAdapters
 
 // Facts is the dispatcher's live model of the world, folded from the feed.
 // Decisions read it while the loop holds no other reference; HTTP handlers
@@ -192,6 +192,13 @@ func (f *Facts) PermissionsOf(user string) []string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.dir.PermissionsOf(user)
+}
+
+// GroupPermissions implements dispatch.Facts.
+func (f *Facts) GroupPermissions(group string) ([]string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return dispatch.GroupPermissions(f.dir, group)
 }
 
 // GroupsOf implements dispatch.Facts.

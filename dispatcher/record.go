@@ -103,23 +103,9 @@ func conflictStream(err error) string {
 // builtinParts encodes a builtin run's changes and its own events with ids
 // derived from its RunRequested: its changes first, then its run stream.
 func builtinParts(requested uuid.UUID, runID string, out dispatch.BuiltinRun, md, changeMD domain.Metadata) ([]eventstore.StreamAppend, error) {
-	parts := make([]eventstore.StreamAppend, 0, len(out.Changes)+1)
-	n := 0
-	for _, c := range out.Changes {
-		events := make([]domain.NewEvent, len(c.Events))
-		for i, p := range c.Events {
-			e, err := domain.Encode(p, changeMD)
-			if err != nil {
-				return nil, err
-			}
-			e.ID = derivedID(requested, "change", n)
-			if i < len(c.IDs) && c.IDs[i] != uuid.Nil {
-				e.ID = c.IDs[i]
-			}
-			n++
-			events[i] = e
-		}
-		parts = append(parts, eventstore.StreamAppend{Stream: c.Stream, Expected: c.Expected, Events: events})
+	parts, err := encodeChanges(out.Changes, changeMD, requested)
+	if err != nil {
+		return nil, err
 	}
 	events := make([]domain.NewEvent, len(out.Events))
 	for i, p := range out.Events {
@@ -131,4 +117,28 @@ func builtinParts(requested uuid.UUID, runID string, out dispatch.BuiltinRun, md
 		events[i] = e
 	}
 	return append(parts, eventstore.StreamAppend{Stream: run.Stream(runID), Expected: eventstore.Exact(0), Events: events}), nil
+}
+
+// encodeChanges encodes changes to other streams, each event with its
+// fixed id or one derived from the trigger.
+func encodeChanges(changes []dispatch.Change, md domain.Metadata, trigger uuid.UUID) ([]eventstore.StreamAppend, error) {
+	parts := make([]eventstore.StreamAppend, 0, len(changes)+2)
+	n := 0
+	for _, c := range changes {
+		events := make([]domain.NewEvent, len(c.Events))
+		for i, p := range c.Events {
+			e, err := domain.Encode(p, md)
+			if err != nil {
+				return nil, err
+			}
+			e.ID = derivedID(trigger, "change", n)
+			if i < len(c.IDs) && c.IDs[i] != uuid.Nil {
+				e.ID = c.IDs[i]
+			}
+			n++
+			events[i] = e
+		}
+		parts = append(parts, eventstore.StreamAppend{Stream: c.Stream, Expected: c.Expected, Events: events})
+	}
+	return parts, nil
 }

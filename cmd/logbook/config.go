@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain/access"
 )
 
 // config is Logbook's 12-factor configuration: environment variables with
@@ -30,6 +31,12 @@ type config struct {
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
 	Slack       slackConfig
+	// SelfRegister (LOGBOOK_SELF_REGISTER=1) lets an unknown chat user in as
+	// a new Logbook user holding what SelfRegisterGroup
+	// (LOGBOOK_SELF_REGISTER_GROUP) grants, or nothing.
+	SelfRegister      bool
+	SelfRegisterGroup string
+	selfRegisterRaw   string
 }
 
 func loadConfig() (config, error) {
@@ -44,6 +51,9 @@ func loadConfig() (config, error) {
 		PublicURL:   os.Getenv("LOGBOOK_PUBLIC_URL"),
 		Slack:       loadSlackConfig(),
 	}
+	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
+	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
+	c.SelfRegisterGroup = os.Getenv("LOGBOOK_SELF_REGISTER_GROUP")
 	return c, c.Validate()
 }
 
@@ -77,6 +87,19 @@ func (c config) Validate() error {
 	}
 	if _, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.selfRegisterRaw {
+	case "", "0", "1", "false", "true":
+	default:
+		errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER %q is not 1 (on) or 0 (off)", c.selfRegisterRaw))
+	}
+	if c.SelfRegisterGroup != "" {
+		if err := access.ValidateGroupName(c.SelfRegisterGroup); err != nil {
+			errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER_GROUP: %w", err))
+		}
+		if !c.SelfRegister {
+			errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER_GROUP is set but LOGBOOK_SELF_REGISTER is not 1"))
+		}
 	}
 	errs = append(errs, c.Slack.validate()...)
 	return errors.Join(errs...)

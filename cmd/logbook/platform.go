@@ -89,7 +89,8 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 	if err != nil {
 		return nil, err
 	}
-	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, p.chat.canPost)
+	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...),
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup}, p.chat.canPost)
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},

@@ -37,6 +37,9 @@ import (
 // Request.RunningRuns that have no terminal event and posts
 // Request.PendingReply.
 type Decision struct {
+	// Changes are other streams' events the decision makes (a
+	// self-registered user), appended in the same atomic append as Request.
+	Changes []Change
 	Request []domain.Payload // append to request-<id>, in this order
 	Runs    []RunStart       // for each: append RunRequested to run-<RunID>, then run it
 	Cancel  []string         // run ids to cancel (RunCancelRequested)
@@ -45,7 +48,7 @@ type Decision struct {
 
 // IsZero reports whether the decision does nothing.
 func (d Decision) IsZero() bool {
-	return len(d.Request) == 0 && len(d.Runs) == 0 && len(d.Cancel) == 0 && d.Reply == nil
+	return len(d.Changes) == 0 && len(d.Request) == 0 && len(d.Runs) == 0 && len(d.Cancel) == 0 && d.Reply == nil
 }
 
 // RunStart is one run to start. Builtin runs (Request.Mode is ModeBuiltin)
@@ -77,12 +80,13 @@ func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
 	var events []domain.Payload
 	var runs []RunStart
 	var cancel []string
+	var changes []Change
 	switch t := trigger.(type) {
 	case RequestReceived:
 		if r.status != StatusReceived {
 			return Decision{}, nil
 		}
-		events, runs = decideReceived(r, facts)
+		events, runs, changes = decideReceived(r, facts)
 	case RunEvent:
 		if _, terminal := terminalOutcome(t.Event); !terminal || r.status != StatusRunning {
 			return Decision{}, nil
@@ -99,7 +103,7 @@ func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
 	default:
 		return Decision{}, nil
 	}
-	d := Decision{Request: events, Runs: runs, Cancel: cancel}
+	d := Decision{Changes: changes, Request: events, Runs: runs, Cancel: cancel}
 	after := r
 	for _, e := range events {
 		after = Evolve(after, e)
@@ -113,32 +117,48 @@ func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
 
 // decideReceived takes a received request through identity, parsing,
 // aliases and every permission and redirect check to its first stage.
-func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart) {
+// An unknown sender is registered first when Settings.SelfRegister is on,
+// and the request decided as the new user.
+func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart, []Change) {
 	rec := r.received
+	var events []domain.Payload
+	var changes []Change
 	user, ok := facts.UserByHandle(rec.Adapter, rec.ChatUser)
+	permissions := func() []string { return facts.PermissionsOf(user.ID) }
 	if !ok {
-		return []domain.Payload{IdentityUnknown{Adapter: rec.Adapter, ChatUser: rec.ChatUser}}, nil
+		reg, on, err := selfRegister(r, facts)
+		unknown := IdentityUnknown{Adapter: rec.Adapter, ChatUser: rec.ChatUser}
+		if err != nil {
+			unknown.RegistrationError = err.Error()
+		}
+		if !on || err != nil {
+			return []domain.Payload{unknown}, nil, nil
+		}
+		events, changes, user = append(events, reg.event), reg.changes, reg.user
+		permissions = func() []string { return reg.perms }
+		r = Evolve(r, reg.event)
 	}
-	events := []domain.Payload{IdentityResolved{User: user.ID, Username: user.Username}}
+	resolved := IdentityResolved{User: user.ID, Username: user.Username}
+	events = append(events, resolved)
 	if user.Disabled {
-		return append(events, RequestDenied{Reason: fmt.Sprintf("your Logbook user %s is disabled; ask an admin to enable it", user.Username)}), nil
+		return append(events, RequestDenied{Reason: fmt.Sprintf("your Logbook user %s is disabled; ask an admin to enable it", user.Username)}), nil, changes
 	}
-	r = Evolve(r, events[0])
+	r = Evolve(r, resolved)
 	settings := facts.Settings()
 	if limit := settings.maxRequestBytes(); len(rec.Text) > limit {
-		return append(events, PipelineRejected{Error: fmt.Sprintf("the request is %d bytes long; the limit is %d bytes", len(rec.Text), limit)}), nil
+		return append(events, PipelineRejected{Error: fmt.Sprintf("the request is %d bytes long; the limit is %d bytes", len(rec.Text), limit)}), nil, changes
 	}
 	cat := newCatalog(facts)
 	parsed, rejected := parseRequest(r, facts, cat)
 	if rejected != nil {
-		return append(events, *rejected), nil
+		return append(events, *rejected), nil, changes
 	}
 	events = append(events, parsed.event)
 	r = Evolve(r, parsed.event)
 
 	var denied []string
 	for i, stage := range parsed.pipeline.Stages {
-		check := checkStage(parsed.targets[i], stage, facts.PermissionsOf(user.ID))
+		check := checkStage(parsed.targets[i], stage, permissions())
 		check.Stage = i
 		events = append(events, check)
 		r = Evolve(r, check)
@@ -147,18 +167,18 @@ func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart) {
 		}
 	}
 	if len(denied) > 0 {
-		return append(events, RequestDenied{Reason: strings.Join(denied, "; ")}), nil
+		return append(events, RequestDenied{Reason: strings.Join(denied, "; ")}), nil, changes
 	}
 	for _, rd := range parsed.pipeline.Redirects {
 		if rd.Kind == pipeline.DestinationHere {
 			continue
 		}
 		if d := resolveDestination(rec, rd); !facts.CanPost(rec.Adapter, d) {
-			return append(events, RequestDenied{Reason: fmt.Sprintf("I cannot post to %s (column %d): invite me there, or redirect elsewhere", rd.Target, rd.Column)}), nil
+			return append(events, RequestDenied{Reason: fmt.Sprintf("I cannot post to %s (column %d): invite me there, or redirect elsewhere", rd.Target, rd.Column)}), nil, changes
 		}
 	}
 	started, runs := startStage(r, facts, cat, 0, []json.RawMessage{nil})
-	return append(events, started...), runs
+	return append(events, started...), runs, changes
 }
 
 type parsedRequest struct {

@@ -51,6 +51,9 @@ type IdentityResolved struct {
 type IdentityUnknown struct {
 	Adapter  string `json:"adapter"`
 	ChatUser string `json:"chat_user"`
+	// RegistrationError says why self-registration, when on, could not
+	// create a user for the handle.
+	RegistrationError string `json:"registration_error,omitempty"`
 }
 
 // PipelineParsed records the pipeline as it will run: after alias

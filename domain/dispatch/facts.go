@@ -22,6 +22,9 @@ type Facts interface {
 	PermissionsOf(user string) []string
 	// GroupsOf lists the groups a user belongs to.
 	GroupsOf(user string) []string
+	// GroupPermissions lists what membership of a group grants; ok is
+	// false when there is no such group (see GroupPermissions).
+	GroupPermissions(group string) ([]string, bool)
 	// Bundles lists the installed bundles, enabled or not, with their
 	// enabled version's config.
 	Bundles() []InstalledBundle
@@ -57,6 +60,12 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// DefaultLimits fill what neither the command nor its bundle sets.
 	DefaultLimits run.Limits
+	// SelfRegister lets an unknown chat user in: the request creates a
+	// Logbook user for the handle (UserRegistered) and goes on as that
+	// user, who holds no permissions but what SelfRegisterGroup grants.
+	// Off, the reply says how to get access.
+	SelfRegister      bool
+	SelfRegisterGroup string
 }
 
 // DefaultMaxRequestBytes is the request size limit when Settings leaves it
@@ -133,6 +142,14 @@ func (f *StaticFacts) GroupsOf(user string) []string {
 		return nil
 	}
 	return f.Directory.GroupsOf(user)
+}
+
+// GroupPermissions implements Facts.
+func (f *StaticFacts) GroupPermissions(group string) ([]string, bool) {
+	if f.Directory == nil {
+		return nil, false
+	}
+	return GroupPermissions(f.Directory, group)
 }
 
 // Bundles implements Facts.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -65,6 +66,24 @@ func FuzzCogStdout(f *testing.F) {
 		if json.Valid([]byte(text)) {
 			res := run.Result{Value: json.RawMessage(text)}
 			assertParsesBack(t, res, CogStdout(res))
+		}
+	})
+}
+
+// FuzzUsernameFor derives usernames from arbitrary handles: each is a
+// valid username, and never one that is taken.
+func FuzzUsernameFor(f *testing.F) {
+	for _, seed := range []string{"U024BE7LH", "Bob[away]", "", "!!!", "ü", "a-2", strings.Repeat("y", 100)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, handle string) {
+		taken := map[string]bool{"user": true, "a-2": true}
+		name := UsernameFor(handle, func(n string) bool { return taken[n] })
+		if err := access.ValidateUsername(name); err != nil {
+			t.Fatalf("UsernameFor(%q) = %q: %v", handle, name, err)
+		}
+		if taken[name] {
+			t.Fatalf("UsernameFor(%q) = %q, which is taken", handle, name)
 		}
 	})
 }

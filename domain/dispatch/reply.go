@@ -46,6 +46,9 @@ func replyFor(r Request) Reply {
 	case StatusUnknown:
 		reply.Text = fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s. "+
 			"Ask an admin to run `!user link USERNAME %s %s`.", rec.Adapter, rec.ChatUser, rec.Adapter, rec.ChatUser)
+		if reason := r.unknown.RegistrationError; reason != "" {
+			reply.Text += " (I could not register you myself: " + reason + ".)"
+		}
 	case StatusRejected:
 		reply.Text = "I could not run that: " + rejectionText(r.rejected)
 	case StatusDenied:
@@ -70,6 +73,9 @@ func replyFor(r Request) Reply {
 		if reply.Text == "" {
 			reply.Text = NoOutput
 		}
+	}
+	if r.registered.User != "" {
+		reply.Text = registrationNotice(r.registered) + "\n" + reply.Text
 	}
 	return reply
 }

@@ -67,6 +67,7 @@ type Request struct {
 
 	user, username string
 	unknown        IdentityUnknown
+	registered     UserRegistered
 
 	stages    []pipeline.Stage
 	redirects []pipeline.Redirect
@@ -108,6 +109,10 @@ func Evolve(r Request, e domain.Payload) Request {
 			r.received = p
 			r.id = RequestID(p.Adapter, p.MessageID)
 			r.status = StatusReceived
+		}
+	case UserRegistered:
+		if r.status == StatusReceived && r.registered.User == "" {
+			r.registered = p
 		}
 	case IdentityResolved:
 		if r.status == StatusReceived {
