@@ -47,7 +47,7 @@ func (p *Provider) Post(ctx context.Context, to dispatch.Destination, part chat.
 	prog := p.takeProgress(key)
 	if prog == nil {
 		text := part.Text
-		if part.Link != "" {
+		if part.Link != "" && !strings.Contains(text, part.Link) { // chat.Plan's cut notice already names it
 			text = strings.TrimRight(text, "\n") + "\n" + "(the whole output: " + part.Link + ")"
 		}
 		prog = &partProgress{lines: linesOf(text, p.budget(s, t.name))}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/irc"
 	"github.com/logbookhq/logbook/adapters/slack"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/chat"
@@ -83,7 +84,17 @@ func chatProviders(cfg config, log zerolog.Logger) ([]chat.Provider, map[string]
 		routes["/slack/commands"] = p.CommandsHandler()
 	}
 
-	// IRC: LOGBOOK_IRC_* (adapters/irc).
+	// IRC: LOGBOOK_IRC_* (adapters/irc), when LOGBOOK_IRC_SERVER is set.
+	if ircCfg, ok, err := irc.ConfigFromEnv(os.Getenv); err != nil {
+		return nil, nil, fmt.Errorf("irc settings: %w", err)
+	} else if ok {
+		ircCfg.Logger = log
+		p, err := irc.New(ircCfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("irc: %w", err)
+		}
+		providers = append(providers, p)
+	}
 
 	return providers, routes, nil
 }
