@@ -127,3 +127,28 @@ func restoreIndex(ctx context.Context, db DB, table, name string) error {
 func quoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
+
+// analyze refreshes the query planner's statistics of tables. SQLite has
+// none until asked, and without them it picks among a table's indexes by
+// their order in the schema: for a page of one user's succeeded runs it
+// could walk every succeeded run instead of that user's. The sample is
+// bounded, so this takes milliseconds however big the tables are.
+func analyze(ctx context.Context, db DB, tables []string) error {
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if db.Dialect == "sqlite" {
+		if _, err := conn.ExecContext(ctx, "PRAGMA analysis_limit = 2000"); err != nil {
+			return err
+		}
+	}
+	for _, table := range tables {
+		if _, err := conn.ExecContext(ctx, "ANALYZE "+quoteIdent(table)); err != nil {
+			return fmt.Errorf("analyze %s: %w", table, err)
+		}
+	}
+	zerolog.Ctx(ctx).Debug().Strs("tables", tables).Msg("view statistics refreshed")
+	return nil
+}

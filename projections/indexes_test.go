@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/logbookhq/logbook/projections"
@@ -142,6 +143,63 @@ func TestARebuildStoppedHalfWayLeavesItsIndexesToTheNextRunner(t *testing.T) {
 		}
 		if n := deferredIndexes(t, src.DB()); n != 0 {
 			t.Fatalf("%d deferred indexes are still recorded after a full rebuild", n)
+		}
+	})
+}
+
+func analyzedTables(t *testing.T, src projections.Source) []string {
+	t.Helper()
+	query := `SELECT DISTINCT tbl FROM sqlite_stat1 WHERE tbl LIKE 'view_history_%' ORDER BY tbl`
+	if src.Dialect() == "postgres" {
+		query = `SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname LIKE 'view_history_%' AND last_analyze IS NOT NULL ORDER BY relname`
+	}
+	rows, err := src.DB().QueryContext(context.Background(), query)
+	if err != nil {
+		if src.Dialect() == "sqlite" && strings.Contains(err.Error(), "no such table") {
+			return nil // nothing was ever analyzed
+		}
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Given a log that grows past the threshold, when a runner catches up on
+// SQLite, then the history tables have planner statistics; and after a
+// rebuild they have them on every database. (Not parallel: it lowers a
+// package threshold.)
+func TestViewTablesGetPlannerStatisticsAsTheyGrowAndAfterARebuild(t *testing.T) {
+	t.Cleanup(projections.SetMinEventsBetweenAnalyses(100))
+	want := []string{"view_history_request_commands", "view_history_requests", "view_history_runs"}
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		w := projectionstest.NewWorkload(5, 8)
+		if err := projectionstest.AppendAll(ctx, src, w.Setup()); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			if err := projectionstest.AppendAll(ctx, src, w.Request()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runner := catchUp(t, src, allViews()...)
+		if got := analyzedTables(t, src); src.Dialect() == "sqlite" && !slices.Equal(got, want) {
+			t.Fatalf("analyzed after catching up: %v, want %v", got, want)
+		}
+		if _, err := runner.Rebuild(ctx, []string{"history"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := analyzedTables(t, src); !slices.Equal(got, want) {
+			t.Fatalf("analyzed after a rebuild: %v, want %v", got, want)
 		}
 	})
 }

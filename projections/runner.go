@@ -125,10 +125,11 @@ type Runner struct {
 	// stepping serializes reads and applies (CatchUp, Run, Rebuild); mu
 	// guards the views' checkpoints and errors, which others read while a
 	// step applies.
-	stepping sync.Mutex
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced after every commit
-	opened   bool
+	stepping   sync.Mutex
+	analyzedAt int64 // the log's head when the views' statistics were last refreshed
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced after every commit
+	opened     bool
 }
 
 // FeedReader is the lean read of the ordered log that views replay:
@@ -304,6 +305,7 @@ func (r *Runner) CatchUp(ctx context.Context, progress func(Progress)) (Stats, e
 	if err != nil {
 		return stats, err
 	}
+	r.refreshStatistics(ctx)
 	return stats, r.failures()
 }
 
@@ -380,6 +382,35 @@ func (r *Runner) catchUp(ctx context.Context, progress func(Progress)) (Stats, e
 	return stats, ctx.Err()
 }
 
+// minEventsBetweenAnalyses keeps a young log from being analyzed at every
+// doubling; tests lower it.
+var minEventsBetweenAnalyses int64 = 5000
+
+// refreshStatistics analyzes the healthy views' tables on SQLite each time
+// the log has doubled since they were last analyzed by this runner (at
+// least 5000 events), so the planner's picture grows with the tables.
+// Postgres analyzes on its own (autovacuum). A failure only costs speed, so
+// it is logged. The caller holds r.stepping.
+func (r *Runner) refreshStatistics(ctx context.Context) {
+	low := r.low()
+	if r.db.Dialect != "sqlite" || low < 2*r.analyzedAt || low-r.analyzedAt < minEventsBetweenAnalyses {
+		return
+	}
+	var tables []string
+	r.mu.Lock()
+	for _, v := range r.views {
+		if v.err == nil {
+			tables = append(tables, v.p.Tables()...)
+		}
+	}
+	r.mu.Unlock()
+	if err := analyze(ctx, r.db, tables); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("refreshing the views' statistics failed; history queries may pick slower plans")
+		return
+	}
+	r.analyzedAt = low
+}
+
 // plan is where the next read starts (after the slowest healthy view's
 // checkpoint) and the event types the healthy views fold; ok is false when
 // no view is healthy.
@@ -441,6 +472,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		changed := r.src.Changed()
 		r.stepping.Lock()
 		_, err := r.catchUp(ctx, nil)
+		if err == nil {
+			r.refreshStatistics(ctx)
+		}
 		r.stepping.Unlock()
 		if ctx.Err() != nil {
 			return nil
@@ -508,7 +542,11 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 		if err := restoreIndexes(ctx, r.db, v.p.Tables()); err != nil {
 			return stats, fmt.Errorf("projection %s: %w", v.p.Name(), err)
 		}
+		if err := analyze(ctx, r.db, v.p.Tables()); err != nil {
+			return stats, fmt.Errorf("projection %s: %w", v.p.Name(), err)
+		}
 	}
+	r.analyzedAt = stats.Head
 	stats.Duration = time.Since(start)
 	return stats, r.failures()
 }

@@ -1,0 +1,9 @@
+package projections
+
+// SetMinEventsBetweenAnalyses lowers how many events a runner applies
+// before it refreshes SQLite's statistics, so a test log is big enough.
+func SetMinEventsBetweenAnalyses(n int64) (restore func()) {
+	old := minEventsBetweenAnalyses
+	minEventsBetweenAnalyses = n
+	return func() { minEventsBetweenAnalyses = old }
+}
