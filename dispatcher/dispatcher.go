@@ -61,11 +61,11 @@ type Dispatcher struct {
 	// the feed delivers their RunRequested: by then the facts hold
 	// everything recorded before it (a user the same decision registered).
 	builtins map[string]bool
-	timeouts  chan string              // request ids whose deadline passed
-	resumed   bool                     // resume ran after the fold reached the checkpoint
-	mu        sync.Mutex               // guards waiters
-	waiters   map[string][]chan dispatch.Reply
-	delivery  deliveries // replies on their way to chat providers
+	timeouts chan string // request ids whose deadline passed
+	resumed  bool        // resume ran after the fold reached the checkpoint
+	mu       sync.Mutex  // guards waiters
+	waiters  map[string][]chan dispatch.Reply
+	delivery deliveries // replies on their way to chat providers
 }
 
 type requestState struct {
