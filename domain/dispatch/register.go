@@ -112,7 +112,7 @@ type registration struct {
 type registerFacts struct{ Facts }
 
 func (registerFacts) User(string) (access.UserInfo, bool) { return access.UserInfo{}, false }
-func (registerFacts) GroupMembers(string) []string         { return nil }
+func (registerFacts) GroupMembers(string) []string        { return nil }
 
 // selfRegister decides the registration of the request's unknown sender
 // with the access user decider: a user named after the handle, the handle
