@@ -138,7 +138,7 @@ func (d *Dispatcher) serveQueue(dq *deliveryQueue) {
 		if err := d.deliverTo(task.reply, task.to); err != nil {
 			// Only the end of the process stops a delivery half way; the
 			// next start resumes it from the events.
-			task.reply.log.Warn().Err(err).Str("room", task.to.Name).Msg("reply delivery stopped; it resumes when the dispatcher restarts")
+			task.reply.log.Info().Err(err).Str("room", task.to.Name).Msg("reply delivery stopped with the process; it resumes when the dispatcher restarts")
 			q.mu.Lock()
 			delete(q.inFlight, task.reply.requestID)
 			q.mu.Unlock()
@@ -158,7 +158,7 @@ func (d *Dispatcher) serveQueue(dq *deliveryQueue) {
 // deliverTo posts the parts one destination still misses, in order.
 func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error {
 	log := rd.log.With().Str("adapter", rd.reply.Adapter).Str("room", to.Name).Logger()
-	state, err := d.deliveryState(rd.ctx, rd.requestID)
+	state, err := d.deliveryState(rd.ctx, log, rd.requestID)
 	if err != nil {
 		return err
 	}
@@ -238,8 +238,26 @@ func backoff(rd *replyDelivery, log zerolog.Logger, part int, failures *int, cau
 	}
 }
 
-// deliveryState folds what the request stream says about its delivery.
-func (d *Dispatcher) deliveryState(ctx context.Context, requestID string) (*chat.Delivery, error) {
+// deliveryState folds what the request stream says about its delivery. A
+// store that does not answer is retried with backoff until ctx ends.
+func (d *Dispatcher) deliveryState(ctx context.Context, log zerolog.Logger, requestID string) (*chat.Delivery, error) {
+	wait := deliveryFirstRetry
+	for {
+		state, err := d.readDeliveryState(ctx, requestID)
+		if err == nil || ctx.Err() != nil {
+			return state, err
+		}
+		log.Error().Err(err).Dur("retry_in", wait).Msg("reading what was delivered of a reply")
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		wait = min(wait*2, deliveryMaxRetry)
+	}
+}
+
+func (d *Dispatcher) readDeliveryState(ctx context.Context, requestID string) (*chat.Delivery, error) {
 	state := chat.NewDelivery()
 	from := int64(0)
 	for {
