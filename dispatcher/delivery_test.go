@@ -339,3 +339,38 @@ func TestAPartRefusedForGoodIsRecordedFailed(t *testing.T) {
 		t.Fatalf("failed parts = %+v", failed)
 	}
 }
+
+// A reply over the provider's MaxParts, on a provider without files, is
+// cut, and its last part links the transcript of the request's run.
+func TestACutReplyLinksTheTranscriptOfItsRun(t *testing.T) {
+	fake := &fakeChat{name: "api", limits: chat.Limits{MaxMessageBytes: 80, MaxParts: 2}, rooms: map[string][]chat.Part{}}
+	h := startWithChat(t, filepath.Join(t.TempDir(), "logbook.db"), fake)
+	defer h.stop(t)
+	h.bootstrap(t)
+	id := h.receive(t, "cut-1", "ops", "echo "+strings.Repeat("word ", 100))
+	select {
+	case <-h.d.WaitForReply(id):
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply")
+	}
+	room := fake.room("ops")
+	if len(room) != 2 {
+		t.Fatalf("room has %d parts, want MaxParts 2", len(room))
+	}
+	events, err := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := ""
+	for _, e := range events {
+		if p, err := domain.Decode(e); err == nil {
+			if s, ok := p.(dispatch.StageStarted); ok {
+				runID = s.RunID
+			}
+		}
+	}
+	link := "http://logbook.test/runs/" + runID + "/transcript"
+	if runID == "" || !strings.Contains(room[1].Text, link) || !strings.Contains(room[1].Text, "more bytes") || room[1].Link != link {
+		t.Fatalf("last part = %q (link %q), want the cut notice linking %s", room[1].Text, room[1].Link, link)
+	}
+}
