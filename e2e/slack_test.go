@@ -125,3 +125,52 @@ func TestSlackCommandsAreAnsweredInTheChannel(t *testing.T) {
 		t.Fatalf("Slack got %d messages for one request delivered twice; want 1", n)
 	}
 }
+
+// TestSlackOverSocketModeAnswersAMention runs `logbook serve` with an app
+// token: it connects over Socket Mode, acknowledges the envelope of an
+// @mention, and posts the reply in a thread when LOGBOOK_SLACK_THREADS=1.
+func TestSlackOverSocketModeAnswersAMention(t *testing.T) {
+	api := slacktest.New([]slacktest.Channel{{ID: "C0OPS", Name: "ops", Member: true}}, []slacktest.User{{ID: "U0ALICE", Name: "alice"}})
+	defer api.Close()
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(env,
+		"LOGBOOK_RUNTIME=process",
+		"LOGBOOK_SLACK_BOT_TOKEN=xoxb-e2e",
+		"LOGBOOK_SLACK_APP_TOKEN=xapp-e2e",
+		"LOGBOOK_SLACK_THREADS=1",
+		"LOGBOOK_SLACK_API_URL="+api.APIURL(),
+	)...)
+	s.waitReady(t)
+	admin := s.token(t)
+	mustCLI(t, s, admin, env, "user", "create", "alice", "--email", "alice@example.com")
+	mustCLI(t, s, admin, env, "user", "link", "alice", "slack", "U0ALICE")
+	select {
+	case <-api.SocketConnected():
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve never connected over Socket Mode")
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"type": "event_callback", "team_id": "T0LOGBOOK", "event_id": "Ev0SOCK01", "event_time": time.Now().Unix(),
+		"event": map[string]any{"type": "app_mention", "channel": "C0OPS", "user": "U0ALICE", "text": "<@" + slacktest.BotUserID + "> echo over the socket", "ts": "1700000100.000100"},
+	})
+	if err := api.SendEnvelope(map[string]any{"envelope_id": "env-e2e-1", "type": "events_api", "payload": json.RawMessage(payload)}); err != nil {
+		t.Fatal(err)
+	}
+	acked := false
+	for deadline := time.After(20 * time.Second); !acked; {
+		select {
+		case ack := <-api.Acks():
+			acked = strings.Contains(string(ack), "env-e2e-1")
+		case <-deadline:
+			t.Fatal("the envelope was never acknowledged")
+		}
+	}
+	select {
+	case m := <-api.Posted():
+		if m.Channel != "C0OPS" || m.Text != "over the socket" || m.ThreadTS != "1700000100.000100" {
+			t.Fatalf("posted %+v; want \"over the socket\" in C0OPS, in the thread of the mention", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reply was posted within 20s")
+	}
+}
