@@ -47,7 +47,7 @@ type Config struct {
 	// ReplayWindow is how far a request's timestamp may be from now
 	// (default five minutes, as Slack recommends).
 	ReplayWindow time.Duration
-	HTTPClient   *http.Client
+	HTTPClient   *http.Client // default: 30 s timeout
 	Logger       zerolog.Logger
 	// Now is the clock, for tests of the replay window.
 	Now func() time.Time
@@ -97,9 +97,12 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.AppToken != "" {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, slack.OptionHTTPClient(cfg.HTTPClient))
+	if cfg.HTTPClient == nil {
+		// A Web API call that hangs would hold its channel's queue: give
+		// up after 30 s; the part is then looked up before it is retried.
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	opts = append(opts, slack.OptionHTTPClient(cfg.HTTPClient))
 	return &Provider{
 		cfg: cfg, api: slack.New(cfg.BotToken, opts...), log: cfg.Logger.With().Str("provider", Name).Logger(),
 		seen: newRecentIDs(10000), ready: make(chan struct{}),
