@@ -31,6 +31,13 @@ type bot struct {
 // wait a second a line unless they test the throttle).
 func startBot(t *testing.T, srv *ircdtest.Server, edit func(*Config)) *bot {
 	t.Helper()
+	return startBotWith(t, srv, edit, nil)
+}
+
+// startBotWith runs the bot with a handler that may refuse messages: fail
+// returns the error the handler gives for a message (nil records it).
+func startBotWith(t *testing.T, srv *ircdtest.Server, edit func(*Config), fail func(chat.Message) error) *bot {
+	t.Helper()
 	cfg := Config{
 		Server: srv.Addr, Nick: "logbook", Channels: []string{"#ops"},
 		LinesPerSecond: 200, Burst: 50,
@@ -49,6 +56,11 @@ func startBot(t *testing.T, srv *ircdtest.Server, edit func(*Config)) *bot {
 	b := &bot{Provider: p, messages: make(chan chat.Message, 100), err: make(chan error, 1)}
 	go func() {
 		b.err <- p.Run(ctx, func(_ context.Context, m chat.Message) error {
+			if fail != nil {
+				if err := fail(m); err != nil {
+					return err
+				}
+			}
 			b.messages <- m
 			return nil
 		})
@@ -485,4 +497,47 @@ func TestIRCRejectedPasswordStopsRun(t *testing.T) {
 	}
 	ok := startBot(t, srv, func(c *Config) { c.Password, c.Nick = "right", "logbook3" })
 	ok.waitJoined(t, "#ops")
+}
+
+func TestIRCAMessageThatCannotBeRecordedIsNotLostSilently(t *testing.T) {
+	t.Parallel()
+	srv := ircdtest.Start(t, ircdtest.Options{})
+	b := startBotWith(t, srv, nil, func(m chat.Message) error {
+		if m.Text == "echo doomed" {
+			return errors.New("the store is down")
+		}
+		return nil
+	})
+	b.waitJoined(t, "#ops")
+	alice := ircdtest.Dial(t, srv.Addr, "alice")
+	alice.Join("#ops")
+	alice.Say("#ops", "!echo doomed")
+	n := alice.Expect(5*time.Second, func(l ircdtest.Line) bool { return l.Command == "NOTICE" && strings.EqualFold(l.Nick(), "logbook") })
+	if !strings.Contains(n.Params[1], "could not record") || !strings.Contains(n.Params[1], "echo doomed") {
+		t.Fatalf("the notice says %q; want that the request was not recorded, naming it", n.Params[1])
+	}
+	// The next message goes through as usual.
+	alice.Say("#ops", "!echo fine")
+	if m := b.next(t); m.Text != "echo fine" {
+		t.Fatalf("after a failed record the handler got %+v", m)
+	}
+}
+
+func TestIRCAChannelThatRefusesTheBotCannotBePostedTo(t *testing.T) {
+	t.Parallel()
+	srv := ircdtest.Start(t, ircdtest.Options{})
+	owner := ircdtest.Dial(t, srv.Addr, "owner")
+	owner.Join("#secret")
+	owner.Send("MODE #secret +i")
+	owner.Expect(5*time.Second, func(l ircdtest.Line) bool { return l.Command == "MODE" })
+	b := startBot(t, srv, func(c *Config) { c.Channels = []string{"#ops", "#secret"} })
+	b.waitJoined(t, "#ops")
+	secret := dispatch.Destination{Kind: pipeline.DestinationRoom, Name: "secret"}
+	waitUntil(t, "the bot learns #secret is invite-only", func() bool { return !b.CanPost(secret) })
+	if _, err := b.Post(context.Background(), secret, chat.Part{Text: "x"}); !errors.Is(err, chat.ErrUnknownRoom) || errors.Is(err, chat.ErrRetry) {
+		t.Fatalf("Post to an invite-only channel = %v; want ErrUnknownRoom, not worth retrying", err)
+	}
+	if r, err := b.LookupRoom(context.Background(), "#secret"); err != nil || r.Joined {
+		t.Fatalf("LookupRoom(#secret) = %+v, %v; want configured, not joined", r, err)
+	}
 }
