@@ -72,6 +72,6 @@ func (ui *UI) auditVerify(w http.ResponseWriter, r *http.Request, v *viewer) {
 		log = ui.cfg.Logger.Error().Int64("first_bad_position", report.FirstBad).Str("problem", report.Problem)
 	}
 	log.Str("user", v.User.Username).Int64("checked", report.Checked).Int64("head", report.Head).Dur("took", took).Msg("chain verified from the web UI")
-	p.Data = auditData{Report: &report, Took: took.Round(time.Millisecond)}
+	p.Data = auditData{Report: &report, Took: took.Round(time.Microsecond)}
 	ui.render(w, r, http.StatusOK, "audit", p)
 }

@@ -74,6 +74,10 @@ func (ui *UI) userPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no user named "+name+".")
 		return
 	}
+	// Effective permissions as the dispatcher holds them: the permission
+	// view does not know the builtin bundle's logbook:* permissions, which
+	// are declared in code rather than by an event.
+	data.User.Permissions = ui.cfg.Access.PermissionsOf(data.User.ID)
 	// What someone else may run is what explaining their access shows,
 	// which the API keeps to admins too.
 	if name != v.User.Username && !v.Admin {

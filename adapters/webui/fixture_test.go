@@ -1,0 +1,264 @@
+package webui_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/adapters/webui"
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// nowhere is a bus that drops what is published: the fixture runs only
+// builtins, which run in the dispatcher itself.
+type nowhere struct{}
+
+func (nowhere) Publish(string, ...*message.Message) error { return nil }
+func (nowhere) Close() error                              { return nil }
+
+// fixture is the web UI over a real SQLite store, with the views and the
+// dispatcher running and a bootstrapped admin; bob is a second user with
+// a token and no groups.
+type fixture struct {
+	store      *sqlite.Store
+	facts      *dispatcher.Facts
+	url        string
+	adminToken string
+	bobToken   string
+}
+
+const bobID = "u-bob"
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	d, err := dispatcher.New(dispatcher.Config{
+		Store: store, Publisher: nowhere{}, Facts: facts,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
+		Posters:     map[string]dispatcher.ReplyPoster{"web": dispatcher.Posted{}, "api": dispatcher.Posted{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- d.Run(ctx) }()
+	go func() { done <- views.Run(ctx) }()
+	db := projections.DBOf(store)
+	ui, err := webui.New(webui.Config{
+		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
+		Events: store, Views: views, Access: facts, Directory: webui.SQLDirectory{DB: store.DB()}, Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil && ctx.Err() == nil {
+				t.Error(err)
+			}
+		}
+		store.Close()
+	})
+	f := &fixture{store: store, facts: facts, url: srv.URL}
+	if f.adminToken, err = dispatcher.Bootstrap(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	f.bobToken = "lbk_bob_" + strings.Repeat("b", 20)
+	f.append(t, access.UserStream(bobID),
+		access.UserCreated{User: bobID, Username: "bob"},
+		access.TokenIssued{User: bobID, Hash: access.HashToken(f.bobToken)})
+	waitFor(t, "bob's token to be known", func() bool { _, ok := facts.UserForToken(f.bobToken); return ok })
+	waitFor(t, "the admin's token to be known", func() bool { _, ok := facts.UserForToken(f.adminToken); return ok })
+	return f
+}
+
+func (f *fixture) append(t *testing.T, stream string, payloads ...domain.Payload) {
+	t.Helper()
+	events := make([]domain.NewEvent, len(payloads))
+	for i, p := range payloads {
+		events[i] = domain.MustEncode(p, domain.Metadata{Actor: "test"})
+	}
+	if _, err := f.store.Append(context.Background(), stream, eventstore.Any, events...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see each answer.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func (f *fixture) browser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, base: f.url, c: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// login logs in with token and remembers the session's CSRF token.
+func (f *fixture) login(t *testing.T, token string) *browser {
+	t.Helper()
+	b := f.browser(t)
+	resp := b.post("/login", url.Values{"token": {token}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login answered %d, want 303", resp.StatusCode)
+	}
+	_, body := b.get("/console")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the console has no CSRF token:\n%s", body)
+	}
+	b.csrf = m[1]
+	return b
+}
+
+func (b *browser) do(req *http.Request) *http.Response {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
+// get answers the status and the body.
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
+	resp := b.do(req)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) post(path string, form url.Values, header http.Header) *http.Response {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp := b.do(req)
+	b.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// say types text in the console as a script does, and returns the
+// request id.
+func (b *browser) say(text string) string {
+	b.t.Helper()
+	resp := b.post("/console", url.Values{"text": {text}}, http.Header{"X-Csrf-Token": {b.csrf}, "Accept": {"application/json"}})
+	if resp.StatusCode != http.StatusAccepted {
+		body, _ := io.ReadAll(resp.Body)
+		b.t.Fatalf("POST /console answered %d: %s", resp.StatusCode, body)
+	}
+	var out struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.RequestID == "" {
+		b.t.Fatalf("POST /console answered %+v (%v)", out, err)
+	}
+	return out.RequestID
+}
+
+type sse struct {
+	Event string
+	Data  map[string]any
+}
+
+// follow reads a request's event stream to its end.
+func (b *browser) follow(requestID string) []sse {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+"/console/requests/"+requestID+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp := b.do(req)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("the event stream answered %d", resp.StatusCode)
+	}
+	var out []sse
+	var cur sse
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			cur.Event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.Data); err != nil {
+				b.t.Fatalf("event %s has data %q: %v", cur.Event, line, err)
+			}
+		case line == "":
+			out = append(out, cur)
+			cur = sse{}
+		}
+	}
+	return out
+}
+
+func regexpFind(t *testing.T, s, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s in:\n%s", pattern, s)
+	}
+	return m[1]
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

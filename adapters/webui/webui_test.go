@@ -1,0 +1,427 @@
+package webui_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/logbookhq/logbook/adapters/webui"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
+)
+
+func TestNoPageIsReadableWithoutASession(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	for _, path := range []string{"/", "/console", "/history", "/history?status=failed", "/requests/x", "/runs/x", "/runs/x/transcript",
+		"/users", "/users/admin", "/groups", "/roles", "/audit", "/no/such/page"} {
+		resp, body := b.get(path)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next="+url.QueryEscape(path) {
+			t.Errorf("GET %s without a session answered %d to %q, want 303 to the login form", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if strings.Contains(body, "Logged in as") {
+			t.Errorf("GET %s without a session shows %q", path, body)
+		}
+	}
+	// A script asking for data gets a bare 401, and so does every POST.
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/console/requests/x/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if resp := b.do(req); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the event stream without a session answered %d, want 401", resp.StatusCode)
+	}
+	for _, path := range []string{"/console", "/audit/verify", "/logout"} {
+		if resp := b.post(path, url.Values{"text": {"echo hi"}}, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without a session answered %d, want 401", path, resp.StatusCode)
+		}
+	}
+	// The login form and the assets need no session.
+	for _, path := range []string{"/login", "/static/app.css", "/static/console.js", "/static/transcript.js"} {
+		if resp, _ := b.get(path); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s answered %d, want 200", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestABadTokenDoesNotLogIn(t *testing.T) {
+	f := newFixture(t)
+	for name, token := range map[string]string{"empty": "", "unknown": "lbk_nope", "hash of a real one": access.HashToken(f.adminToken)} {
+		t.Run(name, func(t *testing.T) {
+			b := f.browser(t)
+			resp := b.post("/login", url.Values{"token": {token}}, nil)
+			if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+				t.Fatalf("login with a bad token answered %d with cookies %v, want 401 and none", resp.StatusCode, resp.Cookies())
+			}
+			if resp, _ := b.get("/console"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("after a failed login the console answered %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestLoginSetsAStrictSessionCookieAndLogoutEndsIt(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	resp := b.post("/login", url.Values{"token": {"  " + f.adminToken + "\n"}, "next": {"/history?user=admin"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/history?user=admin" {
+		t.Fatalf("login answered %d to %q, want 303 back to the page asked for", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("login set %d cookies", len(cookies))
+	}
+	c := cookies[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
+		t.Fatalf("the session cookie is %+v; want HttpOnly, SameSite=Strict, Path=/ and not Secure over plain HTTP", c)
+	}
+	if strings.Contains(c.Value, f.adminToken) {
+		t.Fatal("the cookie carries the token itself")
+	}
+	resp, body := b.get("/history")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="whoami" href="/users/admin">admin</a>`) {
+		t.Fatalf("after login the history answered %d without saying who is logged in:\n%s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("the page lacks its security headers: %v", resp.Header)
+	}
+	// A login with a foreign next goes to the console instead.
+	b2 := f.browser(t)
+	if resp := b2.post("/login", url.Values{"token": {f.adminToken}, "next": {"//evil.example/x"}}, nil); resp.Header.Get("Location") != "/console" {
+		t.Fatalf("login sent a foreign next to %q", resp.Header.Get("Location"))
+	}
+
+	csrf := regexpFind(t, body, `name="csrf" value="([^"]+)"`)
+	if resp := b.post("/logout", url.Values{"csrf": {csrf}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout answered %d", resp.StatusCode)
+	}
+	if resp, _ := b.get("/history"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout the history answered %d, want a redirect to login", resp.StatusCode)
+	}
+}
+
+func TestARevokedTokenEndsItsSession(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.bobToken)
+	f.append(t, access.UserStream(bobID), access.TokenRevoked{User: bobID, Hash: access.HashToken(f.bobToken)})
+	waitFor(t, "the revocation to be folded", func() bool { _, ok := f.facts.UserForToken(f.bobToken); return !ok })
+	if resp, _ := b.get("/console"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("with its token revoked, the session still opens the console (%d)", resp.StatusCode)
+	}
+}
+
+func TestPostsNeedTheSessionsCSRFTokenAndThisSite(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	cases := map[string]struct {
+		form   url.Values
+		header http.Header
+	}{
+		"no token":         {url.Values{"text": {"echo hi"}}, nil},
+		"a wrong token":    {url.Values{"text": {"echo hi"}, "csrf": {"forged"}}, nil},
+		"another site":     {url.Values{"text": {"echo hi"}, "csrf": {b.csrf}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		"a foreign origin": {url.Values{"text": {"echo hi"}, "csrf": {b.csrf}}, http.Header{"Origin": {"http://evil.example"}}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if resp := b.post("/console", c.form, c.header); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("POST /console with %s answered %d, want 403", name, resp.StatusCode)
+			}
+		})
+	}
+	// Nothing was recorded: the log holds no web request.
+	events, err := f.store.ReadAll(context.Background(), 1, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type == "RequestReceived" {
+			t.Fatalf("a refused POST was recorded: %s", e.Data)
+		}
+	}
+	// The same form with its token goes through, to the request's page.
+	resp := b.post("/console", url.Values{"text": {"!echo form"}, "csrf": {b.csrf}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/requests/") {
+		t.Fatalf("the console form answered %d to %q, want 303 to the request", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestTheConsoleRunsACommandAsTheUserFromProviderWebAndStreamsItsOutput(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("!echo hello")
+
+	events := b.follow(id)
+	var kinds []string
+	output, reply, status := "", "", ""
+	for _, e := range events {
+		kinds = append(kinds, e.Event)
+		switch e.Event {
+		case "chunk":
+			output += e.Data["text"].(string)
+		case "reply":
+			reply = e.Data["text"].(string)
+		case "end":
+			status = e.Data["status"].(string)
+		}
+	}
+	if output != "hello\n" || reply != "hello" || status != "completed" {
+		t.Fatalf("the stream gave output %q, reply %q, status %q; events %v", output, reply, status, kinds)
+	}
+	if strings.Join(kinds, " ") != "run chunk run_end reply end" {
+		t.Fatalf("the stream's events are %v", kinds)
+	}
+
+	// The request is recorded as typed by admin from provider web.
+	stored, err := f.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 1)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("request stream: %v %v", stored, err)
+	}
+	p, _ := domain.Decode(stored[0])
+	rec := p.(dispatch.RequestReceived)
+	if rec.Adapter != "web" || rec.ChatUser != "admin" || rec.Room != "console" || rec.Text != "echo hello" || stored[0].Metadata().Actor != "admin" {
+		t.Fatalf("recorded %+v by %q", rec, stored[0].Metadata().Actor)
+	}
+
+	// Following it again, once ended, replays the same.
+	again := b.follow(id)
+	if len(again) != len(events) {
+		t.Fatalf("following the ended request again gave %v, first %v", again, events)
+	}
+
+	// The console remembers the session's commands.
+	_, body := b.get("/console")
+	if !strings.Contains(body, `data-request="`+id+`"`) || !strings.Contains(body, "!echo hello") {
+		t.Fatalf("the console's scrollback lacks the command:\n%s", body)
+	}
+
+	// The history lists it under provider web, linked to its request and run.
+	_, body = b.get("/history?provider=web&user=admin")
+	for _, want := range []string{`href="/requests/` + id + `"`, `href="/runs/` + id + `-s0-i0"`, `href="/runs/` + id + `-s0-i0/transcript"`, "completed"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the history lacks %s:\n%s", want, body)
+		}
+	}
+}
+
+func TestAnEmptyCommandIsRefused(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	if resp := b.post("/console", url.Values{"text": {"   "}}, http.Header{"X-Csrf-Token": {b.csrf}, "Accept": {"application/json"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an empty command answered %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestTheRequestPageShowsItsRunsReplyAndCheckedChain(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("echo chained")
+	b.follow(id)
+	resp, body := b.get("/requests/" + id)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the request page answered %d:\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"RequestReceived", "IdentityResolved", "PipelineParsed", "PermissionChecked", "StageStarted", "RequestCompleted",
+		`<pre class="reply" id="reply">chained</pre>`, `href="/runs/` + id + `-s0-i0"`, "logbook:echo"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the request page lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "does not match") || !strings.Contains(body, `<span class="ok">ok</span>`) {
+		t.Fatal("the request page does not show every hash as checked")
+	}
+
+	for path, want := range map[string]int{
+		"/requests/not-a-uuid":                           http.StatusNotFound,
+		"/requests/7c9e6679-7425-40de-944b-e07fc1f90ae7": http.StatusNotFound,
+		"/runs/" + strings.Repeat("x", 200):              http.StatusNotFound,
+		"/runs/nope":                                     http.StatusNotFound,
+		"/runs/nope/transcript":                          http.StatusNotFound,
+		"/nowhere":                                       http.StatusNotFound,
+	} {
+		if resp, _ := b.get(path); resp.StatusCode != want {
+			t.Errorf("GET %s answered %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestTheRunAndTranscriptPagesShowTheOutput(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("echo on stdout")
+	b.follow(id)
+	runID := id + "-s0-i0"
+	resp, body := b.get("/runs/" + runID)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `href="/runs/`+runID+`/transcript"`) || !strings.Contains(body, "OutputChunk") {
+		t.Fatalf("the run page answered %d:\n%s", resp.StatusCode, body)
+	}
+	resp, body = b.get("/runs/" + runID + "/transcript")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the transcript answered %d", resp.StatusCode)
+	}
+	for _, want := range []string{`<pre class="output combined" id="combined">on stdout`, `<pre class="output" id="stdout">on stdout`, `<pre class="output stderr" id="stderr"></pre>`, `id="play"`, `<option value="10">10×</option>`} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the transcript lacks %s:\n%s", want, body)
+		}
+	}
+	resp, body = b.get("/runs/" + runID + "/chunks")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"stream":"stdout","offset_ms":`) || !strings.Contains(body, `"text":"on stdout\n"`) {
+		t.Fatalf("the chunks answered %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestTheHistoryRefusesBadFiltersNamingThem(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	for query, names := range map[string]string{
+		"status=bogus":                      "status",
+		"since=yesterday":                   "since",
+		"until=2026-13-01":                  "until",
+		"since=2026-02-01&until=2026-01-01": "until",
+		"command=echo+hello":                "command",
+		"colour=red":                        "colour",
+		"user=a&user=b":                     "user",
+		"cursor=-4":                         "cursor",
+	} {
+		resp, body := b.get("/history?" + query)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "The filter "+names+":") {
+			t.Errorf("GET /history?%s answered %d without naming %s:\n%s", query, resp.StatusCode, names, body)
+		}
+	}
+	// Empty fields, as a GET form sends them, filter nothing.
+	if resp, _ := b.get("/history?user=&room=&provider=&command=&status=&since=&until="); resp.StatusCode != http.StatusOK {
+		t.Fatalf("an empty form answered %d", resp.StatusCode)
+	}
+}
+
+func TestTheHistoryFiltersAndPages(t *testing.T) {
+	f := newFixture(t)
+	for i := range 53 {
+		msg := fmt.Sprintf("m%d", i)
+		f.append(t, dispatch.Stream(dispatch.RequestID("slack", msg)),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: msg, Room: "#ops", ChatUser: "U1", Text: fmt.Sprintf("echo %d", i)})
+	}
+	b := f.login(t, f.adminToken)
+	b.say("echo from the web")
+	_, first := b.get("/history?provider=slack")
+	if n := strings.Count(first, `<tr data-request=`); n != 50 {
+		t.Fatalf("the first page has %d rows, want 50", n)
+	}
+	if strings.Contains(first, "echo from the web") {
+		t.Fatal("provider=slack shows the web request")
+	}
+	next := regexpFind(t, first, `<a href="([^"]+)" rel="next"`)
+	next = strings.ReplaceAll(next, "&amp;", "&")
+	if !strings.Contains(next, "provider=slack") || !strings.Contains(next, "cursor=") {
+		t.Fatalf("the next link %q loses the filter or the cursor", next)
+	}
+	_, second := b.get(next)
+	if n := strings.Count(second, `<tr data-request=`); n != 3 || strings.Contains(second, `rel="next"`) {
+		t.Fatalf("the second page has %d rows (want 3) and next link %v", n, strings.Contains(second, `rel="next"`))
+	}
+	if !strings.Contains(second, "echo 0") || strings.Contains(second, "echo 52") {
+		t.Fatal("the pages are not newest first")
+	}
+	_, none := b.get("/history?user=nobody")
+	if !strings.Contains(none, "No requests match these filters.") {
+		t.Fatalf("a filter matching nothing says:\n%s", none)
+	}
+}
+
+func TestThePermissionPages(t *testing.T) {
+	f := newFixture(t)
+	admin := f.login(t, f.adminToken)
+	bob := f.login(t, f.bobToken)
+
+	_, users := admin.get("/users")
+	for _, want := range []string{`href="/users/admin"`, `href="/users/bob"`} {
+		if !strings.Contains(users, want) {
+			t.Fatalf("/users lacks %s:\n%s", want, users)
+		}
+	}
+	_, adminPage := admin.get("/users/admin")
+	for _, want := range []string{"<code>logbook:admin</code>", `id="may-run"`, "<code>logbook:echo</code>", `<span class="ok">allowed</span>`, "<dt>Groups</dt><dd>admin </dd>"} {
+		if !strings.Contains(adminPage, want) {
+			t.Fatalf("/users/admin lacks %s:\n%s", want, adminPage)
+		}
+	}
+	_, checked := admin.get("/users/bob?check=" + url.QueryEscape("echo hi | echo there"))
+	if !strings.Contains(checked, `id="check-result"`) || !strings.Contains(checked, "<code>echo hi | echo there</code>") {
+		t.Fatalf("checking a command line for bob shows:\n%s", checked)
+	}
+	// Bob sees his own, but not what admin may run.
+	_, own := bob.get("/users/bob")
+	if !strings.Contains(own, `id="may-run"`) || !strings.Contains(own, "<p>None.</p>") {
+		t.Fatalf("bob's own page:\n%s", own)
+	}
+	_, other := bob.get("/users/admin")
+	if strings.Contains(other, `id="may-run"`) || !strings.Contains(other, "Only admin and admins") {
+		t.Fatalf("bob sees what admin may run:\n%s", other)
+	}
+	if resp, _ := bob.get("/users/nobody"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown user answered %d", resp.StatusCode)
+	}
+	_, groups := bob.get("/groups")
+	if !strings.Contains(groups, `<tr id="group-admin"><td>admin</td>`) || !strings.Contains(groups, `<a href="/users/admin">admin</a>`) {
+		t.Fatalf("/groups:\n%s", groups)
+	}
+	_, roles := bob.get("/roles")
+	if !strings.Contains(roles, `<tr id="role-admin">`) || !strings.Contains(roles, "<code>logbook:manage_users</code>") {
+		t.Fatalf("/roles:\n%s", roles)
+	}
+}
+
+func TestTheAuditPageVerifiesTheChainForAdminsAndLooksUpRequests(t *testing.T) {
+	f := newFixture(t)
+	admin := f.login(t, f.adminToken)
+	id := admin.say("echo audited")
+	admin.follow(id)
+	head, _, err := f.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := admin.post("/audit/verify", url.Values{"csrf": {admin.csrf}}, nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The chain is intact") || !strings.Contains(body, fmt.Sprintf(`<dd id="head-position">%d</dd>`, head)) {
+		t.Fatalf("verify answered %d (head %d):\n%s", resp.StatusCode, head, body)
+	}
+
+	bob := f.login(t, f.bobToken)
+	if resp := bob.post("/audit/verify", url.Values{"csrf": {bob.csrf}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("verify by bob answered %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := bob.get("/audit?request=" + id); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/requests/"+id {
+		t.Fatalf("the lookup answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := bob.get("/audit?request=12"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "is not a request id") {
+		t.Fatalf("a bad lookup answered %d:\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestWhileStartingTheUIAnswers503(t *testing.T) {
+	var current http.Handler
+	srv := httptest.NewServer(webui.Starting(func() http.Handler { return current }))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Logbook is starting") {
+		t.Fatalf("while starting: %d %s", resp.StatusCode, body)
+	}
+	current = http.NotFoundHandler()
+	if resp, _ := http.Get(srv.URL + "/console"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("once started, the UI's own handler was not used (%d)", resp.StatusCode)
+	}
+}
+
+func TestNewSaysWhatConfigLacks(t *testing.T) {
+	_, err := webui.New(webui.Config{})
+	if err == nil || !strings.Contains(err.Error(), "Config.Users is required") || !strings.Contains(err.Error(), "Config.Directory is required") {
+		t.Fatalf("New with an empty config: %v", err)
+	}
+}
