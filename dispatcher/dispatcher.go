@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,6 +63,13 @@ type Dispatcher struct {
 	// everything recorded before it (a user the same decision registered).
 	builtins map[string]bool
 	timeouts chan string // request ids whose deadline passed
+	// received takes Receive's requests to the loop, which decides them at
+	// once when it has folded the whole log (see receiveInline); inline
+	// says the loop is there to take them.
+	received chan *receiveJob
+	inline   atomic.Bool
+	stopped  chan struct{} // closed when Run returns
+	loop     loopState
 	resumed  bool        // resume ran after the fold reached the checkpoint
 	mu       sync.Mutex  // guards waiters
 	waiters  map[string][]chan dispatch.Reply
@@ -101,11 +109,17 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]chan dispatch.Reply{},
+		received: make(chan *receiveJob), stopped: make(chan struct{}),
 	}, nil
 }
 
 // Receive records a chat message as a request. A provider's redelivery of
 // the same message id is recognised and recorded once.
+//
+// While Run is following the log, the request is decided as it is recorded:
+// its RequestReceived goes in the same atomic append as its decision, one
+// commit from the message to its runs. Otherwise it is recorded alone and
+// decided when the feed delivers it.
 func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
 	id := dispatch.RequestID(in.Adapter, in.MessageID)
 	e, err := domain.Encode(in, domain.Metadata{CorrelationID: id, Actor: actor})
@@ -113,11 +127,31 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 		return "", err
 	}
 	e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "received", 0)
-	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, e)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return id, nil // the same message again: it is already recorded
+	if d.inline.Load() {
+		job := &receiveJob{in: in, event: e, done: make(chan error, 1)}
+		select {
+		case d.received <- job:
+			select {
+			case err := <-job.done:
+				return id, err
+			case <-ctx.Done():
+				return id, ctx.Err()
+			}
+		case <-d.stopped:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
-	return id, err
+	return id, d.appendReceived(ctx, id, e)
+}
+
+// appendReceived records a RequestReceived alone, for the feed to decide.
+func (d *Dispatcher) appendReceived(ctx context.Context, id string, e domain.NewEvent) error {
+	_, err := d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, e)
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return nil // the same message again: it is already recorded
+	}
+	return err
 }
 
 // WaitForReply returns the reply of a request once it is posted (or at
@@ -154,14 +188,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	start := checkpoint
+	d.loop = loopState{start: checkpoint, checkpoint: checkpoint}
 	lastSaved := checkpoint
+	defer close(d.stopped)
+	defer d.inline.Store(false)
 	// Resume once everything stored at start is folded, so that what a
 	// previous process already recorded (a reply posted, a run ended) is
 	// known before anything is redone.
-	resumeAt := max(start, head)
-	if resumeAt == 0 {
+	d.loop.resumeAt = max(checkpoint, head)
+	if d.loop.resumeAt == 0 {
 		d.resumed = true
+		d.inline.Store(true)
 	}
 	feed := make(chan domain.RecordedEvent)
 	feedErr := make(chan error, 1)
@@ -184,7 +221,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.saveCheckpoint(context.Background(), log, &lastSaved, checkpoint)
+			d.saveCheckpoint(context.Background(), log, &lastSaved, d.loop.checkpoint)
 			return nil
 		case err := <-feedErr:
 			return fmt.Errorf("dispatcher feed: %w", err)
@@ -194,19 +231,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.decide(ctx, log, st, trigger, derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0))
 			}
 		case <-idle.C:
-			d.saveCheckpoint(ctx, log, &lastSaved, checkpoint)
+			d.saveCheckpoint(ctx, log, &lastSaved, d.loop.checkpoint)
+		case job := <-d.received:
+			job.done <- d.receiveInline(ctx, log, job)
 		case e, ok := <-feed:
 			if !ok {
 				return nil
 			}
-			deciding := e.Position > start
-			d.handle(ctx, log, e, deciding)
-			if deciding {
-				checkpoint = e.Position
-			}
-			if !d.resumed && e.Position >= resumeAt {
-				d.resumed = true
-				d.resume(ctx, log)
+			if e.Position > d.loop.folded { // not read already by catchUp
+				d.consume(ctx, log, e)
 			}
 		}
 	}
@@ -379,7 +412,7 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 	}
 }
 
-func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *requestState, decision dispatch.Decision, triggerID uuid.UUID) error {
+func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *requestState, decision dispatch.Decision, triggerID uuid.UUID, received ...domain.NewEvent) error {
 	id := st.req.ID()
 	md := domain.Metadata{CorrelationID: id, CausationID: triggerID.String(), Actor: d.cfg.Actor}
 	seq := 0
@@ -407,7 +440,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		runEventIDs[start.RunID] = e.ID.String()
 		d.runOwners[start.RunID] = id
 	}
-	if len(decision.Request) > 0 {
+	if len(decision.Request) > 0 || len(received) > 0 {
 		events := make([]domain.NewEvent, 0, len(decision.Request))
 		for _, p := range decision.Request {
 			e, err := next(p)
@@ -416,14 +449,17 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			}
 			events = append(events, e)
 		}
+		// A request decided as it is received (receiveInline) starts its
+		// stream with the RequestReceived.
+		events = append(received, events...)
 		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.Exact(st.version), Events: events})
 	}
 	if len(parts) > 0 {
-		results, err := d.appendDecision(ctx, parts)
+		results, err := d.appendDecision(ctx, parts, len(received) == 0)
 		if err != nil {
 			return err
 		}
-		if len(decision.Request) > 0 {
+		if len(decision.Request) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
 			// are recognised by version.

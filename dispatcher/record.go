@@ -18,12 +18,12 @@ import (
 
 // appendDecision records a decision's runs and request events in one
 // atomic append. When part of it is stored already (an earlier build
-// recorded a decision one stream at a time and stopped half way), the
-// parts are recorded one by one instead, each a no-op when stored, and a
-// run requested already is left as it is.
-func (d *Dispatcher) appendDecision(ctx context.Context, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+// recorded a decision one stream at a time and stopped half way) and
+// piecewise is set, the parts are recorded one by one instead, each a
+// no-op when stored, and a run requested already is left as it is.
+func (d *Dispatcher) appendDecision(ctx context.Context, parts []eventstore.StreamAppend, piecewise bool) ([]eventstore.AppendResult, error) {
 	results, err := d.cfg.Store.AppendMulti(ctx, parts...)
-	if !errors.Is(err, eventstore.ErrDuplicateEvent) {
+	if !piecewise || !errors.Is(err, eventstore.ErrDuplicateEvent) {
 		return results, err
 	}
 	results = make([]eventstore.AppendResult, len(parts))
@@ -141,4 +141,108 @@ func encodeChanges(changes []dispatch.Change, md domain.Metadata, trigger uuid.U
 		parts = append(parts, eventstore.StreamAppend{Stream: c.Stream, Expected: c.Expected, Events: events})
 	}
 	return parts, nil
+}
+
+// loopState is how far Run's loop has got; only the loop touches it.
+type loopState struct {
+	start      int64 // the checkpoint at start: events after it are decided
+	checkpoint int64 // the last position decided
+	resumeAt   int64 // resume once the fold reaches this position
+	folded     int64 // the last position handled
+}
+
+// consume handles the next event of the log, from the feed or catchUp.
+func (d *Dispatcher) consume(ctx context.Context, log zerolog.Logger, e domain.RecordedEvent) {
+	deciding := e.Position > d.loop.start
+	d.handle(ctx, log, e, deciding)
+	d.loop.folded = e.Position
+	if deciding {
+		d.loop.checkpoint = e.Position
+	}
+	if !d.resumed && e.Position >= d.loop.resumeAt {
+		d.resumed = true
+		d.resume(ctx, log)
+		d.inline.Store(true)
+	}
+}
+
+// maxInlineCatchUp is the most events a request decided as it arrives
+// waits for the loop to fold first; further behind, it is recorded alone
+// and decided in its turn.
+const maxInlineCatchUp = 1000
+
+var errBehind = errors.New("the dispatcher is behind the log")
+
+// catchUp folds what the log holds beyond the last event handled, so that a
+// decision made now sees everything recorded before it. The feed skips
+// what catchUp handled.
+func (d *Dispatcher) catchUp(ctx context.Context, log zerolog.Logger) error {
+	head, _, err := d.cfg.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for d.loop.folded < head {
+		if head-d.loop.folded > maxInlineCatchUp {
+			return errBehind
+		}
+		events, err := d.cfg.Store.ReadAll(ctx, d.loop.folded+1, int(head-d.loop.folded))
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return errBehind
+		}
+		for _, e := range events {
+			d.consume(ctx, log, e)
+		}
+	}
+	return nil
+}
+
+// receiveJob is a request on its way from Receive to the loop.
+type receiveJob struct {
+	in    dispatch.RequestReceived
+	event domain.NewEvent
+	done  chan error
+}
+
+// receiveInline decides a request as it arrives: after folding the whole
+// log (catchUp), it appends the RequestReceived with its decision in one
+// atomic append, the one commit between a message and its runs. The ids
+// are those the feed path would give, so either path records the same
+// events. A request the log holds already (a redelivery) is left to the
+// feed; a loop too far behind records the request alone, to be decided in
+// its turn.
+func (d *Dispatcher) receiveInline(ctx context.Context, log zerolog.Logger, job *receiveJob) error {
+	id := dispatch.RequestID(job.in.Adapter, job.in.MessageID)
+	if err := d.catchUp(ctx, log); err != nil {
+		if !errors.Is(err, errBehind) {
+			log.Warn().Err(err).Str("request_id", id).Msg("catching up before deciding a request; it is decided from the feed")
+		}
+		return d.appendReceived(ctx, id, job.event)
+	}
+	if _, known := d.requests[id]; known {
+		return nil // the same message again: it is already recorded
+	}
+	st := &requestState{version: -1, req: dispatch.Evolve(dispatch.Request{}, job.in)}
+	decision, err := dispatch.Decide(st.req, job.in, d.cfg.Facts)
+	if err != nil {
+		log.Error().Err(err).Str("request_id", id).Msg("deciding failed; the request is decided from the feed")
+		return d.appendReceived(ctx, id, job.event)
+	}
+	d.requests[id] = st
+	err = d.record(ctx, log.With().Str("request_id", id).Logger(), st, decision, job.event.ID, job.event)
+	var conflict *eventstore.VersionConflictError
+	switch {
+	case errors.Is(err, eventstore.ErrDuplicateEvent), errors.As(err, &conflict) && conflict.Stream == dispatch.Stream(id):
+		// Recorded already (a redelivery of a request that ended, or
+		// another process's): the feed brings or brought it.
+		delete(d.requests, id)
+		return nil
+	case err != nil:
+		delete(d.requests, id)
+		return err
+	}
+	d.arm(id, st)
+	return nil
 }

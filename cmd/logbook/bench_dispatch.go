@@ -81,12 +81,14 @@ func newBenchDispatchCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "dispatch",
-		Short: "Time a request from RequestReceived appended to its RunRequested appended, on the embedded default",
+		Short: "Time a request from its arrival to its RunRequested appended, on the embedded default",
 		Long: `Run the dispatcher on a fresh SQLite store with the sample bundle installed,
 issue --n requests for toolbox:echo one after another, and time each from
-the moment its RequestReceived is appended to the moment its RunRequested is
-appended and published to the executors (identity, parse, permission check,
-run request: everything the dispatcher does before a container starts).`,
+the moment it is handed to the dispatcher (Receive) to the moment its
+RunRequested is appended and published to the executors (recording the
+request, identity, parse, permission check, run request: everything the
+dispatcher does before a container starts). commits/request counts the
+store's commits per request, each an fsync under synchronous=FULL.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 {

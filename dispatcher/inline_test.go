@@ -1,0 +1,112 @@
+package dispatcher_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/samplebundle"
+)
+
+// quietCommits waits for the store's commit count to stop moving (for
+// 100 ms) and returns it.
+func quietCommits(t *testing.T, h *harness) int64 {
+	t.Helper()
+	total := func() int64 { s := h.store.Stats(); return s.Optimistic + s.Locked }
+	last := total()
+	for stable := 0; stable < 10; {
+		time.Sleep(10 * time.Millisecond)
+		if now := total(); now == last {
+			stable++
+		} else {
+			stable, last = 0, now
+		}
+	}
+	return last
+}
+
+func (c *capture) published() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.topics...)
+}
+
+// A request received while the dispatcher follows the log is decided as it
+// is recorded: its RequestReceived and its decision are one commit, and
+// its run is published when Receive returns.
+func TestARequestReachesItsRunInOneCommit(t *testing.T) {
+	h := startAdmin(t)
+	if _, err := dispatcher.InstallBundle(context.Background(), h.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
+	before := quietCommits(t, h)
+	published := len(h.bus.published())
+	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.store.Stats()
+	if commits := s.Optimistic + s.Locked - before; commits != 1 {
+		t.Fatalf("Receive took %d commits, want 1", commits)
+	}
+	if got := h.bus.published(); len(got) != published+1 || got[len(got)-1] != "run.requested" {
+		t.Fatalf("published %v, want the run request when Receive returned", got)
+	}
+	if types := strings.Join(eventTypes(t, h, dispatch.Stream(id)), " "); types != "RequestReceived IdentityResolved PipelineParsed PermissionChecked StageStarted" {
+		t.Fatalf("request stream = %s", types)
+	}
+	// The same message again is recorded once.
+	if again, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}, "admin"); err != nil || again != id {
+		t.Fatalf("redelivery = %s, %v", again, err)
+	}
+	if types := eventTypes(t, h, dispatch.Stream(id)); len(types) != 5 {
+		t.Fatalf("the redelivery added events: %v", types)
+	}
+}
+
+// A change appended by someone else just before a request is in force for
+// it: the dispatcher folds the whole log before deciding as it receives.
+func TestARequestDecidedAsItArrivesSeesEverythingRecordedBeforeIt(t *testing.T) {
+	h := startAdmin(t)
+	userID := uuid.NewString()
+	created := domain.MustEncode(access.UserCreated{User: userID, Username: "zed"}, domain.Metadata{Actor: "test"})
+	if _, err := h.store.Append(context.Background(), access.UserStream(userID), eventstore.NoStream, created); err != nil {
+		t.Fatal(err)
+	}
+	reply := h.say(t, "right-after", "zed", "whoami")
+	if reply.Failed || !strings.Contains(reply.Text, "You are zed.") {
+		t.Fatalf("reply = %+v, want zed known", reply)
+	}
+}
+
+// A message redelivered after its request ended and was forgotten is not
+// recorded again, and Receive does not fail.
+func TestARedeliveryAfterTheReplyIsANoOp(t *testing.T) {
+	h := startAdmin(t)
+	first := h.say(t, "again", "admin", "echo once")
+	if strings.TrimSpace(first.Text) != "once" {
+		t.Fatalf("reply = %+v", first)
+	}
+	id := dispatch.RequestID("api", "again")
+	waitFor(t, "the reply to be recorded", func() bool {
+		types := eventTypes(t, h, dispatch.Stream(id))
+		return len(types) > 0 && types[len(types)-1] == "ReplyPosted"
+	})
+	n := len(eventTypes(t, h, dispatch.Stream(id)))
+	quietCommits(t, h)
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "again", Room: "api", ChatUser: "admin", Text: "echo once"}, "admin"); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if got := len(eventTypes(t, h, dispatch.Stream(id))); got != n {
+		t.Fatalf("the redelivery changed the request stream from %d to %d events", n, got)
+	}
+}
