@@ -70,8 +70,8 @@ type Dispatcher struct {
 	inline   atomic.Bool
 	stopped  chan struct{} // closed when Run returns
 	loop     loopState
-	resumed  bool        // resume ran after the fold reached the checkpoint
-	mu       sync.Mutex  // guards waiters
+	resumed  bool       // resume ran after the fold reached the checkpoint
+	mu       sync.Mutex // guards waiters
 	waiters  map[string][]chan dispatch.Reply
 	delivery deliveries // replies on their way to chat providers
 }
