@@ -178,7 +178,7 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 			}
 			continue
 		}
-		failures = 0
+		connectedAt := time.Now()
 		p.log.Info().Str("nick", s.conn.CurrentNick()).Str("connection", s.id).Msg("irc: connected")
 		select {
 		case <-ctx.Done():
@@ -196,7 +196,12 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 			p.log.Error().Err(err).Msg("irc: giving up: the server refuses this configuration")
 			return err
 		}
-		failures = 1
+		// A connection the server keeps cutting right after registration
+		// backs off like a failed connect; one that held starts over.
+		if time.Since(connectedAt) >= stableConnection {
+			failures = 0
+		}
+		failures++
 		delay := backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)
 		p.log.Warn().Str("connection", s.id).Dur("retry_in", delay).Msg("irc: disconnected; reconnecting")
 		if !sleep(ctx, delay) {
@@ -204,6 +209,10 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 		}
 	}
 }
+
+// stableConnection is how long a connection must hold for the backoff to
+// start over after it ends.
+const stableConnection = time.Minute
 
 // backoff is the wait before reconnect attempt n (1-based): min doubled
 // n-1 times, capped at max, then between half and all of that at random,
@@ -283,8 +292,8 @@ func (p *Provider) connect(ctx context.Context, queue chan<- chat.Message) (*ses
 		if fatal := s.fatalErr(); fatal != nil {
 			return nil, fatal
 		}
-		if errors.Is(err, ircevent.SASLFailed) || strings.Contains(strings.ToLower(err.Error()), "sasl") {
-			return nil, fmt.Errorf("%w: SASL login as %q failed: %v", errPermanent, p.cfg.SASLUser, err)
+		if errors.Is(err, ircevent.SASLFailed) { // the server offers no SASL
+			return nil, fmt.Errorf("%w: SASL login as %q (%s): %v", errPermanent, p.cfg.SASLUser, EnvSASLUser, err)
 		}
 		return nil, err
 	}
@@ -491,7 +500,11 @@ func (p *Provider) addCallbacks(s *session, queue chan<- chat.Message) {
 	})
 	fatal := func(what string) func(ircmsg.Message) {
 		return func(e ircmsg.Message) {
-			s.setFatal(fmt.Errorf("%w: %s: %s", errPermanent, what, e.Params[len(e.Params)-1]))
+			reason := ""
+			if len(e.Params) > 0 {
+				reason = e.Params[len(e.Params)-1]
+			}
+			s.setFatal(fmt.Errorf("%w: %s: %s", errPermanent, what, reason))
 		}
 	}
 	// Some servers (ngircd) refuse a password with a bare ERROR before the
@@ -501,6 +514,10 @@ func (p *Provider) addCallbacks(s *session, queue chan<- chat.Message) {
 			fatal("server password rejected (" + EnvPassword + ")")(e)
 		}
 	})
+	sasl := fatal("SASL login as " + p.cfg.SASLUser + " refused (" + EnvSASLUser + ", " + EnvSASLPass + ")")
+	for _, code := range []string{ircevent.ERR_NICKLOCKED, ircevent.ERR_SASLFAIL, ircevent.ERR_SASLTOOLONG} {
+		c.AddCallback(code, sasl)
+	}
 	c.AddCallback(ircevent.ERR_PASSWDMISMATCH, fatal("server password rejected ("+EnvPassword+")"))
 	c.AddCallback(ircevent.ERR_YOUREBANNEDCREEP, fatal("banned from the server"))
 	c.AddCallback(ircevent.ERR_ERRONEUSNICKNAME, fatal("nick "+p.cfg.Nick+" refused ("+EnvNick+")"))
