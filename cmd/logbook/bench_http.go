@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/projections"
 )
 
 func init() { registerBench(newBenchHTTPCmd) }
@@ -376,4 +381,58 @@ func findMaxRate(ctx context.Context, start, step, limit int, target time.Durati
 		}
 	}
 	return best, runs
+}
+
+func init() { registerBench(newBenchTokenCmd) }
+
+// newBenchTokenCmd issues a token for a user of a seeded database, whose
+// users (made by `bench seed`) have none, so that `bench http` can read
+// it through a server: the seed's own admin role keeps `serve` from
+// bootstrapping one.
+func newBenchTokenCmd() *cobra.Command {
+	var database, username string
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Issue an API token for a user of a database seeded by `bench seed` (for `bench http`)",
+		Long: `Append a TokenIssued for --user (default: the first user of the
+permission view) to the store at --database, and print the token. Only its
+SHA-256 is recorded. Meant for bench databases: a real server issues
+tokens with "user token NAME".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if database == "" {
+				return exitWith(2, "--database is required: the URL the seed wrote to")
+			}
+			ctx := cmd.Context()
+			store, _, err := openStore(ctx, database, "")
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			snap, err := projections.NewPermissionReader(projections.DBOf(store)).Snapshot(ctx)
+			if err != nil {
+				return err
+			}
+			var user *projections.AccessUser
+			for i, u := range snap.Users {
+				if (username == "" && !u.Disabled) || u.Username == username {
+					user = &snap.Users[i]
+					break
+				}
+			}
+			if user == nil {
+				return exitWith(1, "no user %q in the permission view of %s (seed it, or rebuild the views)", username, database)
+			}
+			token, hash := access.NewToken()
+			event := domain.MustEncode(access.TokenIssued{User: user.ID, Hash: hash, Note: "bench http"}, domain.Metadata{Actor: "bench"})
+			if _, err := store.Append(ctx, access.UserStream(user.ID), eventstore.Any, event); err != nil {
+				return fmt.Errorf("issue a token for %s: %w", user.Username, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), token)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&database, "database", "", "the seeded database's URL")
+	cmd.Flags().StringVar(&username, "user", "", "the user (default: the first enabled one)")
+	return cmd
 }
