@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -151,7 +153,7 @@ func (a *API) catchUp(ctx context.Context, view string) error {
 	if a.Views == nil {
 		return nil
 	}
-	head, _, err := a.Events.Head(ctx)
+	head, err := a.heads.head(ctx, a.Events)
 	if err != nil {
 		return err
 	}
@@ -161,6 +163,45 @@ func (a *API) catchUp(ctx context.Context, view string) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// headCache remembers the store's head until the store signals a change,
+// so a read costs no head query while nothing is appended: the change
+// channel is taken before the head is read, so an append committed after
+// that read closes it and the next read asks again. maxHeadAge bounds how
+// long a head is trusted, in case a cross-process signal was lost.
+type headCache struct {
+	mu      sync.Mutex
+	pos     int64
+	changed <-chan struct{}
+	at      time.Time
+}
+
+const maxHeadAge = time.Second
+
+func (c *headCache) head(ctx context.Context, store eventstore.Store) (int64, error) {
+	c.mu.Lock()
+	pos, changed, at := c.pos, c.changed, c.at
+	c.mu.Unlock()
+	if changed != nil && time.Since(at) < maxHeadAge {
+		select {
+		case <-changed:
+		default:
+			return pos, nil
+		}
+	}
+	changed = store.Changed()
+	at = time.Now()
+	pos, _, err := store.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if at.After(c.at) {
+		c.pos, c.changed, c.at = pos, changed, at
+	}
+	c.mu.Unlock()
+	return pos, nil
 }
 
 func unavailable(w http.ResponseWriter, what string, err error) {

@@ -53,6 +53,7 @@ type API struct {
 	Bundles     BundleReader
 
 	verifier verifier
+	heads    headCache
 }
 
 // maxBodyBytes bounds a request body; the command text itself is bounded
