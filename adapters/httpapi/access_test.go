@@ -31,7 +31,7 @@ func (f explainFacts) UserForToken(token string) (access.UserInfo, bool) {
 	return f.UserByUsername(name)
 }
 
-func newExplainFacts(t *testing.T) explainFacts {
+func newExplainFacts(t testing.TB) explainFacts {
 	t.Helper()
 	b, err := bundle.Load(samplebundle.Config)
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -149,3 +150,25 @@ func TestPermissionViewsShowWhoIsWhoAndWhoMayRunACommand(t *testing.T) {
 }
 
 func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+func FuzzExplainWhoMayRun(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"toolbox:echo", "hi"}, {"toolbox:shout", "--loud x"}, {"echo", ""}, {"toolbox:echo", "a | b"},
+		{"toolbox:echo", "> #room"}, {"logbook:user", "list"}, {":", ""}, {"toolbox:", "\"unclosed"}, {"!!", ""},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	facts := newExplainFacts(f)
+	f.Fuzz(func(t *testing.T, command, args string) {
+		who, err := httpapi.ExplainWhoMayRun(facts, []string{"admin", "alice"}, command, args)
+		if err != nil {
+			if !errors.Is(err, httpapi.ErrNotACommand) {
+				t.Fatalf("%q %q: %v is not ErrNotACommand", command, args, err)
+			}
+			return
+		}
+		if len(who.Allowed)+len(who.Denied) != 2 {
+			t.Fatalf("%q %q: %d answers for 2 users", command, args, len(who.Allowed)+len(who.Denied))
+		}
+	})
+}
