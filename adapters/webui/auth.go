@@ -152,7 +152,8 @@ func (ui *UI) currentViewer(r *http.Request) (*viewer, bool) {
 		ui.sessions.end(s.id) // the token was revoked or the user disabled
 		return nil, false
 	}
-	return &viewer{User: user, Session: s, Admin: slices.Contains(ui.cfg.Users.PermissionsOf(user.ID), "logbook:admin")}, true
+	held := ui.cfg.Users.PermissionsOf(user.ID)
+	return &viewer{User: user, Session: s, Admin: slices.Contains(held, permAdmin), held: held}, true
 }
 
 // authed lets a request through only with a live session; a page asked for

@@ -1,12 +1,14 @@
 package webui
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -238,13 +240,7 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return rc.Flush()
 	}
 	f := newRequestFollower(id)
-	feed := ui.replay
-	if !ui.alreadyEnded(ctx, id) {
-		feed = func(ctx context.Context, _ string, yield func(domain.RecordedEvent) error) error {
-			return ui.follow(ctx, first[0].Position, f, yield)
-		}
-	}
-	err = feed(ctx, id, func(e domain.RecordedEvent) error {
+	err = ui.feedRequest(ctx, id, true, func(e domain.RecordedEvent) error {
 		msgs, err := f.apply(e)
 		if err != nil {
 			return err
@@ -287,67 +283,92 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 // errStop ends a feed early: the request has ended.
 var errStop = errors.New("stop")
 
-// alreadyEnded reports whether the request's stream says it has ended.
-func (ui *UI) alreadyEnded(ctx context.Context, id string) bool {
-	events, err := readStream(ctx, ui.cfg.Events, dispatch.Stream(id))
-	if err != nil {
-		return false
-	}
-	var req dispatch.Request
-	for _, e := range events {
-		if p, err := domain.Decode(e); err == nil {
-			req = dispatch.Evolve(req, p)
-		}
-	}
-	return req.Status().Ended()
-}
-
-// replay feeds an ended request's events: its stream, then each run's.
-func (ui *UI) replay(ctx context.Context, id string, yield func(domain.RecordedEvent) error) error {
-	events, err := readStream(ctx, ui.cfg.Events, dispatch.Stream(id))
+// feedRequest yields a request's events and its runs' events in log
+// order: what is stored now, then, when live, each one as it is appended
+// (the feed waits on the store's change signal) until yield stops it. The
+// stored part is read by stream, up to the head read first, and the live
+// part follows the log from just after that head, so no event comes twice
+// and none is missed, whatever commit each landed in.
+func (ui *UI) feedRequest(ctx context.Context, id string, live bool, yield func(domain.RecordedEvent) error) error {
+	head, _, err := ui.cfg.Events.Head(ctx)
 	if err != nil {
 		return err
 	}
-	var runs []string
-	for _, e := range events {
-		if p, err := domain.Decode(e); err == nil {
-			if s, ok := p.(dispatch.StageStarted); ok {
-				runs = append(runs, s.RunID)
+	stored := func(stream string) ([]domain.RecordedEvent, error) {
+		events, err := readStream(ctx, ui.cfg.Events, stream)
+		for i, e := range events {
+			if e.Position > head {
+				return events[:i], err
 			}
 		}
+		return events, err
 	}
-	// The request's own events first: its end is then known before the
-	// runs are read, so stop only after the last run.
-	var runEvents []domain.RecordedEvent
-	for _, runID := range runs {
-		more, err := readStream(ctx, ui.cfg.Events, run.Stream(runID))
+	events, err := stored(dispatch.Stream(id))
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, e := range slices.Clone(events) {
+		runID, ok := startedRun(e)
+		if !ok || seen[runID] {
+			continue
+		}
+		seen[runID] = true
+		runEvents, err := stored(run.Stream(runID))
 		if err != nil {
 			return err
 		}
-		runEvents = append(runEvents, more...)
+		events = append(events, runEvents...)
 	}
-	for _, e := range append(runEvents, events...) {
+	slices.SortFunc(events, func(a, b domain.RecordedEvent) int { return cmp.Compare(a.Position, b.Position) })
+	for _, e := range events {
 		if err := yield(e); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// follow feeds the log from the request's first event on, as it grows.
-func (ui *UI) follow(ctx context.Context, from int64, f *requestFollower, yield func(domain.RecordedEvent) error) error {
-	for e, err := range eventstore.Follow(ctx, ui.cfg.Events, from, eventstore.FeedOptions{}) {
+	if !live {
+		return nil
+	}
+	request, runPrefix := dispatch.Stream(id), run.Stream(id+"-s")
+	for e, err := range eventstore.Follow(ctx, ui.cfg.Events, head+1, eventstore.FeedOptions{}) {
 		if err != nil {
 			return err
 		}
-		if !f.concerns(e.Stream) {
+		if e.Stream != request && !strings.HasPrefix(e.Stream, runPrefix) {
 			continue
+		}
+		// A run whose start is new may have events from before the head
+		// (a run recorded in an earlier commit than its stage's start).
+		if runID, ok := startedRun(e); ok && !seen[runID] {
+			seen[runID] = true
+			earlier, err := stored(run.Stream(runID))
+			if err != nil {
+				return err
+			}
+			for _, r := range earlier {
+				if err := yield(r); err != nil {
+					return err
+				}
+			}
 		}
 		if err := yield(e); err != nil {
 			return err
 		}
 	}
 	return ctx.Err()
+}
+
+// startedRun names the run a StageStarted event starts.
+func startedRun(e domain.RecordedEvent) (string, bool) {
+	if e.Type != (dispatch.StageStarted{}).EventType() {
+		return "", false
+	}
+	p, err := domain.Decode(e)
+	if err != nil {
+		return "", false
+	}
+	s, ok := p.(dispatch.StageStarted)
+	return s.RunID, ok && s.RunID != ""
 }
 
 // readStream reads a whole stream.

@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	db := projections.DBOf(store)
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
-		Events: store, Views: views, Access: facts, Directory: webui.SQLDirectory{DB: store.DB()}, Logger: zerolog.Nop(),
+		Events: store, Views: views, Access: facts, Permissions: projections.NewPermissionReader(db), Logger: zerolog.Nop(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,4 +261,50 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// stream opens a request's event stream and hands each event over as it
+// arrives; the channel closes when the stream ends.
+func (b *browser) stream(requestID string) <-chan sse {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+"/console/requests/"+requestID+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp := b.do(req)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("the event stream answered %d", resp.StatusCode)
+	}
+	out := make(chan sse, 16)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		var cur sse
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				cur.Event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.Data)
+			case line == "":
+				out <- cur
+				cur = sse{}
+			}
+		}
+	}()
+	return out
+}
+
+func next(t *testing.T, events <-chan sse) sse {
+	t.Helper()
+	select {
+	case e, ok := <-events:
+		if !ok {
+			t.Fatal("the event stream ended early")
+		}
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return sse{}
 }

@@ -165,7 +165,7 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		data.Events = append(data.Events, eventRowOf(e))
 	}
 	f := newRequestFollower(id)
-	if err := ui.replay(ctx, id, func(e domain.RecordedEvent) error { _, err := f.apply(e); return err }); err != nil {
+	if err := ui.feedRequest(ctx, id, false, func(e domain.RecordedEvent) error { _, err := f.apply(e); return err }); err != nil {
 		ui.unavailable(w, r, v, "reading the request's runs", err)
 		return
 	}

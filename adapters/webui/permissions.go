@@ -1,39 +1,56 @@
 package webui
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/projections"
 )
 
-type usersData struct {
-	Users []UserEntry
-}
+// The permission each page needs, as the API's permission views and the
+// chat builtins that change the same things require; anyone may read
+// their own user.
+const (
+	permAdmin        = "logbook:admin"
+	permManageUsers  = "logbook:manage_users"
+	permManageGroups = "logbook:manage_groups"
+	permManageRoles  = "logbook:manage_roles"
+)
 
-// readDirectory waits for the permission view, briefly, then reads it.
-func (ui *UI) readDirectory(w http.ResponseWriter, r *http.Request, v *viewer, read func(context.Context) error) bool {
+// snapshot waits for the permission view, briefly, then reads all of it
+// in one consistent read; perm is checked first, so a refused viewer
+// learns nothing of what exists.
+func (ui *UI) snapshot(w http.ResponseWriter, r *http.Request, v *viewer, perm, what string) (projections.AccessSnapshot, bool) {
+	if perm != "" && !v.may(perm) {
+		ui.fail(w, r, v, http.StatusForbidden, what+" needs the "+perm+" permission. Your own page is /users/"+v.User.Username+".")
+		return projections.AccessSnapshot{}, false
+	}
 	ctx := r.Context()
 	if err := ui.catchUp(ctx, "permissions"); err != nil {
 		ui.unavailable(w, r, v, "reading the permission view", err)
-		return false
+		return projections.AccessSnapshot{}, false
 	}
-	if err := read(ctx); err != nil {
+	snap, err := ui.cfg.Permissions.Snapshot(ctx)
+	if err != nil {
 		ui.unavailable(w, r, v, "reading the permission view", err)
-		return false
+		return projections.AccessSnapshot{}, false
 	}
-	return true
+	return snap, true
+}
+
+type usersData struct {
+	Users []projections.AccessUser
 }
 
 func (ui *UI) usersPage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	var data usersData
-	if !ui.readDirectory(w, r, v, func(ctx context.Context) (err error) { data.Users, err = ui.cfg.Directory.Users(ctx); return err }) {
+	snap, ok := ui.snapshot(w, r, v, permManageUsers, "The list of users")
+	if !ok {
 		return
 	}
-	ui.render(w, r, http.StatusOK, "users", page{Title: "Users", Section: "users", Viewer: v, Data: data})
+	ui.render(w, r, http.StatusOK, "users", page{Title: "Users", Section: "users", Viewer: v, Data: usersData{Users: snap.Users}})
 }
 
 // commandAccess is whether a user may run one command, and the rule that
@@ -48,7 +65,10 @@ type commandAccess struct {
 }
 
 type userData struct {
-	User UserEntry
+	User projections.AccessUser
+	// Effective is what the dispatcher decides with now: the live model,
+	// which also holds the builtin logbook:* permissions the view lacks.
+	Effective []string
 	// MayRun is filled for the viewer's own page, or for an admin.
 	MayRun   []commandAccess
 	Hidden   bool // MayRun withheld: another user's, and the viewer is no admin
@@ -59,13 +79,17 @@ type userData struct {
 
 func (ui *UI) userPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	name := r.PathValue("name")
-	var users []UserEntry
-	if !ui.readDirectory(w, r, v, func(ctx context.Context) (err error) { users, err = ui.cfg.Directory.Users(ctx); return err }) {
+	perm := permManageUsers
+	if name == v.User.Username {
+		perm = ""
+	}
+	snap, ok := ui.snapshot(w, r, v, perm, "Another user's page")
+	if !ok {
 		return
 	}
 	data := userData{Check: strings.TrimSpace(r.URL.Query().Get("check"))}
 	found := false
-	for _, u := range users {
+	for _, u := range snap.Users {
 		if u.Username == name {
 			data.User, found = u, true
 		}
@@ -74,10 +98,7 @@ func (ui *UI) userPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no user named "+name+".")
 		return
 	}
-	// Effective permissions as the dispatcher holds them: the permission
-	// view does not know the builtin bundle's logbook:* permissions, which
-	// are declared in code rather than by an event.
-	data.User.Permissions = ui.cfg.Access.PermissionsOf(data.User.ID)
+	data.Effective = ui.cfg.Access.PermissionsOf(data.User.ID)
 	// What someone else may run is what explaining their access shows,
 	// which the API keeps to admins too.
 	if name != v.User.Username && !v.Admin {
@@ -118,7 +139,7 @@ func (ui *UI) whatMayRun(username string) []commandAccess {
 			}
 			if exp.Rejected != "" {
 				ca.Reason = exp.Rejected
-			} else if exp.Denied != "" && ca.Allowed == false && ca.Reason == "" {
+			} else if !ca.Allowed && ca.Reason == "" {
 				ca.Reason = exp.Denied
 			}
 		}
@@ -140,25 +161,26 @@ func (ui *UI) whatMayRun(username string) []commandAccess {
 }
 
 type groupsData struct {
-	Groups []GroupEntry
+	Groups []projections.AccessGroup
 }
 
 func (ui *UI) groupsPage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	var data groupsData
-	if !ui.readDirectory(w, r, v, func(ctx context.Context) (err error) { data.Groups, err = ui.cfg.Directory.Groups(ctx); return err }) {
+	snap, ok := ui.snapshot(w, r, v, permManageGroups, "The list of groups")
+	if !ok {
 		return
 	}
-	ui.render(w, r, http.StatusOK, "groups", page{Title: "Groups", Section: "groups", Viewer: v, Data: data})
+	ui.render(w, r, http.StatusOK, "groups", page{Title: "Groups", Section: "groups", Viewer: v, Data: groupsData{Groups: snap.Groups}})
 }
 
 type rolesData struct {
-	Roles []RoleEntry
+	Roles       []projections.AccessRole
+	Permissions []projections.AccessPermission
 }
 
 func (ui *UI) rolesPage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	var data rolesData
-	if !ui.readDirectory(w, r, v, func(ctx context.Context) (err error) { data.Roles, err = ui.cfg.Directory.Roles(ctx); return err }) {
+	snap, ok := ui.snapshot(w, r, v, permManageRoles, "The list of roles")
+	if !ok {
 		return
 	}
-	ui.render(w, r, http.StatusOK, "roles", page{Title: "Roles", Section: "roles", Viewer: v, Data: data})
+	ui.render(w, r, http.StatusOK, "roles", page{Title: "Roles", Section: "roles", Viewer: v, Data: rolesData{Roles: snap.Roles, Permissions: snap.Permissions}})
 }

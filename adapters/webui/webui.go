@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,9 +52,9 @@ type Config struct {
 	// Access answers "what may this user run" with the dispatcher's own
 	// decision (dispatch.Decide on the live facts).
 	Access dispatch.Facts
-	// Directory lists users, groups and roles from the permission view.
-	Directory Directory
-	Logger    zerolog.Logger
+	// Permissions reads the permission view (users, groups, roles, grants).
+	Permissions httpapi.PermissionReader
+	Logger      zerolog.Logger
 	// SessionIdle ends a session unused for that long (default 12h);
 	// SessionMax ends any session that old (default 7 days).
 	SessionIdle time.Duration
@@ -68,7 +69,7 @@ func (c Config) Validate() error {
 	for name, missing := range map[string]bool{
 		"Users": c.Users == nil, "Requests": c.Requests == nil, "History": c.History == nil,
 		"Transcripts": c.Transcripts == nil, "Events": c.Events == nil, "Access": c.Access == nil,
-		"Directory": c.Directory == nil,
+		"Permissions": c.Permissions == nil,
 	} {
 		if missing {
 			errs = append(errs, errors.New("webui: Config."+name+" is required"))
@@ -187,6 +188,13 @@ type viewer struct {
 	User    access.UserInfo
 	Session *session
 	Admin   bool
+	held    []string
+}
+
+// may reports whether the viewer holds perm, or logbook:admin, which
+// stands for every logbook:* permission (as the API reads it).
+func (v *viewer) may(perm string) bool {
+	return v.Admin || slices.Contains(v.held, perm)
 }
 
 // page is what every template gets: the viewer and the current section,

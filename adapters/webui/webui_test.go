@@ -2,17 +2,23 @@ package webui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/adapters/webui"
+	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/samplebundle"
 )
 
 func TestNoPageIsReadableWithoutASession(t *testing.T) {
@@ -352,25 +358,30 @@ func TestThePermissionPages(t *testing.T) {
 	if !strings.Contains(checked, `id="check-result"`) || !strings.Contains(checked, "<code>echo hi | echo there</code>") {
 		t.Fatalf("checking a command line for bob shows:\n%s", checked)
 	}
-	// Bob sees his own, but not what admin may run.
-	_, own := bob.get("/users/bob")
-	if !strings.Contains(own, `id="may-run"`) || !strings.Contains(own, "<p>None.</p>") {
-		t.Fatalf("bob's own page:\n%s", own)
-	}
-	_, other := bob.get("/users/admin")
-	if strings.Contains(other, `id="may-run"`) || !strings.Contains(other, "Only admin and admins") {
-		t.Fatalf("bob sees what admin may run:\n%s", other)
-	}
-	if resp, _ := bob.get("/users/nobody"); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("an unknown user answered %d", resp.StatusCode)
-	}
-	_, groups := bob.get("/groups")
+	_, groups := admin.get("/groups")
 	if !strings.Contains(groups, `<tr id="group-admin"><td>admin</td>`) || !strings.Contains(groups, `<a href="/users/admin">admin</a>`) {
 		t.Fatalf("/groups:\n%s", groups)
 	}
-	_, roles := bob.get("/roles")
-	if !strings.Contains(roles, `<tr id="role-admin">`) || !strings.Contains(roles, "<code>logbook:manage_users</code>") {
+	_, roles := admin.get("/roles")
+	if !strings.Contains(roles, `<tr id="role-admin">`) || !strings.Contains(roles, "<code>logbook:manage_users</code>") || !strings.Contains(roles, `id="permissions-table"`) {
 		t.Fatalf("/roles:\n%s", roles)
+	}
+	if resp, _ := admin.get("/users/nobody"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown user answered %d", resp.StatusCode)
+	}
+
+	// Bob holds no logbook:manage_* permission: he reads his own page,
+	// what he may run included, and nothing else, as over the API.
+	_, own := bob.get("/users/bob")
+	if !strings.Contains(own, `id="may-run"`) || !strings.Contains(own, "<p>None.</p>") || !strings.Contains(own, "<code>logbook:echo</code>") {
+		t.Fatalf("bob's own page:\n%s", own)
+	}
+	for path, perm := range map[string]string{"/users": "logbook:manage_users", "/users/admin": "logbook:manage_users", "/users/nobody": "logbook:manage_users",
+		"/groups": "logbook:manage_groups", "/roles": "logbook:manage_roles"} {
+		resp, body := bob.get(path)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "needs the "+perm+" permission") || strings.Contains(body, "/users/admin\"") {
+			t.Errorf("GET %s as bob answered %d:\n%s", path, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -421,7 +432,60 @@ func TestWhileStartingTheUIAnswers503(t *testing.T) {
 
 func TestNewSaysWhatConfigLacks(t *testing.T) {
 	_, err := webui.New(webui.Config{})
-	if err == nil || !strings.Contains(err.Error(), "Config.Users is required") || !strings.Contains(err.Error(), "Config.Directory is required") {
+	if err == nil || !strings.Contains(err.Error(), "Config.Users is required") || !strings.Contains(err.Error(), "Config.Permissions is required") {
 		t.Fatalf("New with an empty config: %v", err)
+	}
+}
+
+// A container run's output streams into the console as the executor
+// records it: the stream is open before the first chunk exists.
+func TestTheConsoleStreamsARunningCommandsOutputAsItArrives(t *testing.T) {
+	f := newFixture(t)
+	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	b := f.login(t, f.adminToken)
+	id := b.say("!toolbox:echo slowly")
+	runID := id + "-s0-i0"
+	// Nothing executes in the fixture: the test records the run's events
+	// as an executor would, once the dispatcher has requested the run.
+	waitFor(t, "the run to be requested", func() bool {
+		events, _ := f.store.ReadStream(context.Background(), run.Stream(runID), 0, 1)
+		return len(events) == 1
+	})
+	events := b.stream(id)
+	if e := next(t, events); e.Event != "run" || e.Data["command"] != "toolbox:echo" || e.Data["run_id"] != runID {
+		t.Fatalf("the first event is %+v", e)
+	}
+	at := time.Now().UTC()
+	appendRun := func(p domain.Payload, version int64) {
+		t.Helper()
+		e := domain.MustEncode(p, domain.Metadata{Actor: "executor"})
+		if _, err := f.store.Append(context.Background(), run.Stream(runID), eventstore.Exact(version), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendRun(run.ContainerStarted{ContainerID: "c1"}, 0)
+	appendRun(run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("first\n"), At: at}, 1)
+	if e := next(t, events); e.Event != "chunk" || e.Data["text"] != "first\n" || e.Data["stream"] != "stdout" {
+		t.Fatalf("after the first chunk the stream sent %+v", e)
+	}
+	appendRun(run.OutputChunk{Seq: 1, Stream: run.Stderr, Bytes: []byte("oops\n"), At: at.Add(time.Second)}, 2)
+	if e := next(t, events); e.Event != "chunk" || e.Data["text"] != "oops\n" || e.Data["stream"] != "stderr" {
+		t.Fatalf("after the second chunk the stream sent %+v", e)
+	}
+	appendRun(run.RunSucceeded{Result: run.Result{Value: json.RawMessage(`[{"body":["first"]}]`)}}, 3)
+	for _, want := range []string{"run_end", "reply", "end"} {
+		e := next(t, events)
+		if e.Event != want {
+			t.Fatalf("got %+v, want %s", e, want)
+		}
+		if want == "reply" && e.Data["text"] != "first" {
+			t.Fatalf("the reply is %+v", e.Data)
+		}
+	}
+	if _, open := <-events; open {
+		t.Fatal("the stream stayed open after the end")
 	}
 }
