@@ -127,7 +127,7 @@ func serve(ctx context.Context, cfg config) error {
 		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 			Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
 		srv.web, err = webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-			Events: p.store, Views: p.views, Access: p.facts, Directory: webui.SQLDirectory{DB: p.store.DB()}, Logger: log})
+			Events: p.store, Views: p.views, Access: p.facts, Permissions: srv.api.Permissions, Logger: log})
 		if err != nil {
 			srv.mu.Unlock()
 			storeDone <- fmt.Errorf("web UI: %w", err)
