@@ -179,6 +179,9 @@ var (
 )
 
 func (s *schemaSet) of(t reflect.Type) object {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch {
 	case t == timeType:
 		return object{"type": "string", "format": "date-time"}
@@ -190,8 +193,6 @@ func (s *schemaSet) of(t reflect.Type) object {
 		return object{"description": "Any JSON value (" + t.String() + " encodes itself)."}
 	}
 	switch t.Kind() {
-	case reflect.Pointer:
-		return s.of(t.Elem())
 	case reflect.String:
 		return object{"type": "string"}
 	case reflect.Bool:
