@@ -66,6 +66,19 @@ func (c slackConfig) validate() []error {
 	return errs
 }
 
+// ircSettings is LOGBOOK_IRC_*, read by irc.ConfigFromEnv: IRC runs when
+// LOGBOOK_IRC_SERVER is set.
+type ircSettings struct {
+	cfg     irc.Config
+	enabled bool
+	err     error // every bad LOGBOOK_IRC_* setting, for config.Validate
+}
+
+func loadIRCSettings() ircSettings {
+	cfg, enabled, err := irc.ConfigFromEnv(os.Getenv)
+	return ircSettings{cfg: cfg, enabled: enabled, err: err}
+}
+
 // chatProviders are the providers the environment configures, and the HTTP
 // routes those that receive over HTTP need (pattern → handler). Add a
 // provider here: build it from cfg when its settings are present.
@@ -85,9 +98,8 @@ func chatProviders(cfg config, log zerolog.Logger) ([]chat.Provider, map[string]
 	}
 
 	// IRC: LOGBOOK_IRC_* (adapters/irc), when LOGBOOK_IRC_SERVER is set.
-	if ircCfg, ok, err := irc.ConfigFromEnv(os.Getenv); err != nil {
-		return nil, nil, fmt.Errorf("irc settings: %w", err)
-	} else if ok {
+	if cfg.IRC.enabled {
+		ircCfg := cfg.IRC.cfg
 		ircCfg.Logger = log
 		p, err := irc.New(ircCfg)
 		if err != nil {

@@ -31,6 +31,7 @@ type config struct {
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
 	Slack       slackConfig
+	IRC         ircSettings // LOGBOOK_IRC_*
 	// SelfRegister (LOGBOOK_SELF_REGISTER=1) lets an unknown chat user in as
 	// a new Logbook user holding what SelfRegisterGroup
 	// (LOGBOOK_SELF_REGISTER_GROUP) grants, or nothing.
@@ -50,6 +51,7 @@ func loadConfig() (config, error) {
 		SQLiteSync:  os.Getenv("LOGBOOK_SQLITE_SYNC"),
 		PublicURL:   os.Getenv("LOGBOOK_PUBLIC_URL"),
 		Slack:       loadSlackConfig(),
+		IRC:         loadIRCSettings(),
 	}
 	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
 	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
@@ -102,6 +104,9 @@ func (c config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Slack.validate()...)
+	if c.IRC.err != nil {
+		errs = append(errs, c.IRC.err)
+	}
 	return errors.Join(errs...)
 }
 
