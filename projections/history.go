@@ -189,15 +189,21 @@ func (*History) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 // in a few statements, so folding never waits on the database.
 func (hb *historyBatch) prefetch(ctx context.Context, tx *Tx, events []Event) error {
 	requestIDs, runIDs := map[string]bool{}, map[string]bool{}
+	fresh := freshStreams(events)
 	for _, e := range events {
+		if fresh[e.Stream] {
+			continue
+		}
 		switch {
 		case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
 			requestIDs[strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)] = true
 		case strings.HasPrefix(e.Stream, run.StreamPrefix):
 			runIDs[strings.TrimPrefix(e.Stream, run.StreamPrefix)] = true
-			if rr, ok := e.Payload.(run.RunRequested); ok && rr.RequestID != "" {
-				requestIDs[rr.RequestID] = true
-			}
+		}
+	}
+	for _, e := range events {
+		if rr, ok := e.Payload.(run.RunRequested); ok && rr.RequestID != "" && !fresh[dispatch.Stream(rr.RequestID)] {
+			requestIDs[rr.RequestID] = true
 		}
 	}
 	err := inChunks(tx.db, keysOf(requestIDs), func(args []any, in string) error {
@@ -237,6 +243,20 @@ func (hb *historyBatch) prefetch(ctx context.Context, tx *Tx, events []Event) er
 		return fmt.Errorf("load runs: %w", err)
 	}
 	return nil
+}
+
+// freshStreams are the streams whose first event (version 0) is among
+// events. A view keys its rows by stream (a request's, a run's), so it
+// holds nothing yet of a fresh stream and need not look. In a rebuild that
+// is nearly every stream.
+func freshStreams(events []Event) map[string]bool {
+	fresh := map[string]bool{}
+	for _, e := range events {
+		if e.Version == 0 {
+			fresh[e.Stream] = true
+		}
+	}
+	return fresh
 }
 
 func keysOf(m map[string]bool) []string {

@@ -134,7 +134,8 @@ type Runner struct {
 
 // FeedReader is the lean read of the ordered log that views replay:
 // positions from through to (inclusive), only the events of the given
-// types, with their position, stream, type, data and recording time.
+// types, with their position, stream, version, type, data and recording
+// time.
 // *sqlstore.Store implements it; a Source without it is read with ReadAll.
 type FeedReader interface {
 	ReadFeed(ctx context.Context, from, to int64, types []string) ([]domain.RecordedEvent, error)
@@ -662,6 +663,15 @@ func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if r.db.Dialect == "postgres" {
+		// A crash of the database may lose the last view commits, rows and
+		// checkpoint together, never one without the other; the runner
+		// then applies those events again. So the commit need not wait for
+		// its WAL to reach the disk.
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return err
+		}
+	}
 	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, name, v.checkpoint)
 	if err != nil {
 		return fmt.Errorf("advance checkpoint to %d: %w", batch.Last, err)

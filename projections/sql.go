@@ -3,8 +3,10 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -84,6 +86,12 @@ func (t *Tx) insertIgnore(ctx context.Context, table string, cols []string, keys
 }
 
 func (t *Tx) insertRows(ctx context.Context, table string, cols []string, rows [][]any, suffix string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if t.db.Dialect == "postgres" {
+		return t.insertArrays(ctx, table, cols, rows, suffix)
+	}
 	perStatement := max(1, t.db.maxParams()/len(cols))
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 	for start := 0; start < len(rows); start += perStatement {
@@ -146,4 +154,88 @@ func timeOf(n sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(n.Int64).UTC()
+}
+
+// insertArrays writes rows in one Postgres statement that unnests one array
+// per column. Its text is the same however many rows there are, and the
+// server parses one literal per column instead of binding a parameter per
+// value, which is several times cheaper for the thousands of rows of a
+// rebuild's batch.
+func (t *Tx) insertArrays(ctx context.Context, table string, cols []string, rows [][]any, suffix string) error {
+	arrays := make([]any, len(cols))
+	casts := make([]string, len(cols))
+	var b []byte
+	for j := range cols {
+		kind, err := pgArrayType(rows[0][j])
+		if err != nil {
+			return fmt.Errorf("write %d rows to %s: column %s: %w", len(rows), table, cols[j], err)
+		}
+		b = append(b[:0], '{')
+		for i, row := range rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendArrayElement(b, row[j]); err != nil {
+				return fmt.Errorf("write %d rows to %s: column %s: %w", len(rows), table, cols[j], err)
+			}
+		}
+		b = append(b, '}')
+		arrays[j] = string(b)
+		casts[j] = fmt.Sprintf("$%d::%s[]", j+1, kind)
+	}
+	query := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")" + suffix
+	if err := t.Exec(ctx, query, arrays...); err != nil {
+		return fmt.Errorf("write %d rows to %s: %w", len(rows), table, err)
+	}
+	return nil
+}
+
+// pgArrayType is the Postgres element type for a Go column value.
+func pgArrayType(v any) (string, error) {
+	switch v.(type) {
+	case string:
+		return "text", nil
+	case int, int64, sql.NullInt64:
+		return "bigint", nil
+	case bool:
+		return "boolean", nil
+	case []byte:
+		return "bytea", nil
+	}
+	return "", fmt.Errorf("no array type for %T", v)
+}
+
+// appendArrayElement appends v as an element of a Postgres array literal.
+func appendArrayElement(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		b = append(b, '"')
+		for i := 0; i < len(v); i++ {
+			if v[i] == '"' || v[i] == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, v[i])
+		}
+		return append(b, '"'), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case sql.NullInt64:
+		if !v.Valid {
+			return append(b, "NULL"...), nil
+		}
+		return strconv.AppendInt(b, v.Int64, 10), nil
+	case bool:
+		if v {
+			return append(b, 't'), nil
+		}
+		return append(b, 'f'), nil
+	case []byte:
+		// The bytea hex form, its backslash escaped for the array.
+		b = append(b, `"\\x`...)
+		b = hex.AppendEncode(b, v)
+		return append(b, '"'), nil
+	}
+	return b, fmt.Errorf("no array element for %T", v)
 }

@@ -54,8 +54,9 @@ type transcriptRun struct {
 // runs whose start or truncation the batch changes.
 func loadTranscriptRuns(ctx context.Context, tx *Tx, events []Event) (map[string]*transcriptRun, error) {
 	ids := map[string]bool{}
+	fresh := freshStreams(events)
 	for _, e := range events {
-		if e.Type != "OutputChunk" {
+		if e.Type != "OutputChunk" && !fresh[e.Stream] {
 			ids[strings.TrimPrefix(e.Stream, run.StreamPrefix)] = true
 		}
 	}

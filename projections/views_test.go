@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -374,6 +375,38 @@ func TestASecondRunnerOnTheSameViewNeverAppliesTwice(t *testing.T) {
 		_, err := second.CatchUp(ctx, nil)
 		if !errors.Is(err, projections.ErrViewFailed) || !strings.Contains(err.Error(), "checkpoint is no longer at 0") {
 			t.Fatalf("the second runner applied the same events: %v", err)
+		}
+	})
+}
+
+// Given requests whose text and room hold what array and SQL literals
+// treat specially, when the history view stores them (on Postgres as array
+// literals), then every byte reads back as it was recorded.
+func TestHistoryStoresAnyTextExactly(t *testing.T) {
+	t.Parallel()
+	texts := []string{
+		``, `NULL`, `null`, `"quoted"`, `back\slash`, `\\`, `\x41`, `{a,b}`, `a,b`, `}{`, `'single'`, ` padded `,
+		"tab\tnew\nline", "ünïcödé ✓", `"\"`, `,`, `{}`, `ARRAY[1]`,
+	}
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		src := open(t)
+		ctx := context.Background()
+		for i, text := range texts {
+			id := fmt.Sprintf("q%d", i)
+			appendTo(t, src, dispatch.Stream(id),
+				dispatch.RequestReceived{Adapter: "slack", MessageID: id, Room: text, ChatUser: text, Text: text},
+				dispatch.RequestFailed{Reason: text})
+		}
+		catchUp(t, src, projections.NewHistory())
+		h := projections.NewHistoryReader(projections.DBOf(src))
+		for i, text := range texts {
+			r, err := h.Request(ctx, fmt.Sprintf("q%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Text != text || r.Room != text || r.ChatUser != text || r.Reason != text {
+				t.Errorf("stored %q as text %q, room %q, chat user %q, reason %q", text, r.Text, r.Room, r.ChatUser, r.Reason)
+			}
 		}
 	})
 }

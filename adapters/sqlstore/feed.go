@@ -15,7 +15,7 @@ const maxFeedRange = 1_000_000
 // ReadFeed reads the events at positions from through to (inclusive) whose
 // type is one of types (every type when types is empty), in global order.
 // It is the lean read for views that replay the log: only the position,
-// stream, type, data and recording time are read; the id, version,
+// stream, version, type, data and recording time are read; the id,
 // metadata and hashes are left zero, and rows of other types never leave
 // the database. Because positions have no gaps, a view that read up to to
 // has seen every event of its types up to to.
@@ -28,7 +28,7 @@ func (s *Store) ReadFeed(ctx context.Context, from, to int64, types []string) ([
 		return nil, fmt.Errorf("read the %s feed from %d to %d: at most %d positions at a time", s.dialect.Name(), from, to, maxFeedRange)
 	}
 	var q strings.Builder
-	q.WriteString("SELECT position, stream_id, type, data, recorded_at FROM events WHERE position >= $1 AND position <= $2")
+	q.WriteString("SELECT position, stream_id, version, type, data, recorded_at FROM events WHERE position >= $1 AND position <= $2")
 	args := make([]any, 0, 2+len(types))
 	args = append(args, from, to)
 	if len(types) > 0 {
@@ -58,7 +58,7 @@ func (s *Store) ReadFeed(ctx context.Context, from, to int64, types []string) ([
 			e        domain.RecordedEvent
 			recorded any
 		)
-		if err := rows.Scan(&e.Position, &e.Stream, &typeBuf, &e.Data, &recorded); err != nil {
+		if err := rows.Scan(&e.Position, &e.Stream, &e.Version, &typeBuf, &e.Data, &recorded); err != nil {
 			return nil, fmt.Errorf("read %s feed: %w", s.dialect.Name(), err)
 		}
 		name, ok := typeNames[string(typeBuf)]
