@@ -2,6 +2,7 @@ package webui
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
@@ -175,9 +176,18 @@ func (ui *UI) authed(next func(http.ResponseWriter, *http.Request, *viewer)) htt
 				ui.fail(w, r, v, http.StatusForbidden, reason)
 				return
 			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					ui.fail(w, r, v, http.StatusRequestEntityTooLarge, "The form is over the 64 KiB limit; a command may be at most 16 KiB.")
+					return
+				}
+				ui.fail(w, r, v, http.StatusBadRequest, "The form could not be read: "+err.Error())
+				return
+			}
 			sent := r.Header.Get("X-CSRF-Token")
 			if sent == "" {
-				r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 				sent = r.PostFormValue("csrf")
 			}
 			if subtle.ConstantTimeCompare([]byte(sent), []byte(v.Session.csrf)) != 1 {

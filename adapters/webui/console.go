@@ -45,7 +45,6 @@ type submitted struct {
 // the request id back and follows it; a plain form goes to the request's
 // page.
 func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	text := strings.TrimSpace(r.PostFormValue("text"))
 	if text == "" {
 		if wantsData(r) {

@@ -115,11 +115,20 @@ type playback struct {
 // from the run's start, up to maxShownOutput bytes.
 func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if len(id) > maxRunIDLength {
+	ctx := r.Context()
+	exists := false
+	if id != "" && len(id) <= maxRunIDLength {
+		first, err := ui.cfg.Events.ReadStream(ctx, run.Stream(id), 0, 1)
+		if err != nil {
+			http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		exists = len(first) > 0
+	}
+	if !exists {
 		http.Error(w, "no run "+id, http.StatusNotFound)
 		return
 	}
-	ctx := r.Context()
 	if err := ui.catchUp(ctx, "transcripts"); err != nil {
 		http.Error(w, "reading the transcript view: "+err.Error(), http.StatusServiceUnavailable)
 		return

@@ -489,3 +489,15 @@ func TestTheConsoleStreamsARunningCommandsOutputAsItArrives(t *testing.T) {
 		t.Fatal("the stream stayed open after the end")
 	}
 }
+
+func TestAnOversizedFormIsRefusedSayingTheLimit(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	resp := b.post("/console", url.Values{"text": {strings.Repeat("x", 70<<10)}, "csrf": {b.csrf}}, nil)
+	if body := readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "64 KiB") {
+		t.Fatalf("a 70 KiB form answered %d:\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := b.get("/runs/nope/chunks"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the chunks of an unknown run answered %d", resp.StatusCode)
+	}
+}
