@@ -62,8 +62,8 @@ func TestABuiltinRunsOutputIsInItsTranscript(t *testing.T) {
 		t.Fatalf("transcript = %q, want \"hello\\n\"", out)
 	}
 	chunks, err := transcripts.Chunks(context.Background(), runID, -1, 10)
-	if err != nil || len(chunks) != 1 || chunks[0].Offset < 0 {
-		t.Fatalf("chunks = %+v, %v", chunks, err)
+	if err != nil || len(chunks) != 1 || chunks[0].Offset != 0 {
+		t.Fatalf("chunks = %+v, %v; want one, at offset 0", chunks, err)
 	}
 	var shown string
 	waitFor(t, "the history view to know the run", func() bool {

@@ -280,7 +280,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			case rr.Mode == dispatch.ModeBuiltin:
 				// A crash came between the run's request and its end: run
 				// it now, as nothing of its run was recorded.
-				if err := d.runBuiltin(ctx, log, runID, rr, events[0].ID.String()); err != nil {
+				if err := d.runBuiltin(ctx, log, runID, rr, events[0].ID.String(), events[0].RecordedAt); err != nil {
 					log.Error().Err(err).Str("run_id", runID).Msg("running a builtin again after a restart")
 				}
 			default:
@@ -331,7 +331,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			}
 			if d.builtins[runID] {
 				delete(d.builtins, runID)
-				if err := d.runBuiltin(ctx, log, runID, rr, e.ID.String()); err != nil {
+				if err := d.runBuiltin(ctx, log, runID, rr, e.ID.String(), e.RecordedAt); err != nil {
 					log.Error().Err(err).Str("request_id", rr.RequestID).Str("run_id", runID).Msg("running a builtin failed; it runs again when the dispatcher restarts")
 				}
 			}

@@ -45,8 +45,9 @@ func (d *Dispatcher) appendDecision(ctx context.Context, parts []eventstore.Stre
 // derive from the RunRequested, so recording the same run twice is a
 // no-op. When a stream the builtin changes moved on while it ran (another
 // process wrote to it), it runs once more on the new state, and after that
-// ends failed, saying so.
-func (d *Dispatcher) runBuiltin(ctx context.Context, log zerolog.Logger, runID string, req run.RunRequested, requestedID string) error {
+// ends failed, saying so. A builtin answers at once, so its output is dated
+// when its run was requested (requestedAt): it plays back at offset 0.
+func (d *Dispatcher) runBuiltin(ctx context.Context, log zerolog.Logger, runID string, req run.RunRequested, requestedID string, requestedAt time.Time) error {
 	requested, err := uuid.Parse(requestedID)
 	if err != nil {
 		return fmt.Errorf("builtin run %s: RunRequested id %q: %w", runID, requestedID, err)
@@ -66,11 +67,11 @@ func (d *Dispatcher) runBuiltin(ctx context.Context, log zerolog.Logger, runID s
 	for attempt := 0; ; attempt++ {
 		var out dispatch.BuiltinRun
 		if attempt < 2 {
-			out = d.cfg.Facts.Builtins().Execute(req, runID, d.cfg.Facts, time.Now().UTC())
+			out = d.cfg.Facts.Builtins().Execute(req, runID, d.cfg.Facts, requestedAt)
 		} else {
 			// Still conflicting: end the run failed, with no changes.
 			reason := fmt.Sprintf("%s changed while this command ran; run it again", conflictStream(err))
-			out = dispatch.BuiltinRun{Events: dispatch.OutputEvents(run.RunFailed{Reason: reason, Result: textResult(reason)}, time.Now().UTC())}
+			out = dispatch.BuiltinRun{Events: dispatch.OutputEvents(run.RunFailed{Reason: reason, Result: textResult(reason)}, requestedAt)}
 		}
 		var conflict *eventstore.VersionConflictError
 		parts, perr := builtinParts(requested, runID, out, md, changeMD)
