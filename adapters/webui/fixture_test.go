@@ -49,7 +49,7 @@ type fixture struct {
 
 const bobID = "u-bob"
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
@@ -104,7 +104,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) append(t *testing.T, stream string, payloads ...domain.Payload) {
+func (f *fixture) append(t testing.TB, stream string, payloads ...domain.Payload) {
 	t.Helper()
 	events := make([]domain.NewEvent, len(payloads))
 	for i, p := range payloads {
@@ -115,7 +115,7 @@ func (f *fixture) append(t *testing.T, stream string, payloads ...domain.Payload
 	}
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !ok() {
@@ -129,13 +129,13 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // browser is an HTTP client with a cookie jar that does not follow
 // redirects, so tests see each answer.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 	csrf string
 }
 
-func (f *fixture) browser(t *testing.T) *browser {
+func (f *fixture) browser(t testing.TB) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func (f *fixture) browser(t *testing.T) *browser {
 }
 
 // login logs in with token and remembers the session's CSRF token.
-func (f *fixture) login(t *testing.T, token string) *browser {
+func (f *fixture) login(t testing.TB, token string) *browser {
 	t.Helper()
 	b := f.browser(t)
 	resp := b.post("/login", url.Values{"token": {token}}, nil)
@@ -245,7 +245,7 @@ func (b *browser) follow(requestID string) []sse {
 	return out
 }
 
-func regexpFind(t *testing.T, s, pattern string) string {
+func regexpFind(t testing.TB, s, pattern string) string {
 	t.Helper()
 	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
 	if m == nil {
@@ -254,7 +254,7 @@ func regexpFind(t *testing.T, s, pattern string) string {
 	return m[1]
 }
 
-func readAll(t *testing.T, resp *http.Response) string {
+func readAll(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -295,7 +295,7 @@ func (b *browser) stream(requestID string) <-chan sse {
 	return out
 }
 
-func next(t *testing.T, events <-chan sse) sse {
+func next(t testing.TB, events <-chan sse) sse {
 	t.Helper()
 	select {
 	case e, ok := <-events:
