@@ -49,6 +49,12 @@ func TestIRCCommandsAreAnsweredInTheChannelAndSurviveAServerRestart(t *testing.T
 		Username string `json:"username"`
 		Text     string `json:"text"`
 	}
+	// A private message is a command without the prefix, answered in private.
+	alice.Say("logbook", "echo just between us")
+	if got := alice.Privmsgs("logbook", 1, 15*time.Second); len(got) != 1 || got[0].Params[0] != "alice" || got[0].Params[1] != "just between us" {
+		t.Fatalf("after a private echo alice got %v; want \"just between us\" to her alone", bodies(got))
+	}
+
 	// The history view catches up with the log on its own schedule.
 	eventually(t, "history shows alice's request from irc", func() bool {
 		var page struct {
