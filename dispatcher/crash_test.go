@@ -38,9 +38,9 @@ func (s *dyingStore) AppendMulti(ctx context.Context, parts ...eventstore.Stream
 	return s.Store.AppendMulti(ctx, parts...)
 }
 
-// startOn runs a dispatcher with the administration builtins on the SQLite
-// database at path, through wrap when given.
-func startOn(t *testing.T, path string, wrap func(eventstore.Store) eventstore.Store) (*harness, eventstore.Store) {
+// startOn runs a dispatcher with the administration builtins (and extra)
+// on the SQLite database at path, through wrap when given.
+func startOn(t *testing.T, path string, wrap func(eventstore.Store) eventstore.Store, extra ...dispatch.Builtin) (*harness, eventstore.Store) {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
 	if err != nil {
@@ -54,7 +54,7 @@ func startOn(t *testing.T, path string, wrap func(eventstore.Store) eventstore.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...).With(extra...), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: s, Publisher: &capture{}, Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},

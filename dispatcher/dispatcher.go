@@ -70,10 +70,14 @@ type Dispatcher struct {
 	inline   atomic.Bool
 	stopped  chan struct{} // closed when Run returns
 	loop     loopState
-	resumed  bool       // resume ran after the fold reached the checkpoint
-	mu       sync.Mutex // guards waiters
-	waiters  map[string][]chan dispatch.Reply
-	delivery deliveries // replies on their way to chat providers
+	// deferring holds builtins back while a received request is decided;
+	// deferred are those held, run once it is answered.
+	deferring bool
+	deferred  []func()
+	resumed   bool       // resume ran after the fold reached the checkpoint
+	mu        sync.Mutex // guards waiters
+	waiters   map[string][]chan dispatch.Reply
+	delivery  deliveries // replies on their way to chat providers
 }
 
 type requestState struct {
@@ -138,6 +142,9 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 				return id, ctx.Err()
 			}
 		case <-d.stopped:
+		case <-time.After(inlineWait):
+			// The loop is busy (a slow builtin): record the request now,
+			// the feed decides it in its turn.
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
@@ -233,7 +240,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-idle.C:
 			d.saveCheckpoint(ctx, log, &lastSaved, d.loop.checkpoint)
 		case job := <-d.received:
-			job.done <- d.receiveInline(ctx, log, job)
+			// Builtins that catching up makes due run after the request is
+			// answered, so that Receive never waits for one.
+			d.deferring = true
+			err := d.receiveInline(ctx, log, job)
+			d.deferring = false
+			job.done <- err
+			for _, start := range d.deferred {
+				start()
+			}
+			d.deferred = nil
 		case e, ok := <-feed:
 			if !ok {
 				return nil
@@ -331,9 +347,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			}
 			if d.builtins[runID] {
 				delete(d.builtins, runID)
-				if err := d.runBuiltin(ctx, log, runID, rr, e.ID.String(), e.RecordedAt); err != nil {
-					log.Error().Err(err).Str("request_id", rr.RequestID).Str("run_id", runID).Msg("running a builtin failed; it runs again when the dispatcher restarts")
-				}
+				d.startBuiltin(ctx, log, runID, rr, e)
 			}
 		}
 		id, ok := d.runOwners[runID]

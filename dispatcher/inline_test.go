@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 )
 
@@ -108,5 +110,60 @@ func TestARedeliveryAfterTheReplyIsANoOp(t *testing.T) {
 	}
 	if got := len(eventTypes(t, h, dispatch.Stream(id))); got != n {
 		t.Fatalf("the redelivery changed the request stream from %d to %d events", n, got)
+	}
+}
+
+// A request that arrives while the loop is busy (a builtin still running)
+// is recorded without waiting for it, and decided once the loop is free.
+func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	block, err := dispatch.NewBuiltin("block", "Waits for the test.", "block", []string{"allow"}, func(dispatch.BuiltinCall) (run.Result, error) {
+		started <- struct{}{}
+		<-release
+		return run.Result{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startOn(t, filepath.Join(t.TempDir(), "logbook.db"), nil, block)
+	defer close(release) // a failure must not leave the loop blocked
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+
+	blocked := h.d.WaitForReply(dispatch.RequestID("api", "busy-1"))
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-1", Room: "api", ChatUser: "admin", Text: "block"}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the builtin did not start")
+	}
+	received := make(chan error, 1)
+	go func() {
+		_, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-2", Room: "api", ChatUser: "admin", Text: "echo later"}, "admin")
+		received <- err
+	}()
+	select {
+	case err := <-received:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive waited for the busy loop")
+	}
+	if types := eventTypes(t, h, dispatch.Stream(dispatch.RequestID("api", "busy-2"))); strings.Join(types, " ") != "RequestReceived" {
+		t.Fatalf("while the loop is busy the request stream is %v, want only RequestReceived", types)
+	}
+	later := h.d.WaitForReply(dispatch.RequestID("api", "busy-2"))
+	release <- struct{}{}
+	for _, wait := range []<-chan dispatch.Reply{blocked, later} {
+		select {
+		case <-wait:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no reply once the loop was free")
+		}
 	}
 }

@@ -37,6 +37,21 @@ func (d *Dispatcher) appendDecision(ctx context.Context, parts []eventstore.Stre
 	return results, nil
 }
 
+// startBuiltin runs a builtin run now, or once the received request being
+// decided is answered.
+func (d *Dispatcher) startBuiltin(ctx context.Context, log zerolog.Logger, runID string, req run.RunRequested, requested domain.RecordedEvent) {
+	start := func() {
+		if err := d.runBuiltin(ctx, log, runID, req, requested.ID.String(), requested.RecordedAt); err != nil {
+			log.Error().Err(err).Str("request_id", req.RequestID).Str("run_id", runID).Msg("running a builtin failed; it runs again when the dispatcher restarts")
+		}
+	}
+	if d.deferring {
+		d.deferred = append(d.deferred, start)
+		return
+	}
+	start()
+}
+
 // runBuiltin executes a builtin run in-process and records, in one atomic
 // append after its RunRequested, the changes it decided and what it
 // printed and its end, as an executor records a container's run. A crash
@@ -166,6 +181,11 @@ func (d *Dispatcher) consume(ctx context.Context, log zerolog.Logger, e domain.R
 		d.inline.Store(true)
 	}
 }
+
+// inlineWait is how long Receive waits for the loop to take a request
+// before recording it alone, so a chat provider's acknowledgement never
+// waits behind a slow builtin.
+const inlineWait = 50 * time.Millisecond
 
 // maxInlineCatchUp is the most events a request decided as it arrives
 // waits for the loop to fold first; further behind, it is recorded alone
