@@ -203,7 +203,9 @@ const replyGrace = 3 * time.Second
 // ended, the same messages at once.
 func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(ui.streams, cancel)()
 	if _, err := uuid.Parse(id); err != nil {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return

@@ -41,6 +41,7 @@ func (nowhere) Close() error                              { return nil }
 // a token and no groups.
 type fixture struct {
 	store      *sqlite.Store
+	ui         *webui.UI
 	facts      *dispatcher.Facts
 	url        string
 	adminToken string
@@ -91,7 +92,7 @@ func newFixture(t testing.TB) *fixture {
 		}
 		store.Close()
 	})
-	f := &fixture{store: store, facts: facts, url: srv.URL}
+	f := &fixture{store: store, ui: ui, facts: facts, url: srv.URL}
 	if f.adminToken, err = dispatcher.Bootstrap(ctx, store); err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,10 @@ type UI struct {
 	// verifying allows one chain verification at a time: it reads the
 	// whole log, so concurrent clicks must not multiply the work.
 	verifying sync.Mutex
+	// streams ends the open event streams when the server shuts down,
+	// which would otherwise wait for each followed request to end.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // New returns the web UI, or an error naming what Config lacks.
@@ -113,6 +117,7 @@ func New(cfg Config) (*UI, error) {
 		return nil, err
 	}
 	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux()}
+	ui.streams, ui.endStreams = context.WithCancel(context.Background())
 	ui.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	ui.routes()
 	return ui, nil
@@ -145,6 +150,11 @@ func (ui *UI) routes() {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	}))
 }
+
+// Shutdown ends the open event streams (register it with
+// http.Server.RegisterOnShutdown); pages keep being served until the
+// server stops.
+func (ui *UI) Shutdown() { ui.endStreams() }
 
 // ServeHTTP implements http.Handler: every answer carries headers that
 // keep the pages from being framed, sniffed or given outside scripts.

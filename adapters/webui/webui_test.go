@@ -501,3 +501,27 @@ func TestAnOversizedFormIsRefusedSayingTheLimit(t *testing.T) {
 		t.Fatalf("the chunks of an unknown run answered %d", resp.StatusCode)
 	}
 }
+
+func TestShutdownEndsTheOpenEventStreams(t *testing.T) {
+	f := newFixture(t)
+	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	b := f.login(t, f.adminToken)
+	// The run is requested and never executed: the stream would stay open
+	// until the request timed out.
+	events := b.stream(b.say("!toolbox:echo forever"))
+	if e := next(t, events); e.Event != "run" {
+		t.Fatalf("the first event is %+v", e)
+	}
+	f.ui.Shutdown()
+	select {
+	case _, open := <-events:
+		if open {
+			t.Fatal("the stream sent more after shutdown")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream is still open 5s after shutdown")
+	}
+}

@@ -96,6 +96,14 @@ func serve(ctx context.Context, cfg config) error {
 		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
 	httpServer := &http.Server{Handler: srv.withChat(srv.withWeb(httpapi.NewHandler(srv.ready, srv.currentAPI))), ReadHeaderTimeout: 10 * time.Second}
+	// Open console streams end at shutdown instead of holding it up.
+	httpServer.RegisterOnShutdown(func() {
+		srv.mu.RLock()
+		defer srv.mu.RUnlock()
+		if srv.web != nil {
+			srv.web.Shutdown()
+		}
+	})
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(listener) }()
 	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
