@@ -253,6 +253,8 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 		msg := "That token is not valid. Use the admin token printed at the first start, or one from `!user token`."
 		if token == "" {
 			msg = "Enter an API token to log in."
+		} else {
+			ui.cfg.Logger.Warn().Str("remote_addr", r.RemoteAddr).Msg("web login refused: the token is not valid")
 		}
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
 		return
