@@ -57,6 +57,11 @@ type Config struct {
 	// MaxParts is how many lines-worth of parts one reply may take before
 	// the rest is cut with a link to its transcript (10).
 	MaxParts int
+	// MaxLines is how many lines one reply may show, each a PRIVMSG of its
+	// own, before the rest is cut with a link to its transcript (30): a
+	// part holds up to a line budget of bytes, so `seq 1 1000` would
+	// otherwise flood a channel for minutes within MaxParts.
+	MaxLines int
 	// MinBackoff and MaxBackoff bound the wait between reconnects (500ms,
 	// 60s); each failure doubles it, with jitter.
 	MinBackoff, MaxBackoff time.Duration
@@ -149,6 +154,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxParts == 0 {
 		c.MaxParts = 10
+	}
+	if c.MaxLines == 0 {
+		c.MaxLines = 30
 	}
 	if c.MinBackoff == 0 {
 		c.MinBackoff = 500 * time.Millisecond

@@ -261,7 +261,7 @@ func (p *Provider) Limits() chat.Limits {
 	}
 	p.mu.Unlock()
 	nick := max(len(p.nick()), len(p.cfg.Nick)+2) // the library appends _N when the nick is taken
-	return chat.Limits{MaxMessageBytes: lineBudget(nick, userHostLen(s), longest), MaxParts: p.cfg.MaxParts}
+	return chat.Limits{MaxMessageBytes: lineBudget(nick, userHostLen(s), longest), MaxParts: p.cfg.MaxParts, MaxLines: p.cfg.MaxLines}
 }
 
 // LookupUser implements chat.Provider: a nick the bot has seen, else a

@@ -190,8 +190,8 @@ func TestIRCLongReplyArrivesAsLinesWithinTheLimit(t *testing.T) {
 	if limits.MaxMessageBytes < 200 || limits.MaxMessageBytes > 512-20 {
 		t.Fatalf("Limits().MaxMessageBytes = %d; want a line budget well under 512", limits.MaxMessageBytes)
 	}
-	if limits.UploadFiles || limits.MaxParts != 10 {
-		t.Fatalf("Limits() = %+v; want MaxParts 10 and no uploads", limits)
+	if limits.UploadFiles || limits.MaxParts != 10 || limits.MaxLines != 30 {
+		t.Fatalf("Limits() = %+v; want MaxParts 10, MaxLines 30 and no uploads", limits)
 	}
 	if _, err := b.Post(context.Background(), ops, chat.Part{RequestID: "r1", Text: text, Count: 1}); err != nil {
 		t.Fatal(err)

@@ -94,7 +94,11 @@ type Limits struct {
 	// MaxParts is how many messages one reply may take before the rest is
 	// uploaded as a file (when UploadFiles) or cut with a link to the
 	// transcript.
-	MaxParts    int
+	MaxParts int
+	// MaxLines bounds the lines of a whole reply, where every line is a
+	// message of its own (IRC): beyond it, the reply is uploaded or cut
+	// like one over MaxParts. 0 means no bound.
+	MaxLines    int
 	UploadFiles bool
 }
 

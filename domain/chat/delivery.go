@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/logbookhq/logbook/domain"
@@ -181,7 +182,9 @@ func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []
 		maxBytes = len(reply.Text) + 1
 	}
 	pieces := Split(reply.Text, maxBytes)
-	if limits.MaxParts <= 0 || len(pieces) <= limits.MaxParts {
+	overParts := limits.MaxParts > 0 && len(pieces) > limits.MaxParts
+	overLines := limits.MaxLines > 0 && lineCount(reply.Text) > limits.MaxLines
+	if !overParts && !overLines {
 		return numbered(base, pieces, link, false)
 	}
 	if limits.UploadFiles {
@@ -190,15 +193,68 @@ func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []
 		p.Attachment, p.AttachmentName = true, AttachmentName(requestID)
 		return []Part{p}
 	}
-	kept := pieces[:limits.MaxParts-1]
+	// Keep what fits in all parts but the last and all lines but the last;
+	// the last part holds what still fits and the notice of the cut.
+	var kept []string
+	linesLeft := limits.MaxLines - 1
+	for _, piece := range pieces {
+		if limits.MaxParts > 0 && len(kept) == limits.MaxParts-1 {
+			break
+		}
+		if limits.MaxLines > 0 {
+			if linesLeft <= 0 {
+				break
+			}
+			if n := lineCount(piece); n > linesLeft {
+				kept = append(kept, firstLines(piece, linesLeft))
+				linesLeft = 0
+				break
+			} else {
+				linesLeft -= n
+			}
+		}
+		kept = append(kept, piece)
+	}
 	rest := reply.Text[offsetAfter(reply.Text, kept):]
 	// The last part leaves room for the notice; the notice's byte count is
 	// computed on the longest it can be, so the cut holds.
 	notice := cutNotice(len(rest), link)
-	lastPiece := Split(rest, max(maxBytes-len(notice)-1, 1))[0]
+	lastPiece := ""
+	if limits.MaxLines <= 0 || linesLeft > 0 {
+		lastPiece = Split(rest, max(maxBytes-len(notice)-1, 1))[0]
+		if limits.MaxLines > 0 {
+			lastPiece = firstLines(lastPiece, linesLeft)
+		}
+	}
 	left := len(rest) - len(lastPiece)
-	last := lastPiece + "\n" + cutNotice(left, link)
-	return numbered(base, append(append([]string{}, kept...), last), link, true)
+	if lastPiece != "" && left > 0 && rest[len(lastPiece)] == '\n' {
+		left-- // the break the cut dropped is not output left out
+	}
+	last := cutNotice(left, link)
+	if lastPiece != "" {
+		last = lastPiece + "\n" + last
+	}
+	return numbered(base, append(kept, last), link, true)
+}
+
+// lineCount is how many lines text shows: one more than its line breaks.
+func lineCount(text string) int { return strings.Count(text, "\n") + 1 }
+
+// firstLines is text up to (not including) the break that ends its n-th
+// line; all of text when it has n lines or fewer.
+func firstLines(text string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	end := -1
+	for range n {
+		j := strings.IndexByte(text[end+1:], '\n')
+		if j < 0 {
+			return text
+		}
+		end += 1 + j
+	}
+	return text[:end]
 }
 
 func numbered(base Part, texts []string, link string, cut bool) []Part {

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,61 @@ func TestDeliveryFailedPartEndsTheDestination(t *testing.T) {
 // FuzzPlan: whatever the text and limits, the plan has parts numbered
 // 0..n-1, each within the byte limit unless it is an attachment, no more
 // than MaxParts, and without a cut it gives the text back.
+func TestPlanBeyondMaxLinesWithoutFilesCutsWithALink(t *testing.T) {
+	// Given a provider that posts every line as a message, and 1,000 short lines
+	var b strings.Builder
+	for i := 1; i <= 1000; i++ {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	reply := dispatch.Reply{Text: strings.TrimSuffix(b.String(), "\n")}
+	limits := Limits{MaxMessageBytes: 400, MaxParts: 10, MaxLines: 20}
+	link := "http://logbook/runs/x/transcript"
+	// When it is planned
+	parts := Plan("r", reply, limits, link)
+	// Then the reply shows 19 lines of output and a last line that says
+	// how much was cut and links the transcript
+	var shown []string
+	for _, p := range parts {
+		shown = append(shown, strings.Split(p.Text, "\n")...)
+	}
+	if len(shown) != 20 {
+		t.Fatalf("reply shows %d lines, want 20: %q", len(shown), shown)
+	}
+	if shown[18] != "19" {
+		t.Fatalf("line 19 is %q, want 19", shown[18])
+	}
+	wantLeft := len(reply.Text) - len("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\n16\n17\n18\n19\n")
+	if want := cutNotice(wantLeft, link); shown[19] != want {
+		t.Fatalf("last line %q, want %q", shown[19], want)
+	}
+	if parts[len(parts)-1].Link != link {
+		t.Fatalf("the last part does not carry the link: %+v", parts[len(parts)-1])
+	}
+}
+
+func TestPlanBeyondMaxLinesWithFilesUploads(t *testing.T) {
+	// Given a provider that uploads files and more lines than it posts
+	reply := dispatch.Reply{Text: strings.Repeat("x\n", 50)}
+	// When it is planned
+	parts := Plan("r", reply, Limits{MaxMessageBytes: 4000, MaxParts: 4, MaxLines: 30, UploadFiles: true}, "")
+	// Then it is one attachment with the whole text
+	if len(parts) != 1 || !parts[0].Attachment || parts[0].Text != reply.Text {
+		t.Fatalf("parts = %+v", parts)
+	}
+}
+
+func TestFirstLines(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		n    int
+		want string
+	}{{"a\nb\nc", 1, "a"}, {"a\nb\nc", 2, "a\nb"}, {"a\nb\nc", 3, "a\nb\nc"}, {"a\nb", 5, "a\nb"}, {"a", 0, ""}, {"\n\n", 2, "\n"}} {
+		if got := firstLines(c.text, c.n); got != c.want {
+			t.Errorf("firstLines(%q, %d) = %q, want %q", c.text, c.n, got, c.want)
+		}
+	}
+}
+
 func FuzzPlan(f *testing.F) {
 	f.Add("hello", 10, 3, false)
 	f.Add(strings.Repeat("word ", 200), 50, 2, false)
@@ -143,7 +199,12 @@ func FuzzPlan(f *testing.F) {
 		if maxBytes < 0 || maxBytes > 1<<16 || maxParts < 0 || maxParts > 64 {
 			return
 		}
-		limits := Limits{MaxMessageBytes: maxBytes, MaxParts: maxParts, UploadFiles: upload}
+		// The line bound rides on the part bound, so the seeds cover it too.
+		maxLines := 0
+		if maxParts%2 == 1 {
+			maxLines = maxParts + 1
+		}
+		limits := Limits{MaxMessageBytes: maxBytes, MaxParts: maxParts, MaxLines: maxLines, UploadFiles: upload}
 		link := "http://logbook/runs/r/transcript"
 		parts := Plan("r", dispatch.Reply{Text: text}, limits, link)
 		if len(parts) == 0 {
@@ -151,6 +212,14 @@ func FuzzPlan(f *testing.F) {
 		}
 		if maxParts > 0 && len(parts) > maxParts {
 			t.Fatalf("%d parts, over MaxParts %d", len(parts), maxParts)
+		}
+		if lines := 0; maxLines > 0 && !parts[0].Attachment {
+			for _, p := range parts {
+				lines += lineCount(p.Text)
+			}
+			if lines > maxLines {
+				t.Fatalf("%d lines, over MaxLines %d", lines, maxLines)
+			}
 		}
 		cut := false
 		for i, p := range parts {
