@@ -20,7 +20,7 @@ import (
 type Message struct {
 	Provider  string // "slack", "irc", "web", "api"
 	MessageID string // the provider's id for the message, stable across redeliveries
-	Room      string // where it was typed: a channel name; for a direct message, the sender's handle
+	Room      string // where it was typed: a channel name without its sigil; for a direct message, what posting back takes (Slack: the D… channel id; IRC: @nick, so it cannot be taken for a channel)
 	User      string // the sender's handle on this provider (what handles are linked by)
 	Text      string // the command text, prefix or mention stripped
 	Thread    string // the thread to answer in, when the provider has threads and replies go there
