@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
@@ -238,5 +239,42 @@ func rewind(t *testing.T, path string, position int64) {
 	defer store.Close()
 	if err := (dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion}).Save(context.Background(), "dispatcher", position); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two "user create bob" recorded together, before either is decided: the
+// second builtin reads the first one's change, so bob is created once and
+// the second is told the name is taken.
+func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
+	h, s := startOn(t, filepath.Join(t.TempDir(), "logbook.db"), nil)
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	var parts []eventstore.StreamAppend
+	var waits []<-chan dispatch.Reply
+	for _, messageID := range []string{"bob-1", "bob-2"} {
+		id := dispatch.RequestID("api", messageID)
+		waits = append(waits, h.d.WaitForReply(id))
+		e := domain.MustEncode(dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: "admin", Text: "user create bob"}, domain.Metadata{CorrelationID: id, Actor: "admin"})
+		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
+	}
+	if _, err := s.AppendMulti(context.Background(), parts...); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, wait := range waits {
+		select {
+		case reply := <-wait:
+			texts = append(texts, reply.Text)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no reply")
+		}
+	}
+	if texts[0] != "Created user bob." || !strings.Contains(texts[1], "already taken") {
+		t.Fatalf("replies = %q, want bob created, then the name taken", texts)
+	}
+	if n := userCreations(t, s, "bob"); n != 1 {
+		t.Fatalf("bob was created %d times", n)
 	}
 }

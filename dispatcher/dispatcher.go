@@ -473,6 +473,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		if err != nil {
 			return err
 		}
+		d.cfg.Facts.applyOwn(decision.Changes)
 		if len(decision.Request) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies

@@ -96,6 +96,7 @@ func (d *Dispatcher) runBuiltin(ctx context.Context, log zerolog.Logger, runID s
 		_, err = d.cfg.Store.AppendMulti(ctx, parts...)
 		switch {
 		case err == nil:
+			d.cfg.Facts.applyOwn(out.Changes)
 			return nil
 		case errors.As(err, &conflict) && conflict.Stream == run.Stream(runID):
 			return nil // the run already ended: recorded by an earlier attempt or process

@@ -133,3 +133,46 @@ func TestAnUnknownChatUserRegistersAndGoesOnAsTheNewUser(t *testing.T) {
 		t.Fatalf("verify = %+v, %v", report, err)
 	}
 }
+
+// Two requests from one unknown handle, both recorded before either is
+// decided (as when the loop was busy): one user is registered, and both
+// requests run as that user.
+func TestTwoRequestsFromOneUnknownHandleRegisterOneUser(t *testing.T) {
+	h := startRegistering(t, "")
+	var parts []eventstore.StreamAppend
+	var ids []string
+	for _, messageID := range []string{"twin-1", "twin-2"} {
+		id := dispatch.RequestID("slack", messageID)
+		ids = append(ids, id)
+		e := domain.MustEncode(dispatch.RequestReceived{Adapter: "slack", MessageID: messageID, Room: "general", ChatUser: "U88", Text: "whoami"}, domain.Metadata{CorrelationID: id, Actor: "slack"})
+		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
+	}
+	waits := []<-chan dispatch.Reply{h.d.WaitForReply(ids[0]), h.d.WaitForReply(ids[1])}
+	if _, err := h.store.AppendMulti(context.Background(), parts...); err != nil {
+		t.Fatal(err)
+	}
+	for i, wait := range waits {
+		select {
+		case reply := <-wait:
+			if reply.Failed || !strings.Contains(reply.Text, "You are u88.") {
+				t.Fatalf("reply %d = %+v", i+1, reply)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reply to request %d", i+1)
+		}
+	}
+	registered := 0
+	for _, id := range ids {
+		for _, typ := range eventTypes(t, h, dispatch.Stream(id)) {
+			if typ == "UserRegistered" {
+				registered++
+			}
+		}
+	}
+	if registered != 1 {
+		t.Fatalf("%d registrations for one handle, want 1", registered)
+	}
+	if text := h.must(t, "admin", "user list"); strings.Count(text, "u88") != 1 {
+		t.Fatalf("user list = %q, want u88 once", text)
+	}
+}
