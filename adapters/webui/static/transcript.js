@@ -22,9 +22,10 @@
   var position = 0;    // ms of run time played so far
   var startedAt = 0;   // performance.now() when position was last taken
   var timer = null;
+  var playing = 1;     // the speed since startedAt
 
   function rate() { return parseFloat(speed.value) || 1; }
-  function now() { return timer === null ? position : position + (performance.now() - startedAt) * rate(); }
+  function now() { return timer === null ? position : position + (performance.now() - startedAt) * playing; }
 
   function clear() {
     Object.keys(panes).forEach(function (k) { panes[k].textContent = ""; });
@@ -51,12 +52,13 @@
       play.textContent = "Play";
       return;
     }
-    var wait = (chunks[next].offset_ms - t) / rate();
+    var wait = (chunks[next].offset_ms - t) / playing;
     timer = setTimeout(tick, Math.max(0, Math.min(wait, 100)));
   }
 
   function start() {
     if (next >= chunks.length) { reset(); }
+    playing = rate();
     startedAt = performance.now();
     timer = setTimeout(tick, 0);
     play.disabled = true;

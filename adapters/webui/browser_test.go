@@ -1,0 +1,141 @@
+package webui_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+// headless starts a headless Chromium, or skips (fails under
+// LOGBOOK_REQUIRE_SERVICES=1) when there is none.
+func headless(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		testenv.Missing(t, "Chromium", "none of chromium, chromium-browser or google-chrome is on PATH (Debian: apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.Flag("disable-dev-shm-usage", true))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	return browser
+}
+
+// Playback writes each chunk into its stream's pane and the combined
+// view in order, pauses where it is, and finishes from there.
+func TestTranscriptPlaybackInChromium(t *testing.T) {
+	browser := headless(t)
+	f := newFixture(t)
+	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	b := f.login(t, f.adminToken)
+	id := b.say("!toolbox:echo three chunks")
+	runID := id + "-s0-i0"
+	waitFor(t, "the run to be requested", func() bool {
+		events, _ := f.store.ReadStream(context.Background(), run.Stream(runID), 0, 1)
+		return len(events) == 1
+	})
+	appendRun := func(p domain.Payload, version int64) domain.RecordedEvent {
+		t.Helper()
+		e := domain.MustEncode(p, domain.Metadata{Actor: "executor"})
+		if _, err := f.store.Append(context.Background(), run.Stream(runID), eventstore.Exact(version), e); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := f.store.ReadStream(context.Background(), run.Stream(runID), version, 1)
+		if err != nil || len(stored) != 1 {
+			t.Fatalf("reading back version %d: %v", version, err)
+		}
+		return stored[0]
+	}
+	start := appendRun(run.ContainerStarted{ContainerID: "c1"}, 0).RecordedAt
+	appendRun(run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("one\n"), At: start}, 1)
+	appendRun(run.OutputChunk{Seq: 1, Stream: run.Stderr, Bytes: []byte("two\n"), At: start.Add(400 * time.Millisecond)}, 2)
+	appendRun(run.OutputChunk{Seq: 2, Stream: run.Stdout, Bytes: []byte("three\n"), At: start.Add(800 * time.Millisecond)}, 3)
+	appendRun(run.RunSucceeded{}, 4)
+
+	// The browser logs in with the same token, through the form.
+	var stdout, stderr, combined, state string
+	text := func() chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.TextContent("#stdout", &stdout, chromedp.ByID),
+			chromedp.TextContent("#stderr", &stderr, chromedp.ByID),
+			chromedp.TextContent("#combined", &combined, chromedp.ByID),
+			chromedp.TextContent("#play-state", &state, chromedp.ByID),
+		}
+	}
+	err := chromedp.Run(browser,
+		chromedp.Navigate(f.url+"/login?next="+url.QueryEscape("/runs/"+runID+"/transcript")),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", f.adminToken, chromedp.ByID),
+		chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible("#player", chromedp.ByID),
+		text(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before playing, the whole output is on the page.
+	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree\n" {
+		t.Fatalf("before playing: stdout %q, stderr %q, combined %q", stdout, stderr, combined)
+	}
+	// Paused at half speed just after the start: the first chunk (offset
+	// 0) at most, nothing after the 400 ms one.
+	err = chromedp.Run(browser,
+		chromedp.SetValue("#speed", "0.5", chromedp.ByID),
+		chromedp.Click("#play", chromedp.ByID),
+		chromedp.Click("#pause", chromedp.ByID),
+		text(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != "paused" || stderr != "" || (combined != "" && combined != "one\n") {
+		t.Fatalf("paused at the start: state %q, stderr %q, combined %q", state, stderr, combined)
+	}
+	// Played on at 10×, it finishes with each chunk in its place.
+	err = chromedp.Run(browser,
+		chromedp.SetValue("#speed", "10", chromedp.ByID),
+		chromedp.Click("#play", chromedp.ByID),
+		chromedp.Poll(`document.getElementById("play-state").textContent === "finished"`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		text(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree\n" {
+		t.Fatalf("after playing: stdout %q, stderr %q, combined %q", stdout, stderr, combined)
+	}
+	var stderrSpans int
+	if err := chromedp.Run(browser, chromedp.Evaluate(`document.querySelectorAll("#combined span.stderr").length`, &stderrSpans)); err != nil {
+		t.Fatal(err)
+	}
+	if stderrSpans != 1 {
+		t.Fatalf("the combined view marks %d chunks as stderr, want 1", stderrSpans)
+	}
+}
