@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -228,7 +229,11 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if rc.Flush() != nil {
 		return
 	}
+	// The heartbeat and the feed share the connection.
+	var writing sync.Mutex
 	send := func(msgs []sseMessage) error {
+		writing.Lock()
+		defer writing.Unlock()
 		for _, m := range msgs {
 			data, err := json.Marshal(m.Data)
 			if err != nil {
@@ -240,6 +245,32 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		}
 		return rc.Flush()
 	}
+	// A comment line now and then keeps proxies from closing a stream
+	// that is quiet while a command runs.
+	beating := make(chan struct{})
+	defer func() { cancel(); <-beating }() // nothing writes after the handler returns
+	go func() {
+		defer close(beating)
+		tick := time.NewTicker(ui.heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				writing.Lock()
+				_, err := io.WriteString(w, ": keepalive\n\n")
+				if err == nil {
+					err = rc.Flush()
+				}
+				writing.Unlock()
+				if err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	f := newRequestFollower(id)
 	err = ui.feedRequest(ctx, id, true, func(e domain.RecordedEvent) error {
 		msgs, err := f.apply(e)

@@ -77,6 +77,7 @@ func newFixture(t testing.TB) *fixture {
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Access: facts, Permissions: projections.NewPermissionReader(db), Logger: zerolog.Nop(),
+		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func (b *browser) follow(requestID string) []sse {
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.Data); err != nil {
 				b.t.Fatalf("event %s has data %q: %v", cur.Event, line, err)
 			}
-		case line == "":
+		case line == "" && cur.Event != "": // a comment line has no event
 			out = append(out, cur)
 			cur = sse{}
 		}
@@ -287,7 +288,7 @@ func (b *browser) stream(requestID string) <-chan sse {
 				cur.Event = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
 				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &cur.Data)
-			case line == "":
+			case line == "" && cur.Event != "":
 				out <- cur
 				cur = sse{}
 			}

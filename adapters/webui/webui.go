@@ -55,6 +55,9 @@ type Config struct {
 	// Permissions reads the permission view (users, groups, roles, grants).
 	Permissions httpapi.PermissionReader
 	Logger      zerolog.Logger
+	// Heartbeat is how often a quiet console stream sends a comment line,
+	// so that proxies keep it open (default 15s).
+	Heartbeat time.Duration
 	// SessionIdle ends a session unused for that long (default 12h);
 	// SessionMax ends any session that old (default 7 days).
 	SessionIdle time.Duration
@@ -92,6 +95,7 @@ type UI struct {
 	// which would otherwise wait for each followed request to end.
 	streams    context.Context
 	endStreams context.CancelFunc
+	heartbeat  time.Duration
 }
 
 // New returns the web UI, or an error naming what Config lacks.
@@ -118,6 +122,10 @@ func New(cfg Config) (*UI, error) {
 	}
 	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux()}
 	ui.streams, ui.endStreams = context.WithCancel(context.Background())
+	ui.heartbeat = cfg.Heartbeat
+	if ui.heartbeat <= 0 {
+		ui.heartbeat = 15 * time.Second
+	}
 	ui.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	ui.routes()
 	return ui, nil

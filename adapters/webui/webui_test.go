@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -523,5 +524,30 @@ func TestShutdownEndsTheOpenEventStreams(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream is still open 5s after shutdown")
+	}
+}
+
+func TestAQuietStreamCarriesHeartbeats(t *testing.T) {
+	f := newFixture(t)
+	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	b := f.login(t, f.adminToken)
+	id := b.say("!toolbox:echo quiet")
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/console/requests/"+id+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp := b.do(req)
+	defer resp.Body.Close()
+	// The run is never executed: after its run event, only heartbeats.
+	sc := bufio.NewScanner(resp.Body)
+	beats := 0
+	for beats < 2 && sc.Scan() {
+		if sc.Text() == ": keepalive" {
+			beats++
+		}
+	}
+	if beats < 2 {
+		t.Fatalf("the stream ended (%v) after %d heartbeats", sc.Err(), beats)
 	}
 }
