@@ -203,3 +203,44 @@ func TestViewTablesGetPlannerStatisticsAsTheyGrowAndAfterARebuild(t *testing.T) 
 		}
 	})
 }
+
+// Given a log, when a view is rebuilt, then progress moves forward batch by
+// batch up to the head, and the last report says the indexes are being
+// built.
+func TestARebuildReportsProgressUpToItsIndexes(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		w := projectionstest.NewWorkload(9, 4)
+		for range 10 {
+			if err := projectionstest.AppendAll(ctx, src, w.Request()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		head, _, err := src.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner, err := projections.NewRunner(src, projections.Config{BatchSize: 20}, allViews()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reports []projections.Progress
+		if _, err := runner.Rebuild(ctx, []string{"history"}, func(p projections.Progress) { reports = append(reports, p) }); err != nil {
+			t.Fatal(err)
+		}
+		if want := int(head+19)/20 + 1; len(reports) != want {
+			t.Fatalf("%d progress reports for %d events in batches of 20, want %d", len(reports), head, want)
+		}
+		for i, p := range reports {
+			last := i == len(reports)-1
+			if p.Head != head || p.Indexing != last || (i > 0 && p.Read <= reports[i-1].Read && !last) {
+				t.Fatalf("report %d of %d: %+v (head %d)", i+1, len(reports), p, head)
+			}
+		}
+		if end := reports[len(reports)-1]; end.Read != head || end.Position != head {
+			t.Fatalf("the last report %+v does not reach the head %d", end, head)
+		}
+	})
+}

@@ -105,7 +105,7 @@ func (e *ViewError) Unwrap() []error { return []error{ErrViewFailed, e.Err} }
 // Config tunes a Runner. The zero value is good.
 type Config struct {
 	// BatchSize is how many events one read fetches and one view
-	// transaction covers at most (default 5000).
+	// transaction covers at most (default 20000).
 	BatchSize int
 	// SafetyNet bounds how long a live runner trusts the store's change
 	// signal alone before it reads again (default 5s).
@@ -181,7 +181,7 @@ type viewState struct {
 // NewRunner builds a runner over src for views (names must be unique).
 func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 5000
+		cfg.BatchSize = 20000
 	}
 	if cfg.SafetyNet <= 0 {
 		cfg.SafetyNet = 5 * time.Second
@@ -272,10 +272,13 @@ func (r *Runner) ensureOpen(ctx context.Context) error {
 
 // Progress reports a catch-up: the position reached by the slowest healthy
 // view, the head when the catch-up began, and the events read so far.
+// Indexing is set once a rebuild has read everything and builds the
+// indexes it dropped.
 type Progress struct {
 	Position int64
 	Head     int64
 	Read     int64
+	Indexing bool
 }
 
 // Stats sums up a catch-up or rebuild.
@@ -537,15 +540,38 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress func(Prog
 	if err != nil {
 		return stats, err
 	}
+	if progress != nil {
+		progress(Progress{Position: r.low(), Head: stats.Head, Read: stats.Events, Indexing: true})
+	}
 	// Even a view that stopped gets its indexes back: it holds what it
-	// applied, and the API reads it.
+	// applied, and the API reads it. Each table's indexes are built on
+	// their own connection, so the tables are indexed side by side (on
+	// SQLite the single write connection takes them in turn).
+	var (
+		wg     sync.WaitGroup
+		errsMu sync.Mutex
+		errs   []error
+	)
 	for _, v := range targets {
-		if err := restoreIndexes(ctx, r.db, v.p.Tables()); err != nil {
-			return stats, fmt.Errorf("projection %s: %w", v.p.Name(), err)
+		for _, table := range v.p.Tables() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := restoreIndexes(ctx, r.db, []string{table})
+				if err == nil {
+					err = analyze(ctx, r.db, []string{table})
+				}
+				if err != nil {
+					errsMu.Lock()
+					errs = append(errs, fmt.Errorf("projection %s: %w", v.p.Name(), err))
+					errsMu.Unlock()
+				}
+			}()
 		}
-		if err := analyze(ctx, r.db, v.p.Tables()); err != nil {
-			return stats, fmt.Errorf("projection %s: %w", v.p.Name(), err)
-		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return stats, err
 	}
 	r.analyzedAt = stats.Head
 	stats.Duration = time.Since(start)

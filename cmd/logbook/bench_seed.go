@@ -159,11 +159,13 @@ func benchSeed(ctx context.Context, store projections.Source, runs int64, produc
 	res.Runs, res.Events = seeded.Load(), head
 	res.AppendPerSec = float64(head) / res.AppendSeconds
 
-	runner, err := projections.NewRunner(store, projections.Config{BatchSize: 10000}, projectionsAll()...)
+	runner, err := projections.NewRunner(store, projections.Config{}, projectionsAll()...)
 	if err != nil {
 		return res, err
 	}
+	restoreGC := rebuildGC()
 	stats, err := runner.Rebuild(ctx, nil, nil)
+	restoreGC()
 	if err != nil {
 		return res, err
 	}

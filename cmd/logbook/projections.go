@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -49,6 +50,9 @@ func newProjectionsCmd() *cobra.Command {
 							progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"), progressbar.OptionClearOnFinish())
 					}
 					_ = bar.Set64(p.Read)
+					if p.Indexing {
+						bar.Describe("building indexes")
+					}
 				}
 				defer func() {
 					if bar != nil {
@@ -56,6 +60,7 @@ func newProjectionsCmd() *cobra.Command {
 					}
 				}()
 			}
+			defer rebuildGC()()
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -111,6 +116,19 @@ func newProjectionsCmd() *cobra.Command {
 	status.Flags().BoolVar(&asJSON, "json", false, "print the statuses as JSON")
 	cmd.AddCommand(rebuild, status)
 	return cmd
+}
+
+// rebuildGC lets the heap grow to five times what is live before a
+// collection (GOGC=400) unless GOGC says otherwise: a rebuild allocates
+// every event it decodes and keeps almost none, and collecting four times
+// less often took about a third off its CPU time in the 1,000,000-run
+// measurement, for a heap of a few hundred MB.
+func rebuildGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(400)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // projectionsOpen opens the store like `audit verify` does and builds a
