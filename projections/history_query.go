@@ -110,7 +110,7 @@ func (h *HistoryReader) timeBounds(ctx context.Context, w *whereClause, table, c
 		default:
 			w.add("position >= ?", p)
 		}
-		w.add(keepOffIndex(col)+" >= ?", from.UnixMicro())
+		w.add(col+" >= ?", from.UnixMicro())
 	}
 	if !to.IsZero() {
 		var p int64
@@ -123,18 +123,10 @@ func (h *HistoryReader) timeBounds(ctx context.Context, w *whereClause, table, c
 		default:
 			w.add("position <= ?", p)
 		}
-		w.add(keepOffIndex(col)+" < ?", to.UnixMicro())
+		w.add(col+" < ?", to.UnixMicro())
 	}
 	return nil
 }
-
-// keepOffIndex writes a column so the planner cannot use an index for the
-// condition (a unary plus, valid in both dialects). The time conditions
-// only trim the edges of the position range timeBounds derived: an index on
-// the time would yield rows in time order, to be sorted by position, and a
-// planner guessing without statistics (SQLite's, early on) may pick it and
-// sort a whole range for one page.
-func keepOffIndex(col string) string { return "+" + col }
 
 func cursorPosition(w *whereClause, cursor string) error {
 	if cursor == "" {
