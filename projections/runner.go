@@ -104,8 +104,8 @@ func (e *ViewError) Unwrap() []error { return []error{ErrViewFailed, e.Err} }
 
 // Config tunes a Runner. The zero value is good.
 type Config struct {
-	// BatchSize is how many events one read fetches and one view
-	// transaction covers at most (default 20000).
+	// BatchSize is how many positions of the log one read covers and one
+	// view transaction applies at most (default 20000, at most 100000).
 	BatchSize int
 	// SafetyNet bounds how long a live runner trusts the store's change
 	// signal alone before it reads again (default 5s).
@@ -183,6 +183,7 @@ func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 20000
 	}
+	cfg.BatchSize = min(cfg.BatchSize, 100000)
 	if cfg.SafetyNet <= 0 {
 		cfg.SafetyNet = 5 * time.Second
 	}
