@@ -52,6 +52,11 @@ if [ ! -s "$work/token" ]; then
 fi
 token=$(cat "$work/token")
 
+# The seed is history whose requests were decided when it was made: move
+# the dispatcher's checkpoint past it, or its first start would decide a
+# million requests again (it still folds the log to learn users and tokens).
+psql "${url%&search_path=public}" -qc "INSERT INTO checkpoints (name, position) SELECT 'dispatcher', coalesce(max(position), 0) FROM events ON CONFLICT (name) DO UPDATE SET position = excluded.position WHERE checkpoints.position < excluded.position"
+
 LOGBOOK_DATABASE_URL=$url LOGBOOK_HTTP_ADDR=$addr LOGBOOK_RUNTIME=process \
   "$logbook" serve >"$work/serve.out" 2>"$work/serve.log" &
 server=$!

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,7 @@ func newBenchHTTPCmd() *cobra.Command {
 		duration, stepDuration         time.Duration
 		p99Target                      time.Duration
 		findMax, asJSON                bool
+		filters                        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "http",
@@ -85,7 +87,7 @@ than the server's.`,
 			}
 			client := newLoadClient()
 			ctx := cmd.Context()
-			targets, err := historyTargets(ctx, client, cc)
+			targets, err := historyTargets(ctx, client, cc, filters)
 			if err != nil {
 				return err
 			}
@@ -134,6 +136,7 @@ than the server's.`,
 	f.IntVar(&maxRate, "max-rate", 20000, "with --find-max: the rate to stop at")
 	f.DurationVar(&stepDuration, "step-duration", 10*time.Second, "with --find-max: how long each step lasts")
 	f.DurationVar(&p99Target, "p99", 10*time.Millisecond, "with --find-max: the p99 a rate must stay under")
+	f.StringSliceVar(&filters, "filters", allHistoryFilters, "the filter kinds the targets use: "+strings.Join(allHistoryFilters, ", ")+" (none: no filter)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -152,9 +155,18 @@ func newLoadClient() *http.Client {
 	}
 }
 
-// historyTargets builds the request paths: filters with values seen in
-// the history, as first pages and as deeper pages by cursor.
-func historyTargets(ctx context.Context, client *http.Client, cc clientConfig) ([]string, error) {
+// allHistoryFilters are the kinds of target historyTargets can build.
+var allHistoryFilters = []string{"none", "user", "command", "status", "provider", "room", "user+status", "since"}
+
+// historyTargets builds the request paths: filters of the kinds named,
+// with values seen in the history, as first pages and as deeper pages by
+// cursor.
+func historyTargets(ctx context.Context, client *http.Client, cc clientConfig, kinds []string) ([]string, error) {
+	for _, k := range kinds {
+		if !slices.Contains(allHistoryFilters, k) {
+			return nil, exitWith(2, "--filters: %q is not one of %s", k, strings.Join(allHistoryFilters, ", "))
+		}
+	}
 	type row struct {
 		Username string `json:"username"`
 		Commands string `json:"commands"`
@@ -188,19 +200,32 @@ func historyTargets(ctx context.Context, client *http.Client, cc clientConfig) (
 		add("room", r.Room)
 	}
 	now := time.Now().UTC()
-	queries := []url.Values{{}}
+	var queries []url.Values
+	if slices.Contains(kinds, "none") {
+		queries = append(queries, url.Values{})
+	}
 	for _, param := range []string{"user", "command", "status", "provider", "room"} {
+		if !slices.Contains(kinds, param) {
+			continue
+		}
 		for _, v := range values[param] {
 			queries = append(queries, url.Values{param: {v}})
 		}
 	}
-	for i, user := range values["user"] {
-		if status := values["status"]; len(status) > 0 {
-			queries = append(queries, url.Values{"user": {user}, "status": {status[i%len(status)]}})
+	if slices.Contains(kinds, "user+status") {
+		for i, user := range values["user"] {
+			if status := values["status"]; len(status) > 0 {
+				queries = append(queries, url.Values{"user": {user}, "status": {status[i%len(status)]}})
+			}
 		}
 	}
-	for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 30 * 24 * time.Hour} {
-		queries = append(queries, url.Values{"since": {now.Add(-back).Format(time.RFC3339)}})
+	if slices.Contains(kinds, "since") {
+		for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 30 * 24 * time.Hour} {
+			queries = append(queries, url.Values{"since": {now.Add(-back).Format(time.RFC3339)}})
+		}
+	}
+	if len(queries) == 0 {
+		return nil, exitWith(2, "--filters names no kind of target")
 	}
 	var targets []string
 	for _, q := range queries {

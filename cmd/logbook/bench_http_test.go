@@ -107,7 +107,7 @@ func TestTargetsUseFilterValuesAndCursorsFromTheHistory(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(page)
 	}))
 	defer srv.Close()
-	targets, err := historyTargets(context.Background(), newLoadClient(), clientConfig{URL: srv.URL, Token: "t"})
+	targets, err := historyTargets(context.Background(), newLoadClient(), clientConfig{URL: srv.URL, Token: "t"}, allHistoryFilters)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +116,18 @@ func TestTargetsUseFilterValuesAndCursorsFromTheHistory(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no target has %s:\n%s", want, joined)
 		}
+	}
+	// And --filters leaves out the kinds not named.
+	some, err := historyTargets(context.Background(), newLoadClient(), clientConfig{URL: srv.URL, Token: "t"}, []string{"user", "status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range some {
+		if strings.Contains(target, "command=") || strings.Contains(target, "room=") || !strings.Contains(target, "user=") && !strings.Contains(target, "status=") {
+			t.Errorf("with --filters user,status: %s", target)
+		}
+	}
+	if _, err := historyTargets(context.Background(), newLoadClient(), clientConfig{URL: srv.URL, Token: "t"}, []string{"colour"}); err == nil {
+		t.Error("an unknown filter kind was accepted")
 	}
 }
