@@ -36,9 +36,10 @@ type verifier struct {
 }
 
 type verification struct {
-	done   chan struct{}
-	report AuditReport
-	err    error
+	done    chan struct{}
+	report  AuditReport
+	err     error
+	callers int // how many callers wait on it (under verifier.mu)
 }
 
 // verify joins the walk under way, or starts one that runs to the end
@@ -64,6 +65,7 @@ func (v *verifier) verify(ctx context.Context, store eventstore.Store) (AuditRep
 			close(c.done)
 		}()
 	}
+	c.callers++
 	v.mu.Unlock()
 	select {
 	case <-c.done:

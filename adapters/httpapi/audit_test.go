@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/adapters/sqlite"
+	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+// gatedStore counts chain walks (reads from position 1) and holds each
+// read until the gate opens.
+type gatedStore struct {
+	eventstore.Store
+	walks atomic.Int64
+	gate  chan struct{}
+}
+
+func (s *gatedStore) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+	if from == 1 {
+		s.walks.Add(1)
+	}
+	<-s.gate
+	return s.Store.ReadAll(ctx, from, limit)
+}
+
+func TestConcurrentVerificationsShareOneWalk(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	for range 3 {
+		if _, err := inner.Append(ctx, run.Stream("r1"), eventstore.Any, domain.MustEncode(run.RunLost{}, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := &gatedStore{Store: inner, gate: make(chan struct{})}
+	var v verifier
+
+	// Given five callers asking while the first walk is held up.
+	var wg sync.WaitGroup
+	reports := make([]AuditReport, 5)
+	for i := range reports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := v.verify(ctx, store)
+			if err != nil {
+				t.Error(err)
+			}
+			reports[i] = r
+		}()
+	}
+	waitUntil(t, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.current != nil && v.current.callers == 5
+	})
+	// When the walk goes on.
+	close(store.gate)
+	wg.Wait()
+
+	// Then the store was walked once, and every answer is the whole chain.
+	if n := store.walks.Load(); n != 1 {
+		t.Fatalf("%d walks for five concurrent callers, want 1", n)
+	}
+	shared := 0
+	for _, r := range reports {
+		if !r.OK || r.Checked != 3 || r.HeadPosition != 3 || len(r.HeadHash) != 64 {
+			t.Fatalf("report %+v, want ok over 3 events with the head hash", r)
+		}
+		if r.Shared {
+			shared++
+		}
+	}
+	if shared != 4 {
+		t.Fatalf("%d of 5 answers were shared, want 4 (all but the first caller's)", shared)
+	}
+
+	// And a caller that goes away does not stop the walk others wait on.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := v.verify(cancelled, inner); err == nil {
+		t.Fatal("a cancelled caller got an answer")
+	}
+	if r, err := v.verify(ctx, inner); err != nil || !r.OK {
+		t.Fatalf("after a cancelled caller: %+v %v", r, err)
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool) {
+	t.Helper()
+	for range 1000 {
+		if ok() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("condition not reached")
+}
