@@ -13,9 +13,19 @@ import (
 
 func TestPermissionViewsShowWhoIsWhoAndWhoMayRunACommand(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		permissionViews(t, newPlatform(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		permissionViews(t, newPlatformOn(t, openPostgres(t)))
+	})
+}
+
+func permissionViews(t *testing.T, p *platform) {
 	// Given bob in group ops, whose role shouters holds toolbox:shout, all
 	// set up through the API as the bootstrap admin.
-	p := newPlatform(t)
 	bob := p.addUser(t, "bob")
 	for _, text := range []string{
 		"group create ops", "group add ops bob", "role create shouters",

@@ -40,9 +40,10 @@ type platform struct {
 	checker    responseChecker // every answer is checked against the OpenAPI document
 }
 
-func newPlatform(t *testing.T) *platform {
+func newPlatform(t *testing.T) *platform { return newPlatformOn(t, openSQLite(t)) }
+
+func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	t.Helper()
-	store := openSQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts())
 	if err != nil {
@@ -56,9 +57,13 @@ func newPlatform(t *testing.T) *platform {
 		t.Fatal(err)
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	rebind := func(q string) string { return q }
+	if store.Dialect() == "sqlite" {
+		rebind = sqlstore.RebindQuestion
+	}
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: noExecutor{}, Facts: facts,
-		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebind},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})
 	if err != nil {
