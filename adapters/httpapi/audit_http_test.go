@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
@@ -35,5 +36,21 @@ func TestAuditVerifyWalksTheWholeChainForAnAdmin(t *testing.T) {
 	}
 	if report.DurationMS <= 0 {
 		t.Fatalf("duration %v", report.DurationMS)
+	}
+}
+
+func TestAuditVerifyFromAPosition(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t)
+	p.say(t, p.adminToken, "echo one")
+	report := getJSON[httpapi.AuditReport](t, p, "/v1/audit/verify?from=5", p.adminToken)
+	if !report.OK || report.From != 5 || report.Checked != report.HeadPosition-4 {
+		t.Fatalf("from 5: %+v, want ok over head-4 events", report)
+	}
+	for _, from := range []string{"0", "-1", "x", "99999999"} {
+		status, _, body := p.do(t, "GET", "/v1/audit/verify?from="+from, p.adminToken, nil)
+		if status != 400 || !strings.Contains(string(body), "parameter from") {
+			t.Errorf("from=%s: %d %s, want 400 naming from", from, status, body)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func TestConcurrentVerificationsShareOneWalk(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := v.verify(ctx, store)
+			r, err := v.verify(ctx, store, 1)
 			if err != nil {
 				t.Error(err)
 			}
@@ -89,10 +89,10 @@ func TestConcurrentVerificationsShareOneWalk(t *testing.T) {
 	// And a caller that goes away does not stop the walk others wait on.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := v.verify(cancelled, inner); err == nil {
+	if _, err := v.verify(cancelled, inner, 1); err == nil {
 		t.Fatal("a cancelled caller got an answer")
 	}
-	if r, err := v.verify(ctx, inner); err != nil || !r.OK {
+	if r, err := v.verify(ctx, inner, 1); err != nil || !r.OK {
 		t.Fatalf("after a cancelled caller: %+v %v", r, err)
 	}
 }
@@ -106,4 +106,74 @@ func waitUntil(t *testing.T, ok func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatal("condition not reached")
+}
+
+// alteredStore serves the log with one event's data changed, or one event
+// left out, as a database edited behind the store's back would.
+type alteredStore struct {
+	eventstore.Store
+	altered, deleted int64
+}
+
+func (s alteredStore) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+	events, err := s.Store.ReadAll(ctx, from, limit)
+	out := events[:0:0]
+	for _, e := range events {
+		switch e.Position {
+		case s.deleted:
+			continue
+		case s.altered:
+			e.Data = []byte(`{"reason":"rewritten"}`)
+		}
+		out = append(out, e)
+	}
+	return out, err
+}
+
+func TestAWalkFromAPositionFindsChangesFromThereOn(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	for range 6 {
+		if _, err := inner.Append(ctx, run.Stream("r1"), eventstore.Any, domain.MustEncode(run.RunLost{}, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := eventstore.Verify(ctx, inner, nil)
+	if err != nil || !whole.OK {
+		t.Fatal(whole, err)
+	}
+	for _, c := range []struct {
+		name              string
+		store             eventstore.Store
+		from              int64
+		ok                bool
+		checked, firstBad int64
+	}{
+		{"an intact log from 3", inner, 3, true, 4, 0},
+		{"an intact log from its last event", inner, 6, true, 1, 0},
+		{"event 4 altered, walked from 2", alteredStore{Store: inner, altered: 4}, 2, false, 2, 4},
+		{"event 4 altered, walked from 5", alteredStore{Store: inner, altered: 4}, 5, true, 2, 0},
+		{"event 4 deleted, walked from 3", alteredStore{Store: inner, deleted: 4}, 3, false, 1, 4},
+		{"the anchor deleted", alteredStore{Store: inner, deleted: 2}, 3, false, 0, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := verifyFrom(ctx, c.store, c.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK != c.ok || r.Checked != c.checked || r.FirstBad != c.firstBad {
+				t.Fatalf("report %+v, want ok %v, checked %d, first bad %d", r, c.ok, c.checked, c.firstBad)
+			}
+			if r.OK && (r.Head != 6 || r.HeadHash != whole.HeadHash) {
+				t.Fatalf("head %d %s, the whole walk's %d %s", r.Head, r.HeadHash, whole.Head, whole.HeadHash)
+			}
+			if !r.OK && r.Problem == "" {
+				t.Fatal("a break without a reason")
+			}
+		})
+	}
 }

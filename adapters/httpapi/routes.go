@@ -207,8 +207,9 @@ func Routes() []Route {
 			Responses:  []Response{okJSON(BundleView{}, "The bundle."), badParams, forbidden, notFound, notServing},
 			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getBundle }},
 
-		{Method: "GET", Path: "/v1/audit/verify", Permission: permAdmin, Summary: "Walk the hash chain of the whole log.",
-			Description: "Concurrent calls share one walk. Keep head_position and head_hash outside the database: the chain alone cannot show that the newest events were deleted.",
+		{Method: "GET", Path: "/v1/audit/verify", Permission: permAdmin, Summary: "Walk the hash chain of the log, whole or from a position.",
+			Description: "One walk runs at a time: concurrent calls from the same position share it, others wait for it. Keep head_position and head_hash outside the database: the chain alone cannot show that the newest events were deleted.",
+			Query:       []Param{{Name: "from", Type: "integer", Description: "Walk from this position (default 1), anchored at the stored hash of the one before; says nothing about the events before it."}},
 			Responses:   []Response{okJSON(AuditReport{}, "ok, or the first bad position and why."), badParams, forbidden, notServing},
 			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.verifyAudit }},
 	}
