@@ -50,7 +50,7 @@ type UserView struct {
 
 // UsersList answers GET /v1/users.
 type UsersList struct {
-	Users []projections.AccessUser `json:"users"`
+	Users []UserView `json:"users"`
 }
 
 // GroupsList answers GET /v1/groups.
@@ -194,8 +194,22 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, user access.User
 		return
 	}
 	if snap, ok := a.snapshot(w, r); ok {
-		writeJSON(w, http.StatusOK, UsersList{Users: snap.Users})
+		out := UsersList{Users: make([]UserView, len(snap.Users))}
+		for i, u := range snap.Users {
+			out.Users[i] = a.userView(u)
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// userView adds what the live model says the user may do.
+func (a *API) userView(u projections.AccessUser) UserView {
+	effective := []string{}
+	if !u.Disabled {
+		effective = append(effective, a.Users.PermissionsOf(u.ID)...)
+		slices.Sort(effective)
+	}
+	return UserView{AccessUser: u, EffectivePermissions: effective}
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
@@ -212,12 +226,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, user access.UserIn
 	}
 	for _, u := range snap.Users {
 		if u.Username == name {
-			effective := []string{}
-			if !u.Disabled {
-				effective = append(effective, a.Users.PermissionsOf(u.ID)...)
-				slices.Sort(effective)
-			}
-			writeJSON(w, http.StatusOK, UserView{AccessUser: u, EffectivePermissions: effective})
+			writeJSON(w, http.StatusOK, a.userView(u))
 			return
 		}
 	}

@@ -41,7 +41,7 @@ func permissionViews(t *testing.T, p *platform) {
 	// Then the views show it.
 	users := getJSON[httpapi.UsersList](t, p, "/v1/users", p.adminToken)
 	names := []string{}
-	var bobRow projections.AccessUser
+	var bobRow httpapi.UserView
 	for _, u := range users.Users {
 		names = append(names, u.Username)
 		if u.Username == "bob" {
@@ -51,7 +51,8 @@ func permissionViews(t *testing.T, p *platform) {
 	if !slices.Equal(names, []string{"admin", "bob"}) {
 		t.Fatalf("users = %v, want [admin bob]", names)
 	}
-	if !slices.Equal(bobRow.Groups, []string{"ops"}) || !slices.Equal(bobRow.Roles, []string{"shouters"}) || !slices.Equal(bobRow.Permissions, []string{"toolbox:shout"}) {
+	if !slices.Equal(bobRow.Groups, []string{"ops"}) || !slices.Equal(bobRow.Roles, []string{"shouters"}) || !slices.Equal(bobRow.Permissions, []string{"toolbox:shout"}) ||
+		!slices.Equal(bobRow.EffectivePermissions, []string{"toolbox:shout"}) {
 		t.Fatalf("bob = %+v, want group ops, role shouters, permission toolbox:shout", bobRow)
 	}
 

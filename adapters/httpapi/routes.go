@@ -175,10 +175,11 @@ func Routes() []Route {
 			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.whoMayRun }},
 
 		{Method: "GET", Path: "/v1/users", Permission: permManageUsers, Summary: "Users with their handles, groups, roles and permissions.",
+			Description: "permissions are the permission view's; effective_permissions are what the dispatcher decides with now.",
 			Responses: []Response{okJSON(UsersList{}, "Every user, by username."), badParams, forbidden, notServing},
 			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listUsers }},
 		{Method: "GET", Path: "/v1/users/{name}", Permission: permManageUsers, Summary: "One user; anyone may read their own.",
-			Description: "effective_permissions is what the dispatcher decides with now.",
+			Description: "permissions are the permission view's; effective_permissions are what the dispatcher decides with now.",
 			PathParams:  []Param{nameParam},
 			Responses:   []Response{okJSON(UserView{}, "The user."), badParams, forbidden, notFound, notServing},
 			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getUser }},
