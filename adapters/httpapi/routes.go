@@ -176,8 +176,8 @@ func Routes() []Route {
 
 		{Method: "GET", Path: "/v1/users", Permission: permManageUsers, Summary: "Users with their handles, groups, roles and permissions.",
 			Description: "permissions are the permission view's; effective_permissions are what the dispatcher decides with now.",
-			Responses: []Response{okJSON(UsersList{}, "Every user, by username."), badParams, forbidden, notServing},
-			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listUsers }},
+			Responses:   []Response{okJSON(UsersList{}, "Every user, by username."), badParams, forbidden, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listUsers }},
 		{Method: "GET", Path: "/v1/users/{name}", Permission: permManageUsers, Summary: "One user; anyone may read their own.",
 			Description: "permissions are the permission view's; effective_permissions are what the dispatcher decides with now.",
 			PathParams:  []Param{nameParam},
