@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -374,8 +373,19 @@ func clip(s string) string {
 }
 
 // ErrNotACommand is the kind of a who-may-run question whose command or
-// arguments name nothing one stage can run.
+// arguments name nothing one stage can run; the error is a *ParamError
+// naming which of the two is wrong.
 var ErrNotACommand = errors.New("not a command")
+
+// notACommand is a *ParamError of kind ErrNotACommand.
+type notACommand struct{ *ParamError }
+
+func (notACommand) Is(target error) bool { return target == ErrNotACommand }
+func (e notACommand) Unwrap() error      { return e.ParamError }
+
+func whoError(param, format string, args ...any) error {
+	return notACommand{paramError(param, format, args...)}
+}
 
 // ExplainWhoMayRun decides "command args" for each of usernames with
 // dispatch.Decide, as ExplainAccess does for one, and sorts the users into
@@ -387,15 +397,15 @@ func ExplainWhoMayRun(facts dispatch.Facts, usernames []string, command, args st
 	out := WhoMayRun{Command: command, Args: args, Rules: []string{}, Allowed: []WhoMay{}, Denied: []WhoMay{}}
 	bundleName, name, ok := strings.Cut(command, ":")
 	if !ok || bundleName == "" || name == "" || strings.ContainsAny(command, " \t\r\n!|>") {
-		return out, fmt.Errorf("%w: %q is not a full command name such as toolbox:echo", ErrNotACommand, command)
+		return out, whoError("command", "%q is not a full command name such as toolbox:echo", command)
 	}
 	text := strings.TrimSpace(command + " " + args)
 	parsed, err := pipeline.Parse(text)
 	if err != nil {
-		return out, fmt.Errorf("%w: %q does not parse: %v", ErrNotACommand, text, err)
+		return out, whoError("args", "%q does not parse: %v", text, err)
 	}
 	if len(parsed.Stages) != 1 || len(parsed.Redirects) > 0 {
-		return out, fmt.Errorf("%w: the arguments make a pipeline or a redirect; ask about one command", ErrNotACommand)
+		return out, whoError("args", "the arguments make a pipeline or a redirect; ask about one command")
 	}
 	found := false
 	for _, ib := range facts.Bundles() {
@@ -416,7 +426,7 @@ func ExplainWhoMayRun(facts dispatch.Facts, usernames []string, command, args st
 		}
 	}
 	if !found {
-		return out, fmt.Errorf("%w: no installed bundle has a command %s", ErrNotACommand, command)
+		return out, whoError("command", "no installed bundle has a command %s", command)
 	}
 	for _, username := range usernames {
 		e, err := ExplainAccess(facts, username, text)
@@ -427,7 +437,7 @@ func ExplainWhoMayRun(facts dispatch.Facts, usernames []string, command, args st
 			return out, err
 		}
 		if e.Rejected != "" {
-			return out, fmt.Errorf("%w: %s", ErrNotACommand, e.Rejected)
+			return out, whoError("command", "%s", e.Rejected)
 		}
 		who := WhoMay{User: username, Reason: e.Denied}
 		if len(e.Stages) > 0 {
@@ -477,12 +487,7 @@ func (a *API) whoMayRun(w http.ResponseWriter, r *http.Request, user access.User
 		usernames[i] = u.Username
 	}
 	who, err := ExplainWhoMayRun(facts, usernames, command, q.Get("args"))
-	if errors.Is(err, ErrNotACommand) {
-		param := "command"
-		if q.Get("args") != "" && strings.Contains(err.Error(), "argument") {
-			param = "args"
-		}
-		writeParamError(w, paramError(param, "%s", strings.TrimPrefix(err.Error(), ErrNotACommand.Error()+": ")))
+	if writeParamError(w, err) {
 		return
 	}
 	if err != nil {
