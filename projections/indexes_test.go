@@ -205,8 +205,8 @@ func TestViewTablesGetPlannerStatisticsAsTheyGrowAndAfterARebuild(t *testing.T) 
 }
 
 // Given a log, when a view is rebuilt, then progress moves forward batch by
-// batch up to the head, and the last report says the indexes are being
-// built.
+// batch up to the head, the last report says the indexes are being built,
+// and SQLite's cache is back at its size.
 func TestARebuildReportsProgressUpToItsIndexes(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
@@ -226,9 +226,21 @@ func TestARebuildReportsProgressUpToItsIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cacheSize := func() (n int64) {
+			if src.Dialect() == "sqlite" {
+				if err := src.WriteDB().QueryRow("PRAGMA cache_size").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		cacheBefore := cacheSize()
 		var reports []projections.Progress
 		if _, err := runner.Rebuild(ctx, []string{"history"}, func(p projections.Progress) { reports = append(reports, p) }); err != nil {
 			t.Fatal(err)
+		}
+		if after := cacheSize(); after != cacheBefore {
+			t.Fatalf("the rebuild left SQLite's cache at %d, not %d as it found it", after, cacheBefore)
 		}
 		if want := int(head+19)/20 + 1; len(reports) != want {
 			t.Fatalf("%d progress reports for %d events in batches of 20, want %d", len(reports), head, want)
