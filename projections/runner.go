@@ -377,11 +377,15 @@ func (r *Runner) catchUp(ctx context.Context, progress func(Progress)) (Stats, e
 			progress(Progress{Position: r.low(), Head: head, Read: stats.Events})
 		}
 		if r.healthy() == 0 {
-			break
+			// Every view stopped: nothing left to read for (the deferred
+			// drain waits for the reader; its error no longer matters).
+			stats.Duration = time.Since(start)
+			return stats, nil
 		}
 	}
+	// batches is closed: the reader has returned, and readErr is settled.
 	stats.Duration = time.Since(start)
-	if readErr != nil && ctx.Err() == nil && r.healthy() > 0 {
+	if readErr != nil && ctx.Err() == nil {
 		return stats, readErr
 	}
 	return stats, ctx.Err()
