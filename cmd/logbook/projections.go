@@ -51,7 +51,12 @@ func newProjectionsCmd() *cobra.Command {
 					}
 					_ = bar.Set64(p.Read)
 					if p.Indexing {
-						bar.Describe("building indexes")
+						// The replay is done; building the indexes has no
+						// count to show, so a line says what is going on.
+						_ = bar.Finish()
+						bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr),
+							progressbar.OptionSetDescription("building indexes"), progressbar.OptionClearOnFinish())
+						_ = bar.RenderBlank()
 					}
 				}
 				defer func() {
