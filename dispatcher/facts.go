@@ -21,10 +21,7 @@ import (
 
 // AdminPermissions are the logbook:* permissions, declared by the builtin
 // bundle and granted to the bootstrap admin role.
-var AdminPermissions = []string{
-	"logbook:admin", "logbook:manage_users", "logbook:manage_groups",
-	"logbook:manage_roles", "logbook:manage_bundles", "logbook:read_history",
-}
+var AdminPermissions = dispatch.BuiltinPermissions
 
 // directAdapters are the providers whose requests come with an
 // authenticated Logbook username instead of a chat handle.
@@ -67,10 +64,7 @@ func postableWithoutChat(adapter string, to dispatch.Destination) bool {
 // NewFacts starts an empty model. canPost says where the bot may post (nil:
 // only back to the caller of an api or web request).
 func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost func(string, dispatch.Destination) bool) *Facts {
-	dir := access.NewDirectory()
-	if err := dir.DeclarePermissions(dispatch.BuiltinBundle, AdminPermissions); err != nil {
-		panic(err) // the names above are valid by construction
-	}
+	dir := dispatch.NewDirectory()
 	if canPost == nil {
 		canPost = postableWithoutChat
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
@@ -30,7 +31,7 @@ type Access struct {
 
 // NewAccess returns an empty model at position 0.
 func NewAccess() *Access {
-	return &Access{dir: access.NewDirectory(), changed: make(chan struct{})}
+	return &Access{dir: dispatch.NewDirectory(), changed: make(chan struct{})}
 }
 
 // AccessTypes lists the event types the model folds.
@@ -131,7 +132,7 @@ func (a *Access) replace(dir *access.Directory, position int64) {
 // LoadDirectory folds the log's access events from position 1 up to and
 // including upTo into a fresh directory.
 func LoadDirectory(ctx context.Context, store eventstore.Store, upTo int64) (*access.Directory, error) {
-	dir := access.NewDirectory()
+	dir := dispatch.NewDirectory()
 	if err := foldLog(ctx, store, upTo, dir); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
@@ -26,11 +27,15 @@ type Permissions struct {
 		events []Event
 	}
 	model *Access // advanced only after commits; never goes back
+	// resync makes the next Apply write every row, not only the
+	// difference: rows derived from code rather than events (the builtin
+	// bundle's permissions) may be missing from tables an older build wrote.
+	resync bool
 }
 
 // NewPermissions returns the permission view.
 func NewPermissions() *Permissions {
-	return &Permissions{dir: access.NewDirectory(), rows: accessRows{}, model: NewAccess()}
+	return &Permissions{dir: dispatch.NewDirectory(), rows: accessRows{}, model: NewAccess()}
 }
 
 // Access is the view's in-memory model. It only moves forward: a rebuild of
@@ -78,7 +83,7 @@ func (*Permissions) Tables() []string {
 func (p *Permissions) Open(ctx context.Context, env Env, checkpoint int64) error {
 	// Two directories rather than one shared: the model is read by others
 	// while the view's directory runs ahead inside transactions.
-	dir, modelDir := access.NewDirectory(), access.NewDirectory()
+	dir, modelDir := dispatch.NewDirectory(), dispatch.NewDirectory()
 	dirs := []*access.Directory{dir}
 	modelBehind := p.model.Position() < checkpoint
 	if modelBehind {
@@ -87,7 +92,7 @@ func (p *Permissions) Open(ctx context.Context, env Env, checkpoint int64) error
 	if err := foldLog(ctx, env.Store, checkpoint, dirs...); err != nil {
 		return err
 	}
-	p.dir, p.rows = dir, materializeAccess(dir)
+	p.dir, p.rows, p.resync = dir, materializeAccess(dir), true
 	if modelBehind {
 		p.model.replace(modelDir, checkpoint)
 	}
@@ -97,7 +102,7 @@ func (p *Permissions) Open(ctx context.Context, env Env, checkpoint int64) error
 // Apply implements Projection.
 func (p *Permissions) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 	p.pending.events, p.pending.rows = batch.Events, p.rows
-	if len(batch.Events) == 0 {
+	if len(batch.Events) == 0 && !p.resync {
 		return nil
 	}
 	for _, e := range batch.Events {
@@ -120,7 +125,7 @@ func (p *Permissions) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		}
 		var changed [][]any
 		for _, key := range slices.Sorted(mapKeys(now)) {
-			if prev, ok := old[key]; ok && slices.Equal(prev, now[key]) {
+			if prev, ok := old[key]; ok && slices.Equal(prev, now[key]) && !p.resync {
 				continue
 			}
 			changed = append(changed, now[key])
@@ -137,7 +142,7 @@ func (p *Permissions) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 // committed, skipping what it already holds (after a rebuild of the
 // tables it is ahead).
 func (p *Permissions) Committed(last int64) {
-	p.rows = p.pending.rows
+	p.rows, p.resync = p.pending.rows, false
 	from := p.model.Position()
 	p.model.mu.Lock()
 	for _, e := range p.pending.events {

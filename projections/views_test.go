@@ -323,10 +323,11 @@ func TestPermissionsServeTheNextRequestFromMemoryAndTables(t *testing.T) {
 		}
 		for table, want := range map[string]string{
 			"view_access_user_permissions": "u1 | ops:deploy",
-			"view_access_permissions":      "ops:deploy | ops,ops:read | ops",
-			"view_access_handles":          "u1 | slack | U1",
-			"view_access_users":            "u1 | alice |  | 0",
-			"view_access_group_roles":      "ops | deployer",
+			"view_access_permissions": "logbook:admin | logbook,logbook:manage_bundles | logbook,logbook:manage_groups | logbook," +
+				"logbook:manage_roles | logbook,logbook:manage_users | logbook,logbook:read_history | logbook,ops:deploy | ops,ops:read | ops",
+			"view_access_handles":     "u1 | slack | U1",
+			"view_access_users":       "u1 | alice |  | 0",
+			"view_access_group_roles": "ops | deployer",
 		} {
 			if got := strings.Join(dump[table], ","); got != want {
 				t.Errorf("%s = %q, want %q", table, got, want)

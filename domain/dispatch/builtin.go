@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/logbookhq/logbook/domain/access"
 	"slices"
 	"strings"
 	"time"
@@ -399,4 +400,24 @@ func orNone(items []string) string {
 		return "none"
 	}
 	return strings.Join(items, ", ")
+}
+
+// BuiltinPermissions are the logbook:* permissions the builtin bundle
+// declares; its administration commands are guarded by them, and the
+// bootstrap admin role holds them all.
+var BuiltinPermissions = []string{
+	"logbook:admin", "logbook:manage_users", "logbook:manage_groups",
+	"logbook:manage_roles", "logbook:manage_bundles", "logbook:read_history",
+}
+
+// NewDirectory returns an empty access directory that already knows the
+// builtin bundle's permissions. No event declares them (they come with the
+// code), so every model of the directory starts from this one, or grants of
+// logbook:* permissions would not count there.
+func NewDirectory() *access.Directory {
+	dir := access.NewDirectory()
+	if err := dir.DeclarePermissions(BuiltinBundle, BuiltinPermissions); err != nil {
+		panic(err) // the names above are valid by construction
+	}
+	return dir
 }
