@@ -57,23 +57,6 @@ const (
 	SSEEnd   = "end"
 )
 
-// terminalStatus names a terminal run event as the history view does.
-func terminalStatus(p domain.Payload) string {
-	switch p.(type) {
-	case run.RunSucceeded:
-		return projections.RunSucceeded
-	case run.RunFailed:
-		return projections.RunFailed
-	case run.RunTimedOut:
-		return projections.RunTimedOut
-	case run.RunCancelled:
-		return projections.RunCancelled
-	case run.RunLost:
-		return projections.RunLost
-	}
-	return ""
-}
-
 func (a *API) getTranscript(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
 	if !a.servesHistory(w) {
 		return
@@ -291,7 +274,7 @@ func (f *transcriptFollower) apply(e domain.RecordedEvent) ([]ChunkView, error) 
 			}
 		}
 	default:
-		if s := terminalStatus(p); s != "" && f.status == "" {
+		if s := projections.TerminalRunStatus(p); s != "" && f.status == "" {
 			f.status = s
 		}
 	}

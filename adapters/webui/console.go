@@ -20,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/projections"
 )
 
 // consoleRoom is the room console requests come from.
@@ -171,7 +172,7 @@ func (f *requestFollower) apply(e domain.RecordedEvent) ([]sseMessage, error) {
 	case run.OutputChunk:
 		return []sseMessage{{eventChunk, chunkOut{RunID: runID, Seq: p.Seq, Stream: string(p.Stream), Text: displayText(p.Bytes)}}}, nil
 	default:
-		if status := terminalStatus(p); status != "" {
+		if status := projections.TerminalRunStatus(p); status != "" {
 			return []sseMessage{{eventRunEnd, runEnded{RunID: runID, Status: status}}}, nil
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
-	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -16,23 +15,6 @@ import (
 // maxShownOutput bounds the output a transcript page renders, and plays
 // back; the whole output stays in the store and behind the API.
 const maxShownOutput = 4 << 20
-
-// terminalStatus names a terminal run event as the history view does.
-func terminalStatus(p domain.Payload) string {
-	switch p.(type) {
-	case run.RunSucceeded:
-		return projections.RunSucceeded
-	case run.RunFailed:
-		return projections.RunFailed
-	case run.RunTimedOut:
-		return projections.RunTimedOut
-	case run.RunCancelled:
-		return projections.RunCancelled
-	case run.RunLost:
-		return projections.RunLost
-	}
-	return ""
-}
 
 type transcriptData struct {
 	Run                      httpapi.RunView
