@@ -65,6 +65,16 @@ var ErrBadCursor = errors.New("bad cursor")
 type whereClause struct {
 	conds []string
 	args  []any
+	// cols qualifies the filtered table's columns and pos the position
+	// the page is ordered by, in a join; both empty and "position" alone.
+	cols, pos string
+}
+
+func (w *whereClause) position() string {
+	if w.pos == "" {
+		return "position"
+	}
+	return w.pos
 }
 
 func (w *whereClause) add(cond string, arg any) {
@@ -74,7 +84,7 @@ func (w *whereClause) add(cond string, arg any) {
 
 func (w *whereClause) eq(col, value string) {
 	if value != "" {
-		w.add(col+" = ?", value)
+		w.add(w.cols+col+" = ?", value)
 	}
 }
 
@@ -108,9 +118,9 @@ func (h *HistoryReader) timeBounds(ctx context.Context, w *whereClause, table, c
 		case err != nil:
 			return err
 		default:
-			w.add("position >= ?", p)
+			w.add(w.position()+" >= ?", p)
 		}
-		w.add(col+" >= ?", from.UnixMicro())
+		w.add(w.cols+col+" >= ?", from.UnixMicro())
 	}
 	if !to.IsZero() {
 		var p int64
@@ -121,9 +131,9 @@ func (h *HistoryReader) timeBounds(ctx context.Context, w *whereClause, table, c
 		case err != nil:
 			return err
 		default:
-			w.add("position <= ?", p)
+			w.add(w.position()+" <= ?", p)
 		}
-		w.add(col+" < ?", to.UnixMicro())
+		w.add(w.cols+col+" < ?", to.UnixMicro())
 	}
 	return nil
 }
@@ -136,7 +146,7 @@ func cursorPosition(w *whereClause, cursor string) error {
 	if err != nil || p < 1 {
 		return fmt.Errorf("%w: %q is not a cursor this API handed out", ErrBadCursor, cursor)
 	}
-	w.add("position < ?", p)
+	w.add(w.position()+" < ?", p)
 	return nil
 }
 
@@ -188,17 +198,33 @@ func (h *HistoryReader) Run(ctx context.Context, runID string) (RunRow, error) {
 	return r, err
 }
 
+// qualifiedRequestCols are requestCols of the table aliased r.
+var qualifiedRequestCols = "r." + strings.ReplaceAll(requestCols, ", ", ", r.")
+
 // Requests lists requests newest first.
+//
+// A command filter is driven from the commands table: its (command,
+// position) index lists the command's requests newest first, and each is
+// one primary-key probe of the request row. Filtering requests newest first
+// with "request_id IN (commands of ...)" instead walks every request and
+// probes the commands of each: a command in 1 request of 30 costs some 1,400
+// probes for a page of 50 (83 ms cold over 1,000,000 runs). A request whose
+// pipeline names the command twice has two rows there; only the first
+// stage's is kept, so it is listed once.
 func (h *HistoryReader) Requests(ctx context.Context, f RequestFilter) (RequestPage, error) {
 	w := &whereClause{}
+	from, cols := " FROM view_history_requests", requestCols
+	if f.Command != "" {
+		w.cols, w.pos = "r.", "c.position"
+		from, cols = " FROM view_history_request_commands c JOIN view_history_requests r ON r.request_id = c.request_id", qualifiedRequestCols
+		w.add("c.command = ?", f.Command)
+		w.conds = append(w.conds, "NOT EXISTS (SELECT 1 FROM view_history_request_commands e WHERE e.request_id = c.request_id AND e.stage < c.stage AND e.command = c.command)")
+	}
 	w.eq("user_id", f.UserID)
 	w.eq("username", f.Username)
 	w.eq("status", f.Status)
 	w.eq("adapter", f.Adapter)
 	w.eq("room", f.Room)
-	if f.Command != "" {
-		w.add("request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?)", f.Command)
-	}
 	if err := h.timeBounds(ctx, w, "view_history_requests", "received_at", f.From, f.To); err != nil {
 		return RequestPage{}, err
 	}
@@ -206,8 +232,8 @@ func (h *HistoryReader) Requests(ctx context.Context, f RequestFilter) (RequestP
 		return RequestPage{}, err
 	}
 	limit := pageLimit(f.Limit)
-	rows, err := h.db.query(ctx, "SELECT "+requestCols+" FROM view_history_requests"+w.String()+
-		fmt.Sprintf(" ORDER BY position DESC LIMIT %d", limit+1), w.args...)
+	rows, err := h.db.query(ctx, "SELECT "+cols+from+w.String()+
+		fmt.Sprintf(" ORDER BY %s DESC LIMIT %d", w.position(), limit+1), w.args...)
 	if err != nil {
 		return RequestPage{}, err
 	}

@@ -1,0 +1,13 @@
+-- One user's requests with one status, newest first ("my denied
+-- requests"), as 00004 did for runs. With only (username, position) and
+-- (status, position) the planner either walks the user's requests of every
+-- status or (Postgres) ANDs two bitmaps and sorts: 17-24 ms over
+-- 1,000,000 runs for a rare status, however few rows the page has. These
+-- answer it with one range scan.
+-- +goose Up
+CREATE INDEX view_history_requests_username_status ON view_history_requests (username, status, position);
+CREATE INDEX view_history_requests_user_status ON view_history_requests (user_id, status, position);
+
+-- +goose Down
+DROP INDEX view_history_requests_user_status;
+DROP INDEX view_history_requests_username_status;
