@@ -11,8 +11,8 @@
 # Settings: LOGBOOK_BENCH_POSTGRES_URL (a server URL whose database name is
 # replaced), BENCH_HTTP_DB (default logbook_bench_http), RUNS, RATE,
 # DURATION, STEP, STEP_DURATION, LOGBOOK_BIN. Results go to WORK (default
-# /tmp/logbook-bench-http): seed.json, token, load.json, sweep.json,
-# serve.log.
+# /tmp/logbook-bench-http): seed.json, token, machine.txt (load average and
+# Postgres settings before measuring), load.json, sweep.json, serve.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,6 +81,14 @@ while [ "$quiet" -lt 3 ]; do
   if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
 done
 echo "the log is quiet at position $last" >&2
+
+# What the numbers depend on, next to them: the load before measuring (the
+# generator and the server share the machine) and the Postgres settings.
+{
+  echo "load: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+  psql "${url%&search_path=public}" -Atc "SELECT name || ' = ' || current_setting(name) FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'work_mem', 'random_page_cost', 'max_connections') ORDER BY name"
+  psql "${url%&search_path=public}" -Atc "SELECT version()"
+} | tee "$work/machine.txt" >&2
 
 export LOGBOOK_URL=http://$addr LOGBOOK_TOKEN=$token
 echo "## constant $rate req/s for $duration" >&2
