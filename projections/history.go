@@ -318,6 +318,12 @@ func (hb *historyBatch) fold(e Event) error {
 			r.ReceivedAt = at
 		case dispatch.IdentityResolved:
 			r.UserID, r.Username = p.User, p.Username
+			// The command rows carry the user, for "one user's requests
+			// with one command"; a request parsed before it was resolved
+			// writes them again.
+			for i, c := range strings.Fields(r.Commands) {
+				hb.commands = append(hb.commands, []any{r.RequestID, int64(i), c, r.Position, r.UserID, r.Username})
+			}
 		case dispatch.IdentityUnknown:
 			end(RequestUnknownUser, fmt.Sprintf("no user is linked to %s handle %s", p.Adapter, p.ChatUser))
 		case dispatch.PipelineParsed:
@@ -331,7 +337,7 @@ func (hb *historyBatch) fold(e Event) error {
 			}
 			r.Commands = strings.Join(commands, " ")
 			for i, c := range commands {
-				hb.commands = append(hb.commands, []any{r.RequestID, int64(i), c, r.Position})
+				hb.commands = append(hb.commands, []any{r.RequestID, int64(i), c, r.Position, r.UserID, r.Username})
 			}
 			if len(commands) < before {
 				hb.commandsTrims = append(hb.commandsTrims, [2]any{r.RequestID, int64(len(commands))})
@@ -470,11 +476,18 @@ func (hb *historyBatch) write(ctx context.Context, tx *Tx) error {
 	for i, c := range hb.commands {
 		last[fmt.Sprint(c[0], "\x00", c[1])] = i
 	}
+	// A stage past the last parse's stages (a request parsed twice in one
+	// batch, the second time shorter) is not written: the trim above
+	// deleted any stored one.
+	stages := map[string]int64{}
+	for _, id := range hb.requestOrder {
+		stages[id] = int64(len(strings.Fields(hb.requests[id].Commands)))
+	}
 	commands := make([][]any, 0, len(last))
 	for i, c := range hb.commands {
-		if last[fmt.Sprint(c[0], "\x00", c[1])] == i {
+		if last[fmt.Sprint(c[0], "\x00", c[1])] == i && c[1].(int64) < stages[c[0].(string)] {
 			commands = append(commands, c)
 		}
 	}
-	return tx.upsert(ctx, "view_history_request_commands", []string{"request_id", "stage", "command", "position"}, 2, commands)
+	return tx.upsert(ctx, "view_history_request_commands", []string{"request_id", "stage", "command", "position", "user_id", "username"}, 2, commands)
 }

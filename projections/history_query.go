@@ -203,37 +203,38 @@ var qualifiedRequestCols = "r." + strings.ReplaceAll(requestCols, ", ", ", r.")
 
 // Requests lists requests newest first.
 //
-// A command filter alone (or with provider, room, status, time) is driven
-// from the commands table: its (command, position) index lists the
-// command's requests newest first, and each is one primary-key probe of the
-// request row. Filtering requests newest first with "request_id IN
-// (commands of ...)" instead walks every request and probes the commands of
-// each: a command in 1 request of 30 costs some 1,400 probes for a page of
-// 50 (83 ms cold over 1,000,000 runs). A request whose pipeline names the
-// command twice has two rows there; only the first stage's is kept, so it
-// is listed once. With a user, though, the user's own index is the
-// narrower walk (a user has 1 request in 200): driven from the command, a
-// page of one user's requests with one command read some 4,600 of the
-// command's rows (83 ms warm) against 12 ms from the user's index, so
-// there the filter stays a probe per request.
+// A command filter is driven from the commands table: its (command,
+// position) index lists the command's requests newest first, and each is
+// one primary-key probe of the request row. Filtering requests newest first
+// with "request_id IN (commands of ...)" instead walks every request and
+// probes the commands of each: a command in 1 request of 30 costs some 1,400
+// probes for a page of 50 (83 ms cold over 1,000,000 runs). A request whose
+// pipeline names the command twice has two rows there; only the first
+// stage's is kept, so it is listed once. The command rows carry the
+// request's user, so a command and a user are one range scan of (username,
+// command, position) too.
 func (h *HistoryReader) Requests(ctx context.Context, f RequestFilter) (RequestPage, error) {
 	w := &whereClause{}
 	from, cols := " FROM view_history_requests", requestCols
-	byCommand := f.Command != "" && f.UserID == "" && f.Username == ""
-	if byCommand {
+	if f.Command != "" {
 		w.cols, w.pos = "r.", "c.position"
 		from, cols = " FROM view_history_request_commands c JOIN view_history_requests r ON r.request_id = c.request_id", qualifiedRequestCols
 		w.add("c.command = ?", f.Command)
 		w.conds = append(w.conds, "NOT EXISTS (SELECT 1 FROM view_history_request_commands e WHERE e.request_id = c.request_id AND e.stage < c.stage AND e.command = c.command)")
+		// The command rows carry the user: (username, command, position).
+		if f.UserID != "" {
+			w.add("c.user_id = ?", f.UserID)
+		}
+		if f.Username != "" {
+			w.add("c.username = ?", f.Username)
+		}
+	} else {
+		w.eq("user_id", f.UserID)
+		w.eq("username", f.Username)
 	}
-	w.eq("user_id", f.UserID)
-	w.eq("username", f.Username)
 	w.eq("status", f.Status)
 	w.eq("adapter", f.Adapter)
 	w.eq("room", f.Room)
-	if f.Command != "" && !byCommand {
-		w.add("request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?)", f.Command)
-	}
 	if err := h.timeBounds(ctx, w, "view_history_requests", "received_at", f.From, f.To); err != nil {
 		return RequestPage{}, err
 	}

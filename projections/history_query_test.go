@@ -165,3 +165,61 @@ func TestHistoryCommandFilterFollowsTheLastParse(t *testing.T) {
 		}
 	})
 }
+
+// Given requests parsed before their sender is resolved, or parsed twice in
+// one batch, when they are filtered by command and user, then each is
+// found under its user and its last parse's commands only.
+func TestHistoryCommandAndUserFilterFollowsIdentityAndTheLastParse(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		src := open(t)
+		ctx := context.Background()
+		stages := func(commands ...string) json.RawMessage {
+			var s []map[string]string
+			for _, c := range commands {
+				s = append(s, map[string]string{"command": c})
+			}
+			raw, _ := json.Marshal(s)
+			return raw
+		}
+		received := func(id string) dispatch.RequestReceived {
+			return dispatch.RequestReceived{Adapter: "slack", MessageID: id, Room: "#ops", ChatUser: "U1", Text: "x"}
+		}
+		// Parsed, then resolved in a later batch (the runner takes 3 events at a time).
+		appendTo(t, src, dispatch.Stream("late"), received("late"), dispatch.PipelineParsed{Stages: stages("ops:echo", "ops:grep")})
+		appendTo(t, src, dispatch.Stream("other"), received("other"))
+		appendTo(t, src, dispatch.Stream("late"), dispatch.IdentityResolved{User: "u-alice", Username: "alice"})
+		// Parsed twice in one batch, the second time shorter.
+		appendTo(t, src, dispatch.Stream("twice"), received("twice"), dispatch.IdentityResolved{User: "u-bob", Username: "bob"})
+		appendTo(t, src, dispatch.Stream("twice"), dispatch.PipelineParsed{Stages: stages("ops:echo", "ops:grep", "ops:tail")},
+			dispatch.PipelineParsed{Stages: stages("ops:echo")})
+		catchUp(t, src, projections.NewHistory())
+		h := projections.NewHistoryReader(projections.DBOf(src))
+		for _, tc := range []struct {
+			name string
+			f    projections.RequestFilter
+			want []string
+		}{
+			{"resolved after its parse, by username", projections.RequestFilter{Command: "ops:grep", Username: "alice"}, []string{"late"}},
+			{"resolved after its parse, by user id", projections.RequestFilter{Command: "ops:echo", UserID: "u-alice"}, []string{"late"}},
+			{"another user's command", projections.RequestFilter{Command: "ops:grep", Username: "bob"}, nil},
+			{"the last parse's command", projections.RequestFilter{Command: "ops:echo", Username: "bob"}, []string{"twice"}},
+			{"a command only the first parse named", projections.RequestFilter{Command: "ops:tail"}, nil},
+			{"a stage only the first parse had", projections.RequestFilter{Command: "ops:grep"}, []string{"late"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				page, err := h.Requests(ctx, tc.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range page.Requests {
+					got = append(got, r.RequestID)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			})
+		}
+	})
+}
