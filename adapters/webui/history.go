@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,7 +76,10 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 				ui.unavailable(w, r, v, "reading the runs of a request", err)
 				return
 			}
+			// The view pages newest first; a request's runs read in the
+			// order they ran, stage by stage.
 			hr.Runs = runs.Runs
+			slices.Reverse(hr.Runs)
 		}
 		data.Rows = append(data.Rows, hr)
 	}
@@ -158,6 +162,7 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.unavailable(w, r, v, "reading the runs of the request", err)
 		return
 	}
+	slices.Reverse(runs.Runs) // in the order they ran
 	for _, run := range runs.Runs {
 		data.Runs = append(data.Runs, httpapi.NewRunView(run))
 	}

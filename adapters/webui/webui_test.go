@@ -551,3 +551,21 @@ func TestAQuietStreamCarriesHeartbeats(t *testing.T) {
 		t.Fatalf("the stream ended (%v) after %d heartbeats", sc.Err(), beats)
 	}
 }
+
+func TestARequestsRunsAreListedInTheOrderTheyRan(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("echo first | echo second")
+	b.follow(id)
+	first, second := `href="/runs/`+id+`-s0-i0`, `href="/runs/`+id+`-s1-i0`
+	for _, path := range []string{"/history", "/requests/" + id} {
+		resp, body := b.get(path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s answered %d", path, resp.StatusCode)
+		}
+		i, j := strings.Index(body, first), strings.Index(body, second)
+		if i < 0 || j < 0 || i > j {
+			t.Fatalf("%s lists stage 1's run at %d and stage 2's at %d, want both, in that order:\n%s", path, i, j, body)
+		}
+	}
+}

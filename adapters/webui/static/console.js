@@ -66,6 +66,10 @@
       });
       on("end", function (d) {
         source.close();
+        // A request that ended before a run did still says "running…".
+        if (!status.querySelector("a")) {
+          status.textContent = "";
+        }
         var s = el("span", "status-" + d.status, d.status);
         status.appendChild(document.createTextNode(" "));
         status.appendChild(s);
