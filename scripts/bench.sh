@@ -60,3 +60,12 @@ if docker version >/dev/null 2>&1; then
 else
   echo "(skipped: no Docker daemon answers)"
 fi
+
+echo
+echo "## bench slack (a signed Events API delivery of !echo hi to its reply posted, local Web API)"
+echo
+"$logbook" bench slack --n "${BENCH_N:-300}"
+
+echo
+echo "## bench seed, projections rebuild and history pages: see scripts/bench-http.sh and docs/benchmarks.md"
+echo "(they seed 1,000,000 runs, which takes minutes; run them on their own)"
