@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -76,7 +77,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// BEGIN IMMEDIATE on it also excludes writers in other processes.
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, write); err != nil {
+	if err := migrateLocked(ctx, write, path); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
@@ -159,6 +160,35 @@ func dsn(path string, writer bool, synchronous string) string {
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// migrateLocked migrates under an exclusive lock on a file next to the
+// database. SQLite has no advisory lock, and goose reads the applied
+// versions and applies a migration in separate transactions, so two
+// processes opening one new database at once (a server and `audit verify`)
+// would both apply version 1 and one would fail.
+func migrateLocked(ctx context.Context, db *sql.DB, path string) error {
+	lockPath := path + "-migrate.lock"
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the migration lock %s: %w", lockPath, err)
+	}
+	defer f.Close() // closing the file releases the lock
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("lock %s: %w", lockPath, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another process to migrate %s: %w", path, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return migrate(ctx, db)
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -39,3 +39,27 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// Processes that open one new database at once (a server starting while
+// `audit verify` polls it) migrate it one after another; none fails.
+func TestOpeningANewDatabaseFromManyPlacesAtOnceMigratesItOnce(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "logbook.db")
+		const openers = 8
+		errs := make(chan error, openers)
+		for range openers {
+			go func() {
+				s, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range openers {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
