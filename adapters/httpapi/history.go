@@ -218,16 +218,27 @@ func (a *API) servesHistory(w http.ResponseWriter) bool {
 	return true
 }
 
-func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+// historyListQuery is the start of both history lists: the server serves
+// the history, the filters parse (statuses are the list's own), and the view
+// has caught up with the store.
+func (a *API) historyListQuery(w http.ResponseWriter, r *http.Request, statuses []string) (listQuery, bool) {
 	if !a.servesHistory(w) {
-		return
+		return listQuery{}, false
 	}
-	lq, err := parseListQuery(r.URL.Query(), requestStatuses)
+	lq, err := parseListQuery(r.URL.Query(), statuses)
 	if writeParamError(w, err) {
-		return
+		return listQuery{}, false
 	}
 	if err := a.catchUp(r.Context(), "history"); err != nil {
 		unavailable(w, "the history view", err)
+		return listQuery{}, false
+	}
+	return lq, true
+}
+
+func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+	lq, ok := a.historyListQuery(w, r, requestStatuses)
+	if !ok {
 		return
 	}
 	page, err := a.History.Requests(r.Context(), projections.RequestFilter{
@@ -249,15 +260,8 @@ func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserI
 }
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
-	if !a.servesHistory(w) {
-		return
-	}
-	lq, err := parseListQuery(r.URL.Query(), runStatuses)
-	if writeParamError(w, err) {
-		return
-	}
-	if err := a.catchUp(r.Context(), "history"); err != nil {
-		unavailable(w, "the history view", err)
+	lq, ok := a.historyListQuery(w, r, runStatuses)
+	if !ok {
 		return
 	}
 	page, err := a.History.Runs(r.Context(), projections.RunFilter{

@@ -253,13 +253,7 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, user access.UserI
 		return
 	}
 	if snap, ok := a.snapshot(w, r); ok {
-		for _, g := range snap.Groups {
-			if g.Name == name {
-				writeJSON(w, http.StatusOK, g)
-				return
-			}
-		}
-		writeJSON(w, http.StatusNotFound, apiError{"no group named " + clip(name)})
+		writeNamed(w, snap.Groups, "group", name, func(g projections.AccessGroup) string { return g.Name })
 	}
 }
 
@@ -284,14 +278,20 @@ func (a *API) getRole(w http.ResponseWriter, r *http.Request, user access.UserIn
 		return
 	}
 	if snap, ok := a.snapshot(w, r); ok {
-		for _, role := range snap.Roles {
-			if role.Name == name {
-				writeJSON(w, http.StatusOK, role)
-				return
-			}
-		}
-		writeJSON(w, http.StatusNotFound, apiError{"no role named " + clip(name)})
+		writeNamed(w, snap.Roles, "role", name, func(r projections.AccessRole) string { return r.Name })
 	}
+}
+
+// writeNamed answers the item called name, or a 404 saying which kind of
+// thing was not found.
+func writeNamed[T any](w http.ResponseWriter, items []T, kind, name string, nameOf func(T) string) {
+	for _, item := range items {
+		if nameOf(item) == name {
+			writeJSON(w, http.StatusOK, item)
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, apiError{"no " + kind + " named " + clip(name)})
 }
 
 func (a *API) listPermissions(w http.ResponseWriter, r *http.Request, user access.UserInfo) {

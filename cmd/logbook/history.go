@@ -208,20 +208,9 @@ the input.`,
   logbook history --status failed --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query(time.Now())
-			if err != nil {
-				return exitWith(2, "%v", err)
-			}
-			client, err := historyNewClient(time.Minute)
-			if err != nil {
+			page, printed, err := fetchListPage[httpapi.HistoryPage](cmd, f, "/v1/history")
+			if err != nil || printed {
 				return err
-			}
-			var page httpapi.HistoryPage
-			if err := client.getJSON(cmd.Context(), "/v1/history", q, &page); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return writeJSON(cmd.OutOrStdout(), page)
 			}
 			if len(page.Requests) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no requests match")
@@ -244,6 +233,26 @@ the input.`,
 	}
 	f.bind(cmd, "requests")
 	return cmd
+}
+
+// fetchListPage reads one page of a history list (requests or runs) with
+// the filters, and prints it as JSON when --json asks for that (printed).
+func fetchListPage[P any](cmd *cobra.Command, f historyFilters, path string) (page P, printed bool, err error) {
+	q, err := f.query(time.Now())
+	if err != nil {
+		return page, false, exitWith(2, "%v", err)
+	}
+	client, err := historyNewClient(time.Minute)
+	if err != nil {
+		return page, false, err
+	}
+	if err := client.getJSON(cmd.Context(), path, q, &page); err != nil {
+		return page, false, err
+	}
+	if f.asJSON {
+		return page, true, writeJSON(cmd.OutOrStdout(), page)
+	}
+	return page, false, nil
 }
 
 func historyMore(cmd *cobra.Command, cursor string) {

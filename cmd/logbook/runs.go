@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,20 +27,9 @@ the input.`,
   logbook runs --status failed --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query(time.Now())
-			if err != nil {
-				return exitWith(2, "%v", err)
-			}
-			client, err := historyNewClient(time.Minute)
-			if err != nil {
+			page, printed, err := fetchListPage[httpapi.RunsPage](cmd, f, "/v1/runs")
+			if err != nil || printed {
 				return err
-			}
-			var page httpapi.RunsPage
-			if err := client.getJSON(cmd.Context(), "/v1/runs", q, &page); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return writeJSON(cmd.OutOrStdout(), page)
 			}
 			if len(page.Runs) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no runs match")
