@@ -40,7 +40,7 @@ func TestEveryBadInputGetsAClearReplyAndIsRecorded(t *testing.T) {
 		{"a user without permission is told which permission is missing", "bob", "user list",
 			[]string{"Denied", "logbook:manage_users"}, "RequestReceived IdentityResolved PipelineParsed PermissionChecked RequestDenied ReplyPosted"},
 		{"an unknown user is told how to get access", "mallory", "echo hi",
-			[]string{"no Logbook user is linked", "!user link USERNAME api mallory"}, "RequestReceived IdentityUnknown ReplyPosted"},
+			[]string{"there is no enabled Logbook user named mallory"}, "RequestReceived IdentityUnknown ReplyPosted"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

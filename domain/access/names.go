@@ -2,6 +2,7 @@ package access
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -36,6 +37,26 @@ func ValidateRoleName(name string) error { return checkName("role name", name, n
 // ValidateProvider checks a chat provider name ("slack", "irc", "web").
 func ValidateProvider(provider string) error {
 	return checkName("chat provider", provider, provider, 0)
+}
+
+// LinkableProviders are the chat providers a handle can be linked on:
+// those that name a person by the provider's own id. api and web senders
+// are Logbook users already (a token, a web session), so nothing is
+// linked there.
+var LinkableProviders = []string{"irc", "slack"}
+
+// ValidateLinkableProvider checks that handles can be linked on provider,
+// so a typo ("slak") or a provider this build does not have is refused
+// instead of recording a handle no message will ever carry.
+func ValidateLinkableProvider(provider string) error {
+	if err := ValidateProvider(provider); err != nil {
+		return err
+	}
+	if !slices.Contains(LinkableProviders, provider) {
+		return &Error{Kind: KindInvalid, Column: 1,
+			Message: fmt.Sprintf("chat provider %s takes no linked handles; expected one of %s", quoteShort(provider), strings.Join(LinkableProviders, ", "))}
+	}
+	return nil
 }
 
 // ValidateHandle checks a chat handle: the provider's own id for a person
@@ -165,7 +186,10 @@ func checkName(label, full, part string, offset int) error {
 	return nil
 }
 
-// checkText refuses invalid UTF-8, whitespace and control characters.
+// checkText refuses invalid UTF-8, whitespace, control characters and
+// invisible format characters (Unicode's Cf: bidirectional overrides such
+// as U+202E, zero-width spaces and joiners), which would let one handle
+// display as another in a list or a log.
 func checkText(label, s string) error {
 	col := 0
 	for i, r := range s {
@@ -176,9 +200,9 @@ func checkText(label, s string) error {
 					Message: fmt.Sprintf("%s %s has invalid UTF-8 at column %d; expected text", label, quoteShort(s), col)}
 			}
 		}
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return &Error{Kind: KindInvalid, Column: col,
-				Message: fmt.Sprintf("%s %s has %s at column %d; expected no whitespace or control characters", label, quoteShort(s), describeRune(r), col)}
+				Message: fmt.Sprintf("%s %s has %s at column %d; expected no whitespace, control or invisible formatting characters", label, quoteShort(s), describeRune(r), col)}
 		}
 	}
 	return nil
@@ -192,6 +216,8 @@ func describeRune(r rune) string {
 		return fmt.Sprintf("whitespace %q", r)
 	case 'A' <= r && r <= 'Z':
 		return fmt.Sprintf("the uppercase letter %q", r)
+	case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("the invisible character U+%04X", r)
 	default:
 		return fmt.Sprintf("the character %q", r)
 	}

@@ -111,7 +111,7 @@ func (u User) create(c CreateUser, facts UserFacts) ([]domain.Payload, error) {
 }
 
 func (u User) linkHandle(c LinkChatHandle, facts UserFacts) ([]domain.Payload, error) {
-	if err := ValidateProvider(c.Provider); err != nil {
+	if err := ValidateLinkableProvider(c.Provider); err != nil {
 		return nil, err
 	}
 	if err := ValidateHandle(c.Handle); err != nil {

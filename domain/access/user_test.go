@@ -124,6 +124,18 @@ func TestLinkChatHandle(t *testing.T) {
 			when:  LinkChatHandle{User: "u-alice", Provider: "Slack", Handle: "U123"},
 			err:   KindInvalid, msg: `chat provider "Slack"`,
 		},
+		{
+			name:  "a provider this build does not have is refused",
+			given: alice,
+			when:  LinkChatHandle{User: "u-alice", Provider: "teams", Handle: "U123"},
+			err:   KindInvalid, msg: `chat provider "teams" takes no linked handles; expected one of irc, slack`,
+		},
+		{
+			name:  "a handle with a right-to-left override is refused",
+			given: alice,
+			when:  LinkChatHandle{User: "u-alice", Provider: "irc", Handle: "alice\u202enimda"},
+			err:   KindInvalid, msg: "U+202E at column 6",
+		},
 	})
 }
 

@@ -46,6 +46,10 @@ func replyFor(r Request) Reply {
 	case StatusUnknown:
 		reply.Text = fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s. "+
 			"Ask an admin to run `!user link USERNAME %s %s`.", rec.Adapter, rec.ChatUser, rec.Adapter, rec.ChatUser)
+		if AuthenticatedAdapters[rec.Adapter] {
+			// These senders name a Logbook user; there is no handle to link.
+			reply.Text = fmt.Sprintf("I don't know who you are: there is no enabled Logbook user named %s. Ask an admin for an account.", rec.ChatUser)
+		}
 		if reason := r.unknown.RegistrationError; reason != "" {
 			reply.Text += " (I could not register you myself: " + reason + ".)"
 		}
