@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,35 +112,25 @@ func (c config) Validate() error {
 }
 
 // parseDatabaseURL says which store a URL names: ("postgres", url) or
-// ("sqlite", path). Empty means the embedded SQLite file under dataDir.
-func parseDatabaseURL(url, dataDir string) (kind, target string, err error) {
+// ("sqlite", path). Empty means the embedded SQLite file under dataDir. A
+// postgres URL must parse, since one that does not would be quoted whole
+// in the driver's errors; the error here never shows it.
+func parseDatabaseURL(raw, dataDir string) (kind, target string, err error) {
 	switch {
-	case url == "":
+	case raw == "":
 		return "sqlite", filepath.Join(dataDir, "logbook.db"), nil
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return "postgres", url, nil
-	case strings.HasPrefix(url, "sqlite://"):
-		return "sqlite", strings.TrimPrefix(url, "sqlite://"), nil
-	case strings.HasPrefix(url, "file:"):
-		return "sqlite", strings.TrimPrefix(url, "file:"), nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return "", "", errors.New("LOGBOOK_DATABASE_URL does not parse as a URL (it is not shown, since it may hold a password): " +
+				"percent-encode any '@', ':', '/', '?', '#', '%' or space in the user name or password")
+		}
+		return "postgres", raw, nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		return "sqlite", strings.TrimPrefix(raw, "sqlite://"), nil
+	case strings.HasPrefix(raw, "file:"):
+		return "sqlite", strings.TrimPrefix(raw, "file:"), nil
 	}
-	return "", "", fmt.Errorf("LOGBOOK_DATABASE_URL %q: use postgres://user@host/db, sqlite:///path/to/file.db, or leave it unset for %s", redactURL(url), filepath.Join(dataDir, "logbook.db"))
-}
-
-// redactURL hides a password in a URL before it is logged or printed.
-func redactURL(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return url
-	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return url
-	}
-	if user, _, hasPassword := strings.Cut(userinfo, ":"); hasPassword {
-		return scheme + "://" + user + ":***@" + host
-	}
-	return url
+	return "", "", fmt.Errorf("LOGBOOK_DATABASE_URL %q: use postgres://user@host/db, sqlite:///path/to/file.db, or leave it unset for %s", redactURL(raw), filepath.Join(dataDir, "logbook.db"))
 }
 
 // openStore opens the store a URL names, once.
@@ -152,7 +143,7 @@ func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, strin
 	case "postgres":
 		s, err := postgres.Open(ctx, target, sqlstore.Config{})
 		if err != nil {
-			return nil, "", err
+			return nil, "", redactErr(err, target)
 		}
 		return s.Store, "postgres " + redactURL(target), nil
 	default:
@@ -177,7 +168,7 @@ func openConfiguredStore(ctx context.Context, database string) (*sqlstore.Store,
 	}
 	store, name, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
-		return nil, "", cfg, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), err)
+		return nil, "", cfg, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), redactErr(err, cfg.DatabaseURL))
 	}
 	return store, name, cfg, nil
 }
