@@ -37,9 +37,23 @@ func (s *Store) URL() string { return s.url }
 // Schema is the schema holding the events table.
 func (s *Store) Schema() string { return s.schema }
 
+// Options are the PostgreSQL store's settings.
+type Options struct {
+	Store sqlstore.Config
+	// MustExist opens only a schema that holds a Logbook store already:
+	// read-only commands never create one (sqlstore.ErrNoStore).
+	MustExist bool
+}
+
 // Open connects, applies the migrations (under a session lock, so several
 // processes may start at once), and starts listening for appends.
 func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) {
+	return OpenWith(ctx, url, Options{Store: cfg})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg := opts.Store
 	// binary_parameters lets lib/pq send a query and its arguments in one
 	// round trip instead of two.
 	if !strings.Contains(url, "binary_parameters=") {
@@ -60,6 +74,17 @@ func Open(ctx context.Context, url string, cfg sqlstore.Config) (*Store, error) 
 	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if opts.MustExist {
+		var exists bool
+		if err := db.QueryRowContext(ctx, "SELECT to_regclass('events') IS NOT NULL").Scan(&exists); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if !exists {
+			db.Close()
+			return nil, fmt.Errorf("%w in schema %s: it has no events table", sqlstore.ErrNoStore, schema)
+		}
 	}
 	d := newDialect(db, schema)
 	if err := migrate(ctx, db, d.lockKey); err != nil {

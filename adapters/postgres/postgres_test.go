@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	neturl "net/url"
 	"strings"
 	"testing"
@@ -133,4 +135,32 @@ func pgHostPort(t *testing.T, url string) string {
 		return u.Host + ":5432"
 	}
 	return u.Host
+}
+
+// A read-only open of a schema that holds no store fails with ErrNoStore
+// and creates nothing in it; a schema that holds one opens.
+func TestAMustExistOpenNeverCreatesAStore(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	_, err := postgres.OpenWith(context.Background(), url, postgres.Options{MustExist: true})
+	if !errors.Is(err, sqlstore.ErrNoStore) {
+		t.Fatalf("open of an empty schema: %v, want ErrNoStore", err)
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Fatalf("the read-only open created %d tables", tables)
+	}
+	openURL(t, url) // creates the store
+	s, err := postgres.OpenWith(context.Background(), url, postgres.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

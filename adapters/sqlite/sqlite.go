@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -45,6 +48,14 @@ type Options struct {
 	// consistent on any crash, but the last commits before a power loss or
 	// an OS crash may be lost; appends are about twice as fast).
 	Synchronous string
+	// MustExist opens only a database that holds a Logbook store already:
+	// read-only commands never create one (ErrNoStore).
+	MustExist bool
+	// Serve takes the server lock (an exclusive flock on <path>-serve.lock)
+	// for as long as the store is open, and refuses with ErrInUse while
+	// another process holds it: two servers on one file would both run the
+	// dispatcher and the views.
+	Serve bool
 }
 
 // Open opens (creating if needed) the database file at path, applies the
@@ -64,38 +75,110 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite synchronous %q is not full or normal", opts.Synchronous)
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	if opts.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: the file does not exist (set LOGBOOK_DATA_DIR or --database to the store's location)", sqlstore.ErrNoStore, path)
+		}
+	} else if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 		}
 	}
-	write, err := sql.Open("sqlite", dsn(path, true, sync))
-	if err != nil {
+	if opts.MustExist {
+		if err := checkHoldsAStore(ctx, path); err != nil {
+			return nil, err
+		}
+	}
+	closers := []func() error{}
+	fail := func(err error) (*Store, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
 		return nil, err
 	}
+	if opts.Serve {
+		release, err := lockServer(path)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, release)
+	}
+	write, err := sql.Open("sqlite", dsn(path, true, sync))
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, write.Close)
 	// One writer connection: SQLite allows one writer at a time anyway, and
 	// BEGIN IMMEDIATE on it also excludes writers in other processes.
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
 	if err := migrateLocked(ctx, write, path); err != nil {
-		write.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return fail(fmt.Errorf("migrate %s: %w", path, err))
 	}
 	read, err := sql.Open("sqlite", dsn(path, false, sync))
 	if err != nil {
-		write.Close()
-		return nil, err
+		return fail(err)
 	}
+	closers = append(closers, read.Close)
 	read.SetMaxOpenConns(8)
 	notifier := &sqlstore.Notifier{}
 	stopWatching, err := watchOtherWriters(path, notifier)
 	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("watch %s for appends by other processes: %w", path, err)
+		return fail(fmt.Errorf("watch %s for appends by other processes: %w", path, err))
 	}
-	st := sqlstore.New(read, write, newDialect(), notifier, cfg, stopWatching, write.Close, read.Close)
+	// The store closes in this order: the watcher, then the connections,
+	// then the server lock, so no other server starts on an open file.
+	closers = append(closers, stopWatching)
+	slices.Reverse(closers)
+	st := sqlstore.New(read, write, newDialect(), notifier, cfg, closers...)
 	return &Store{Store: st, path: path}, nil
+}
+
+// checkHoldsAStore looks for the events table through a read-only
+// connection, which writes nothing: opening the writer would already turn
+// any file into a WAL database.
+func checkHoldsAStore(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'").Scan(&tables); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if tables == 0 {
+		return fmt.Errorf("%w in %s: it has no events table", sqlstore.ErrNoStore, path)
+	}
+	return nil
+}
+
+// lockServer takes the server lock on path: an exclusive flock on a file
+// next to the database, held until release (or the process's death, so a
+// killed server never leaves it behind). The file holds the holder's pid,
+// to say who has it.
+func lockServer(path string) (release func() error, err error) {
+	lockPath := path + "-serve.lock"
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the server lock %s: %w", lockPath, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(lockPath)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			who := "another process"
+			if pid := strings.TrimSpace(string(holder)); pid != "" {
+				who = "process " + pid
+			}
+			return nil, fmt.Errorf("%w: %s serves %s (it holds %s); stop it, or give this server its own LOGBOOK_DATA_DIR", sqlstore.ErrInUse, who, path, lockPath)
+		}
+		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f.Close, nil // closing the file releases the lock
 }
 
 // watchOtherWriters wakes feeds when another process appends: every commit

@@ -2,7 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
@@ -62,4 +66,64 @@ func TestOpeningANewDatabaseFromManyPlacesAtOnceMigratesItOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A read-only open of a path that holds no store fails with ErrNoStore and
+// leaves nothing behind: no file, no directory.
+func TestAMustExistOpenNeverCreatesAStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "logbook.db")
+	_, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{MustExist: true})
+	if !errors.Is(err, sqlstore.ErrNoStore) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open of a missing file: %v, want ErrNoStore naming %s", err, path)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the data directory exists after a read-only open: %v", err)
+	}
+	// A file that is not a store (empty) is not turned into one either.
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.OpenWith(context.Background(), empty, sqlite.Options{MustExist: true}); !errors.Is(err, sqlstore.ErrNoStore) {
+		t.Fatalf("open of an empty file: %v, want ErrNoStore", err)
+	}
+	if info, err := os.Stat(empty); err != nil || info.Size() != 0 {
+		t.Fatalf("the empty file changed: %v, %v", info, err)
+	}
+	// A store that exists opens.
+	created := openTemp(t)
+	s, err := sqlite.OpenWith(context.Background(), created.Path(), sqlite.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
+// Two servers on one file would both run the dispatcher and the views:
+// the second is refused, naming the first, until the first closes.
+func TestASecondServerOnOneFileIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	first, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{Serve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlite.OpenWith(context.Background(), path, sqlite.Options{Serve: true})
+	if !errors.Is(err, sqlstore.ErrInUse) || !strings.Contains(err.Error(), fmt.Sprintf("process %d serves %s", os.Getpid(), path)) {
+		t.Fatalf("second server: %v, want ErrInUse naming this process", err)
+	}
+	// Readers and writers that do not serve still open it.
+	other, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{Serve: true})
+	if err != nil {
+		t.Fatalf("after the first server closed: %v", err)
+	}
+	second.Close()
 }

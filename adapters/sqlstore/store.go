@@ -19,6 +19,13 @@ import (
 // ErrClosed is returned by appends after Close.
 var ErrClosed = errors.New("event store is closed")
 
+// ErrNoStore says a database holds no Logbook store, for an open that must
+// not create one (a read-only command).
+var ErrNoStore = errors.New("no Logbook event store")
+
+// ErrInUse says another process serves the store and this one may not.
+var ErrInUse = errors.New("the event store is in use by another server")
+
 // Columns lists the events table's columns in the order rows are written and read.
 const Columns = "position, stream_id, version, id, type, data, metadata, recorded_at, prev_hash, hash"
 

@@ -429,9 +429,9 @@ tokens with "user token NAME".`,
 				return exitWith(2, "--database is required: the URL the seed wrote to")
 			}
 			ctx := cmd.Context()
-			store, _, err := openStore(ctx, database, "")
+			store, _, err := openStore(ctx, database, "", existingStore)
 			if err != nil {
-				return err
+				return redactErr(err, database)
 			}
 			defer store.Close()
 			snap, err := projections.NewPermissionReader(projections.DBOf(store)).Snapshot(ctx)

@@ -68,9 +68,13 @@ URL names one with search_path=.`,
 				return err
 			}
 			defer cleanup()
-			store, name, err := openStore(cmd.Context(), url, "")
+			mode := createStore
+			if queryOnly {
+				mode = existingStore
+			}
+			store, name, err := openStore(cmd.Context(), url, "", mode)
 			if err != nil {
-				return err
+				return redactErr(err, url)
 			}
 			defer store.Close()
 			seed := benchSeed

@@ -67,9 +67,9 @@ URL names one with search_path=; an sqlite:// URL is used as it is.`,
 				return err
 			}
 			defer cleanup()
-			store, name, err := openStore(cmd.Context(), url, "")
+			store, name, err := openStore(cmd.Context(), url, "", createStore)
 			if err != nil {
-				return err
+				return redactErr(err, url)
 			}
 			defer store.Close()
 			if profile != "" {

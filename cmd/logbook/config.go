@@ -133,21 +133,35 @@ func parseDatabaseURL(raw, dataDir string) (kind, target string, err error) {
 	return "", "", fmt.Errorf("LOGBOOK_DATABASE_URL %q: use postgres://user@host/db, sqlite:///path/to/file.db, or leave it unset for %s", redactURL(raw), filepath.Join(dataDir, "logbook.db"))
 }
 
+// openMode says what opening a store may do beyond reading it.
+type openMode int
+
+const (
+	// createStore creates the store when the database holds none (bench).
+	createStore openMode = iota
+	// existingStore opens only a store that exists: a read-only command
+	// never creates one (audit verify, events tail, projections).
+	existingStore
+	// serveStore creates the store when needed and takes the server lock
+	// on SQLite, so a second server on the same file is refused.
+	serveStore
+)
+
 // openStore opens the store a URL names, once.
-func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, string, error) {
+func openStore(ctx context.Context, url, dataDir string, mode openMode) (*sqlstore.Store, string, error) {
 	kind, target, err := parseDatabaseURL(url, dataDir)
 	if err != nil {
 		return nil, "", err
 	}
 	switch kind {
 	case "postgres":
-		s, err := postgres.Open(ctx, target, sqlstore.Config{})
+		s, err := postgres.OpenWith(ctx, target, postgres.Options{MustExist: mode == existingStore})
 		if err != nil {
 			return nil, "", redactErr(err, target)
 		}
 		return s.Store, "postgres " + redactURL(target), nil
 	default:
-		s, err := sqlite.OpenWith(ctx, target, sqlite.Options{Synchronous: os.Getenv("LOGBOOK_SQLITE_SYNC")})
+		s, err := sqlite.OpenWith(ctx, target, sqlite.Options{Synchronous: os.Getenv("LOGBOOK_SQLITE_SYNC"), MustExist: mode == existingStore, Serve: mode == serveStore})
 		if err != nil {
 			return nil, "", err
 		}
@@ -155,9 +169,10 @@ func openStore(ctx context.Context, url, dataDir string) (*sqlstore.Store, strin
 	}
 }
 
-// openConfiguredStore opens the store a command works on: --database when
-// given, else LOGBOOK_DATABASE_URL, else the embedded SQLite file. Errors
-// are exit code 2, as for any bad setting.
+// openConfiguredStore opens the existing store a command works on:
+// --database when given, else LOGBOOK_DATABASE_URL, else the embedded
+// SQLite file. It never creates one. Errors are exit code 2, as for any
+// bad setting.
 func openConfiguredStore(ctx context.Context, database string) (*sqlstore.Store, string, config, error) {
 	cfg, err := loadConfig()
 	if err != nil {
@@ -166,24 +181,28 @@ func openConfiguredStore(ctx context.Context, database string) (*sqlstore.Store,
 	if database != "" {
 		cfg.DatabaseURL = database
 	}
-	store, name, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir)
+	store, name, err := openStore(ctx, cfg.DatabaseURL, cfg.DataDir, existingStore)
 	if err != nil {
 		return nil, "", cfg, exitWith(2, "open %s: %v", redactURL(cfg.DatabaseURL), redactErr(err, cfg.DatabaseURL))
 	}
 	return store, name, cfg, nil
 }
 
-// openStoreWithRetry keeps trying until the database answers or ctx ends,
-// backing off from 200ms to 10s and logging each failure.
+// openStoreWithRetry opens the store serve runs on, trying until the
+// database answers or ctx ends, backing off from 200ms to 10s and logging
+// each failure. A bad URL, or a store another server holds, is not retried.
 func openStoreWithRetry(ctx context.Context, log zerolog.Logger, url, dataDir string) (*sqlstore.Store, string, error) {
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		s, name, err := openStore(ctx, url, dataDir)
+		s, name, err := openStore(ctx, url, dataDir, serveStore)
 		if err == nil {
 			return s, name, nil
 		}
 		if _, _, urlErr := parseDatabaseURL(url, dataDir); urlErr != nil {
 			return nil, "", urlErr
+		}
+		if errors.Is(err, sqlstore.ErrInUse) {
+			return nil, "", err
 		}
 		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("database not reachable; retrying")
 		select {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -113,5 +115,32 @@ func TestServeRejectsAnUnknownDatabaseURL(t *testing.T) {
 	err := runCLI(t, "serve")
 	if ee, ok := err.(*exitError); !ok || ee.code != 2 || !strings.Contains(ee.msg, "postgres://") {
 		t.Fatalf("serve with a mysql URL: %v, want exit 2 saying what URLs work", err)
+	}
+}
+
+// A second server on the same SQLite file would fight the first over the
+// dispatcher and the views: it stops at once with an error naming the
+// first, and starts once the first has stopped.
+func TestASecondServeOnOneSQLiteFileIsRefused(t *testing.T) {
+	dataDir := t.TempDir()
+	first := config{DataDir: dataDir, HTTPAddr: freeAddr(t), LogLevel: "warn", LogFormat: "json", Runtime: "process"}
+	stopFirst := startServe(t, first)
+	waitForStatus(t, "http://"+first.HTTPAddr+"/readyz", http.StatusOK)
+
+	second := first
+	second.HTTPAddr = freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := serve(ctx, second)
+	if !errors.Is(err, sqlstore.ErrInUse) || !strings.Contains(err.Error(), filepath.Join(dataDir, "logbook.db")) {
+		t.Fatalf("second serve: %v, want ErrInUse naming the file", err)
+	}
+	if err := stopFirst(); err != nil {
+		t.Fatal(err)
+	}
+	stopSecond := startServe(t, second)
+	waitForStatus(t, "http://"+second.HTTPAddr+"/readyz", http.StatusOK)
+	if err := stopSecond(); err != nil {
+		t.Fatal(err)
 	}
 }
