@@ -225,3 +225,19 @@ func TestFollowingResumesAfterADroppedConnectionAndStopsAtTheEnd(t *testing.T) {
 		t.Fatalf("follow = %q, %v after %d connections; stderr %q", out, err, connections, errOut)
 	}
 }
+
+// A room holding a newline forged a row, and text holding ESC [2J cleared
+// the terminal: `history` escapes them.
+func TestHistoryEscapesWhatPeopleTyped(t *testing.T) {
+	var s fakeServer
+	s.start(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"requests":[{"request_id":"q1","adapter":"api","room":"ops\nq2  2026-05-06T12:00:00Z  admin","chat_user":"bob","username":"bob","text":"echo \u001b[2Jgone","status":"completed","received_at":"2026-05-06T12:00:00Z"}]}`)
+	})
+	out, _, err := runCLIOutput(t, "history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, "\n"); n != 2 || strings.ContainsRune(out, '\x1b') || !strings.Contains(out, `ops\nq2`) || !strings.Contains(out, `echo \x1b[2Jgone`) {
+		t.Fatalf("history printed %d lines:\n%q", n, out)
+	}
+}
