@@ -13,6 +13,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // Source is the event store together with the database its views live in.
@@ -130,6 +131,11 @@ type Runner struct {
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced after every commit
 	opened     bool
+	// interrupted is the first failure of this step that a retry can get
+	// past (a lost connection, a failed commit): the step ends with it,
+	// the view does not stop, and the next step opens the views again at
+	// their stored checkpoints. Written by the views' goroutines under mu.
+	interrupted error
 }
 
 // FeedReader is the lean read of the ordered log that views replay:
@@ -372,6 +378,10 @@ func (r *Runner) catchUp(ctx context.Context, progress func(Progress)) (Stats, e
 			stats.Duration = time.Since(start)
 			return stats, ctx.Err()
 		}
+		if err := r.takeInterruption(); err != nil {
+			stats.Duration = time.Since(start)
+			return stats, err
+		}
 		stats.Events += f.to - f.from + 1
 		if progress != nil {
 			progress(Progress{Position: r.low(), Head: head, Read: stats.Events})
@@ -389,6 +399,20 @@ func (r *Runner) catchUp(ctx context.Context, progress func(Progress)) (Stats, e
 		return stats, readErr
 	}
 	return stats, ctx.Err()
+}
+
+// takeInterruption returns the step's interruption, if a view had one, and
+// marks the views to be opened again from their stored checkpoints: a
+// commit whose outcome is unknown may have moved one.
+func (r *Runner) takeInterruption() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.interrupted
+	if err != nil {
+		r.interrupted = nil
+		r.opened = false
+	}
+	return err
 }
 
 // minEventsBetweenAnalyses keeps a young log from being analyzed at every
@@ -463,9 +487,13 @@ func (r *Runner) fetch(ctx context.Context, from, to int64, types []string) (fet
 	return f, nil
 }
 
-// Run catches up, then follows the log as it grows until ctx ends (nil) or
-// every view has stopped (their errors). A stopped view is logged and
-// reported by Status; the others go on.
+// Run catches up, then follows the log as it grows until ctx ends (nil).
+// It reports itself ready to its supervisor once caught up. A failure a
+// retry can get past (a lost connection) ends Run with the error, and the
+// next Run resumes every view from its stored checkpoint. A view that
+// stops on an event it cannot read is logged and reported by Status; the
+// others go on, and when none is left Run reports itself unready and
+// waits for ctx, since restarting cannot help.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.ensureOpen(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -492,8 +520,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		if r.healthy() == 0 {
-			return r.failures()
+			supervisor.Unready(ctx, r.failures())
+			<-ctx.Done()
+			return nil
 		}
+		supervisor.Ready(ctx)
 		timer.Reset(r.cfg.SafetyNet)
 		select {
 		case <-ctx.Done():
@@ -711,9 +742,29 @@ func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
 		return
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !stopsTheView(failed) {
+		if r.interrupted == nil {
+			r.interrupted = fmt.Errorf("projection %s at position %d: %w", v.p.Name(), v.checkpoint, failed)
+		}
+		return
+	}
 	v.err = &ViewError{View: v.p.Name(), Err: failed}
-	r.mu.Unlock()
 	zerolog.Ctx(ctx).Error().Err(failed).Str("projection", v.p.Name()).Int64("position", v.checkpoint).Msg("projection stopped")
+}
+
+// errCheckpointMoved says another runner applies the view, or a rebuild
+// reset it, while this runner applied a batch.
+var errCheckpointMoved = errors.New("checkpoint moved")
+
+// stopsTheView says whether a view's failure is one that trying again
+// cannot get past: an event the view cannot read or fold stays where it
+// is, and a checkpoint another runner moves is that runner's. Anything
+// else (a lost connection, a database restarting, a failed commit) ends
+// the step instead, and the views resume from their stored checkpoints.
+func stopsTheView(err error) bool {
+	var ee *EventError
+	return errors.As(err, &ee) || errors.Is(err, errCheckpointMoved)
 }
 
 // apply is one view transaction: take the checkpoint row (so a second
@@ -740,7 +791,7 @@ func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
 		return fmt.Errorf("advance checkpoint to %d: %w", batch.Last, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("checkpoint is no longer at %d: another runner applies this view, or it was rebuilt meanwhile", v.checkpoint)
+		return fmt.Errorf("%w: the checkpoint is no longer at %d: another runner applies this view, or it was rebuilt meanwhile", errCheckpointMoved, v.checkpoint)
 	}
 	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db}, batch); err != nil {
 		var ee *EventError
