@@ -90,6 +90,10 @@ type Executor struct {
 	slots chan struct{}
 	base  context.Context
 	stop  context.CancelCauseFunc
+	// drain outlives base: runs stopped at shutdown still publish their
+	// end under it, until Shutdown's own deadline passes (abandon).
+	drain   context.Context
+	abandon context.CancelFunc
 
 	mu      sync.Mutex
 	active  map[string]*activeRun
@@ -120,13 +124,16 @@ func NewExecutorWithConfig(cfg Config) (*Executor, error) {
 	}
 	cfg.setDefaults()
 	base, stop := context.WithCancelCause(cfg.Logger.WithContext(context.Background()))
+	drain, abandon := context.WithCancel(cfg.Logger.WithContext(context.Background()))
 	return &Executor{
-		cfg:    cfg,
-		slots:  make(chan struct{}, cfg.Concurrency),
-		base:   base,
-		stop:   stop,
-		active: map[string]*activeRun{},
-		early:  map[string]CancelRequest{},
+		cfg:     cfg,
+		slots:   make(chan struct{}, cfg.Concurrency),
+		base:    base,
+		stop:    stop,
+		drain:   drain,
+		abandon: abandon,
+		active:  map[string]*activeRun{},
+		early:   map[string]CancelRequest{},
 	}, nil
 }
 
@@ -186,8 +193,10 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 	go func() { e.running.Wait(); close(done) }()
 	select {
 	case <-done:
+		e.abandon()
 		return nil
 	case <-ctx.Done():
+		e.abandon() // publishes still retrying give up
 		return fmt.Errorf("executor shutdown: runs still in flight: %w", ctx.Err())
 	}
 }
@@ -245,7 +254,7 @@ func (e *Executor) Execute(req RunRequest) error {
 	}
 
 	md := domain.Metadata{CorrelationID: req.Request.RequestID, CausationID: req.EventID, Actor: e.cfg.Actor}
-	rec := newRecorder(e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
+	rec := newRecorder(e.drain, e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
 	if !state.Requested {
 		if err := rec.record(req.Request); err != nil {
 			return err

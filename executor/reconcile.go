@@ -90,7 +90,7 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 			continue
 		}
 		md := domain.Metadata{CorrelationID: l.RequestID, Actor: cfg.Actor}
-		rec := newRecorder(cfg.Publisher, cfg.EventsTopic, l.RunID, md, past)
+		rec := newRecorder(ctx, cfg.Publisher, cfg.EventsTopic, l.RunID, md, past)
 		if !state.Finished() {
 			reason := fmt.Sprintf("the executor stopped while the run's container %.12s was %s", l.ContainerID, l.State)
 			if l.State == "exited" {

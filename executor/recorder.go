@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -18,6 +19,7 @@ import (
 // the run. Each proposed event goes through the run decider, gets the next
 // stream version and is published for the Appender.
 type recorder struct {
+	ctx   context.Context
 	pub   message.Publisher
 	topic string
 
@@ -28,9 +30,9 @@ type recorder struct {
 	next   int64 // the version the next event takes
 }
 
-func newRecorder(pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
+func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
 	return &recorder{
-		pub: pub, topic: topic,
+		ctx: ctx, pub: pub, topic: topic,
 		stream: run.Stream(runID),
 		md:     md,
 		state:  run.Fold(past),
@@ -61,16 +63,16 @@ func (r *recorder) record(p domain.Payload) error {
 	return nil
 }
 
+// publish hands msg to the bus, retrying a failed publish three times with
+// backoff while ctx (the executor's drain context: it outlives a cancelled
+// run, so its end is still recorded, and ends when shutdown gives up)
+// lasts.
 func (r *recorder) publish(msg *message.Message) error {
-	var err error
-	for attempt := range 3 {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
-		}
-		if err = r.pub.Publish(r.topic, msg); err == nil {
-			return nil
-		}
-	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	_, err := backoff.Retry(r.ctx, func() (struct{}, error) {
+		return struct{}{}, r.pub.Publish(r.topic, msg)
+	}, backoff.WithBackOff(b), backoff.WithMaxTries(3))
 	return err
 }
 

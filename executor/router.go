@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
 // RouterConfig tunes NewRouter. Zero fields take the defaults named.
@@ -21,13 +23,26 @@ type RouterConfig struct {
 	Logger          zerolog.Logger
 }
 
+// Unprocessable says whether a handler's error is one no retry can fix: a
+// message that cannot be understood, an event the store refuses, or a
+// stream that holds another event where this one belongs (or never gets
+// the one before it). Such a message goes to the poison queue. Any other
+// error (the store unreachable, a database restarting) is the world's, not
+// the message's: it is nacked and delivered again, so a run's events wait
+// for the store to return instead of being lost.
+func Unprocessable(err error) bool {
+	return errors.Is(err, ErrBadMessage) || errors.Is(err, ErrStreamConflict) || errors.Is(err, ErrStreamBehind) ||
+		errors.Is(err, eventstore.ErrInvalidEvent)
+}
+
 // NewRouter builds a watermill router with the middleware every Logbook
 // consumer uses. Listed from the handler outwards, each wrapping the next:
 // recoverer (a panic becomes an error), correlation id (kept on produced
 // messages), bounded retry (exponential backoff; messages that cannot be
 // understood are not retried), timeout (for the message and its retries),
-// poison queue (what still fails is parked on PoisonTopic with its reason and
-// acknowledged, so a bad message never loops).
+// poison queue (an Unprocessable message is parked on PoisonTopic with its
+// reason and acknowledged, so a bad message never loops; any other failure
+// is nacked and delivered again, the retries pacing it).
 func NewRouter(cfg RouterConfig) (*message.Router, error) {
 	if cfg.PoisonPublisher == nil {
 		return nil, errors.New("router config: PoisonPublisher is required")
@@ -49,7 +64,7 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueue(cfg.PoisonPublisher, cfg.PoisonTopic)
+	poison, err := middleware.PoisonQueueWithFilter(cfg.PoisonPublisher, cfg.PoisonTopic, Unprocessable)
 	if err != nil {
 		return nil, err
 	}

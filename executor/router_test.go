@@ -2,11 +2,15 @@ package executor_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
@@ -58,4 +62,81 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the routed run did not reach the store: %s", types(store.Payloads("run-routed")))
+}
+
+// downStore is a MemStore whose appends fail, as an unreachable database's
+// do, while it is down; each refused append is signalled.
+type downStore struct {
+	*executortest.MemStore
+	down    atomic.Bool
+	refused chan struct{}
+}
+
+func (s *downStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...domain.NewEvent) (eventstore.AppendResult, error) {
+	if s.down.Load() {
+		select {
+		case s.refused <- struct{}{}:
+		default:
+		}
+		return eventstore.AppendResult{}, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return s.MemStore.Append(ctx, stream, expected, events...)
+}
+
+// Given the store is unreachable while a run publishes its events, when
+// the router's retries are used up, then the events are not parked on the
+// poison queue (which would leave a gap no later event can fill) but
+// delivered again; once the store returns the whole run is stored in order.
+func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) {
+	t.Parallel()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	store := &downStore{MemStore: executortest.NewMemStore(), refused: make(chan struct{}, 1)}
+	store.down.Store(true)
+	bus := executor.NewEmbeddedBus(log)
+	defer bus.Close()
+	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: log, MaxRetries: 2, RetryInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: &fakeRuntime{fn: echoRun("waited\n", executor.Outcome{})}, Publisher: bus.Events, Store: store.MemStore, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.AddHandlers(router, bus.Commands, bus.Commands)
+	executor.NewAppender(store).AddHandler(router, bus.Events)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+
+	msg, err := executor.NewRunRequestMessage(request("outage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Commands.Publish(executor.TopicRunRequested, msg); err != nil {
+		t.Fatal(err)
+	}
+	// Three times the router's retries (2 each) are refused: the first
+	// event has outlived its retries at least twice.
+	for range 9 {
+		<-store.refused
+	}
+	store.down.Store(false)
+	for changed := store.Changed(); ; changed = store.Changed() {
+		got := store.Payloads("run-outage")
+		if n := len(got); n > 0 && got[n-1].EventType() == "ContainerRemoved" {
+			if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
+				t.Fatalf("events = %s", types(got))
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the run never reached the store after it returned: %s", types(got))
+		}
+	}
+	_ = e.Shutdown(context.Background())
 }
