@@ -135,15 +135,16 @@ func TestLineBudgetMatchesTheLibrary(t *testing.T) {
 
 func TestBackoffGrowsWithJitterAndStaysBounded(t *testing.T) {
 	min, max := 100*time.Millisecond, 2*time.Second
-	for n := 1; n <= 10; n++ {
-		ceiling := min << (n - 1)
-		if ceiling > max {
-			ceiling = max
-		}
-		for range 50 {
-			d := backoff(min, max, n)
-			if d < ceiling/2 || d > ceiling {
-				t.Fatalf("backoff(attempt %d) = %v; want between %v and %v", n, d, ceiling/2, ceiling)
+	p := &Provider{cfg: Config{MinBackoff: min, MaxBackoff: max}}
+	for range 50 {
+		b := p.newBackOff()
+		for n := 1; n <= 10; n++ {
+			ceiling := min << (n - 1)
+			if ceiling > max {
+				ceiling = max
+			}
+			if d := b.NextBackOff(); d < ceiling/2 || d > ceiling*3/2 {
+				t.Fatalf("wait before attempt %d = %v; want between %v and %v", n, d, ceiling/2, ceiling*3/2)
 			}
 		}
 	}

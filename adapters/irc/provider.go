@@ -26,13 +26,13 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircfmt"
 	"github.com/ergochat/irc-go/ircmsg"
@@ -41,6 +41,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/logbookhq/logbook/domain/chat"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // Name is the provider's adapter name, in RequestReceived and handles.
@@ -159,6 +160,7 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 		p.deliver(deliverCtx, h, queue)
 	}()
 
+	retry := p.newBackOff()
 	failures := 0
 	for {
 		s, err := p.connect(ctx, queue)
@@ -168,10 +170,11 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 		if err != nil {
 			if errors.Is(err, errPermanent) {
 				p.log.Error().Err(err).Msg("irc: giving up: the server refuses this configuration")
-				return err
+				return supervisor.Permanent(err)
 			}
+			supervisor.Unready(ctx, err)
 			failures++
-			delay := backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)
+			delay := retry.NextBackOff()
 			p.log.Warn().Err(err).Int("attempt", failures).Dur("retry_in", delay).Msg("irc: connect failed; retrying")
 			if !sleep(ctx, delay) {
 				return ctx.Err()
@@ -179,6 +182,7 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 			continue
 		}
 		connectedAt := time.Now()
+		supervisor.Ready(ctx)
 		p.log.Info().Str("nick", s.conn.CurrentNick()).Str("connection", s.id).Msg("irc: connected")
 		select {
 		case <-ctx.Done():
@@ -194,15 +198,17 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 		p.drop(s)
 		if err := s.fatalErr(); err != nil {
 			p.log.Error().Err(err).Msg("irc: giving up: the server refuses this configuration")
-			return err
+			return supervisor.Permanent(err)
 		}
+		supervisor.Unready(ctx, errors.New("irc: disconnected; reconnecting"))
 		// A connection the server keeps cutting right after registration
 		// backs off like a failed connect; one that held starts over.
 		if time.Since(connectedAt) >= stableConnection {
+			retry.Reset()
 			failures = 0
 		}
 		failures++
-		delay := backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)
+		delay := retry.NextBackOff()
 		p.log.Warn().Str("connection", s.id).Dur("retry_in", delay).Msg("irc: disconnected; reconnecting")
 		if !sleep(ctx, delay) {
 			return ctx.Err()
@@ -214,19 +220,15 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 // start over after it ends.
 const stableConnection = time.Minute
 
-// backoff is the wait before reconnect attempt n (1-based): min doubled
-// n-1 times, capped at max, then between half and all of that at random,
-// so many bots cut off together do not come back together.
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
-	return d
+// newBackOff gives the waits between reconnect attempts: MinBackoff
+// doubled after each failure up to MaxBackoff, each spread by half of it
+// either way at random, so many bots cut off together do not come back
+// together.
+func (p *Provider) newBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = p.cfg.MinBackoff, p.cfg.MaxBackoff
+	b.Multiplier, b.RandomizationFactor = 2, 0.5
+	return b
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
