@@ -89,7 +89,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 	d := newDialect(db, schema)
 	if err := migrate(ctx, db, d.lockKey); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("postgres: migrate: %w", err)
+		return nil, fmt.Errorf("postgres: %w: %w", sqlstore.ErrMigration, err)
 	}
 	notifier := &sqlstore.Notifier{}
 	listener := pq.NewListener(url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
@@ -138,8 +138,7 @@ func migrate(ctx context.Context, db *sql.DB, lockKey int64) error {
 	if err != nil {
 		return err
 	}
-	_, err = provider.Up(ctx)
-	return err
+	return sqlstore.Migrate(ctx, provider)
 }
 
 type dialect struct {

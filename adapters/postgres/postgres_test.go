@@ -164,3 +164,16 @@ func TestAMustExistOpenNeverCreatesAStore(t *testing.T) {
 	}
 	s.Close()
 }
+
+// A schema migrated by a newer build is refused with ErrMigration.
+func TestASchemaFromANewerBuildIsRefused(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	s := openURL(t, url)
+	if _, err := s.DB().Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := postgres.Open(context.Background(), url, sqlstore.Config{})
+	if !errors.Is(err, sqlstore.ErrMigration) || !strings.Contains(err.Error(), "schema is version 9999") {
+		t.Fatalf("open of a newer schema: %v, want ErrMigration naming version 9999", err)
+	}
+}

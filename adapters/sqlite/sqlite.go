@@ -113,7 +113,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
 	if err := migrateLocked(ctx, write, path); err != nil {
-		return fail(fmt.Errorf("migrate %s: %w", path, err))
+		return fail(fmt.Errorf("%w: %s: %w", sqlstore.ErrMigration, path, err))
 	}
 	read, err := sql.Open("sqlite", dsn(path, false, sync))
 	if err != nil {
@@ -279,8 +279,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	_, err = provider.Up(ctx)
-	return err
+	return sqlstore.Migrate(ctx, provider)
 }
 
 // dialect is SQLite's: the portable batch SQL, in small statements because

@@ -127,3 +127,18 @@ func TestASecondServerOnOneFileIsRefused(t *testing.T) {
 	}
 	second.Close()
 }
+
+// A database migrated by a newer build is refused with ErrMigration, saying
+// both versions, instead of being written by a build that does not know
+// its schema.
+func TestADatabaseFromANewerBuildIsRefused(t *testing.T) {
+	s := openTemp(t)
+	if _, err := s.DB().Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := sqlite.Open(context.Background(), s.Path(), sqlstore.Config{})
+	if !errors.Is(err, sqlstore.ErrMigration) || !strings.Contains(err.Error(), "schema is version 9999") {
+		t.Fatalf("open of a newer database: %v, want ErrMigration naming version 9999", err)
+	}
+}

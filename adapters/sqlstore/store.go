@@ -26,6 +26,10 @@ var ErrNoStore = errors.New("no Logbook event store")
 // ErrInUse says another process serves the store and this one may not.
 var ErrInUse = errors.New("the event store is in use by another server")
 
+// ErrMigration says the database's schema could not be brought to this
+// build's: a failed migration, or a database migrated by a newer build.
+var ErrMigration = errors.New("the database schema cannot be migrated")
+
 // Columns lists the events table's columns in the order rows are written and read.
 const Columns = "position, stream_id, version, id, type, data, metadata, recorded_at, prev_hash, hash"
 
