@@ -19,6 +19,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // Checkpoints stores how far the dispatcher has decided.
@@ -206,6 +207,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.loop.resumeAt == 0 {
 		d.resumed = true
 		d.inline.Store(true)
+		supervisor.Ready(ctx)
 	}
 	feed := make(chan domain.RecordedEvent)
 	feedErr := make(chan error, 1)

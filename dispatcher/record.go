@@ -14,6 +14,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // appendDecision records a decision's runs and request events in one
@@ -180,6 +181,7 @@ func (d *Dispatcher) consume(ctx context.Context, log zerolog.Logger, e domain.R
 		d.resumed = true
 		d.resume(ctx, log)
 		d.inline.Store(true)
+		supervisor.Ready(ctx)
 	}
 }
 

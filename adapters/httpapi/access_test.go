@@ -87,7 +87,7 @@ func TestAccessExplainSaysWhichRuleDecidesEachStage(t *testing.T) {
 	t.Parallel()
 	facts := newExplainFacts(t)
 	api := &httpapi.API{Users: facts, Access: facts}
-	srv := httptest.NewServer(httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api }))
+	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(srv.Close)
 
 	cases := []struct {

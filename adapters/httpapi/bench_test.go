@@ -54,7 +54,7 @@ func BenchmarkHistoryHandler(b *testing.B) {
 	}
 	page.Next = "951"
 	api := &httpapi.API{Users: oneUser{}, History: cannedHistory{page}, Transcripts: projections.NewTranscriptReader(projections.DB{}), Events: stillStore{}, Views: caughtUp{}}
-	handler := httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api })
+	handler := httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api })
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

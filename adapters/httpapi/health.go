@@ -6,10 +6,20 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
-// Readiness says whether the server can do its work now; nil means ready.
-type Readiness func(ctx context.Context) error
+// ReadinessReport answers /readyz: whether the server can do its work now,
+// why not, and the state of each of its parts.
+type ReadinessReport struct {
+	Ready  bool                `json:"ready"`
+	Reason string              `json:"reason,omitempty"`
+	Parts  []supervisor.Status `json:"parts"`
+}
+
+// Readiness reports the server's readiness.
+type Readiness func(ctx context.Context) ReadinessReport
 
 // NewHandler returns the server's routes: /healthz answers while the process
 // runs; /readyz answers 200 only while ready says so; /v1/ is api's once
@@ -40,12 +50,14 @@ func readyz(ready Readiness) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := ready(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
-			return
+		report := ready(ctx)
+		if report.Parts == nil {
+			report.Parts = []supervisor.Status{}
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		status := http.StatusOK
+		if !report.Ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, report)
 	}
 }

@@ -75,7 +75,7 @@ func newFixtureOn(t *testing.T, store projections.Source) *fixture {
 	go func() { done <- views.Run(ctx) }()
 	db := projections.DBOf(store)
 	api := &httpapi.API{Users: oneUser{}, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db), Events: store, Views: views}
-	srv := httptest.NewServer(httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api }))
+	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()

@@ -39,7 +39,7 @@ func TestTheOpenAPIDocumentIsValidAndMatchesTheServedRoutes(t *testing.T) {
 	t.Parallel()
 	// Given a server (with no readers: every route is still served).
 	api := &httpapi.API{Users: oneUser{}}
-	srv := httptest.NewServer(httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api }))
+	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	defer srv.Close()
 
 	// When its document is fetched, without a token.
@@ -139,3 +139,6 @@ func (c *responseChecker) check(t *testing.T, baseURL string, req *http.Request,
 		t.Errorf("%s %s answered %d, which the document does not allow: %v\nbody: %.300s", req.Method, req.URL, status, err, body)
 	}
 }
+
+// alwaysReady is the readiness of a test server whose parts all run.
+func alwaysReady(context.Context) httpapi.ReadinessReport { return httpapi.ReadinessReport{Ready: true} }

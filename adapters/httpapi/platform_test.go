@@ -81,7 +81,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 		Requests: d, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Permissions: projections.NewPermissionReader(db),
 	}
-	srv := httptest.NewServer(httpapi.NewHandler(func(context.Context) error { return nil }, func() *httpapi.API { return api }))
+	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()

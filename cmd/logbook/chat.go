@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // slackConfig is LOGBOOK_SLACK_*. Slack runs when the bot token is set,
@@ -163,12 +165,12 @@ func (s *chatSet) canPost(adapter string, to dispatch.Destination) bool {
 	return ok && p.CanPost(to)
 }
 
-// start runs each provider until ctx ends, handing every message to the
-// dispatcher. A provider that stops for good (a rejected token) is logged;
-// the others keep running.
-func (s *chatSet) start(ctx context.Context, d *dispatcher.Dispatcher, log zerolog.Logger) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for name, p := range s.providers {
+// start runs each provider as a part of sup, handing every message to
+// the dispatcher. A provider that stops for good (a rejected token, a
+// refused nick) stops the server: its settings need fixing.
+func (s *chatSet) start(ctx context.Context, sup *supervisor.Supervisor, d *dispatcher.Dispatcher, log zerolog.Logger) {
+	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
+		p := s.providers[name]
 		plog := log.With().Str("provider", name).Logger()
 		handler := func(ctx context.Context, m chat.Message) error {
 			id, err := d.Receive(ctx, m.Received(), m.Provider+":"+m.User)
@@ -179,14 +181,15 @@ func (s *chatSet) start(ctx context.Context, d *dispatcher.Dispatcher, log zerol
 			plog.Debug().Str("request_id", id).Str("room", m.Room).Msg("chat message recorded")
 			return nil
 		}
-		wg.Go(func() {
+		sup.Start(ctx, supervisor.Part{Name: "chat:" + name, Run: func(ctx context.Context) error {
 			plog.Info().Msg("chat provider starting")
-			if err := p.Run(ctx, handler); err != nil && ctx.Err() == nil {
-				plog.Error().Err(err).Msg("chat provider stopped; fix its settings and restart Logbook")
+			err := p.Run(ctx, handler)
+			if err != nil && ctx.Err() == nil {
+				return supervisor.Permanent(fmt.Errorf("chat provider %s stopped; fix its settings: %w", name, err))
 			}
-		})
+			return err
+		}})
 	}
-	return &wg
 }
 
 // ServeHTTP answers the providers' HTTP routes (Slack's Events API).

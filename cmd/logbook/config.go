@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // config is Logbook's 12-factor configuration: environment variables with
@@ -189,29 +192,58 @@ func openConfiguredStore(ctx context.Context, database string) (*sqlstore.Store,
 }
 
 // openStoreWithRetry opens the store serve runs on, trying until the
-// database answers or ctx ends, backing off from 200ms to 10s and logging
-// each failure. A bad URL, or a store another server holds, is not retried.
+// database answers or ctx ends, backing off from 200ms to 10s, logging
+// each failure and reporting it to the supervisor (the server is not
+// ready). A bad URL, a store another server holds, or a schema this build
+// cannot use is not retried.
 func openStoreWithRetry(ctx context.Context, log zerolog.Logger, url, dataDir string) (*sqlstore.Store, string, error) {
-	delay := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		s, name, err := openStore(ctx, url, dataDir, serveStore)
-		if err == nil {
-			return s, name, nil
-		}
-		if _, _, urlErr := parseDatabaseURL(url, dataDir); urlErr != nil {
-			return nil, "", urlErr
-		}
-		if errors.Is(err, sqlstore.ErrInUse) {
-			return nil, "", err
-		}
-		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("database not reachable; retrying")
-		select {
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 10*time.Second)
+	if _, _, err := parseDatabaseURL(url, dataDir); err != nil {
+		return nil, "", err
 	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 200*time.Millisecond, 10*time.Second
+	attempt := 0
+	type opened struct {
+		store *sqlstore.Store
+		name  string
+	}
+	o, err := backoff.Retry(ctx, func() (opened, error) {
+		attempt++
+		s, name, err := openStore(ctx, url, dataDir, serveStore)
+		switch {
+		case err == nil:
+			return opened{s, name}, nil
+		case errors.Is(err, sqlstore.ErrInUse), errors.Is(err, sqlstore.ErrMigration) && pingable(ctx, url, dataDir):
+			return opened{}, backoff.Permanent(err)
+		}
+		supervisor.Unready(ctx, err)
+		log.Warn().Err(err).Int("attempt", attempt).Msg("database not reachable; retrying")
+		return opened{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		return nil, "", err
+	}
+	return o.store, o.name, nil
+}
+
+// pingable says whether the database behind url answers now: a migration
+// that failed while it does is the schema's fault, not the network's.
+func pingable(ctx context.Context, url, dataDir string) bool {
+	kind, target, err := parseDatabaseURL(url, dataDir)
+	if err != nil || kind != "postgres" {
+		return err == nil // a SQLite file is always there to ask
+	}
+	db, err := sql.Open("postgres", target)
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return db.PingContext(pingCtx) == nil
 }
 
 // newLogger builds the one root logger: console output on a TTY, JSON

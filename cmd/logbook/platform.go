@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/docker"
@@ -18,46 +17,76 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/supervisor"
 	"github.com/logbookhq/logbook/projections"
 )
 
 // platform is what serve runs on top of the store, all in one process in
 // the embedded default: the views, the executor with its runtime, the
-// appender, the dispatcher, and the in-process bus between them.
+// appender, the dispatcher, the chat providers and the in-process bus
+// between them. Each is a part of the server's supervisor.
 type platform struct {
 	store      *sqlstore.Store
 	bus        executor.EmbeddedBus
-	router     *message.Router
 	exec       *executor.Executor
-	closeRT    func(context.Context) error
 	views      *projections.Runner
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
 	chat       *chatSet
-	done       chan error
 }
 
-// startPlatform wires and starts everything; stop it with shutdown.
-func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
-	p := &platform{store: store, bus: executor.NewEmbeddedBus(log), done: make(chan error, 3)}
+// startPlatform wires the platform and starts its parts under sup, in the
+// order they depend on each other, which is also the reverse of the order
+// they stop in: the bus, the runtime, the executor's router (after
+// reconcile), the views, the dispatcher, then the chat providers. An error
+// is one a restart cannot fix (a bad setting, no Docker when it is
+// required).
+func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
+	p := &platform{store: store, bus: executor.NewEmbeddedBus(log)}
+	sup.Start(ctx, supervisor.Part{Name: "bus", Run: waitForStop, Stop: func(context.Context) error { return p.bus.Close() }})
+
 	runtime, closeRT, eng, err := chooseRuntime(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	p.closeRT = closeRT
+	sup.Start(ctx, supervisor.Part{Name: "runtime", Run: waitForStop, Stop: closeRT, StopTimeout: 30 * time.Second})
 
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	p.router = router
 	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
 	executor.NewAppender(store).AddHandler(router, p.bus.Events)
-	go func() { p.done <- router.Run(ctx) }()
+	sup.Start(ctx, supervisor.Part{
+		Name: "executor", Essential: true, ReportsReady: true, StopTimeout: 40 * time.Second,
+		Run: func(ctx context.Context) error {
+			// A router runs once: its end before the server stops is one
+			// no restart can undo.
+			go func() {
+				select {
+				case <-router.Running():
+					supervisor.Ready(ctx)
+				case <-ctx.Done():
+				}
+			}()
+			if err := router.Run(ctx); err != nil {
+				return supervisor.Permanent(fmt.Errorf("the executor's router: %w", err))
+			}
+			if ctx.Err() == nil {
+				return supervisor.Permanent(errors.New("the executor's router stopped"))
+			}
+			return nil
+		},
+		// Runs in flight end RunCancelled and are recorded before the
+		// router stops taking their events.
+		Stop: func(ctx context.Context) error {
+			return errors.Join(p.exec.Shutdown(ctx), router.Close())
+		},
+	})
 	select {
 	case <-router.Running():
 	case <-ctx.Done():
@@ -76,7 +105,7 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 	if err != nil {
 		return nil, err
 	}
-	go func() { p.done <- p.views.Run(ctx) }()
+	sup.Start(ctx, supervisor.Part{Name: "views", Essential: true, ReportsReady: true, Run: p.views.Run})
 
 	viewsDB := projections.DBOf(store)
 	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{
@@ -100,16 +129,8 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 	if err != nil {
 		return nil, err
 	}
-	go func() { p.done <- p.dispatcher.Run(ctx) }()
-	p.chat.start(ctx, p.dispatcher, log)
-
-	go func() {
-		for range 3 {
-			if err := <-p.done; err != nil && ctx.Err() == nil {
-				log.Error().Err(err).Msg("a part of the server stopped; restart Logbook")
-			}
-		}
-	}()
+	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
+	p.chat.start(ctx, sup, p.dispatcher, log)
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
 	case err == nil:
@@ -123,6 +144,13 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 		buildSampleImage(ctx, eng, b.Image(), log)
 	}
 	return p, nil
+}
+
+// waitForStop is the Run of a part that only holds a resource open: it
+// serves until stopped, and its Stop closes the resource.
+func waitForStop(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
 }
 
 // buildSampleImage builds the sample bundle's image FROM scratch from the
@@ -177,23 +205,6 @@ func chooseRuntime(ctx context.Context, cfg config, log zerolog.Logger) (executo
 		return nil, nil, nil, err
 	}
 	return rt, rt.Close, cli, nil
-}
-
-// shutdown stops the dispatcher and views (ctx was cancelled by the
-// caller), then the executor's runs, the router and the runtime.
-func (p *platform) shutdown(ctx context.Context, log zerolog.Logger) {
-	if err := p.exec.Shutdown(ctx); err != nil {
-		log.Error().Err(err).Msg("executor shutdown")
-	}
-	if err := p.router.Close(); err != nil {
-		log.Error().Err(err).Msg("router shutdown")
-	}
-	if err := p.closeRT(ctx); err != nil {
-		log.Error().Err(err).Msg("runtime shutdown")
-	}
-	if err := p.bus.Close(); err != nil {
-		log.Error().Err(err).Msg("bus shutdown")
-	}
 }
 
 func rebindFor(store *sqlstore.Store) func(string) string {

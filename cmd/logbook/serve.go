@@ -10,11 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/adapters/webui"
+	"github.com/logbookhq/logbook/internal/supervisor"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -42,6 +44,7 @@ that is down at start is retried with backoff. SIGTERM or SIGINT stops it.`,
 
 // server holds what serve starts, so readiness and the API can look at it.
 type server struct {
+	sup      *supervisor.Supervisor
 	mu       sync.RWMutex
 	store    *sqlstore.Store
 	platform *platform
@@ -49,17 +52,27 @@ type server struct {
 	web      *webui.UI
 }
 
-func (s *server) ready(ctx context.Context) error {
+// ready reports each part of the server: ready while every essential part
+// runs and the database answers.
+func (s *server) ready(ctx context.Context) httpapi.ReadinessReport {
+	ready, parts := s.sup.Ready()
+	report := httpapi.ReadinessReport{Ready: ready, Parts: parts}
 	s.mu.RLock()
 	st, p := s.store, s.platform
 	s.mu.RUnlock()
-	if st == nil {
-		return errors.New("database not connected yet")
+	switch {
+	case st == nil:
+		report.Ready, report.Reason = false, "database not connected yet"
+	case p == nil:
+		report.Ready, report.Reason = false, "starting the executor, views and dispatcher"
+	case !ready:
+		report.Reason = "a part of the server is not running"
+	default:
+		if err := st.Ping(ctx); err != nil {
+			report.Ready, report.Reason = false, "the database does not answer: "+err.Error()
+		}
 	}
-	if p == nil {
-		return errors.New("starting the executor, views and dispatcher")
-	}
-	return st.Ping(ctx)
+	return report
 }
 
 // withWeb serves the web UI at / (a plain 503 page until the platform has
@@ -86,10 +99,15 @@ func (s *server) currentAPI() *httpapi.API {
 	return s.api
 }
 
+// serve runs the server until ctx ends or a part fails for good. Every
+// long-running part runs under one supervisor: HTTP first, so /healthz
+// answers (and /readyz says why not ready) while the database is down,
+// then the store, opened with retries, and the platform on top of it.
+// Shutdown stops HTTP first and the rest in the reverse of their start.
 func serve(ctx context.Context, cfg config) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx = log.WithContext(ctx)
-	srv := &server{}
+	srv := &server{sup: supervisor.New(supervisor.Config{Logger: log})}
 
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -104,87 +122,86 @@ func serve(ctx context.Context, cfg config) error {
 			srv.web.Shutdown()
 		}
 	})
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpServer.Serve(listener) }()
-	log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
 
-	// The platform runs until shutdown, not until the signal: it must stop
-	// after HTTP, so that no request arrives at a stopped dispatcher.
-	platformCtx, stopPlatform := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPlatform()
-	openCtx, cancelOpen := context.WithCancel(ctx)
-	defer cancelOpen()
-	storeDone := make(chan error, 1)
-	go func() {
-		st, name, err := openStoreWithRetry(openCtx, log, cfg.DatabaseURL, cfg.DataDir)
-		if err != nil {
-			storeDone <- err
-			return
-		}
-		srv.mu.Lock()
-		srv.store = st
-		srv.mu.Unlock()
-		log.Info().Str("store", name).Msg("event store ready")
-		p, err := startPlatform(platformCtx, cfg, st, log)
-		if err != nil {
-			storeDone <- fmt.Errorf("start: %w", err)
-			return
-		}
-		srv.mu.Lock()
-		srv.platform = p
-		srv.api = &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
-			Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
-		srv.web, err = webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-			Events: p.store, Views: p.views, Access: p.facts, Permissions: srv.api.Permissions, Logger: log})
-		if err != nil {
-			srv.mu.Unlock()
-			storeDone <- fmt.Errorf("web UI: %w", err)
-			return
-		}
-		srv.mu.Unlock()
-		log.Info().Msg("ready: executor, views and dispatcher running")
-		storeDone <- nil
-	}()
+	// The parts run until shutdown, not until the signal: they stop in
+	// order, after HTTP, so that no request arrives at a stopped part.
+	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopParts()
+	srv.sup.Start(partsCtx, supervisor.Part{
+		Name: "http", StopFirst: true, StopTimeout: 10 * time.Second,
+		Run: func(context.Context) error {
+			log.Info().Str("url", "http://"+listener.Addr().String()).Msg("listening")
+			if err := httpServer.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+				return supervisor.Permanent(fmt.Errorf("http server: %w", err))
+			}
+			return nil
+		},
+		Stop: httpServer.Shutdown,
+	})
+	srv.sup.Start(partsCtx, supervisor.Part{
+		Name: "store", Essential: true, ReportsReady: true, StopTimeout: 15 * time.Second,
+		Run: func(ctx context.Context) error { return srv.runStore(ctx, cfg, log) },
+	})
 
 	var runErr error
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info().Msg("shutting down")
-			break wait
-		case err := <-httpDone:
-			runErr = fmt.Errorf("http server: %w", err)
-			break wait
-		case err := <-storeDone:
-			storeDone = nil // opened (or failed) once; stop selecting on it
-			if err != nil && !errors.Is(err, context.Canceled) {
-				runErr = err
-				break wait
-			}
-		}
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err := <-srv.sup.Fatal():
+		runErr = err
+		log.Error().Err(err).Msg("shutting down: a part of the server cannot go on")
 	}
-	if storeDone != nil {
-		cancelOpen()
-		<-storeDone
-	}
-
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		log.Error().Err(err).Msg("http shutdown")
+	if err := srv.sup.Stop(shutdownCtx); err != nil {
+		log.Error().Err(err).Msg("shutdown")
 	}
-	stopPlatform()
-	srv.mu.Lock()
-	if srv.platform != nil {
-		srv.platform.shutdown(shutdownCtx, log)
-	}
-	if srv.store != nil {
-		if err := srv.store.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the event store")
-		}
-	}
-	srv.mu.Unlock()
 	log.Info().Msg("stopped")
 	return runErr
+}
+
+// runStore is the store part: it opens the store (retrying while the
+// database is unreachable, reporting why), starts the platform's parts on
+// it, and closes it when the server stops, after those parts (they were
+// started after it, so they stop before it). A bad URL, a store another
+// server holds, a schema this build cannot use, or a platform that cannot
+// start are permanent: the process stops.
+func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) error {
+	st, name, err := openStoreWithRetry(ctx, log, cfg.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return supervisor.Permanent(err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the event store")
+		}
+	}()
+	s.mu.Lock()
+	s.store = st
+	s.mu.Unlock()
+	log.Info().Str("store", name).Msg("event store ready")
+	p, err := startPlatform(ctx, s.sup, cfg, st, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return supervisor.Permanent(fmt.Errorf("start: %w", err))
+	}
+	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
+		Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
+	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
+		Events: p.store, Views: p.views, Access: p.facts, Permissions: api.Permissions, Logger: log})
+	if err != nil {
+		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))
+	}
+	s.mu.Lock()
+	s.platform, s.api, s.web = p, api, web
+	s.mu.Unlock()
+	supervisor.Ready(ctx)
+	log.Info().Msg("ready: executor, views and dispatcher running")
+	<-ctx.Done()
+	return nil
 }

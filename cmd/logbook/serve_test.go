@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/internal/supervisor"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -70,9 +74,26 @@ func startServe(t *testing.T, cfg config) (cancel func() error) {
 func TestServeAnswersHealthAndReadinessOnSQLite(t *testing.T) {
 	cfg := config{DataDir: t.TempDir(), HTTPAddr: freeAddr(t), LogLevel: "warn", LogFormat: "json"}
 	stop := startServe(t, cfg)
-	waitForStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusOK)
+	body := waitForStatus(t, "http://"+cfg.HTTPAddr+"/readyz", http.StatusOK)
 	if code, body := getStatus("http://" + cfg.HTTPAddr + "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	// /readyz lists every part of the server and its state.
+	var report httpapi.ReadinessReport
+	if err := json.Unmarshal([]byte(body), &report); err != nil {
+		t.Fatalf("/readyz is not JSON: %v: %s", err, body)
+	}
+	states := map[string]supervisor.State{}
+	for _, p := range report.Parts {
+		states[p.Name] = p.State
+	}
+	for _, name := range []string{"http", "store", "bus", "runtime", "executor", "views", "dispatcher"} {
+		if states[name] != supervisor.Running {
+			t.Errorf("/readyz says part %s is %q, want running: %s", name, states[name], body)
+		}
+	}
+	if !report.Ready {
+		t.Errorf("/readyz answered 200 with ready false: %s", body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v after a clean stop", err)
@@ -142,5 +163,26 @@ func TestASecondServeOnOneSQLiteFileIsRefused(t *testing.T) {
 	waitForStatus(t, "http://"+second.HTTPAddr+"/readyz", http.StatusOK)
 	if err := stopSecond(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A part that cannot recover (here the store, migrated by a newer build)
+// stops the server with an error, instead of leaving a process that
+// answers /healthz and does nothing.
+func TestServeStopsWhenAPartCannotRecover(t *testing.T) {
+	dataDir := t.TempDir()
+	s, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "logbook.db"), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = serve(ctx, config{DataDir: dataDir, HTTPAddr: freeAddr(t), LogLevel: "error", LogFormat: "json", Runtime: "process"})
+	if !errors.Is(err, sqlstore.ErrMigration) || !strings.Contains(err.Error(), "store: ") || ctx.Err() != nil {
+		t.Fatalf("serve on a newer schema returned %v, want the store's ErrMigration before the deadline", err)
 	}
 }

@@ -43,6 +43,10 @@ type Part struct {
 	// cancelling its context: for servers that shut down gracefully
 	// (http.Server.Shutdown) given a deadline.
 	Stop func(ctx context.Context) error
+	// StopFirst parts stop before every other part: the front door (HTTP)
+	// starts first, so /healthz answers while the database is down, and
+	// stops first, so no request reaches a part that is stopping.
+	StopFirst bool
 }
 
 // State is where a part is.
@@ -324,16 +328,27 @@ func (s *Supervisor) Changed() <-chan struct{} {
 // process with a non-zero exit.
 func (s *Supervisor) Fatal() <-chan error { return s.fatal }
 
-// Stop stops every part in the reverse of its start order, waiting for
-// each up to its StopTimeout (and no longer than ctx), and reports the
-// parts that did not stop in time. Parts started after Stop are not run.
+// Stop stops every part in the reverse of its start order (StopFirst
+// parts before all others), waiting for each up to its StopTimeout (and no
+// longer than ctx), and reports the parts that did not stop in time.
+// Parts started after Stop are not run.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
 	parts := slices.Clone(s.parts)
 	s.mu.Unlock()
+	slices.Reverse(parts)
+	slices.SortStableFunc(parts, func(a, b *partRun) int {
+		switch {
+		case a.part.StopFirst == b.part.StopFirst:
+			return 0
+		case a.part.StopFirst:
+			return -1
+		}
+		return 1
+	})
 	var errs []error
-	for _, p := range slices.Backward(parts) {
+	for _, p := range parts {
 		stopCtx, cancel := context.WithTimeout(ctx, p.part.StopTimeout)
 		if p.part.Stop != nil {
 			if err := p.part.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {

@@ -177,10 +177,10 @@ func TestAPartReturningEarlyIsRestarted(t *testing.T) {
 	})
 }
 
-// Given three parts, when the supervisor stops, then they stop in the
-// reverse of their start order, each after the one started after it has
-// returned; a part that ignores its context is left after its timeout
-// and named.
+// Given three parts, when the supervisor stops, then the front door
+// (StopFirst, started first) stops first and the others in the reverse
+// of their start order, each after the one before has returned; a part
+// that ignores its context is left after its timeout and named.
 func TestPartsStopInReverseOrderWithADeadlineEach(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSupervisor(t)
@@ -200,9 +200,11 @@ func TestPartsStopInReverseOrderWithADeadlineEach(t *testing.T) {
 				return nil
 			}}
 		}
+		front := part("http", false)
+		front.StopFirst = true
+		s.Start(t.Context(), front)
 		s.Start(t.Context(), part("store", false))
 		s.Start(t.Context(), part("dispatcher", true))
-		s.Start(t.Context(), part("http", false))
 		synctest.Wait()
 		begin := time.Now()
 		err := s.Stop(context.Background())
