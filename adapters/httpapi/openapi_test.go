@@ -141,4 +141,6 @@ func (c *responseChecker) check(t *testing.T, baseURL string, req *http.Request,
 }
 
 // alwaysReady is the readiness of a test server whose parts all run.
-func alwaysReady(context.Context) httpapi.ReadinessReport { return httpapi.ReadinessReport{Ready: true} }
+func alwaysReady(context.Context) httpapi.ReadinessReport {
+	return httpapi.ReadinessReport{Ready: true}
+}
