@@ -80,7 +80,7 @@ func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost fu
 func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.dir.Apply(p)
+	dispatch.FoldAccess(f.dir, p)
 	f.tokens.Apply(p)
 	f.aliases.Apply(p)
 	switch ev := p.(type) {
@@ -96,7 +96,6 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 		in.versions[ev.Version] = b
 		in.configs[ev.Version] = ev.Config
-		_ = f.dir.DeclarePermissions(ev.Name, b.Permissions)
 	case bundle.BundleEnabled:
 		if in := f.bundles[ev.Name]; in != nil && in.versions[ev.Version] != nil {
 			in.enabled = ev.Version

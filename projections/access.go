@@ -6,7 +6,6 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
-	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 )
@@ -52,23 +51,10 @@ func (a *Access) Apply(e domain.RecordedEvent) error {
 		return &EventError{Position: e.Position, Type: e.Type, Err: err}
 	}
 	a.mu.Lock()
-	foldAccess(a.dir, p)
+	dispatch.FoldAccess(a.dir, p)
 	a.mu.Unlock()
 	a.advance(e.Position)
 	return nil
-}
-
-// foldAccess applies one payload to a directory. A bundle's declared
-// permissions that are malformed or outside its namespace are skipped
-// (DeclarePermissions keeps the valid ones); that is the bundle's problem,
-// not the view's.
-func foldAccess(dir *access.Directory, p domain.Payload) {
-	switch e := p.(type) {
-	case bundle.BundleInstalled:
-		_ = dir.DeclarePermissions(e.Name, e.Permissions)
-	default:
-		dir.Apply(p)
-	}
 }
 
 // advance records that everything up to position is folded.
@@ -160,7 +146,7 @@ func foldLog(ctx context.Context, store eventstore.Store, upTo int64, dirs ...*a
 				return &EventError{Position: e.Position, Type: e.Type, Err: err}
 			}
 			for _, dir := range dirs {
-				foldAccess(dir, p)
+				dispatch.FoldAccess(dir, p)
 			}
 		}
 	}

@@ -106,7 +106,7 @@ func (p *Permissions) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		return nil
 	}
 	for _, e := range batch.Events {
-		foldAccess(p.dir, e.Payload)
+		dispatch.FoldAccess(p.dir, e.Payload)
 	}
 	next := materializeAccess(p.dir)
 	for i, t := range accessTables {
@@ -147,7 +147,7 @@ func (p *Permissions) Committed(last int64) {
 	p.model.mu.Lock()
 	for _, e := range p.pending.events {
 		if e.Position > from {
-			foldAccess(p.model.dir, e.Payload)
+			dispatch.FoldAccess(p.model.dir, e.Payload)
 		}
 	}
 	p.model.mu.Unlock()

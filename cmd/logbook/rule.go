@@ -3,11 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
 	"github.com/logbookhq/logbook/domain/rules"
 )
@@ -89,23 +88,7 @@ func ruleInvocation(text string) (rules.Invocation, error) {
 	if stage.Bundle == "" {
 		return rules.Invocation{}, fmt.Errorf("column %d: write the command in full as bundle:%s", stage.Column, stage.Name)
 	}
-	return stageInvocation(stage), nil
-}
-
-// stageInvocation turns a parsed stage into a rules.Invocation: typed
-// argument values, options by name (a repeated option as a list).
-func stageInvocation(stage pipeline.Stage) rules.Invocation {
-	inv := rules.Invocation{Command: stage.Bundle + ":" + stage.Name, Options: map[string]any{}}
-	for _, a := range stage.Args {
-		inv.Args = append(inv.Args, a.Literal())
-	}
-	names := make([]string, 0, len(stage.Options))
-	for name := range stage.Options {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		inv.Options[strings.TrimLeft(name, "-")] = stage.Options[name].Literal()
-	}
-	return inv
+	// The same conversion the dispatcher decides with, so a rule checked
+	// here decides as it would on a real request.
+	return dispatch.StageInvocation(stage), nil
 }

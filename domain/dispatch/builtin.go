@@ -421,3 +421,17 @@ func NewDirectory() *access.Directory {
 	}
 	return dir
 }
+
+// FoldAccess folds one event into an access directory, the one way every
+// model of who may do what does it (the dispatcher's facts and the
+// permission view), so the view can never disagree with the decisions:
+// access events through Directory.Apply, and a bundle's installation by
+// declaring the permissions it recorded (malformed ones, or ones outside
+// its namespace, are skipped: the bundle's problem, not the model's).
+func FoldAccess(dir *access.Directory, p domain.Payload) {
+	if installed, ok := p.(bundle.BundleInstalled); ok {
+		_ = dir.DeclarePermissions(installed.Name, installed.Permissions)
+		return
+	}
+	dir.Apply(p)
+}
