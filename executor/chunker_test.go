@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/logbookhq/logbook/domain/run"
@@ -139,23 +140,32 @@ func TestChunkerCoalescesOrdersAndCaps(t *testing.T) {
 	}
 }
 
+// Given a quiet stream with buffered bytes, when the interval passes, then
+// they are flushed as one chunk, and not a moment before.
 func TestChunkerFlushesAfterTheInterval(t *testing.T) {
 	t.Parallel()
-	var l chunkLog
-	c := executor.NewChunker(executor.ChunkerConfig{Interval: 20 * time.Millisecond}, l.emit, l.trunc)
-	defer c.Close()
-	_, _ = c.Writer(run.Stdout).Write([]byte("tick"))
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	synctest.Test(t, func(t *testing.T) {
+		var l chunkLog
+		c := executor.NewChunker(executor.ChunkerConfig{}, l.emit, l.trunc) // the default 50 ms
+		defer c.Close()
+		start := time.Now()
+		_, _ = c.Writer(run.Stdout).Write([]byte("tick"))
+		time.Sleep(50*time.Millisecond - time.Nanosecond)
+		synctest.Wait()
 		l.mu.Lock()
-		n := len(l.chunks)
+		early := len(l.chunks)
 		l.mu.Unlock()
-		if n == 1 {
-			return
+		if early != 0 {
+			t.Fatalf("%d chunks before the interval passed", early)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("a quiet stream's buffered bytes were not flushed after the interval")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.chunks) != 1 || string(l.chunks[0].Bytes) != "tick" || !l.chunks[0].At.Equal(start.Add(50*time.Millisecond).UTC()) {
+			t.Fatalf("chunks = %+v, want one chunk of the buffered bytes at 50 ms", l.chunks)
+		}
+	})
 }
 
 func TestChunkerKeepsEveryByteFromConcurrentWriters(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/logbookhq/logbook/adapters/slack/slacktest"
@@ -193,9 +194,14 @@ func TestARetriedDeliveryIsHandledOnce(t *testing.T) {
 		t.Fatalf("a retry is answered %d, want 200", resp.StatusCode)
 	}
 	f.got.next(t)
-	time.Sleep(50 * time.Millisecond)
-	if n := len(f.got.all()); n != 1 {
-		t.Fatalf("handled %d times, want once", n)
+	// An event is answered once it is recorded, so by the answer to the
+	// next one, a second handling of the retry would have been seen.
+	f.deliver(t, "/slack/events", callback("Ev04b", channelMessage("C0OPS", "U0ALICE", "!echo after", "1700000002.000301")), time.Now(), nil)
+	if after := f.got.next(t); after.Text != "echo after" {
+		t.Fatalf("next handled %+v, want the later message (the retry was handled again)", after)
+	}
+	if n := len(f.got.all()); n != 2 {
+		t.Fatalf("handled %d messages, want the first once and the later one", n)
 	}
 }
 
@@ -415,34 +421,92 @@ func TestPostCarriesMetadataAndThread(t *testing.T) {
 	}
 }
 
-func TestPostWaitsOutA429(t *testing.T) {
-	f := start(t, nil)
-	f.api.Fail("chat.postMessage", slacktest.Failure{Status: 429, RetryAfter: time.Second})
-	started := time.Now()
-	if _, err := f.p.Post(context.Background(), ops, chat.Part{RequestID: "r", Text: "hi", Count: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(started); waited < 900*time.Millisecond {
-		t.Fatalf("posted again after %s, before the Retry-After of 1s", waited)
-	}
-	if n := f.api.Calls("chat.postMessage"); n != 2 || len(f.api.Messages()) != 1 {
-		t.Fatalf("%d calls, %d messages; want 2 calls, 1 message", n, len(f.api.Messages()))
-	}
+// handlerTransport serves requests with a handler in the caller's
+// goroutine: no socket, so a test can run the provider inside a synctest
+// bubble, where time is fake and passes only while everything waits.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
-func TestPostPacesOneChannel(t *testing.T) {
-	f := start(t, func(c *Config) { c.PostInterval = 200 * time.Millisecond })
-	for i := range 3 {
-		if _, err := f.p.Post(context.Background(), ops, chat.Part{RequestID: "r", Index: i, Count: 3, Text: "x"}); err != nil {
+// startInBubble runs the provider against api's handler without a socket.
+// Call it inside synctest.Test; api is made outside (it listens).
+func startInBubble(t *testing.T, api *slacktest.Server, mutate func(*Config)) *Provider {
+	t.Helper()
+	cfg := Config{BotToken: "xoxb-test", SigningSecret: secret, APIURL: api.APIURL(), PostInterval: time.Millisecond,
+		HTTPClient: &http.Client{Transport: handlerTransport{api.Config.Handler}}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, newReceived().handle) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	<-p.ready
+	return p
+}
+
+func newTestAPI(t *testing.T) *slacktest.Server {
+	api := slacktest.New(
+		[]slacktest.Channel{{ID: "C0OPS", Name: "ops", Member: true}, {ID: "C0RANDOM", Name: "random"}},
+		[]slacktest.User{{ID: "U0ALICE", Name: "alice", RealName: "Alice Liddell"}},
+	)
+	t.Cleanup(api.Close)
+	return api
+}
+
+// Given Slack answers a post with 429 and Retry-After: 1, when the part is
+// posted, then the provider posts it again exactly one second later, once.
+func TestPostWaitsOutA429(t *testing.T) {
+	api := newTestAPI(t)
+	synctest.Test(t, func(t *testing.T) {
+		p := startInBubble(t, api, nil)
+		api.Fail("chat.postMessage", slacktest.Failure{Status: 429, RetryAfter: time.Second})
+		started := time.Now()
+		if _, err := p.Post(context.Background(), ops, chat.Part{RequestID: "r", Text: "hi", Count: 1}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	msgs := f.api.Messages()
-	for i := 1; i < len(msgs); i++ {
-		if gap := msgs[i].At.Sub(msgs[i-1].At); gap < 150*time.Millisecond {
-			t.Fatalf("posts %d and %d to one channel %s apart, want about 200ms", i-1, i, gap)
+		msgs := api.Messages()
+		if n := api.Calls("chat.postMessage"); n != 2 || len(msgs) != 1 {
+			t.Fatalf("%d calls, %d messages; want 2 calls, 1 message", n, len(msgs))
 		}
-	}
+		if waited := msgs[0].At.Sub(started); waited != time.Second {
+			t.Fatalf("posted again after %s, want the Retry-After of exactly 1s", waited)
+		}
+	})
+}
+
+// Given a pace of one post per 200 ms in a channel, when three parts go
+// to it at once, then they are posted 200 ms apart.
+func TestPostPacesOneChannel(t *testing.T) {
+	api := newTestAPI(t)
+	synctest.Test(t, func(t *testing.T) {
+		p := startInBubble(t, api, func(c *Config) { c.PostInterval = 200 * time.Millisecond })
+		for i := range 3 {
+			if _, err := p.Post(context.Background(), ops, chat.Part{RequestID: "r", Index: i, Count: 3, Text: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs := api.Messages()
+		if len(msgs) != 3 {
+			t.Fatalf("%d messages, want 3", len(msgs))
+		}
+		for i := 1; i < len(msgs); i++ {
+			if gap := msgs[i].At.Sub(msgs[i-1].At); gap != 200*time.Millisecond {
+				t.Fatalf("posts %d and %d to one channel %s apart, want 200ms", i-1, i, gap)
+			}
+		}
+	})
 }
 
 func TestPostErrorsSayWhetherToRetry(t *testing.T) {
