@@ -3,8 +3,8 @@ package irc
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
