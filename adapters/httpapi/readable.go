@@ -21,10 +21,11 @@ func HistoryReaderOf(users Users, user access.UserInfo) access.HistoryReader {
 // registered its sender, then IdentityResolved or IdentityUnknown.
 const identityEvents = 3
 
-// RequestOwner reads from the store whose request id is: the username its
-// IdentityResolved names, or "" when its sender is unknown or not
-// identified yet. found is false when the store has no such request. The
-// store, not a view, answers, so a lagging view never decides who may read.
+// RequestOwner reads from the store whose request id is
+// (dispatch.Request.Owner): the user its sender was identified as, "" for
+// an unknown sender. found is false when the store has no such request.
+// The store, not a view, answers, so a lagging view never decides who may
+// read.
 func RequestOwner(ctx context.Context, store eventstore.Store, id string) (owner string, found bool, err error) {
 	if len(id) > maxIDLength {
 		return "", false, nil
@@ -41,7 +42,7 @@ func RequestOwner(ctx context.Context, store eventstore.Store, id string) (owner
 		}
 		req = dispatch.Evolve(req, p)
 	}
-	return req.Username(), true, nil
+	return req.Owner(), true, nil
 }
 
 // RunOwner reads from the store whose run id is: the username its

@@ -239,6 +239,21 @@ func (r Request) Status() Status { return r.status }
 func (r Request) User() string     { return r.user }
 func (r Request) Username() string { return r.username }
 
+// Owner is whose request this is, as the history rule
+// (access.HistoryReader) reads it: the username identity resolution named;
+// before that, for a provider that authenticates its senders (api, web),
+// the username the request carries, which is the user it resolves to; ""
+// for a sender no user is linked to, or a chat sender not identified yet.
+func (r Request) Owner() string {
+	if r.username != "" {
+		return r.username
+	}
+	if r.status == StatusReceived && AuthenticatedAdapters[r.received.Adapter] {
+		return r.received.ChatUser
+	}
+	return ""
+}
+
 // Stages are the parsed stages, after alias expansion.
 func (r Request) Stages() []pipeline.Stage { return slices.Clone(r.stages) }
 
