@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -212,13 +213,14 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}
-	stream := dispatch.Stream(id)
-	first, err := ui.cfg.Events.ReadStream(ctx, stream, 0, 1)
+	owner, found, err := httpapi.RequestOwner(ctx, ui.cfg.Events, id)
 	if err != nil {
 		http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if len(first) == 0 {
+	// Another user's request streams nothing: it is answered as one that
+	// does not exist, as on every surface.
+	if !found || !v.historyReader().MayRead(owner) {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}

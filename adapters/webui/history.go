@@ -28,6 +28,9 @@ type historyData struct {
 	Next     string // the next page's address; empty on the last page
 	Error    string // why the filters were refused
 	Filtered bool
+	// OwnOnly: the viewer may read only their own requests, so the list
+	// holds only theirs.
+	OwnOnly bool
 }
 
 type historyRow struct {
@@ -52,6 +55,15 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.render(w, r, http.StatusBadRequest, "history", p)
 		return
 	}
+	reader := v.historyReader()
+	asked := hq.User
+	if hq.User, err = reader.ListFilter(asked); err != nil {
+		data.Error = "The filter user: " + err.Error() + "."
+		p.Data = data
+		ui.render(w, r, http.StatusForbidden, "history", p)
+		return
+	}
+	data.OwnOnly = !reader.MayRead("")
 	ctx := r.Context()
 	if err := ui.catchUp(ctx, "history"); err != nil {
 		ui.unavailable(w, r, v, "reading the history view", err)
@@ -143,13 +155,12 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+": request ids look like 7c9e6679-7425-40de-944b-e07fc1f90ae7.")
 		return
 	}
+	if !ui.readable(w, r, v, "request", id, httpapi.RequestOwner) {
+		return
+	}
 	events, err := readStream(ctx, ui.cfg.Events, dispatch.Stream(id))
 	if err != nil {
 		ui.unavailable(w, r, v, "reading the event store", err)
-		return
-	}
-	if len(events) == 0 {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+".")
 		return
 	}
 	row, ok := ui.historyRow(w, r, v, "request "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Request(ctx, id) })
@@ -207,23 +218,18 @@ type runData struct {
 	MoreEvent bool // the chain has more events than are listed
 }
 
-// maxRunIDLength bounds run ids in paths; longer ones name nothing.
-const maxRunIDLength = 128
-
-// runExists reads the first event of the run's stream: the store decides
-// whether a run exists, not the lagging view.
-func (ui *UI) runExists(w http.ResponseWriter, r *http.Request, v *viewer, id string) bool {
-	if len(id) > maxRunIDLength || id == "" {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
-		return false
-	}
-	first, err := ui.cfg.Events.ReadStream(r.Context(), run.Stream(id), 0, 1)
+// readable answers whether the viewer may read the request or run id
+// (access.HistoryReader, with its owner read from the store); when not, it
+// renders the 404 of an id that does not exist: another user's is not told
+// apart from a missing one.
+func (ui *UI) readable(w http.ResponseWriter, r *http.Request, v *viewer, kind, id string, ownerOf func(context.Context, eventstore.Store, string) (string, bool, error)) bool {
+	owner, found, err := ownerOf(r.Context(), ui.cfg.Events, id)
 	if err != nil {
 		ui.unavailable(w, r, v, "reading the event store", err)
 		return false
 	}
-	if len(first) == 0 {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
+	if id == "" || !found || !v.historyReader().MayRead(owner) {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no "+kind+" "+id+".")
 		return false
 	}
 	return true
@@ -231,7 +237,7 @@ func (ui *UI) runExists(w http.ResponseWriter, r *http.Request, v *viewer, id st
 
 func (ui *UI) runPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if !ui.runExists(w, r, v, id) {
+	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
 		return
 	}
 	row, ok := ui.historyRow(w, r, v, "run "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Run(ctx, id) })

@@ -215,6 +215,12 @@ func (v *viewer) may(perm string) bool {
 	return v.Admin || slices.Contains(v.held, perm)
 }
 
+// historyReader is the viewer as the history rule sees them: their own
+// requests, runs and transcripts, or everyone's with logbook:read_history.
+func (v *viewer) historyReader() access.HistoryReader {
+	return access.HistoryReader{Username: v.User.Username, Permissions: v.held}
+}
+
 // page is what every template gets: the viewer and the current section,
 // for the layout, and the page's own data.
 type page struct {
