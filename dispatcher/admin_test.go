@@ -306,14 +306,16 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	}
 	// Another user's run reads as one that does not exist.
 	h.must(t, "admin", "echo the admin words")
-	history := projections.NewHistoryReader(projections.DBOf(h.store))
+	db := projections.DBOf(h.store)
 	var adminRun string
-	waitFor(t, "admin's run in the history view", func() bool {
-		page, err := history.Runs(context.Background(), projections.RunFilter{Username: "admin", Command: "logbook:echo", Limit: 1})
-		if err == nil && len(page.Runs) == 1 {
-			adminRun = page.Runs[0].RunID
+	waitFor(t, "admin's run and its output in the views", func() bool {
+		page, err := projections.NewHistoryReader(db).Runs(context.Background(), projections.RunFilter{Username: "admin", Command: "logbook:echo", Limit: 1})
+		if err != nil || len(page.Runs) != 1 {
+			return false
 		}
-		return adminRun != ""
+		adminRun = page.Runs[0].RunID
+		out, err := projections.NewTranscriptReader(db).Output(context.Background(), adminRun, "")
+		return err == nil && strings.Contains(string(out), "the admin words")
 	})
 	if text := h.must(t, "admin", "transcript "+adminRun); !strings.Contains(text, "the admin words") {
 		t.Fatalf("the admin's own transcript = %q", text)
