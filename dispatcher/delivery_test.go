@@ -129,7 +129,7 @@ func (h *chatHarness) stop(t *testing.T) {
 
 func (h *chatHarness) receive(t *testing.T, messageID, room, text string) string {
 	t.Helper()
-	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: room, ChatUser: "admin", Text: text}, "admin")
+	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: room, ChatUser: "admin", Text: text, Sender: "admin"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}

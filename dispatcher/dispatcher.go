@@ -118,14 +118,21 @@ func New(cfg Config) (*Dispatcher, error) {
 }
 
 // Receive records a chat message as a request. A provider's redelivery of
-// the same message id is recognised and recorded once.
+// the same message id is recognised and recorded once; a message from
+// another sender under the id of a recorded request is refused with a
+// dispatch error of kind KindMessageIDTaken, and is never taken for it.
+// An api or web request must carry its authenticated sender (Sender, the
+// actor), which its id derives from.
 //
 // While Run is following the log, the request is decided as it is recorded:
 // its RequestReceived goes in the same atomic append as its decision, one
 // commit from the message to its runs. Otherwise it is recorded alone and
 // decided when the feed delivers it.
 func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	if dispatch.AuthenticatedAdapters[in.Adapter] && (in.Sender == "" || in.Sender != actor) {
+		return "", fmt.Errorf("a request from provider %s must name its authenticated sender, the actor %q, as Sender (it names %q)", in.Adapter, actor, in.Sender)
+	}
+	id := in.ID()
 	e, err := domain.Encode(in, domain.Metadata{CorrelationID: id, Actor: actor})
 	if err != nil {
 		return "", err
@@ -149,16 +156,40 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 			return "", ctx.Err()
 		}
 	}
-	return id, d.appendReceived(ctx, id, e)
+	return id, d.appendReceived(ctx, in, e)
 }
 
 // appendReceived records a RequestReceived alone, for the feed to decide.
-func (d *Dispatcher) appendReceived(ctx context.Context, id string, e domain.NewEvent) error {
-	_, err := d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, e)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return nil // the same message again: it is already recorded
+func (d *Dispatcher) appendReceived(ctx context.Context, in dispatch.RequestReceived, e domain.NewEvent) error {
+	// Its id derives from the request's, so the same id again is either a
+	// duplicate (a no-op) or, after other events, a version conflict.
+	res, err := d.cfg.Store.Append(ctx, dispatch.Stream(in.ID()), eventstore.NoStream, e)
+	if res.Duplicate || errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return d.alreadyReceived(ctx, in)
 	}
 	return err
+}
+
+// alreadyReceived answers a message whose request id is recorded already:
+// nil when it is the same sender's message again (a redelivery or a
+// retry), a KindMessageIDTaken error when the request is another
+// sender's.
+func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestReceived) error {
+	events, err := d.cfg.Store.ReadStream(ctx, dispatch.Stream(in.ID()), 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("request %s: recorded, yet its stream is empty", in.ID())
+	}
+	p, err := domain.Decode(events[0])
+	if err != nil {
+		return err
+	}
+	if stored, ok := p.(dispatch.RequestReceived); !ok || !stored.SameSender(in) {
+		return dispatch.MessageIDTaken(in.Adapter, in.MessageID)
+	}
+	return nil
 }
 
 // WaitForReply returns the reply of a request once it is posted (or at
@@ -472,6 +503,11 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		results, err := d.appendDecision(ctx, parts, len(received) == 0)
 		if err != nil {
 			return err
+		}
+		if len(received) > 0 && results[len(results)-1].Duplicate {
+			// The store holds this request and its decision already: its
+			// id came again, and what followed was done then.
+			return errAlreadyRecorded
 		}
 		d.cfg.Facts.applyOwn(decision.Changes)
 		if len(decision.Request) > 0 || len(received) > 0 {

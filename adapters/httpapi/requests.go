@@ -121,7 +121,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) boo
 type requestBody struct {
 	Text      string `json:"text"`
 	Room      string `json:"room,omitempty"`       // default "api"
-	MessageID string `json:"message_id,omitempty"` // for idempotent retries; default a fresh id
+	MessageID string `json:"message_id,omitempty"` // for idempotent retries, the token user's own; default a fresh id
 	As        string `json:"as,omitempty"`         // another user's name; needs logbook:admin
 }
 
@@ -165,13 +165,19 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 	}
 	// The chat prefix is optional here; "!!" becomes "!", which the
 	// dispatcher reads as "run my previous request again".
-	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!")}
+	// The message id is the token user's own (Sender): another user's
+	// request with the same message id is another request.
+	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!"), Sender: user.Username}
 	var wait <-chan dispatch.Reply
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	id := in.ID()
 	if r.URL.Query().Get("wait") != "" {
 		wait = a.Requests.WaitForReply(id)
 	}
 	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
+		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
+			writeJSON(w, http.StatusConflict, apiError{err.Error()})
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"the request could not be recorded: " + err.Error()})
 		return
 	}

@@ -127,13 +127,15 @@ func Routes() []Route {
 			public:    func(*API, Readiness) http.HandlerFunc { return serveOpenAPI }},
 
 		{Method: "POST", Path: "/v1/requests", Summary: "Issue a command as the token's user (provider api).",
-			Description: "Records a RequestReceived with the token's user as actor. `as` issues it for another user and needs logbook:admin. The message_id makes a retry idempotent. With wait, answers with the reply once it is posted (or 202 after the reply timeout).",
+			Description: "Records a RequestReceived with the token's user as actor. `as` issues it for another user and needs logbook:admin. The message_id makes a retry idempotent; it is the token user's own, so another user's message_id never names their request. With wait, answers with the reply once it is posted (or 202 after the reply timeout).",
 			Query:       []Param{{Name: "wait", Type: "string", Description: "Any value: wait for the reply."}},
 			Body:        requestBody{},
 			Responses: []Response{
 				{Status: 202, Description: "Recorded; the request id to look it up by.", JSON: requestResponse{}},
 				okJSON(requestResponse{}, "Recorded and answered (wait)."),
-				badBody, forbidden, errorResponse(404, "`as` names no user."), tooLarge,
+				badBody, forbidden, errorResponse(404, "`as` names no user."),
+				errorResponse(http.StatusConflict, "The token's user sent this message_id before as another user (`as`); it is not that request again."),
+				tooLarge,
 			},
 			v1: func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.postRequest }},
 		{Method: "GET", Path: "/v1/history", Summary: "Requests, newest first, filtered, in keyset pages.",

@@ -59,8 +59,9 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	// The chat prefix is optional; "!!" becomes "!", which the dispatcher
 	// reads as "run my previous request again".
-	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username, Text: strings.TrimPrefix(text, "!")}
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username,
+		Text: strings.TrimPrefix(text, "!"), Sender: v.User.Username}
+	id := in.ID()
 	reply := ui.cfg.Requests.WaitForReply(id)
 	if _, err := ui.cfg.Requests.Receive(r.Context(), in, v.User.Username); err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("recording a console request")

@@ -9,7 +9,7 @@ import (
 func TestARequestIsOwnedByTheUserItsSenderIsIdentifiedAs(t *testing.T) {
 	t.Parallel()
 	fromSlack := RequestReceived{Adapter: "slack", MessageID: "C1:1", Room: "C1", ChatUser: "U1", Text: "echo hi"}
-	fromAPI := RequestReceived{Adapter: "api", MessageID: "m1", Room: "api", ChatUser: "bob", Text: "echo hi"}
+	fromAPI := RequestReceived{Adapter: "api", MessageID: "m1", Room: "api", ChatUser: "bob", Text: "echo hi", Sender: "admin"}
 	for _, c := range []struct {
 		name   string
 		events []domain.Payload

@@ -107,7 +107,7 @@ func Evolve(r Request, e domain.Payload) Request {
 	case RequestReceived:
 		if r.status == StatusNew {
 			r.received = p
-			r.id = RequestID(p.Adapter, p.MessageID)
+			r.id = p.ID()
 			r.status = StatusReceived
 		}
 	case UserRegistered:
@@ -226,7 +226,7 @@ func decodeRedirects(raw json.RawMessage) []pipeline.Redirect {
 	return redirects
 }
 
-// ID is the request id, derived from the adapter and message id.
+// ID is the request id (RequestReceived.ID).
 func (r Request) ID() string { return r.id }
 
 // Received is the request as the chat adapter received it.
