@@ -255,7 +255,7 @@ func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
 	var waits []<-chan dispatch.Reply
 	for _, messageID := range []string{"bob-1", "bob-2"} {
 		id := dispatch.RequestID("api", messageID)
-		waits = append(waits, h.d.WaitForReply(id))
+		waits = append(waits, h.d.WaitForReply(t.Context(), id))
 		e := domain.MustEncode(dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: "admin", Text: "user create bob"}, domain.Metadata{CorrelationID: id, Actor: "admin"})
 		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
 	}

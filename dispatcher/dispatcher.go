@@ -76,7 +76,7 @@ type Dispatcher struct {
 	deferred  []func()
 	resumed   bool       // resume ran after the fold reached the checkpoint
 	mu        sync.Mutex // guards waiters
-	waiters   map[string][]chan dispatch.Reply
+	waiters   map[string][]*replyWaiter
 	delivery  deliveries // replies on their way to chat providers
 }
 
@@ -112,7 +112,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
-		timeouts: make(chan string, 64), waiters: map[string][]chan dispatch.Reply{},
+		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
 		received: make(chan *receiveJob), stopped: make(chan struct{}),
 	}, nil
 }
@@ -190,26 +190,6 @@ func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestRec
 		return dispatch.MessageIDTaken(in.Adapter, in.MessageID)
 	}
 	return nil
-}
-
-// WaitForReply returns the reply of a request once it is posted (or at
-// once, if it was posted before). The channel receives one reply.
-func (d *Dispatcher) WaitForReply(requestID string) <-chan dispatch.Reply {
-	ch := make(chan dispatch.Reply, 1)
-	d.mu.Lock()
-	d.waiters[requestID] = append(d.waiters[requestID], ch)
-	d.mu.Unlock()
-	return ch
-}
-
-func (d *Dispatcher) notify(requestID string, reply dispatch.Reply) {
-	d.mu.Lock()
-	chans := d.waiters[requestID]
-	delete(d.waiters, requestID)
-	d.mu.Unlock()
-	for _, ch := range chans {
-		ch <- reply
-	}
 }
 
 // Run follows the log until ctx ends. Events up to the checkpoint are only

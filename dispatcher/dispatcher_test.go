@@ -80,7 +80,7 @@ func apiRequestID(user, messageID string) string {
 func (h *harness) say(t *testing.T, messageID, user, text string) dispatch.Reply {
 	t.Helper()
 	id := apiRequestID(user, messageID)
-	wait := h.d.WaitForReply(id)
+	wait := h.d.WaitForReply(t.Context(), id)
 	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: user, Text: text, Sender: user}, user); err != nil {
 		t.Fatal(err)
 	}

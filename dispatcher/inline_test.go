@@ -132,7 +132,7 @@ func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
 	}
 	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
-	blocked := h.d.WaitForReply(apiRequestID("admin", "busy-1"))
+	blocked := h.d.WaitForReply(t.Context(), apiRequestID("admin", "busy-1"))
 	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-1", Room: "api", ChatUser: "admin", Text: "block", Sender: "admin"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
 	if types := eventTypes(t, h, dispatch.Stream(apiRequestID("admin", "busy-2"))); strings.Join(types, " ") != "RequestReceived" {
 		t.Fatalf("while the loop is busy the request stream is %v, want only RequestReceived", types)
 	}
-	later := h.d.WaitForReply(apiRequestID("admin", "busy-2"))
+	later := h.d.WaitForReply(t.Context(), apiRequestID("admin", "busy-2"))
 	release <- struct{}{}
 	for _, wait := range []<-chan dispatch.Reply{blocked, later} {
 		select {

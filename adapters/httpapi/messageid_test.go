@@ -138,3 +138,33 @@ func TestAMessageIdSentAsAnotherUserIsAConflict(t *testing.T) {
 		t.Fatalf("as carol under bob's message id: %d %s; want 409 saying the id is another sender's", status, body)
 	}
 }
+
+// A retry of a request that was answered already gets the same answer at
+// once, without the secret its first answer showed.
+func TestRepeatingAnAnsweredMessageIdAnswersAtOnceWithItsReply(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t)
+	p.say(t, p.adminToken, "user create carol")
+	for _, c := range []struct{ text, messageID string }{{"echo twice", "retry-1"}, {"user token carol", "retry-2"}} {
+		firstID, first := p.post(t, p.adminToken, map[string]string{"text": c.text, "message_id": c.messageID})
+		start := time.Now()
+		againID, again := p.post(t, p.adminToken, map[string]string{"text": c.text, "message_id": c.messageID})
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("the retry of %q took %s", c.text, took)
+		}
+		if againID != firstID || again.Failed != first.Failed {
+			t.Fatalf("the retry of %q answered %s %+v; the first %s %+v", c.text, againID, again, firstID, first)
+		}
+		token := issuedToken.FindString(first.Text)
+		if token == "" {
+			if again.Text != first.Text {
+				t.Errorf("the retry of %q answered %q; the first %q", c.text, again.Text, first.Text)
+			}
+			continue
+		}
+		if strings.Contains(again.Text, token) || strings.Contains(string(again.Value), token) || strings.Contains(again.Text, "[secret:") ||
+			!strings.Contains(again.Text, "not shown again") {
+			t.Errorf("the retry of %q showed %q; want the token left out, saying it was shown once", c.text, again.Text)
+		}
+	}
+}

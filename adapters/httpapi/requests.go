@@ -21,7 +21,9 @@ import (
 // Requests is what the API needs of the dispatcher.
 type Requests interface {
 	Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error)
-	WaitForReply(requestID string) <-chan dispatch.Reply
+	// WaitForReply hands over the request's reply once it is posted, or
+	// at once when it was posted before; it stops waiting when ctx ends.
+	WaitForReply(ctx context.Context, requestID string) <-chan dispatch.Reply
 }
 
 // Users answers who a token belongs to and what they may do.
@@ -168,10 +170,17 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 	// The message id is the token user's own (Sender): another user's
 	// request with the same message id is another request.
 	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!"), Sender: user.Username}
-	var wait <-chan dispatch.Reply
 	id := in.ID()
+	timeout := a.ReplyTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	waiting, stopWaiting := context.WithTimeout(r.Context(), timeout)
+	defer stopWaiting()
+	var wait <-chan dispatch.Reply
 	if r.URL.Query().Get("wait") != "" {
-		wait = a.Requests.WaitForReply(id)
+		// Before Receive, so a reply posted at once is not missed.
+		wait = a.Requests.WaitForReply(waiting, id)
 	}
 	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
 		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
@@ -185,15 +194,12 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
 		return
 	}
-	timeout := a.ReplyTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
 	select {
 	case reply := <-wait:
 		writeJSON(w, http.StatusOK, requestResponse{RequestID: id, Reply: &reply})
-	case <-time.After(timeout):
-		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
-	case <-r.Context().Done():
+	case <-waiting.Done():
+		if r.Context().Err() == nil { // the reply timeout, not the client leaving
+			writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
+		}
 	}
 }

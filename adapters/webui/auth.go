@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -34,8 +35,15 @@ type session struct {
 	seen    time.Time
 
 	mu         sync.Mutex
-	scrollback []consoleEntry                   // oldest first
-	pending    map[string]<-chan dispatch.Reply // request id → its reply, once posted
+	scrollback []consoleEntry          // oldest first
+	pending    map[string]pendingReply // request id → its reply, once posted
+}
+
+// pendingReply is the dispatcher's wait for the reply to a request this
+// session sent; stop ends the wait.
+type pendingReply struct {
+	reply <-chan dispatch.Reply
+	stop  context.CancelFunc
 }
 
 // consoleEntry is one command typed in this session's console.
@@ -45,13 +53,13 @@ type consoleEntry struct {
 	At        time.Time
 }
 
-func (s *session) remember(e consoleEntry, reply <-chan dispatch.Reply) {
+func (s *session) remember(e consoleEntry, reply pendingReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scrollback = append(s.scrollback, e)
 	if over := len(s.scrollback) - maxScrollback; over > 0 {
 		for _, old := range s.scrollback[:over] {
-			delete(s.pending, old.RequestID)
+			s.dropReplyLocked(old.RequestID)
 		}
 		s.scrollback = slices.Clone(s.scrollback[over:])
 	}
@@ -71,13 +79,30 @@ func (s *session) entries() []consoleEntry {
 func (s *session) replyChannel(requestID string) <-chan dispatch.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pending[requestID]
+	return s.pending[requestID].reply
 }
 
+// forgetReply ends the wait for one reply.
 func (s *session) forgetReply(requestID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.pending, requestID)
+	s.dropReplyLocked(requestID)
+}
+
+// forgetReplies ends every wait, when the session ends.
+func (s *session) forgetReplies() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.pending {
+		s.dropReplyLocked(id)
+	}
+}
+
+func (s *session) dropReplyLocked(requestID string) {
+	if p, ok := s.pending[requestID]; ok {
+		p.stop()
+		delete(s.pending, requestID)
+	}
 }
 
 type sessions struct {
@@ -108,9 +133,10 @@ func (ss *sessions) start(token string) *session {
 			}
 		}
 		delete(ss.byID, oldest.id)
+		oldest.forgetReplies()
 	}
 	now := ss.now()
-	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]<-chan dispatch.Reply{}}
+	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]pendingReply{}}
 	ss.byID[s.id] = s
 	return s
 }
@@ -125,6 +151,7 @@ func (ss *sessions) get(id string) (*session, bool) {
 	now := ss.now()
 	if now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max {
 		delete(ss.byID, id)
+		s.forgetReplies()
 		return nil, false
 	}
 	s.seen = now
@@ -134,7 +161,10 @@ func (ss *sessions) get(id string) (*session, bool) {
 func (ss *sessions) end(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	delete(ss.byID, id)
+	if s, ok := ss.byID[id]; ok {
+		delete(ss.byID, id)
+		s.forgetReplies()
+	}
 }
 
 // currentViewer resolves the session cookie to the person, checking the

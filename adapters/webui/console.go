@@ -62,8 +62,14 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username,
 		Text: strings.TrimPrefix(text, "!"), Sender: v.User.Username}
 	id := in.ID()
-	reply := ui.cfg.Requests.WaitForReply(id)
+	// The wait outlives this POST: the console's stream takes the reply,
+	// which may carry a secret the log never holds. It ends when the
+	// session forgets the request, ends, or the UI shuts down, and at the
+	// latest after consoleReplyWait.
+	waiting, stopWaiting := context.WithTimeout(ui.streams, consoleReplyWait)
+	reply := pendingReply{reply: ui.cfg.Requests.WaitForReply(waiting, id), stop: stopWaiting}
 	if _, err := ui.cfg.Requests.Receive(r.Context(), in, v.User.Username); err != nil {
+		stopWaiting()
 		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("recording a console request")
 		if wantsData(r) {
 			http.Error(w, "the request could not be recorded: "+err.Error(), http.StatusServiceUnavailable)
@@ -195,6 +201,11 @@ func displayText(b []byte) string {
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
+
+// consoleReplyWait bounds how long the console keeps waiting for the
+// posted reply of a request it sent; past it, the console shows the reply
+// rendered from the log.
+const consoleReplyWait = time.Hour
 
 // replyGrace is how long the console waits for the dispatcher's reply
 // (which carries a secret the log never holds, such as a new token) after
