@@ -305,11 +305,32 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site: a local path, never
-// "//host" or a URL.
+// safeNext keeps a post-login redirect on this site: next is used only
+// when it is a path on this origin, else the console. Browsers forgive a
+// lot in a Location (they drop tabs and newlines, read a backslash as a
+// slash, trim leading spaces, decode some escapes in some places), so
+// rather than list what they forgive, only what a path this site links to
+// looks like is accepted: printable ASCII with no backslash, starting with
+// one "/", with no scheme, host or user, and the same holds once decoded.
+// The pages this site redirects to login from pass their escaped
+// RequestURI, which always fits.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return "/console"
+	const fallback = "/console"
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return fallback
+	}
+	for _, s := range []string{next, u.Path} {
+		if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsFunc(s, notInALocalPath) {
+			return fallback
+		}
 	}
 	return next
+}
+
+// notInALocalPath is a character a path this site links to never holds
+// unescaped: a control character, a space, a backslash or anything
+// beyond ASCII (a lookalike of "/" or ".").
+func notInALocalPath(r rune) bool {
+	return r <= ' ' || r == '\\' || r >= 0x7f
 }
