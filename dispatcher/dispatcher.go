@@ -540,7 +540,7 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
 	// recorded output holds a placeholder, and ReplyPosted no text.
-	reply = d.cfg.Facts.revealSecrets(requestID, reply)
+	reply = d.linkTranscript(d.cfg.Facts.revealSecrets(requestID, reply))
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -580,6 +580,15 @@ func (d *Dispatcher) recordReplyPosted(ctx context.Context, log zerolog.Logger, 
 		log.Error().Err(err).Msg("recording ReplyPosted")
 	}
 	d.notify(requestID, reply)
+}
+
+// linkTranscript links the whole transcript from a reply whose output was
+// cut, when the server knows its web address.
+func (d *Dispatcher) linkTranscript(reply dispatch.Reply) dispatch.Reply {
+	if reply.CutRunID == "" || d.cfg.TranscriptURL == nil {
+		return reply
+	}
+	return reply.WithTranscript(d.cfg.TranscriptURL(reply.CutRunID))
 }
 
 // derivedID gives the n-th event a trigger causes a stable id, so that

@@ -93,7 +93,7 @@ func (d *Dispatcher) postedReply(ctx context.Context, requestID string) (dispatc
 	if !ok {
 		return dispatch.Reply{}, false, nil
 	}
-	return replaceSecrets(reply, func(string) string { return secretShownOnce }), true, nil
+	return d.linkTranscript(replaceSecrets(reply, func(string) string { return secretShownOnce })), true, nil
 }
 
 // loadRequest folds a request's stream and its runs' ends, leaving out its
