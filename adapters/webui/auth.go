@@ -6,9 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -278,13 +280,25 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := r.PostFormValue("next")
+	client, now := clientOf(r.RemoteAddr), ui.cfg.Now()
+	// A client that failed too often is refused before its token is
+	// looked at, so guesses go no faster than the throttle lets them.
+	if wait := ui.logins.retryAfter(client, now); wait > 0 {
+		ui.refusals.note(client, true)
+		seconds := retryAfterSeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		msg := fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", seconds)
+		ui.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
+		return
+	}
 	user, ok := ui.cfg.Users.UserForToken(token)
 	if token == "" || !ok {
 		msg := "That token is not valid. Use the admin token printed at the first start, or one from `!user token`."
 		if token == "" {
 			msg = "Enter an API token to log in."
 		} else {
-			ui.cfg.Logger.Warn().Str("remote_addr", r.RemoteAddr).Msg("web login refused: the token is not valid")
+			ui.logins.failed(client, now)
+			ui.refusals.note(client, false)
 		}
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
 		return
