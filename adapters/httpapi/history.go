@@ -219,10 +219,10 @@ func (a *API) servesHistory(w http.ResponseWriter) bool {
 }
 
 // historyListQuery is the start of both history lists: the server serves
-// the history, the filters parse (statuses are the list's own), and the view
-// has caught up with the store.
-// A list's user filter is the one the history rule gives the caller: their
-// own without logbook:read_history, and another user's is a 403.
+// the history, the filters parse (statuses are the list's own), the user
+// filter is the one the history rule gives the caller (their own without
+// logbook:read_history; another user's is a 403), and the view has caught
+// up with the store.
 func (a *API) historyListQuery(w http.ResponseWriter, r *http.Request, user access.UserInfo, statuses []string) (listQuery, bool) {
 	if !a.servesHistory(w) {
 		return listQuery{}, false

@@ -225,14 +225,14 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}
-	owner, found, err := httpapi.RequestOwner(ctx, ui.cfg.Events, id)
+	ok, err := ui.mayRead(ctx, v, id, httpapi.RequestOwner)
 	if err != nil {
 		http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	// Another user's request streams nothing: it is answered as one that
 	// does not exist, as on every surface.
-	if !found || !v.historyReader().MayRead(owner) {
+	if !ok {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}

@@ -56,14 +56,13 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	reader := v.historyReader()
-	asked := hq.User
-	if hq.User, err = reader.ListFilter(asked); err != nil {
+	if hq.User, err = reader.ListFilter(hq.User); err != nil {
 		data.Error = "The filter user: " + err.Error() + "."
 		p.Data = data
 		ui.render(w, r, http.StatusForbidden, "history", p)
 		return
 	}
-	data.OwnOnly = !reader.MayRead("")
+	data.OwnOnly = !reader.ReadsEveryone()
 	ctx := r.Context()
 	if err := ui.catchUp(ctx, "history"); err != nil {
 		ui.unavailable(w, r, v, "reading the history view", err)
@@ -218,21 +217,30 @@ type runData struct {
 	MoreEvent bool // the chain has more events than are listed
 }
 
-// readable answers whether the viewer may read the request or run id
-// (access.HistoryReader, with its owner read from the store); when not, it
-// renders the 404 of an id that does not exist: another user's is not told
-// apart from a missing one.
-func (ui *UI) readable(w http.ResponseWriter, r *http.Request, v *viewer, kind, id string, ownerOf func(context.Context, eventstore.Store, string) (string, bool, error)) bool {
-	owner, found, err := ownerOf(r.Context(), ui.cfg.Events, id)
+// ownerReader reads whose request or run id is (httpapi.RequestOwner,
+// httpapi.RunOwner).
+type ownerReader func(context.Context, eventstore.Store, string) (owner string, found bool, err error)
+
+// mayRead says whether the viewer may read the request or run id: the
+// store says whether it exists and whose it is, access.HistoryReader
+// decides. A caller answers another user's as one that does not exist.
+func (ui *UI) mayRead(ctx context.Context, v *viewer, id string, ownerOf ownerReader) (bool, error) {
+	owner, found, err := ownerOf(ctx, ui.cfg.Events, id)
+	return err == nil && id != "" && found && v.historyReader().MayRead(owner), err
+}
+
+// readable is mayRead for a page: when the viewer may not read the id, it
+// renders the 404 of an id that does not exist.
+func (ui *UI) readable(w http.ResponseWriter, r *http.Request, v *viewer, kind, id string, ownerOf ownerReader) bool {
+	ok, err := ui.mayRead(r.Context(), v, id, ownerOf)
 	if err != nil {
 		ui.unavailable(w, r, v, "reading the event store", err)
 		return false
 	}
-	if id == "" || !found || !v.historyReader().MayRead(owner) {
+	if !ok {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no "+kind+" "+id+".")
-		return false
 	}
-	return true
+	return ok
 }
 
 func (ui *UI) runPage(w http.ResponseWriter, r *http.Request, v *viewer) {

@@ -98,12 +98,12 @@ type playback struct {
 func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	ctx := r.Context()
-	owner, found, err := httpapi.RunOwner(ctx, ui.cfg.Events, id)
+	ok, err := ui.mayRead(ctx, v, id, httpapi.RunOwner)
 	if err != nil {
 		http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if id == "" || !found || !v.historyReader().MayRead(owner) {
+	if !ok {
 		http.Error(w, "no run "+id, http.StatusNotFound)
 		return
 	}

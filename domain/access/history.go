@@ -20,7 +20,7 @@ type HistoryReader struct {
 // (owner "", also while the sender is not identified yet) is readable only
 // with the permission.
 func (r HistoryReader) MayRead(owner string) bool {
-	return (owner != "" && owner == r.Username) || r.readsEveryone()
+	return (owner != "" && owner == r.Username) || r.ReadsEveryone()
 }
 
 // ListFilter is the user filter a list of requests or runs is read with,
@@ -29,7 +29,7 @@ func (r HistoryReader) MayRead(owner string) bool {
 // permission, and is refused with a KindForbidden error naming it.
 func (r HistoryReader) ListFilter(user string) (string, error) {
 	switch {
-	case r.readsEveryone():
+	case r.ReadsEveryone():
 		return user, nil
 	case user == "" || user == r.Username:
 		return r.Username, nil
@@ -37,4 +37,5 @@ func (r HistoryReader) ListFilter(user string) (string, error) {
 	return "", errorf(KindForbidden, "reading %s's history needs the %s permission", user, PermReadHistory)
 }
 
-func (r HistoryReader) readsEveryone() bool { return slices.Contains(r.Permissions, PermReadHistory) }
+// ReadsEveryone reports whether the reader holds logbook:read_history.
+func (r HistoryReader) ReadsEveryone() bool { return slices.Contains(r.Permissions, PermReadHistory) }
