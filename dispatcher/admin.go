@@ -752,9 +752,10 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 	return textResult(lines...), nil
 }
 
-// canReadHistoryOf says whether the caller may read username's history.
-func (c *adminCall) canReadHistoryOf(username string) bool {
-	return username == c.actor.Username || slices.Contains(c.facts.PermissionsOf(c.actor.ID), "logbook:read_history")
+// historyReader is the caller as the history rule (access.HistoryReader)
+// sees them.
+func (c *adminCall) historyReader() access.HistoryReader {
+	return access.HistoryReader{Username: c.actor.Username, Permissions: c.facts.PermissionsOf(c.actor.ID)}
 }
 
 // DefaultHistoryLimit is how many requests history lists without --limit.
@@ -771,8 +772,8 @@ func (a *admin) history(c *adminCall) (run.Result, error) {
 	if !given {
 		username = c.actor.Username
 	}
-	if !c.canReadHistoryOf(username) {
-		return run.Result{}, fmt.Errorf("reading %s's history needs the logbook:read_history permission", username)
+	if _, err := c.historyReader().ListFilter(username); err != nil {
+		return run.Result{}, err
 	}
 	limit := DefaultHistoryLimit
 	if raw, ok := c.Options["limit"]; ok {
@@ -810,14 +811,13 @@ func (a *admin) transcript(c *adminCall) (run.Result, error) {
 	}
 	runID := c.Args[0]
 	row, err := a.cfg.History.Run(c.ctx, runID)
-	if errors.Is(err, projections.ErrNotFound) {
+	// Another user's run is answered as one that does not exist, as on
+	// every surface: a run id tells nothing of whose it is.
+	if errors.Is(err, projections.ErrNotFound) || err == nil && !c.historyReader().MayRead(row.Username) {
 		return run.Result{}, fmt.Errorf("there is no run %s in the history", runID)
 	}
 	if err != nil {
 		return run.Result{}, fmt.Errorf("reading the history: %v", err)
-	}
-	if !c.canReadHistoryOf(row.Username) {
-		return run.Result{}, fmt.Errorf("run %s is %s's; reading it needs the logbook:read_history permission", runID, row.Username)
 	}
 	out, err := a.cfg.Transcripts.Output(c.ctx, runID, "")
 	if err != nil {

@@ -300,8 +300,29 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	if reply := h.as(t, "admin", "history --limit=0"); !reply.Failed || !strings.Contains(reply.Text, "1 to 100") {
 		t.Fatalf("a bad limit was accepted: %+v", reply)
 	}
-	if reply := h.as(t, "bob", "transcript nope"); !reply.Failed || !strings.Contains(reply.Text, "no run nope") {
-		t.Fatalf("an unknown run: %+v", reply)
+	unknown := h.as(t, "bob", "transcript nope")
+	if !unknown.Failed || !strings.Contains(unknown.Text, "no run nope") {
+		t.Fatalf("an unknown run: %+v", unknown)
+	}
+	// Another user's run reads as one that does not exist.
+	h.must(t, "admin", "echo the admin words")
+	db := projections.DBOf(h.store)
+	var adminRun string
+	waitFor(t, "admin's run and its output in the views", func() bool {
+		page, err := projections.NewHistoryReader(db).Runs(context.Background(), projections.RunFilter{Username: "admin", Command: "logbook:echo", Limit: 1})
+		if err != nil || len(page.Runs) != 1 {
+			return false
+		}
+		adminRun = page.Runs[0].RunID
+		out, err := projections.NewTranscriptReader(db).Output(context.Background(), adminRun, "")
+		return err == nil && strings.Contains(string(out), "the admin words")
+	})
+	if text := h.must(t, "admin", "transcript "+adminRun); !strings.Contains(text, "the admin words") {
+		t.Fatalf("the admin's own transcript = %q", text)
+	}
+	reply := h.as(t, "bob", "transcript "+adminRun)
+	if !reply.Failed || !strings.Contains(reply.Text, "there is no run "+adminRun+" in the history") || strings.Contains(reply.Text, "admin") {
+		t.Fatalf("bob reading admin's run %s got %q; want it answered as the unknown run was: %q", adminRun, reply.Text, unknown.Text)
 	}
 }
 

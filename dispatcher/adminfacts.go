@@ -88,18 +88,27 @@ func (f *Facts) revealSecrets(requestID string, reply dispatch.Reply) dispatch.R
 	kept := f.secrets[requestID]
 	delete(f.secrets, requestID)
 	f.mu.Unlock()
-	if !secretPattern.MatchString(reply.Text) && !secretPattern.Match(reply.Value) {
-		return reply
-	}
-	reveal := func(placeholder string) string {
+	return replaceSecrets(reply, func(placeholder string) string {
 		if secret, ok := kept[placeholder]; ok {
 			return secret
 		}
 		return lostSecret
+	})
+}
+
+// secretShownOnce replaces a placeholder in a reply rendered again from
+// the log, after the reply was posted: the secret went out with it once.
+const secretShownOnce = "[not shown again: it was shown once, in the reply when it was posted; issue a new one if it is lost]"
+
+// replaceSecrets replaces each secret placeholder in reply with what with
+// gives for it (text without quotes, as it lands in Value's JSON too).
+func replaceSecrets(reply dispatch.Reply, with func(placeholder string) string) dispatch.Reply {
+	if !secretPattern.MatchString(reply.Text) && !secretPattern.Match(reply.Value) {
+		return reply
 	}
-	reply.Text = secretPattern.ReplaceAllStringFunc(reply.Text, reveal)
+	reply.Text = secretPattern.ReplaceAllStringFunc(reply.Text, with)
 	if reply.Value != nil {
-		reply.Value = secretPattern.ReplaceAllFunc(reply.Value, func(b []byte) []byte { return []byte(reveal(string(b))) })
+		reply.Value = secretPattern.ReplaceAllFunc(reply.Value, func(b []byte) []byte { return []byte(with(string(b))) })
 	}
 	return reply
 }

@@ -54,7 +54,7 @@ func TestEveryBadInputGetsAClearReplyAndIsRecorded(t *testing.T) {
 					t.Fatalf("reply %q does not say %q", reply.Text, m)
 				}
 			}
-			stream := dispatch.Stream(dispatch.RequestID("api", messageID))
+			stream := dispatch.Stream(apiRequestID(c.user, messageID))
 			var types []string
 			waitFor(t, "the reply to be recorded", func() bool {
 				types = eventTypes(t, h, stream)

@@ -34,7 +34,7 @@ func TestABuiltinRunsOutputIsInItsTranscript(t *testing.T) {
 	h := startAdmin(t)
 	messageID := "transcript-echo"
 	h.say(t, messageID, "admin", "echo hello")
-	runID := dispatch.RunID(dispatch.RequestID("api", messageID), 0, 0)
+	runID := dispatch.RunID(apiRequestID("admin", messageID), 0, 0)
 
 	events := runEvents(t, h, runID)
 	var types []string
@@ -88,7 +88,7 @@ func TestAnIssuedTokenIsNotInTheRunsOutput(t *testing.T) {
 		t.Fatalf("the reply has no token: %q", reply.Text)
 	}
 	var output []byte
-	for _, p := range runEvents(t, h, dispatch.RunID(dispatch.RequestID("api", messageID), 0, 0)) {
+	for _, p := range runEvents(t, h, dispatch.RunID(apiRequestID("admin", messageID), 0, 0)) {
 		if c, ok := p.(run.OutputChunk); ok {
 			output = append(output, c.Bytes...)
 		}

@@ -145,7 +145,7 @@ func TestAnAdministrationBuiltinCutShortByACrashIsRunOnRestart(t *testing.T) {
 	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
 	dying.dying.Store(true)
-	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "crash-1", Room: "api", ChatUser: "admin", Text: "user create dave"}, "admin")
+	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "crash-1", Room: "api", ChatUser: "admin", Text: "user create dave", Sender: "admin"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestDecidingAdministrationRequestsAgainAfterACrashChangesNothing(t *testing
 		h.must(t, "admin", text)
 	}
 	waitFor(t, "the replies to be recorded", func() bool {
-		last := dispatch.RequestID("api", lastMessageID())
+		last := apiRequestID("admin", lastMessageID())
 		events, _ := s.ReadStream(context.Background(), dispatch.Stream(last), 0, 100)
 		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
 	})
@@ -255,7 +255,7 @@ func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
 	var waits []<-chan dispatch.Reply
 	for _, messageID := range []string{"bob-1", "bob-2"} {
 		id := dispatch.RequestID("api", messageID)
-		waits = append(waits, h.d.WaitForReply(id))
+		waits = append(waits, h.d.WaitForReply(t.Context(), id))
 		e := domain.MustEncode(dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: "admin", Text: "user create bob"}, domain.Metadata{CorrelationID: id, Actor: "admin"})
 		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
 	}

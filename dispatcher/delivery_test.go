@@ -129,7 +129,7 @@ func (h *chatHarness) stop(t *testing.T) {
 
 func (h *chatHarness) receive(t *testing.T, messageID, room, text string) string {
 	t.Helper()
-	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: room, ChatUser: "admin", Text: text}, "admin")
+	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: room, ChatUser: "admin", Text: text, Sender: "admin"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestASlowRoomDoesNotBlockOtherRooms(t *testing.T) {
 	waitFor(t, "the slow post to start", func() bool { fake.mu.Lock(); defer fake.mu.Unlock(); return fake.calls == 1 })
 	fastID := h.receive(t, "f-1", "fast", "echo fast")
 	select {
-	case reply := <-h.d.WaitForReply(fastID):
+	case reply := <-h.d.WaitForReply(t.Context(), fastID):
 		if reply.Text != "fast" {
 			t.Fatalf("fast reply = %+v", reply)
 		}
@@ -309,7 +309,7 @@ func TestASlowRoomDoesNotBlockOtherRooms(t *testing.T) {
 	}
 	close(release)
 	select {
-	case <-h.d.WaitForReply(slowID):
+	case <-h.d.WaitForReply(t.Context(), slowID):
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow room never got its reply")
 	}
@@ -349,7 +349,7 @@ func TestACutReplyLinksTheTranscriptOfItsRun(t *testing.T) {
 	h.bootstrap(t)
 	id := h.receive(t, "cut-1", "ops", "echo "+strings.Repeat("word ", 100))
 	select {
-	case <-h.d.WaitForReply(id):
+	case <-h.d.WaitForReply(t.Context(), id):
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reply")
 	}

@@ -77,7 +77,7 @@ type Dispatcher struct {
 	deferred  []func()
 	resumed   bool       // resume ran after the fold reached the checkpoint
 	mu        sync.Mutex // guards waiters
-	waiters   map[string][]chan dispatch.Reply
+	waiters   map[string][]*replyWaiter
 	delivery  deliveries // replies on their way to chat providers
 }
 
@@ -113,20 +113,27 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
-		timeouts: make(chan string, 64), waiters: map[string][]chan dispatch.Reply{},
+		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
 		received: make(chan *receiveJob), stopped: make(chan struct{}),
 	}, nil
 }
 
 // Receive records a chat message as a request. A provider's redelivery of
-// the same message id is recognised and recorded once.
+// the same message id is recognised and recorded once; a message from
+// another sender under the id of a recorded request is refused with a
+// dispatch error of kind KindMessageIDTaken, and is never taken for it.
+// An api or web request must carry its authenticated sender (Sender, the
+// actor), which its id derives from.
 //
 // While Run is following the log, the request is decided as it is recorded:
 // its RequestReceived goes in the same atomic append as its decision, one
 // commit from the message to its runs. Otherwise it is recorded alone and
 // decided when the feed delivers it.
 func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
+	if dispatch.AuthenticatedAdapters[in.Adapter] && (in.Sender == "" || in.Sender != actor) {
+		return "", fmt.Errorf("a request from provider %s must name its authenticated sender, the actor %q, as Sender (it names %q)", in.Adapter, actor, in.Sender)
+	}
+	id := in.ID()
 	e, err := domain.Encode(in, domain.Metadata{CorrelationID: id, Actor: actor})
 	if err != nil {
 		return "", err
@@ -150,36 +157,40 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 			return "", ctx.Err()
 		}
 	}
-	return id, d.appendReceived(ctx, id, e)
+	return id, d.appendReceived(ctx, in, e)
 }
 
 // appendReceived records a RequestReceived alone, for the feed to decide.
-func (d *Dispatcher) appendReceived(ctx context.Context, id string, e domain.NewEvent) error {
-	_, err := d.cfg.Store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, e)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return nil // the same message again: it is already recorded
+func (d *Dispatcher) appendReceived(ctx context.Context, in dispatch.RequestReceived, e domain.NewEvent) error {
+	// Its id derives from the request's, so the same id again is either a
+	// duplicate (a no-op) or, after other events, a version conflict.
+	res, err := d.cfg.Store.Append(ctx, dispatch.Stream(in.ID()), eventstore.NoStream, e)
+	if res.Duplicate || errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return d.alreadyReceived(ctx, in)
 	}
 	return err
 }
 
-// WaitForReply returns the reply of a request once it is posted (or at
-// once, if it was posted before). The channel receives one reply.
-func (d *Dispatcher) WaitForReply(requestID string) <-chan dispatch.Reply {
-	ch := make(chan dispatch.Reply, 1)
-	d.mu.Lock()
-	d.waiters[requestID] = append(d.waiters[requestID], ch)
-	d.mu.Unlock()
-	return ch
-}
-
-func (d *Dispatcher) notify(requestID string, reply dispatch.Reply) {
-	d.mu.Lock()
-	chans := d.waiters[requestID]
-	delete(d.waiters, requestID)
-	d.mu.Unlock()
-	for _, ch := range chans {
-		ch <- reply
+// alreadyReceived answers a message whose request id is recorded already:
+// nil when it is the same sender's message again (a redelivery or a
+// retry), a KindMessageIDTaken error when the request is another
+// sender's.
+func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestReceived) error {
+	events, err := d.cfg.Store.ReadStream(ctx, dispatch.Stream(in.ID()), 0, 1)
+	if err != nil {
+		return err
 	}
+	if len(events) == 0 {
+		return fmt.Errorf("request %s: recorded, yet its stream is empty", in.ID())
+	}
+	p, err := domain.Decode(events[0])
+	if err != nil {
+		return err
+	}
+	if stored, ok := p.(dispatch.RequestReceived); !ok || !stored.SameSender(in) {
+		return dispatch.MessageIDTaken(in.Adapter, in.MessageID)
+	}
+	return nil
 }
 
 // Run follows the log until ctx ends. Events up to the checkpoint are only
@@ -475,6 +486,11 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		if err != nil {
 			return err
 		}
+		if len(received) > 0 && results[len(results)-1].Duplicate {
+			// The store holds this request and its decision already: its
+			// id came again, and what followed was done then.
+			return errAlreadyRecorded
+		}
 		d.cfg.Facts.applyOwn(decision.Changes)
 		if len(decision.Request) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
@@ -526,7 +542,7 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
 	// recorded output holds a placeholder, and ReplyPosted no text.
-	reply = d.cfg.Facts.revealSecrets(requestID, reply)
+	reply = d.linkTranscript(d.cfg.Facts.revealSecrets(requestID, reply))
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -566,6 +582,15 @@ func (d *Dispatcher) recordReplyPosted(ctx context.Context, log zerolog.Logger, 
 		log.Error().Err(err).Msg("recording ReplyPosted")
 	}
 	d.notify(requestID, reply)
+}
+
+// linkTranscript links the whole transcript from a reply whose output was
+// cut, when the server knows its web address.
+func (d *Dispatcher) linkTranscript(reply dispatch.Reply) dispatch.Reply {
+	if reply.CutRunID == "" || d.cfg.TranscriptURL == nil {
+		return reply
+	}
+	return reply.WithTranscript(d.cfg.TranscriptURL(reply.CutRunID))
 }
 
 // derivedID gives the n-th event a trigger causes a stable id, so that

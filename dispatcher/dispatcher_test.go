@@ -72,11 +72,16 @@ func start(t *testing.T, path string) *harness {
 	return h
 }
 
+// apiRequestID is the id of the api request user sends with messageID.
+func apiRequestID(user, messageID string) string {
+	return dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Sender: user}.ID()
+}
+
 func (h *harness) say(t *testing.T, messageID, user, text string) dispatch.Reply {
 	t.Helper()
-	id := dispatch.RequestID("api", messageID)
-	wait := h.d.WaitForReply(id)
-	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: user, Text: text}, user); err != nil {
+	id := apiRequestID(user, messageID)
+	wait := h.d.WaitForReply(t.Context(), id)
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: user, Text: text, Sender: user}, user); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -113,7 +118,7 @@ func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	if reply.Failed || strings.TrimSpace(reply.Text) != "hello world" {
 		t.Fatalf("reply = %+v, want hello world", reply)
 	}
-	id := dispatch.RequestID("api", "m-1")
+	id := apiRequestID("admin", "m-1")
 	waitFor(t, "ReplyPosted", func() bool {
 		events, _ := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
 		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"

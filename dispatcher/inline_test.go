@@ -52,7 +52,7 @@ func TestARequestReachesItsRunInOneCommit(t *testing.T) {
 	waitFor(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
 	before := quietCommits(t, h)
 	published := len(h.bus.published())
-	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}, "admin")
+	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "admin"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestARequestReachesItsRunInOneCommit(t *testing.T) {
 		t.Fatalf("request stream = %s", types)
 	}
 	// The same message again is recorded once.
-	if again, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}, "admin"); err != nil || again != id {
+	if again, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "admin"}, "admin"); err != nil || again != id {
 		t.Fatalf("redelivery = %s, %v", again, err)
 	}
 	if types := eventTypes(t, h, dispatch.Stream(id)); len(types) != 5 {
@@ -98,14 +98,14 @@ func TestARedeliveryAfterTheReplyIsANoOp(t *testing.T) {
 	if strings.TrimSpace(first.Text) != "once" {
 		t.Fatalf("reply = %+v", first)
 	}
-	id := dispatch.RequestID("api", "again")
+	id := apiRequestID("admin", "again")
 	waitFor(t, "the reply to be recorded", func() bool {
 		types := eventTypes(t, h, dispatch.Stream(id))
 		return len(types) > 0 && types[len(types)-1] == "ReplyPosted"
 	})
 	n := len(eventTypes(t, h, dispatch.Stream(id)))
 	quietCommits(t, h)
-	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "again", Room: "api", ChatUser: "admin", Text: "echo once"}, "admin"); err != nil {
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "again", Room: "api", ChatUser: "admin", Text: "echo once", Sender: "admin"}, "admin"); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
 	if got := len(eventTypes(t, h, dispatch.Stream(id))); got != n {
@@ -132,8 +132,8 @@ func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
 	}
 	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
-	blocked := h.d.WaitForReply(dispatch.RequestID("api", "busy-1"))
-	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-1", Room: "api", ChatUser: "admin", Text: "block"}, "admin"); err != nil {
+	blocked := h.d.WaitForReply(t.Context(), apiRequestID("admin", "busy-1"))
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-1", Room: "api", ChatUser: "admin", Text: "block", Sender: "admin"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -143,7 +143,7 @@ func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
 	}
 	received := make(chan error, 1)
 	go func() {
-		_, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-2", Room: "api", ChatUser: "admin", Text: "echo later"}, "admin")
+		_, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-2", Room: "api", ChatUser: "admin", Text: "echo later", Sender: "admin"}, "admin")
 		received <- err
 	}()
 	select {
@@ -154,10 +154,10 @@ func TestARequestIsRecordedWhileTheLoopIsBusy(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Receive waited for the busy loop")
 	}
-	if types := eventTypes(t, h, dispatch.Stream(dispatch.RequestID("api", "busy-2"))); strings.Join(types, " ") != "RequestReceived" {
+	if types := eventTypes(t, h, dispatch.Stream(apiRequestID("admin", "busy-2"))); strings.Join(types, " ") != "RequestReceived" {
 		t.Fatalf("while the loop is busy the request stream is %v, want only RequestReceived", types)
 	}
-	later := h.d.WaitForReply(dispatch.RequestID("api", "busy-2"))
+	later := h.d.WaitForReply(t.Context(), apiRequestID("admin", "busy-2"))
 	release <- struct{}{}
 	for _, wait := range []<-chan dispatch.Reply{blocked, later} {
 		select {

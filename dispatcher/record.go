@@ -197,6 +197,10 @@ const maxInlineCatchUp = 1000
 
 var errBehind = errors.New("the dispatcher is behind the log")
 
+// errAlreadyRecorded says a request decided as it arrived was recorded,
+// with its decision, before: its message id came again.
+var errAlreadyRecorded = errors.New("the request is recorded already")
+
 // catchUp folds what the log holds beyond the last event handled, so that a
 // decision made now sees everything recorded before it. The feed skips
 // what catchUp handled.
@@ -238,31 +242,33 @@ type receiveJob struct {
 // feed; a loop too far behind records the request alone, to be decided in
 // its turn.
 func (d *Dispatcher) receiveInline(ctx context.Context, log zerolog.Logger, job *receiveJob) error {
-	id := dispatch.RequestID(job.in.Adapter, job.in.MessageID)
+	id := job.in.ID()
 	if err := d.catchUp(ctx, log); err != nil {
 		if !errors.Is(err, errBehind) {
 			log.Warn().Err(err).Str("request_id", id).Msg("catching up before deciding a request; it is decided from the feed")
 		}
-		return d.appendReceived(ctx, id, job.event)
+		return d.appendReceived(ctx, job.in, job.event)
 	}
 	if _, known := d.requests[id]; known {
-		return nil // the same message again: it is already recorded
+		return d.alreadyReceived(ctx, job.in)
 	}
 	st := &requestState{version: -1, req: dispatch.Evolve(dispatch.Request{}, job.in)}
 	decision, err := dispatch.Decide(st.req, job.in, d.cfg.Facts)
 	if err != nil {
 		log.Error().Err(err).Str("request_id", id).Msg("deciding failed; the request is decided from the feed")
-		return d.appendReceived(ctx, id, job.event)
+		return d.appendReceived(ctx, job.in, job.event)
 	}
 	d.requests[id] = st
 	err = d.record(ctx, log.With().Str("request_id", id).Logger(), st, decision, job.event.ID, job.event)
 	var conflict *eventstore.VersionConflictError
 	switch {
-	case errors.Is(err, eventstore.ErrDuplicateEvent), errors.As(err, &conflict) && conflict.Stream == dispatch.Stream(id):
+	case errors.Is(err, errAlreadyRecorded), errors.Is(err, eventstore.ErrDuplicateEvent),
+		errors.As(err, &conflict) && conflict.Stream == dispatch.Stream(id):
 		// Recorded already (a redelivery of a request that ended, or
-		// another process's): the feed brings or brought it.
+		// another process's, or another sender's message under its id):
+		// the feed brings or brought it.
 		delete(d.requests, id)
-		return nil
+		return d.alreadyReceived(ctx, job.in)
 	case err != nil:
 		delete(d.requests, id)
 		return err

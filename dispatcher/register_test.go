@@ -62,7 +62,7 @@ func startRegistering(t *testing.T, group string) *harness {
 func (h *harness) fromSlack(t *testing.T, messageID, handle, text string) (dispatch.Reply, string) {
 	t.Helper()
 	id := dispatch.RequestID("slack", messageID)
-	wait := h.d.WaitForReply(id)
+	wait := h.d.WaitForReply(t.Context(), id)
 	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "slack", MessageID: messageID, Room: "general", ChatUser: handle, Text: text}, "slack"); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestTwoRequestsFromOneUnknownHandleRegisterOneUser(t *testing.T) {
 		e := domain.MustEncode(dispatch.RequestReceived{Adapter: "slack", MessageID: messageID, Room: "general", ChatUser: "U88", Text: "whoami"}, domain.Metadata{CorrelationID: id, Actor: "slack"})
 		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
 	}
-	waits := []<-chan dispatch.Reply{h.d.WaitForReply(ids[0]), h.d.WaitForReply(ids[1])}
+	waits := []<-chan dispatch.Reply{h.d.WaitForReply(t.Context(), ids[0]), h.d.WaitForReply(t.Context(), ids[1])}
 	if _, err := h.store.AppendMulti(context.Background(), parts...); err != nil {
 		t.Fatal(err)
 	}

@@ -219,14 +219,20 @@ func (a *API) servesHistory(w http.ResponseWriter) bool {
 }
 
 // historyListQuery is the start of both history lists: the server serves
-// the history, the filters parse (statuses are the list's own), and the view
-// has caught up with the store.
-func (a *API) historyListQuery(w http.ResponseWriter, r *http.Request, statuses []string) (listQuery, bool) {
+// the history, the filters parse (statuses are the list's own), the user
+// filter is the one the history rule gives the caller (their own without
+// logbook:read_history; another user's is a 403), and the view has caught
+// up with the store.
+func (a *API) historyListQuery(w http.ResponseWriter, r *http.Request, user access.UserInfo, statuses []string) (listQuery, bool) {
 	if !a.servesHistory(w) {
 		return listQuery{}, false
 	}
 	lq, err := parseListQuery(r.URL.Query(), statuses)
 	if writeParamError(w, err) {
+		return listQuery{}, false
+	}
+	if lq.User, err = HistoryReaderOf(a.Users, user).ListFilter(lq.User); err != nil {
+		writeJSON(w, http.StatusForbidden, apiError{err.Error()})
 		return listQuery{}, false
 	}
 	if err := a.catchUp(r.Context(), "history"); err != nil {
@@ -236,8 +242,8 @@ func (a *API) historyListQuery(w http.ResponseWriter, r *http.Request, statuses 
 	return lq, true
 }
 
-func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
-	lq, ok := a.historyListQuery(w, r, requestStatuses)
+func (a *API) listHistory(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
+	lq, ok := a.historyListQuery(w, r, user, requestStatuses)
 	if !ok {
 		return
 	}
@@ -259,8 +265,8 @@ func (a *API) listHistory(w http.ResponseWriter, r *http.Request, _ access.UserI
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (a *API) listRuns(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
-	lq, ok := a.historyListQuery(w, r, runStatuses)
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
+	lq, ok := a.historyListQuery(w, r, user, runStatuses)
 	if !ok {
 		return
 	}
@@ -286,53 +292,57 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, _ access.UserInfo
 // most 128 characters, request ids are UUIDs).
 const maxIDLength = 128
 
-// streamExists reports whether stream has any event.
-func (a *API) streamExists(ctx context.Context, stream string) (bool, error) {
-	events, err := a.Events.ReadStream(ctx, stream, 0, 1)
-	return len(events) > 0, err
-}
-
-func (a *API) getRequest(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+func (a *API) getRequest(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
 	id := r.PathValue("id")
-	a.detail(w, r, id, dispatch.Stream(id), "request", func(ctx context.Context) (any, error) {
+	a.detail(w, r, user, id, dispatch.Stream(id), "request", RequestOwner, func(ctx context.Context) (any, error) {
 		row, err := a.History.Request(ctx, id)
 		return NewRequestView(row), err
 	})
 }
 
-func (a *API) getRun(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+func (a *API) getRun(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
 	id := r.PathValue("id")
-	a.detail(w, r, id, run.Stream(id), "run", func(ctx context.Context) (any, error) {
+	a.detail(w, r, user, id, run.Stream(id), "run", RunOwner, func(ctx context.Context) (any, error) {
 		row, err := a.History.Run(ctx, id)
 		return NewRunView(row), err
 	})
 }
 
-// detail answers {"<kind>": row, "events": [...]}: the store decides
-// whether the id exists; the events are streamed out as they are read, so
-// a run with a large output is never held in memory whole.
-func (a *API) detail(w http.ResponseWriter, r *http.Request, id, stream, kind string, row func(context.Context) (any, error)) {
-	if !a.servesHistory(w) {
-		return
+// ownerReader reads whose request or run id is (RequestOwner, RunOwner).
+type ownerReader func(ctx context.Context, store eventstore.Store, id string) (owner string, found bool, err error)
+
+// readable answers whether user may read the request or run id, and when
+// not, answers 404 as for an id that does not exist: another user's id is
+// not told apart from a missing one.
+func (a *API) readable(w http.ResponseWriter, r *http.Request, user access.UserInfo, kind, id string, ownerOf ownerReader) bool {
+	owner, found, err := ownerOf(r.Context(), a.Events, id)
+	if err != nil {
+		unavailable(w, "reading the event store", err)
+		return false
 	}
-	if len(id) > maxIDLength {
+	if !found || !HistoryReaderOf(a.Users, user).MayRead(owner) {
 		writeJSON(w, http.StatusNotFound, apiError{"no " + kind + " " + id})
+		return false
+	}
+	return true
+}
+
+// detail answers {"<kind>": row, "events": [...]} when user may read it:
+// the store decides whether the id exists and whose it is; the events are
+// streamed out as they are read, so a run with a large output is never
+// held in memory whole.
+func (a *API) detail(w http.ResponseWriter, r *http.Request, user access.UserInfo, id, stream, kind string, ownerOf ownerReader, row func(context.Context) (any, error)) {
+	if !a.servesHistory(w) {
 		return
 	}
 	if len(r.URL.Query()) > 0 {
 		writeParamError(w, onlyParams(r.URL.Query(), nil))
 		return
 	}
+	if !a.readable(w, r, user, kind, id, ownerOf) {
+		return
+	}
 	ctx := r.Context()
-	exists, err := a.streamExists(ctx, stream)
-	if err != nil {
-		unavailable(w, "reading the event store", err)
-		return
-	}
-	if !exists {
-		writeJSON(w, http.StatusNotFound, apiError{"no " + kind + " " + id})
-		return
-	}
 	if err := a.catchUp(ctx, "history"); err != nil {
 		unavailable(w, "the history view", err)
 		return

@@ -28,14 +28,15 @@ import (
 
 const goodToken = "lbk_good"
 
-// oneUser knows a single token, alice's.
+// oneUser knows a single token, alice's; she holds logbook:read_history,
+// so these tests read every user's requests.
 type oneUser struct{}
 
 func (oneUser) UserForToken(token string) (access.UserInfo, bool) {
 	return access.UserInfo{ID: "u-alice", Username: "alice"}, token == goodToken
 }
 func (oneUser) UserByUsername(string) (access.UserInfo, bool) { return access.UserInfo{}, false }
-func (oneUser) PermissionsOf(string) []string                 { return nil }
+func (oneUser) PermissionsOf(string) []string                 { return []string{access.PermReadHistory} }
 
 // fixture is a real store with the views running, behind the API.
 type fixture struct {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ func (noExecutor) Close() error                              { return nil }
 // administration builtins, the bootstrap admin, and the sample bundle.
 type platform struct {
 	store      projections.Source
+	posts      *heldPosts
+	requests   *observedRequests
 	facts      *dispatcher.Facts
 	api        *httpapi.API
 	url        string
@@ -57,6 +60,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 		t.Fatal(err)
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	posts := &heldPosts{}
 	rebind := func(q string) string { return q }
 	if store.Dialect() == "sqlite" {
 		rebind = sqlstore.RebindQuestion
@@ -64,7 +68,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: noExecutor{}, Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebind},
-		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": posts},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,9 +81,11 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
+	requests := &observedRequests{Requests: d}
 	api := &httpapi.API{
-		Requests: d, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
+		Requests: requests, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Permissions: projections.NewPermissionReader(db),
+		ReplyTimeout: 10 * time.Second, // a test waiting longer has failed
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {
@@ -92,7 +98,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 		}
 		store.Close()
 	})
-	p := &platform{store: store, facts: facts, api: api, url: srv.URL, adminToken: token}
+	p := &platform{store: store, posts: posts, requests: requests, facts: facts, api: api, url: srv.URL, adminToken: token}
 	deadline := time.Now().Add(10 * time.Second)
 	for !facts.BundleInstalled("toolbox") || !p.knows(token) {
 		if time.Now().After(deadline) {
@@ -101,6 +107,71 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return p
+}
+
+// heldPosts posts the api's replies at once, or, while held, holds each
+// post (and so the dispatcher) until released: what a slow reply looks
+// like to whoever waits for it.
+type heldPosts struct {
+	mu      sync.Mutex
+	release chan struct{}
+	holding chan string // request ids of the posts being held
+}
+
+// hold makes the next posts wait; each one held is announced on the
+// returned channel. The returned function releases them all.
+func (h *heldPosts) hold() (<-chan string, func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.release, h.holding = make(chan struct{}), make(chan string, 16)
+	release, holding := h.release, h.holding
+	var once sync.Once
+	return holding, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.release = nil
+			h.mu.Unlock()
+			close(release)
+		})
+	}
+}
+
+func (h *heldPosts) Post(_ context.Context, requestID string, _ dispatch.Reply) (string, error) {
+	h.mu.Lock()
+	release, holding := h.release, h.holding
+	h.mu.Unlock()
+	if release != nil {
+		holding <- requestID
+		<-release
+	}
+	return "", nil
+}
+
+// observedRequests is the dispatcher as the API uses it, telling a test
+// that watches when the API's Receive calls return.
+type observedRequests struct {
+	httpapi.Requests
+	mu       sync.Mutex
+	received chan error
+}
+
+// watch announces each Receive's outcome from now on.
+func (o *observedRequests) watch() <-chan error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.received = make(chan error, 16)
+	return o.received
+}
+
+func (o *observedRequests) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
+	id, err := o.Requests.Receive(ctx, in, actor)
+	o.mu.Lock()
+	received := o.received
+	o.mu.Unlock()
+	if received != nil {
+		received <- err
+	}
+	return id, err
 }
 
 func (p *platform) knows(token string) bool {

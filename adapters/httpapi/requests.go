@@ -21,7 +21,9 @@ import (
 // Requests is what the API needs of the dispatcher.
 type Requests interface {
 	Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error)
-	WaitForReply(requestID string) <-chan dispatch.Reply
+	// WaitForReply hands over the request's reply once it is posted, or
+	// at once when it was posted before; it stops waiting when ctx ends.
+	WaitForReply(ctx context.Context, requestID string) <-chan dispatch.Reply
 }
 
 // Users answers who a token belongs to and what they may do.
@@ -121,7 +123,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) boo
 type requestBody struct {
 	Text      string `json:"text"`
 	Room      string `json:"room,omitempty"`       // default "api"
-	MessageID string `json:"message_id,omitempty"` // for idempotent retries; default a fresh id
+	MessageID string `json:"message_id,omitempty"` // for idempotent retries, the token user's own; default a fresh id
 	As        string `json:"as,omitempty"`         // another user's name; needs logbook:admin
 }
 
@@ -165,13 +167,26 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 	}
 	// The chat prefix is optional here; "!!" becomes "!", which the
 	// dispatcher reads as "run my previous request again".
-	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!")}
+	// The message id is the token user's own (Sender): another user's
+	// request with the same message id is another request.
+	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!"), Sender: user.Username}
+	id := in.ID()
+	timeout := a.ReplyTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	waiting, stopWaiting := context.WithTimeout(r.Context(), timeout)
+	defer stopWaiting()
 	var wait <-chan dispatch.Reply
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
 	if r.URL.Query().Get("wait") != "" {
-		wait = a.Requests.WaitForReply(id)
+		// Before Receive, so a reply posted at once is not missed.
+		wait = a.Requests.WaitForReply(waiting, id)
 	}
 	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
+		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
+			writeJSON(w, http.StatusConflict, apiError{err.Error()})
+			return
+		}
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"the request could not be recorded: " + err.Error()})
 		return
 	}
@@ -179,15 +194,12 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
 		return
 	}
-	timeout := a.ReplyTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
 	select {
 	case reply := <-wait:
 		writeJSON(w, http.StatusOK, requestResponse{RequestID: id, Reply: &reply})
-	case <-time.After(timeout):
-		writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
-	case <-r.Context().Done():
+	case <-waiting.Done():
+		if r.Context().Err() == nil { // the reply timeout, not the client leaving
+			writeJSON(w, http.StatusAccepted, requestResponse{RequestID: id})
+		}
 	}
 }

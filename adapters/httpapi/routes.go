@@ -69,7 +69,14 @@ var (
 	tooLarge   = errorResponse(http.StatusRequestEntityTooLarge, "The body is over the 64 KiB limit.")
 	badBody    = errorResponse(http.StatusBadRequest, "The body is not the JSON object expected; the error says what is wrong.")
 	notServing = errorResponse(http.StatusNotImplemented, "This server was started without what the route reads.")
+	// The history rule (access.HistoryReader): a request, run or transcript
+	// is its sender's, and anyone's with logbook:read_history.
+	otherUsersHistory  = errorResponse(http.StatusForbidden, "`user` names another user and the token's user lacks logbook:read_history; the error names it.")
+	notFoundOrNotYours = errorResponse(http.StatusNotFound, "Nothing has that id, or it is another user's (or an unknown sender's) and the token's user lacks logbook:read_history: the two are answered alike.")
 )
+
+// historyListDescription says whose rows a history list holds.
+const historyListDescription = "Without logbook:read_history a caller lists only their own: with no `user` the list is theirs, and another user's is a 403. With it, everyone's, unknown senders' included."
 
 func okJSON(v any, description string) Response {
 	return Response{Status: http.StatusOK, Description: description, JSON: v}
@@ -88,7 +95,7 @@ var (
 // narrow status.
 func listQueryParams(statuses []string) []Param {
 	described := map[string]Param{
-		"user":     param("user", "Only this username's."),
+		"user":     param("user", "Only this username's; another user's needs logbook:read_history."),
 		"command":  param("command", "Only those that ran this command (bundle:command); no spaces."),
 		"status":   {Name: "status", Type: "string", Enum: statuses, Description: "Only those in this status."},
 		"provider": param("provider", "Only those from this chat provider (api, web, slack, irc, ...)."),
@@ -121,33 +128,39 @@ func Routes() []Route {
 			public:    func(*API, Readiness) http.HandlerFunc { return serveOpenAPI }},
 
 		{Method: "POST", Path: "/v1/requests", Summary: "Issue a command as the token's user (provider api).",
-			Description: "Records a RequestReceived with the token's user as actor. `as` issues it for another user and needs logbook:admin. The message_id makes a retry idempotent. With wait, answers with the reply once it is posted (or 202 after the reply timeout).",
+			Description: "Records a RequestReceived with the token's user as actor. `as` issues it for another user and needs logbook:admin. The message_id makes a retry idempotent; it is the token user's own, so another user's message_id never names their request. With wait, answers with the reply once it is posted (or 202 after the reply timeout).",
 			Query:       []Param{{Name: "wait", Type: "string", Description: "Any value: wait for the reply."}},
 			Body:        requestBody{},
 			Responses: []Response{
 				{Status: 202, Description: "Recorded; the request id to look it up by.", JSON: requestResponse{}},
 				okJSON(requestResponse{}, "Recorded and answered (wait)."),
-				badBody, forbidden, errorResponse(404, "`as` names no user."), tooLarge,
+				badBody, forbidden, errorResponse(404, "`as` names no user."),
+				errorResponse(http.StatusConflict, "The token's user sent this message_id before as another user (`as`); it is not that request again."),
+				tooLarge,
 			},
 			v1: func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.postRequest }},
 		{Method: "GET", Path: "/v1/history", Summary: "Requests, newest first, filtered, in keyset pages.",
-			Query:     listQueryParams(requestStatuses),
-			Responses: []Response{okJSON(HistoryPage{}, "One page; next_cursor is absent on the last."), badParams, notServing},
-			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listHistory }},
+			Description: historyListDescription,
+			Query:       listQueryParams(requestStatuses),
+			Responses:   []Response{okJSON(HistoryPage{}, "One page; next_cursor is absent on the last."), badParams, otherUsersHistory, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listHistory }},
 		{Method: "GET", Path: "/v1/runs", Summary: "Runs, newest first, filtered, in keyset pages.",
-			Query:     listQueryParams(runStatuses),
-			Responses: []Response{okJSON(RunsPage{}, "One page; next_cursor is absent on the last."), badParams, notServing},
-			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listRuns }},
+			Description: historyListDescription,
+			Query:       listQueryParams(runStatuses),
+			Responses:   []Response{okJSON(RunsPage{}, "One page; next_cursor is absent on the last."), badParams, otherUsersHistory, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listRuns }},
 		{Method: "GET", Path: "/v1/requests/{id}", Summary: "A request with its whole event chain.",
-			PathParams: []Param{idParam},
-			Responses:  []Response{okJSON(RequestDetail{}, "The history row and every event of request-<id>, in order."), badParams, notFound, notServing},
-			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRequest }},
+			Description: "The caller's own request, or anyone's with logbook:read_history; another user's is answered as a missing one.",
+			PathParams:  []Param{idParam},
+			Responses:   []Response{okJSON(RequestDetail{}, "The history row and every event of request-<id>, in order."), badParams, notFoundOrNotYours, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRequest }},
 		{Method: "GET", Path: "/v1/runs/{id}", Summary: "A run with its whole event chain.",
-			PathParams: []Param{idParam},
-			Responses:  []Response{okJSON(RunDetail{}, "The history row and every event of run-<id>, in order."), badParams, notFound, notServing},
-			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRun }},
+			Description: "The caller's own run, or anyone's with logbook:read_history; another user's is answered as a missing one.",
+			PathParams:  []Param{idParam},
+			Responses:   []Response{okJSON(RunDetail{}, "The history row and every event of run-<id>, in order."), badParams, notFoundOrNotYours, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getRun }},
 		{Method: "GET", Path: "/v1/runs/{id}/transcript", Summary: "A run's output: exact bytes, chunks, or followed live over Server-Sent Events.",
-			Description: "Without format, the bytes as printed (X-Logbook-Truncated carries the cap when output was cut). format=chunks gives each chunk with its stream and offset from the run's start. follow=1 streams `chunk` events (id = seq) until an `end` event says how the run ended; Last-Event-ID resumes after a seq.",
+			Description: "The caller's own run, or anyone's with logbook:read_history; another user's is answered as a missing one, also when followed. Without format, the bytes as printed (X-Logbook-Truncated carries the cap when output was cut). format=chunks gives each chunk with its stream and offset from the run's start. follow=1 streams `chunk` events (id = seq) until an `end` event says how the run ended; Last-Event-ID resumes after a seq.",
 			PathParams:  []Param{idParam},
 			Query: []Param{
 				{Name: "stream", Type: "string", Enum: []string{"stdout", "stderr"}, Description: "Only this stream."},
@@ -157,7 +170,7 @@ func Routes() []Route {
 			Headers: []Param{{Name: "Last-Event-ID", Type: "integer", Description: "With follow: resume after this chunk seq."}},
 			Responses: []Response{
 				{Status: 200, Description: "The output; chunks as JSON; or an event stream.", Text: true, JSON: TranscriptView{}, EventStream: true},
-				badParams, notFound, notServing,
+				badParams, notFoundOrNotYours, notServing,
 			},
 			v1: func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getTranscript }},
 

@@ -57,7 +57,7 @@ const (
 	SSEEnd   = "end"
 )
 
-func (a *API) getTranscript(w http.ResponseWriter, r *http.Request, _ access.UserInfo) {
+func (a *API) getTranscript(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
 	if !a.servesHistory(w) {
 		return
 	}
@@ -76,15 +76,7 @@ func (a *API) getTranscript(w http.ResponseWriter, r *http.Request, _ access.Use
 		lastSeq = n
 	}
 	ctx := r.Context()
-	exists := false
-	if len(id) <= maxIDLength {
-		if exists, err = a.streamExists(ctx, run.Stream(id)); err != nil {
-			unavailable(w, "reading the event store", err)
-			return
-		}
-	}
-	if !exists {
-		writeJSON(w, http.StatusNotFound, apiError{"no run " + id})
+	if !a.readable(w, r, user, "run", id, RunOwner) {
 		return
 	}
 	if tq.Follow {

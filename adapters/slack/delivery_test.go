@@ -80,7 +80,7 @@ func TestAReplyThroughSlackSurvivesADroppedConnectionAndA429(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-d.WaitForReply(id):
+	case <-d.WaitForReply(t.Context(), id):
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no reply; Slack has %d messages", len(api.Messages()))
 	}

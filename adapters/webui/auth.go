@@ -1,13 +1,16 @@
 package webui
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +37,15 @@ type session struct {
 	seen    time.Time
 
 	mu         sync.Mutex
-	scrollback []consoleEntry                   // oldest first
-	pending    map[string]<-chan dispatch.Reply // request id → its reply, once posted
+	scrollback []consoleEntry          // oldest first
+	pending    map[string]pendingReply // request id → its reply, once posted
+}
+
+// pendingReply is the dispatcher's wait for the reply to a request this
+// session sent; stop ends the wait.
+type pendingReply struct {
+	reply <-chan dispatch.Reply
+	stop  context.CancelFunc
 }
 
 // consoleEntry is one command typed in this session's console.
@@ -45,13 +55,13 @@ type consoleEntry struct {
 	At        time.Time
 }
 
-func (s *session) remember(e consoleEntry, reply <-chan dispatch.Reply) {
+func (s *session) remember(e consoleEntry, reply pendingReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scrollback = append(s.scrollback, e)
 	if over := len(s.scrollback) - maxScrollback; over > 0 {
 		for _, old := range s.scrollback[:over] {
-			delete(s.pending, old.RequestID)
+			s.dropReplyLocked(old.RequestID)
 		}
 		s.scrollback = slices.Clone(s.scrollback[over:])
 	}
@@ -71,13 +81,30 @@ func (s *session) entries() []consoleEntry {
 func (s *session) replyChannel(requestID string) <-chan dispatch.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.pending[requestID]
+	return s.pending[requestID].reply
 }
 
+// forgetReply ends the wait for one reply.
 func (s *session) forgetReply(requestID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.pending, requestID)
+	s.dropReplyLocked(requestID)
+}
+
+// forgetReplies ends every wait, when the session ends.
+func (s *session) forgetReplies() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.pending {
+		s.dropReplyLocked(id)
+	}
+}
+
+func (s *session) dropReplyLocked(requestID string) {
+	if p, ok := s.pending[requestID]; ok {
+		p.stop()
+		delete(s.pending, requestID)
+	}
 }
 
 type sessions struct {
@@ -108,9 +135,10 @@ func (ss *sessions) start(token string) *session {
 			}
 		}
 		delete(ss.byID, oldest.id)
+		oldest.forgetReplies()
 	}
 	now := ss.now()
-	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]<-chan dispatch.Reply{}}
+	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]pendingReply{}}
 	ss.byID[s.id] = s
 	return s
 }
@@ -125,6 +153,7 @@ func (ss *sessions) get(id string) (*session, bool) {
 	now := ss.now()
 	if now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max {
 		delete(ss.byID, id)
+		s.forgetReplies()
 		return nil, false
 	}
 	s.seen = now
@@ -134,7 +163,10 @@ func (ss *sessions) get(id string) (*session, bool) {
 func (ss *sessions) end(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	delete(ss.byID, id)
+	if s, ok := ss.byID[id]; ok {
+		delete(ss.byID, id)
+		s.forgetReplies()
+	}
 }
 
 // currentViewer resolves the session cookie to the person, checking the
@@ -248,13 +280,25 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := r.PostFormValue("next")
+	client, now := clientOf(r.RemoteAddr), ui.cfg.Now()
+	// A client that failed too often is refused before its token is
+	// looked at, so guesses go no faster than the throttle lets them.
+	if wait := ui.logins.retryAfter(client, now); wait > 0 {
+		ui.refusals.note(client, true)
+		seconds := retryAfterSeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		msg := fmt.Sprintf("Too many failed logins from your address. Try again in %d seconds.", seconds)
+		ui.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
+		return
+	}
 	user, ok := ui.cfg.Users.UserForToken(token)
 	if token == "" || !ok {
 		msg := "That token is not valid. Use the admin token printed at the first start, or one from `!user token`."
 		if token == "" {
 			msg = "Enter an API token to log in."
 		} else {
-			ui.cfg.Logger.Warn().Str("remote_addr", r.RemoteAddr).Msg("web login refused: the token is not valid")
+			ui.logins.failed(client, now)
+			ui.refusals.note(client, false)
 		}
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
 		return
@@ -275,11 +319,32 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site: a local path, never
-// "//host" or a URL.
+// safeNext keeps a post-login redirect on this site: next is used only
+// when it is a path on this origin, else the console. Browsers forgive a
+// lot in a Location (they drop tabs and newlines, read a backslash as a
+// slash, trim leading spaces, decode some escapes in some places), so
+// rather than list what they forgive, only what a path this site links to
+// looks like is accepted: printable ASCII with no backslash, starting with
+// one "/", with no scheme, host or user, and the same holds once decoded.
+// The pages this site redirects to login from pass their escaped
+// RequestURI, which always fits.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return "/console"
+	const fallback = "/console"
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return fallback
+	}
+	for _, s := range []string{next, u.Path} {
+		if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsFunc(s, notInALocalPath) {
+			return fallback
+		}
 	}
 	return next
+}
+
+// notInALocalPath is a character a path this site links to never holds
+// unescaped: a control character, a space, a backslash or anything
+// beyond ASCII (a lookalike of "/" or ".").
+func notInALocalPath(r rune) bool {
+	return r <= ' ' || r == '\\' || r >= 0x7f
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -58,10 +59,17 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	// The chat prefix is optional; "!!" becomes "!", which the dispatcher
 	// reads as "run my previous request again".
-	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username, Text: strings.TrimPrefix(text, "!")}
-	id := dispatch.RequestID(in.Adapter, in.MessageID)
-	reply := ui.cfg.Requests.WaitForReply(id)
+	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username,
+		Text: strings.TrimPrefix(text, "!"), Sender: v.User.Username}
+	id := in.ID()
+	// The wait outlives this POST: the console's stream takes the reply,
+	// which may carry a secret the log never holds. It ends when the
+	// session forgets the request, ends, or the UI shuts down, and at the
+	// latest after consoleReplyWait.
+	waiting, stopWaiting := context.WithTimeout(ui.streams, consoleReplyWait)
+	reply := pendingReply{reply: ui.cfg.Requests.WaitForReply(waiting, id), stop: stopWaiting}
 	if _, err := ui.cfg.Requests.Receive(r.Context(), in, v.User.Username); err != nil {
+		stopWaiting()
 		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("recording a console request")
 		if wantsData(r) {
 			http.Error(w, "the request could not be recorded: "+err.Error(), http.StatusServiceUnavailable)
@@ -194,6 +202,11 @@ func displayText(b []byte) string {
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
+// consoleReplyWait bounds how long the console keeps waiting for the
+// posted reply of a request it sent; past it, the console shows the reply
+// rendered from the log.
+const consoleReplyWait = time.Hour
+
 // replyGrace is how long the console waits for the dispatcher's reply
 // (which carries a secret the log never holds, such as a new token) after
 // the log says the request ended, before it renders the reply from the log.
@@ -212,13 +225,14 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}
-	stream := dispatch.Stream(id)
-	first, err := ui.cfg.Events.ReadStream(ctx, stream, 0, 1)
+	ok, err := ui.mayRead(ctx, v, id, httpapi.RequestOwner)
 	if err != nil {
 		http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if len(first) == 0 {
+	// Another user's request streams nothing: it is answered as one that
+	// does not exist, as on every surface.
+	if !ok {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}

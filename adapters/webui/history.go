@@ -28,6 +28,9 @@ type historyData struct {
 	Next     string // the next page's address; empty on the last page
 	Error    string // why the filters were refused
 	Filtered bool
+	// OwnOnly: the viewer may read only their own requests, so the list
+	// holds only theirs.
+	OwnOnly bool
 }
 
 type historyRow struct {
@@ -52,6 +55,14 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.render(w, r, http.StatusBadRequest, "history", p)
 		return
 	}
+	reader := v.historyReader()
+	if hq.User, err = reader.ListFilter(hq.User); err != nil {
+		data.Error = "The filter user: " + err.Error() + "."
+		p.Data = data
+		ui.render(w, r, http.StatusForbidden, "history", p)
+		return
+	}
+	data.OwnOnly = !reader.ReadsEveryone()
 	ctx := r.Context()
 	if err := ui.catchUp(ctx, "history"); err != nil {
 		ui.unavailable(w, r, v, "reading the history view", err)
@@ -143,13 +154,12 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+": request ids look like 7c9e6679-7425-40de-944b-e07fc1f90ae7.")
 		return
 	}
+	if !ui.readable(w, r, v, "request", id, httpapi.RequestOwner) {
+		return
+	}
 	events, err := readStream(ctx, ui.cfg.Events, dispatch.Stream(id))
 	if err != nil {
 		ui.unavailable(w, r, v, "reading the event store", err)
-		return
-	}
-	if len(events) == 0 {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no request "+id+".")
 		return
 	}
 	row, ok := ui.historyRow(w, r, v, "request "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Request(ctx, id) })
@@ -207,31 +217,35 @@ type runData struct {
 	MoreEvent bool // the chain has more events than are listed
 }
 
-// maxRunIDLength bounds run ids in paths; longer ones name nothing.
-const maxRunIDLength = 128
+// ownerReader reads whose request or run id is (httpapi.RequestOwner,
+// httpapi.RunOwner).
+type ownerReader func(context.Context, eventstore.Store, string) (owner string, found bool, err error)
 
-// runExists reads the first event of the run's stream: the store decides
-// whether a run exists, not the lagging view.
-func (ui *UI) runExists(w http.ResponseWriter, r *http.Request, v *viewer, id string) bool {
-	if len(id) > maxRunIDLength || id == "" {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
-		return false
-	}
-	first, err := ui.cfg.Events.ReadStream(r.Context(), run.Stream(id), 0, 1)
+// mayRead says whether the viewer may read the request or run id: the
+// store says whether it exists and whose it is, access.HistoryReader
+// decides. A caller answers another user's as one that does not exist.
+func (ui *UI) mayRead(ctx context.Context, v *viewer, id string, ownerOf ownerReader) (bool, error) {
+	owner, found, err := ownerOf(ctx, ui.cfg.Events, id)
+	return err == nil && id != "" && found && v.historyReader().MayRead(owner), err
+}
+
+// readable is mayRead for a page: when the viewer may not read the id, it
+// renders the 404 of an id that does not exist.
+func (ui *UI) readable(w http.ResponseWriter, r *http.Request, v *viewer, kind, id string, ownerOf ownerReader) bool {
+	ok, err := ui.mayRead(r.Context(), v, id, ownerOf)
 	if err != nil {
 		ui.unavailable(w, r, v, "reading the event store", err)
 		return false
 	}
-	if len(first) == 0 {
-		ui.fail(w, r, v, http.StatusNotFound, "There is no run "+id+".")
-		return false
+	if !ok {
+		ui.fail(w, r, v, http.StatusNotFound, "There is no "+kind+" "+id+".")
 	}
-	return true
+	return ok
 }
 
 func (ui *UI) runPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if !ui.runExists(w, r, v, id) {
+	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
 		return
 	}
 	row, ok := ui.historyRow(w, r, v, "run "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Run(ctx, id) })

@@ -64,17 +64,56 @@ func TestParseHistoryQuery(t *testing.T) {
 }
 
 func TestSafeNextStaysOnThisSite(t *testing.T) {
-	for next, want := range map[string]string{
-		"/history?user=a":      "/history?user=a",
-		"":                     "/console",
-		"https://evil.example": "/console",
-		"//evil.example/x":     "/console",
-		"/\\evil.example":      "/console",
-		"/x\r\nSet-Cookie: a":  "/console",
-		"history":              "/console",
-	} {
-		if got := safeNext(next); got != want {
-			t.Errorf("safeNext(%q) = %q, want %q", next, got, want)
+	t.Parallel()
+	kept := []string{
+		"/",
+		"/history?user=a",
+		"/history?user=admin&since=24h#top",
+		"/runs/7c9e6679-7425-40de-944b-e07fc1f90ae7-s0-i0/transcript",
+		"/history?room=%23ops&text=%C3%A9t%C3%A9", // escaped, as RequestURI is
+		"/https://evil.example",                   // a path on this site
+	}
+	for _, next := range kept {
+		if got := safeNext(next); got != next {
+			t.Errorf("safeNext(%q) = %q, want it kept", next, got)
+		}
+	}
+	refused := map[string]string{
+		"empty":                       "",
+		"relative":                    "history",
+		"an absolute URL":             "https://evil.example",
+		"a scheme alone":              "https:evil.example",
+		"javascript":                  "javascript:alert(1)",
+		"data":                        "data:text/html,<script>alert(1)</script>",
+		"protocol-relative":           "//evil.example/x",
+		"three slashes":               "///evil.example",
+		"a backslash after the slash": "/\\evil.example",
+		"slash backslash slash":       "/\\/evil.example",
+		"backslash slash":             "\\/evil.example",
+		"a tab between the slashes":   "/\t/evil.example",
+		"a vertical tab":              "/\v/evil.example",
+		"a form feed":                 "/\f/evil.example",
+		"a NUL":                       "/\x00/evil.example",
+		"CR LF":                       "/x\r\nSet-Cookie: a=b",
+		"a newline between slashes":   "/\n/evil.example",
+		"a leading space":             " //evil.example",
+		"leading spaces then a path":  "  /history",
+		"a leading tab":               "\t//evil.example",
+		"a DEL":                       "/\x7f/evil.example",
+		"encoded slashes":             "/%2F%2Fevil.example",
+		"an encoded second slash":     "/%2Fevil.example",
+		"an encoded backslash":        "/%5Cevil.example",
+		"an encoded tab":              "/%09/evil.example",
+		"user info":                   "//user@evil.example",
+		"a fullwidth solidus":         "/\uff0fevil.example",
+		"a division slash":            "/\u2215evil.example",
+		"a fullwidth reverse solidus": "/\uff3cevil.example",
+		"a non-breaking space":        "/\u00a0/evil.example",
+		"a bad escape":                "/%zz",
+	}
+	for name, next := range refused {
+		if got := safeNext(next); got != "/console" {
+			t.Errorf("%s: safeNext(%q) = %q, want /console", name, next, got)
 		}
 	}
 }

@@ -45,7 +45,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 // transcript.js plays it back with its original timing.
 func (ui *UI) transcriptPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if !ui.runExists(w, r, v, id) {
+	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
 		return
 	}
 	row, ok := ui.historyRow(w, r, v, "run "+id, func(ctx context.Context) (any, error) { return ui.cfg.History.Run(ctx, id) })
@@ -98,16 +98,12 @@ type playback struct {
 func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	ctx := r.Context()
-	exists := false
-	if id != "" && len(id) <= maxRunIDLength {
-		first, err := ui.cfg.Events.ReadStream(ctx, run.Stream(id), 0, 1)
-		if err != nil {
-			http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		exists = len(first) > 0
+	ok, err := ui.mayRead(ctx, v, id, httpapi.RunOwner)
+	if err != nil {
+		http.Error(w, "reading the event store: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
-	if !exists {
+	if !ok {
 		http.Error(w, "no run "+id, http.StatusNotFound)
 		return
 	}

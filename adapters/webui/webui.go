@@ -96,6 +96,10 @@ type UI struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 	heartbeat  time.Duration
+	// logins throttles failed logins per client; refusals keeps the log
+	// of refused logins to a line a minute.
+	logins   *loginThrottle
+	refusals *refusalLog
 }
 
 // New returns the web UI, or an error naming what Config lacks.
@@ -120,7 +124,8 @@ func New(cfg Config) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux()}
+	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux(),
+		logins: newLoginThrottle(), refusals: newRefusalLog(cfg.Logger, refusalSummaryEvery)}
 	ui.streams, ui.endStreams = context.WithCancel(context.Background())
 	ui.heartbeat = cfg.Heartbeat
 	if ui.heartbeat <= 0 {
@@ -213,6 +218,12 @@ type viewer struct {
 // stands for every logbook:* permission (as the API reads it).
 func (v *viewer) may(perm string) bool {
 	return v.Admin || slices.Contains(v.held, perm)
+}
+
+// historyReader is the viewer as the history rule sees them: their own
+// requests, runs and transcripts, or everyone's with logbook:read_history.
+func (v *viewer) historyReader() access.HistoryReader {
+	return access.HistoryReader{Username: v.User.Username, Permissions: v.held}
 }
 
 // page is what every template gets: the viewer and the current section,

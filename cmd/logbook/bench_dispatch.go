@@ -153,8 +153,8 @@ func benchDispatch(ctx context.Context, n int, sync string) (benchDispatchResult
 		if i == 20 {
 			commitsBefore = waitForQuiet(store)
 		}
-		in := dispatch.RequestReceived{Adapter: "api", MessageID: uuid.NewString(), Room: "api", ChatUser: "admin", Text: "toolbox:echo hi"}
-		arrived := pub.expect(dispatch.RequestID(in.Adapter, in.MessageID))
+		in := dispatch.RequestReceived{Adapter: "api", MessageID: uuid.NewString(), Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "bench"}
+		arrived := pub.expect(in.ID())
 		start := time.Now()
 		if _, err := d.Receive(ctx, in, "bench"); err != nil {
 			return benchDispatchResult{}, err

@@ -172,15 +172,7 @@ func (s *chatSet) start(ctx context.Context, sup *supervisor.Supervisor, d *disp
 	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
 		p := s.providers[name]
 		plog := log.With().Str("provider", name).Logger()
-		handler := func(ctx context.Context, m chat.Message) error {
-			id, err := d.Receive(ctx, m.Received(), m.Provider+":"+m.User)
-			if err != nil {
-				plog.Error().Err(err).Str("message_id", m.MessageID).Msg("recording a chat message")
-				return err
-			}
-			plog.Debug().Str("request_id", id).Str("room", m.Room).Msg("chat message recorded")
-			return nil
-		}
+		handler := chatHandler(d, plog)
 		sup.Start(ctx, supervisor.Part{Name: "chat:" + name, Run: func(ctx context.Context) error {
 			plog.Info().Msg("chat provider starting")
 			err := p.Run(ctx, handler)
@@ -189,6 +181,31 @@ func (s *chatSet) start(ctx context.Context, sup *supervisor.Supervisor, d *disp
 			}
 			return err
 		}})
+	}
+}
+
+// receiver is what a chat provider's handler needs of the dispatcher.
+type receiver interface {
+	Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error)
+}
+
+// chatHandler records each chat message as a request. An error tells the
+// provider to deliver the message again, where it can; a message refused
+// for good (it reuses the id of another sender's request) is logged and
+// acknowledged, as delivering it again would be refused again.
+func chatHandler(d receiver, log zerolog.Logger) chat.Handler {
+	return func(ctx context.Context, m chat.Message) error {
+		id, err := d.Receive(ctx, m.Received(), m.Provider+":"+m.User)
+		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
+			log.Warn().Err(err).Str("message_id", m.MessageID).Str("user", m.User).Msg("a chat message refused: its id names another sender's request")
+			return nil
+		}
+		if err != nil {
+			log.Error().Err(err).Str("message_id", m.MessageID).Msg("recording a chat message")
+			return err
+		}
+		log.Debug().Str("request_id", id).Str("room", m.Room).Msg("chat message recorded")
+		return nil
 	}
 }
 

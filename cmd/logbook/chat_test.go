@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
 )
@@ -66,5 +70,38 @@ func TestChatSetDecidesWhereTheBotMayPost(t *testing.T) {
 	}
 	if _, ok := set.routes["/slack/events"]; !ok {
 		t.Fatal("the Events API route is not mounted")
+	}
+}
+
+// receiveFunc answers Receive with a function.
+type receiveFunc func(dispatch.RequestReceived) error
+
+func (f receiveFunc) Receive(_ context.Context, in dispatch.RequestReceived, _ string) (string, error) {
+	return in.ID(), f(in)
+}
+
+func TestAChatMessageRefusedForGoodIsNotDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	m := chat.Message{Provider: "slack", MessageID: "C1:1.0", Room: "C1", User: "U2", Text: "echo hi"}
+	for _, c := range []struct {
+		name      string
+		err       error
+		wantRetry bool
+		wantLog   string
+	}{
+		{"a message recorded is acknowledged", nil, false, ""},
+		{"a message under another sender's request id is acknowledged, and logged", dispatch.MessageIDTaken("slack", m.MessageID), false, "another sender's request"},
+		{"a message that could not be recorded is delivered again", errors.New("the database is away"), true, "the database is away"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			handle := chatHandler(receiveFunc(func(dispatch.RequestReceived) error { return c.err }), zerolog.New(&logged))
+			if err := handle(context.Background(), m); (err != nil) != c.wantRetry {
+				t.Fatalf("the handler returned %v; want a retry: %v", err, c.wantRetry)
+			}
+			if !strings.Contains(logged.String(), c.wantLog) {
+				t.Fatalf("logged %q, want it to say %q", logged.String(), c.wantLog)
+			}
+		})
 	}
 }

@@ -20,6 +20,9 @@ const (
 	// KindConflict: the command is well formed but would break an invariant
 	// (a handle held by someone else, the last admin).
 	KindConflict
+	// KindForbidden: the user lacks the permission the read or change
+	// needs; the sentence names it.
+	KindForbidden
 )
 
 func (k ErrorKind) String() string {
@@ -32,6 +35,8 @@ func (k ErrorKind) String() string {
 		return "already exists"
 	case KindConflict:
 		return "conflict"
+	case KindForbidden:
+		return "forbidden"
 	default:
 		return "unknown"
 	}

@@ -7,6 +7,7 @@ package dispatch
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -19,12 +20,19 @@ const StreamPrefix = "request-"
 // Stream names the stream of request id.
 func Stream(requestID string) string { return StreamPrefix + requestID }
 
-// requestNamespace seeds request ids derived from a provider's message id.
-var requestNamespace = uuid.MustParse("5b7f8a52-3c41-4d8e-9a1f-6c2e0d4b7a90")
+// requestNamespace seeds request ids derived from a provider's message id;
+// senderNamespace those derived from the sender too, so the two
+// derivations never give the same id.
+var (
+	requestNamespace = uuid.MustParse("5b7f8a52-3c41-4d8e-9a1f-6c2e0d4b7a90")
+	senderNamespace  = uuid.MustParse("0c6c7d2e-8f4b-4e51-b7a3-2d9e41f58a16")
+)
 
 // RequestID derives the request id from the chat provider and its message
 // id, so a provider's retried delivery of one message maps to the same
-// request stream and is recorded once (the append expects no stream).
+// request stream and is recorded once (the append expects no stream). It
+// is the id of a chat provider's request, whose message ids are the
+// provider's own; RequestReceived.ID gives every request's.
 func RequestID(adapter, messageID string) string {
 	return uuid.NewSHA1(requestNamespace, []byte(adapter+"\x00"+messageID)).String()
 }
@@ -38,6 +46,32 @@ type RequestReceived struct {
 	ChatUser  string `json:"chat_user"`  // the provider's handle of the sender
 	Text      string `json:"text"`       // the command text, prefix stripped
 	Thread    string `json:"thread,omitempty"`
+	// Sender is the user who sent an api or web request, as authenticated
+	// (the token's or the session's user; ChatUser is the user it runs as,
+	// which "as" may change). It is part of the request id, so a message id
+	// one user chose never names another user's request. Chat providers
+	// leave it empty: their message ids are their own.
+	Sender string `json:"sender,omitempty"`
+}
+
+// ID is the request's id. A request with a Sender derives it from the
+// provider, the sender and the message id; one without (a chat provider's,
+// or an api or web request recorded before Sender existed) from the
+// provider and the message id alone (RequestID), so a stored log folds to
+// the ids its streams were written under.
+func (r RequestReceived) ID() string {
+	if r.Sender == "" {
+		return RequestID(r.Adapter, r.MessageID)
+	}
+	// The sender's length keeps it from running into the message id.
+	return uuid.NewSHA1(senderNamespace, fmt.Appendf(nil, "%s\x00%d:%s\x00%s", r.Adapter, len(r.Sender), r.Sender, r.MessageID)).String()
+}
+
+// SameSender reports whether other, received under the same request id,
+// came from the same sender: a provider's redelivery of one message does,
+// another person's message that reuses its id does not.
+func (r RequestReceived) SameSender(other RequestReceived) bool {
+	return r.Adapter == other.Adapter && r.ChatUser == other.ChatUser && r.Sender == other.Sender
 }
 
 // IdentityResolved says which Logbook user sent the request.

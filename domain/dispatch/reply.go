@@ -31,6 +31,38 @@ type Reply struct {
 	Template string          `json:"template,omitempty"`
 	// Failed marks a reply about a request that did not complete.
 	Failed bool `json:"failed,omitempty"`
+	// CutRunID names the run whose output the reply shows only the start
+	// of: it printed more than a reply holds (run.MaxResultBytes of stdout,
+	// or its output cap). Text then ends with a line saying so, and
+	// Transcript, when the server knows its address, links the whole
+	// transcript.
+	CutRunID   string `json:"cut_run_id,omitempty"`
+	Transcript string `json:"transcript,omitempty"`
+}
+
+// cutNotice is the last line of a reply whose output was cut.
+func cutNotice(runID, link string) string {
+	if link == "" {
+		link = "`logbook transcript " + runID + "`"
+	}
+	return "[output cut: this is its start; the whole transcript: " + link + "]"
+}
+
+// WithTranscript links the whole transcript, at link, from a reply whose
+// output was cut; any other reply is returned as it is.
+func (r Reply) WithTranscript(link string) Reply {
+	if r.CutRunID == "" || link == "" || r.Transcript != "" {
+		return r
+	}
+	r.Text = strings.TrimSuffix(r.Text, cutNotice(r.CutRunID, "")) + cutNotice(r.CutRunID, link)
+	r.Transcript = link
+	return r
+}
+
+// markCut says, at the end of the reply, that the output of runID was cut.
+func (r *Reply) markCut(runID string) {
+	r.CutRunID = runID
+	r.Text += "\n" + cutNotice(runID, "")
 }
 
 // NoOutput is the text of the reply to a request whose output is empty, so
@@ -63,6 +95,9 @@ func replyFor(r Request) Reply {
 			if out := renderOutput(o.result.Value); out != "" {
 				reply.Text += "\n" + out
 				reply.Value = o.result.Value
+				if o.result.Truncated {
+					reply.markCut(r.failed.RunID)
+				}
 			}
 		}
 	case StatusCompleted:
@@ -76,6 +111,14 @@ func replyFor(r Request) Reply {
 		reply.Text = renderOutput(r.completed.Output)
 		if reply.Text == "" {
 			reply.Text = NoOutput
+		}
+		// The output is the last stage's that ran (an empty output ends a
+		// pipeline early).
+		for _, sr := range r.stageRuns(r.currentStage()) {
+			if r.outcomes[sr.runID].result.Truncated {
+				reply.markCut(sr.runID)
+				break
+			}
 		}
 	}
 	if r.registered.User != "" {

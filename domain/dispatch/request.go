@@ -107,7 +107,7 @@ func Evolve(r Request, e domain.Payload) Request {
 	case RequestReceived:
 		if r.status == StatusNew {
 			r.received = p
-			r.id = RequestID(p.Adapter, p.MessageID)
+			r.id = p.ID()
 			r.status = StatusReceived
 		}
 	case UserRegistered:
@@ -226,7 +226,7 @@ func decodeRedirects(raw json.RawMessage) []pipeline.Redirect {
 	return redirects
 }
 
-// ID is the request id, derived from the adapter and message id.
+// ID is the request id (RequestReceived.ID).
 func (r Request) ID() string { return r.id }
 
 // Received is the request as the chat adapter received it.
@@ -238,6 +238,21 @@ func (r Request) Status() Status { return r.status }
 // User and Username identify the sender once IdentityResolved is folded.
 func (r Request) User() string     { return r.user }
 func (r Request) Username() string { return r.username }
+
+// Owner is whose request this is, as the history rule
+// (access.HistoryReader) reads it: the username identity resolution named;
+// before that, for a provider that authenticates its senders (api, web),
+// the username the request carries, which is the user it resolves to; ""
+// for a sender no user is linked to, or a chat sender not identified yet.
+func (r Request) Owner() string {
+	if r.username != "" {
+		return r.username
+	}
+	if r.status == StatusReceived && AuthenticatedAdapters[r.received.Adapter] {
+		return r.received.ChatUser
+	}
+	return ""
+}
 
 // Stages are the parsed stages, after alias expansion.
 func (r Request) Stages() []pipeline.Stage { return slices.Clone(r.stages) }

@@ -321,3 +321,46 @@ func TestPendingReplyRecoversAReplyNotYetPosted(t *testing.T) {
 		t.Fatalf("state %+v", r)
 	}
 }
+
+func TestAReplyFromOutputCutShortSaysSoAndNamesTheTranscript(t *testing.T) {
+	t.Parallel()
+	whole := `[{"body":["line one","line two"]}]`
+	for _, c := range []struct {
+		name   string
+		failed bool
+		starts string
+	}{
+		{"a completed run's", false, "line one\nline two\n[output cut: "},
+		{"a failed run's", true, "Failed: stage 1 (ops:status)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, id := started(t, "U1", "ops:status")
+			runID := RunID(id, 0, 0)
+			result := run.Result{Value: json.RawMessage(whole), Truncated: true}
+			var ended interface{ EventType() string } = run.RunSucceeded{Result: result}
+			if c.failed {
+				ended = run.RunFailed{Reason: "exit status 1", Result: result}
+			}
+			reply := wantReply(t, s.then(RunEvent{RunID: runID, Event: ended}))
+			notice := "[output cut: this is its start; the whole transcript: `logbook transcript " + runID + "`]"
+			if reply.CutRunID != runID || !strings.HasPrefix(reply.Text, c.starts) || !strings.HasSuffix(reply.Text, "line two\n"+notice) {
+				t.Fatalf("reply %+v; want it to end with its last line and %q", reply, notice)
+			}
+			linked := reply.WithTranscript("https://logbook.example/runs/" + runID + "/transcript")
+			if linked.Transcript != "https://logbook.example/runs/"+runID+"/transcript" ||
+				!strings.HasSuffix(linked.Text, "line two\n[output cut: this is its start; the whole transcript: https://logbook.example/runs/"+runID+"/transcript]") {
+				t.Fatalf("linked reply %+v", linked)
+			}
+			if again := linked.WithTranscript("https://elsewhere"); again.Text != linked.Text {
+				t.Fatalf("a second link changed the reply: %q", again.Text)
+			}
+		})
+	}
+	// Output that was not cut says nothing of a cut, and takes no link.
+	s, id := started(t, "U1", "ops:status")
+	reply := wantReply(t, s.then(succeeded(RunID(id, 0, 0), whole)))
+	if reply.CutRunID != "" || strings.Contains(reply.Text, "output cut") || reply.WithTranscript("https://x").Transcript != "" {
+		t.Fatalf("a whole output's reply %+v", reply)
+	}
+}

@@ -144,11 +144,19 @@ var cogLogPrefixes = []struct{ prefix, level string }{
 // stdout one JSON value; otherwise the remaining lines become
 // [{"body": [lines]}], and no lines at all become a null Value. complete is
 // false when stdout was cut short (at MaxResultBytes or the output cap): the
-// Result says Truncated and a cut JSON value is not an error, just absent.
+// Result says Truncated, a line cut in two is left out (unless it is the
+// only one), and a cut JSON value is not an error, just absent.
 // Lines are split on "\n" with a trailing "\r" dropped; invalid UTF-8 in body
 // lines becomes U+FFFD (the exact bytes are in the run's OutputChunks).
 func ParseCogOutput(stdout []byte, complete bool) (Result, error) {
 	res := Result{Truncated: !complete}
+	if !complete {
+		// Output cut mid-line ends at its last whole line, so a reply
+		// never ends in half a line; a single line cut stays as it is.
+		if i := bytes.LastIndexByte(stdout, '\n'); i >= 0 {
+			stdout = stdout[:i+1]
+		}
+	}
 	var body []string
 	var jsonText [][]byte
 	jsonMode, jsonLine := false, 0

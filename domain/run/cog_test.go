@@ -27,6 +27,9 @@ func TestParseCogOutputFollowsTheCogProtocol(t *testing.T) {
 		{"protocol lines count inside JSON mode", "JSON\n{\"a\":\nCOGCMD_INFO: mid\n1}\n", true, run.Result{Value: []byte("{\"a\":\n1}"), Logs: []run.LogLine{{"info", "mid"}}}},
 		{"carriage returns are dropped", "a\r\nb\r\n", true, run.Result{Value: []byte(`[{"body":["a","b"]}]`)}},
 		{"a cut JSON value in cut output is absent", "JSON\n{\"a\": [1, 2", false, run.Result{Truncated: true}},
+		{"cut output ends at its last whole line", "one\ntwo\nthre", false, run.Result{Value: []byte(`[{"body":["one","two"]}]`), Truncated: true}},
+		{"cut output of one line keeps its start", "a very long li", false, run.Result{Value: []byte(`[{"body":["a very long li"]}]`), Truncated: true}},
+		{"cut output at a line's end keeps every line", "one\ntwo\n", false, run.Result{Value: []byte(`[{"body":["one","two"]}]`), Truncated: true}},
 		{"invalid UTF-8 in the body is replaced", "\xff\n", true, run.Result{Value: []byte(`[{"body":["\ufffd"]}]`)}},
 	}
 	for _, tt := range tests {
