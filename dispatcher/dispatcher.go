@@ -18,7 +18,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
-	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -510,9 +510,9 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
 	}
 	for _, runID := range decision.Cancel {
-		msg, err := executor.NewCancelMessage(executor.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})
+		msg, err := runbus.NewCancelMessage(runbus.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})
 		if err == nil {
-			err = d.cfg.Publisher.Publish(executor.TopicRunCancel, msg)
+			err = d.cfg.Publisher.Publish(runbus.TopicRunCancel, msg)
 		}
 		if err != nil {
 			log.Error().Err(err).Str("run_id", runID).Msg("publishing a cancel")
@@ -525,10 +525,10 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 }
 
 func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, eventID string, req run.RunRequested) {
-	msg, err := executor.NewRunRequestMessage(executor.RunRequest{RunID: runID, EventID: eventID, Request: req})
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req})
 	if err == nil {
 		msg.SetContext(ctx)
-		err = d.cfg.Publisher.Publish(executor.TopicRunRequested, msg)
+		err = d.cfg.Publisher.Publish(runbus.TopicRunRequested, msg)
 	}
 	if err != nil {
 		log.Error().Err(err).Str("run_id", runID).Msg("publishing a run request; it is published again when the dispatcher restarts")
