@@ -13,6 +13,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/samplebundle"
@@ -29,16 +30,16 @@ func startAdmin(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	db := projections.DBOf(store)
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{
+	adminBuiltins, err := admin.Builtins(admin.Config{
 		Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{}, nil)
 	bus := &capture{}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: bus, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})

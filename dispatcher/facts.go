@@ -126,15 +126,15 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	}
 }
 
-// applyOwn folds changes the dispatcher itself just recorded, before the
-// feed delivers them, so its next decisions read their own writes: a
-// second request from an unknown handle decided before the feed brought
-// the first one's registration finds the user instead of registering
-// another, and a second "user create bob" finds bob taken. The feed's
-// delivery applies them again, in log order, which leaves the same model
-// (the events are facts about names, memberships and grants that applying
-// twice does not change).
-func (f *Facts) applyOwn(changes []dispatch.Change) {
+// ApplyRecorded folds changes the dispatcher or a builtin run just
+// recorded, before the feed delivers them, so the next decisions and
+// builtins read their own writes: a second request from an unknown handle
+// decided before the feed brought the first one's registration finds the
+// user instead of registering another, and a second "user create bob"
+// finds bob taken. The feed's delivery applies them again, in log order,
+// which leaves the same model (the events are facts about names,
+// memberships and grants that applying twice does not change).
+func (f *Facts) ApplyRecorded(changes []dispatch.Change) {
 	for _, c := range changes {
 		for _, p := range c.Events {
 			f.Apply(p, domain.RecordedEvent{Stream: c.Stream})
