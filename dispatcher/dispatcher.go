@@ -705,4 +705,3 @@ func (d *Dispatcher) linkTranscript(reply dispatch.Reply) dispatch.Reply {
 	}
 	return reply.WithTranscript(d.cfg.TranscriptURL(reply.CutRunID))
 }
-

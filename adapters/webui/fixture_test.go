@@ -22,11 +22,11 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/adapters/webui"
 	"github.com/logbookhq/logbook/dispatcher"
-	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/projections"
 )
 
