@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/rules"
+	"github.com/logbookhq/logbook/domain/template"
 )
 
 var (
@@ -42,6 +43,34 @@ func (l *loader) checkMeaning(b *Bundle) {
 	}
 	for _, c := range b.commands {
 		l.checkCommand(b, c, nameOK)
+	}
+	l.checkTemplates(b)
+}
+
+// checkTemplates parses every template body, so a template that would
+// fail when a reply is rendered fails the bundle's validation instead,
+// naming the file line of the problem.
+func (l *loader) checkTemplates(b *Bundle) {
+	if l.format != FormatCog {
+		return
+	}
+	for _, t := range b.templates {
+		if t.Body == "" {
+			continue // Cog v3 per-provider variants only (warned about)
+		}
+		parsed, err := template.Parse(t.Body)
+		var syntax *template.SyntaxError
+		switch {
+		case errors.As(err, &syntax):
+			l.meaningf(t.FileLine(syntax.Line), "templates.%s: the template does not parse at its line %d, column %d: %s", t.Name, syntax.Line, syntax.Column, syntax.Msg)
+			continue
+		case err != nil:
+			l.meaningf(t.Line, "templates.%s: the template does not parse: %v", t.Name, err)
+			continue
+		}
+		for _, w := range parsed.Warnings() {
+			l.warnf(t.FileLine(w.Line), "templates.%s: at its line %d, column %d: %s", t.Name, w.Line, w.Column, w.Msg)
+		}
 	}
 }
 
