@@ -76,3 +76,31 @@ func TestThePublishedGrooveBundleLoadsWithItsOpenTagWarned(t *testing.T) {
 	}
 	t.Fatalf("expected the ticket template's warning on line 77, got %v", b.Warnings())
 }
+
+func TestAGortTemplateThatDoesNotParseFailsValidationOnItsFileLine(t *testing.T) {
+	t.Parallel()
+	config := `gort_bundle_version: 1
+name: ec2
+version: 0.4.0
+image: acme/ec2:0.4.0
+commands:
+  find:
+    executable: [ "/bin/find" ]
+    rules:
+      - allow
+    templates:
+      command: |-
+        {{ text }}
+        {{ env "LOGBOOK_SLACK_TOKEN" }}
+        {{ endtext }}
+templates:
+  command_error: "{{ text }}{{ .Response.Out }{{ endtext }}"
+`
+	errs := loadErrors(t, config)
+	if !hasProblem(errs, 13, `templates.command: the template does not parse at its line 2`) || !hasProblem(errs, 13, `function "env" not defined`) {
+		t.Errorf("expected the command template's problem on line 13, got %v", errs)
+	}
+	if !hasProblem(errs, 16, "templates.command_error: the template does not parse at its line 1") {
+		t.Errorf("expected the bundle template's problem on line 16, got %v", errs)
+	}
+}

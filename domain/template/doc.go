@@ -81,6 +81,16 @@
 //     own puts each URL on a line of its own, and a false ~if~ written that
 //     way leaves no empty line.
 //
+// # Defaults, Logbook's own replies, Gort
+//
+// Default renders output that names no template as Cog's default did (text
+// lines; a table for a list of objects with the same keys; a block of
+// "key: value" lines per object otherwise). ErrorDocument is Logbook's own
+// template for failures, denials and requests it cannot run, so every
+// provider shows them alike. ParseGort reads the Go templates of Gort
+// bundles (see gort.go for how Gort picks them and what Logbook offers).
+// Package render turns directives into each provider's markup.
+//
 // # Errors and limits
 //
 // Parse returns a *SyntaxError with the line and column (in characters)

@@ -144,11 +144,7 @@ func (ev *evaluator) tag(out []piece, t *tagNode, s *scope) []piece {
 	case "count":
 		return ev.add(out, piece{kind: pieceData, text: countText(ev.attr(t, "var", s))})
 	case "json":
-		text, err := json.MarshalIndent(ev.attr(t, "var", s), "", "  ")
-		if err != nil {
-			text = []byte("null")
-		}
-		return ev.add(out, piece{kind: pieceCode, text: string(text)})
+		return ev.add(out, piece{kind: pieceCode, text: jsonText(ev.attr(t, "var", s), true)})
 	case "if":
 		if truthy(ev.attr(t, "cond", s)) {
 			return ev.pass(out, t, s)
@@ -421,11 +417,7 @@ func valueText(v any) string {
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return jsonText(v, false)
 }
 
 // countText is ~count~: a list's length, an object's number of keys, 0 for
