@@ -116,6 +116,11 @@ type StageStarted struct {
 	Stage      int    `json:"stage"`
 	Invocation int    `json:"invocation,omitempty"`
 	RunID      string `json:"run_id"`
+	// Version is the version of the command's bundle the run uses, so the
+	// reply is rendered with that version's templates even if another is
+	// enabled meanwhile. Empty for builtins, and in events recorded before
+	// it was added.
+	Version string `json:"version,omitempty"`
 }
 
 // RequestCompleted ends a request whose every stage succeeded.
