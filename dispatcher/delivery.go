@@ -314,7 +314,7 @@ func (d *Dispatcher) settle(rd *replyDelivery) {
 	if len(rd.reply.To) > 0 {
 		room = rd.reply.To[0].Name
 	}
-	d.recordReplyPosted(rd.ctx, rd.log, rd.requestID, rd.reply, dispatch.ReplyPosted{Adapter: rd.reply.Adapter, Room: room, MessageID: rd.messageID}, rd.causation)
+	d.recordReplyPosted(rd.ctx, rd.log, rd.requestID, rd.reply, dispatch.NewReplyPosted(rd.reply, room, rd.messageID), rd.causation)
 	q := &d.delivery
 	q.mu.Lock()
 	delete(q.inFlight, rd.requestID)

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/executor"
 )
 
@@ -523,8 +525,17 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 // as posted to nowhere.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
-	// recorded output holds a placeholder, and ReplyPosted no text.
-	reply = d.cfg.Facts.revealSecrets(requestID, reply)
+	// recorded output holds a placeholder, and so does the rendered text
+	// ReplyPosted records; the text posted is rendered again with the
+	// secret revealed.
+	format := render.FormatFor(reply.Adapter)
+	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
+	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
+		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
+		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
+	} else {
+		reply.Rendered = recorded
+	}
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -543,7 +554,7 @@ func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID str
 	if len(reply.To) > 0 {
 		room = reply.To[0].Name
 	}
-	d.recordReplyPosted(ctx, log, requestID, reply, dispatch.ReplyPosted{Adapter: reply.Adapter, Room: room, MessageID: messageID}, triggerID)
+	d.recordReplyPosted(ctx, log, requestID, reply, dispatch.NewReplyPosted(reply, room, messageID), triggerID)
 }
 
 // recordReplyPosted records that the reply is delivered and wakes whoever

@@ -50,9 +50,11 @@ type Rendered struct {
 	Error string `json:"error,omitempty"`
 	// Plain is the reply as plain text, for a file upload.
 	Plain string `json:"-"`
-	// Recorded is Text as the record keeps it: a secret the reply reveals
-	// (a new token) appears there as its placeholder only.
-	Recorded string `json:"-"`
+	// Recorded and RecordedAttachments are Text and Attachments as the
+	// record keeps them: a secret the reply reveals (a new token) appears
+	// there as its placeholder only.
+	Recorded            string              `json:"-"`
+	RecordedAttachments []render.Attachment `json:"-"`
 }
 
 // RenderInfo says what output was rendered with.
@@ -72,7 +74,7 @@ func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
 	}
 	out := render.Render(doc, f)
 	r.Rendered = &Rendered{
-		Format: out.Format, Text: out.Text, Attachments: out.Attachments, Plain: out.Plain, Recorded: out.Text,
+		Format: out.Format, Text: out.Text, Attachments: out.Attachments, Plain: out.Plain, Recorded: out.Text, RecordedAttachments: out.Attachments,
 		Template: info.Template, Bundle: info.Bundle, Version: info.Version, Source: info.Source, Error: info.Error,
 	}
 	if f == render.FormatText {
