@@ -69,3 +69,30 @@ func FuzzDataIsNeverMarkup(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseGort checks that no Gort template panics or hangs Logbook's
+// reading of it: a refused one says where, a parsed one executes into
+// directives or an error.
+func FuzzParseGort(f *testing.F) {
+	env := template.GortEnvelope{
+		Request:  template.GortRequest{Bundle: template.GortNamed{Name: "ec2"}, Command: template.GortNamed{Name: "find"}, Parameters: template.GortParameters{"a"}},
+		Response: template.GortResponse{Lines: []string{"one", "two"}, Out: "one\ntwo", Title: "T"},
+		Payload:  map[string]any{"name": "web", "list": []any{"a", json.Number("1")}},
+	}
+	f.Fuzz(func(t *testing.T, source string) {
+		g, err := template.ParseGort(source)
+		if err != nil {
+			var syn *template.SyntaxError
+			if !errors.As(err, &syn) || syn.Line < 1 {
+				t.Fatalf("a parse error without a line: %v", err)
+			}
+			return
+		}
+		doc, err := g.Execute(env)
+		if err == nil {
+			if _, err := json.Marshal(doc); err != nil {
+				t.Fatalf("directives do not encode: %v", err)
+			}
+		}
+	})
+}

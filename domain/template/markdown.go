@@ -439,6 +439,65 @@ func (p *blockParser) list(indent int) Directive {
 // characters only. A line break inside data is a Newline (a space in a
 // table cell, where a break would split the row).
 func inlineLine(l mdLine, cell bool) []Directive {
+	return newInlineReader(l, cell, 0).read()
+}
+
+// maxInlineDepth bounds how deeply bold, italics and links nest; deeper
+// markup is read as text, so a line of thousands of nested [ cannot make
+// reading it quadratic.
+const maxInlineDepth = 16
+
+// nested reads the inside of a bold, italics or link.
+func (in *inlineReader) nested(l mdLine) []Directive {
+	if in.depth >= maxInlineDepth {
+		return []Directive{{Kind: Text, Text: strings.ReplaceAll(string(l.r), "\n", " ")}}
+	}
+	return newInlineReader(l, in.cell, in.depth+1).read()
+}
+
+// inlineReader reads one line. What a failed search learned is kept, so a
+// line of many unmatched delimiters ([[[[, ****) reads in linear time.
+type inlineReader struct {
+	l     mdLine
+	cell  bool
+	depth int
+	// closingBracket is, for a literal [, the index of the ] that closes
+	// it (-1 when none); nextParen, for each index, the next literal ).
+	closingBracket []int
+	nextParen      []int
+	// noCloser: from an opener at or after this index, no closing
+	// delimiter of that character and width exists (per char and width).
+	noCloser map[[2]int]int
+	// noRun: from this index on, there is no backtick run of that length.
+	noRun map[int]int
+}
+
+func newInlineReader(l mdLine, cell bool, depth int) *inlineReader {
+	n := len(l.r)
+	in := &inlineReader{l: l, cell: cell, depth: depth, closingBracket: make([]int, n), nextParen: make([]int, n+1),
+		noCloser: map[[2]int]int{}, noRun: map[int]int{}}
+	var open []int
+	for i := range n {
+		in.closingBracket[i] = -1
+		switch {
+		case l.litAt(i, '['):
+			open = append(open, i)
+		case l.litAt(i, ']') && len(open) > 0:
+			in.closingBracket[open[len(open)-1]] = i
+			open = open[:len(open)-1]
+		}
+	}
+	in.nextParen[n] = -1
+	for i := n - 1; i >= 0; i-- {
+		in.nextParen[i] = in.nextParen[i+1]
+		if l.litAt(i, ')') {
+			in.nextParen[i] = i
+		}
+	}
+	return in
+}
+
+func (in *inlineReader) read() []Directive {
 	var out []Directive
 	var text strings.Builder
 	flush := func() {
@@ -447,12 +506,13 @@ func inlineLine(l mdLine, cell bool) []Directive {
 			text.Reset()
 		}
 	}
+	l := in.l
 	r, lit := l.r, l.lit
 	for i := 0; i < len(r); {
 		c := r[i]
 		switch {
 		case !lit[i] && c == '\n':
-			if cell {
+			if in.cell {
 				text.WriteByte(' ')
 			} else {
 				flush()
@@ -467,13 +527,13 @@ func inlineLine(l mdLine, cell bool) []Directive {
 			continue
 		case c == '`':
 			n := backtickRun(l, i)
-			if end := findBacktickRun(l, i+n, n); end >= 0 {
+			if end := in.findBacktickRun(i+n, n); end >= 0 {
 				flush()
 				code := string(r[i+n : end])
 				if len(code) > 2 && code[0] == ' ' && code[len(code)-1] == ' ' {
 					code = code[1 : len(code)-1]
 				}
-				if cell {
+				if in.cell {
 					code = strings.ReplaceAll(code, "\n", " ")
 				}
 				out = append(out, Directive{Kind: Code, Text: code})
@@ -484,14 +544,14 @@ func inlineLine(l mdLine, cell bool) []Directive {
 			i += n
 			continue
 		case c == '[':
-			if link, next, ok := readLink(l, i, cell); ok {
+			if link, next, ok := in.readLink(i); ok {
 				flush()
 				out = append(out, link)
 				i = next
 				continue
 			}
 		case c == '*' || c == '_':
-			if em, next, ok := readEmphasis(l, i, cell); ok {
+			if em, next, ok := in.readEmphasis(i); ok {
 				flush()
 				out = append(out, em)
 				i = next
@@ -517,9 +577,12 @@ func isASCIIPunct(r rune) bool {
 }
 
 // findBacktickRun finds the next literal run of exactly n backticks.
-func findBacktickRun(l mdLine, from, n int) int {
-	for i := from; i < len(l.r); {
-		if run := backtickRun(l, i); run > 0 {
+func (in *inlineReader) findBacktickRun(from, n int) int {
+	if failed, ok := in.noRun[n]; ok && from >= failed {
+		return -1
+	}
+	for i := from; i < len(in.l.r); {
+		if run := backtickRun(in.l, i); run > 0 {
 			if run == n {
 				return i
 			}
@@ -528,41 +591,31 @@ func findBacktickRun(l mdLine, from, n int) int {
 		}
 		i++
 	}
+	in.noRun[n] = from
 	return -1
 }
 
 // readLink reads [text](url) at i.
-func readLink(l mdLine, i int, cell bool) (Directive, int, bool) {
-	depth := 0
-	for j := i; j < len(l.r); j++ {
-		switch {
-		case l.litAt(j, '['):
-			depth++
-		case l.litAt(j, ']'):
-			depth--
-			if depth > 0 {
-				continue
-			}
-			if !l.litAt(j+1, '(') {
-				return Directive{}, 0, false
-			}
-			for k := j + 2; k < len(l.r); k++ {
-				if l.litAt(k, ')') {
-					text := mdLine{r: l.r[i+1 : j], lit: l.lit[i+1 : j]}
-					url := strings.TrimSpace(string(l.r[j+2 : k]))
-					return Directive{Kind: Link, URL: url, Children: inlineLine(text, cell)}, k + 1, true
-				}
-			}
-			return Directive{}, 0, false
-		}
+func (in *inlineReader) readLink(i int) (Directive, int, bool) {
+	l := in.l
+	j := in.closingBracket[i]
+	if j < 0 || !l.litAt(j+1, '(') {
+		return Directive{}, 0, false
 	}
-	return Directive{}, 0, false
+	k := in.nextParen[j+2]
+	if k < 0 {
+		return Directive{}, 0, false
+	}
+	text := mdLine{r: l.r[i+1 : j], lit: l.lit[i+1 : j]}
+	url := strings.TrimSpace(string(l.r[j+2 : k]))
+	return Directive{Kind: Link, URL: url, Children: in.nested(text)}, k + 1, true
 }
 
 // readEmphasis reads **x**, __x__, *x* or _x_ at i. The opening delimiter
 // must be followed, and the closing one preceded, by something that is
 // not white space; an _ inside a word (snake_case) is not a delimiter.
-func readEmphasis(l mdLine, i int, cell bool) (Directive, int, bool) {
+func (in *inlineReader) readEmphasis(i int) (Directive, int, bool) {
+	l := in.l
 	c := l.r[i]
 	run := 0
 	for l.litAt(i+run, c) {
@@ -579,7 +632,15 @@ func readEmphasis(l mdLine, i int, cell bool) (Directive, int, bool) {
 	if c == '_' && i > 0 && isWordRune(l.r[i-1]) {
 		return Directive{}, 0, false
 	}
-	for j := start + 1; j+width <= len(l.r); j++ {
+	// Whether a closer at j is valid depends on j alone, so a search that
+	// failed from an earlier opener fails from this one too.
+	key := [2]int{int(c), width}
+	if failed, ok := in.noCloser[key]; ok && i >= failed {
+		return Directive{}, 0, false
+	}
+	// A closer starts after the whole opening run: a lone run of
+	// delimiters (****) is text, never bold of nothing.
+	for j := max(start+1, i+run); j+width <= len(l.r); j++ {
 		if !l.litAt(j, c) {
 			continue
 		}
@@ -595,10 +656,11 @@ func readEmphasis(l mdLine, i int, cell bool) (Directive, int, bool) {
 		default:
 			j += closing - width // ***x***: the outer delimiters are the last ones
 			inner := mdLine{r: l.r[start:j], lit: l.lit[start:j]}
-			return Directive{Kind: kind, Children: inlineLine(inner, cell)}, j + width, true
+			return Directive{Kind: kind, Children: in.nested(inner)}, j + width, true
 		}
 		j += closing - 1
 	}
+	in.noCloser[key] = i
 	return Directive{}, 0, false
 }
 
