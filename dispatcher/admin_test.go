@@ -194,17 +194,23 @@ func TestAnIssuedTokenIsInTheReplyOnlyAndWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	placeholders := 0
+	placeholders, renderedPlaceholders := 0, 0
 	for _, e := range events {
 		if strings.Contains(string(e.Data), token) || strings.Contains(string(e.RawMetadata), token) {
 			t.Fatalf("the token is recorded at position %d (%s %s)", e.Position, e.Stream, e.Type)
 		}
 		if strings.Contains(string(e.Data), "[secret:") {
 			placeholders++
+			if e.Type == (dispatch.ReplyPosted{}).EventType() {
+				renderedPlaceholders++
+			}
 		}
 	}
 	if placeholders == 0 {
 		t.Fatal("no recorded output carries the placeholder the reply replaced")
+	}
+	if renderedPlaceholders == 0 {
+		t.Fatal("the reply's record does not keep its rendered text with the placeholder")
 	}
 	if other := tokenPattern.FindString(h.must(t, "admin", "user token bob")); other == "" || other == token {
 		t.Fatalf("a second token %q is not a new one", other)

@@ -328,7 +328,7 @@ func (d *Dispatcher) settle(rd *replyDelivery) {
 	if len(rd.reply.To) > 0 {
 		room = rd.reply.To[0].Name
 	}
-	posted := dispatch.ReplyPosted{Adapter: rd.reply.Adapter, Room: room, MessageID: rd.messageID}
+	posted := dispatch.NewReplyPosted(rd.reply, room, rd.messageID)
 	if err := retryStore(rd.ctx, rd.log, "recording ReplyPosted", func() error {
 		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
 	}); err != nil {

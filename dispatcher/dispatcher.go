@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -626,8 +628,18 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 // posts what was not recorded posted.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
-	// recorded output holds a placeholder, and ReplyPosted no text.
-	reply = d.linkTranscript(d.cfg.Facts.revealSecrets(requestID, reply))
+	// recorded output holds a placeholder, and so does the rendered text
+	// ReplyPosted records; the text posted is rendered again with the
+	// secret revealed.
+	reply = d.linkTranscript(reply)
+	format := render.FormatFor(reply.Adapter)
+	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
+	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
+		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
+		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
+	} else {
+		reply.Rendered = recorded
+	}
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -671,7 +683,7 @@ func (d *Dispatcher) postDirect(rd *replyDelivery) {
 	if len(rd.reply.To) > 0 {
 		room = rd.reply.To[0].Name
 	}
-	posted := dispatch.ReplyPosted{Adapter: rd.reply.Adapter, Room: room, MessageID: messageID}
+	posted := dispatch.NewReplyPosted(rd.reply, room, messageID)
 	if err := retryStore(rd.ctx, log, "recording ReplyPosted", func() error {
 		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
 	}); err != nil {

@@ -244,6 +244,22 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 	return out
 }
 
+// BundleVersion implements dispatch.TemplateSource: one installed version
+// of a bundle, or the enabled one when version is empty.
+func (f *Facts) BundleVersion(name, version string) (*bundle.Bundle, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	in := f.bundles[name]
+	if in == nil {
+		return nil, false
+	}
+	if version == "" {
+		version = in.enabled
+	}
+	b, ok := in.versions[version]
+	return b, ok
+}
+
 // UserAlias implements dispatch.Facts.
 func (f *Facts) UserAlias(user, name string) (string, bool) {
 	f.mu.RLock()

@@ -13,6 +13,7 @@ import (
 	"errors"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // Message is one chat message addressed to Logbook, as a provider received
@@ -86,6 +87,12 @@ type Part struct {
 	// Link is a URL to the whole transcript, for a part that holds only a
 	// piece of the output.
 	Link string
+	// Formatted says Text is already in the provider's markup, rendered
+	// from directives that escaped the data for it: the provider posts it
+	// as it is. Unformatted text is the provider's to escape.
+	Formatted bool
+	// Attachments go with the part (Slack's legacy attachments).
+	Attachments []render.Attachment
 }
 
 // Limits describe what one message may hold on a provider.
