@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,11 +11,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // to lock the server's SQLite file from outside
 
 	"github.com/logbookhq/logbook/internal/testenv"
 )
@@ -155,10 +160,12 @@ func (w *readyWatch) finish() []int {
 // it returns the server that serves afterwards.
 type outage func(t *testing.T, s *server) *server
 
-// TestTheServerHealsAfterAnOutage runs `logbook serve` on Postgres under
-// load, and takes the database away: a real restart of its cluster
-// (pg_ctlcluster), and a cut of the network between the two (a proxy); and
-// kills the server itself with SIGKILL, starting it again. Afterwards:
+// TestTheServerHealsAfterAnOutage runs `logbook serve` under load, and
+// takes the database away: a real restart of a Postgres cluster
+// (pg_ctlcluster), a cut of the network between server and Postgres (a
+// proxy), and a SQLite file locked by another process for longer than the
+// store waits; and kills the server itself with SIGKILL, starting it
+// again. Afterwards:
 // /readyz went 503 (or away) and back to 200 with no restart of Logbook
 // for the database outages; every request that was recorded is decided
 // and answered exactly once, a 200 carrying its own reply; and the views
@@ -185,6 +192,31 @@ func TestTheServerHealsAfterAnOutage(t *testing.T) {
 				proxy.Cut()
 				time.Sleep(2 * time.Second) // the length of the outage
 				proxy.Restore()
+				return s
+			}
+		},
+		"the SQLite file locked for 15s by another process": func(t *testing.T) (string, outage) {
+			path := filepath.Join(t.TempDir(), "logbook.db")
+			return "sqlite://" + path, func(t *testing.T, s *server) *server {
+				// Longer than the store's busy timeout (10s): writes first
+				// wait, then fail, and the server must get past both.
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				conn, err := db.Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(15 * time.Second) // the length of the outage
+				if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
+					t.Fatal(err)
+				}
 				return s
 			}
 		},
