@@ -17,6 +17,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -68,7 +69,7 @@ func startAdmin(t *testing.T) *harness {
 	if _, err := dispatcher.Bootstrap(context.Background(), store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
 	return h
 }
 
@@ -186,7 +187,7 @@ func TestAnIssuedTokenIsInTheReplyOnlyAndWorks(t *testing.T) {
 	if token == "" {
 		t.Fatalf("the reply has no token: %q", text)
 	}
-	waitFor(t, "the token to authenticate bob", func() bool {
+	testenv.Eventually(t, "the token to authenticate bob", func() bool {
 		u, ok := h.facts.UserForToken(token)
 		return ok && u.Username == "bob"
 	})
@@ -291,7 +292,7 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	h.must(t, "admin", "user create bob")
 	h.must(t, "bob", "echo first words")
 	var text string
-	waitFor(t, "bob's request in the history view", func() bool {
+	testenv.Eventually(t, "bob's request in the history view", func() bool {
 		text = h.as(t, "bob", "history --limit=5").Text
 		return strings.Contains(text, "echo first words")
 	})
@@ -315,7 +316,7 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	h.must(t, "admin", "echo the admin words")
 	db := projections.DBOf(h.store)
 	var adminRun string
-	waitFor(t, "admin's run and its output in the views", func() bool {
+	testenv.Eventually(t, "admin's run and its output in the views", func() bool {
 		page, err := projections.NewHistoryReader(db).Runs(context.Background(), projections.RunFilter{Username: "admin", Command: "logbook:echo", Limit: 1})
 		if err != nil || len(page.Runs) != 1 {
 			return false

@@ -19,6 +19,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // dyingStore stands for a process that dies before a builtin run's end is
@@ -108,7 +109,7 @@ func userCreations(t *testing.T, s eventstore.Store, username string) int {
 func completedText(t *testing.T, s eventstore.Store, requestID string) string {
 	t.Helper()
 	var text string
-	waitFor(t, "the request to complete", func() bool {
+	testenv.Eventually(t, "the request to complete", func() bool {
 		events, err := s.ReadStream(context.Background(), dispatch.Stream(requestID), 0, 100)
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +144,7 @@ func TestAnAdministrationBuiltinCutShortByACrashIsRunOnRestart(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
 	dying.dying.Store(true)
 	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "crash-1", Room: "api", ChatUser: "admin", Text: "user create dave", Sender: "admin"}, "admin")
@@ -151,7 +152,7 @@ func TestAnAdministrationBuiltinCutShortByACrashIsRunOnRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	runID := dispatch.RunID(id, 0, 0)
-	waitFor(t, "the builtin run to be requested", func() bool {
+	testenv.Eventually(t, "the builtin run to be requested", func() bool {
 		events, _ := h.store.ReadStream(context.Background(), run.Stream(runID), 0, 10)
 		return len(events) == 1
 	})
@@ -188,7 +189,7 @@ func TestDecidingAdministrationRequestsAgainAfterACrashChangesNothing(t *testing
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	before, _, err := s.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func TestDecidingAdministrationRequestsAgainAfterACrashChangesNothing(t *testing
 	for _, text := range texts {
 		h.must(t, "admin", text)
 	}
-	waitFor(t, "the replies to be recorded", func() bool {
+	testenv.Eventually(t, "the replies to be recorded", func() bool {
 		last := apiRequestID("admin", lastMessageID())
 		events, _ := s.ReadStream(context.Background(), dispatch.Stream(last), 0, 100)
 		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
@@ -251,7 +252,7 @@ func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	var parts []eventstore.StreamAppend
 	var waits []<-chan dispatch.Reply
 	for _, messageID := range []string{"bob-1", "bob-2"} {

@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
@@ -47,22 +48,19 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	if err := bus.Commands.Publish(runbus.TopicRunRequested, msg); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		got := store.Payloads("run-routed")
-		if n := len(got); n > 0 && got[n-1].EventType() == "ContainerRemoved" {
-			if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
-				t.Fatalf("events = %s", types(got))
-			}
-			if _, ok := got[5].(run.RunSucceeded); !ok {
-				t.Fatalf("terminal = %T", got[5])
-			}
-			_ = e.Shutdown(context.Background())
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	var got []domain.Payload
+	testenv.Eventually(t, "the routed run stored to its end", func() bool {
+		got = store.Payloads("run-routed")
+		n := len(got)
+		return n > 0 && got[n-1].EventType() == "ContainerRemoved"
+	})
+	if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
+		t.Fatalf("events = %s", types(got))
 	}
-	t.Fatalf("the routed run did not reach the store: %s", types(store.Payloads("run-routed")))
+	if _, ok := got[5].(run.RunSucceeded); !ok {
+		t.Fatalf("terminal = %T", got[5])
+	}
+	_ = e.Shutdown(context.Background())
 }
 
 // downStore is a MemStore whose appends fail, as an unreachable database's
