@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
@@ -36,9 +37,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
 	executor.NewAppender(store).AddHandler(router, bus.Events)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = router.Run(ctx) }()
+	runRouter(t, router)
 	<-router.Running()
 
 	msg, err := runbus.NewRunRequestMessage(request("routed"))
@@ -105,9 +104,7 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
 	executor.NewAppender(store).AddHandler(router, bus.Events)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = router.Run(ctx) }()
+	runRouter(t, router)
 	<-router.Running()
 
 	msg, err := runbus.NewRunRequestMessage(request("outage"))
@@ -138,4 +135,18 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 		}
 	}
 	_ = e.Shutdown(context.Background())
+}
+
+// runRouter runs router until the test ends, and waits for its handlers to
+// stop before the test is over, so none logs to a finished test.
+func runRouter(t *testing.T, router *message.Router) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = router.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		<-done
+	})
 }
