@@ -279,30 +279,48 @@ func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest strin
 		<-copied
 	}
 
+	// Without the daemon's answer the wait's exit code stands.
 	out.ExitCode = int(exit.StatusCode)
-	inspectCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	out.Signal = exitSignal(out.ExitCode)
+	_ = r.inspectExit(ctx, id, &out)
+	return out, nil
+}
+
+// inspectExit completes out with how the container ended: its exit code,
+// whether it was killed for memory, and its own measure of the run time.
+// It fails, leaving out as it was, when the daemon cannot say.
+func (r *Runtime) inspectExit(ctx context.Context, id string, out *executor.Outcome) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		info, err := eng.ContainerInspect(inspectCtx, id)
-		if err != nil || info.State == nil {
-			break
+	// The daemon learns of an OOM kill from an event of its own, which can
+	// trail the exit by as long as the machine is busy; a SIGKILL nobody
+	// sent is worth looking at again for a while.
+	oomDeadline := time.Now().Add(oomEventWait)
+	for {
+		info, err := r.cfg.Engine.ContainerInspect(ctx, id)
+		if err != nil {
+			return err
+		}
+		if info.State == nil {
+			return fmt.Errorf("container %s has no state", id)
 		}
 		out.OOMKilled = info.State.OOMKilled
 		out.ExitCode = info.State.ExitCode
 		if d, ok := stateDuration(info.State.StartedAt, info.State.FinishedAt); ok {
 			out.Duration = d
 		}
-		// The daemon learns of an OOM kill from a separate event that can
-		// trail the exit; a SIGKILL nobody sent is worth a second look.
 		unexplainedKill := out.ExitCode == 128+int(unix.SIGKILL) && !out.OOMKilled && !out.TimedOut && !out.Stopped
-		if !unexplainedKill || attempt == 5 {
-			break
+		if !unexplainedKill || time.Now().After(oomDeadline) {
+			out.Signal = exitSignal(out.ExitCode)
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out.Signal = exitSignal(out.ExitCode)
-	return out, nil
 }
+
+// oomEventWait is how long a run killed by a SIGKILL nobody sent waits for
+// the daemon to say whether it was out of memory.
+const oomEventWait = 3 * time.Second
 
 // stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
 func (r *Runtime) stop(id string, grace time.Duration, waitC <-chan container.WaitResponse, errC <-chan error) (container.WaitResponse, error) {

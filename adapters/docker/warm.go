@@ -446,11 +446,19 @@ func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor
 func (wp *warmPools) died(c *warmContainer, out executor.Outcome) (executor.Outcome, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := wp.rt.cfg.Engine.ContainerInspect(ctx, c.id)
-	if err == nil && info.State != nil && !info.State.Running && out.Started {
-		out.ExitCode, out.OOMKilled = info.State.ExitCode, info.State.OOMKilled
-		out.Signal = exitSignal(out.ExitCode)
-		return out, false, nil
+	// The attach stream ends as the container exits, which the daemon may
+	// not have recorded yet.
+	waitC, errC := wp.rt.cfg.Engine.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
 	}
-	return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+	if !out.Started {
+		return out, false, executor.Errorf(executor.ErrUnavailable, nil, "warm container %s ended before the command started", c.id)
+	}
+	if err := wp.rt.inspectExit(ctx, c.id, &out); err != nil {
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+	}
+	return out, false, nil
 }

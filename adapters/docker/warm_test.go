@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -167,6 +168,9 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 	}
 }
 
+// TestDockerWarmHostileCommandsAreContained checks what each hostile
+// command could not do, never which event of several contained endings
+// the scheduler picked, and that the pool still answers afterwards.
 func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
@@ -177,12 +181,30 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 		name   string
 		argv   []string
 		limits run.Limits
-		want   string
+		check  func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, terminal domain.Payload)
 	}{
-		{"a fork bomb is stopped at its timeout", []string{"sh", "-c", `b() { b | b & }; b; sleep 30`}, run.Limits{TimeoutMS: 2000, Pids: 32}, "RunTimedOut"},
-		{"a memory bomb is killed", []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`}, run.Limits{MemoryBytes: 32 << 20}, "RunFailed"},
-		{"the root filesystem cannot be written", []string{"touch", "/bin/evil"}, run.Limits{}, "RunFailed"},
-		{"the agent cannot be replaced", []string{"sh", "-c", "echo x > /.logbook/agent"}, run.Limits{}, "RunFailed"},
+		{"a fork bomb is held to the pids limit and stopped", []string{"sh", "-c", forkBomb}, run.Limits{TimeoutMS: 4000, Pids: 32},
+			func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, terminal domain.Payload) {
+				checkForkBombContained(t, 32, stopped, stdout, stderr, terminal)
+			}},
+		{"a memory bomb is killed", []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`}, run.Limits{MemoryBytes: 32 << 20},
+			func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || stopped.Signal != "SIGKILL" || bytes.Contains(stdout, []byte("survived")) {
+					t.Errorf("terminal %+v, stopped %+v, stdout %q: want the bomb killed", terminal, stopped, stdout)
+				}
+			}},
+		{"the root filesystem cannot be written", []string{"touch", "/bin/evil"}, run.Limits{},
+			func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || !bytes.Contains(stderr, []byte("Read-only file system")) {
+					t.Errorf("terminal %+v, stderr %q: want a read-only file system error", terminal, stderr)
+				}
+			}},
+		{"the agent cannot be replaced", []string{"sh", "-c", "echo x > /.logbook/agent"}, run.Limits{},
+			func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || !bytes.Contains(stderr, []byte("Read-only file system")) {
+					t.Errorf("terminal %+v, stderr %q: want a read-only file system error", terminal, stderr)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,12 +213,13 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 				t.Fatal(err)
 			}
 			events := store.Payloads(run.Stream(id))
-			if got := executortest.Terminal(t, events); got.EventType() != tt.want {
-				t.Fatalf("terminal %+v, want %s", got, tt.want)
+			var stopped run.ContainerStopped
+			for _, p := range events {
+				if p, ok := p.(run.ContainerStopped); ok {
+					stopped = p
+				}
 			}
-			if tt.want == "RunFailed" && strings.Contains(string(executortest.Output(events, run.Stdout)), "survived") {
-				t.Fatal("the memory bomb survived")
-			}
+			tt.check(t, stopped, executortest.Output(events, run.Stdout), executortest.Output(events, run.Stderr), executortest.Terminal(t, events))
 		})
 	}
 	id := runID(t)
