@@ -31,9 +31,17 @@ type Config struct {
 	ImageCheckTTL time.Duration
 	// TmpfsBytes sizes each container's writable /tmp (64 MiB).
 	TmpfsBytes int64
-	// Owner labels every container this runtime creates, so executors
-	// sharing a Docker host reconcile only their own ("logbook").
+	// Owner labels every container this runtime creates, and Leftovers
+	// lists only the containers of this owner. Required, and unique to one
+	// store (cmd/logbook uses "logbook-" and the store's identity), so
+	// servers of different stores sharing a Docker host never settle each
+	// other's runs.
 	Owner string
+	// LegacyOwner is the owner label of containers made before owners were
+	// per store ("logbook"), which cannot tell whose they are: Leftovers
+	// lists them as unclaimed, for Reconcile to settle only the runs its
+	// store knows. Empty: they are ignored.
+	LegacyOwner string
 	// Warm configures warm mode; its AgentPath is required to use it.
 	Warm   WarmConfig
 	Logger zerolog.Logger
@@ -41,10 +49,17 @@ type Config struct {
 
 // Validate reports missing required fields.
 func (c Config) Validate() error {
+	var errs []error
 	if c.Engine == nil {
-		return errors.New("docker runtime config: Engine is required")
+		errs = append(errs, errors.New("docker runtime config: Engine is required"))
 	}
-	return nil
+	if c.Owner == "" {
+		errs = append(errs, errors.New("docker runtime config: Owner is required, one per store, so runtimes sharing a Docker host settle only their own containers"))
+	}
+	if c.Owner != "" && c.Owner == c.LegacyOwner {
+		errs = append(errs, fmt.Errorf("docker runtime config: Owner and LegacyOwner are both %q", c.Owner))
+	}
+	return errors.Join(errs...)
 }
 
 // Runtime runs commands in containers. Safe for concurrent use.
@@ -74,9 +89,6 @@ func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
 	}
 	if cfg.TmpfsBytes <= 0 {
 		cfg.TmpfsBytes = 64 << 20
-	}
-	if cfg.Owner == "" {
-		cfg.Owner = "logbook"
 	}
 	r := &Runtime{cfg: cfg, images: map[string]imageCheck{}}
 	r.warm = newWarmPools(r, cfg.Warm)
@@ -386,17 +398,27 @@ func (g gatedWriter) Write(p []byte) (int, error) {
 var _ executor.LeftoverRuntime = (*Runtime)(nil)
 
 // Leftovers lists the containers labelled with this runtime's owner: runs
-// and warm pool containers a previous process left behind. Call it before
-// taking work (executor.Reconcile does).
+// and warm pool containers a previous process left behind. Containers of
+// the legacy owner come back Unclaimed. Call it before taking work
+// (executor.Reconcile does).
 func (r *Runtime) Leftovers(ctx context.Context) ([]executor.Leftover, error) {
+	out, err := r.leftoversOf(ctx, r.cfg.Owner, false)
+	if err != nil || r.cfg.LegacyOwner == "" {
+		return out, err
+	}
+	legacy, err := r.leftoversOf(ctx, r.cfg.LegacyOwner, true)
+	return append(out, legacy...), err
+}
+
+func (r *Runtime) leftoversOf(ctx context.Context, owner string, unclaimed bool) ([]executor.Leftover, error) {
 	list, err := r.cfg.Engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner+"="+r.cfg.Owner))})
+		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner+"="+owner))})
 	if err != nil {
-		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot list Logbook's containers")
+		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot list the containers of owner %s", owner)
 	}
 	out := make([]executor.Leftover, 0, len(list))
 	for _, c := range list {
-		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State)}
+		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State), Unclaimed: unclaimed}
 		if c.State == container.StateExited {
 			if info, err := r.cfg.Engine.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
 				l.ExitCode = info.State.ExitCode

@@ -52,7 +52,7 @@ func (s *captureSink) Stderr() io.Writer             { return lockedWriter{&s.mu
 
 func newRuntime(t *testing.T, eng docker.Engine) *docker.Runtime {
 	t.Helper()
-	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: eng, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: eng, Owner: "logbook-test-" + runID(t), Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +120,7 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == testLimits.Pids},
 		{"no auto-remove", !hc.AutoRemove},
 		{"run id label", info.Config.Labels[docker.LabelRunID] == id && info.Config.Labels[docker.LabelRequestID] == "req-1"},
+		{"owner label", strings.HasPrefix(info.Config.Labels[docker.LabelOwner], "logbook-test-")},
 		{"name from the run id", info.Name == "/"+docker.ContainerName(id)},
 	}
 	for _, c := range checks {
@@ -418,4 +419,66 @@ func TestDockerReconcileRecordsALeftoverRunLostAndRemovesIt(t *testing.T) {
 	}
 	cancel()
 	<-ran
+}
+
+// startLeftover starts a long run on rt, as a process that then died would
+// leave it, and returns its id once the container runs.
+func startLeftover(t *testing.T, cli *client.Client, rt *docker.Runtime, img string) string {
+	t.Helper()
+	id := runID(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_, _ = rt.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits, KillGrace: time.Second}, &captureSink{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		_ = cli.ContainerRemove(context.Background(), docker.ContainerName(id), container.RemoveOptions{Force: true})
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if info, err := cli.ContainerInspect(context.Background(), docker.ContainerName(id)); err == nil && info.State != nil && info.State.Running {
+			return id
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s never ran", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An older Logbook labelled every container with one shared owner. After an
+// upgrade, reconcile settles such a container when its run is in this
+// store, and leaves it alone otherwise: it may be another server's.
+func TestDockerReconcileSettlesAnOlderLogbooksContainerOnlyWhenItsRunIsKnown(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	legacy := "legacy-" + runID(t)
+	older, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := startLeftover(t, cli, older, img), startLeftover(t, cli, older, img)
+	store := executortest.NewMemStore()
+	if _, err := store.Append(context.Background(), run.Stream(ours), eventstore.NoStream, domain.MustEncode(run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep"}}, domain.Metadata{})); err != nil {
+		t.Fatal(err)
+	}
+	upgraded, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: "logbook-" + runID(t), LegacyOwner: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{
+		Runtime: upgraded, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Lost) != 1 || rep.Lost[0] != ours || rep.Foreign != 1 || leftovers(t, cli, ours) != 0 {
+		t.Fatalf("report %+v, %d containers of our run left: want our run lost and its container removed", rep, leftovers(t, cli, ours))
+	}
+	if info, err := cli.ContainerInspect(context.Background(), docker.ContainerName(theirs)); err != nil || !info.State.Running {
+		t.Fatalf("the container of a run this store does not know was stopped or removed (%v)", err)
+	}
 }
