@@ -182,8 +182,9 @@ func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[stri
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=" + strconv.FormatInt(r.cfg.TmpfsBytes, 10)},
-		Init:           &init,
+		// Sticky and writable by all: commands run as unprivileged users.
+		Tmpfs: map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777,size=" + strconv.FormatInt(r.cfg.TmpfsBytes, 10)},
+		Init:  &init,
 		// Output is captured through attach; the daemon keeps no log copy.
 		LogConfig: container.LogConfig{Type: "none"},
 		Resources: container.Resources{
@@ -203,6 +204,9 @@ func (r *Runtime) runLabels(spec executor.Spec) map[string]string {
 func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest string, sink executor.Sink) (executor.Outcome, error) {
 	eng := r.cfg.Engine
 	cfg, host := r.hardened(spec.Image, spec.Argv, spec.Env, r.runLabels(spec), spec.Limits)
+	if spec.User != nil {
+		cfg.User = spec.User.String()
+	}
 	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(spec.RunID))
 	switch {
 	case cerrdefs.IsConflict(err):

@@ -139,6 +139,41 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 	}
 }
 
+// A command runs as the user its run records, with a writable /tmp; a run
+// recorded before runs named their user runs as the image's, as it did.
+func TestDockerFreshCommandRunsAsTheRunsUser(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	rt := newRuntime(t, cli)
+	tests := []struct {
+		name string
+		user *run.User
+		want string
+	}{
+		{"the default, nobody", &run.DefaultUser, "65534:65534 wrote\n"},
+		{"a bundle's uid and gid", &run.User{UID: 1000, GID: 100}, "1000:100 wrote\n"},
+		{"no user recorded: the image's", nil, "0:0 wrote\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &captureSink{}
+			out, err := rt.Run(context.Background(), executor.Spec{
+				RunID: runID(t), Image: img, Limits: testLimits, KillGrace: time.Second, User: tt.user,
+				Argv: []string{"sh", "-c", `echo "$(id -u):$(id -g)" $(echo x > /tmp/x && cat /tmp/x >/dev/null && echo wrote)`},
+			}, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = out.Release(context.Background()) })
+			if got := sink.stdout.String(); got != tt.want || out.ExitCode != 0 {
+				t.Fatalf("stdout %q (stderr %q, exit %d), want %q", got, sink.stderr.String(), out.ExitCode, tt.want)
+			}
+		})
+	}
+}
+
 func TestDockerMissingImageFailsTheRunWithAReason(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)

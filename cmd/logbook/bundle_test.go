@@ -177,3 +177,21 @@ func TestBundleValidateOnThePublishedCogBundles(t *testing.T) {
 		t.Fatalf("expected\n%s\ngot\n%s", want, out)
 	}
 }
+
+// A bundle may ask for at most the site's maximum of pids, LOGBOOK_MAX_PIDS
+// (1024 unless set); validate names the line and the maximum.
+func TestBundleValidateHoldsPidsToTheSitesMaximum(t *testing.T) {
+	file := bundleTestWrite(t, "greedy.yaml", bundleTestValidConfig+"execution:\n  pids: 2000\n")
+	out, _, err := runCLIOutput(t, "bundle", "validate", file)
+	if code := bundleTestExitCode(t, err); code != 1 || out != file+":14: execution.pids: 2000 is above this site's maximum of 1024 processes\n" {
+		t.Fatalf("exit %d, output %q; want line 14 naming the maximum 1024", code, out)
+	}
+	t.Setenv("LOGBOOK_MAX_PIDS", "4096")
+	if out, _, err := runCLIOutput(t, "bundle", "validate", file); bundleTestExitCode(t, err) != 0 || out != file+": ok\n" {
+		t.Fatalf("with LOGBOOK_MAX_PIDS=4096: %q, %v", out, err)
+	}
+	t.Setenv("LOGBOOK_MAX_PIDS", "lots")
+	if _, _, err := runCLIOutput(t, "bundle", "validate", file); bundleTestExitCode(t, err) != 2 {
+		t.Fatalf("with a bad LOGBOOK_MAX_PIDS: %v, want exit 2", err)
+	}
+}

@@ -51,7 +51,7 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 		return nil, err
 	}
 	p.router = router
-	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, Logger: log})
+	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func startPlatform(ctx context.Context, cfg config, store *sqlstore.Store, log z
 		return nil, err
 	}
 	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...),
-		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup}, p.chat.canPost)
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids}, p.chat.canPost)
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
