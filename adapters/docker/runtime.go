@@ -179,6 +179,7 @@ func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[stri
 	init := true
 	host := &container.HostConfig{
 		NetworkMode:    "none",
+		IpcMode:        "private", // SysV IPC objects and POSIX queues of its own
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
