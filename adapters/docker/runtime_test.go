@@ -234,7 +234,9 @@ func checkForkBombContained(t *testing.T, limit int64, stopped run.ContainerStop
 // not do, and that its container is gone. Then it checks the executor
 // still runs an ordinary command. No assertion depends on how the runs are
 // scheduled: the grace between SIGTERM and SIGKILL is long enough for a
-// command that does not ignore SIGTERM to end on a busy machine.
+// command that does not ignore SIGTERM to end on a busy machine. The
+// commands name no user, so they run as the image's, root: the container
+// must hold even then.
 func TestDockerHostileCommandsAreContained(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)

@@ -75,6 +75,7 @@ func TestDockerWarmPoolForksEachRunCleanlyAndRecycles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) }) // when the test fails before its own Close
 	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
 	limits := run.Limits{TimeoutMS: 1000}.Or(testLimits)
 	if err := rt.Prewarm(context.Background(), img, limits.Or(executor.DefaultLimits)); err != nil {
