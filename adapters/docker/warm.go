@@ -407,7 +407,7 @@ func (wp *warmPools) run(ctx context.Context, spec executor.Spec, sink executor.
 	}
 	out, healthy, err := wp.invoke(ctx, c, spec, sink)
 	if healthy {
-		wp.settle(key, c)
+		wp.settle(key, c, spec)
 	} else {
 		wp.release(key, c, false)
 	}
@@ -417,7 +417,7 @@ func (wp *warmPools) run(ctx context.Context, spec executor.Spec, sink executor.
 // settle returns c to its pool once its agent reports the container as it
 // was before the run, and retires it otherwise. It waits in the background:
 // the run's end is recorded without waiting for the clean-up.
-func (wp *warmPools) settle(key poolKey, c *warmContainer) {
+func (wp *warmPools) settle(key poolKey, c *warmContainer, spec executor.Spec) {
 	wp.mu.Lock()
 	if wp.closed {
 		wp.mu.Unlock()
@@ -428,7 +428,7 @@ func (wp *warmPools) settle(key poolKey, c *warmContainer) {
 	wp.mu.Unlock()
 	go func() {
 		defer wp.settling.Done()
-		wp.release(key, c, wp.awaitClean(c))
+		wp.release(key, c, wp.awaitClean(c, spec))
 	}()
 }
 
@@ -436,8 +436,8 @@ func (wp *warmPools) settle(key poolKey, c *warmContainer) {
 const cleanReportWait = time.Minute
 
 // awaitClean reads the agent's report on the clean-up after a run.
-func (wp *warmPools) awaitClean(c *warmContainer) bool {
-	log := wp.rt.cfg.Logger.With().Str("container_id", c.id).Logger()
+func (wp *warmPools) awaitClean(c *warmContainer, spec executor.Spec) bool {
+	log := wp.rt.cfg.Logger.With().Str("run_id", spec.RunID).Str("request_id", spec.RequestID).Str("container_id", c.id).Logger()
 	t := time.NewTimer(cleanReportWait)
 	defer t.Stop()
 	select {
