@@ -438,6 +438,7 @@ const cleanReportWait = time.Minute
 // awaitClean reads the agent's report on the clean-up after a run.
 func (wp *warmPools) awaitClean(c *warmContainer, spec executor.Spec) bool {
 	log := wp.rt.cfg.Logger.With().Str("run_id", spec.RunID).Str("request_id", spec.RequestID).Str("container_id", c.id).Logger()
+	start := time.Now()
 	t := time.NewTimer(cleanReportWait)
 	defer t.Stop()
 	select {
@@ -451,6 +452,7 @@ func (wp *warmPools) awaitClean(c *warmContainer, spec executor.Spec) bool {
 		case !report.OK:
 			log.Warn().Str("left", report.Problem).Msg("warm container not clean after a run; retired")
 		default:
+			log.Debug().Dur("clean_up", time.Since(start)).Msg("warm container clean after the run")
 			return true
 		}
 	case <-t.C:
