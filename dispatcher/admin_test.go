@@ -257,6 +257,7 @@ func TestAliasesExpandForTheirOwnerAndTheSite(t *testing.T) {
 func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 	h := startAdmin(t)
 	config := base64.StdEncoding.EncodeToString(samplebundle.Config)
+	greedy := base64.StdEncoding.EncodeToString([]byte(strings.Replace(string(samplebundle.Config), "pids: 32", "pids: 2000", 1)))
 	steps := []struct {
 		name, text string
 		failed     bool
@@ -264,6 +265,7 @@ func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 	}{
 		{"nothing is installed at first", "bundle list", false, "No bundles are installed"},
 		{"a config that does not load is refused", "bundle install 'name: x'", true, "does not load"},
+		{"a config asking for more pids than the site allows is refused", "bundle install --base64=" + greedy, true, "execution.pids: 2000 is above this site's maximum of 1024 processes"},
 		{"a config installs from base64", "bundle install --base64=" + config, false, "Installed and enabled bundle toolbox 0.1.0"},
 		{"installing the same version again only enables it", "bundle install --base64=" + config, false, "already enabled"},
 		{"the list shows the version", "bundle list", false, "toolbox: enabled 0.1.0; installed 0.1.0"},

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -42,6 +44,10 @@ type config struct {
 	SelfRegister      bool
 	SelfRegisterGroup string
 	selfRegisterRaw   string
+	// MaxPids (LOGBOOK_MAX_PIDS) caps the pids limit of every run and of
+	// what bundles may ask for.
+	MaxPids    int64
+	maxPidsErr error
 }
 
 func loadConfig() (config, error) {
@@ -60,7 +66,21 @@ func loadConfig() (config, error) {
 	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
 	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
 	c.SelfRegisterGroup = os.Getenv("LOGBOOK_SELF_REGISTER_GROUP")
+	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
 	return c, c.Validate()
+}
+
+// maxPidsFromEnv reads LOGBOOK_MAX_PIDS, run.DefaultMaxPids when unset.
+func maxPidsFromEnv() (int64, error) {
+	raw := os.Getenv("LOGBOOK_MAX_PIDS")
+	if raw == "" {
+		return run.DefaultMaxPids, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 1 || n > 1<<22 {
+		return run.DefaultMaxPids, fmt.Errorf("LOGBOOK_MAX_PIDS %q is not a number of processes from 1 to 4194304", raw)
+	}
+	return n, nil
 }
 
 func envOr(key, fallback string) string {
@@ -106,6 +126,9 @@ func (c config) Validate() error {
 		if !c.SelfRegister {
 			errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER_GROUP is set but LOGBOOK_SELF_REGISTER is not 1"))
 		}
+	}
+	if c.maxPidsErr != nil {
+		errs = append(errs, c.maxPidsErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {
