@@ -42,9 +42,12 @@ type Rendered struct {
 	// callers to lay out themselves.
 	Directives template.Document `json:"directives,omitempty"`
 	Template   string            `json:"template,omitempty"`
-	Bundle     string            `json:"bundle,omitempty"`
-	Version    string            `json:"version,omitempty"`
-	Source     string            `json:"source"`
+	// Variant names the Cog v3 per-provider variant (slack, hipchat) the
+	// template was rendered from, when it has no Greenbar body.
+	Variant string `json:"variant,omitempty"`
+	Bundle  string `json:"bundle,omitempty"`
+	Version string `json:"version,omitempty"`
+	Source  string `json:"source"`
 	// Error says why the named template could not be used; the default
 	// rendering stood in.
 	Error string `json:"error,omitempty"`
@@ -60,6 +63,7 @@ type Rendered struct {
 // RenderInfo says what output was rendered with.
 type RenderInfo struct {
 	Template string
+	Variant  string
 	Bundle   string
 	Version  string
 	Source   string
@@ -68,14 +72,14 @@ type RenderInfo struct {
 
 // RenderReply renders the reply in f with its templates.
 func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
-	doc, info := replyDocument(r, src)
+	doc, info := replyDocument(r, src, f)
 	if r.Notice != "" {
 		doc = append(template.Document{{Kind: template.Paragraph, Children: []template.Directive{{Kind: template.Text, Text: r.Notice}}}}, doc...)
 	}
 	out := render.Render(doc, f)
 	r.Rendered = &Rendered{
 		Format: out.Format, Text: out.Text, Attachments: out.Attachments, Plain: out.Plain, Recorded: out.Text, RecordedAttachments: out.Attachments,
-		Template: info.Template, Bundle: info.Bundle, Version: info.Version, Source: info.Source, Error: info.Error,
+		Template: info.Template, Variant: info.Variant, Bundle: info.Bundle, Version: info.Version, Source: info.Source, Error: info.Error,
 	}
 	if f == render.FormatText {
 		r.Rendered.Directives = doc
@@ -83,7 +87,7 @@ func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
 	return r
 }
 
-func replyDocument(r Reply, src TemplateSource) (template.Document, RenderInfo) {
+func replyDocument(r Reply, src TemplateSource, f render.Format) (template.Document, RenderInfo) {
 	bundleName, commandName, _ := strings.Cut(r.Command, ":")
 	var b *bundle.Bundle
 	if src != nil && bundleName != "" && bundleName != BuiltinBundle {
@@ -102,19 +106,20 @@ func replyDocument(r Reply, src TemplateSource) (template.Document, RenderInfo) 
 		p := r.Problem
 		return template.ErrorDocument(p.Title, p.Message, p.Hint, p.Output), RenderInfo{Template: template.ErrorTemplateName, Source: SourceLogbook}
 	}
-	doc, info := CommandOutputDocument(b, commandName, r.Template, r.Value)
+	doc, info := CommandOutputDocument(b, commandName, r.Template, r.Value, f)
 	if len(doc) == 0 {
 		doc = template.TextDocument(NoOutput)
 	}
 	return doc, info
 }
 
-// CommandOutputDocument renders a command's output: with the Greenbar
-// template it named from its bundle b, a Gort bundle's command template,
-// or else Cog's default rendering. A named template that cannot be used
-// (the bundle has none of that name, or only Cog v3 per-provider
-// variants) leaves the default rendering in its place, and says why.
-func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.RawMessage) (template.Document, RenderInfo) {
+// CommandOutputDocument renders a command's output for format f: with the
+// template it named from its bundle b (Greenbar, or the Cog v3 variant
+// for f), a Gort bundle's command template, or else Cog's default
+// rendering. A named template that cannot be used (the bundle has none of
+// that name, or it does not parse) leaves the default rendering in its
+// place, and says why.
+func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.RawMessage, f render.Format) (template.Document, RenderInfo) {
 	info := RenderInfo{Source: SourceDefault}
 	if b == nil {
 		if name != "" {
@@ -138,9 +143,8 @@ func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.R
 	case !ok:
 		info.Error = fmt.Sprintf("bundle %s %s has no template %s", b.Name, b.Version, name)
 		return template.Default(output), info
-	case t.Body == "":
-		info.Error = fmt.Sprintf("template %s of bundle %s %s has only Cog v3 per-provider variants, no Greenbar body", name, b.Name, b.Version)
-		return template.Default(output), info
+	case t.Body == "" && len(t.Providers) > 0:
+		return cogV3Document(b, t, output, f, info)
 	}
 	parsed, err := template.Parse(t.Body)
 	if err != nil {
@@ -154,6 +158,40 @@ func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.R
 	}
 	info.Source = SourceBundle
 	return parsed.Execute(scope), info
+}
+
+// CogV3Variant is the variant of a Cog v3 template that a reply in format
+// f is rendered from (see template.CogV3VariantOrder for why).
+func CogV3Variant(t *bundle.Template, f render.Format) (string, bundle.Variant, bool) {
+	for _, name := range template.CogV3VariantOrder(f == render.FormatSlack) {
+		if v, ok := t.Providers[name]; ok {
+			return name, v, true
+		}
+	}
+	return "", bundle.Variant{}, false
+}
+
+// cogV3Document renders output with the variant of a Cog v3 template
+// (one with only per-provider variants) that format f takes.
+func cogV3Document(b *bundle.Bundle, t *bundle.Template, output json.RawMessage, f render.Format, info RenderInfo) (template.Document, RenderInfo) {
+	name, v, ok := CogV3Variant(t, f)
+	if !ok {
+		info.Error = fmt.Sprintf("template %s of bundle %s %s has no variant Logbook renders (slack or hipchat)", t.Name, b.Name, b.Version)
+		return template.Default(output), info
+	}
+	info.Variant = name
+	parsed, err := template.ParseMustache(v.Source)
+	if err != nil {
+		info.Error = fmt.Sprintf("the %s variant of template %s of bundle %s %s does not parse: %v", name, t.Name, b.Name, b.Version, err)
+		return template.Default(output), info
+	}
+	contexts, err := template.CogV3Contexts(output)
+	if err != nil {
+		info.Error = fmt.Sprintf("the output is not JSON: %v", err)
+		return template.Default(output), info
+	}
+	info.Source = SourceBundle
+	return parsed.Execute(contexts, template.MarkupOf(name)), info
 }
 
 // GortTemplate finds a Gort bundle's template for a purpose: the
