@@ -72,9 +72,17 @@ type RenderInfo struct {
 
 // RenderReply renders the reply in f with its templates.
 func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
-	doc, info := replyDocument(r, src, f)
+	b, commandName := replyBundle(r, src)
+	doc, info := replyDocument(r, b, commandName, f)
 	if r.Notice != "" {
-		doc = append(template.Document{{Kind: template.Paragraph, Children: []template.Directive{{Kind: template.Text, Text: r.Notice}}}}, doc...)
+		notice, noticeInfo, ok := gortMessage(b, commandName, r.Notice)
+		if !ok {
+			notice = template.TextDocument(r.Notice)
+		}
+		if info.Error == "" {
+			info.Error = noticeInfo.Error
+		}
+		doc = append(notice, doc...)
 	}
 	out := render.Render(doc, f)
 	r.Rendered = &Rendered{
@@ -87,12 +95,19 @@ func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
 	return r
 }
 
-func replyDocument(r Reply, src TemplateSource, f render.Format) (template.Document, RenderInfo) {
+// replyBundle is the installed version of the bundle whose command the
+// reply is about, and the command's name; nil for a builtin or a reply
+// about no command.
+func replyBundle(r Reply, src TemplateSource) (*bundle.Bundle, string) {
 	bundleName, commandName, _ := strings.Cut(r.Command, ":")
-	var b *bundle.Bundle
-	if src != nil && bundleName != "" && bundleName != BuiltinBundle {
-		b, _ = src.BundleVersion(bundleName, r.Version)
+	if src == nil || bundleName == "" || bundleName == BuiltinBundle {
+		return nil, commandName
 	}
+	b, _ := src.BundleVersion(bundleName, r.Version)
+	return b, commandName
+}
+
+func replyDocument(r Reply, b *bundle.Bundle, commandName string, f render.Format) (template.Document, RenderInfo) {
 	if r.Problem != nil {
 		if b != nil && b.Format == bundle.FormatGort {
 			purpose := template.GortMessageError
@@ -108,9 +123,27 @@ func replyDocument(r Reply, src TemplateSource, f render.Format) (template.Docum
 	}
 	doc, info := CommandOutputDocument(b, commandName, r.Template, r.Value, f)
 	if len(doc) == 0 {
-		doc = template.TextDocument(NoOutput)
+		if doc, info, ok := gortMessage(b, commandName, NoOutput); ok {
+			return doc, info
+		}
+		return template.TextDocument(NoOutput), info
 	}
 	return doc, info
+}
+
+// gortMessage renders a message Logbook itself gives the person about a
+// command, not an error (a welcome to a new user, "(no output)"), with
+// the message template of the command's Gort bundle, the command's then
+// the bundle's: Gort sends its own informational messages through it,
+// with the message as the response's one line. ok is false when there is
+// no such template; one that fails leaves the message as text, and says
+// why.
+func gortMessage(b *bundle.Bundle, command, text string) (template.Document, RenderInfo, bool) {
+	if b == nil || b.Format != bundle.FormatGort {
+		return nil, RenderInfo{}, false
+	}
+	lines, _ := json.Marshal([]map[string][]string{{"body": {text}}}) // strings always marshal
+	return gortDocument(b, command, template.GortMessage, lines, nil)
 }
 
 // CommandOutputDocument renders a command's output for format f: with the

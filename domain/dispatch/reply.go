@@ -121,6 +121,8 @@ func replyFor(r Request) Reply {
 	case StatusDenied:
 		reply.Text = "Denied: " + r.denied.Reason
 		reply.Problem = &Problem{Status: StatusDenied, Title: "Denied", Message: r.denied.Reason}
+		// A Gort bundle's message_error shows a denial of its command.
+		reply.Command = r.deniedCommand()
 	case StatusFailed:
 		reply.Text = "Failed: " + r.failed.Reason
 		reply.Problem = &Problem{Status: StatusFailed, Title: "Failed", Message: r.failed.Reason}
@@ -162,6 +164,18 @@ func replyFor(r Request) Reply {
 		reply.Text = reply.Notice + "\n" + reply.Text
 	}
 	return reply
+}
+
+// deniedCommand is the command (bundle:command) of the first stage a
+// permission check denied; "" when the request was denied for another
+// reason (a disabled user, a redirect the bot cannot post to).
+func (r Request) deniedCommand() string {
+	for _, c := range r.checks {
+		if !c.Granted {
+			return c.Command
+		}
+	}
+	return ""
 }
 
 // stageCommand is the command a stage ran (bundle:command) and the version
