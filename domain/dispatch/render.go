@@ -84,6 +84,9 @@ func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
 		}
 		doc = append(notice, doc...)
 	}
+	if r.CutRunID != "" {
+		doc = append(doc, cutNoticeDirective(r.CutRunID, r.Transcript))
+	}
 	out := render.Render(doc, f)
 	r.Rendered = &Rendered{
 		Format: out.Format, Text: out.Text, Attachments: out.Attachments, Plain: out.Plain, Recorded: out.Text, RecordedAttachments: out.Attachments,

@@ -277,3 +277,32 @@ func TestTheReplyRecordKeepsWhatWasPostedAndWhereItsTemplateCameFrom(t *testing.
 		}
 	})
 }
+
+func TestAReplyWhoseOutputWasCutEndsWithTheNoticeOnEveryProvider(t *testing.T) {
+	t.Parallel()
+	link := "https://logbook.example/runs/r1/transcript"
+	cases := []struct {
+		name   string
+		reply  Reply
+		format render.Format
+		ending string
+	}{
+		{"Slack links the transcript", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1", Transcript: link}, render.FormatSlack,
+			"[output cut: this is its start; the whole transcript: <" + link + "|" + link + ">]"},
+		{"IRC shows its address", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1", Transcript: link}, render.FormatIRC,
+			"[output cut: this is its start; the whole transcript: " + link + "]"},
+		{"without an address, the command that prints it", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1"}, render.FormatText,
+			"[output cut: this is its start; the whole transcript: logbook transcript r1]"},
+		{"a failed run's cut output says so too", Reply{Value: json.RawMessage(`"boom"`), CutRunID: "r1", Transcript: link,
+			Problem: &Problem{Status: StatusFailed, Title: "Failed", Message: "exit status 1", Output: []string{"boom"}}}, render.FormatText,
+			"[output cut: this is its start; the whole transcript: " + link + "]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := RenderReply(tc.reply, nil, tc.format).Rendered.Text; !strings.HasSuffix(got, tc.ending) {
+				t.Fatalf("rendered %q, want it to end with %q", got, tc.ending)
+			}
+		})
+	}
+}

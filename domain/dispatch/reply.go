@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/template"
 )
 
 // Destination is where a reply goes, with "here" and "me" already resolved
@@ -59,6 +60,17 @@ func cutNotice(runID, link string) string {
 		link = "`logbook transcript " + runID + "`"
 	}
 	return "[output cut: this is its start; the whole transcript: " + link + "]"
+}
+
+// cutNoticeDirective is cutNotice as the rendered reply ends with it: the
+// transcript's address a link, or the command that prints it as code.
+func cutNoticeDirective(runID, link string) template.Directive {
+	where := template.Directive{Kind: template.Code, Text: "logbook transcript " + runID}
+	if link != "" {
+		where = template.Directive{Kind: template.Link, URL: link, Children: []template.Directive{{Kind: template.Text, Text: link}}}
+	}
+	return template.Directive{Kind: template.Paragraph, Children: []template.Directive{
+		{Kind: template.Text, Text: "[output cut: this is its start; the whole transcript: "}, where, {Kind: template.Text, Text: "]"}}}
 }
 
 // WithTranscript links the whole transcript, at link, from a reply whose
