@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // A request issued with `logbook say` shows up in `logbook history`, its
@@ -117,14 +119,8 @@ func mustCLI(t *testing.T, s *server, token string, env []string, args ...string
 	return out
 }
 
-// eventually polls until ok, for up to 20 seconds.
+// eventually waits until ok holds, for up to 20 seconds.
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.EventuallyWithin(t, 20*time.Second, what, ok)
 }
