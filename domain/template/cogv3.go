@@ -285,7 +285,8 @@ func dropEmptyText(ds []Directive) []Directive {
 // `code`, <url|text> and <url> links, and the entities &amp; &lt; &gt;
 // Slack asks text to be written with, all from literal characters only.
 // Slack's other angle forms (<!here>, <@U123>, <#C123>) are shown as
-// text: directives have no mentions. Where a search for a closing
+// text: directives have no mentions; so are ~strike~ and > quotes, which
+// have no directive either. Where a search for a closing
 // delimiter would start is looked up in tables built once per line, so a
 // line of many unmatched delimiters reads in linear time.
 type mrkdwnReader struct {
