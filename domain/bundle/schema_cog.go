@@ -200,7 +200,7 @@ func (l *loader) decodeCogTemplates(n *yaml.Node, path string) []*Template {
 		case !hasBody && len(t.Providers) == 0:
 			l.schemaf(f.Value.Line, "%s: missing required field \"body\"", tpath)
 		case !hasBody:
-			l.schemaWarnf(f.Line, "%s has no body, only per-provider variants (slack, hipchat) from Cog bundle version 3: they are rendered as Cog v3 rendered them (Mustache, the Slack variant on Slack and the HipChat one elsewhere when there is one); a Greenbar body: renders for every provider", tpath)
+			l.schemaWarnf(f.Line, "%s has no body, only Cog bundle version 3 per-provider variants (slack, hipchat): each provider renders the one it takes, as Mustache; a Greenbar body: would render alike everywhere", tpath)
 		}
 		out = append(out, t)
 	}
