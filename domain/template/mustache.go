@@ -95,7 +95,11 @@ func ParseMustache(source string) (*Mustache, error) {
 	if len(source) > MaxSourceBytes {
 		return nil, syntaxErrorf(Pos{1, 1}, "the template is %d bytes; at most %d are allowed", len(source), MaxSourceBytes)
 	}
-	source = strings.TrimSuffix(strings.TrimSuffix(source, "\n"), "\r")
+	if trimmed, ok := strings.CutSuffix(source, "\r\n"); ok {
+		source = trimmed
+	} else {
+		source = strings.TrimSuffix(source, "\n")
+	}
 	toks, err := lexMustache(source)
 	if err != nil {
 		return nil, err
