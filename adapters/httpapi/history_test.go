@@ -72,14 +72,17 @@ func newFixtureOn(t *testing.T, store projections.Source) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	live := eventstore.NewHub(store, eventstore.HubOptions{})
+	done := make(chan error, 2)
 	go func() { done <- views.Run(ctx) }()
+	go func() { done <- live.Run(ctx) }()
 	db := projections.DBOf(store)
-	api := &httpapi.API{Users: oneUser{}, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db), Events: store, Views: views}
+	api := &httpapi.API{Users: oneUser{}, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db), Events: store, Views: views, Live: live}
 	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
+		<-done
 		<-done
 		store.Close()
 	})

@@ -56,7 +56,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 2)
+	done := make(chan error, 3)
 	go func() { done <- views.Run(ctx) }()
 	db := projections.DBOf(store)
 	adminBuiltins, err := admin.Builtins(admin.Config{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db)})
@@ -85,17 +85,19 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
+	live := eventstore.NewHub(store, eventstore.HubOptions{})
+	go func() { done <- live.Run(ctx) }()
 	requests := &observedRequests{Requests: d}
 	api := &httpapi.API{
 		Requests: requests, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
-		Events: store, Views: views, Permissions: projections.NewPermissionReader(db),
+		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db),
 		ReplyTimeout: 10 * time.Second, // a test waiting longer has failed
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
-		for range 2 {
+		for range 3 {
 			if err := <-done; err != nil && ctx.Err() == nil {
 				t.Error(err)
 			}

@@ -33,6 +33,12 @@ type Users interface {
 	PermissionsOf(user string) []string
 }
 
+// LiveStreams hands out subscriptions to streams: what they hold, then
+// each event as it is appended (eventstore.Hub).
+type LiveStreams interface {
+	Subscribe(ctx context.Context, streams ...string) (*eventstore.Subscription, error)
+}
+
 // API serves /v1: requests issued as the token's user (provider "api").
 type API struct {
 	Requests Requests
@@ -45,6 +51,9 @@ type API struct {
 	Transcripts Transcripts
 	Events      eventstore.Store
 	Views       ViewProgress
+	// Live serves followed transcripts: one follower of the log for every
+	// open stream (an eventstore.Hub).
+	Live LiveStreams
 	// Access answers POST /v1/access/explain and GET /v1/access/who; nil
 	// means Users, when it answers dispatch.Facts too (the dispatcher's
 	// Facts does).

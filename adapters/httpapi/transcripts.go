@@ -13,7 +13,6 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
-	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -151,11 +150,21 @@ func chunkView(c projections.Chunk) ChunkView {
 
 // followTranscript sends the run's chunks as Server-Sent Events, in seq
 // order, from the store itself: first what is stored, then each chunk as it
-// is appended (the feed waits on the store's change signal), until the run
-// ends; the last event says how it ended. A chunk's id is its seq, so a
-// client that reconnects with Last-Event-ID resumes after it.
+// is appended (the hub hands the run's events over; nothing polls), until
+// the run ends; the last event says how it ended. A chunk's id is its seq,
+// so a client that reconnects with Last-Event-ID resumes after it.
 func (a *API) followTranscript(w http.ResponseWriter, r *http.Request, runID, stream string, lastSeq int64) {
 	ctx := r.Context()
+	if a.Live == nil {
+		writeJSON(w, http.StatusNotImplemented, apiError{"this server does not follow transcripts"})
+		return
+	}
+	sub, err := a.Live.Subscribe(ctx, run.Stream(runID))
+	if err != nil {
+		unavailable(w, "following the transcript", err)
+		return
+	}
+	defer sub.Close()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -187,49 +196,18 @@ func (a *API) followTranscript(w http.ResponseWriter, r *http.Request, runID, st
 		}
 		return nil
 	}
-	finish := func() {
-		if emit(f.drain()) == nil {
-			_ = send(SSEEnd, "", TranscriptEnd{RunID: runID, Status: f.status})
-		}
-	}
-
-	streamName := run.Stream(runID)
-	last := int64(0)
-	for from := int64(0); ; {
-		events, err := a.Events.ReadStream(ctx, streamName, from, 500)
+	for e, err := range sub.Events(ctx) {
 		if err != nil {
 			return
-		}
-		for _, e := range events {
-			chunks, err := f.apply(e)
-			if err != nil || emit(chunks) != nil {
-				return
-			}
-			from, last = e.Version+1, e.Position
-		}
-		if f.status != "" {
-			finish()
-			return
-		}
-		if len(events) < 500 {
-			break
-		}
-	}
-	// Positions become visible in order, so the run's next event is after
-	// the last one read.
-	for e, err := range eventstore.Follow(ctx, a.Events, last+1, eventstore.FeedOptions{}) {
-		if err != nil {
-			return
-		}
-		if e.Stream != streamName {
-			continue
 		}
 		chunks, err := f.apply(e)
 		if err != nil || emit(chunks) != nil {
 			return
 		}
 		if f.status != "" {
-			finish()
+			if emit(f.drain()) == nil {
+				_ = send(SSEEnd, "", TranscriptEnd{RunID: runID, Status: f.status})
+			}
 			return
 		}
 	}

@@ -225,9 +225,9 @@ const consoleReplyWait = time.Hour
 const replyGrace = 3 * time.Second
 
 // consoleEvents streams one request as Server-Sent Events: for a request
-// still going, each run's output as it is appended (the store's change
-// signal wakes the feed; nothing polls), then the reply; for one that has
-// ended, the same messages at once.
+// still going, each run's output as it is appended (the hub hands the
+// request's and its runs' events over; nothing polls), then the reply; for
+// one that has ended, the same messages at once.
 func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	ctx, cancel := context.WithCancel(r.Context())
@@ -342,13 +342,16 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 // errStop ends a feed early: the request has ended.
 var errStop = errors.New("stop")
 
-// feedRequest yields a request's events and its runs' events in log
-// order: what is stored now, then, when live, each one as it is appended
-// (the feed waits on the store's change signal) until yield stops it. The
-// stored part is read by stream, up to the head read first, and the live
-// part follows the log from just after that head, so no event comes twice
-// and none is missed, whatever commit each landed in.
+// feedRequest yields a request's events and its runs' events: what is
+// stored now, then, when live, each one as it is appended, until yield
+// stops it. Stored, they come in log order, each run's read by stream up to
+// the head read first. Live, the hub hands over the request's events and,
+// from its StageStarted on, each run's, its stored events first; nothing is
+// sent twice and nothing is missed, whatever commit each landed in.
 func (ui *UI) feedRequest(ctx context.Context, id string, live bool, yield func(domain.RecordedEvent) error) error {
+	if live {
+		return ui.followRequest(ctx, id, yield)
+	}
 	head, _, err := ui.cfg.Events.Head(ctx)
 	if err != nil {
 		return err
@@ -385,30 +388,25 @@ func (ui *UI) feedRequest(ctx context.Context, id string, live bool, yield func(
 			return err
 		}
 	}
-	if !live {
-		return nil
+	return nil
+}
+
+// followRequest is feedRequest live: a subscription to the request's
+// stream, to which each run is added as its stage starts.
+func (ui *UI) followRequest(ctx context.Context, id string, yield func(domain.RecordedEvent) error) error {
+	sub, err := ui.cfg.Live.Subscribe(ctx, dispatch.Stream(id))
+	if err != nil {
+		return err
 	}
-	request, runPrefix := dispatch.Stream(id), run.Stream(id+"-s")
-	for e, err := range eventstore.Follow(ctx, ui.cfg.Events, head+1, eventstore.FeedOptions{}) {
+	defer sub.Close()
+	for e, err := range sub.Events(ctx) {
 		if err != nil {
 			return err
 		}
-		if e.Stream != request && !strings.HasPrefix(e.Stream, runPrefix) {
-			continue
-		}
-		// A run whose start is new may have events from before the head
-		// (a run recorded in an earlier commit than its stage's start).
-		if runID, ok := startedRun(e); ok && !seen[runID] {
-			seen[runID] = true
-			earlier, err := stored(run.Stream(runID))
-			if err != nil {
-				return err
-			}
-			for _, r := range earlier {
-				if err := yield(r); err != nil {
-					return err
-				}
-			}
+		// A run may have events from before its stage's start (recorded
+		// in an earlier commit): added now, they come next.
+		if runID, ok := startedRun(e); ok {
+			sub.Add(run.Stream(runID))
 		}
 		if err := yield(e); err != nil {
 			return err

@@ -72,13 +72,15 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 2)
+	live := eventstore.NewHub(store, eventstore.HubOptions{})
+	done := make(chan error, 3)
 	go func() { done <- d.Run(ctx) }()
 	go func() { done <- views.Run(ctx) }()
+	go func() { done <- live.Run(ctx) }()
 	db := projections.DBOf(store)
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
-		Events: store, Views: views, Access: facts, Permissions: projections.NewPermissionReader(db), Logger: zerolog.Nop(),
+		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Logger: zerolog.Nop(),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})
 	if err != nil {
@@ -88,7 +90,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
-		for range 2 {
+		for range 3 {
 			if err := <-done; err != nil && ctx.Err() == nil {
 				t.Error(err)
 			}

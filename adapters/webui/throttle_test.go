@@ -64,8 +64,9 @@ func loginOnly(t *testing.T, log *lockedBuffer) *UI {
 	type noStore struct{ eventstore.Store }
 	type noFacts struct{ dispatch.Facts }
 	type noPermissions struct{ httpapi.PermissionReader }
+	type noLive struct{ httpapi.LiveStreams }
 	ui, err := New(Config{Users: oneToken{}, Requests: noRequests{}, History: noHistory{}, Transcripts: noTranscripts{},
-		Events: noStore{}, Access: noFacts{}, Permissions: noPermissions{}, Logger: zerolog.New(log)})
+		Events: noStore{}, Live: noLive{}, Access: noFacts{}, Permissions: noPermissions{}, Logger: zerolog.New(log)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	Transcripts httpapi.Transcripts
 	Events      eventstore.Store
 	Views       httpapi.ViewProgress
+	// Live follows the console's requests as they run: one follower of
+	// the log for every open stream (an eventstore.Hub).
+	Live httpapi.LiveStreams
 	// Access answers "what may this user run" with the dispatcher's own
 	// decision (dispatch.Decide on the live facts).
 	Access dispatch.Facts
@@ -71,7 +74,7 @@ func (c Config) Validate() error {
 	var errs []error
 	for name, missing := range map[string]bool{
 		"Users": c.Users == nil, "Requests": c.Requests == nil, "History": c.History == nil,
-		"Transcripts": c.Transcripts == nil, "Events": c.Events == nil, "Access": c.Access == nil,
+		"Transcripts": c.Transcripts == nil, "Events": c.Events == nil, "Live": c.Live == nil, "Access": c.Access == nil,
 		"Permissions": c.Permissions == nil,
 	} {
 		if missing {

@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/internal/supervisor"
@@ -35,13 +36,16 @@ type platform struct {
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
 	chat       *chatSet
+	// live hands the events of followed transcripts and console requests
+	// to their readers: one follower of the log for all of them.
+	live *eventstore.Hub
 }
 
 // startPlatform wires the platform and starts its parts under sup, in the
 // order they depend on each other, which is also the reverse of the order
 // they stop in: the bus, the runtime, the executors (containers and
-// builtins) on their router, reconcile, the views, the dispatcher, then the
-// chat providers. An error
+// builtins) on their router, reconcile, the live streams, the views, the
+// dispatcher, then the chat providers. An error
 // is one a restart cannot fix (a bad setting, no Docker when it is
 // required).
 func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
@@ -128,6 +132,9 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 			log.Info().Int("containers", report.Foreign).Msg("containers labelled by an older Logbook whose runs this store does not know were left alone: they may be another server's")
 		}
 	}
+
+	p.live = eventstore.NewHub(store, eventstore.HubOptions{})
+	sup.Start(ctx, supervisor.Part{Name: "live", Run: p.live.Run})
 
 	p.views, err = projections.NewRunner(store, projections.Config{}, projectionsAll()...)
 	if err != nil {
