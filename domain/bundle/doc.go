@@ -62,7 +62,7 @@
 // per-command override, in every format:
 //
 //	execution:
-//	  mode: warm        # fresh (a new container per invocation) or warm (pooled)
+//	  mode: warm        # fresh (a new container per invocation), warm (pooled, reused) or single-use (pooled, used once)
 //	  timeout: 30s      # Go duration, above zero
 //	  memory: 256MiB    # bytes, or a number with B, KB, MB, GB, KiB, MiB, GiB; at least 6MiB
 //	  cpu: 0.5          # CPUs, above 0, at most 1024
@@ -83,6 +83,7 @@
 // The site's pids maximum is checked by LoadForSite (validating and
 // installing), not by Load, so a config stored under a higher maximum
 // still loads; its runs are held to the maximum. A command that would run
-// warm as uid 0 is an error: a warm container's agent runs as root, and a
-// command with the agent's uid could reach it and the runs after its own.
+// warm or single-use as uid 0 is an error: the agent that starts it runs
+// as root, and a command with the agent's uid could reach it (and, warm,
+// the runs after its own).
 package bundle

@@ -41,10 +41,10 @@ func (l *loader) decodeExecution(n *yaml.Node, path string) Execution {
 		case "mode":
 			if s, ok := l.str(v, fpath); ok {
 				switch Mode(s) {
-				case ModeFresh, ModeWarm:
+				case ModeFresh, ModeWarm, ModeSingleUse:
 					e.Mode = Mode(s)
 				default:
-					l.schemaf(v.Line, "%s: %q is not a mode; expected fresh or warm", fpath, s)
+					l.schemaf(v.Line, "%s: %q is not a mode; expected fresh (a new container for each run), warm (a started container that serves run after run, cleaned up between them) or single-use (a started container that serves one run and is removed)", fpath, s)
 				}
 			}
 		case "timeout":

@@ -206,6 +206,7 @@ func TestExecutionSettings(t *testing.T) {
 		{"a fractional size", "  output_cap: 1.5KiB\n", func(e bundle.Execution) bool { return *e.OutputCapBytes == 1536 }},
 		{"a whole number of CPUs", "  cpu: 2\n", func(e bundle.Execution) bool { return *e.CPUs == 2 }},
 		{"warm mode", "  mode: warm\n", func(e bundle.Execution) bool { return e.Mode == bundle.ModeWarm }},
+		{"single-use mode", "  mode: single-use\n", func(e bundle.Execution) bool { return e.Mode == bundle.ModeSingleUse }},
 		{"a uid, whose gid is the same", "  user: 1000\n", func(e bundle.Execution) bool { return e.User.UID == 1000 && e.User.GID == 1000 && e.User.Line == 16 }},
 		{"a uid and a gid", "  user: \"1000:100\"\n", func(e bundle.Execution) bool { return e.User.UID == 1000 && e.User.GID == 100 }},
 		{"root, which runs fresh", "  user: 0\n", func(e bundle.Execution) bool { return e.User.UID == 0 && e.User.GID == 0 }},
@@ -226,7 +227,7 @@ func TestExecutionSettings(t *testing.T) {
 		section string
 		want    string
 	}{
-		{"an unknown mode", "  mode: hot\n", `execution.mode: "hot" is not a mode; expected fresh or warm`},
+		{"an unknown mode", "  mode: hot\n", `execution.mode: "hot" is not a mode; expected fresh (a new container for each run), warm (a started container that serves run after run, cleaned up between them) or single-use (a started container that serves one run and is removed)`},
 		{"a timeout without a unit", "  timeout: 30\n", "execution.timeout: expected a duration such as 30s"},
 		{"a negative timeout", "  timeout: -1s\n", "execution.timeout: expected a duration above zero"},
 		{"memory below Docker's minimum", "  memory: 1MiB\n", "below the smallest memory limit, 6MiB"},
@@ -287,8 +288,8 @@ func TestASiteCapsTheProcessLimit(t *testing.T) {
 	}
 }
 
-// A warm container's agent runs as root; a command with its uid must run
-// fresh. The problem is reported at the user line, once.
+// A warm or single-use container's agent runs as root; a command with its
+// uid must run fresh. The problem is reported at the user line, once.
 func TestACommandCannotRunWarmAsRoot(t *testing.T) {
 	t.Parallel()
 	twoCommands := minimalV4 + "  status:\n    executable: /bin/status\n    rules:\n      - allow\n"
@@ -302,6 +303,8 @@ func TestACommandCannotRunWarmAsRoot(t *testing.T) {
 		{"root set for one command of a warm bundle", strings.Replace(twoCommands, "    executable: /bin/status\n", "    executable: /bin/status\n    execution:\n      user: 0\n", 1) + "execution:\n  mode: warm\n", 18},
 		{"root warm for the bundle, fresh for its only command", strings.Replace(minimalV4, "    executable: /bin/deploy\n", "    executable: /bin/deploy\n    execution:\n      mode: fresh\n", 1) + "execution:\n  mode: warm\n  user: 0\n", 0},
 		{"another user warm", twoCommands + "execution:\n  mode: warm\n  user: 1000\n", 0},
+		{"root single-use for the bundle", twoCommands + "execution:\n  mode: single-use\n  user: 0\n", 21},
+		{"another user single-use", twoCommands + "execution:\n  mode: single-use\n  user: 1000\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,7 +317,11 @@ func TestACommandCannotRunWarmAsRoot(t *testing.T) {
 				return
 			}
 			var invalid *bundle.InvalidError
-			if !errors.As(err, &invalid) || len(invalid.Errors) != 1 || !hasProblem(invalid.Errors, tt.line, "uid 0 (root) cannot run warm: a warm container's agent runs as root, so a command running as root must run fresh") {
+			mode := "warm"
+			if strings.Contains(tt.config, "single-use") {
+				mode = "single-use"
+			}
+			if !errors.As(err, &invalid) || len(invalid.Errors) != 1 || !hasProblem(invalid.Errors, tt.line, "uid 0 (root) cannot run "+mode+": a "+mode+" container's agent runs as root, so a command running as root must run fresh") {
 				t.Fatalf("expected one problem on line %d, got %v", tt.line, err)
 			}
 		})

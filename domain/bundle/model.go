@@ -299,6 +299,9 @@ const (
 	ModeUnset Mode = ""
 	ModeFresh Mode = "fresh" // a new container per invocation
 	ModeWarm  Mode = "warm"  // a pooled, already started container per invocation
+	// ModeSingleUse: an already started container per invocation, used
+	// for that one and removed.
+	ModeSingleUse Mode = "single-use"
 )
 
 // Execution is the execution section of a bundle or a command. A nil

@@ -530,9 +530,13 @@ func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) ru
 	sort.Strings(req.EnvNames)
 	req.EnvNames = slices.Compact(req.EnvNames)
 	exec := cmd.EffectiveExecution()
-	req.Mode = run.ModeFresh
-	if exec.Mode == bundle.ModeWarm {
+	switch exec.Mode {
+	case bundle.ModeWarm:
 		req.Mode = run.ModeWarm
+	case bundle.ModeSingleUse:
+		req.Mode = run.ModeSingleUse
+	default:
+		req.Mode = run.ModeFresh
 	}
 	req.Limits = executionLimits(exec).Or(settings.DefaultLimits)
 	// A bundle installed under a higher maximum is held to today's.

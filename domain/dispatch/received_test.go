@@ -322,3 +322,27 @@ func TestARunRecordsItsUserAndIsHeldToTheSitesPidsMaximum(t *testing.T) {
 		})
 	}
 }
+
+// A run records the execution mode its bundle asks for; fresh when unset.
+func TestARunRecordsItsBundlesExecutionMode(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		execution string
+		want      run.Mode
+	}{
+		{"  {}\n", run.ModeFresh},
+		{"  mode: fresh\n", run.ModeFresh},
+		{"  mode: warm\n", run.ModeWarm},
+		{"  mode: single-use\n", run.ModeSingleUse},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.want)+" from "+strings.TrimSpace(tc.execution), func(t *testing.T) {
+			t.Parallel()
+			b := loadBundle(t, webBundle+"execution:\n"+tc.execution)
+			s := given(t).withFacts(func(f *StaticFacts) { f.Installed = []InstalledBundle{{Bundle: b, Enabled: true}} })
+			if got := s.then(received("U2", "web:status")).Runs[0].Request.Mode; got != tc.want {
+				t.Fatalf("mode %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@ const (
 	ModeFresh Mode = "fresh"
 	// ModeWarm runs each invocation in a started container from a pool.
 	ModeWarm Mode = "warm"
+	// ModeSingleUse runs each invocation in a started container from a
+	// pool that serves it alone and is then removed: a fresh container's
+	// isolation without waiting for one to start.
+	ModeSingleUse Mode = "single-use"
 	// ModeBuiltin runs the command in-process, in the dispatcher. There is
 	// no container: the run's output follows its RunRequested directly.
 	ModeBuiltin Mode = "builtin"
