@@ -1,7 +1,8 @@
 // Package docker is the Runtime that runs commands in hardened containers
 // through the Docker Engine API (never the docker CLI). Fresh mode creates a
 // container per run; warm mode forks each run inside a pooled container
-// running Logbook's agent. Every container gets: no network, all
+// running Logbook's agent; single-use mode forks one run in an agent's
+// container started ahead of it, and removes the container after. Every container gets: no network, all
 // capabilities dropped, no-new-privileges, a read-only root with a tmpfs
 // /tmp, pids, memory (no swap) and CPU limits, an init process, and labels
 // carrying the run id. Commands run as the run's unprivileged user.
@@ -35,6 +36,7 @@ type Engine interface {
 	ContainerKill(ctx context.Context, id, signal string) error
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerRemove(ctx context.Context, id string, opts container.RemoveOptions) error
+	ContainerRename(ctx context.Context, id, name string) error
 	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
 	ContainerLogs(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error)
 }
@@ -54,10 +56,15 @@ const (
 	LabelOwner     = "org.logbook.owner"   // Config.Owner
 	LabelRunID     = "org.logbook.run_id"
 	LabelRequestID = "org.logbook.request_id"
-	LabelPool      = "org.logbook.pool" // warm pool containers: the image
+	LabelPool      = "org.logbook.pool" // warm and single-use pool containers: the image
+	// LabelSingleUse marks a single-use pool container ("true").
+	LabelSingleUse = "org.logbook.single_use"
 )
 
-// ContainerName is the name of a fresh run's container. Deriving it from the
-// run id makes a redelivered request collide ("already exists") instead of
+// ContainerName is the name of a fresh run's container, and of a
+// single-use container once a run takes it. Deriving it from the run id
+// makes a redelivered request collide ("already exists") instead of
 // running the command twice.
-func ContainerName(runID string) string { return "logbook-run-" + runID }
+func ContainerName(runID string) string { return containerNamePrefix + runID }
+
+const containerNamePrefix = "logbook-run-"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +43,12 @@ type Config struct {
 	// lists them as unclaimed, for Reconcile to settle only the runs its
 	// store knows. Empty: they are ignored.
 	LegacyOwner string
-	// Warm configures warm mode; its AgentPath is required to use it.
-	Warm   WarmConfig
-	Logger zerolog.Logger
+	// Warm configures warm mode; its AgentPath is required to use it, and
+	// single-use mode.
+	Warm WarmConfig
+	// SingleUse configures single-use mode.
+	SingleUse SingleUseConfig
+	Logger    zerolog.Logger
 }
 
 // Validate reports missing required fields.
@@ -69,7 +73,8 @@ type Runtime struct {
 	mu     sync.Mutex
 	images map[string]imageCheck
 
-	warm *warmPools
+	warm   *warmPools
+	single *singleUsePools
 }
 
 type imageCheck struct {
@@ -92,13 +97,17 @@ func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
 	}
 	r := &Runtime{cfg: cfg, images: map[string]imageCheck{}}
 	r.warm = newWarmPools(r, cfg.Warm)
+	r.single = newSingleUsePools(r, cfg.SingleUse)
 	return r, nil
 }
 
-// Close stops the warm pools and removes their containers.
-func (r *Runtime) Close(ctx context.Context) error { return r.warm.close(ctx) }
+// Close stops the warm and single-use pools and removes their containers.
+func (r *Runtime) Close(ctx context.Context) error {
+	return errors.Join(r.warm.close(ctx), r.single.close(ctx))
+}
 
-// Run implements executor.Runtime: fresh mode unless spec.Mode is warm.
+// Run implements executor.Runtime: fresh mode unless spec.Mode is warm or
+// single-use.
 func (r *Runtime) Run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
 	if len(spec.Argv) == 0 {
 		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "run %s has no argv", spec.RunID)
@@ -107,8 +116,11 @@ func (r *Runtime) Run(ctx context.Context, spec executor.Spec, sink executor.Sin
 	if err != nil {
 		return executor.Outcome{}, err
 	}
-	if spec.Mode == run.ModeWarm {
+	switch spec.Mode {
+	case run.ModeWarm:
 		return r.warm.run(ctx, spec, sink)
+	case run.ModeSingleUse:
+		return r.single.run(ctx, spec, digest, sink)
 	}
 	return r.runFresh(ctx, spec, digest, sink)
 }
@@ -159,7 +171,8 @@ func (r *Runtime) pull(ctx context.Context, ref string) error {
 	return err
 }
 
-// hardened is the container configuration every run gets, fresh or warm.
+// hardened is the container configuration every run gets, fresh, warm or
+// single-use.
 func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[string]string, limits run.Limits) (*container.Config, *container.HostConfig) {
 	pids := limits.Pids
 	cfg := &container.Config{
@@ -403,7 +416,8 @@ func (g gatedWriter) Write(p []byte) (int, error) {
 var _ executor.LeftoverRuntime = (*Runtime)(nil)
 
 // Leftovers lists the containers labelled with this runtime's owner: runs
-// and warm pool containers a previous process left behind. Containers of
+// and warm and single-use pool containers a previous process left behind
+// (a single-use container a run took carries the run's name). Containers of
 // the legacy owner come back Unclaimed. Call it before taking work
 // (executor.Reconcile does).
 func (r *Runtime) Leftovers(ctx context.Context) ([]executor.Leftover, error) {
@@ -424,6 +438,10 @@ func (r *Runtime) leftoversOf(ctx context.Context, owner string, unclaimed bool)
 	out := make([]executor.Leftover, 0, len(list))
 	for _, c := range list {
 		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State), Unclaimed: unclaimed}
+		if l.RunID == "" && c.Labels[LabelSingleUse] == "true" {
+			// Started before its run was known: the run's name says it.
+			l.RunID = runOfName(c.Names)
+		}
 		if c.State == container.StateExited {
 			if info, err := r.cfg.Engine.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
 				l.ExitCode = info.State.ExitCode
@@ -432,6 +450,17 @@ func (r *Runtime) leftoversOf(ctx context.Context, owner string, unclaimed bool)
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// runOfName is the run a container named by ContainerName belongs to, or
+// "". The daemon lists names with a leading slash.
+func runOfName(names []string) string {
+	for _, n := range names {
+		if id, ok := strings.CutPrefix(strings.TrimPrefix(n, "/"), containerNamePrefix); ok {
+			return id
+		}
+	}
+	return ""
 }
 
 // Discard removes a leftover container, killing it if it runs.

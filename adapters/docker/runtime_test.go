@@ -105,6 +105,28 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkHardened(t, info, testLimits)
+	if info.Config.Labels[docker.LabelRunID] != id || info.Config.Labels[docker.LabelRequestID] != "req-1" {
+		t.Errorf("labels %v, want the run and request ids", info.Config.Labels)
+	}
+	if !strings.HasPrefix(info.Config.Labels[docker.LabelOwner], "logbook-test-") || info.Name != "/"+docker.ContainerName(id) {
+		t.Errorf("owner label %q and name %q, want the runtime's owner and the run's name", info.Config.Labels[docker.LabelOwner], info.Name)
+	}
+	if _, err := rt.Run(context.Background(), executor.Spec{RunID: id, Image: img, Argv: []string{"true"}, Limits: testLimits}, &captureSink{}); !errors.Is(err, executor.ErrAlreadyExists) {
+		t.Errorf("a second run with the same id: error = %v, want ErrAlreadyExists", err)
+	}
+	if err := out.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := leftovers(t, cli, id); n != 0 {
+		t.Fatalf("%d containers left after release", n)
+	}
+}
+
+// checkHardened checks what every container Logbook runs a command in
+// gets, fresh, warm or single-use.
+func checkHardened(t *testing.T, info container.InspectResponse, limits run.Limits) {
+	t.Helper()
 	hc := info.HostConfig
 	checks := []struct {
 		name string
@@ -115,28 +137,18 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 		{"no-new-privileges", len(hc.SecurityOpt) == 1 && hc.SecurityOpt[0] == "no-new-privileges"},
 		{"read-only root", hc.ReadonlyRootfs},
 		{"tmpfs /tmp", strings.Contains(hc.Tmpfs["/tmp"], "size=")},
+		{"private IPC", hc.IpcMode == "private"},
 		{"init", hc.Init != nil && *hc.Init},
-		{"memory limit without swap", hc.Memory == testLimits.MemoryBytes && hc.MemorySwap == hc.Memory},
-		{"cpu limit", hc.NanoCPUs == testLimits.NanoCPUs},
-		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == testLimits.Pids},
+		{"memory limit without swap", hc.Memory == limits.MemoryBytes && hc.MemorySwap == hc.Memory},
+		{"cpu limit", hc.NanoCPUs == limits.NanoCPUs},
+		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == limits.Pids},
 		{"no auto-remove", !hc.AutoRemove},
-		{"run id label", info.Config.Labels[docker.LabelRunID] == id && info.Config.Labels[docker.LabelRequestID] == "req-1"},
-		{"owner label", strings.HasPrefix(info.Config.Labels[docker.LabelOwner], "logbook-test-")},
-		{"name from the run id", info.Name == "/"+docker.ContainerName(id)},
+		{"no log copy", hc.LogConfig.Type == "none"},
 	}
 	for _, c := range checks {
 		if !c.ok {
-			t.Errorf("container is not hardened: %s", c.name)
+			t.Errorf("container %.12s is not hardened: %s", info.ID, c.name)
 		}
-	}
-	if _, err := rt.Run(context.Background(), executor.Spec{RunID: id, Image: img, Argv: []string{"true"}, Limits: testLimits}, &captureSink{}); !errors.Is(err, executor.ErrAlreadyExists) {
-		t.Errorf("a second run with the same id: error = %v, want ErrAlreadyExists", err)
-	}
-	if err := out.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := leftovers(t, cli, id); n != 0 {
-		t.Fatalf("%d containers left after release", n)
 	}
 }
 

@@ -302,30 +302,42 @@ func (wp *warmPools) close(ctx context.Context) error {
 	}
 }
 
-// start creates and starts a hardened container running the agent and waits
-// for the agent's Ready frame.
+// start creates and starts a warm container.
 func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, error) {
-	if wp.cfg.AgentPath == "" {
-		return nil, executor.Errorf(executor.ErrInvalidSpec, nil, "warm mode needs logbook-agent: set LOGBOOK_AGENT_PATH or install it next to logbook")
+	return wp.rt.startAgent(ctx, key, run.ModeWarm)
+}
+
+// startAgent creates and starts a hardened container running the agent,
+// for warm mode or (one run, then removed) single-use mode, and waits for
+// the agent's Ready frame.
+func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*warmContainer, error) {
+	agentPath := r.cfg.Warm.AgentPath
+	if agentPath == "" {
+		return nil, executor.Errorf(executor.ErrInvalidSpec, nil, "%s mode needs logbook-agent: set LOGBOOK_AGENT_PATH or install it next to logbook", mode)
 	}
-	if fi, err := os.Stat(wp.cfg.AgentPath); err != nil || fi.Mode()&0o001 == 0 {
-		return nil, executor.Errorf(executor.ErrInvalidSpec, err, "warm mode needs %s executable by every user (chmod 755): the agent cleans up after each run as the run's user", wp.cfg.AgentPath)
+	if fi, err := os.Stat(agentPath); err != nil || fi.Mode()&0o001 == 0 {
+		return nil, executor.Errorf(executor.ErrInvalidSpec, err, "%s mode needs %s executable by every user (chmod 755): the agent cleans up after each run as the run's user", mode, agentPath)
 	}
-	eng := wp.rt.cfg.Engine
+	eng := r.cfg.Engine
 	limits := run.Limits{MemoryBytes: key.memory, NanoCPUs: key.cpus, Pids: key.pids}
-	labels := map[string]string{LabelManaged: "true", LabelOwner: wp.rt.cfg.Owner, LabelPool: key.image}
-	cfg, host := wp.rt.hardened(key.image, []string{agentTarget}, nil, labels, limits)
+	labels := map[string]string{LabelManaged: "true", LabelOwner: r.cfg.Owner, LabelPool: key.image}
+	entrypoint, namePrefix := []string{agentTarget}, "logbook-warm-"
+	if mode == run.ModeSingleUse {
+		labels[LabelSingleUse] = "true"
+		entrypoint, namePrefix = []string{agentTarget, agentproto.OneRunArg}, "logbook-spare-"
+	}
+	cfg, host := r.hardened(key.image, entrypoint, nil, labels, limits)
 	cfg.StdinOnce = false // one attached stdin serves every invocation
 	// The agent is root, whatever the image says, with only what it needs:
 	// to run each command as its user, and to end every process of a run.
 	cfg.User = "0:0"
 	host.CapAdd = []string{"SETUID", "SETGID", "KILL"}
-	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: wp.cfg.AgentPath, Target: agentTarget, ReadOnly: true}}
+	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: agentPath, Target: agentTarget, ReadOnly: true}}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, "logbook-warm-"+hex.EncodeToString(suffix))
+	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, namePrefix+hex.EncodeToString(suffix))
 	if err != nil {
-		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot create a warm container for %s", key.image)
+		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot create a %s container for %s", mode, key.image)
 	}
 	c := &warmContainer{id: created.ID}
 	fail := func(err error, format string, args ...any) (*warmContainer, error) {
@@ -339,22 +351,22 @@ func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, er
 	}
 	c.conn, err = eng.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return fail(err, "cannot attach to warm container %s", c.id)
+		return fail(err, "cannot attach to %s container %s", mode, c.id)
 	}
 	c.w = agentproto.NewWriter(c.conn.Conn)
-	c.frames = readAgent(c.conn.Reader, wp.rt.cfg.Logger.With().Str("container_id", c.id).Logger())
+	c.frames = readAgent(c.conn.Reader, r.cfg.Logger.With().Str("container_id", c.id).Logger())
 	if err := eng.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return fail(err, "cannot start a warm container for %s", key.image)
+		return fail(err, "cannot start a %s container for %s", mode, key.image)
 	}
 	select {
 	case f, ok := <-c.frames:
 		if !ok || f.typ != agentproto.Ready {
-			return fail(nil, "the agent in warm container %s did not start (is %s a static linux binary?)", c.id, wp.cfg.AgentPath)
+			return fail(nil, "the agent in %s container %s did not start (is %s a static linux binary?)", mode, c.id, agentPath)
 		}
 	case <-time.After(30 * time.Second):
-		return fail(nil, "the agent in warm container %s did not answer within 30s", c.id)
+		return fail(nil, "the agent in %s container %s did not answer within 30s", mode, c.id)
 	case <-ctx.Done():
-		return fail(ctx.Err(), "starting a warm container for %s", key.image)
+		return fail(ctx.Err(), "starting a %s container for %s", mode, key.image)
 	}
 	return c, nil
 }
@@ -392,20 +404,15 @@ func (l logWriter) Write(p []byte) (int, error) {
 
 // run forks one command in a warm container.
 func (wp *warmPools) run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
-	// The agent runs as root: a command with its uid could reach it, and
-	// through it the runs after its own.
-	switch {
-	case spec.User == nil:
-		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "this run names no user (it was requested before runs did), so it would run as the image's user, root, which a warm container's agent is: run it fresh")
-	case spec.User.UID == 0:
-		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "a warm command cannot run as uid 0 (root), the user of the warm container's agent: it must run fresh (execution mode: fresh) or as another user")
+	if err := agentUserAllowed(spec); err != nil {
+		return executor.Outcome{}, err
 	}
 	key := keyFor(spec.Image, spec.Limits)
 	c, err := wp.acquire(ctx, key)
 	if err != nil {
 		return executor.Outcome{}, err
 	}
-	out, healthy, err := wp.invoke(ctx, c, spec, sink)
+	out, healthy, err := wp.rt.invokeAgent(ctx, c, spec, sink)
 	if healthy {
 		wp.settle(key, c, spec)
 	} else {
@@ -461,12 +468,14 @@ func (wp *warmPools) awaitClean(c *warmContainer, spec executor.Spec) bool {
 	return false
 }
 
-func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor.Spec, sink executor.Sink) (out executor.Outcome, healthy bool, err error) {
+// invokeAgent runs one command through the agent in c: healthy says the
+// container may serve another run (warm mode).
+func (r *Runtime) invokeAgent(ctx context.Context, c *warmContainer, spec executor.Spec, sink executor.Sink) (out executor.Outcome, healthy bool, err error) {
 	c.invocations++
 	req := agentproto.RequestBody{Argv: spec.Argv, Env: spec.Env, TimeoutMS: spec.Limits.TimeoutMS, KillGraceMS: spec.KillGrace.Milliseconds(),
 		UID: spec.User.UID, GID: spec.User.GID}
 	if err := errors.Join(c.w.WriteJSON(agentproto.Request, req), c.w.Write(agentproto.Stdin, spec.Stdin)); err != nil {
-		return out, false, executor.Errorf(executor.ErrUnavailable, err, "cannot reach the agent in warm container %s", c.id)
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "cannot reach the agent in %s container %s", spec.Mode, c.id)
 	}
 	// The agent enforces the timeout; this only catches an agent that
 	// stopped answering.
@@ -477,12 +486,12 @@ func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor
 		select {
 		case f, ok := <-c.frames:
 			if !ok {
-				return wp.died(c, out)
+				return r.agentDied(c, out)
 			}
 			switch f.typ {
 			case agentproto.Started:
 				out.Started = true
-				sink.ContainerStarted(c.id, true)
+				sink.ContainerStarted(c.id, spec.Mode == run.ModeWarm)
 			case agentproto.Stdout:
 				_, _ = sink.Stdout().Write(f.body)
 			case agentproto.Stderr:
@@ -504,29 +513,29 @@ func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor
 			done = nil
 			_ = c.w.Write(agentproto.Kill, nil)
 		case <-safety.C:
-			return out, false, executor.Errorf(executor.ErrUnavailable, nil, "the agent in warm container %s stopped answering", c.id)
+			return out, false, executor.Errorf(executor.ErrUnavailable, nil, "the agent in %s container %s stopped answering", spec.Mode, c.id)
 		}
 	}
 }
 
-// died explains a warm container that ended mid-run: most often the
-// container-wide memory limit.
-func (wp *warmPools) died(c *warmContainer, out executor.Outcome) (executor.Outcome, bool, error) {
+// agentDied explains an agent's container that ended mid-run: most often
+// the container-wide memory limit.
+func (r *Runtime) agentDied(c *warmContainer, out executor.Outcome) (executor.Outcome, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The attach stream ends as the container exits, which the daemon may
 	// not have recorded yet.
-	waitC, errC := wp.rt.cfg.Engine.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
+	waitC, errC := r.cfg.Engine.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
 	select {
 	case <-waitC:
 	case err := <-errC:
-		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "container %s ended during the run", c.id)
 	}
 	if !out.Started {
-		return out, false, executor.Errorf(executor.ErrUnavailable, nil, "warm container %s ended before the command started", c.id)
+		return out, false, executor.Errorf(executor.ErrUnavailable, nil, "container %s ended before the command started", c.id)
 	}
-	if err := wp.rt.inspectExit(ctx, c.id, &out); err != nil {
-		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+	if err := r.inspectExit(ctx, c.id, &out); err != nil {
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "container %s ended during the run", c.id)
 	}
 	return out, false, nil
 }

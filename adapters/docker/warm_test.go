@@ -185,11 +185,22 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 	}
 }
 
-// TestDockerWarmHostileCommandsAreContained checks what each hostile
-// command could not do, never which event of several contained endings
-// the scheduler picked, and that the pool still answers afterwards.
-func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
+// TestDockerAgentHostileCommandsAreContained checks, in warm and in
+// single-use containers (both run commands through the agent), what each
+// hostile command could not do, never which event of several contained
+// endings the scheduler picked, and that the pool still answers
+// afterwards.
+func TestDockerAgentHostileCommandsAreContained(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []run.Mode{run.ModeWarm, run.ModeSingleUse} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			hostileCommandsAreContained(t, mode)
+		})
+	}
+}
+
+func hostileCommandsAreContained(t *testing.T, mode run.Mode) {
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
 	rt := newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: dockertest.Agent(t), PoolSize: 2})
@@ -232,7 +243,7 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := runID(t)
-			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: tt.limits.Or(testLimits)}}); err != nil {
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: mode, User: &run.DefaultUser, Limits: tt.limits.Or(testLimits)}}); err != nil {
 				t.Fatal(err)
 			}
 			events := store.Payloads(run.Stream(id))
@@ -246,7 +257,7 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 		})
 	}
 	id := runID(t)
-	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: testLimits}}); err != nil {
+	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: mode, User: &run.DefaultUser, Limits: testLimits}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(executortest.Output(store.Payloads(run.Stream(id)), run.Stdout)); got != "ok\n" {
@@ -254,7 +265,7 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	}
 }
 
-func TestDockerWarmWithoutAUsableAgentFailsTheRunClearly(t *testing.T) {
+func TestDockerWarmAndSingleUseWithoutAUsableAgentFailTheRunClearly(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
@@ -271,18 +282,20 @@ func TestDockerWarmWithoutAUsableAgentFailsTheRunClearly(t *testing.T) {
 		{"an agent only its owner may run: the clean-up runs as the run's user", ownerOnly, "executable by every user (chmod 755)"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: tt.agent}), executor.Config{})
-			id := runID(t)
-			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: run.ModeWarm, User: &run.DefaultUser}}); err != nil {
-				t.Fatal(err)
-			}
-			failed, ok := executortest.Terminal(t, store.Payloads(run.Stream(id))).(run.RunFailed)
-			if !ok || !strings.Contains(failed.Reason, tt.want) {
-				t.Fatalf("terminal = %+v, want RunFailed saying %q", failed, tt.want)
-			}
-		})
+		for _, mode := range []run.Mode{run.ModeWarm, run.ModeSingleUse} {
+			t.Run(string(mode)+", "+tt.name, func(t *testing.T) {
+				t.Parallel()
+				e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: tt.agent}), executor.Config{})
+				id := runID(t)
+				if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: mode, User: &run.DefaultUser}}); err != nil {
+					t.Fatal(err)
+				}
+				failed, ok := executortest.Terminal(t, store.Payloads(run.Stream(id))).(run.RunFailed)
+				if !ok || !strings.Contains(failed.Reason, tt.want) {
+					t.Fatalf("terminal = %+v, want RunFailed saying %q", failed, tt.want)
+				}
+			})
+		}
 	}
 }
 

@@ -1,13 +1,15 @@
-// Command logbook-agent runs inside a warm container. The docker runtime
-// bind-mounts it read-only and talks to it over the container's attached
-// stdio with agentproto frames. For each request it forks the command as the
+// Command logbook-agent runs inside a warm or single-use container. The
+// docker runtime bind-mounts it read-only and talks to it over the
+// container's attached stdio with agentproto frames. For each request it forks the command as the
 // request's unprivileged user, in a fresh work dir under /tmp, with the
 // request's env and stdin; streams stdout and stderr back; enforces the
 // timeout (SIGTERM to the command's process group, then SIGKILL); ends every
 // process the run started and reports the exit; then removes what the run
 // left and reports whether the container is as it was (isolation.go). It
-// refuses to run a command as root, its own user. It is built static
-// (CGO_ENABLED=0) so it runs in any image, even FROM scratch.
+// refuses to run a command as root, its own user. With --one-run
+// (agentproto.OneRunArg, in a single-use container) it serves one request and ends after its exit:
+// the container is removed, so there is nothing to clean up. It is built
+// static (CGO_ENABLED=0) so it runs in any image, even FROM scratch.
 package main
 
 import (
@@ -34,9 +36,10 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == cleanUpArg {
 		os.Exit(cleanUpAsRunUser(os.Stderr))
 	}
+	oneRun := len(os.Args) == 2 && os.Args[1] == agentproto.OneRunArg
 	iso, err := newContainerIsolation()
 	if err == nil {
-		err = serve(os.Stdin, os.Stdout, os.TempDir(), iso)
+		err = serve(os.Stdin, os.Stdout, os.TempDir(), iso, oneRun)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "logbook-agent:", err)
@@ -63,8 +66,10 @@ type frame struct {
 	body []byte
 }
 
-// serve answers requests until the host closes stdin.
-func serve(in io.Reader, out io.Writer, workRoot string, iso isolation) error {
+// serve answers requests until the host closes stdin, or, oneRun, until
+// it has answered one: a single-use container is removed after its run,
+// so the agent neither cleans up nor takes another request.
+func serve(in io.Reader, out io.Writer, workRoot string, iso isolation, oneRun bool) error {
 	w := agentproto.NewWriter(out)
 	frames := make(chan frame, 16)
 	readErr := make(chan error, 1)
@@ -112,6 +117,9 @@ func serve(in io.Reader, out io.Writer, workRoot string, iso isolation) error {
 		run := invoke(req, stdin.body, frames, w, workRoot, iso)
 		if err := w.WriteJSON(agentproto.Exit, run.exit); err != nil {
 			return err
+		}
+		if oneRun {
+			return nil
 		}
 		if err := w.WriteJSON(agentproto.Clean, cleanUp(iso, req, run)); err != nil {
 			return err

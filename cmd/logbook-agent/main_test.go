@@ -51,7 +51,7 @@ func startAgent(t *testing.T, iso isolation) (*agentSession, string) {
 	hostR, agentW := io.Pipe()
 	agentR, hostW := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- serve(agentR, agentW, root, iso); agentW.Close() }()
+	go func() { done <- serve(agentR, agentW, root, iso, false); agentW.Close() }()
 	s := &agentSession{t: t, w: agentproto.NewWriter(hostW), r: agentproto.NewReader(hostR), in: hostW}
 	if typ, _, err := s.r.Next(); err != nil || typ != agentproto.Ready {
 		t.Fatalf("first frame %q %v, want Ready", typ, err)
@@ -169,5 +169,42 @@ func TestAgentReportsARunItCouldNotCleanUpAfter(t *testing.T) {
 	_, _, exit, clean := s.callClean(agentproto.RequestBody{Argv: []string{"true"}}, "", nil)
 	if exit.ExitCode != 0 || clean.OK || clean.Problem != "/tmp holds left" {
 		t.Fatalf("exit %+v, clean %+v: want the problem reported", exit, clean)
+	}
+}
+
+// With --one-run the agent answers one request and ends after its exit:
+// no clean-up report, and no second request is read.
+func TestAgentServesOneRunAndEnds(t *testing.T) {
+	hostR, agentW := io.Pipe()
+	agentR, hostW := io.Pipe()
+	defer hostW.Close()
+	done := make(chan error, 1)
+	go func() { done <- serve(agentR, agentW, t.TempDir(), hostIsolation{}, true); agentW.Close() }()
+	w, r := agentproto.NewWriter(hostW), agentproto.NewReader(hostR)
+	if typ, _, err := r.Next(); err != nil || typ != agentproto.Ready {
+		t.Fatalf("first frame %q %v, want Ready", typ, err)
+	}
+	_ = w.WriteJSON(agentproto.Request, agentproto.RequestBody{Argv: []string{"echo", "once"}, UID: testUID, GID: testUID})
+	_ = w.Write(agentproto.Stdin, nil)
+	var frames []byte
+	var stdout string
+	for {
+		typ, body, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, typ)
+		if typ == agentproto.Stdout {
+			stdout += string(body)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the agent ended with %v", err)
+	}
+	if stdout != "once\n" || !strings.HasSuffix(string(frames), string(agentproto.Exit)) || strings.IndexByte(string(frames), agentproto.Clean) >= 0 {
+		t.Fatalf("frames %q with stdout %q: want the run's output and its exit last, with no clean-up report", frames, stdout)
 	}
 }

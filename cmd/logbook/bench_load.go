@@ -43,7 +43,7 @@ var loadKinds = []loadKind{
 	{name: "builtin", command: "echo %s"},
 	{name: "warm", command: "quick:echo %s", bundle: "quick", mode: "warm"},
 	{name: "fresh", command: "toolbox:echo %s"},
-	{name: "single", command: "single:echo %s", bundle: "single", mode: "single"},
+	{name: "single", command: "single:echo %s", bundle: "single", mode: "single-use"},
 }
 
 // loadResult is what `bench load` measured of one kind.
@@ -82,8 +82,8 @@ func newBenchLoadCmd() *cobra.Command {
 		Short: "Start a server on a fresh database and drive POST /v1/requests?wait=1 with requests in flight, per kind",
 		Long: `Start "logbook serve" from this binary in a child process on a fresh
 database (a temporary SQLite file, or a fresh schema of --database), install
-the sample bundle in warm mode as "quick" (and in single-use mode as
-"single", where this build has it), then drive POST /v1/requests?wait=1 from
+the sample bundle in warm mode as "quick" and in single-use mode as
+"single", then drive POST /v1/requests?wait=1 from
 this process with --inflight requests in flight, for --duration or --n
 requests of each kind:
 

@@ -9,7 +9,9 @@
 // invocation Started (or straight to Exit when the command cannot start),
 // Stdout and Stderr (raw bytes), Exit (JSON) as soon as the command and
 // every process it started have ended, and Clean (JSON) once the agent has
-// removed what the run left and checked the container is as it was.
+// removed what the run left and checked the container is as it was. An
+// agent started with OneRunArg (a single-use container) answers one
+// Request, sends no Clean and ends after the Exit.
 package agentproto
 
 import (
@@ -34,6 +36,10 @@ const (
 	Exit    byte = 'X'
 	Clean   byte = 'C'
 )
+
+// OneRunArg is the agent's argument in a single-use container: one run,
+// then the agent ends and the container with it.
+const OneRunArg = "--one-run"
 
 // MaxFrame bounds one frame's payload; larger output is split by the writer.
 const MaxFrame = 1 << 20

@@ -1,0 +1,355 @@
+package docker_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/docker"
+	"github.com/logbookhq/logbook/adapters/docker/dockertest"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+// newSingleUseRuntime is a runtime of its own owner with single-use mode;
+// it is closed when the test ends.
+func newSingleUseRuntime(t *testing.T, cli *client.Client, owner string, cfg docker.SingleUseConfig) *docker.Runtime {
+	t.Helper()
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: owner, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Warm: docker.WarmConfig{AgentPath: dockertest.Agent(t)}, SingleUse: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rt.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return rt
+}
+
+// ownerContainers lists the containers of owner; with spareOnly, only the
+// running single-use containers no run has taken yet.
+func ownerContainers(t *testing.T, cli *client.Client, owner string, spareOnly bool) []container.Summary {
+	t.Helper()
+	args := filters.NewArgs(filters.Arg("label", docker.LabelOwner+"="+owner))
+	if spareOnly {
+		args.Add("label", docker.LabelSingleUse+"=true")
+		args.Add("status", "running")
+		args.Add("name", "logbook-spare-")
+	}
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func singleUseRequest(img string, argv ...string) run.RunRequested {
+	return run.RunRequested{RequestID: "single", Command: "hello", Image: img, Argv: argv, Mode: run.ModeSingleUse, User: &run.DefaultUser, Limits: testLimits}
+}
+
+func createdContainer(ps []domain.Payload) string {
+	for _, p := range ps {
+		if c, ok := p.(run.ContainerCreated); ok {
+			return c.ContainerID
+		}
+	}
+	return ""
+}
+
+func gone(cli *client.Client, id string) bool {
+	_, err := cli.ContainerInspect(context.Background(), id)
+	return cerrdefs.IsNotFound(err)
+}
+
+func TestDockerSingleUseRunsEachCommandInAContainerOfItsOwn(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	rt := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{})
+	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
+	execute := func(argv ...string) ([]domain.Payload, string) {
+		t.Helper()
+		id := runID(t)
+		if err := e.Execute(runbus.RunRequest{RunID: id, Request: singleUseRequest(img, argv...)}); err != nil {
+			t.Fatal(err)
+		}
+		events := store.Payloads(run.Stream(id))
+		if _, ok := executortest.Terminal(t, events).(run.RunSucceeded); !ok {
+			t.Fatalf("events %s, want RunSucceeded", executortest.Types(events))
+		}
+		return events, id
+	}
+	// Given a run that leaves a file where the next run could see it,
+	first, _ := execute("sh", "-c", `touch /tmp/left-by-the-first-run; echo "$(id -u):$(id -g)"`)
+	// when the next run looks for it,
+	second, secondID := execute("sh", "-c", `test -e /tmp/left-by-the-first-run && echo seen || echo unseen`)
+	// then it runs in another container, which never saw the file, each
+	// run as its user, and both containers are removed after their runs.
+	if got := string(executortest.Output(first, run.Stdout)); got != "65534:65534\n" {
+		t.Errorf("the first run printed %q, want it run as nobody", got)
+	}
+	if got := string(executortest.Output(second, run.Stdout)); got != "unseen\n" {
+		t.Errorf("the second run printed %q: it saw the first run's file", got)
+	}
+	a, b := createdContainer(first), createdContainer(second)
+	if a == "" || b == "" || a == b {
+		t.Fatalf("containers %q and %q, want two", a, b)
+	}
+	if started := warmStarted(second); started.ContainerID != b || started.Warm {
+		t.Errorf("ContainerStarted = %+v, want the run's own container, not a warm one", started)
+	}
+	testenv.Eventually(t, "both runs' containers to be removed, and the removal recorded", func() bool {
+		return gone(cli, a) && gone(cli, b) && strings.HasSuffix(executortest.Types(store.Payloads(run.Stream(secondID))), "RunSucceeded ContainerRemoved")
+	})
+	// And the pool refills: a spare waits for the next run.
+	testenv.Eventually(t, "a spare container to be started", func() bool { return len(ownerContainers(t, cli, owner, true)) == 1 })
+}
+
+func TestDockerSingleUseContainerIsHardenedAndNamedAfterItsRun(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	rt := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{})
+	limits := run.Limits{TimeoutMS: 60_000}.Or(testLimits)
+	id := runID(t)
+	spec := executor.Spec{RunID: id, RequestID: "req-1", Image: img, Argv: []string{"sleep", "60"}, Limits: limits, User: &run.DefaultUser,
+		Mode: run.ModeSingleUse, KillGrace: 500 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type ran struct {
+		out executor.Outcome
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		out, err := rt.Run(ctx, spec, &captureSink{})
+		done <- ran{out, err}
+	}()
+	var info container.InspectResponse
+	testenv.Eventually(t, "the run's container to be named after it", func() bool {
+		var err error
+		info, err = cli.ContainerInspect(context.Background(), docker.ContainerName(id))
+		return err == nil
+	})
+	checkHardened(t, info, limits)
+	added := make([]string, len(info.HostConfig.CapAdd))
+	for i, c := range info.HostConfig.CapAdd {
+		added[i] = strings.TrimPrefix(c, "CAP_")
+	}
+	slices.Sort(added)
+	if info.Config.User != "0:0" || strings.Join(added, ",") != "KILL,SETGID,SETUID" {
+		t.Errorf("user %q, caps +%v: want the agent root with only SETUID, SETGID and KILL", info.Config.User, info.HostConfig.CapAdd)
+	}
+	if l := info.Config.Labels; l[docker.LabelOwner] != owner || l[docker.LabelSingleUse] != "true" || l[docker.LabelPool] != img {
+		t.Errorf("labels %v, want the owner's single-use pool of %s", l, img)
+	}
+	// A second delivery of the run finds its container's name taken.
+	if _, err := rt.Run(context.Background(), spec, &captureSink{}); !errors.Is(err, executor.ErrAlreadyExists) {
+		t.Errorf("the same run again: %v, want ErrAlreadyExists", err)
+	}
+	cancel()
+	r := <-done
+	if r.err != nil || !r.out.Stopped || r.out.ContainerID != info.ID {
+		t.Fatalf("outcome %+v, %v: want the command stopped in container %.12s", r.out, r.err, info.ID)
+	}
+	if err := r.out.Release(context.Background()); err != nil || !gone(cli, info.ID) {
+		t.Fatalf("release: %v; the container is still there: %v", err, !gone(cli, info.ID))
+	}
+	// As in warm mode, the agent's uid is not the command's.
+	root := spec
+	root.RunID, root.User = runID(t), &run.User{}
+	if _, err := rt.Run(context.Background(), root, &captureSink{}); !errors.Is(err, executor.ErrInvalidSpec) || !strings.Contains(err.Error(), "single-use command cannot run as uid 0") {
+		t.Errorf("a run as root: %v, want it refused", err)
+	}
+}
+
+// fakeClock is the clock spares age by.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func poolOf(rt *docker.Runtime, img string) docker.SingleUsePoolStatus {
+	for _, p := range rt.SingleUseStatus() {
+		if p.Image == img {
+			return p
+		}
+	}
+	return docker.SingleUsePoolStatus{Image: img}
+}
+
+func TestDockerSingleUsePoolGrowsWithDemandAndShrinksWhenIdle(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	clock := &fakeClock{now: time.Now()}
+	rt := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{MaxSpare: 3, IdleExpiry: time.Minute, Now: clock.Now})
+	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
+	execute := func() error {
+		id := runID(t)
+		if err := e.Execute(runbus.RunRequest{RunID: id, Request: singleUseRequest(img, "echo", "hi")}); err != nil {
+			return err
+		}
+		if got := string(executortest.Output(store.Payloads(run.Stream(id)), run.Stdout)); got != "hi\n" {
+			return errors.New("the run printed " + got)
+		}
+		return nil
+	}
+	// Given a pool whose first run waited for its container, and which
+	// keeps one spare since,
+	if err := execute(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "one spare", func() bool { p := poolOf(rt, img); return p.Target == 1 && p.Spare == 1 })
+	// when five runs come at once,
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	for range 5 {
+		wg.Go(func() { errs <- execute() })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// then those that found no spare raised the pool's target, up to its
+	// maximum, and the pool fills to it,
+	if p := poolOf(rt, img); p.Target < 2 || p.Target > 3 {
+		t.Fatalf("pool %+v, want its target raised by the runs that waited, to at most 3", p)
+	}
+	testenv.Eventually(t, "the pool to fill to its target", func() bool {
+		p := poolOf(rt, img)
+		return p.Spare == p.Target && len(ownerContainers(t, cli, owner, true)) == p.Target
+	})
+	// and once its spares have waited past the idle expiry, it lets them go.
+	clock.Advance(time.Minute)
+	rt.WakeSingleUseRefill()
+	testenv.Eventually(t, "the idle spares to be removed", func() bool {
+		return poolOf(rt, img).Target == 0 && len(ownerContainers(t, cli, owner, false)) == 0
+	})
+}
+
+func TestDockerSingleUseLeavesNoContainerAfterClose(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: owner, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Warm: docker.WarmConfig{AgentPath: dockertest.Agent(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Given a pool with a spare, and a run done but not yet released,
+	spec := executor.Spec{RunID: runID(t), Image: img, Argv: []string{"true"}, Limits: testLimits, User: &run.DefaultUser, Mode: run.ModeSingleUse}
+	out, err := rt.Run(context.Background(), spec, &captureSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "a spare", func() bool { return len(ownerContainers(t, cli, owner, true)) == 1 })
+	// when the runtime closes,
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// then none of its containers is left, and a late release is no error.
+	if left := ownerContainers(t, cli, owner, false); len(left) != 0 {
+		t.Fatalf("%d containers left after Close", len(left))
+	}
+	if err := out.Release(context.Background()); err != nil {
+		t.Fatalf("releasing after Close: %v", err)
+	}
+	if _, err := rt.Run(context.Background(), spec, &captureSink{}); !errors.Is(err, executor.ErrUnavailable) {
+		t.Fatalf("a run after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+// A process that dies mid-run leaves its single-use containers behind:
+// the run's, named after it, and the spares. Reconcile, on the next start,
+// records the run lost and removes them all.
+func TestDockerReconcileSettlesASingleUseRunACrashLeft(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	crashed := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{})
+	id := runID(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_, _ = crashed.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits,
+			User: &run.DefaultUser, Mode: run.ModeSingleUse, KillGrace: time.Second}, &captureSink{})
+	}()
+	defer func() { cancel(); <-ran }()
+	var info container.InspectResponse
+	testenv.Eventually(t, "the run's container and a spare", func() bool {
+		var err error
+		info, err = cli.ContainerInspect(context.Background(), docker.ContainerName(id))
+		p := poolOf(crashed, img)
+		return err == nil && info.State.Running && p.Spare == 1 && p.Starting == 0
+	})
+	store := executortest.NewMemStore()
+	for i, p := range []domain.Payload{run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep"}, Mode: run.ModeSingleUse},
+		run.ContainerCreated{ContainerID: info.ID}, run.ContainerStarted{ContainerID: info.ID}} {
+		if _, err := store.Append(context.Background(), run.Stream(id), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: owner, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close(context.Background())
+	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{
+		Runtime: next, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Lost, []string{id}) || rep.Removed != 2 {
+		t.Fatalf("report %+v, want the run lost and its container and the spare removed", rep)
+	}
+	if got := executortest.Types(store.Payloads(run.Stream(id))); got != "RunRequested ContainerCreated ContainerStarted RunLost ContainerRemoved" {
+		t.Fatalf("events %s", got)
+	}
+	if left := ownerContainers(t, cli, owner, false); len(left) != 0 {
+		t.Fatalf("%d containers left after reconcile", len(left))
+	}
+}
