@@ -50,16 +50,17 @@ func newBenchExecCmd() *cobra.Command {
 	var image string
 	cmd := &cobra.Command{
 		Use:   "exec",
-		Short: "Time `echo hi` via docker run, the raw Engine API, fresh and warm Logbook runs, and a host fork/exec",
+		Short: "Time `echo hi` via docker run, the raw Engine API, fresh, warm and single-use Logbook runs, and a host fork/exec",
 		Long: `Runs busybox "echo hi" N times on each path, side by side (round-robin, after a warm-up):
   docker_cli  docker run --rm through the docker CLI (the baseline)
   engine_api  the raw Engine API: create, wait, start, logs, remove
   fresh       a Logbook run in a fresh hardened container, RunRequested consumed to terminal event published
   warm        the same in warm mode (a pooled container running logbook-agent)
+  single-use  the same in single-use mode (a container started ahead, used once, then removed)
   host        a host fork/exec, the floor
 Then times capturing a command that prints --output-mb MB (fresh mode) and the executor's memory growth.
 The image is built from /bin/busybox (Debian busybox-static) unless --image is given.
-Warm mode needs logbook-agent ($LOGBOOK_AGENT_PATH, next to logbook, or built from a checkout).
+Warm and single-use modes need logbook-agent ($LOGBOOK_AGENT_PATH, next to logbook, or built from a checkout).
 Exit codes: 0 measured, 1 no Docker daemon or no image to run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -202,6 +203,7 @@ func benchExecRun(ctx context.Context, progress io.Writer, n, outputMB int, imag
 		{"engine_api", "", func() error { return benchExecEngineAPI(ctx, cli, image, echo) }},
 		{"fresh", "", logbookRun(run.ModeFresh)},
 		{"warm", warmSkip, logbookRun(run.ModeWarm)},
+		{"single-use", warmSkip, logbookRun(run.ModeSingleUse)},
 		{"host", "", func() error { return exec.CommandContext(ctx, "echo", "hi").Run() }},
 	}
 	results := make([]benchExecResult, len(paths))

@@ -48,8 +48,11 @@ var loadKinds = []loadKind{
 
 // loadResult is what `bench load` measured of one kind.
 type loadResult struct {
-	Kind     string  `json:"kind"`
-	Inflight int     `json:"inflight"`
+	Kind     string `json:"kind"`
+	Inflight int    `json:"inflight"`
+	// Rate is the schedule requests were sent on (per second; 0: each
+	// worker sent its next request as soon as it had a reply).
+	Rate     float64 `json:"rate,omitempty"`
 	Requests int     `json:"requests"`
 	Seconds  float64 `json:"seconds"`
 	PerS     float64 `json:"per_s"`
@@ -75,6 +78,7 @@ func newBenchLoadCmd() *cobra.Command {
 		database, kinds string
 		inflight, n     int
 		duration        time.Duration
+		rate            float64
 		asJSON          bool
 	)
 	cmd := &cobra.Command{
@@ -85,7 +89,10 @@ database (a temporary SQLite file, or a fresh schema of --database), install
 the sample bundle in warm mode as "quick" and in single-use mode as
 "single", then drive POST /v1/requests?wait=1 from
 this process with --inflight requests in flight, for --duration or --n
-requests of each kind:
+requests of each kind. With --rate, requests go out on a schedule, that
+many a second (still at most --inflight at once), and each is timed from
+its scheduled time, so a server that falls behind shows it in the latency
+rather than slowing the load down:
 
   builtin  echo MARKER            (runs in the server)
   warm     quick:echo MARKER      (a warm container's agent)
@@ -99,8 +106,8 @@ spent per request, from /proc/<pid>/stat. A short warm-up of each kind is
 not measured.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if inflight < 1 || (n < 1 && duration <= 0) {
-				return exitWith(2, "--inflight must be at least 1, and --n or --duration positive")
+			if inflight < 1 || (n < 1 && duration <= 0) || rate < 0 {
+				return exitWith(2, "--inflight must be at least 1, --n or --duration positive, and --rate not negative")
 			}
 			var chosen []loadKind
 			for _, name := range strings.Split(kinds, ",") {
@@ -126,7 +133,7 @@ not measured.`,
 				if !asJSON {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", k.name)
 				}
-				res := srv.measure(ctx, k, inflight, n, duration)
+				res := srv.measure(ctx, k, inflight, n, duration, rate)
 				results = append(results, res)
 				if !asJSON {
 					if res.Skipped != "" {
@@ -139,13 +146,17 @@ not measured.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), results)
 			}
-			t := newTable(cmd.OutOrStdout(), "kind", "inflight", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "dockerd CPU ms/req", "note")
+			t := newTable(cmd.OutOrStdout(), "kind", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "dockerd CPU ms/req", "note")
 			for _, r := range results {
 				note := r.Skipped
 				if note == "" {
 					note = r.FirstError
 				}
-				t.Row(r.Kind, r.Inflight, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
+				rate := "-"
+				if r.Rate > 0 {
+					rate = fmt.Sprintf("%g/s", r.Rate)
+				}
+				t.Row(r.Kind, r.Inflight, rate, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
 					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), note)
 			}
 			return t.Flush()
@@ -156,6 +167,7 @@ not measured.`,
 	cmd.Flags().IntVar(&inflight, "inflight", 20, "requests in flight at once")
 	cmd.Flags().IntVar(&n, "n", 0, "requests of each kind (instead of --duration)")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to drive each kind")
+	cmd.Flags().Float64Var(&rate, "rate", 0, "requests a second, sent on schedule (0: as fast as --inflight allows)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array, an object per kind")
 	return cmd
 }
@@ -296,9 +308,10 @@ func (s *loadServer) installKind(ctx context.Context, k loadKind) error {
 }
 
 // measure drives kind k: a warm-up, then inflight workers sending requests
-// for duration (or n in all), each timed from send to reply.
-func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, duration time.Duration) loadResult {
-	res := loadResult{Kind: k.name, Inflight: inflight}
+// for duration (or n in all), each timed from send to reply, or, at a
+// rate, from the time it was scheduled for.
+func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, duration time.Duration, rate float64) loadResult {
+	res := loadResult{Kind: k.name, Inflight: inflight, Rate: rate}
 	if k.bundle != "" {
 		if err := s.installKind(ctx, k); err != nil {
 			res.Skipped = err.Error()
@@ -332,23 +345,35 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	)
 	start := time.Now()
 	end := start.Add(duration)
-	take := func() bool {
+	// take says whether to send another request, and when it is due: now,
+	// or, at a rate, its place in the schedule.
+	take := func() (time.Time, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if n > 0 {
-			if sent >= n {
-				return false
-			}
-			sent++
-			return true
+		due := time.Now()
+		if rate > 0 {
+			due = start.Add(time.Duration(float64(sent) / rate * float64(time.Second)))
 		}
-		return time.Now().Before(end)
+		if n > 0 && sent >= n || n <= 0 && !due.Before(end) {
+			return due, false
+		}
+		sent++
+		return due, true
 	}
 	for range inflight {
 		wg.Go(func() {
-			for take() {
+			for {
+				due, ok := take()
+				if !ok {
+					return
+				}
+				select {
+				case <-time.After(time.Until(due)):
+				case <-ctx.Done():
+					return
+				}
 				marker, _ := next()
-				began := time.Now()
+				began := due
 				reply, err := s.say(ctx, fmt.Sprintf(k.command, marker))
 				took := time.Since(began)
 				mu.Lock()
