@@ -234,9 +234,14 @@ func (sp *singleUsePools) acquire(ctx context.Context, key poolKey) (*warmContai
 		return nil, executor.Errorf(executor.ErrUnavailable, nil, "the single-use pools are closed")
 	}
 	p := sp.poolLocked(key)
-	if len(p.spare) > 0 {
+	for len(p.spare) > 0 {
 		c := p.spare[0].c
 		p.spare = p.spare[1:]
+		if !alive(c) {
+			sp.rt.cfg.Logger.Warn().Str("container_id", c.id).Str("image", key.image).Msg("a spare single-use container ended before a run took it; removed")
+			sp.removeLater(c)
+			continue
+		}
 		sp.inUse[c.id] = c
 		sp.mu.Unlock()
 		sp.wake() // for its replacement
@@ -280,7 +285,19 @@ func (sp *singleUsePools) putBackLocked(key poolKey, c *warmContainer) {
 		return
 	}
 	p := sp.poolLocked(key)
-	p.spare = slices.Insert(p.spare, 0, spareContainer{c: c, since: sp.cfg.Now()})
+	p.spare = append(p.spare, spareContainer{c: c, since: sp.cfg.Now()})
+}
+
+// alive says whether c's agent still waits for its request: a spare's
+// agent sends nothing until then, so anything read, or the end of its
+// output, means it is gone (killed from outside, or its container died).
+func alive(c *warmContainer) bool {
+	select {
+	case <-c.frames:
+		return false
+	default:
+		return true
+	}
 }
 
 // removeLater removes c in the background; close waits for it.
