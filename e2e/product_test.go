@@ -203,7 +203,7 @@ func TestKillingTheServerMidRunLeavesNothingHanging(t *testing.T) {
 // the fields the benchmark notes read.
 func TestBenchLoadReportsEachKind(t *testing.T) {
 	requireDocker(t)
-	out, err := exec.Command(binary, "bench", "load", "--n", "20", "--inflight", "4", "--kinds", "builtin,warm", "--json").Output()
+	out, err := exec.Command(binary, "bench", "load", "--n", "20", "--inflight", "4", "--kinds", "builtin,warm,single", "--json").Output()
 	if err != nil {
 		t.Fatalf("bench load: %v\n%s", err, out)
 	}
@@ -221,8 +221,8 @@ func TestBenchLoadReportsEachKind(t *testing.T) {
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatalf("bench load --json printed %s: %v", out, err)
 	}
-	if len(results) != 2 || results[0].Kind != "builtin" || results[1].Kind != "warm" {
-		t.Fatalf("results = %+v, want builtin then warm", results)
+	if len(results) != 3 || results[0].Kind != "builtin" || results[1].Kind != "warm" || results[2].Kind != "single" {
+		t.Fatalf("results = %+v, want builtin, warm, then single-use", results)
 	}
 	for _, r := range results {
 		if r.Requests != 20 || r.Inflight != 4 || r.PerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Errors == nil || *r.Errors != 0 || r.Wrong != 0 || r.CPU == nil || *r.CPU <= 0 {
