@@ -53,10 +53,19 @@ echo
 "$logbook" bench dispatch --n "${BENCH_N:-500}" --sqlite-sync normal
 
 echo
-echo "## bench exec (docker run, Engine API, fresh, warm, host)"
+echo "## bench followers (append throughput with 200 SSE followers open, against none)"
+echo
+"$logbook" bench followers --rounds 5 --unfollowed --feeds
+"$logbook" bench followers --rounds 5 --feeds
+
+echo
+echo "## bench exec (docker run, Engine API, fresh, warm, single-use, host), bench refill and bench load"
 echo
 if docker version >/dev/null 2>&1; then
   "$logbook" bench exec --n "${BENCH_EXEC_N:-30}"
+  "$logbook" bench refill --n 60 --starts 1,2,4,8
+  "$logbook" bench load --kinds fresh,single,warm --n 200 --inflight 20
+  "$logbook" bench load --kinds fresh,single,warm --n 100 --inflight 20 --rate 4
 else
   echo "(skipped: no Docker daemon answers)"
 fi
