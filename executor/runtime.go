@@ -14,8 +14,8 @@ import (
 	"github.com/logbookhq/logbook/domain/run"
 )
 
-// Runtime runs one command to completion. Adapters: adapters/docker (fresh
-// and warm containers) and adapters/process (os/exec, unisolated).
+// Runtime runs one command to completion. Adapters: adapters/docker (fresh,
+// warm and single-use containers) and adapters/process (os/exec, unisolated).
 type Runtime interface {
 	// Run starts spec's command, streams its output into sink, and returns
 	// how it ended. It enforces spec.Limits.Timeout (SIGTERM, then SIGKILL
@@ -44,7 +44,8 @@ type Spec struct {
 
 // Sink receives what a runtime observes while running a command.
 type Sink interface {
-	// ContainerCreated reports the container made for this run (fresh mode).
+	// ContainerCreated reports the container made for this run (fresh
+	// mode), or taken for it alone (single-use mode).
 	ContainerCreated(containerID, imageDigest string)
 	// ContainerStarted reports that the command began; in warm mode
 	// containerID is the pooled container it was forked in.

@@ -125,7 +125,8 @@ type RunRequested struct {
 	Invocation Invocation      `json:"invocation"`
 }
 
-// ContainerCreated records the container a fresh run uses.
+// ContainerCreated records the container a fresh run uses, or the one a
+// single-use run took from its pool.
 type ContainerCreated struct {
 	ContainerID string `json:"container_id"`
 	Image       string `json:"image"`
