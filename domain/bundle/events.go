@@ -21,6 +21,11 @@ type BundleInstalled struct {
 	Version     string   `json:"version"`
 	Config      string   `json:"config"`
 	Permissions []string `json:"permissions"` // as declared, ns:perm
+	// Image pins the version to the image's content: repository@sha256:...
+	// as pulled when it was installed. Its runs use it, so a tag pushed
+	// again changes nothing until someone upgrades, and the log says
+	// which bytes ran. Empty for a config installed without a pull.
+	Image string `json:"image,omitempty"`
 }
 
 // BundleEnabled makes one installed version the one that runs. A bundle
