@@ -143,6 +143,16 @@ func (v *Vault) Reveal(ctx context.Context, ref bundleconfig.SecretRef) (string,
 	return string(plain), nil
 }
 
+// Delete implements bundleconfig.Vault.
+func (v *Vault) Delete(ctx context.Context, ref bundleconfig.SecretRef) error {
+	_, err := v.cfg.Write.ExecContext(ctx, v.cfg.Rebind(`DELETE FROM secret_values WHERE bundle = $1 AND layer = $2 AND name = $3 AND version = $4`),
+		ref.Bundle, ref.Layer, ref.Key, ref.Version)
+	if err != nil {
+		return fmt.Errorf("delete secret %s: %w", ref, err)
+	}
+	return nil
+}
+
 // DeleteThrough implements bundleconfig.Vault.
 func (v *Vault) DeleteThrough(ctx context.Context, ref bundleconfig.SecretRef) error {
 	_, err := v.cfg.Write.ExecContext(ctx, v.cfg.Rebind(`DELETE FROM secret_values WHERE bundle = $1 AND layer = $2 AND name = $3 AND version <= $4`),

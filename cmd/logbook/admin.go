@@ -38,6 +38,9 @@ func init() {
 	register(adminNewCmd("alias", "Name a pipeline: yours, or with --site one for everyone",
 		"alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list",
 		"  logbook alias create st 'toolbox:date --format 15:04'"))
+	register(adminNewCmd("config", "Set a bundle's configuration per layer and show what a run gets, and from which layer",
+		"config set BUNDLE [--room R | --group G | --user U] KEY=VALUE | unset BUNDLE [--room R | --group G | --user U] KEY | show BUNDLE [--room R] [--user U]",
+		"  logbook config set aws AWS_REGION=eu-west-1\n  logbook config set aws --room ops AWS_REGION=us-east-1\n  logbook config show aws --room ops --user bob"))
 	bundleRegisterSubcommand(adminNewBundleInstallCmd)
 	for _, sub := range []struct{ use, short string }{
 		{"enable NAME VERSION", "Enable an installed version of a bundle"},
@@ -51,7 +54,7 @@ func init() {
 // adminValueOptions are the builtins' options that take a value. The
 // builtins declare no options, so the chat text must say --name=VALUE;
 // the CLI also accepts the usual --name VALUE and joins the two.
-var adminValueOptions = []string{"email", "note", "user", "limit", "base64"}
+var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group"}
 
 // adminNewCmd mirrors one builtin. Its arguments pass through unparsed
 // (flags included), so the CLI and chat accept the same words.
@@ -67,7 +70,9 @@ func adminNewCmd(name, short, usage, example string) func() *cobra.Command {
 				if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 					return cmd.Help()
 				}
-				return adminSend(cmd, adminCommandText(name, args))
+				asJSON := slices.Contains(args, "--json")
+				args = slices.DeleteFunc(args, func(a string) bool { return a == "--json" })
+				return adminSendAs(cmd, adminCommandText(name, args), asJSON)
 			},
 		}
 	}
@@ -148,7 +153,12 @@ func adminQuote(s string) string {
 }
 
 // adminSend issues text as a request and prints the reply.
-func adminSend(cmd *cobra.Command, text string) error {
+func adminSend(cmd *cobra.Command, text string) error { return adminSendAs(cmd, text, false) }
+
+// adminSendAs issues text as a request and prints the reply: its text (a
+// table when the builtin answered rows), or with asJSON the value the
+// builtin answered, as JSON.
+func adminSendAs(cmd *cobra.Command, text string, asJSON bool) error {
 	var answer struct {
 		RequestID string          `json:"request_id"`
 		Reply     *dispatch.Reply `json:"reply"`
@@ -160,7 +170,21 @@ func adminSend(cmd *cobra.Command, text string) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "request %s is still running; see `logbook history`\n", answer.RequestID)
 		return nil
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(answer.Reply.Text, "\n"))
+	if asJSON {
+		if err := writeJSON(cmd.OutOrStdout(), answer.Reply); err != nil {
+			return err
+		}
+	} else if headers, rows, ok := adminRows(answer.Reply.Value); ok && !answer.Reply.Failed {
+		t := newTable(cmd.OutOrStdout(), headers...)
+		for _, row := range rows {
+			t.Row(row...)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(answer.Reply.Text, "\n"))
+	}
 	if answer.Reply.Failed {
 		return exitWith(1, "")
 	}
@@ -206,4 +230,52 @@ func postJSON(cmd *cobra.Command, path string, body, out any) error {
 		return exitWith(2, "the server answered %s with something that is not the expected JSON: %.200s", resp.Status, answer)
 	}
 	return nil
+}
+
+// adminRows reads a builtin's value that is a list of objects with the
+// same string fields (config show, secret list) as a table: the fields,
+// upper-cased, in their first object's order, and a row for each object.
+func adminRows(value json.RawMessage) ([]string, [][]any, bool) {
+	var objects []json.RawMessage
+	if json.Unmarshal(value, &objects) != nil || len(objects) == 0 {
+		return nil, nil, false
+	}
+	var keys []string
+	dec := json.NewDecoder(bytes.NewReader(objects[0]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, false
+		}
+		key, _ := tok.(string)
+		keys = append(keys, key)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return nil, nil, false
+		}
+	}
+	var rows [][]any
+	for _, raw := range objects {
+		var obj map[string]string
+		if json.Unmarshal(raw, &obj) != nil || len(obj) != len(keys) || obj["body"] != "" {
+			return nil, nil, false
+		}
+		row := make([]any, len(keys))
+		for i, k := range keys {
+			v, ok := obj[k]
+			if !ok {
+				return nil, nil, false
+			}
+			row[i] = v
+		}
+		rows = append(rows, row)
+	}
+	headers := make([]string, len(keys))
+	for i, k := range keys {
+		headers[i] = strings.ToUpper(k)
+	}
+	return headers, rows, true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/pipeline"
@@ -59,6 +60,8 @@ type Facts interface {
 	// KeepSecret holds secret for the reply to requestID and returns the
 	// placeholder the recorded output carries instead.
 	KeepSecret(requestID, secret string) string
+	// ConfigEntries lists every layer's configuration of a bundle.
+	ConfigEntries(bundle string) []bundleconfig.Entry
 }
 
 // Config configures the administration and query builtins.
@@ -69,6 +72,9 @@ type Config struct {
 	// when either is nil those builtins are left out.
 	History     HistoryReader
 	Transcripts TranscriptReader
+	// Vault holds secret values: secret unset deletes from it (nil: the
+	// server keeps no secrets).
+	Vault bundleconfig.Vault
 }
 
 // Validate reports what is missing.
@@ -120,6 +126,10 @@ func Builtins(cfg Config) ([]dispatch.Builtin, error) {
 		{"bundle", "Installs, enables, disables and lists bundles.",
 			"bundle install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | enable NAME VERSION | disable NAME | list",
 			[]string{"when command is logbook:bundle must have logbook:manage_bundles"}, a.bundle, false},
+		{"config", "Sets a bundle's configuration per layer (base, room, group, user) and shows what a run gets.",
+			configUsage, []string{"when command is logbook:config must have logbook:manage_bundles"}, a.config, false},
+		{"secret", "Lists and removes a bundle's secrets; `logbook secret set` sets one from standard input.",
+			secretUsage, []string{"when command is logbook:secret must have logbook:manage_bundles"}, a.secret, false},
 		{"alias", "Names a pipeline: your own alias, or with --site one for everyone.",
 			"alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list",
 			[]string{
@@ -651,6 +661,7 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	for _, w := range b.Warnings() {
 		lines = append(lines, "Warning: "+w.String())
 	}
+	lines = append(lines, unsetVariables(c, b)...)
 	return dispatch.BodyResult(lines...), nil
 }
 

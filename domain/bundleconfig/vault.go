@@ -34,6 +34,8 @@ type Vault interface {
 	Put(ctx context.Context, ref SecretRef, value string) error
 	// Reveal reads a version's value, or ErrSecretNotFound.
 	Reveal(ctx context.Context, ref SecretRef) (string, error)
+	// Delete removes one version's value.
+	Delete(ctx context.Context, ref SecretRef) error
 	// DeleteThrough removes the versions of ref's secret up to and
 	// including ref.Version.
 	DeleteThrough(ctx context.Context, ref SecretRef) error
