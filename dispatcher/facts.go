@@ -109,6 +109,8 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		if in := f.bundles[ev.Name]; in != nil {
 			in.enabled = ""
 		}
+	case bundle.BundleUninstalled:
+		delete(f.bundles, ev.Name)
 	case dispatch.RequestReceived:
 		f.texts[requestIDOf(e)] = ev.Text
 	case dispatch.IdentityResolved:

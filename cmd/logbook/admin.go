@@ -42,7 +42,10 @@ func init() {
 		"config set BUNDLE [--room R | --group G | --user U] KEY=VALUE | unset BUNDLE [--room R | --group G | --user U] KEY | show BUNDLE [--room R] [--user U]",
 		"  logbook config set aws AWS_REGION=eu-west-1\n  logbook config set aws --room ops AWS_REGION=us-east-1\n  logbook config show aws --room ops --user bob"))
 	bundleRegisterSubcommand(adminNewBundleInstallCmd)
+	bundleRegisterSubcommand(adminNewBundleUpgradeCmd)
 	for _, sub := range []struct{ use, short string }{
+		{"uninstall NAME", "Uninstall a bundle, every version of it, and the images no installed bundle uses"},
+		{"search REGISTRY[/PREFIX]", "List a registry's repositories under PREFIX with their tags (its catalog API)"},
 		{"enable NAME VERSION", "Enable an installed version of a bundle"},
 		{"disable NAME", "Stop a bundle's commands from running"},
 		{"list", "List the installed bundles and their enabled versions"},
@@ -80,28 +83,63 @@ func adminNewCmd(name, short, usage, example string) func() *cobra.Command {
 
 func adminNewBundleCmd(use, short string) *cobra.Command {
 	sub := strings.Fields(use)[0]
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   use,
 		Short: short + " (sends `bundle " + sub + "` to the server)",
 		Args:  cobra.ExactArgs(len(strings.Fields(use)) - 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminSend(cmd, adminCommandText("bundle", append([]string{sub}, args...)))
+			return adminSendAs(cmd, adminCommandText("bundle", append([]string{sub}, args...)), asJSON)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reply as JSON")
+	return cmd
+}
+
+func adminNewBundleUpgradeCmd() *cobra.Command {
+	var to string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "upgrade NAME [--to TAG]",
+		Short: "Upgrade a bundle installed from an image to a newer tag of its repository (sends `bundle upgrade`)",
+		Long: `List the tags of the bundle's repository that are newer than the installed one
+(semantic version order), pull the newest (or --to TAG), print what changes
+(commands, options, rules, permissions, the image's digest), and record the
+new version, enabled, pinned to the digest pulled.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			words := []string{"upgrade", args[0]}
+			if to != "" {
+				words = append(words, "--to="+to)
+			}
+			return adminSendAs(cmd, adminCommandText("bundle", words), asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "upgrade to this tag rather than the newest")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reply as JSON")
+	return cmd
 }
 
 func adminNewBundleInstallCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "install FILE | install NAME VERSION",
-		Short: "Install a bundle config on the server (and enable it), or enable an installed version",
-		Long: `Read FILE (YAML or JSON, as ` + "`bundle validate`" + ` reads it) and send it to the server
-as ` + "`bundle install --base64=...`" + `; with NAME VERSION, enable a version installed
-before. The config must validate; installing the same version with a
-different config is refused.`,
+		Use:   "install IMAGE[:TAG] | install FILE | install NAME VERSION",
+		Short: "Install a bundle from an image or a config on the server (and enable it), or enable an installed version",
+		Long: `With IMAGE[:TAG], the server pulls the image (with the registry logins of its
+Docker config.json), reads the config the image carries at
+/bundle/config.yaml without starting it, and installs it pinned to the
+image's digest: its runs use repository@sha256:..., whatever the tag later
+points to. With FILE (YAML or JSON, as ` + "`bundle validate`" + ` reads it) it sends the
+config as ` + "`bundle install --base64=...`" + `, and the server pulls its image if the
+host lacks it; with NAME VERSION, it enables a version installed before.
+The config must validate; installing the same version with different
+content is refused.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 {
 				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0], args[1]}))
+			}
+			if _, err := os.Stat(args[0]); err != nil && !strings.ContainsAny(args[0], " \t\n") {
+				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0]}))
 			}
 			config, err := os.ReadFile(args[0])
 			if err != nil {

@@ -53,6 +53,10 @@ type config struct {
 	// encrypted under. Unset on SQLite: one made at first start under
 	// DataDir; unset on PostgreSQL: the server keeps no secrets.
 	SecretKeyFile string
+	// PullTimeout (LOGBOOK_PULL_TIMEOUT) bounds one pull of a bundle
+	// image; the pull runs on its own, not under the builtin's 30s.
+	PullTimeout    time.Duration
+	pullTimeoutErr error
 }
 
 func loadConfig() (config, error) {
@@ -73,6 +77,14 @@ func loadConfig() (config, error) {
 	c.SelfRegisterGroup = os.Getenv("LOGBOOK_SELF_REGISTER_GROUP")
 	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
 	c.SecretKeyFile = os.Getenv("LOGBOOK_SECRET_KEY_FILE")
+	c.PullTimeout = 10 * time.Minute
+	if raw := os.Getenv("LOGBOOK_PULL_TIMEOUT"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			c.pullTimeoutErr = fmt.Errorf("LOGBOOK_PULL_TIMEOUT %q is not a duration of a second or more, such as 10m", raw)
+		}
+		c.PullTimeout = d
+	}
 	return c, c.Validate()
 }
 
@@ -135,6 +147,9 @@ func (c config) Validate() error {
 	}
 	if c.maxPidsErr != nil {
 		errs = append(errs, c.maxPidsErr)
+	}
+	if c.pullTimeoutErr != nil {
+		errs = append(errs, c.pullTimeoutErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {

@@ -63,10 +63,19 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	}
 	// The facts the dispatcher decides with, which the builtins read too.
 	viewsDB := projections.DBOf(store)
-	adminBuiltins, err := admin.Builtins(admin.Config{
+	adminCfg := admin.Config{
 		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
 		Vault: vaultPort(vault),
-	})
+	}
+	if eng != nil {
+		// Bundles install from images only where they run in containers.
+		registry, err := docker.NewRegistry(docker.RegistryConfig{Engine: eng, CredentialsFile: docker.DefaultCredentialsFile(), PullTimeout: cfg.PullTimeout, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		adminCfg.Images = registry
+	}
+	adminBuiltins, err := admin.Builtins(adminCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,12 @@ type BundleDisabled struct {
 	Name string `json:"name"`
 }
 
+// BundleUninstalled removes a bundle and all its versions: its commands
+// no longer run, and its images may go. Installing it again starts anew.
+type BundleUninstalled struct {
+	Name string `json:"name"`
+}
+
 // RuleAdded adds an operator's rule to a bundle's commands, beside the
 // rules its config declares. ID names it for removal.
 type RuleAdded struct {
@@ -55,17 +61,19 @@ type RuleRemoved struct {
 	ID   string `json:"id"`
 }
 
-func (BundleInstalled) EventType() string { return "BundleInstalled" }
-func (BundleEnabled) EventType() string   { return "BundleEnabled" }
-func (BundleDisabled) EventType() string  { return "BundleDisabled" }
-func (RuleAdded) EventType() string       { return "RuleAdded" }
-func (RuleRemoved) EventType() string     { return "RuleRemoved" }
+func (BundleInstalled) EventType() string   { return "BundleInstalled" }
+func (BundleEnabled) EventType() string     { return "BundleEnabled" }
+func (BundleDisabled) EventType() string    { return "BundleDisabled" }
+func (RuleAdded) EventType() string         { return "RuleAdded" }
+func (BundleUninstalled) EventType() string { return "BundleUninstalled" }
+func (RuleRemoved) EventType() string       { return "RuleRemoved" }
 
 func init() {
 	domain.Register[BundleInstalled]()
 	domain.Register[BundleEnabled]()
 	domain.Register[BundleDisabled]()
 	domain.Register[RuleAdded]()
+	domain.Register[BundleUninstalled]()
 	domain.Register[RuleRemoved]()
 }
 
