@@ -138,7 +138,7 @@ content is refused.`,
 			if len(args) == 2 {
 				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0], args[1]}))
 			}
-			if _, err := os.Stat(args[0]); err != nil && !strings.ContainsAny(args[0], " \t\n") {
+			if adminLooksLikeImage(args[0]) {
 				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0]}))
 			}
 			config, err := os.ReadFile(args[0])
@@ -316,4 +316,19 @@ func adminRows(value json.RawMessage) ([]string, [][]any, bool) {
 		headers[i] = strings.ToUpper(k)
 	}
 	return headers, rows, true
+}
+
+// adminLooksLikeImage tells `bundle install IMAGE` from `bundle install
+// FILE`: a file that exists, a path, or a name ending like a config is a
+// file.
+func adminLooksLikeImage(arg string) bool {
+	if _, err := os.Stat(arg); err == nil {
+		return false
+	}
+	for _, suffix := range []string{".yaml", ".yml", ".json"} {
+		if strings.HasSuffix(arg, suffix) {
+			return false
+		}
+	}
+	return !strings.HasPrefix(arg, "/") && !strings.HasPrefix(arg, ".") && !strings.ContainsAny(arg, " \t\n")
 }
