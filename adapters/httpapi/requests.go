@@ -53,6 +53,8 @@ type API struct {
 	// Bundles the bundle views (nil: Access, or Users as above).
 	Permissions PermissionReader
 	Bundles     BundleReader
+	// Secrets sets secrets and rotates their key (nil: 501).
+	Secrets SecretWriter
 
 	verifier verifier
 	heads    headCache

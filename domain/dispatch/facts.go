@@ -7,6 +7,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -42,12 +43,28 @@ type Facts interface {
 	Builtins() Builtins
 	// Settings are the limits and defaults.
 	Settings() Settings
+	// BundleConfig is a bundle's configuration resolved for a scope: for
+	// each key, the entry of the last layer that sets it.
+	BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry
 }
 
 // InstalledBundle is one installed bundle and whether it is enabled.
 type InstalledBundle struct {
 	Bundle  *bundle.Bundle
 	Enabled bool
+	// Image pins the bundle's image to what was installed
+	// (repository@sha256:...), when the install recorded a digest; its
+	// runs use it instead of the config's tag.
+	Image string
+}
+
+// RunImage is the image a run of b uses: the pinned one, else the
+// config's.
+func (b InstalledBundle) RunImage() string {
+	if b.Image != "" {
+		return b.Image
+	}
+	return b.Bundle.Image()
 }
 
 // BundleVersions describes one installed bundle: its versions and the one
@@ -126,6 +143,8 @@ type StaticFacts struct {
 	// BuiltinSet is the builtin registry; nil means DefaultBuiltins().
 	BuiltinSet Builtins
 	Config     Settings
+	// Values is every bundle's configuration.
+	Values bundleconfig.Values
 }
 
 var _ Facts = (*StaticFacts)(nil)
@@ -207,3 +226,8 @@ func (f *StaticFacts) Builtins() Builtins {
 
 // Settings implements Facts.
 func (f *StaticFacts) Settings() Settings { return f.Config }
+
+// BundleConfig implements Facts.
+func (f *StaticFacts) BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry {
+	return f.Values.Resolve(bundle, scope)
+}
