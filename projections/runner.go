@@ -13,6 +13,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/stmtcache"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -131,6 +132,8 @@ type Runner struct {
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced after every commit
 	opened     bool
+	// stmts prepares the views' statements once, on SQLite (nil elsewhere).
+	stmts *stmtcache.Cache
 	// interrupted is the first failure of this step that a retry can get
 	// past (a lost connection, a failed commit): the step ends with it,
 	// the view does not stop, and the next step opens the views again at
@@ -194,6 +197,9 @@ func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 		cfg.SafetyNet = 5 * time.Second
 	}
 	r := &Runner{src: src, db: DBOf(src), cfg: cfg, changed: make(chan struct{})}
+	if r.db.Dialect == "sqlite" {
+		r.stmts = stmtcache.New(r.db.Write)
+	}
 	r.feed, _ = src.(FeedReader)
 	if r.feed == nil {
 		r.feed = readAllFeed{src}
@@ -810,6 +816,13 @@ func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched)
 			}
 		}
 	}
+	if work && r.stmts != nil {
+		// The write connection is free again: prepare what this batch ran
+		// unprepared, for the next batches. A failure only costs speed.
+		if err := r.stmts.PrepareWanted(ctx); err != nil && ctx.Err() == nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("preparing the views' statements")
+		}
+	}
 	for i := range steps {
 		st := &steps[i]
 		if st.applied {
@@ -922,7 +935,7 @@ func (r *Runner) applyIn(ctx context.Context, tx *sql.Tx, v *viewState, batch Ba
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("%w: the checkpoint is no longer at %d: another runner applies this view, or it was rebuilt meanwhile", errCheckpointMoved, v.checkpoint)
 	}
-	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db}, batch); err != nil {
+	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db, stmts: r.stmts}, batch); err != nil {
 		var ee *EventError
 		if errors.As(err, &ee) {
 			return err

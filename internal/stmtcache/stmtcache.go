@@ -15,13 +15,16 @@ import (
 // Cache holds the statements prepared on one database, by text. database/sql
 // prepares a statement again on each connection that runs it, once.
 type Cache struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	db     *sql.DB
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool // run in a transaction before they were prepared
 }
 
 // New returns an empty cache over db.
-func New(db *sql.DB) *Cache { return &Cache{db: db, stmts: map[string]*sql.Stmt{}} }
+func New(db *sql.DB) *Cache {
+	return &Cache{db: db, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
 
 // Prepare returns the statement for query, preparing it the first time.
 func (c *Cache) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -59,13 +62,33 @@ func (c *Cache) prepared(query string) (*sql.Stmt, bool) {
 	return s, ok
 }
 
-// Exec runs query in tx, through its statement when PrepareAll prepared
-// it, else parsed as usual.
+// Exec runs query in tx, through its statement when it was prepared, else
+// parsed as usual and noted for PrepareWanted.
 func (c *Cache) Exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
 	if s, ok := c.prepared(query); ok {
 		return tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
+	c.want(query)
 	return tx.ExecContext(ctx, query, args...)
+}
+
+func (c *Cache) want(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wanted[query] = true
+}
+
+// PrepareWanted prepares the statements transactions ran unprepared. Call
+// it between transactions, when the pool has a connection to prepare on.
+func (c *Cache) PrepareWanted(ctx context.Context) error {
+	c.mu.Lock()
+	queries := make([]string, 0, len(c.wanted))
+	for q := range c.wanted {
+		queries = append(queries, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	return c.PrepareAll(ctx, queries)
 }
 
 // Query runs query in tx, through its statement when PrepareAll prepared
@@ -74,6 +97,7 @@ func (c *Cache) Query(ctx context.Context, tx *sql.Tx, query string, args ...any
 	if s, ok := c.prepared(query); ok {
 		return tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
+	c.want(query)
 	return tx.QueryContext(ctx, query, args...)
 }
 
