@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/rules"
 )
 
 // StreamPrefix is the category of request streams.
@@ -120,6 +121,9 @@ type PermissionChecked struct {
 	Granted  bool            `json:"granted"`
 	Reason   string          `json:"reason"`
 	Detail   json.RawMessage `json:"detail,omitempty"` // rules.Explanation
+	// Approvals are what the deciding rules ask for before an allowed
+	// stage runs; none when it runs without approval.
+	Approvals []rules.Approval `json:"approvals,omitempty"`
 }
 
 // InvocationChecked records the permission check of one invocation of a
@@ -136,6 +140,9 @@ type InvocationChecked struct {
 	Granted    bool            `json:"granted"`
 	Reason     string          `json:"reason"`
 	Detail     json.RawMessage `json:"detail,omitempty"`
+	// Approvals are what the bound invocation asks for; the approvals
+	// the request was granted before it ran must cover them.
+	Approvals []rules.Approval `json:"approvals,omitempty"`
 }
 
 // RequestDenied ends a request refused before anything ran: a permission
