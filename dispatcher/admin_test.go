@@ -13,6 +13,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/samplebundle"
@@ -29,16 +30,16 @@ func startAdmin(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	db := projections.DBOf(store)
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{
+	adminBuiltins, err := admin.Builtins(admin.Config{
 		Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{}, nil)
 	bus := &capture{}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: bus, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})
@@ -193,17 +194,23 @@ func TestAnIssuedTokenIsInTheReplyOnlyAndWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	placeholders := 0
+	placeholders, renderedPlaceholders := 0, 0
 	for _, e := range events {
 		if strings.Contains(string(e.Data), token) || strings.Contains(string(e.RawMetadata), token) {
 			t.Fatalf("the token is recorded at position %d (%s %s)", e.Position, e.Stream, e.Type)
 		}
 		if strings.Contains(string(e.Data), "[secret:") {
 			placeholders++
+			if e.Type == (dispatch.ReplyPosted{}).EventType() {
+				renderedPlaceholders++
+			}
 		}
 	}
 	if placeholders == 0 {
 		t.Fatal("no recorded output carries the placeholder the reply replaced")
+	}
+	if renderedPlaceholders == 0 {
+		t.Fatal("the reply's record does not keep its rendered text with the placeholder")
 	}
 	if other := tokenPattern.FindString(h.must(t, "admin", "user token bob")); other == "" || other == token {
 		t.Fatalf("a second token %q is not a new one", other)

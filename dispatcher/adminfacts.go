@@ -11,45 +11,37 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 )
 
-// What the administration builtins read of the live model. They run on the
-// dispatcher's loop, the only writer, so a read lock suffices.
+// What the administration builtins read of the live model (admin.Facts).
 
-// readDirectory calls fn with the live access directory, for the access
+// ReadDirectory calls fn with the live access directory, for the access
 // deciders' cross-aggregate checks. fn must not keep it.
-func (f *Facts) readDirectory(fn func(*access.Directory)) {
+func (f *Facts) ReadDirectory(fn func(*access.Directory)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	fn(f.dir)
 }
 
-// aliasesOf lists owner's aliases (a user id or dispatch.SiteAliasOwner).
-func (f *Facts) aliasesOf(owner string) map[string]string {
+// AliasesOf lists owner's aliases (a user id or dispatch.SiteAliasOwner).
+func (f *Facts) AliasesOf(owner string) map[string]string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return maps.Clone(f.aliases[owner])
 }
 
-// BundleVersions describes one installed bundle.
-type BundleVersions struct {
-	Name     string
-	Versions []string // sorted
-	Enabled  string   // "" when disabled
-}
-
-// installedBundles lists the installed bundles by name.
-func (f *Facts) installedBundles() []BundleVersions {
+// InstalledBundles lists the installed bundles by name.
+func (f *Facts) InstalledBundles() []dispatch.BundleVersions {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]BundleVersions, 0, len(f.bundles))
+	out := make([]dispatch.BundleVersions, 0, len(f.bundles))
 	for _, name := range slices.Sorted(maps.Keys(f.bundles)) {
 		in := f.bundles[name]
-		out = append(out, BundleVersions{Name: name, Versions: slices.Sorted(maps.Keys(in.versions)), Enabled: in.enabled})
+		out = append(out, dispatch.BundleVersions{Name: name, Versions: slices.Sorted(maps.Keys(in.versions)), Enabled: in.enabled})
 	}
 	return out
 }
 
-// installedConfig is the config text of an installed bundle version.
-func (f *Facts) installedConfig(name, version string) (string, bool) {
+// InstalledConfig is the config text of an installed bundle version.
+func (f *Facts) InstalledConfig(name, version string) (string, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	in := f.bundles[name]
@@ -60,7 +52,7 @@ func (f *Facts) installedConfig(name, version string) (string, bool) {
 	return config, ok
 }
 
-// secretPattern finds the placeholders keepSecret hands out.
+// secretPattern finds the placeholders KeepSecret hands out.
 var secretPattern = regexp.MustCompile(`\[secret:[0-9a-f-]{36}\]`)
 
 // lostSecret replaces a placeholder whose secret this process does not
@@ -68,9 +60,9 @@ var secretPattern = regexp.MustCompile(`\[secret:[0-9a-f-]{36}\]`)
 // written anywhere.
 const lostSecret = "[not shown: Logbook restarted before replying, and the secret was never recorded; issue a new one]"
 
-// keepSecret holds secret for the reply to requestID and returns the
+// KeepSecret holds secret for the reply to requestID and returns the
 // placeholder to put in the recorded output instead.
-func (f *Facts) keepSecret(requestID, secret string) string {
+func (f *Facts) KeepSecret(requestID, secret string) string {
 	placeholder := "[secret:" + uuid.NewString() + "]"
 	f.mu.Lock()
 	defer f.mu.Unlock()

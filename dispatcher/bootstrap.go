@@ -72,7 +72,7 @@ func InstallBundle(ctx context.Context, store eventstore.Store, config []byte, a
 		return nil, err
 	}
 	md := domain.Metadata{Actor: actor}
-	stream, payloads, ids := bundleInstallEvents(b, config)
+	stream, payloads, ids := bundle.InstallEvents(b, config)
 	events := make([]domain.NewEvent, len(payloads))
 	for i, p := range payloads {
 		events[i] = domain.MustEncode(p, md)
@@ -82,18 +82,4 @@ func InstallBundle(ctx context.Context, store eventstore.Store, config []byte, a
 		return nil, fmt.Errorf("install bundle %s %s: %w", b.Name, b.Version, err)
 	}
 	return b, nil
-}
-
-// bundleInstallEvents are the events that install and enable a bundle
-// version, with stable ids: installing the same version twice is a no-op.
-func bundleInstallEvents(b *bundle.Bundle, config []byte) (string, []domain.Payload, []uuid.UUID) {
-	return bundle.Stream(b.Name),
-		[]domain.Payload{
-			bundle.BundleInstalled{Name: b.Name, Version: b.Version, Config: string(config), Permissions: b.Permissions},
-			bundle.BundleEnabled{Name: b.Name, Version: b.Version},
-		},
-		[]uuid.UUID{
-			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/installed")),
-			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/enabled")),
-		}
 }

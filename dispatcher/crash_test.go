@@ -13,6 +13,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -51,13 +52,13 @@ func startOn(t *testing.T, path string, wrap func(eventstore.Store) eventstore.S
 	if wrap != nil {
 		s = wrap(store)
 	}
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{Store: s})
+	adminBuiltins, err := admin.Builtins(admin.Config{Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...).With(extra...), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...).With(extra...), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: s, Publisher: &capture{}, Facts: facts,
+		Store: s, Publisher: withBuiltins(t, s, facts, &capture{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})

@@ -29,7 +29,7 @@ func TestAReplyCutShortSaysSoAndLinksTheTranscript(t *testing.T) {
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: &capture{}, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
 		Checkpoints:   dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:       map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 		TranscriptURL: func(runID string) string { return "https://logbook.example/runs/" + runID + "/transcript" },

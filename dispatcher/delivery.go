@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -49,7 +50,12 @@ type deliveries struct {
 	mu       sync.Mutex
 	queues   map[string]*deliveryQueue
 	inFlight map[string]*replyDelivery // by request id
+	running  sync.WaitGroup            // the queues' and settles' goroutines
 }
+
+// wait returns once every delivery goroutine has ended (their context ends
+// with the dispatcher's part).
+func (q *deliveries) wait() { q.running.Wait() }
 
 type deliveryQueue struct {
 	key     string
@@ -102,7 +108,7 @@ func (d *Dispatcher) deliver(ctx context.Context, log zerolog.Logger, requestID 
 		return
 	}
 	if len(reply.To) == 0 {
-		go d.settle(rd)
+		q.running.Go(func() { d.settle(rd) })
 		return
 	}
 	q.inFlight[requestID] = rd
@@ -116,7 +122,7 @@ func (d *Dispatcher) deliver(ctx context.Context, log zerolog.Logger, requestID 
 		dq.tasks = append(dq.tasks, deliveryTask{reply: rd, to: to})
 		if !dq.running {
 			dq.running = true
-			go d.serveQueue(dq)
+			q.running.Go(func() { d.serveQueue(dq) })
 		}
 	}
 }
@@ -163,7 +169,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 		return err
 	}
 	count := len(rd.parts)
-	failures := 0 // of the part being posted
+	retry := newDeliveryBackOff() // of the part being posted
 	for {
 		step := state.Next(to, count)
 		if step.Done {
@@ -176,7 +182,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 				since := state.AttemptedAt(to, step.Part)
 				messageID, found, err := finder.FindPart(rd.ctx, to, part, since)
 				if err != nil {
-					if err := backoff(rd, log, step.Part, &failures, err); err != nil {
+					if err := waitToRetry(rd, log, step.Part, retry, err); err != nil {
 						return err
 					}
 					continue
@@ -199,7 +205,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 			case err == nil:
 				outcome = chat.ReplyPartPosted{Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, MessageID: messageID}
 			case errors.Is(err, chat.ErrRetry) && rd.ctx.Err() == nil:
-				if err := backoff(rd, log, step.Part, &failures, err); err != nil {
+				if err := waitToRetry(rd, log, step.Part, retry, err); err != nil {
 					return err
 				}
 				continue
@@ -214,7 +220,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 			return err
 		}
 		state.Apply(outcome)
-		failures = 0
+		retry.Reset()
 	}
 	rd.mu.Lock()
 	if rd.messageID == "" {
@@ -224,14 +230,16 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 	return nil
 }
 
-// backoff waits before a part's next try, longer after each failure, and
-// returns the context's error when the process is stopping.
-func backoff(rd *replyDelivery, log zerolog.Logger, part int, failures *int, cause error) error {
-	wait := min(deliveryFirstRetry<<min(*failures, 10), deliveryMaxRetry)
-	*failures++
+// waitToRetry waits before a part's next try, longer after each failure
+// (retry's delays), and returns the context's error when the process is
+// stopping.
+func waitToRetry(rd *replyDelivery, log zerolog.Logger, part int, retry *backoff.ExponentialBackOff, cause error) error {
+	wait := retry.NextBackOff()
 	log.Warn().Err(cause).Int("part", part).Dur("retry_in", wait).Msg("posting a part of the reply failed; retrying")
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
-	case <-time.After(wait):
+	case <-t.C:
 		return nil
 	case <-rd.ctx.Done():
 		return rd.ctx.Err()
@@ -241,20 +249,13 @@ func backoff(rd *replyDelivery, log zerolog.Logger, part int, failures *int, cau
 // deliveryState folds what the request stream says about its delivery. A
 // store that does not answer is retried with backoff until ctx ends.
 func (d *Dispatcher) deliveryState(ctx context.Context, log zerolog.Logger, requestID string) (*chat.Delivery, error) {
-	wait := deliveryFirstRetry
-	for {
-		state, err := d.readDeliveryState(ctx, requestID)
-		if err == nil || ctx.Err() != nil {
-			return state, err
-		}
-		log.Error().Err(err).Dur("retry_in", wait).Msg("reading what was delivered of a reply")
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		wait = min(wait*2, deliveryMaxRetry)
-	}
+	var state *chat.Delivery
+	err := retryStore(ctx, log, "reading what was delivered of a reply", func() error {
+		var err error
+		state, err = d.readDeliveryState(ctx, requestID)
+		return err
+	})
+	return state, err
 }
 
 func (d *Dispatcher) readDeliveryState(ctx context.Context, requestID string) (*chat.Delivery, error) {
@@ -290,21 +291,34 @@ func (d *Dispatcher) recordDelivery(rd *replyDelivery, p domain.Payload, to disp
 	if err != nil {
 		return err
 	}
-	e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(rd.requestID)), fmt.Sprintf("reply/%s/%s/%d/%s", to.Kind, to.Name, part, purpose), 0)
-	wait := deliveryFirstRetry
-	for {
+	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(rd.requestID)), fmt.Sprintf("reply/%s/%s/%d/%s", to.Kind, to.Name, part, purpose), 0)
+	return retryStore(rd.ctx, rd.log.With().Str("event", p.EventType()).Int("part", part).Logger(), "recording the delivery of a reply part", func() error {
 		_, err := d.cfg.Store.Append(rd.ctx, dispatch.Stream(rd.requestID), eventstore.Any, e)
-		if err == nil || rd.ctx.Err() != nil {
-			return err
-		}
-		rd.log.Error().Err(err).Str("event", p.EventType()).Int("part", part).Dur("retry_in", wait).Msg("recording the delivery of a reply part")
-		select {
-		case <-time.After(wait):
-		case <-rd.ctx.Done():
-			return rd.ctx.Err()
-		}
-		wait = min(wait*2, deliveryMaxRetry)
+		return err
+	})
+}
+
+// newDeliveryBackOff gives the waits between tries: 200 ms doubling to 30
+// s, with jitter, for as long as the process lives.
+func newDeliveryBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = deliveryFirstRetry, deliveryMaxRetry
+	return b
+}
+
+// retryStore runs op until the store takes it or ctx ends, backing off and
+// logging each failure: a store that is down holds a delivery up, never
+// loses it.
+func retryStore(ctx context.Context, log zerolog.Logger, what string, op func() error) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) { return struct{}{}, op() },
+		backoff.WithBackOff(newDeliveryBackOff()), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			log.Error().Err(err).Dur("retry_in", wait).Msg(what)
+		}))
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	return err
 }
 
 // settle records ReplyPosted once every destination is settled, and wakes
@@ -314,7 +328,18 @@ func (d *Dispatcher) settle(rd *replyDelivery) {
 	if len(rd.reply.To) > 0 {
 		room = rd.reply.To[0].Name
 	}
-	d.recordReplyPosted(rd.ctx, rd.log, rd.requestID, rd.reply, dispatch.ReplyPosted{Adapter: rd.reply.Adapter, Room: room, MessageID: rd.messageID}, rd.causation)
+	posted := dispatch.NewReplyPosted(rd.reply, room, rd.messageID)
+	if err := retryStore(rd.ctx, rd.log, "recording ReplyPosted", func() error {
+		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
+	}); err != nil {
+		// Only the end of the process stops it; the next start resumes.
+		q := &d.delivery
+		q.mu.Lock()
+		delete(q.inFlight, rd.requestID)
+		q.mu.Unlock()
+		return
+	}
+	d.notify(rd.requestID, rd.reply)
 	q := &d.delivery
 	q.mu.Lock()
 	delete(q.inFlight, rd.requestID)

@@ -101,7 +101,7 @@ func startWithChat(t *testing.T, path string, provider chat.Provider) *chatHarne
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: &capture{}, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
 		Checkpoints:   dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Chat:          map[string]chat.Provider{provider.Name(): provider},
 		TranscriptURL: func(runID string) string { return "http://logbook.test/runs/" + runID + "/transcript" },

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,8 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
-	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -59,26 +61,45 @@ type Dispatcher struct {
 	cfg       Config
 	requests  map[string]*requestState // open requests, by id
 	runOwners map[string]string        // run id → request id
-	// builtins are the builtin runs this dispatcher requested, run when
-	// the feed delivers their RunRequested: by then the facts hold
-	// everything recorded before it (a user the same decision registered).
+	// builtins are the builtin runs this dispatcher requested, published
+	// to the builtin executor when the feed delivers their RunRequested:
+	// by then the facts hold everything recorded before it (a user the
+	// same decision registered).
 	builtins map[string]bool
 	timeouts chan string // request ids whose deadline passed
 	// received takes Receive's requests to the loop, which decides them at
 	// once when it has folded the whole log (see receiveInline); inline
-	// says the loop is there to take them.
+	// says the loop is there to take them, and loopDone closes when the
+	// current Run returns.
 	received chan *receiveJob
 	inline   atomic.Bool
-	stopped  chan struct{} // closed when Run returns
-	loop     loopState
-	// deferring holds builtins back while a received request is decided;
-	// deferred are those held, run once it is answered.
-	deferring bool
-	deferred  []func()
-	resumed   bool       // resume ran after the fold reached the checkpoint
-	mu        sync.Mutex // guards waiters
-	waiters   map[string][]*replyWaiter
-	delivery  deliveries // replies on their way to chat providers
+	loopMu   sync.Mutex
+	loopDone chan struct{}
+
+	// The loop's own state, which only Run's goroutine touches. It
+	// outlives a Run: a restart goes on from what was folded.
+	loop      loopState
+	opened    bool  // the first Run has loaded the checkpoint
+	lastSaved int64 // the checkpoint last stored
+	resumed   bool  // resume ran once the fold reached resumeAt
+	// failure is what this Run could not do for now (record a decision,
+	// post a reply, publish a run): Run ends with it, and the restart's
+	// resume does it again.
+	failure error
+	// pending are the triggers whose decision was not recorded, by
+	// request id; the checkpoint stays before the first of them.
+	pending map[string]pendingDecision
+
+	mu       sync.Mutex // guards waiters
+	waiters  map[string][]*replyWaiter
+	delivery deliveries // replies on their way to chat providers
+}
+
+// pendingDecision is a trigger decided but not recorded (the store failed).
+type pendingDecision struct {
+	trigger   domain.Payload
+	triggerID uuid.UUID
+	position  int64 // of the trigger's event; 0 for a timer
 }
 
 type requestState struct {
@@ -111,10 +132,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Actor == "" {
 		cfg.Actor = "dispatcher"
 	}
+	stopped := make(chan struct{})
+	close(stopped) // no Run yet
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
-		received: make(chan *receiveJob), stopped: make(chan struct{}),
+		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{},
 	}, nil
 }
 
@@ -138,8 +161,11 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 	if err != nil {
 		return "", err
 	}
-	e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "received", 0)
+	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "received", 0)
 	if d.inline.Load() {
+		d.loopMu.Lock()
+		loopDone := d.loopDone
+		d.loopMu.Unlock()
 		job := &receiveJob{in: in, event: e, done: make(chan error, 1)}
 		select {
 		case d.received <- job:
@@ -149,9 +175,8 @@ func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, a
 			case <-ctx.Done():
 				return id, ctx.Err()
 			}
-		case <-d.stopped:
-		case <-time.After(inlineWait):
-			// The loop is busy (a slow builtin): record the request now,
+		case <-loopDone:
+			// The loop stopped (it restarts): record the request alone,
 			// the feed decides it in its turn.
 		case <-ctx.Done():
 			return "", ctx.Err()
@@ -197,41 +222,60 @@ func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestRec
 // folded (the model and the open requests are rebuilt); later ones are
 // decided. Deciding again what was decided before a crash appends nothing
 // new: event ids derive from the trigger's id.
+//
+// Run is a part of the server's supervisor: it reports itself ready once
+// it has folded what the log held when it started, and it ends with an
+// error when it could not do something for now (the store went away while
+// it read the log, recorded a decision, posted a reply). The next Run goes
+// on from what is folded, without folding it again, and resumes once it
+// has caught up: what failed is done again then.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	log := d.cfg.Logger.With().Str("component", "dispatcher").Logger()
-	checkpoint, err := d.cfg.Checkpoints.Load(ctx, d.cfg.Name)
-	if err != nil {
-		return fmt.Errorf("dispatcher checkpoint: %w", err)
-	}
 	head, _, err := d.cfg.Store.Head(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("dispatcher: read the head of the log: %w", err)
 	}
-	d.loop = loopState{start: checkpoint, checkpoint: checkpoint}
-	lastSaved := checkpoint
-	defer close(d.stopped)
-	defer d.inline.Store(false)
-	// Resume once everything stored at start is folded, so that what a
-	// previous process already recorded (a reply posted, a run ended) is
-	// known before anything is redone.
-	d.loop.resumeAt = max(checkpoint, head)
-	if d.loop.resumeAt == 0 {
-		d.resumed = true
-		d.inline.Store(true)
-		supervisor.Ready(ctx)
+	if !d.opened {
+		checkpoint, err := d.cfg.Checkpoints.Load(ctx, d.cfg.Name)
+		if err != nil {
+			return fmt.Errorf("dispatcher checkpoint: %w", err)
+		}
+		// Resume once everything stored at start is folded, so that what
+		// a previous process already recorded (a reply posted, a run
+		// ended) is known before anything is redone.
+		d.loop = loopState{start: checkpoint, checkpoint: checkpoint, resumeAt: max(checkpoint, head)}
+		d.lastSaved = checkpoint
+		d.opened = true
+	} else {
+		d.loop.resumeAt = max(head, d.loop.folded)
+		d.resumed = false
 	}
+	d.failure = nil
+	loopDone := make(chan struct{})
+	d.loopMu.Lock()
+	d.loopDone = loopDone
+	d.loopMu.Unlock()
+	defer func() {
+		d.inline.Store(false)
+		close(loopDone)
+	}()
+	if d.loop.folded >= d.loop.resumeAt {
+		d.resumeNow(ctx, log)
+	}
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
 	feed := make(chan domain.RecordedEvent)
 	feedErr := make(chan error, 1)
 	go func() {
 		defer close(feed)
-		for e, err := range eventstore.Follow(ctx, d.cfg.Store, 1, eventstore.FeedOptions{}) {
+		for e, err := range eventstore.Follow(feedCtx, d.cfg.Store, d.loop.folded+1, eventstore.FeedOptions{}) {
 			if err != nil {
 				feedErr <- err
 				return
 			}
 			select {
 			case feed <- e:
-			case <-ctx.Done():
+			case <-feedCtx.Done():
 				return
 			}
 		}
@@ -241,28 +285,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.saveCheckpoint(context.Background(), log, &lastSaved, d.loop.checkpoint)
+			d.saveCheckpoint(context.Background(), log)
+			d.delivery.wait()
 			return nil
 		case err := <-feedErr:
 			return fmt.Errorf("dispatcher feed: %w", err)
 		case id := <-d.timeouts:
 			if st := d.requests[id]; st != nil && !st.req.Status().Ended() {
 				trigger := dispatch.RequestTimedOut{At: time.Now().UTC()}
-				d.decide(ctx, log, st, trigger, derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0))
+				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0)
 			}
 		case <-idle.C:
-			d.saveCheckpoint(ctx, log, &lastSaved, d.loop.checkpoint)
+			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
-			// Builtins that catching up makes due run after the request is
-			// answered, so that Receive never waits for one.
-			d.deferring = true
-			err := d.receiveInline(ctx, log, job)
-			d.deferring = false
-			job.done <- err
-			for _, start := range d.deferred {
-				start()
-			}
-			d.deferred = nil
+			job.done <- d.receiveInline(ctx, log, job)
 		case e, ok := <-feed:
 			if !ok {
 				return nil
@@ -271,24 +307,64 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.consume(ctx, log, e)
 			}
 		}
+		if d.failure != nil {
+			d.saveCheckpoint(context.Background(), log)
+			return d.failure
+		}
 	}
 }
 
-func (d *Dispatcher) saveCheckpoint(ctx context.Context, log zerolog.Logger, saved *int64, position int64) {
-	if position <= *saved {
+// fail notes what this Run could not do for now; Run ends with it after
+// the step at hand.
+func (d *Dispatcher) fail(err error) {
+	if d.failure == nil {
+		d.failure = err
+	}
+}
+
+// resumeNow runs resume once the fold has reached resumeAt, then lets
+// requests be decided as they arrive and reports the part ready.
+func (d *Dispatcher) resumeNow(ctx context.Context, log zerolog.Logger) {
+	d.resumed = true
+	d.resume(ctx, log)
+	d.inline.Store(true)
+	supervisor.Ready(ctx)
+}
+
+// saveCheckpoint stores how far the dispatcher has decided: never past a
+// trigger whose decision is still to be recorded, so a crash decides it
+// again.
+func (d *Dispatcher) saveCheckpoint(ctx context.Context, log zerolog.Logger) {
+	position := d.loop.checkpoint
+	for _, p := range d.pending {
+		if p.position > 0 {
+			position = min(position, p.position-1)
+		}
+	}
+	if position <= d.lastSaved {
 		return
 	}
 	if err := d.cfg.Checkpoints.Save(ctx, d.cfg.Name, position); err != nil {
 		log.Error().Err(err).Int64("position", position).Msg("saving the dispatcher checkpoint")
 		return
 	}
-	*saved = position
+	d.lastSaved = position
 }
 
 // resume, once the fold reached the head, restarts what a previous process
-// left half done: runs requested but not finished are published again (an
-// executor skips a run that has ended), and replies not yet posted are posted.
+// (or this one, before a restart of its loop) left half done: decisions
+// not recorded are made again, runs requested but not finished are
+// published again (an executor skips a run that has ended, or that it
+// runs), and replies not yet posted are posted.
 func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
+	for id, p := range d.pending {
+		st := d.requests[id]
+		if st == nil || st.req.Status().Ended() {
+			delete(d.pending, id)
+			continue
+		}
+		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position)
+	}
 	for id, st := range d.requests {
 		if st.req.Status().Ended() {
 			if reply, ok := st.req.PendingReply(); ok {
@@ -299,22 +375,19 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 		d.arm(id, st)
 		for _, runID := range st.req.RunningRuns() {
 			events, err := d.cfg.Store.ReadStream(ctx, run.Stream(runID), 0, 1)
-			if err != nil || len(events) == 0 {
+			if err != nil {
+				d.fail(fmt.Errorf("read run %s to publish it again: %w", runID, err))
+				continue
+			}
+			if len(events) == 0 {
 				continue
 			}
 			p, err := domain.Decode(events[0])
 			rr, ok := p.(run.RunRequested)
-			switch {
-			case err != nil || !ok:
-			case rr.Mode == dispatch.ModeBuiltin:
-				// A crash came between the run's request and its end: run
-				// it now, as nothing of its run was recorded.
-				if err := d.runBuiltin(ctx, log, runID, rr, events[0].ID.String(), events[0].RecordedAt); err != nil {
-					log.Error().Err(err).Str("run_id", runID).Msg("running a builtin again after a restart")
-				}
-			default:
-				d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
+			if err != nil || !ok {
+				continue
 			}
+			d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
 		}
 	}
 }
@@ -345,7 +418,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		case dispatch.RequestReceived:
 			if deciding {
 				d.arm(id, st)
-				d.decide(ctx, log, st, p, e.ID)
+				d.decide(ctx, log, st, p, e.ID, e.Position)
 			}
 		case dispatch.ReplyPosted:
 			if st.req.Status().Ended() {
@@ -360,7 +433,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			}
 			if d.builtins[runID] {
 				delete(d.builtins, runID)
-				d.startBuiltin(ctx, log, runID, rr, e)
+				d.publishRun(ctx, log, runID, e.ID.String(), rr)
 			}
 		}
 		id, ok := d.runOwners[runID]
@@ -375,7 +448,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		st.req = dispatch.Evolve(st.req, trigger)
 		delete(d.runOwners, runID)
 		if deciding {
-			d.decide(ctx, log, st, trigger, e.ID)
+			d.decide(ctx, log, st, trigger, e.ID, e.Position)
 		}
 	}
 }
@@ -402,10 +475,13 @@ func (d *Dispatcher) arm(id string, st *requestState) {
 }
 
 // decide asks domain/dispatch what to do and does it, in the order
-// dispatch.Decision prescribes.
-func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID) {
+// dispatch.Decision prescribes. A decision the store does not take (it is
+// down) is kept pending, with the position of its trigger, and decided
+// again when the loop resumes; the loop ends for its supervisor to restart.
+func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID, position int64) {
 	id := st.req.ID()
 	log = log.With().Str("request_id", id).Logger()
+	delete(d.pending, id)
 	for attempt := 0; attempt < 3; attempt++ {
 		decision, err := dispatch.Decide(st.req, trigger, d.cfg.Facts)
 		if err != nil {
@@ -421,19 +497,21 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 			// Another dispatcher moved the request on: catch up and decide again.
 			events, rerr := d.cfg.Store.ReadStream(ctx, dispatch.Stream(id), st.version+1, 10000)
 			if rerr != nil {
-				log.Error().Err(rerr).Msg("re-reading the request after a conflict")
-				return
-			}
-			for _, e := range events {
-				if p, derr := domain.Decode(e); derr == nil {
-					st.req = dispatch.Evolve(st.req, p)
-					st.version = e.Version
+				err = fmt.Errorf("re-reading the request after a conflict: %w", rerr)
+			} else {
+				for _, e := range events {
+					if p, derr := domain.Decode(e); derr == nil {
+						st.req = dispatch.Evolve(st.req, p)
+						st.version = e.Version
+					}
 				}
+				continue
 			}
-			continue
 		}
-		if err != nil {
-			log.Error().Err(err).Msg("recording the decision failed; it is retried when the dispatcher restarts")
+		if err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Str("trigger", trigger.EventType()).Msg("recording the decision failed; it is decided again when the dispatcher resumes")
+			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position}
+			d.fail(fmt.Errorf("record the decision of request %s: %w", id, err))
 		}
 		return
 	}
@@ -445,7 +523,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	seq := 0
 	next := func(p domain.Payload) (domain.NewEvent, error) {
 		e, err := domain.Encode(p, md)
-		e.ID = derivedID(triggerID, "decision", seq)
+		e.ID = dispatch.DerivedID(triggerID, "decision", seq)
 		seq++
 		return e, err
 	}
@@ -453,7 +531,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	// events go in one atomic append: one commit on the way from a request
 	// to its runs, no StageStarted is ever recorded without its run, and no
 	// user a request registered without the request.
-	parts, err := encodeChanges(decision.Changes, md, triggerID)
+	parts, err := dispatch.EncodeChanges(decision.Changes, md, triggerID)
 	if err != nil {
 		return err
 	}
@@ -491,7 +569,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			// id came again, and what followed was done then.
 			return errAlreadyRecorded
 		}
-		d.cfg.Facts.applyOwn(decision.Changes)
+		d.cfg.Facts.ApplyRecorded(decision.Changes)
 		if len(decision.Request) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
@@ -510,9 +588,9 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
 	}
 	for _, runID := range decision.Cancel {
-		msg, err := executor.NewCancelMessage(executor.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})
+		msg, err := runbus.NewCancelMessage(runbus.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})
 		if err == nil {
-			err = d.cfg.Publisher.Publish(executor.TopicRunCancel, msg)
+			err = d.cfg.Publisher.Publish(runbus.TopicRunCancel, msg)
 		}
 		if err != nil {
 			log.Error().Err(err).Str("run_id", runID).Msg("publishing a cancel")
@@ -524,64 +602,111 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	return nil
 }
 
+// publishRun hands a run to its executor: a builtin run to the builtin
+// executor, any other to the executors of containers.
 func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, eventID string, req run.RunRequested) {
-	msg, err := executor.NewRunRequestMessage(executor.RunRequest{RunID: runID, EventID: eventID, Request: req})
+	topic := runbus.TopicRunRequested
+	if req.Mode == dispatch.ModeBuiltin {
+		topic = runbus.TopicBuiltinRequested
+	}
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req})
 	if err == nil {
 		msg.SetContext(ctx)
-		err = d.cfg.Publisher.Publish(executor.TopicRunRequested, msg)
+		err = d.cfg.Publisher.Publish(topic, msg)
 	}
-	if err != nil {
-		log.Error().Err(err).Str("run_id", runID).Msg("publishing a run request; it is published again when the dispatcher restarts")
+	if err != nil && ctx.Err() == nil {
+		log.Error().Err(err).Str("run_id", runID).Msg("publishing a run request; it is published again when the dispatcher resumes")
+		d.fail(fmt.Errorf("publish run %s: %w", runID, err))
 	}
 }
 
-// post hands the reply to its adapter. A chat provider's reply is
-// delivered off the loop, part by part (delivery.go); the api and web
-// posters answer at once; a reply for an adapter with neither is recorded
-// as posted to nowhere.
+// post hands the reply to its adapter, off the loop: a chat provider's
+// reply is delivered part by part (delivery.go); an api or web reply goes
+// to its poster, which wakes the caller; a reply for an adapter with
+// neither is recorded as posted to nowhere. A store or poster that fails
+// is retried with backoff while the process lives; after a restart, resume
+// posts what was not recorded posted.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
 	// A secret a builtin showed (a new token) goes into the reply only: the
-	// recorded output holds a placeholder, and ReplyPosted no text.
-	reply = d.linkTranscript(d.cfg.Facts.revealSecrets(requestID, reply))
+	// recorded output holds a placeholder, and so does the rendered text
+	// ReplyPosted records; the text posted is rendered again with the
+	// secret revealed.
+	reply = d.linkTranscript(reply)
+	format := render.FormatFor(reply.Adapter)
+	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
+	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
+		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
+		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
+	} else {
+		reply.Rendered = recorded
+	}
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
 	}
-	messageID := ""
-	if poster, ok := d.cfg.Posters[reply.Adapter]; ok {
-		var err error
-		if messageID, err = poster.Post(ctx, requestID, reply); err != nil {
-			log.Error().Err(err).Str("adapter", reply.Adapter).Msg("posting the reply failed; it is posted again when the dispatcher restarts")
-			return
-		}
-	} else {
-		log.Warn().Str("adapter", reply.Adapter).Msg("no chat adapter for this reply; recorded as posted")
+	q := &d.delivery
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.inFlight == nil {
+		q.inFlight, q.queues = map[string]*replyDelivery{}, map[string]*deliveryQueue{}
 	}
-	room := ""
-	if len(reply.To) > 0 {
-		room = reply.To[0].Name
+	if q.inFlight[requestID] != nil {
+		return // on its way already (resume after a live post)
 	}
-	d.recordReplyPosted(ctx, log, requestID, reply, dispatch.ReplyPosted{Adapter: reply.Adapter, Room: room, MessageID: messageID}, triggerID)
+	rd := &replyDelivery{ctx: ctx, log: log, requestID: requestID, reply: reply, causation: triggerID}
+	q.inFlight[requestID] = rd
+	q.running.Go(func() { d.postDirect(rd) })
 }
 
-// recordReplyPosted records that the reply is delivered and wakes whoever
-// waits for it.
-func (d *Dispatcher) recordReplyPosted(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, posted dispatch.ReplyPosted, triggerID uuid.UUID) {
+// postDirect posts an api or web reply and records it posted.
+func (d *Dispatcher) postDirect(rd *replyDelivery) {
+	defer func() {
+		q := &d.delivery
+		q.mu.Lock()
+		delete(q.inFlight, rd.requestID)
+		q.mu.Unlock()
+	}()
+	log := rd.log.With().Str("adapter", rd.reply.Adapter).Logger()
+	messageID := ""
+	if poster, ok := d.cfg.Posters[rd.reply.Adapter]; ok {
+		if err := retryStore(rd.ctx, log, "posting the reply failed; retrying", func() error {
+			var err error
+			messageID, err = poster.Post(rd.ctx, rd.requestID, rd.reply)
+			return err
+		}); err != nil {
+			return // only the end of the process stops it; the next start resumes
+		}
+	} else {
+		log.Warn().Msg("no chat adapter for this reply; recorded as posted")
+	}
+	room := ""
+	if len(rd.reply.To) > 0 {
+		room = rd.reply.To[0].Name
+	}
+	posted := dispatch.NewReplyPosted(rd.reply, room, messageID)
+	if err := retryStore(rd.ctx, log, "recording ReplyPosted", func() error {
+		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
+	}); err != nil {
+		return
+	}
+	d.notify(rd.requestID, rd.reply)
+}
+
+// recordReplyPosted records that the reply is delivered.
+func (d *Dispatcher) recordReplyPosted(ctx context.Context, requestID string, posted dispatch.ReplyPosted, triggerID uuid.UUID) error {
 	md := domain.Metadata{CorrelationID: requestID, Actor: d.cfg.Actor}
 	if triggerID != uuid.Nil {
 		md.CausationID = triggerID.String()
 	}
 	e, err := domain.Encode(posted, md)
-	if err == nil {
-		// One reply per request: its record has a stable id, so recording
-		// it twice (a crash between posting and recording) is a no-op.
-		e.ID = derivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
-		_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
-	}
 	if err != nil {
-		log.Error().Err(err).Msg("recording ReplyPosted")
+		return err
 	}
-	d.notify(requestID, reply)
+	// One reply per request: its record has a stable id, so recording it
+	// twice (a crash between posting and recording) is a no-op.
+	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
+	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
+	return err
 }
 
 // linkTranscript links the whole transcript from a reply whose output was
@@ -591,10 +716,4 @@ func (d *Dispatcher) linkTranscript(reply dispatch.Reply) dispatch.Reply {
 		return reply
 	}
 	return reply.WithTranscript(d.cfg.TranscriptURL(reply.CutRunID))
-}
-
-// derivedID gives the n-th event a trigger causes a stable id, so that
-// deciding the same trigger twice appends the same events (no-ops).
-func derivedID(trigger uuid.UUID, purpose string, n int) uuid.UUID {
-	return uuid.NewSHA1(trigger, []byte(fmt.Sprintf("%s/%d", purpose, n)))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 )
 
 // capture is a publisher that keeps what the dispatcher sends executors.
@@ -51,7 +52,7 @@ func start(t *testing.T, path string) *harness {
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	bus := &capture{}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: bus, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})
@@ -216,4 +217,17 @@ func countEvents2(t *testing.T, s eventstore.Store) int64 {
 		t.Fatal(err)
 	}
 	return head
+}
+
+// withBuiltins is a publisher that runs builtin runs on a builtin executor
+// over store and facts (as serve's router does) and hands every other
+// message to next; the executor is shut down when the test ends.
+func withBuiltins(t *testing.T, store eventstore.Store, facts *dispatcher.Facts, next message.Publisher) message.Publisher {
+	t.Helper()
+	b, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return executor.InProcessBuiltins{Executor: b, Next: next}
 }

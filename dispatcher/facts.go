@@ -126,15 +126,15 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	}
 }
 
-// applyOwn folds changes the dispatcher itself just recorded, before the
-// feed delivers them, so its next decisions read their own writes: a
-// second request from an unknown handle decided before the feed brought
-// the first one's registration finds the user instead of registering
-// another, and a second "user create bob" finds bob taken. The feed's
-// delivery applies them again, in log order, which leaves the same model
-// (the events are facts about names, memberships and grants that applying
-// twice does not change).
-func (f *Facts) applyOwn(changes []dispatch.Change) {
+// ApplyRecorded folds changes the dispatcher or a builtin run just
+// recorded, before the feed delivers them, so the next decisions and
+// builtins read their own writes: a second request from an unknown handle
+// decided before the feed brought the first one's registration finds the
+// user instead of registering another, and a second "user create bob"
+// finds bob taken. The feed's delivery applies them again, in log order,
+// which leaves the same model (the events are facts about names,
+// memberships and grants that applying twice does not change).
+func (f *Facts) ApplyRecorded(changes []dispatch.Change) {
 	for _, c := range changes {
 		for _, p := range c.Events {
 			f.Apply(p, domain.RecordedEvent{Stream: c.Stream})
@@ -242,6 +242,22 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != ""})
 	}
 	return out
+}
+
+// BundleVersion implements dispatch.TemplateSource: one installed version
+// of a bundle, or the enabled one when version is empty.
+func (f *Facts) BundleVersion(name, version string) (*bundle.Bundle, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	in := f.bundles[name]
+	if in == nil {
+		return nil, false
+	}
+	if version == "" {
+		version = in.enabled
+	}
+	b, ok := in.versions[version]
+	return b, ok
 }
 
 // UserAlias implements dispatch.Facts.

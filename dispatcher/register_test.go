@@ -11,6 +11,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -25,13 +26,13 @@ func startRegistering(t *testing.T, group string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{Store: store})
+	adminBuiltins, err := admin.Builtins(admin.Config{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{SelfRegister: true, SelfRegisterGroup: group}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{SelfRegister: true, SelfRegisterGroup: group}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: &capture{}, Facts: facts,
+		Store: store, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "slack": dispatcher.Posted{}},
 	})

@@ -88,13 +88,13 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 		chromedp.SendKeys("#command", "!echo hello", chromedp.ByID),
 		// A click, as a person does: form.submit() would skip console.js.
 		chromedp.Click(`#console-form button[type="submit"]`, chromedp.ByQuery),
-		chromedp.Poll(`(() => { const r = document.querySelector("#scrollback li.entry .reply"); return r !== null && r.textContent === "hello"; })()`, nil,
+		chromedp.Poll(`(() => { const r = document.querySelector("#scrollback li.entry .reply"); return r !== null && r.textContent.trim() === "hello"; })()`, nil,
 			chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Text("#scrollback li.entry .output", &output, chromedp.ByQuery),
 		chromedp.Text("#scrollback li.entry .reply", &reply, chromedp.ByQuery),
 		chromedp.AttributeValue("#scrollback li.entry", "data-request", &requestID, &ok, chromedp.ByQuery),
 	)
-	if strings.TrimSpace(output) != "hello" || reply != "hello" || !ok || requestID == "" {
+	if strings.TrimSpace(output) != "hello" || strings.TrimSpace(reply) != "hello" || !ok || requestID == "" {
 		t.Fatalf("the console shows output %q, reply %q, request %q", output, reply, requestID)
 	}
 

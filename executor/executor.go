@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 )
 
 // DefaultLimits apply to every run unless its bundle or command says
@@ -97,8 +98,8 @@ type Executor struct {
 
 	mu      sync.Mutex
 	active  map[string]*activeRun
-	early   map[string]CancelRequest // cancels that arrived before their run
-	earlyQ  []string                 // the order early cancels arrived, to bound them
+	early   map[string]runbus.CancelRequest // cancels that arrived before their run
+	earlyQ  []string                        // the order early cancels arrived, to bound them
 	running sync.WaitGroup
 }
 
@@ -113,7 +114,7 @@ const maxEarlyCancels = 4096
 var errShutdown = errors.New("executor shut down")
 
 // cancelCause is the cause of a run stopped on request.
-type cancelCause struct{ req CancelRequest }
+type cancelCause struct{ req runbus.CancelRequest }
 
 func (c cancelCause) Error() string { return "cancelled by request" }
 
@@ -133,7 +134,7 @@ func NewExecutorWithConfig(cfg Config) (*Executor, error) {
 		drain:   drain,
 		abandon: abandon,
 		active:  map[string]*activeRun{},
-		early:   map[string]CancelRequest{},
+		early:   map[string]runbus.CancelRequest{},
 	}, nil
 }
 
@@ -141,7 +142,7 @@ func NewExecutorWithConfig(cfg Config) (*Executor, error) {
 // returns when the run's terminal event is published, so the message is
 // acknowledged only then (at-least-once delivery; a redelivery is skipped).
 func (e *Executor) HandleRunRequested(msg *message.Message) error {
-	req, err := DecodeRunRequest(msg)
+	req, err := runbus.DecodeRunRequest(msg)
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func (e *Executor) HandleRunRequested(msg *message.Message) error {
 // sees every cancel; the one holding the run stops it, and a cancel that
 // arrives before its run is remembered so the run ends RunCancelled.
 func (e *Executor) HandleCancel(msg *message.Message) error {
-	c, err := DecodeCancel(msg)
+	c, err := runbus.DecodeCancel(msg)
 	if err != nil {
 		return err
 	}
@@ -162,7 +163,7 @@ func (e *Executor) HandleCancel(msg *message.Message) error {
 
 // Cancel stops run c.RunID if this executor holds it, recording
 // RunCancelRequested then RunCancelled. It reports whether the run was here.
-func (e *Executor) Cancel(c CancelRequest) bool {
+func (e *Executor) Cancel(c runbus.CancelRequest) bool {
 	e.mu.Lock()
 	a := e.active[c.RunID]
 	if a == nil || a.cancel == nil {
@@ -205,11 +206,11 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 // when the run could not be looked at (the store failed) or the executor is
 // shutting down; the caller retries. A run's own failure is its terminal
 // event, not an error.
-func (e *Executor) Execute(req RunRequest) error {
+func (e *Executor) Execute(req runbus.RunRequest) error {
 	log := e.cfg.Logger.With().Str("run_id", req.RunID).Str("request_id", req.Request.RequestID).Logger()
 	ctx := log.WithContext(e.base)
 	if err := run.ValidateID(req.RunID); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return fmt.Errorf("%w: %v", runbus.ErrBadMessage, err)
 	}
 
 	e.mu.Lock()
@@ -281,7 +282,7 @@ func (e *Executor) Execute(req RunRequest) error {
 	return e.runCommand(runCtx, log, req, rec)
 }
 
-func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req RunRequest, rec *recorder) error {
+func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbus.RunRequest, rec *recorder) error {
 	limits := req.Request.Limits.Or(e.cfg.Defaults)
 	mode := req.Request.Mode
 	if mode == "" {
@@ -405,7 +406,7 @@ func decideTerminal(o Outcome, runErr, cause error, limits run.Limits, result ru
 // runEnv is the command's environment: the Cog protocol's variables, then
 // the request's named variables (secrets among them) whose values came with
 // the message. A request variable never overrides a COG_ one.
-func runEnv(req RunRequest) []string {
+func runEnv(req runbus.RunRequest) []string {
 	env := run.CogEnv(req.RunID, req.Request)
 	for _, name := range req.Request.EnvNames {
 		v, ok := req.Env[name]

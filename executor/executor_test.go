@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
 )
@@ -58,8 +59,8 @@ func echoRun(stdout string, out executor.Outcome) func(context.Context, executor
 	}
 }
 
-func request(runID string) executor.RunRequest {
-	return executor.RunRequest{RunID: runID, Request: run.RunRequested{
+func request(runID string) runbus.RunRequest {
+	return runbus.RunRequest{RunID: runID, Request: run.RunRequested{
 		RequestID: "req-" + runID, Bundle: "ops", Command: "hello", Image: "img", Argv: []string{"/bin/hello"},
 	}}
 }
@@ -193,7 +194,7 @@ func TestExecutorStopsARunOnCancel(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Execute(request("r1")) }()
 	<-started
-	if !e.Cancel(executor.CancelRequest{RunID: "r1", Actor: "alice", Reason: "wrong env"}) {
+	if !e.Cancel(runbus.CancelRequest{RunID: "r1", Actor: "alice", Reason: "wrong env"}) {
 		t.Fatal("Cancel did not find the run in flight")
 	}
 	if err := <-done; err != nil {
@@ -213,7 +214,7 @@ func TestExecutorCancelsARunWhoseCancelCameFirst(t *testing.T) {
 	store := executortest.NewMemStore()
 	rt := &fakeRuntime{fn: echoRun("", executor.Outcome{})}
 	e := newTestExecutor(t, store, rt, 1)
-	e.Cancel(executor.CancelRequest{RunID: "r1", Actor: "bob"})
+	e.Cancel(runbus.CancelRequest{RunID: "r1", Actor: "bob"})
 	if err := e.Execute(request("r1")); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/runbus"
 )
 
 // RouterConfig tunes NewRouter. Zero fields take the defaults named.
@@ -31,7 +32,7 @@ type RouterConfig struct {
 // the message's: it is nacked and delivered again, so a run's events wait
 // for the store to return instead of being lost.
 func Unprocessable(err error) bool {
-	return errors.Is(err, ErrBadMessage) || errors.Is(err, ErrStreamConflict) || errors.Is(err, ErrStreamBehind) ||
+	return errors.Is(err, runbus.ErrBadMessage) || errors.Is(err, ErrStreamConflict) || errors.Is(err, ErrStreamBehind) ||
 		errors.Is(err, eventstore.ErrInvalidEvent)
 }
 
@@ -74,7 +75,7 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 		MaxInterval:     time.Second,
 		Multiplier:      2,
 		ShouldRetry: func(p middleware.RetryParams) bool {
-			return !errors.Is(p.Err, ErrBadMessage) && !errors.Is(p.Err, ErrStreamConflict)
+			return !errors.Is(p.Err, runbus.ErrBadMessage) && !errors.Is(p.Err, ErrStreamConflict)
 		},
 		Logger: logger,
 	}
@@ -93,8 +94,8 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 // must reach every executor: give each its own subscription (GoChannel fans
 // out to every subscriber; a broker needs a consumer group per executor).
 func (e *Executor) AddHandlers(r *message.Router, requests, cancels message.Subscriber) {
-	r.AddConsumerHandler("executor.run_requested", TopicRunRequested, requests, e.HandleRunRequested)
-	r.AddConsumerHandler("executor.run_cancel", TopicRunCancel, cancels, e.HandleCancel)
+	r.AddConsumerHandler("executor.run_requested", runbus.TopicRunRequested, requests, e.HandleRunRequested)
+	r.AddConsumerHandler("executor.run_cancel", runbus.TopicRunCancel, cancels, e.HandleCancel)
 }
 
 // AddHandler subscribes the appender to run events.

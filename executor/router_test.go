@@ -12,6 +12,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
 )
@@ -39,11 +40,11 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	go func() { _ = router.Run(ctx) }()
 	<-router.Running()
 
-	msg, err := executor.NewRunRequestMessage(request("routed"))
+	msg, err := runbus.NewRunRequestMessage(request("routed"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.Commands.Publish(executor.TopicRunRequested, msg); err != nil {
+	if err := bus.Commands.Publish(runbus.TopicRunRequested, msg); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -111,11 +112,11 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 	go func() { _ = router.Run(ctx) }()
 	<-router.Running()
 
-	msg, err := executor.NewRunRequestMessage(request("outage"))
+	msg, err := runbus.NewRunRequestMessage(request("outage"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.Commands.Publish(executor.TopicRunRequested, msg); err != nil {
+	if err := bus.Commands.Publish(runbus.TopicRunRequested, msg); err != nil {
 		t.Fatal(err)
 	}
 	// Three times the router's retries (2 each) are refused: the first

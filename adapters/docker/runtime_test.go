@@ -22,6 +22,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
 )
@@ -141,7 +142,7 @@ func TestDockerMissingImageFailsTheRunWithAReason(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	e, store := executortest.NewExecutor(t, newRuntime(t, cli), executor.Config{})
-	req := executor.RunRequest{RunID: runID(t), Request: run.RunRequested{RequestID: "r", Image: "logbook-test/no-such-image:1", Argv: []string{"true"}}}
+	req := runbus.RunRequest{RunID: runID(t), Request: run.RunRequested{RequestID: "r", Image: "logbook-test/no-such-image:1", Argv: []string{"true"}}}
 	if err := e.Execute(req); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			id := runID(t)
-			req := executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "hostile", Image: img, Argv: tt.argv, Limits: tt.limits.Or(testLimits)}}
+			req := runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "hostile", Image: img, Argv: tt.argv, Limits: tt.limits.Or(testLimits)}}
 			start := time.Now()
 			if err := e.Execute(req); err != nil {
 				t.Fatal(err)
@@ -262,7 +263,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 	t.Cleanup(func() {
 		// After all of that, the executor still runs an ordinary command.
 		id := runID(t)
-		if err := e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "after", Image: img, Argv: []string{"echo", "still fine"}, Limits: testLimits}}); err != nil {
+		if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "after", Image: img, Argv: []string{"echo", "still fine"}, Limits: testLimits}}); err != nil {
 			t.Error(err)
 			return
 		}
@@ -303,7 +304,7 @@ func TestDockerFastCommandsLoseNoOutput(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := runID(t)
-			if err := e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "fast", Image: img, Argv: []string{"echo", fmt.Sprint("hi ", i)}, Limits: testLimits}}); err != nil {
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "fast", Image: img, Argv: []string{"echo", fmt.Sprint("hi ", i)}, Limits: testLimits}}); err != nil {
 				t.Error(err)
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
 )
@@ -96,7 +97,7 @@ func TestDockerWarmPoolForksEachRunCleanlyAndRecycles(t *testing.T) {
 	prev := ""
 	for _, s := range steps {
 		id := runID(t)
-		req := executor.RunRequest{RunID: id, Env: s.env, Request: run.RunRequested{
+		req := runbus.RunRequest{RunID: id, Env: s.env, Request: run.RunRequested{
 			RequestID: "warm", Command: "hello", Image: img, Argv: s.argv, Mode: run.ModeWarm, Limits: limits, Input: []byte(s.input),
 		}}
 		for name := range s.env {
@@ -149,7 +150,7 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 	id := runID(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "c", Image: img, Argv: []string{"sleep", "60"}, Mode: run.ModeWarm, Limits: testLimits}})
+		done <- e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "c", Image: img, Argv: []string{"sleep", "60"}, Mode: run.ModeWarm, Limits: testLimits}})
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(executortest.Types(store.Payloads(run.Stream(id))), "ContainerStarted") {
@@ -158,7 +159,7 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.Cancel(executor.CancelRequest{RunID: id, Actor: "alice"})
+	e.Cancel(runbus.CancelRequest{RunID: id, Actor: "alice"})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := runID(t)
-			if err := e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: run.ModeWarm, Limits: tt.limits.Or(testLimits)}}); err != nil {
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: run.ModeWarm, Limits: tt.limits.Or(testLimits)}}); err != nil {
 				t.Fatal(err)
 			}
 			events := store.Payloads(run.Stream(id))
@@ -200,7 +201,7 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 		})
 	}
 	id := runID(t)
-	if err := e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: run.ModeWarm, Limits: testLimits}}); err != nil {
+	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: run.ModeWarm, Limits: testLimits}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(executortest.Output(store.Payloads(run.Stream(id)), run.Stdout)); got != "ok\n" {
@@ -214,7 +215,7 @@ func TestDockerWarmWithoutAnAgentFailsTheRunClearly(t *testing.T) {
 	img := dockertest.Image(t, cli)
 	e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{}), executor.Config{})
 	id := runID(t)
-	if err := e.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: run.ModeWarm}}); err != nil {
+	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: run.ModeWarm}}); err != nil {
 		t.Fatal(err)
 	}
 	failed, ok := executortest.Terminal(t, store.Payloads(run.Stream(id))).(run.RunFailed)

@@ -17,7 +17,10 @@ import (
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -55,18 +58,18 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	done := make(chan error, 2)
 	go func() { done <- views.Run(ctx) }()
 	db := projections.DBOf(store)
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db)})
+	adminBuiltins, err := admin.Builtins(admin.Config{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{}, nil)
 	posts := &heldPosts{}
 	rebind := func(q string) string { return q }
 	if store.Dialect() == "sqlite" {
 		rebind = sqlstore.RebindQuestion
 	}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: noExecutor{}, Facts: facts,
+		Store: store, Publisher: inProcessBuiltins(t, store, facts, noExecutor{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebind},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": posts},
 	})
@@ -274,4 +277,16 @@ func getJSON[T any](t *testing.T, p *platform, path, token string) T {
 	t.Helper()
 	status, _, body := p.do(t, http.MethodGet, path, token, nil)
 	return mustJSON[T](t, status, body)
+}
+
+// inProcessBuiltins runs builtin runs on a builtin executor over store and
+// facts, as serve's router does, and hands other messages to next.
+func inProcessBuiltins(t testing.TB, store eventstore.Store, facts *dispatcher.Facts, next message.Publisher) message.Publisher {
+	t.Helper()
+	b, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return executor.InProcessBuiltins{Executor: b, Next: next}
 }

@@ -48,6 +48,6 @@ func BenchmarkLinesOf(b *testing.B) {
 	text := strings.Repeat("héhé some output \x1b[1mbold\x1b[0m with\ttabs and a long line that goes on ", 60)
 	b.SetBytes(int64(len(text)))
 	for range b.N {
-		linesOf(text, 400)
+		linesOf(text, 400, false)
 	}
 }

@@ -136,13 +136,17 @@ func fold(name string) string {
 // sanitize makes one line of text safe to send: valid UTF-8, tabs as
 // spaces, and no control characters at all, so output can never end a
 // PRIVMSG early (CR, LF, NUL), start a CTCP request (\x01), or smuggle IRC
-// formatting or terminal escapes.
-func sanitize(line string) string {
+// formatting or terminal escapes. A formatted line (rendered from a
+// template, whose renderer removed every control character of the data)
+// keeps IRC's bold and italics codes, which the renderer wrote.
+func sanitize(line string, formatted bool) string {
 	line = strings.ToValidUTF8(line, "\uFFFD")
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t':
 			return ' '
+		case formatted && (r == '\x02' || r == '\x1d'):
+			return r
 		case unicode.IsControl(r), r == '\u2028', r == '\u2029':
 			return -1
 		}
@@ -155,13 +159,13 @@ func sanitize(line string) string {
 // (the space is dropped, as a word wrap would). Blank lines are skipped and
 // trailing spaces trimmed: IRC has no empty message, and servers strip
 // trailing spaces anyway.
-func linesOf(text string, maxBytes int) []string {
+func linesOf(text string, maxBytes int, formatted bool) []string {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	text = strings.ReplaceAll(text, "\r", "\n")
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimRight(sanitize(line), " ")
-		if line == "" {
+		line = strings.TrimRight(sanitize(line, formatted), " ")
+		if strings.Trim(line, "\x02\x1d ") == "" {
 			continue
 		}
 		for _, piece := range chat.Split(line, maxBytes) {

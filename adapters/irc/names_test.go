@@ -111,9 +111,23 @@ func TestLinesOf(t *testing.T) {
 		{"", 100, nil},
 	}
 	for _, c := range cases {
-		if got := linesOf(c.text, c.max); strings.Join(got, "|") != strings.Join(c.want, "|") {
+		if got := linesOf(c.text, c.max, false); strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("linesOf(%q, %d) = %q; want %q", c.text, c.max, got, c.want)
 		}
+	}
+}
+
+func TestAFormattedPartKeepsOnlyBoldAndItalics(t *testing.T) {
+	// Given lines rendered from a template: IRC's bold and italics codes
+	// the renderer wrote, and (were any left) other control characters
+	text := "\x02Name\x02  \x1dstate\x1d\x0304red\x01\n\x02\x02\n  body"
+	// When they are cut into PRIVMSG bodies
+	got := linesOf(text, 100, true)
+	// Then bold and italics stay, everything else goes, and a line of
+	// nothing but codes is skipped
+	want := []string{"\x02Name\x02  \x1dstate\x1d04red", "  body"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("linesOf = %q; want %q", got, want)
 	}
 }
 
@@ -253,7 +267,7 @@ func FuzzLinesOf(f *testing.F) {
 		if budget < 4 || budget > 512 {
 			return
 		}
-		lines := linesOf(text, budget)
+		lines := linesOf(text, budget, false)
 		for _, l := range lines {
 			if len(l) > budget || l == "" {
 				t.Fatalf("line %q of %d bytes; budget %d", l, len(l), budget)

@@ -50,7 +50,7 @@ func (p *Provider) Post(ctx context.Context, to dispatch.Destination, part chat.
 		if part.Link != "" && !strings.Contains(text, part.Link) { // chat.Plan's cut notice already names it
 			text = strings.TrimRight(text, "\n") + "\n" + "(the whole output: " + part.Link + ")"
 		}
-		prog = &partProgress{lines: linesOf(text, p.budget(s, t.name))}
+		prog = &partProgress{lines: linesOf(text, p.budget(s, t.name), part.Formatted)}
 	}
 	l := p.log.With().Str("request_id", part.RequestID).Int("part", part.Index).Str("target", t.name).Logger()
 	for prog.sent < len(prog.lines) {

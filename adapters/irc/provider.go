@@ -582,7 +582,7 @@ func (p *Provider) messageOf(s *session, e ircmsg.Message) (chat.Message, bool) 
 	if to == "" || strings.HasPrefix(text, "\x01") {
 		return chat.Message{}, false // CTCP (ACTION, VERSION...): not a command
 	}
-	text = sanitize(ircfmt.Strip(text))
+	text = sanitize(ircfmt.Strip(text), false)
 	m := chat.Message{Provider: Name, User: fold(nick)}
 	if strings.ContainsRune("#&+!", rune(to[0])) {
 		if !validChannel(to) {
@@ -643,7 +643,7 @@ func (p *Provider) notice(s *session, nick, text string) {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
 		defer cancel()
 		if p.limiter.Wait(ctx) == nil {
-			_ = s.conn.Notice(nick, sanitize(text))
+			_ = s.conn.Notice(nick, sanitize(text, false))
 		}
 	}()
 }

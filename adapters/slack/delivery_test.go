@@ -20,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 )
 
 type nopPublisher struct{}
@@ -45,7 +46,7 @@ func TestAReplyThroughSlackSurvivesADroppedConnectionAndA429(t *testing.T) {
 	defer store.Close()
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: nopPublisher{}, Facts: facts,
+		Store: store, Publisher: inProcessBuiltins(t, store, facts, nopPublisher{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Chat:        map[string]chat.Provider{slack.Name: provider},
 	})
@@ -117,4 +118,16 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// inProcessBuiltins runs builtin runs on a builtin executor over store and
+// facts, as serve's router does, and hands other messages to next.
+func inProcessBuiltins(t testing.TB, store eventstore.Store, facts *dispatcher.Facts, next message.Publisher) message.Publisher {
+	t.Helper()
+	b, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return executor.InProcessBuiltins{Executor: b, Next: next}
 }

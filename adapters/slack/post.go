@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // metadataType marks the messages that carry a reply part, so that a part
@@ -64,6 +66,9 @@ func (p *Provider) postMessage(ctx context.Context, channel string, part chat.Pa
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{
 			"request_id": part.RequestID, "part": part.Index, "count": part.Count,
 		}}),
+	}
+	if len(part.Attachments) > 0 {
+		opts = append(opts, slack.MsgOptionAttachments(attachments(part.Attachments)...))
 	}
 	if part.Thread != "" {
 		opts = append(opts, slack.MsgOptionTS(part.Thread))
@@ -253,8 +258,16 @@ func (p *Provider) paced(ctx context.Context, channel string) error {
 }
 
 // formatText escapes what Slack would read as markup and sets multi-line
-// output in a code block, so columns line up.
+// output in a code block, so columns line up. A formatted part is mrkdwn
+// rendered from a template, its data escaped already: it is posted as it
+// is.
 func formatText(part chat.Part) string {
+	if part.Formatted {
+		if part.Text == "" && len(part.Attachments) == 0 {
+			return dispatch.NoOutput
+		}
+		return part.Text
+	}
 	text := slackEscaper.Replace(part.Text)
 	if strings.Contains(text, "\n") {
 		text = "```\n" + text + "\n```"
@@ -266,6 +279,25 @@ func formatText(part chat.Part) string {
 }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// attachments are a part's legacy attachments, with their text, pretext
+// and fields read as mrkdwn (their titles are plain text).
+func attachments(as []render.Attachment) []slack.Attachment {
+	out := make([]slack.Attachment, 0, len(as))
+	for _, a := range as {
+		sa := slack.Attachment{
+			Color: a.Color, Pretext: a.Pretext, Title: a.Title, TitleLink: a.TitleLink, Text: a.Text, Fallback: a.Fallback,
+			ImageURL: a.ImageURL, ThumbURL: a.ThumbURL, AuthorName: a.AuthorName, AuthorLink: a.AuthorLink,
+			AuthorIcon: a.AuthorIcon, Footer: a.Footer, FooterIcon: a.FooterIcon, Ts: json.Number(a.Timestamp),
+			MarkdownIn: []string{"text", "pretext", "fields"},
+		}
+		for _, f := range a.Fields {
+			sa.Fields = append(sa.Fields, slack.AttachmentField{Title: f.Title, Value: f.Value, Short: f.Short})
+		}
+		out = append(out, sa)
+	}
+	return out
+}
 
 func slackTS(t time.Time) string {
 	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)

@@ -17,10 +17,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/logbookhq/logbook/domain/chat"
+	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
 // maxBody bounds an Events API request; Slack's are a few KiB.
@@ -34,7 +36,7 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 	p.mu.Lock()
 	p.handler = h
 	p.mu.Unlock()
-	delay := time.Second
+	retry := newReconnectBackOff()
 	for {
 		err := p.connect(ctx)
 		if err == nil {
@@ -43,18 +45,22 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 		if !errors.Is(err, chat.ErrRetry) {
 			return fmt.Errorf("slack: %w (check LOGBOOK_SLACK_BOT_TOKEN)", err)
 		}
+		supervisor.Unready(ctx, err)
+		delay := retry.NextBackOff()
 		p.log.Warn().Err(err).Dur("retry_in", delay).Msg("Slack is not reachable; retrying")
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
-		delay = min(delay*2, time.Minute)
 	}
-	go p.refreshEvery(ctx, 10*time.Minute)
+	supervisor.Ready(ctx)
+	var refresh sync.WaitGroup
+	defer refresh.Wait()
+	refresh.Go(func() { p.refreshEvery(ctx, 10*time.Minute) })
 	if p.cfg.AppToken == "" {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	delay = time.Second
+	retry.Reset()
 	for {
 		started := time.Now()
 		err := p.runSocketMode(ctx)
@@ -65,14 +71,22 @@ func (p *Provider) Run(ctx context.Context, h chat.Handler) error {
 			return fmt.Errorf("slack socket mode: %w (check LOGBOOK_SLACK_APP_TOKEN)", err)
 		}
 		if time.Since(started) > time.Minute {
-			delay = time.Second // it ran well for a while: start backing off afresh
+			retry.Reset() // it ran well for a while: start backing off afresh
 		}
+		delay := retry.NextBackOff()
 		p.log.Warn().Err(err).Dur("retry_in", delay).Msg("Slack Socket Mode disconnected; reconnecting")
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
-		delay = min(delay*2, time.Minute)
 	}
+}
+
+// newReconnectBackOff gives the waits between attempts to reach Slack:
+// one second doubling to a minute, with jitter.
+func newReconnectBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = time.Second, time.Minute
+	return b
 }
 
 var errRejected = errors.New("Slack rejected the token")

@@ -19,6 +19,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -418,6 +419,38 @@ func TestPostCarriesMetadataAndThread(t *testing.T) {
 	}
 	if m.Metadata == nil || m.Metadata.EventType != metadataType || m.Metadata.EventPayload["request_id"] != "req-1" || m.Metadata.EventPayload["part"] != float64(1) {
 		t.Fatalf("metadata = %+v", m.Metadata)
+	}
+}
+
+func TestAFormattedPartIsPostedAsRenderedWithItsAttachments(t *testing.T) {
+	f := start(t, nil)
+	// Given a part rendered from a template: mrkdwn, and an attachment
+	part := chat.Part{RequestID: "req-2", Count: 1, Formatted: true, Text: "*Instances:* 2\n```\na  b\n```",
+		Attachments: []render.Attachment{{Color: "#008000", Title: "web", Text: "_running_", Fields: []render.Field{{Title: "Zone", Value: "eu-1a", Short: true}}}}}
+	// When it is posted
+	if _, err := f.p.Post(context.Background(), ops, part); err != nil {
+		t.Fatal(err)
+	}
+	// Then the text is posted as it is, and the attachment keeps its colour,
+	// with its text and fields read as mrkdwn
+	m := f.api.Messages()[0]
+	if m.Text != part.Text || len(m.Attachments) != 1 {
+		t.Fatalf("posted %+v", m)
+	}
+	a := m.Attachments[0]
+	if a.Color != "#008000" || a.Title != "web" || a.Text != "_running_" || len(a.Fields) != 1 || !a.Fields[0].Short || strings.Join(a.MarkdownIn, ",") != "text,pretext,fields" {
+		t.Fatalf("attachment %+v", a)
+	}
+}
+
+func TestAFormattedPartOfOnlyAttachmentsHasNoText(t *testing.T) {
+	f := start(t, nil)
+	part := chat.Part{RequestID: "req-3", Count: 1, Formatted: true, Attachments: []render.Attachment{{Title: "only"}}}
+	if _, err := f.p.Post(context.Background(), ops, part); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.api.Messages()[0]; m.Text != "" || len(m.Attachments) != 1 {
+		t.Fatalf("posted %+v", m)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -124,6 +125,17 @@ type runEnded struct {
 type replyOut struct {
 	Text   string `json:"text"`
 	Failed bool   `json:"failed"`
+	// HTML is the reply rendered for the web by its templates, when the
+	// dispatcher posted it: console.js shows it in place of Text.
+	HTML string `json:"html,omitempty"`
+}
+
+func replyOutOf(r dispatch.Reply) replyOut {
+	out := replyOut{Text: r.Text, Failed: r.Failed}
+	if r.Rendered != nil && r.Rendered.Format == render.FormatHTML {
+		out.HTML = r.Rendered.Text
+	}
+	return out
 }
 
 type requestEnded struct {
@@ -322,7 +334,7 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	var msgs []sseMessage
 	if ok {
-		msgs = append(msgs, sseMessage{eventReply, replyOut{Text: reply.Text, Failed: reply.Failed}})
+		msgs = append(msgs, sseMessage{eventReply, replyOutOf(reply)})
 	}
 	_ = send(append(msgs, sseMessage{eventEnd, requestEnded{RequestID: id, Status: string(f.req.Status())}}))
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -59,7 +60,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: nowhere{}, Facts: facts,
+		Store: store, Publisher: inProcessBuiltins(t, store, facts, nowhere{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"web": dispatcher.Posted{}, "api": dispatcher.Posted{}},
 	})
@@ -309,4 +310,16 @@ func next(t testing.TB, events <-chan sse) sse {
 		t.Fatal("no event within 10s")
 	}
 	return sse{}
+}
+
+// inProcessBuiltins runs builtin runs on a builtin executor over store and
+// facts, as serve's router does, and hands other messages to next.
+func inProcessBuiltins(t testing.TB, store eventstore.Store, facts *dispatcher.Facts, next message.Publisher) message.Publisher {
+	t.Helper()
+	b, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return executor.InProcessBuiltins{Executor: b, Next: next}
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -142,7 +145,42 @@ type requestData struct {
 	Request httpapi.RequestView
 	Runs    []httpapi.RunView
 	Reply   *dispatch.Reply
-	Events  []eventRow
+	// Posted is what the reply's record says was posted: the rendered
+	// text beside the output as the command printed it (Reply.Text).
+	Posted *postedReply
+	Events []eventRow
+}
+
+// postedReply is a ReplyPosted as the request page shows it.
+type postedReply struct {
+	dispatch.ReplyPosted
+	// HTML is the rendered text when it is HTML (the web UI's own), shown
+	// as such: the renderer escaped every value in it.
+	HTML template.HTML
+	// Shown is any other rendered text, with IRC's formatting codes
+	// taken out, and Slack's attachments after it.
+	Shown string
+}
+
+func postedReplyOf(p dispatch.ReplyPosted) *postedReply {
+	out := &postedReply{ReplyPosted: p}
+	if p.Format == string(render.FormatHTML) {
+		out.HTML = template.HTML(p.Rendered) // render.HTML escaped every value in it
+		return out
+	}
+	out.Shown = strings.Map(func(r rune) rune {
+		if r == '\x02' || r == '\x1d' {
+			return -1
+		}
+		return r
+	}, p.Rendered)
+	for _, a := range p.Attachments {
+		out.Shown += "\n\n[attachment " + a.Color + "] " + a.Title + "\n" + a.Text
+		for _, f := range a.Fields {
+			out.Shown += "\n" + f.Title + ": " + f.Value
+		}
+	}
+	return out
 }
 
 // requestPage shows a request, its runs, its reply and its whole event
@@ -178,6 +216,11 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	for _, e := range events {
 		data.Events = append(data.Events, eventRowOf(e))
+		if p, err := domain.Decode(e); err == nil {
+			if posted, ok := p.(dispatch.ReplyPosted); ok && posted.Rendered != "" {
+				data.Posted = postedReplyOf(posted)
+			}
+		}
 	}
 	f := newRequestFollower(id)
 	if err := ui.feedRequest(ctx, id, false, func(e domain.RecordedEvent) error { _, err := f.apply(e); return err }); err != nil {

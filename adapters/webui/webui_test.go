@@ -166,7 +166,7 @@ func TestTheConsoleRunsACommandAsTheUserFromProviderWebAndStreamsItsOutput(t *te
 
 	events := b.follow(id)
 	var kinds []string
-	output, reply, status := "", "", ""
+	output, reply, replyHTML, status := "", "", "", ""
 	for _, e := range events {
 		kinds = append(kinds, e.Event)
 		switch e.Event {
@@ -174,12 +174,14 @@ func TestTheConsoleRunsACommandAsTheUserFromProviderWebAndStreamsItsOutput(t *te
 			output += e.Data["text"].(string)
 		case "reply":
 			reply = e.Data["text"].(string)
+			replyHTML, _ = e.Data["html"].(string)
 		case "end":
 			status = e.Data["status"].(string)
 		}
 	}
-	if output != "hello\n" || reply != "hello" || status != "completed" {
-		t.Fatalf("the stream gave output %q, reply %q, status %q; events %v", output, reply, status, kinds)
+	// The reply comes as text and as the HTML the web's renderer made.
+	if output != "hello\n" || reply != "hello" || replyHTML != "<p>hello</p>\n" || status != "completed" {
+		t.Fatalf("the stream gave output %q, reply %q (html %q), status %q; events %v", output, reply, replyHTML, status, kinds)
 	}
 	if strings.Join(kinds, " ") != "run chunk run_end reply end" {
 		t.Fatalf("the stream's events are %v", kinds)
@@ -228,14 +230,17 @@ func TestAnEmptyCommandIsRefused(t *testing.T) {
 func TestTheRequestPageShowsItsRunsReplyAndCheckedChain(t *testing.T) {
 	f := newFixture(t)
 	b := f.login(t, f.adminToken)
-	id := b.say("echo chained")
+	id := b.say("echo 'chained <b>'")
 	b.follow(id)
 	resp, body := b.get("/requests/" + id)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the request page answered %d:\n%s", resp.StatusCode, body)
 	}
+	// The output as printed and the reply as rendered and posted (HTML,
+	// the value escaped once by the renderer) are both there.
 	for _, want := range []string{"RequestReceived", "IdentityResolved", "PipelineParsed", "PermissionChecked", "StageStarted", "RequestCompleted",
-		`<pre class="reply" id="reply">chained</pre>`, `href="/runs/` + id + `-s0-i0"`, "logbook:echo"} {
+		`<pre class="reply" id="reply">chained &lt;b&gt;</pre>`, `<div class="rendered" id="rendered"><p>chained &lt;b&gt;</p>`,
+		"html for web, Cog's default rendering", `href="/runs/` + id + `-s0-i0"`, "logbook:echo"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("the request page lacks %s:\n%s", want, body)
 		}

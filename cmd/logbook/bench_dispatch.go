@@ -17,7 +17,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
-	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 )
 
@@ -53,11 +53,11 @@ func (a *arrivals) expect(requestID string) <-chan struct{} {
 }
 
 func (a *arrivals) Publish(topic string, msgs ...*message.Message) error {
-	if topic != executor.TopicRunRequested {
+	if topic != runbus.TopicRunRequested {
 		return nil
 	}
 	for _, m := range msgs {
-		req, err := executor.DecodeRunRequest(m)
+		req, err := runbus.DecodeRunRequest(m)
 		if err != nil {
 			return err
 		}

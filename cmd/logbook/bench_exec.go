@@ -23,6 +23,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 )
 
@@ -176,7 +177,7 @@ func benchExecRun(ctx context.Context, progress io.Writer, n, outputMB int, imag
 		return func() error {
 			id := "bench" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
 			before := counter.events.Load()
-			if err := ex.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{RequestID: id, Image: image, Argv: echo, Mode: mode}}); err != nil {
+			if err := ex.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: id, Image: image, Argv: echo, Mode: mode}}); err != nil {
 				return err
 			}
 			if counter.events.Load()-before < 4 {
@@ -298,7 +299,7 @@ func benchExecCapture(ex *executor.Executor, counter *benchExecCounter, image st
 	bytes := int64(outputMB) * 1_000_000
 	id := "benchcap" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
 	start := time.Now()
-	if err := ex.Execute(executor.RunRequest{RunID: id, Request: run.RunRequested{
+	if err := ex.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{
 		RequestID: id, Image: image, Argv: []string{"head", "-c", strconv.FormatInt(bytes, 10), "/dev/zero"},
 		Limits: run.Limits{TimeoutMS: 300_000},
 	}}); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/executor"
 )
 
 func init() { registerBench(newBenchSlackCmd) }
@@ -106,8 +107,13 @@ func benchSlack(ctx context.Context, n int, sync string) (benchSlackResult, erro
 		return benchSlackResult{}, err
 	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	builtins, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded, Logger: zerolog.Nop()})
+	if err != nil {
+		return benchSlackResult{}, err
+	}
+	defer builtins.Shutdown(context.Background()) //nolint:errcheck // the bench is over
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: &arrivals{seen: map[string]chan struct{}{}}, Facts: facts,
+		Store: store, Publisher: executor.InProcessBuiltins{Executor: builtins}, Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Chat:        map[string]chat.Provider{slack.Name: provider},
 	})

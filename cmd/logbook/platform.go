@@ -14,6 +14,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/process"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
@@ -29,6 +30,7 @@ type platform struct {
 	store      *sqlstore.Store
 	bus        executor.EmbeddedBus
 	exec       *executor.Executor
+	builtins   *executor.BuiltinExecutor
 	views      *projections.Runner
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
@@ -37,8 +39,9 @@ type platform struct {
 
 // startPlatform wires the platform and starts its parts under sup, in the
 // order they depend on each other, which is also the reverse of the order
-// they stop in: the bus, the runtime, the executor's router (after
-// reconcile), the views, the dispatcher, then the chat providers. An error
+// they stop in: the bus, the runtime, the executors (containers and
+// builtins) on their router, reconcile, the views, the dispatcher, then the
+// chat providers. An error
 // is one a restart cannot fix (a bad setting, no Docker when it is
 // required).
 func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
@@ -51,6 +54,21 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	}
 	sup.Start(ctx, supervisor.Part{Name: "runtime", Run: waitForStop, Stop: closeRT, StopTimeout: 30 * time.Second})
 
+	// The facts the dispatcher decides with, which the builtins read too.
+	viewsDB := projections.DBOf(store)
+	adminBuiltins, err := admin.Builtins(admin.Config{
+		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.chat, err = configuredChat(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...),
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup}, p.chat.canPost)
+
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
 		return nil, err
@@ -60,6 +78,13 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
+	p.builtins, err = executor.NewBuiltinExecutor(executor.BuiltinConfig{
+		Store: store, Builtins: p.facts.Builtins(), Facts: p.facts, Recorded: p.facts.ApplyRecorded, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.builtins.AddHandler(router, p.bus.Commands)
 	executor.NewAppender(store).AddHandler(router, p.bus.Events)
 	sup.Start(ctx, supervisor.Part{
 		Name: "executor", Essential: true, ReportsReady: true, StopTimeout: 40 * time.Second,
@@ -84,7 +109,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		// Runs in flight end RunCancelled and are recorded before the
 		// router stops taking their events.
 		Stop: func(ctx context.Context) error {
-			return errors.Join(p.exec.Shutdown(ctx), router.Close())
+			return errors.Join(p.exec.Shutdown(ctx), p.builtins.Shutdown(ctx), router.Close())
 		},
 	})
 	select {
@@ -107,19 +132,6 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	}
 	sup.Start(ctx, supervisor.Part{Name: "views", Essential: true, ReportsReady: true, Run: p.views.Run})
 
-	viewsDB := projections.DBOf(store)
-	admin, err := dispatcher.AdminBuiltins(dispatcher.AdminConfig{
-		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.chat, err = configuredChat(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(admin...),
-		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup}, p.chat.canPost)
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},

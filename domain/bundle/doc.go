@@ -24,7 +24,9 @@
 // requires only permissions the bundle declares or site: ones; the version
 // is N.N or N.N.N; bundle, command, option and environment variable names
 // are valid; a docker section names an image and a tag; each command's
-// short flags are unique; Gort triggers are valid regular expressions.
+// short flags are unique; Gort triggers are valid regular expressions;
+// every template parses (Greenbar for Cog, Go templates with Gort's
+// functions for Gort), a problem reported on the file line it is on.
 //
 // Problems carry a Kind (syntax, schema, meaning) and a 1-based line.
 // Warnings never make a config invalid.

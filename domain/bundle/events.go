@@ -1,6 +1,10 @@
 package bundle
 
-import "github.com/logbookhq/logbook/domain"
+import (
+	"github.com/google/uuid"
+
+	"github.com/logbookhq/logbook/domain"
+)
 
 // StreamPrefix is the category of bundle streams: `bundle-<name>`.
 const StreamPrefix = "bundle-"
@@ -58,4 +62,18 @@ func init() {
 	domain.Register[BundleDisabled]()
 	domain.Register[RuleAdded]()
 	domain.Register[RuleRemoved]()
+}
+
+// InstallEvents are the events that install and enable a bundle version,
+// with stable ids: installing the same version twice is a no-op.
+func InstallEvents(b *Bundle, config []byte) (string, []domain.Payload, []uuid.UUID) {
+	return Stream(b.Name),
+		[]domain.Payload{
+			BundleInstalled{Name: b.Name, Version: b.Version, Config: string(config), Permissions: b.Permissions},
+			BundleEnabled{Name: b.Name, Version: b.Version},
+		},
+		[]uuid.UUID{
+			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/installed")),
+			uuid.NewSHA1(uuid.NameSpaceURL, []byte("bundle/"+b.Name+"/"+b.Version+"/enabled")),
+		}
 }

@@ -3,10 +3,12 @@ package bundle
 import (
 	"errors"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/rules"
+	"github.com/logbookhq/logbook/domain/template"
 )
 
 var (
@@ -44,6 +46,52 @@ func (l *loader) checkMeaning(b *Bundle) {
 		l.checkCommand(b, c, nameOK)
 	}
 	l.checkApprovals(b)
+	l.checkTemplates(b)
+}
+
+// checkTemplates parses every template body, so a template that would
+// fail when a reply is rendered fails the bundle's validation instead,
+// naming the file line of the problem: Greenbar for Cog, Go templates with
+// Gort's functions for Gort (bundle and command templates).
+func (l *loader) checkTemplates(b *Bundle) {
+	if l.format == FormatGort {
+		all := slices.Clone(b.templates)
+		for _, c := range b.commands {
+			all = append(all, c.templates...)
+		}
+		for _, t := range all {
+			_, err := template.ParseGort(t.Body)
+			l.templateProblem(t, err)
+		}
+		return
+	}
+	for _, t := range b.templates {
+		if t.Body == "" {
+			continue // Cog v3 per-provider variants only (warned about)
+		}
+		parsed, err := template.Parse(t.Body)
+		if l.templateProblem(t, err) {
+			continue
+		}
+		for _, w := range parsed.Warnings() {
+			l.warnf(t.FileLine(w.Line), "templates.%s: at its line %d, column %d: %s", t.Name, w.Line, w.Column, w.Msg)
+		}
+	}
+}
+
+// templateProblem reports a template's parse error, if any, on the file
+// line it is about.
+func (l *loader) templateProblem(t *Template, err error) bool {
+	var syntax *template.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		l.meaningf(t.FileLine(syntax.Line), "templates.%s: the template does not parse at its line %d, column %d: %s", t.Name, syntax.Line, syntax.Column, syntax.Msg)
+	case err != nil:
+		l.meaningf(t.Line, "templates.%s: the template does not parse: %v", t.Name, err)
+	default:
+		return false
+	}
+	return true
 }
 
 func (l *loader) checkBundleName(b *Bundle) bool {

@@ -267,6 +267,20 @@ type Template struct {
 	Body      string
 	Providers map[string]string
 	Line      int
+	// BodyLine is the file line of the body's first line. A body written
+	// as a block (body: |) maps its lines one to one onto the file's, so
+	// a problem on a body's line is reported on the file's line.
+	BodyLine  int
+	bodyBlock bool
+}
+
+// FileLine is the file line of the body's line n (1-based): exact for a
+// block body, else the line the body starts on.
+func (t *Template) FileLine(n int) int {
+	if t.bodyBlock && n > 0 {
+		return t.BodyLine + n - 1
+	}
+	return t.BodyLine
 }
 
 // Mode is how the executor runs a bundle's commands.

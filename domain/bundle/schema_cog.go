@@ -184,6 +184,7 @@ func (l *loader) decodeCogTemplates(n *yaml.Node, path string) []*Template {
 			switch tf.Key {
 			case "body":
 				t.Body, _ = l.str(tf.Value, join(tpath, tf.Key))
+				t.BodyLine, t.bodyBlock = bodyLine(tf.Value)
 			case "slack", "hipchat":
 				if s, ok := l.str(tf.Value, join(tpath, tf.Key)); ok {
 					if t.Providers == nil {

@@ -118,7 +118,9 @@ func (l *loader) decodeGortTemplates(n *yaml.Node, path string) []*Template {
 		switch f.Key {
 		case "command", "command_error", "message", "message_error":
 			if s, ok := l.str(f.Value, join(path, f.Key)); ok {
-				out = append(out, &Template{Name: f.Key, Body: s, Line: f.Line})
+				t := &Template{Name: f.Key, Body: s, Line: f.Line}
+				t.BodyLine, t.bodyBlock = bodyLine(f.Value)
+				out = append(out, t)
 			}
 		default:
 			l.unknownField(f, path, gortTemplateFields)

@@ -256,3 +256,12 @@ func editDistance(a, b string, limit int) int {
 	}
 	return min(prev[len(b)], limit)
 }
+
+// bodyLine is where a scalar's text starts in the file, and whether its
+// lines follow the file's one to one (a literal block, body: |).
+func bodyLine(n *yaml.Node) (int, bool) {
+	if n.Style&yaml.LiteralStyle != 0 {
+		return n.Line + 1, true
+	}
+	return n.Line, false
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // Message is one chat message addressed to Logbook, as a provider received
@@ -93,6 +94,12 @@ type Part struct {
 	// people to answer; a provider that can adds approve and reject
 	// buttons.
 	Approval string
+	// Formatted says Text is already in the provider's markup, rendered
+	// from directives that escaped the data for it: the provider posts it
+	// as it is. Unformatted text is the provider's to escape.
+	Formatted bool
+	// Attachments go with the part (Slack's legacy attachments).
+	Attachments []render.Attachment
 }
 
 // Limits describe what one message may hold on a provider.

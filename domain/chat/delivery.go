@@ -8,6 +8,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // Delivery events live in the request stream, next to ReplyPosted, which
@@ -195,22 +196,48 @@ func (d *Delivery) Next(to dispatch.Destination, count int) Step {
 // left out and the link to the whole transcript (when there is one). The
 // plan is a pure function of its inputs, so a runner that restarts plans
 // the same parts again.
+//
+// A rendered reply (reply.Rendered) is planned from its rendered text,
+// its parts marked Formatted; its attachments follow the text, as many in
+// a part as its byte budget and maxAttachmentsPerPart allow, and count
+// toward MaxParts. A file holds the reply's plain text, where markup would
+// not render. A Slack code block cut between two parts is closed at the
+// end of the first and opened again in the second.
 func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []Part {
 	base := Part{RequestID: requestID, Thread: reply.Thread, Failed: reply.Failed, Approval: reply.Approval}
+	text, plain := reply.Text, reply.Text
+	var attachments []render.Attachment
+	fences := false
+	if rr := reply.Rendered; rr != nil {
+		text, plain, attachments = rr.Text, rr.Plain, rr.Attachments
+		base.Formatted = true
+		fences = rr.Format == render.FormatSlack
+	}
 	maxBytes := limits.MaxMessageBytes
 	if maxBytes <= 0 {
-		maxBytes = len(reply.Text) + 1
+		maxBytes = len(text) + 1
 	}
-	pieces := Split(reply.Text, maxBytes)
-	overParts := limits.MaxParts > 0 && len(pieces) > limits.MaxParts
-	overLines := limits.MaxLines > 0 && lineCount(reply.Text) > limits.MaxLines
+	splitAt := maxBytes
+	if fences {
+		splitAt = max(maxBytes-len(fenceOpen)-len(fenceClose), 1)
+	}
+	pieces := Split(text, splitAt)
+	if fences {
+		pieces = balanceFences(pieces)
+	}
+	if text == "" && len(attachments) > 0 {
+		pieces = nil
+	}
+	grouped := groupAttachments(pieces, attachments, maxBytes)
+	overParts := limits.MaxParts > 0 && len(grouped) > limits.MaxParts
+	overLines := limits.MaxLines > 0 && lineCount(text) > limits.MaxLines
 	if !overParts && !overLines {
-		return numbered(base, pieces, link, false)
+		return numberedWith(base, grouped, link, false)
 	}
 	if limits.UploadFiles {
 		p := base
-		p.Count, p.Text, p.Link = 1, reply.Text, link
-		p.Attachment, p.AttachmentName = true, AttachmentName(requestID)
+		p.Count, p.Text, p.Link = 1, plain, link
+		p.Attachment, p.AttachmentName, p.Formatted = true, AttachmentName(requestID), false
 		return []Part{p}
 	}
 	// Keep what fits in all parts but the last and all lines but the last;
@@ -235,7 +262,7 @@ func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []
 		}
 		kept = append(kept, piece)
 	}
-	rest := reply.Text[offsetAfter(reply.Text, kept):]
+	rest := text[min(offsetAfter(text, kept), len(text)):]
 	// The last part leaves room for the notice; the notice's byte count is
 	// computed on the longest it can be, so the cut holds.
 	notice := cutNotice(len(rest), link)
@@ -267,6 +294,76 @@ func PlanNotice(requestID string, n dispatch.Notice, limits Limits) []Part {
 	return parts
 }
 
+// maxAttachmentsPerPart: Slack shows at most 20 attachments a message
+// without folding them away.
+const maxAttachmentsPerPart = 20
+
+// partContent is one part's text and attachments before numbering.
+type partContent struct {
+	text        string
+	attachments []render.Attachment
+}
+
+// groupAttachments puts the attachments after the text: into the last
+// text part while its byte budget and the per-part count allow, then into
+// parts of their own.
+func groupAttachments(pieces []string, attachments []render.Attachment, maxBytes int) []partContent {
+	parts := make([]partContent, len(pieces))
+	for i, p := range pieces {
+		parts[i] = partContent{text: p}
+	}
+	if len(parts) == 0 && len(attachments) == 0 {
+		return []partContent{{}}
+	}
+	for _, a := range attachments {
+		n := len(parts) - 1
+		if n < 0 || len(parts[n].attachments) >= maxAttachmentsPerPart || partSize(parts[n])+a.Size() > maxBytes && partSize(parts[n]) > 0 {
+			parts = append(parts, partContent{})
+			n++
+		}
+		parts[n].attachments = append(parts[n].attachments, a)
+	}
+	return parts
+}
+
+func partSize(p partContent) int {
+	n := len(p.text)
+	for _, a := range p.attachments {
+		n += a.Size()
+	}
+	return n
+}
+
+const (
+	fenceOpen  = "```\n"
+	fenceClose = "\n```"
+)
+
+// balanceFences closes a Slack code block a cut left open at the end of a
+// piece and opens it again at the start of the next.
+func balanceFences(pieces []string) []string {
+	open := false
+	for i, p := range pieces {
+		reopened := open
+		for _, line := range strings.Split(p, "\n") {
+			if strings.HasPrefix(line, "```") {
+				open = !open
+				if strings.Count(line, "```") > 1 { // ```x``` opens and closes
+					open = !open
+				}
+			}
+		}
+		if reopened {
+			p = fenceOpen + p
+		}
+		if open {
+			p += fenceClose
+		}
+		pieces[i] = p
+	}
+	return pieces
+}
+
 // lineCount is how many lines text shows: one more than its line breaks.
 func lineCount(text string) int { return strings.Count(text, "\n") + 1 }
 
@@ -288,11 +385,19 @@ func firstLines(text string, n int) string {
 }
 
 func numbered(base Part, texts []string, link string, cut bool) []Part {
-	parts := make([]Part, len(texts))
+	contents := make([]partContent, len(texts))
 	for i, t := range texts {
+		contents[i] = partContent{text: t}
+	}
+	return numberedWith(base, contents, link, cut)
+}
+
+func numberedWith(base Part, contents []partContent, link string, cut bool) []Part {
+	parts := make([]Part, len(contents))
+	for i, c := range contents {
 		p := base
-		p.Index, p.Count, p.Text = i, len(texts), t
-		if cut && i == len(texts)-1 {
+		p.Index, p.Count, p.Text, p.Attachments = i, len(contents), c.text, c.attachments
+		if cut && i == len(contents)-1 {
 			p.Link = link
 		}
 		parts[i] = p

@@ -53,13 +53,13 @@ func answer(c BuiltinCall, v Verdict) (run.Result, error) {
 	what := fmt.Sprintf("request %s (%s: %s)", shortID(a.RequestID), a.Requested.RequesterName, a.Requested.Text)
 	switch {
 	case v == VerdictReject:
-		return bodyResult("Rejected " + what + ": it will not run."), nil
+		return BodyResult("Rejected " + what + ": it will not run."), nil
 	case j.Approves:
-		return bodyResult("Approved " + what + ": that was the last approval it needed, so it goes ahead now."), nil
+		return BodyResult("Approved " + what + ": that was the last approval it needed, so it goes ahead now."), nil
 	}
 	after := a
 	after.Granted = append(slices.Clip(a.Granted), ApprovalGranted{User: user.ID, Username: user.Username, Permissions: j.Permissions})
-	return bodyResult(fmt.Sprintf("Approved %s: it has %s.", what, after.Progress())), nil
+	return BodyResult(fmt.Sprintf("Approved %s: it has %s.", what, after.Progress())), nil
 }
 
 // findPending finds the request awaiting approval that id names: its whole
@@ -115,7 +115,7 @@ func runApprovals(c BuiltinCall) (run.Result, error) {
 		lines = append(lines, line)
 	}
 	if len(lines) == 0 {
-		return bodyResult("No request waits for your approval."), nil
+		return BodyResult("No request waits for your approval."), nil
 	}
-	return bodyResult(append([]string{"Waiting for approval:"}, lines...)...), nil
+	return BodyResult(append([]string{"Waiting for approval:"}, lines...)...), nil
 }

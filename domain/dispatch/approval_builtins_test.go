@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func answerRun(t *testing.T, f *StaticFacts, username string, args ...string) (s
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		RequestID: "req-b", Invocation: run.Invocation{Room: "ops", ChatHandle: relUsers[username][1], Username: username, PipelineID: "req-b"}}
-	out := f.Builtins().Execute(req, "req-b-s0-i0", f, t0.Add(time.Minute))
+	out := f.Builtins().Execute(context.Background(), req, "req-b-s0-i0", f, t0.Add(time.Minute))
 	switch e := out.Events[len(out.Events)-1].(type) {
 	case run.RunSucceeded:
 		return renderOutput(e.Result.Value), true, out.Changes

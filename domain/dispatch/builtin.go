@@ -2,9 +2,9 @@ package dispatch
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/logbookhq/logbook/domain/access"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/rules"
@@ -37,10 +38,17 @@ type Builtin struct {
 	// everyone.
 	Rules []*rules.Rule
 	Run   func(BuiltinCall) (run.Result, error)
+	// Changes says it may Record changes: such builtins run one at a
+	// time, each deciding on what the one before recorded (two "user
+	// create bob" create bob once). The others run side by side.
+	Changes bool
 }
 
 // BuiltinCall is one invocation of a builtin.
 type BuiltinCall struct {
+	// Ctx ends when the run must: its timeout, a cancel, the executor
+	// stopping. A builtin's I/O runs under it.
+	Ctx     context.Context
 	Args    []string
 	Options map[string]any
 	Input   json.RawMessage // the previous stage's output element
@@ -138,6 +146,12 @@ func (b Builtins) With(more ...Builtin) Builtins {
 	return out
 }
 
+// Changes says whether the builtin a run asks for may record changes.
+func (b Builtins) Changes(req run.RunRequested) bool {
+	builtin, ok := b[req.Command]
+	return ok && req.Bundle == BuiltinBundle && builtin.Changes
+}
+
 // Names lists the registry's names, sorted.
 func (b Builtins) Names() []string {
 	names := make([]string, 0, len(b))
@@ -180,9 +194,9 @@ type BuiltinRun struct {
 // keeps no changes). A builtin's output is its result written in the Cog
 // protocol, so the transcript of a builtin run reads like that of a command
 // in a container, and parses back to the same result.
-func (b Builtins) Execute(req run.RunRequested, runID string, facts Facts, at time.Time) BuiltinRun {
+func (b Builtins) Execute(ctx context.Context, req run.RunRequested, runID string, facts Facts, at time.Time) BuiltinRun {
 	var changes []Change
-	terminal := b.execute(req, runID, facts, at, &changes)
+	terminal := b.execute(ctx, req, runID, facts, at, &changes)
 	if _, ok := terminal.(run.RunSucceeded); !ok {
 		changes = nil
 	}
@@ -213,14 +227,14 @@ func OutputEvents(terminal domain.Payload, at time.Time) []domain.Payload {
 // holds, as the executors' chunker coalesces.
 const BuiltinChunkBytes = 16 << 10
 
-func (b Builtins) execute(req run.RunRequested, runID string, facts Facts, at time.Time, changes *[]Change) domain.Payload {
+func (b Builtins) execute(ctx context.Context, req run.RunRequested, runID string, facts Facts, at time.Time, changes *[]Change) domain.Payload {
 	builtin, ok := b[req.Command]
 	if !ok || req.Bundle != BuiltinBundle {
 		return run.RunFailed{Reason: fmt.Sprintf("%s:%s is not a builtin command", req.Bundle, req.Command)}
 	}
-	res, err := builtin.Run(BuiltinCall{Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts, RunID: runID, At: at, changes: changes})
+	res, err := builtin.Run(BuiltinCall{Ctx: ctx, Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts, RunID: runID, At: at, changes: changes})
 	if err != nil {
-		return run.RunFailed{Reason: err.Error(), Result: bodyResult(err.Error())}
+		return run.RunFailed{Reason: err.Error(), Result: BodyResult(err.Error())}
 	}
 	if res.Aborted {
 		return run.RunFailed{Reason: "aborted", Result: res}
@@ -282,7 +296,8 @@ func plainBodyLines(v json.RawMessage) ([]string, bool) {
 }
 
 // bodyResult is text output in Cog's shape, [{"body": [lines]}].
-func bodyResult(lines ...string) run.Result {
+// BodyResult is a plain-text result of lines, as Cog's [{"body": [lines]}].
+func BodyResult(lines ...string) run.Result {
 	if lines == nil {
 		lines = []string{}
 	}
@@ -291,7 +306,7 @@ func bodyResult(lines ...string) run.Result {
 }
 
 func runEcho(c BuiltinCall) (run.Result, error) {
-	return bodyResult(strings.Join(c.Args, " ")), nil
+	return BodyResult(strings.Join(c.Args, " ")), nil
 }
 
 func runHelp(c BuiltinCall) (run.Result, error) {
@@ -308,16 +323,16 @@ func runHelp(c BuiltinCall) (run.Result, error) {
 			}
 		}
 		lines = append(lines, "", "Run `help COMMAND` for one command's usage.")
-		return bodyResult(lines...), nil
+		return BodyResult(lines...), nil
 	}
 	t, err := resolveWritten(cat, c.Args[0])
 	if err != nil {
 		return run.Result{}, err
 	}
 	if t.builtin != nil {
-		return bodyResult(t.FullName()+" - "+t.builtin.Description, "Usage: "+t.builtin.Usage), nil
+		return BodyResult(t.FullName()+" - "+t.builtin.Description, "Usage: "+t.builtin.Usage), nil
 	}
-	return bodyResult(commandHelp(t.command)...), nil
+	return BodyResult(commandHelp(t.command)...), nil
 }
 
 // commandHelp is a bundle command's description and usage from its
@@ -370,9 +385,9 @@ func runWhich(c BuiltinCall) (run.Result, error) {
 		return run.Result{}, err
 	}
 	if t.builtin != nil {
-		return bodyResult(fmt.Sprintf("%s is the builtin %s", c.Args[0], t.FullName())), nil
+		return BodyResult(fmt.Sprintf("%s is the builtin %s", c.Args[0], t.FullName())), nil
 	}
-	return bodyResult(fmt.Sprintf("%s is %s (bundle %s %s)", c.Args[0], t.FullName(), t.bundle.Name, t.bundle.Version)), nil
+	return BodyResult(fmt.Sprintf("%s is %s (bundle %s %s)", c.Args[0], t.FullName(), t.bundle.Name, t.bundle.Version)), nil
 }
 
 func resolveWritten(cat catalog, written string) (target, error) {
@@ -398,7 +413,7 @@ func runWhoami(c BuiltinCall) (run.Result, error) {
 	}
 	lines = append(lines, "Chat handles: "+orNone(handles))
 	lines = append(lines, "Groups: "+orNone(c.Facts.GroupsOf(user.ID)))
-	return bodyResult(lines...), nil
+	return BodyResult(lines...), nil
 }
 
 func orNone(items []string) string {
@@ -440,4 +455,35 @@ func FoldAccess(dir *access.Directory, p domain.Payload) {
 		return
 	}
 	dir.Apply(p)
+}
+
+// DerivedID gives the n-th event a trigger causes a stable id, so that
+// deciding (or running) the same trigger twice appends the same events,
+// which the store takes as no-ops.
+func DerivedID(trigger uuid.UUID, purpose string, n int) uuid.UUID {
+	return uuid.NewSHA1(trigger, []byte(fmt.Sprintf("%s/%d", purpose, n)))
+}
+
+// EncodeChanges encodes changes to other streams, each event with its
+// fixed id or one derived from the trigger.
+func EncodeChanges(changes []Change, md domain.Metadata, trigger uuid.UUID) ([]eventstore.StreamAppend, error) {
+	parts := make([]eventstore.StreamAppend, 0, len(changes)+2)
+	n := 0
+	for _, c := range changes {
+		events := make([]domain.NewEvent, len(c.Events))
+		for i, p := range c.Events {
+			e, err := domain.Encode(p, md)
+			if err != nil {
+				return nil, err
+			}
+			e.ID = DerivedID(trigger, "change", n)
+			if i < len(c.IDs) && c.IDs[i] != uuid.Nil {
+				e.ID = c.IDs[i]
+			}
+			n++
+			events[i] = e
+		}
+		parts = append(parts, eventstore.StreamAppend{Stream: c.Stream, Expected: c.Expected, Events: events})
+	}
+	return parts, nil
 }

@@ -20,7 +20,7 @@ func execute(t *testing.T, facts *StaticFacts, handle, username string, args ...
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		Invocation: run.Invocation{Room: "general", ChatHandle: handle, Username: username}}
-	events := facts.Builtins().Execute(req, "r1", facts, time.Now()).Events
+	events := facts.Builtins().Execute(t.Context(), req, "r1", facts, time.Now()).Events
 	switch e := events[len(events)-1].(type) {
 	case run.RunSucceeded:
 		return renderOutput(e.Result.Value), true
@@ -75,7 +75,7 @@ func TestTheBuiltinsAnswerFromTheFacts(t *testing.T) {
 func TestABuiltinRunsThroughTheWholeRequest(t *testing.T) {
 	t.Parallel()
 	s, id := started(t, "U2", "echo hi there > #ops")
-	events := s.facts.Builtins().Execute(s.last.Runs[0].Request, s.last.Runs[0].RunID, s.facts, time.Now()).Events
+	events := s.facts.Builtins().Execute(t.Context(), s.last.Runs[0].Request, s.last.Runs[0].RunID, s.facts, time.Now()).Events
 	done := s.then(RunEvent{RunID: RunID(id, 0, 0), Event: events[len(events)-1]})
 	wantTypes(t, done, "RequestCompleted")
 	if reply := wantReply(t, done, "hi there"); reply.To[0].Name != "ops" {
@@ -86,7 +86,7 @@ func TestABuiltinRunsThroughTheWholeRequest(t *testing.T) {
 func TestTheBuiltinRegistryIsExtensible(t *testing.T) {
 	t.Parallel()
 	ping, err := NewBuiltin("ping", "Answers pong.", "ping", []string{"must have site:ping"}, func(BuiltinCall) (run.Result, error) {
-		return bodyResult("pong"), nil
+		return BodyResult("pong"), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func builtinRun(t *testing.T, facts Facts, at time.Time, args ...string) []domai
 	t.Helper()
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: args[0], Args: args[1:], Mode: ModeBuiltin,
 		Invocation: run.Invocation{Room: "general", ChatHandle: "U1", Username: "alice"}}
-	events := facts.Builtins().Execute(req, "r1", facts, at).Events
+	events := facts.Builtins().Execute(t.Context(), req, "r1", facts, at).Events
 	state := run.Fold([]domain.Payload{req})
 	for _, e := range events {
 		accepted, err := run.Decide(state, e)
@@ -215,13 +215,13 @@ func TestCogStdoutParsesBackToTheResult(t *testing.T) {
 		result run.Result
 		stdout string
 	}{
-		{"body lines are printed as lines", bodyResult("one", "", "three"), "one\n\nthree\n"},
-		{"an empty body prints nothing", bodyResult(), ""},
+		{"body lines are printed as lines", BodyResult("one", "", "three"), "one\n\nthree\n"},
+		{"an empty body prints nothing", BodyResult(), ""},
 		{"no value prints nothing", run.Result{}, ""},
 		{"a value that is not a body is JSON", run.Result{Value: json.RawMessage(`{"a":1}`)}, "JSON\n{\"a\":1}\n"},
-		{"a body line reading as the JSON marker makes it JSON", bodyResult("JSON"), "JSON\n[{\"body\":[\"JSON\"]}]\n"},
-		{"a body line reading as a protocol line makes it JSON", bodyResult("COGCMD_ACTION: abort"), "JSON\n[{\"body\":[\"COGCMD_ACTION: abort\"]}]\n"},
-		{"template, logs and abort come first", run.Result{Template: "t", Logs: []run.LogLine{{Level: "info", Message: "m"}}, Aborted: true, Value: bodyResult("x").Value},
+		{"a body line reading as the JSON marker makes it JSON", BodyResult("JSON"), "JSON\n[{\"body\":[\"JSON\"]}]\n"},
+		{"a body line reading as a protocol line makes it JSON", BodyResult("COGCMD_ACTION: abort"), "JSON\n[{\"body\":[\"COGCMD_ACTION: abort\"]}]\n"},
+		{"template, logs and abort come first", run.Result{Template: "t", Logs: []run.LogLine{{Level: "info", Message: "m"}}, Aborted: true, Value: BodyResult("x").Value},
 			"COG_TEMPLATE: t\nCOGCMD_INFO: m\nCOGCMD_ACTION: abort\nx\n"},
 	}
 	for _, tc := range cases {
@@ -278,7 +278,7 @@ func TestABuiltinsChangesAreKeptOnlyWhenItSucceeds(t *testing.T) {
 			if fail {
 				return run.Result{}, errors.New("it went wrong after recording")
 			}
-			return bodyResult("noted"), nil
+			return BodyResult("noted"), nil
 		}
 	}
 	ok, err := NewBuiltin("note", "", "note", []string{"allow"}, note(false))
@@ -294,7 +294,7 @@ func TestABuiltinsChangesAreKeptOnlyWhenItSucceeds(t *testing.T) {
 	req := run.RunRequested{Bundle: BuiltinBundle, Command: "note", Mode: ModeBuiltin}
 
 	t.Run("given a builtin that records and succeeds, its changes come with its end, merged by stream", func(t *testing.T) {
-		out := facts.Builtins().Execute(req, "run-7", facts, time.Now())
+		out := facts.Builtins().Execute(t.Context(), req, "run-7", facts, time.Now())
 		if sawRunID != "run-7" {
 			t.Fatalf("the builtin saw run id %q", sawRunID)
 		}
@@ -307,7 +307,7 @@ func TestABuiltinsChangesAreKeptOnlyWhenItSucceeds(t *testing.T) {
 	})
 	t.Run("given a builtin that records and then fails, nothing it recorded is kept", func(t *testing.T) {
 		req.Command = "badnote"
-		out := facts.Builtins().Execute(req, "run-8", facts, time.Now())
+		out := facts.Builtins().Execute(t.Context(), req, "run-8", facts, time.Now())
 		if len(out.Changes) != 0 {
 			t.Fatalf("a failed run kept changes %+v", out.Changes)
 		}

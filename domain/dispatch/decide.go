@@ -660,7 +660,7 @@ func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.Ra
 		starts = append(starts, RunStart{RunID: id, Builtin: t.builtin != nil, Request: req})
 	}
 	for i, s := range starts {
-		events = append(events, StageStarted{Stage: stage, Invocation: i, RunID: s.RunID})
+		events = append(events, StageStarted{Stage: stage, Invocation: i, RunID: s.RunID, Version: s.Request.Version})
 	}
 	return events, starts
 }

@@ -8,11 +8,13 @@ package dispatch
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/rules"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // StreamPrefix is the category of request streams.
@@ -157,6 +159,11 @@ type StageStarted struct {
 	Stage      int    `json:"stage"`
 	Invocation int    `json:"invocation,omitempty"`
 	RunID      string `json:"run_id"`
+	// Version is the version of the command's bundle the run uses, so the
+	// reply is rendered with that version's templates even if another is
+	// enabled meanwhile. Empty for builtins, and in events recorded before
+	// it was added.
+	Version string `json:"version,omitempty"`
 }
 
 // RequestCompleted ends a request whose every stage succeeded.
@@ -172,11 +179,60 @@ type RequestFailed struct {
 	RunID  string `json:"run_id,omitempty"`
 }
 
-// ReplyPosted records that a chat adapter delivered the reply.
+// ReplyPosted records that a chat adapter delivered the reply, and what
+// was posted: the text as rendered for the adapter (a secret it reveals
+// kept as its placeholder), the template it was rendered with and the
+// bundle version that template came from. The command's output as it
+// printed it stays in the run's transcript.
 type ReplyPosted struct {
 	Adapter   string `json:"adapter"`
 	Room      string `json:"room"`
 	MessageID string `json:"message_id,omitempty"`
+	// Format is the rendered text's markup (slack, irc, html, text).
+	Format   string `json:"format,omitempty"`
+	Rendered string `json:"rendered,omitempty"`
+	// Attachments are the Slack attachments posted beside Rendered.
+	Attachments []render.Attachment `json:"attachments,omitempty"`
+	// Template names the template ("" for Cog's default rendering,
+	// logbook:error for Logbook's own); Source says where it came from
+	// (bundle, gort, default, logbook).
+	Template      string `json:"template,omitempty"`
+	Source        string `json:"source,omitempty"`
+	Bundle        string `json:"bundle,omitempty"`
+	BundleVersion string `json:"bundle_version,omitempty"`
+	// TemplateError says why the named template could not be used.
+	TemplateError string `json:"template_error,omitempty"`
+}
+
+// MaxRecordedRender bounds the rendered text a ReplyPosted keeps, well
+// under the store's 4 MiB event limit; the output itself is in the run's
+// transcript.
+const MaxRecordedRender = 1 << 20
+
+// NewReplyPosted is the record of a reply posted to room.
+func NewReplyPosted(r Reply, room, messageID string) ReplyPosted {
+	p := ReplyPosted{Adapter: r.Adapter, Room: room, MessageID: messageID}
+	if rr := r.Rendered; rr != nil {
+		p.Format, p.Rendered, p.Template, p.Source = string(rr.Format), rr.Recorded, rr.Template, rr.Source
+		p.Attachments = rr.RecordedAttachments
+		size := len(p.Rendered)
+		for _, a := range p.Attachments {
+			size += a.Size()
+		}
+		if size > MaxRecordedRender {
+			p.Attachments = nil
+			p.Rendered += fmt.Sprintf("\n[%d attachments not recorded: the record keeps at most %d bytes]", len(rr.RecordedAttachments), MaxRecordedRender)
+		}
+		if len(p.Rendered) > MaxRecordedRender {
+			cut := MaxRecordedRender
+			for cut > 0 && !utf8.RuneStart(p.Rendered[cut]) {
+				cut--
+			}
+			p.Rendered = p.Rendered[:cut] + fmt.Sprintf("\n[recorded text cut at %d of %d bytes]", cut, len(rr.Recorded))
+		}
+		p.Bundle, p.BundleVersion, p.TemplateError = rr.Bundle, rr.Version, rr.Error
+	}
+	return p
 }
 
 func (RequestReceived) EventType() string   { return "RequestReceived" }

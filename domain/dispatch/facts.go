@@ -65,6 +65,14 @@ type InstalledBundle struct {
 	Enabled bool
 }
 
+// BundleVersions describes one installed bundle: its versions and the one
+// enabled.
+type BundleVersions struct {
+	Name     string
+	Versions []string // sorted
+	Enabled  string   // "" when disabled
+}
+
 // Settings are the dispatcher's limits and defaults.
 type Settings struct {
 	// MaxRequestBytes bounds the text of a request; 0 means 16 KiB.

@@ -61,7 +61,7 @@ func FuzzCogStdout(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		res := bodyResult(strings.Split(text, "\x00")...)
+		res := BodyResult(strings.Split(text, "\x00")...)
 		assertParsesBack(t, res, CogStdout(res))
 		if json.Valid([]byte(text)) {
 			res := run.Result{Value: json.RawMessage(text)}

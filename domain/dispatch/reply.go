@@ -42,6 +42,19 @@ type Reply struct {
 	// asks people to answer; a provider that can (Slack) adds approve and
 	// reject buttons to it.
 	Approval string `json:"approval,omitempty"`
+
+	// What RenderReply renders the reply from, beside Value and Template:
+	// the command whose output it is (bundle:command) and its bundle's
+	// version, a registration notice, and for a request that did not
+	// complete, the problem for Logbook's error template.
+	Command string   `json:"-"`
+	Version string   `json:"-"`
+	Notice  string   `json:"-"`
+	Problem *Problem `json:"-"`
+
+	// Rendered is the reply rendered for its adapter (RenderReply): what
+	// is posted. Nil until rendered.
+	Rendered *Rendered `json:"rendered,omitempty"`
 }
 
 // cutNotice is the last line of a reply whose output was cut.
@@ -69,6 +82,16 @@ func (r *Reply) markCut(runID string) {
 	r.Text += "\n" + cutNotice(runID, "")
 }
 
+// Problem is why a request did not complete, as Logbook's error template
+// shows it.
+type Problem struct {
+	Status  Status   // how the request ended: failed, denied, rejected, unknown_user
+	Title   string   // "Denied", "Failed", ...
+	Message string   // the sentence
+	Hint    string   // a command that helps, shown as code
+	Output  []string // the failed command's output
+}
+
 // NoOutput is the text of the reply to a request whose output is empty, so
 // the person still learns that it completed.
 const NoOutput = "(no output)"
@@ -80,25 +103,37 @@ func replyFor(r Request) Reply {
 	reply := Reply{Adapter: rec.Adapter, To: origin, Thread: rec.Thread, Failed: true}
 	switch r.status {
 	case StatusUnknown:
+		hint := fmt.Sprintf("!user link USERNAME %s %s", rec.Adapter, rec.ChatUser)
 		reply.Text = fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s. "+
-			"Ask an admin to run `!user link USERNAME %s %s`.", rec.Adapter, rec.ChatUser, rec.Adapter, rec.ChatUser)
+			"Ask an admin to run `%s`.", rec.Adapter, rec.ChatUser, hint)
+		message := fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s. Ask an admin to run:", rec.Adapter, rec.ChatUser)
 		if AuthenticatedAdapters[rec.Adapter] {
 			// These senders name a Logbook user; there is no handle to link.
+			hint = ""
 			reply.Text = fmt.Sprintf("I don't know who you are: there is no enabled Logbook user named %s. Ask an admin for an account.", rec.ChatUser)
+			message = reply.Text
 		}
 		if reason := r.unknown.RegistrationError; reason != "" {
 			reply.Text += " (I could not register you myself: " + reason + ".)"
+			message = fmt.Sprintf("I don't know who you are: no Logbook user is linked to your %s handle %s, "+
+				"and I could not register you myself: %s. Ask an admin to run:", rec.Adapter, rec.ChatUser, reason)
 		}
+		reply.Problem = &Problem{Status: StatusUnknown, Title: "Unknown user", Message: message, Hint: hint}
 	case StatusRejected:
 		reply.Text = "I could not run that: " + rejectionText(r.rejected)
+		reply.Problem = &Problem{Status: StatusRejected, Title: "I could not run that", Message: rejectionText(r.rejected)}
 	case StatusDenied:
 		reply.Text = "Denied: " + r.denied.Reason
+		reply.Problem = &Problem{Status: StatusDenied, Title: "Denied", Message: r.denied.Reason}
 	case StatusFailed:
 		reply.Text = "Failed: " + r.failed.Reason
+		reply.Problem = &Problem{Status: StatusFailed, Title: "Failed", Message: r.failed.Reason}
+		reply.Command, reply.Version = r.stageCommand(r.failed.Stage)
 		if o, ok := r.outcomes[r.failed.RunID]; ok {
 			if out := renderOutput(o.result.Value); out != "" {
 				reply.Text += "\n" + out
 				reply.Value = o.result.Value
+				reply.Problem.Output = strings.Split(out, "\n")
 				if o.result.Truncated {
 					reply.markCut(r.failed.RunID)
 				}
@@ -112,6 +147,7 @@ func replyFor(r Request) Reply {
 		}
 		reply.Value = r.completed.Output
 		reply.Template = r.lastTemplate()
+		reply.Command, reply.Version = r.stageCommand(len(r.stages) - 1)
 		reply.Text = renderOutput(r.completed.Output)
 		if reply.Text == "" {
 			reply.Text = NoOutput
@@ -126,9 +162,22 @@ func replyFor(r Request) Reply {
 		}
 	}
 	if r.registered.User != "" {
-		reply.Text = registrationNotice(r.registered) + "\n" + reply.Text
+		reply.Notice = registrationNotice(r.registered)
+		reply.Text = reply.Notice + "\n" + reply.Text
 	}
 	return reply
+}
+
+// stageCommand is the command a stage ran (bundle:command) and the version
+// of its bundle its first run used.
+func (r Request) stageCommand(stage int) (command, version string) {
+	if stage < 0 || stage >= len(r.stages) {
+		return "", ""
+	}
+	if runs := r.stageRuns(stage); len(runs) > 0 {
+		version = runs[0].version
+	}
+	return r.commandOf(stage), version
 }
 
 func rejectionText(p PipelineRejected) string {

@@ -96,6 +96,7 @@ type Request struct {
 type stageRun struct {
 	stage, invocation int
 	runID             string
+	version           string // of the command's bundle
 }
 
 // outcome is how a run ended.
@@ -183,7 +184,7 @@ func Evolve(r Request, e domain.Payload) Request {
 		}
 	case StageStarted:
 		if r.status == StatusParsed || r.status == StatusApproved || r.status == StatusRunning {
-			r.runs = append(slices.Clip(r.runs), stageRun{stage: p.Stage, invocation: p.Invocation, runID: p.RunID})
+			r.runs = append(slices.Clip(r.runs), stageRun{stage: p.Stage, invocation: p.Invocation, runID: p.RunID, version: p.Version})
 			r.status = StatusRunning
 		}
 	case RequestCompleted:

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,28 @@ func WithParam(url, key, value string) string {
 		sep = "&"
 	}
 	return url + sep + key + "=" + value
+}
+
+// CogBundlesDir finds the shared directory of published Cog bundle configs
+// (shared/testdata/cog-bundles above the working directory). The files are
+// third-party test data read in place, never copied into the project; when
+// the directory is not there the test skips, or fails when services are
+// required.
+func CogBundlesDir(t testing.TB) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		candidate := filepath.Join(dir, "shared", "testdata", "cog-bundles")
+		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
+			return candidate
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	Missing(t, "the published Cog bundle configs", "no shared/testdata/cog-bundles above "+wd)
+	return ""
 }

@@ -42,13 +42,33 @@ type User struct {
 // Message is a message posted to the server (chat.postMessage, or a file
 // shared by files.completeUploadExternal).
 type Message struct {
-	Channel  string
-	TS       string
-	Text     string
-	ThreadTS string
-	Metadata *Metadata
-	File     *File
-	At       time.Time // when the server received it
+	Channel     string
+	TS          string
+	Text        string
+	ThreadTS    string
+	Attachments []Attachment // legacy attachments, as chat.postMessage took them
+	Metadata    *Metadata
+	File        *File
+	At          time.Time // when the server received it
+}
+
+// Attachment is a message's legacy attachment.
+type Attachment struct {
+	Color      string            `json:"color"`
+	Title      string            `json:"title"`
+	TitleLink  string            `json:"title_link"`
+	Pretext    string            `json:"pretext"`
+	Text       string            `json:"text"`
+	Fallback   string            `json:"fallback"`
+	Fields     []AttachmentField `json:"fields"`
+	MarkdownIn []string          `json:"mrkdwn_in"`
+}
+
+// AttachmentField is an attachment's field.
+type AttachmentField struct {
+	Title string `json:"title"`
+	Value string `json:"value"`
+	Short bool   `json:"short"`
 }
 
 // Metadata is a message's metadata.
@@ -273,7 +293,12 @@ func (s *Server) answer(method string, r *http.Request) map[string]any {
 				return map[string]any{"ok": false, "error": "invalid_metadata_format"}
 			}
 		}
-		if m.Text == "" {
+		if a := r.Form.Get("attachments"); a != "" {
+			if err := json.Unmarshal([]byte(a), &m.Attachments); err != nil {
+				return map[string]any{"ok": false, "error": "invalid_attachments"}
+			}
+		}
+		if m.Text == "" && len(m.Attachments) == 0 {
 			return map[string]any{"ok": false, "error": "no_text"}
 		}
 		if len(m.Text) > 40000 {

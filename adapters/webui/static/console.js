@@ -61,7 +61,14 @@
         status.appendChild(a);
       });
       on("reply", function (d) {
-        reply.textContent = d.text;
+        // html is the reply as Logbook's renderer wrote it for the web,
+        // every value in it escaped; without it, the text is shown.
+        if (d.html) {
+          reply.innerHTML = d.html;
+          reply.classList.add("rendered");
+        } else {
+          reply.textContent = d.text;
+        }
         reply.classList.toggle("failed", !!d.failed);
       });
       on("end", function (d) {

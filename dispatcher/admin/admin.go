@@ -1,9 +1,14 @@
-package dispatcher
+// Package admin holds the builtins that administer Logbook and query its
+// views: user, group, role, permission, bundle, alias, history and
+// transcript. They decide with the access deciders against a narrow,
+// read-only view of the dispatcher's live facts (Facts), stage their
+// events as changes the builtin executor appends with the run's end, and
+// do their I/O under the run's context.
+package admin
 
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,20 +41,38 @@ type TranscriptReader interface {
 	Output(ctx context.Context, runID, stream string) ([]byte, error)
 }
 
-// AdminConfig configures the administration and query builtins.
-type AdminConfig struct {
+// Facts is what the administration builtins read of the live model: the
+// decisions' facts, the access directory for the deciders' cross-aggregate
+// checks, aliases and installed bundles; and the one thing they hand back,
+// a secret to show once in the reply and never record.
+type Facts interface {
+	dispatch.Facts
+	// ReadDirectory calls fn with the live access directory; fn must not
+	// keep it.
+	ReadDirectory(fn func(*access.Directory))
+	// AliasesOf lists owner's aliases (a user id or dispatch.SiteAliasOwner).
+	AliasesOf(owner string) map[string]string
+	// InstalledBundles lists the installed bundles by name.
+	InstalledBundles() []dispatch.BundleVersions
+	// InstalledConfig is the config text of an installed bundle version.
+	InstalledConfig(name, version string) (string, bool)
+	// KeepSecret holds secret for the reply to requestID and returns the
+	// placeholder the recorded output carries instead.
+	KeepSecret(requestID, secret string) string
+}
+
+// Config configures the administration and query builtins.
+type Config struct {
 	// Store is where the commands append their events (required).
 	Store eventstore.Store
 	// History and Transcripts answer the history and transcript builtins;
 	// when either is nil those builtins are left out.
 	History     HistoryReader
 	Transcripts TranscriptReader
-	// Timeout bounds the I/O of one builtin (default 10s).
-	Timeout time.Duration
 }
 
 // Validate reports what is missing.
-func (c AdminConfig) Validate() error {
+func (c Config) Validate() error {
 	if c.Store == nil {
 		return errors.New("admin builtins config: Store is required")
 	}
@@ -60,57 +83,56 @@ func (c AdminConfig) Validate() error {
 // a chat reply; the whole transcript is at `logbook transcript`.
 const MaxTranscriptReplyBytes = 32 << 10
 
-// AdminBuiltins are the builtins that administer Logbook and query its
-// views: user, group, role, permission, bundle, alias, history and
-// transcript. Each decides with the access deciders (or the bundle and
-// alias rules) against the live facts and appends its events with expected
-// versions; the run's result is only the reply. They need the runner's
-// *Facts: run with other Facts they fail with a clear reason.
-func AdminBuiltins(cfg AdminConfig) ([]dispatch.Builtin, error) {
+// Builtins are the builtins that administer Logbook and query its views:
+// user, group, role, permission, bundle, alias, history and transcript.
+// Each decides with the access deciders (or the bundle and alias rules)
+// against the live facts and stages its events with expected versions;
+// the run's result is only the reply. They need Facts: run with facts
+// that lack them, they fail with a clear reason. The ones that stage
+// changes are marked so (Builtin.Changes): they run one at a time.
+func Builtins(cfg Config) ([]dispatch.Builtin, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
 	}
 	a := &admin{cfg: cfg}
 	type spec struct {
 		name, description, usage string
 		rules                    []string
 		run                      func(*adminCall) (run.Result, error)
+		readOnly                 bool
 	}
 	specs := []spec{
 		{"user", "Creates, links, disables and lists users; issues API tokens.",
 			"user create NAME [--email=E] | link NAME PROVIDER HANDLE | unlink NAME PROVIDER | disable NAME | enable NAME | token NAME [--note=N] | list",
-			[]string{"when command is logbook:user must have logbook:manage_users"}, a.user},
+			[]string{"when command is logbook:user must have logbook:manage_users"}, a.user, false},
 		{"group", "Creates groups, changes their members and grants them roles.",
 			"group create NAME | add GROUP USER | remove GROUP USER | grant GROUP ROLE | revoke GROUP ROLE | list [GROUP]",
 			[]string{
 				"when command is logbook:group must have logbook:manage_groups",
 				"when command is logbook:group with arg[0] in ['grant', 'revoke'] must have logbook:manage_roles",
-			}, a.group},
+			}, a.group, false},
 		{"role", "Creates roles and grants them permissions.",
 			"role create NAME | grant ROLE PERMISSION | revoke ROLE PERMISSION | list [ROLE]",
-			[]string{"when command is logbook:role must have logbook:manage_roles"}, a.role},
+			[]string{"when command is logbook:role must have logbook:manage_roles"}, a.role, false},
 		{"permission", "Creates site permissions and lists every permission.",
 			"permission create site:NAME | list",
-			[]string{"when command is logbook:permission must have logbook:manage_roles"}, a.permission},
+			[]string{"when command is logbook:permission must have logbook:manage_roles"}, a.permission, false},
 		{"bundle", "Installs, enables, disables and lists bundles.",
 			"bundle install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | enable NAME VERSION | disable NAME | list",
-			[]string{"when command is logbook:bundle must have logbook:manage_bundles"}, a.bundle},
+			[]string{"when command is logbook:bundle must have logbook:manage_bundles"}, a.bundle, false},
 		{"alias", "Names a pipeline: your own alias, or with --site one for everyone.",
 			"alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list",
 			[]string{
 				"when command is logbook:alias allow",
 				"when command is logbook:alias with option[site] == true must have logbook:admin",
-			}, a.alias},
+			}, a.alias, false},
 	}
 	if cfg.History != nil && cfg.Transcripts != nil {
 		specs = append(specs,
 			spec{"history", "Lists recent requests: yours, or another user's with logbook:read_history.",
-				"history [--user=USER] [--limit=N]", []string{"when command is logbook:history allow"}, a.history},
+				"history [--user=USER] [--limit=N]", []string{"when command is logbook:history allow"}, a.history, true},
 			spec{"transcript", "Shows what a run printed: your own, or any with logbook:read_history.",
-				"transcript RUN_ID", []string{"when command is logbook:transcript allow"}, a.transcript},
+				"transcript RUN_ID", []string{"when command is logbook:transcript allow"}, a.transcript, true},
 		)
 	}
 	out := make([]dispatch.Builtin, 0, len(specs))
@@ -119,24 +141,25 @@ func AdminBuiltins(cfg AdminConfig) ([]dispatch.Builtin, error) {
 		if err != nil {
 			return nil, err
 		}
+		b.Changes = !s.readOnly
 		out = append(out, b)
 	}
 	return out, nil
 }
 
-type admin struct{ cfg AdminConfig }
+type admin struct{ cfg Config }
 
 // adminCall is one invocation with what every subcommand needs.
 type adminCall struct {
 	dispatch.BuiltinCall
 	ctx   context.Context
-	facts *Facts
+	facts Facts
 	actor access.UserInfo
 }
 
 func (a *admin) wrap(fn func(*adminCall) (run.Result, error)) func(dispatch.BuiltinCall) (run.Result, error) {
 	return func(c dispatch.BuiltinCall) (run.Result, error) {
-		facts, ok := c.Facts.(*Facts)
+		facts, ok := c.Facts.(Facts)
 		if !ok {
 			return run.Result{}, errors.New("this command needs the dispatcher's live facts")
 		}
@@ -144,8 +167,10 @@ func (a *admin) wrap(fn func(*adminCall) (run.Result, error)) func(dispatch.Buil
 		if !ok {
 			return run.Result{}, fmt.Errorf("there is no user named %s", c.Invocation.Username)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
-		defer cancel()
+		ctx := c.Ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
 		return fn(&adminCall{BuiltinCall: c, ctx: ctx, facts: facts, actor: actor})
 	}
 }
@@ -195,14 +220,6 @@ func flagOption(c *adminCall, name string) (bool, error) {
 	return false, fmt.Errorf("--%s is a flag and takes no value", name)
 }
 
-func textResult(lines ...string) run.Result {
-	if lines == nil {
-		lines = []string{}
-	}
-	v, _ := json.Marshal([]map[string][]string{{"body": lines}})
-	return run.Result{Value: v}
-}
-
 // load reads a whole stream: its events decoded and its last version (-1
 // when there is none, which Exact(-1) expects as "no stream").
 func (a *admin) load(ctx context.Context, stream string) ([]domain.Payload, int64, error) {
@@ -244,7 +261,7 @@ func (a *admin) decide(c *adminCall, cmd access.Command) (bool, error) {
 		return false, err
 	}
 	var events []domain.Payload
-	c.facts.readDirectory(func(d *access.Directory) { events, err = access.Decide(history, cmd, d) })
+	c.facts.ReadDirectory(func(d *access.Directory) { events, err = access.Decide(history, cmd, d) })
 	if err != nil || len(events) == 0 {
 		return false, err
 	}
@@ -255,9 +272,9 @@ func (a *admin) decide(c *adminCall, cmd access.Command) (bool, error) {
 // decided phrases the reply to an access command.
 func decided(changed bool, done, unchanged string) run.Result {
 	if changed {
-		return textResult(done)
+		return dispatch.BodyResult(done)
 	}
-	return textResult(unchanged)
+	return dispatch.BodyResult(unchanged)
 }
 
 // newID makes up an id for something the command creates, derived from
@@ -337,7 +354,7 @@ func (a *admin) user(c *adminCall) (run.Result, error) {
 }
 
 // userToken issues an API token. The log keeps only its hash; the token
-// itself travels in the reply alone (see Facts.keepSecret), so the run's
+// itself travels in the reply alone (see Facts.KeepSecret), so the run's
 // recorded output shows a placeholder.
 func (a *admin) userToken(c *adminCall, u access.UserInfo) (run.Result, error) {
 	if u.Disabled {
@@ -356,8 +373,8 @@ func (a *admin) userToken(c *adminCall, u access.UserInfo) (run.Result, error) {
 		note = "issued by " + c.actor.Username
 	}
 	a.record(c, access.UserStream(u.ID), version, access.TokenIssued{User: u.ID, Hash: hash, Note: note})
-	placeholder := c.facts.keepSecret(c.Invocation.PipelineID, token)
-	return textResult(
+	placeholder := c.facts.KeepSecret(c.Invocation.PipelineID, token)
+	return dispatch.BodyResult(
 		"API token for "+u.Username+": "+placeholder,
 		"It is shown this once: Logbook records only its hash. Use it as LOGBOOK_TOKEN or an Authorization: Bearer header.",
 	), nil
@@ -365,7 +382,7 @@ func (a *admin) userToken(c *adminCall, u access.UserInfo) (run.Result, error) {
 
 func (a *admin) userList(c *adminCall) (run.Result, error) {
 	var lines []string
-	c.facts.readDirectory(func(d *access.Directory) {
+	c.facts.ReadDirectory(func(d *access.Directory) {
 		for _, u := range d.Users() {
 			line := u.Username
 			if u.Email != "" {
@@ -385,7 +402,7 @@ func (a *admin) userList(c *adminCall) (run.Result, error) {
 	if len(lines) == 0 {
 		lines = []string{"There are no users."}
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 func orNone(items []string) string {
@@ -441,7 +458,7 @@ func (a *admin) group(c *adminCall) (run.Result, error) {
 	}
 	var lines []string
 	var missing string
-	c.facts.readDirectory(func(d *access.Directory) {
+	c.facts.ReadDirectory(func(d *access.Directory) {
 		groups := d.Groups()
 		if len(args) == 1 {
 			if !d.GroupExists(args[0]) {
@@ -467,7 +484,7 @@ func (a *admin) group(c *adminCall) (run.Result, error) {
 	if len(lines) == 0 {
 		lines = []string{"There are no groups."}
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 const roleUsage = "role create NAME | grant ROLE PERMISSION | revoke ROLE PERMISSION | list [ROLE]"
@@ -502,7 +519,7 @@ func (a *admin) role(c *adminCall) (run.Result, error) {
 	}
 	var lines []string
 	var missing string
-	c.facts.readDirectory(func(d *access.Directory) {
+	c.facts.ReadDirectory(func(d *access.Directory) {
 		roles := d.Roles()
 		if len(args) == 1 {
 			if !d.RoleExists(args[0]) {
@@ -521,7 +538,7 @@ func (a *admin) role(c *adminCall) (run.Result, error) {
 	if len(lines) == 0 {
 		lines = []string{"There are no roles."}
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 func (a *admin) permission(c *adminCall) (run.Result, error) {
@@ -541,11 +558,11 @@ func (a *admin) permission(c *adminCall) (run.Result, error) {
 		return run.Result{}, err
 	}
 	var perms []string
-	c.facts.readDirectory(func(d *access.Directory) { perms = d.Permissions() })
+	c.facts.ReadDirectory(func(d *access.Directory) { perms = d.Permissions() })
 	if len(perms) == 0 {
 		perms = []string{"There are no permissions."}
 	}
-	return textResult(perms...), nil
+	return dispatch.BodyResult(perms...), nil
 }
 
 const bundleUsage = "bundle install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | enable NAME VERSION | disable NAME | list"
@@ -573,7 +590,7 @@ func (a *admin) bundle(c *adminCall) (run.Result, error) {
 		return run.Result{}, err
 	}
 	var lines []string
-	for _, b := range c.facts.installedBundles() {
+	for _, b := range c.facts.InstalledBundles() {
 		state := "disabled"
 		if b.Enabled != "" {
 			state = "enabled " + b.Enabled
@@ -583,7 +600,7 @@ func (a *admin) bundle(c *adminCall) (run.Result, error) {
 	if len(lines) == 0 {
 		lines = []string{"No bundles are installed."}
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 // bundleInstall installs a config given inline (or base64, which survives
@@ -605,7 +622,7 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	case !isEncoded && len(args) == 1:
 		config = []byte(args[0])
 	case !isEncoded && len(args) == 2:
-		if _, ok := c.facts.installedConfig(args[0], args[1]); !ok {
+		if _, ok := c.facts.InstalledConfig(args[0], args[1]); !ok {
 			return run.Result{}, fmt.Errorf("version %s of bundle %s is not installed; install its config first", args[1], args[0])
 		}
 		return a.bundleEnable(c, args[0], args[1])
@@ -619,13 +636,13 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	if b.Name == dispatch.BuiltinBundle || b.Name == access.SiteNamespace {
 		return run.Result{}, fmt.Errorf("the bundle name %s is reserved", b.Name)
 	}
-	if old, ok := c.facts.installedConfig(b.Name, b.Version); ok {
+	if old, ok := c.facts.InstalledConfig(b.Name, b.Version); ok {
 		if old != string(config) {
 			return run.Result{}, fmt.Errorf("version %s of bundle %s is installed already with a different config; give the new config a new version", b.Version, b.Name)
 		}
 		return a.bundleEnable(c, b.Name, b.Version)
 	}
-	stream, events, ids := bundleInstallEvents(b, config)
+	stream, events, ids := bundle.InstallEvents(b, config)
 	c.Record(dispatch.Change{Stream: stream, Expected: eventstore.Any, Events: events, IDs: ids})
 	lines := []string{fmt.Sprintf("Installed and enabled bundle %s %s (%d commands).", b.Name, b.Version, len(b.Commands()))}
 	if len(b.Permissions) > 0 {
@@ -634,16 +651,16 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	for _, w := range b.Warnings() {
 		lines = append(lines, "Warning: "+w.String())
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 func (a *admin) bundleEnable(c *adminCall, name, version string) (run.Result, error) {
-	if _, ok := c.facts.installedConfig(name, version); !ok {
+	if _, ok := c.facts.InstalledConfig(name, version); !ok {
 		return run.Result{}, fmt.Errorf("version %s of bundle %s is not installed", version, name)
 	}
-	for _, b := range c.facts.installedBundles() {
+	for _, b := range c.facts.InstalledBundles() {
 		if b.Name == name && b.Enabled == version {
-			return textResult(fmt.Sprintf("Bundle %s %s was already enabled.", name, version)), nil
+			return dispatch.BodyResult(fmt.Sprintf("Bundle %s %s was already enabled.", name, version)), nil
 		}
 	}
 	_, v, err := a.load(c.ctx, bundle.Stream(name))
@@ -651,12 +668,12 @@ func (a *admin) bundleEnable(c *adminCall, name, version string) (run.Result, er
 		return run.Result{}, err
 	}
 	a.record(c, bundle.Stream(name), v, bundle.BundleEnabled{Name: name, Version: version})
-	return textResult(fmt.Sprintf("Enabled bundle %s %s.", name, version)), nil
+	return dispatch.BodyResult(fmt.Sprintf("Enabled bundle %s %s.", name, version)), nil
 }
 
 func (a *admin) bundleDisable(c *adminCall, name string) (run.Result, error) {
-	var found *BundleVersions
-	for _, b := range c.facts.installedBundles() {
+	var found *dispatch.BundleVersions
+	for _, b := range c.facts.InstalledBundles() {
 		if b.Name == name {
 			found = &b
 		}
@@ -665,14 +682,14 @@ func (a *admin) bundleDisable(c *adminCall, name string) (run.Result, error) {
 		return run.Result{}, fmt.Errorf("no bundle named %s is installed", name)
 	}
 	if found.Enabled == "" {
-		return textResult("Bundle " + name + " was already disabled."), nil
+		return dispatch.BodyResult("Bundle " + name + " was already disabled."), nil
 	}
 	_, v, err := a.load(c.ctx, bundle.Stream(name))
 	if err != nil {
 		return run.Result{}, err
 	}
 	a.record(c, bundle.Stream(name), v, bundle.BundleDisabled{Name: name})
-	return textResult("Disabled bundle " + name + "; its commands no longer run."), nil
+	return dispatch.BodyResult("Disabled bundle " + name + "; its commands no longer run."), nil
 }
 
 const aliasUsage = "alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list"
@@ -708,7 +725,7 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 		if _, err := pipeline.Parse(text); err != nil {
 			return run.Result{}, fmt.Errorf("the alias's pipeline does not parse: %v", err)
 		}
-		if old, exists := c.facts.aliasesOf(owner)[name]; exists {
+		if old, exists := c.facts.AliasesOf(owner)[name]; exists {
 			return run.Result{}, fmt.Errorf("%s alias %s exists already (%s); delete it first", whose, name, old)
 		}
 		_, v, err := a.load(c.ctx, dispatch.AliasStream(owner))
@@ -716,12 +733,12 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 			return run.Result{}, err
 		}
 		a.record(c, dispatch.AliasStream(owner), v, dispatch.AliasCreated{Owner: owner, Name: name, Pipeline: text})
-		return textResult(fmt.Sprintf("Created %s alias %s: %s", whose, name, text)), nil
+		return dispatch.BodyResult(fmt.Sprintf("Created %s alias %s: %s", whose, name, text)), nil
 	case "delete":
 		if err := needArgs(args, 1, "alias delete [--site] NAME"); err != nil {
 			return run.Result{}, err
 		}
-		if _, exists := c.facts.aliasesOf(owner)[args[0]]; !exists {
+		if _, exists := c.facts.AliasesOf(owner)[args[0]]; !exists {
 			return run.Result{}, fmt.Errorf("%s alias %s does not exist", whose, args[0])
 		}
 		_, v, err := a.load(c.ctx, dispatch.AliasStream(owner))
@@ -729,14 +746,14 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 			return run.Result{}, err
 		}
 		a.record(c, dispatch.AliasStream(owner), v, dispatch.AliasDeleted{Owner: owner, Name: args[0]})
-		return textResult(fmt.Sprintf("Deleted %s alias %s.", whose, args[0])), nil
+		return dispatch.BodyResult(fmt.Sprintf("Deleted %s alias %s.", whose, args[0])), nil
 	}
 	if err := needArgs(args, 0, "alias list"); err != nil {
 		return run.Result{}, err
 	}
 	var lines []string
 	for _, scope := range []struct{ owner, label string }{{c.actor.ID, "yours"}, {dispatch.SiteAliasOwner, "site"}} {
-		aliases := c.facts.aliasesOf(scope.owner)
+		aliases := c.facts.AliasesOf(scope.owner)
 		names := make([]string, 0, len(aliases))
 		for name := range aliases {
 			names = append(names, name)
@@ -749,7 +766,7 @@ func (a *admin) alias(c *adminCall) (run.Result, error) {
 	if len(lines) == 0 {
 		lines = []string{"There are no aliases."}
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 // historyReader is the caller as the history rule (access.HistoryReader)
@@ -788,7 +805,7 @@ func (a *admin) history(c *adminCall) (run.Result, error) {
 		return run.Result{}, fmt.Errorf("reading the history: %v", err)
 	}
 	if len(page.Requests) == 0 {
-		return textResult(fmt.Sprintf("%s has no requests in the history yet.", username)), nil
+		return dispatch.BodyResult(fmt.Sprintf("%s has no requests in the history yet.", username)), nil
 	}
 	lines := []string{fmt.Sprintf("The last %d requests of %s, newest first:", len(page.Requests), username)}
 	for _, r := range page.Requests {
@@ -802,7 +819,7 @@ func (a *admin) history(c *adminCall) (run.Result, error) {
 		}
 		lines = append(lines, line)
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
 
 func (a *admin) transcript(c *adminCall) (run.Result, error) {
@@ -825,7 +842,7 @@ func (a *admin) transcript(c *adminCall) (run.Result, error) {
 	}
 	lines := []string{fmt.Sprintf("Run %s (%s, %s):", runID, row.Command, row.Status)}
 	if len(out) == 0 {
-		return textResult(append(lines, "(no output)")...), nil
+		return dispatch.BodyResult(append(lines, "(no output)")...), nil
 	}
 	shown := out[:min(len(out), MaxTranscriptReplyBytes)]
 	text := strings.ToValidUTF8(strings.TrimRight(string(shown), "\n"), "\uFFFD")
@@ -833,5 +850,5 @@ func (a *admin) transcript(c *adminCall) (run.Result, error) {
 	if len(shown) < len(out) {
 		lines = append(lines, fmt.Sprintf("[%d more bytes: run `logbook transcript %s` for all of it]", len(out)-len(shown), runID))
 	}
-	return textResult(lines...), nil
+	return dispatch.BodyResult(lines...), nil
 }
