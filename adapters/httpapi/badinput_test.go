@@ -25,8 +25,19 @@ func concrete(path string, values map[string]string) string {
 
 // validBody is a body each POST route accepts.
 var validBody = map[string]string{
-	"/v1/requests":       `{"text": "echo hi"}`,
-	"/v1/access/explain": `{"text": "echo hi"}`,
+	"/v1/requests":               `{"text": "echo hi"}`,
+	"/v1/access/explain":         `{"text": "echo hi"}`,
+	"/v1/approvals/{id}/approve": `{"reason": "fine"}`,
+	"/v1/approvals/{id}/reject":  `{"reason": "not now"}`,
+}
+
+// bodyField is the string field a POST route's body has, which the bad
+// bodies below misspell, repeat and mistype.
+func bodyField(path string) string {
+	if strings.HasPrefix(path, "/v1/approvals/") {
+		return "reason"
+	}
+	return "text"
 }
 
 func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {
@@ -116,12 +127,13 @@ func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {
 			if status != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "64 KiB") {
 				t.Errorf("%s with a 70 KiB body: %d %s, want 413 naming 64 KiB", r.Pattern(), status, got)
 			}
+			f := bodyField(r.Path)
 			for bad, says := range map[string]string{
-				``:                             "empty",
-				`[1]`:                          "not a JSON object",
-				`{"text": "echo", "txet": 1}`:  "txet",
-				`{"text": "echo"} {"text": 2}`: "more follows",
-				`{"text": 3}`:                  "text",
+				``:                                       "empty",
+				`[1]`:                                    "not a JSON object",
+				`{"` + f + `": "echo", "txet": 1}`:       "txet",
+				`{"` + f + `": "echo"} {"` + f + `": 2}`: "more follows",
+				`{"` + f + `": 3}`:                       f,
 			} {
 				status, _, got := p.do(t, r.Method, r.Path, p.adminToken, []byte(bad))
 				if status != http.StatusBadRequest || !strings.Contains(string(got), says) {
