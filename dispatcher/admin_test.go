@@ -17,6 +17,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -68,7 +69,7 @@ func startAdmin(t *testing.T) *harness {
 	if _, err := dispatcher.Bootstrap(context.Background(), store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
 	return h
 }
 
@@ -186,7 +187,7 @@ func TestAnIssuedTokenIsInTheReplyOnlyAndWorks(t *testing.T) {
 	if token == "" {
 		t.Fatalf("the reply has no token: %q", text)
 	}
-	waitFor(t, "the token to authenticate bob", func() bool {
+	testenv.Eventually(t, "the token to authenticate bob", func() bool {
 		u, ok := h.facts.UserForToken(token)
 		return ok && u.Username == "bob"
 	})
@@ -256,6 +257,7 @@ func TestAliasesExpandForTheirOwnerAndTheSite(t *testing.T) {
 func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 	h := startAdmin(t)
 	config := base64.StdEncoding.EncodeToString(samplebundle.Config)
+	greedy := base64.StdEncoding.EncodeToString([]byte(strings.Replace(string(samplebundle.Config), "pids: 32", "pids: 2000", 1)))
 	steps := []struct {
 		name, text string
 		failed     bool
@@ -263,6 +265,7 @@ func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 	}{
 		{"nothing is installed at first", "bundle list", false, "No bundles are installed"},
 		{"a config that does not load is refused", "bundle install 'name: x'", true, "does not load"},
+		{"a config asking for more pids than the site allows is refused", "bundle install --base64=" + greedy, true, "execution.pids: 2000 is above this site's maximum of 1024 processes"},
 		{"a config installs from base64", "bundle install --base64=" + config, false, "Installed and enabled bundle toolbox 0.1.0"},
 		{"installing the same version again only enables it", "bundle install --base64=" + config, false, "already enabled"},
 		{"the list shows the version", "bundle list", false, "toolbox: enabled 0.1.0; installed 0.1.0"},
@@ -291,7 +294,7 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	h.must(t, "admin", "user create bob")
 	h.must(t, "bob", "echo first words")
 	var text string
-	waitFor(t, "bob's request in the history view", func() bool {
+	testenv.Eventually(t, "bob's request in the history view", func() bool {
 		text = h.as(t, "bob", "history --limit=5").Text
 		return strings.Contains(text, "echo first words")
 	})
@@ -315,7 +318,7 @@ func TestHistoryAndTranscriptAreBuiltins(t *testing.T) {
 	h.must(t, "admin", "echo the admin words")
 	db := projections.DBOf(h.store)
 	var adminRun string
-	waitFor(t, "admin's run and its output in the views", func() bool {
+	testenv.Eventually(t, "admin's run and its output in the views", func() bool {
 		page, err := projections.NewHistoryReader(db).Runs(context.Background(), projections.RunFilter{Username: "admin", Command: "logbook:echo", Limit: 1})
 		if err != nil || len(page.Runs) != 1 {
 			return false

@@ -8,6 +8,7 @@ import (
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // Every kind of bad input gets a failed reply that says what was wrong and
@@ -17,7 +18,7 @@ func TestEveryBadInputGetsAClearReplyAndIsRecorded(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), h.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
 	h.must(t, "admin", "user create bob")
 	h.must(t, "admin", "bundle install --base64="+disabledBundleBase64)
 	h.must(t, "admin", "bundle disable quiet")
@@ -56,7 +57,7 @@ func TestEveryBadInputGetsAClearReplyAndIsRecorded(t *testing.T) {
 			}
 			stream := dispatch.Stream(apiRequestID(c.user, messageID))
 			var types []string
-			waitFor(t, "the reply to be recorded", func() bool {
+			testenv.Eventually(t, "the reply to be recorded", func() bool {
 				types = eventTypes(t, h, stream)
 				return len(types) > 0 && types[len(types)-1] == "ReplyPosted"
 			})

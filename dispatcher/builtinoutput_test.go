@@ -9,6 +9,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -54,7 +55,7 @@ func TestABuiltinRunsOutputIsInItsTranscript(t *testing.T) {
 
 	transcripts := projections.NewTranscriptReader(projections.DBOf(h.store))
 	var out []byte
-	waitFor(t, "the transcript view to hold the output", func() bool {
+	testenv.Eventually(t, "the transcript view to hold the output", func() bool {
 		out, _ = transcripts.Output(context.Background(), runID, "")
 		return len(out) > 0
 	})
@@ -66,7 +67,7 @@ func TestABuiltinRunsOutputIsInItsTranscript(t *testing.T) {
 		t.Fatalf("chunks = %+v, %v; want one, at offset 0", chunks, err)
 	}
 	var shown string
-	waitFor(t, "the history view to know the run", func() bool {
+	testenv.Eventually(t, "the history view to know the run", func() bool {
 		reply := h.as(t, "admin", "transcript "+runID)
 		shown = reply.Text
 		return !reply.Failed

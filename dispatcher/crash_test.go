@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // dyingStore stands for a process that dies before a builtin run's end is
@@ -109,7 +109,7 @@ func userCreations(t *testing.T, s eventstore.Store, username string) int {
 func completedText(t *testing.T, s eventstore.Store, requestID string) string {
 	t.Helper()
 	var text string
-	waitFor(t, "the request to complete", func() bool {
+	testenv.Eventually(t, "the request to complete", func() bool {
 		events, err := s.ReadStream(context.Background(), dispatch.Stream(requestID), 0, 100)
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +144,7 @@ func TestAnAdministrationBuiltinCutShortByACrashIsRunOnRestart(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
 	dying.dying.Store(true)
 	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "crash-1", Room: "api", ChatUser: "admin", Text: "user create dave", Sender: "admin"}, "admin")
@@ -152,7 +152,7 @@ func TestAnAdministrationBuiltinCutShortByACrashIsRunOnRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	runID := dispatch.RunID(id, 0, 0)
-	waitFor(t, "the builtin run to be requested", func() bool {
+	testenv.Eventually(t, "the builtin run to be requested", func() bool {
 		events, _ := h.store.ReadStream(context.Background(), run.Stream(runID), 0, 10)
 		return len(events) == 1
 	})
@@ -189,7 +189,7 @@ func TestDecidingAdministrationRequestsAgainAfterACrashChangesNothing(t *testing
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	before, _, err := s.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestDecidingAdministrationRequestsAgainAfterACrashChangesNothing(t *testing
 	for _, text := range texts {
 		h.must(t, "admin", text)
 	}
-	waitFor(t, "the replies to be recorded", func() bool {
+	testenv.Eventually(t, "the replies to be recorded", func() bool {
 		last := apiRequestID("admin", lastMessageID())
 		events, _ := s.ReadStream(context.Background(), dispatch.Stream(last), 0, 100)
 		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
@@ -245,14 +245,14 @@ func rewind(t *testing.T, path string, position int64) {
 }
 
 // Two "user create bob" recorded together, before either is decided: the
-// builtin that runs second reads the first one's change, so bob is created
-// once and the other is told the name is taken.
+// second builtin reads the first one's change, so bob is created once and
+// the second is told the name is taken.
 func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
 	h, s := startOn(t, filepath.Join(t.TempDir(), "logbook.db"), nil)
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	var parts []eventstore.StreamAppend
 	var waits []<-chan dispatch.Reply
 	for _, messageID := range []string{"bob-1", "bob-2"} {
@@ -273,12 +273,8 @@ func TestTwoCreationsOfOneNameInFlightCreateItOnce(t *testing.T) {
 			t.Fatal("no reply")
 		}
 	}
-	// The two run side by side until one of them holds the builtins'
-	// lock: either may be first (ARCHITECTURE: two dependent requests in
-	// flight run in either order).
-	slices.Sort(texts)
 	if texts[0] != "Created user bob." || !strings.Contains(texts[1], "already taken") {
-		t.Fatalf("replies = %q, want bob created once and the name taken for the other", texts)
+		t.Fatalf("replies = %q, want bob created, then the name taken", texts)
 	}
 	if n := userCreations(t, s, "bob"); n != 1 {
 		t.Fatalf("bob was created %d times", n)

@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // A command whose output is longer than a reply holds is answered with
@@ -47,7 +48,7 @@ func TestAReplyCutShortSaysSoAndLinksTheTranscript(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin and the sample bundle", func() bool {
+	testenv.Eventually(t, "the admin and the sample bundle", func() bool {
 		_, ok := facts.UserByUsername("admin")
 		return ok && facts.BundleInstalled("toolbox")
 	})

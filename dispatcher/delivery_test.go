@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // fakeChat plays a chat provider whose room keeps what it was given. Its
@@ -141,7 +142,7 @@ func (h *chatHarness) bootstrap(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 }
 
 func streamTypes(t *testing.T, store *sqlite.Store, requestID string) ([]string, []domain.Payload) {
@@ -220,7 +221,7 @@ func TestAReplyIsPostedOncePerPartAcrossFailuresAndACrash(t *testing.T) {
 	fake.script = nil
 	h = startWithChat(t, path, provider)
 	defer h.stop(t)
-	waitFor(t, "ReplyPosted after the restart", func() bool {
+	testenv.Eventually(t, "ReplyPosted after the restart", func() bool {
 		types, _ := streamTypes(t, h.store, id)
 		return count(types, "ReplyPosted") == 1
 	})
@@ -273,7 +274,7 @@ func TestAProviderThatCannotLookPostsAnUnrecordedPartAgain(t *testing.T) {
 	fake.script = nil
 	h = startWithChat(t, path, fake)
 	defer h.stop(t)
-	waitFor(t, "ReplyPosted after the restart", func() bool {
+	testenv.Eventually(t, "ReplyPosted after the restart", func() bool {
 		types, _ := streamTypes(t, h.store, id)
 		return count(types, "ReplyPosted") == 1
 	})
@@ -297,7 +298,7 @@ func TestASlowRoomDoesNotBlockOtherRooms(t *testing.T) {
 		return true, nil
 	}
 	slowID := h.receive(t, "s-1", "slow", "echo slow")
-	waitFor(t, "the slow post to start", func() bool { fake.mu.Lock(); defer fake.mu.Unlock(); return fake.calls == 1 })
+	testenv.Eventually(t, "the slow post to start", func() bool { fake.mu.Lock(); defer fake.mu.Unlock(); return fake.calls == 1 })
 	fastID := h.receive(t, "f-1", "fast", "echo fast")
 	select {
 	case reply := <-h.d.WaitForReply(t.Context(), fastID):
@@ -327,7 +328,7 @@ func TestAPartRefusedForGoodIsRecordedFailed(t *testing.T) {
 	defer h.stop(t)
 	h.bootstrap(t)
 	id := h.receive(t, "gone-1", "gone", "echo hi")
-	waitFor(t, "ReplyPosted", func() bool { types, _ := streamTypes(t, h.store, id); return count(types, "ReplyPosted") == 1 })
+	testenv.Eventually(t, "ReplyPosted", func() bool { types, _ := streamTypes(t, h.store, id); return count(types, "ReplyPosted") == 1 })
 	_, payloads := streamTypes(t, h.store, id)
 	var failed []chat.ReplyPartFailed
 	for _, p := range payloads {

@@ -2,9 +2,11 @@ package dispatcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +94,9 @@ type Dispatcher struct {
 	// waitingFor are the requests waiting for approval or for a quota, by id
 	// (approvals.go).
 	waitingFor map[string]bool
+	// changing holds the builtin runs that may record changes back, so
+	// they run in the order of the log.
+	changing changingBuiltins
 
 	mu       sync.Mutex // guards waiters
 	waiters  map[string][]*replyWaiter
@@ -376,6 +381,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 		}
 		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position, p.at)
 	}
+	var builtins []domain.RecordedEvent
 	for id, st := range d.requests {
 		if st.req.Status().Ended() {
 			if reply, ok := st.req.PendingReply(); ok {
@@ -396,11 +402,22 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			}
 			p, err := domain.Decode(events[0])
 			rr, ok := p.(run.RunRequested)
-			if err != nil || !ok {
-				continue
+			switch {
+			case err != nil || !ok:
+			case rr.Mode == dispatch.ModeBuiltin:
+				builtins = append(builtins, events[0])
+			default:
+				d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
 			}
-			d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
 		}
+	}
+	// Builtin runs go again in the order of the log; the one in flight
+	// before, if any, is among them (the executor skips it while it runs).
+	slices.SortFunc(builtins, func(a, b domain.RecordedEvent) int { return cmp.Compare(a.Position, b.Position) })
+	d.changing = changingBuiltins{}
+	for _, e := range builtins {
+		p, _ := domain.Decode(e)
+		d.startBuiltin(ctx, log, queuedBuiltin{runID: strings.TrimPrefix(e.Stream, run.StreamPrefix), eventID: e.ID.String(), request: p.(run.RunRequested)})
 	}
 }
 
@@ -456,8 +473,12 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			}
 			if d.builtins[runID] {
 				delete(d.builtins, runID)
-				d.publishRun(ctx, log, runID, e.ID.String(), rr)
+				d.startBuiltin(ctx, log, queuedBuiltin{runID: runID, eventID: e.ID.String(), request: rr})
 			}
+		}
+		if run.IsTerminal(p) && runID == d.changing.inFlight {
+			d.changing.inFlight = ""
+			d.nextChangingBuiltin(ctx, log)
 		}
 		id, ok := d.runOwners[runID]
 		if !ok || !run.IsTerminal(p) {
@@ -477,6 +498,44 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			}
 		}
 	}
+}
+
+// changingBuiltins are the builtin runs that may record changes, handed to
+// the builtin executor one at a time in the order of the log: each is
+// published once the one before has ended, so it decides on what that one
+// recorded (the first "user create bob" creates bob, the second finds the
+// name taken), however the bus orders deliveries.
+type changingBuiltins struct {
+	queue    []queuedBuiltin
+	inFlight string // the run id published and not yet ended
+}
+
+type queuedBuiltin struct {
+	runID, eventID string
+	request        run.RunRequested
+}
+
+// startBuiltin publishes a builtin run, or queues it behind the one in
+// flight when it may record changes.
+func (d *Dispatcher) startBuiltin(ctx context.Context, log zerolog.Logger, b queuedBuiltin) {
+	if !d.cfg.Facts.Builtins().Changes(b.request) {
+		d.publishRun(ctx, log, b.runID, b.eventID, b.request)
+		return
+	}
+	d.changing.queue = append(d.changing.queue, b)
+	d.nextChangingBuiltin(ctx, log)
+}
+
+// nextChangingBuiltin publishes the next queued changing builtin when none
+// is in flight.
+func (d *Dispatcher) nextChangingBuiltin(ctx context.Context, log zerolog.Logger) {
+	if d.changing.inFlight != "" || len(d.changing.queue) == 0 {
+		return
+	}
+	b := d.changing.queue[0]
+	d.changing.queue = d.changing.queue[1:]
+	d.changing.inFlight = b.runID
+	d.publishRun(ctx, log, b.runID, b.eventID, b.request)
 }
 
 // forget drops a request that ended and whose reply was posted.

@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // capture is a publisher that keeps what the dispatcher sends executors.
@@ -94,17 +95,6 @@ func (h *harness) say(t *testing.T, messageID, user, text string) dispatch.Reply
 	}
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logbook.db")
 	h := start(t, path)
@@ -113,14 +103,14 @@ func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
 
 	reply := h.say(t, "m-1", "admin", "echo hello world")
 	if reply.Failed || strings.TrimSpace(reply.Text) != "hello world" {
 		t.Fatalf("reply = %+v, want hello world", reply)
 	}
 	id := apiRequestID("admin", "m-1")
-	waitFor(t, "ReplyPosted", func() bool {
+	testenv.Eventually(t, "ReplyPosted", func() bool {
 		events, _ := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
 		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
 	})
@@ -151,7 +141,7 @@ func TestBadRequestsGetAClearRecordedReply(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	cases := []struct {
 		name, user, text, mention string
 	}{
@@ -179,7 +169,7 @@ func TestARestartedDispatcherResumesFromItsCheckpoint(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 	h.say(t, "r-1", "admin", "echo first")
 	h.stop()
 	before := countEvents(t, path)
@@ -190,7 +180,7 @@ func TestARestartedDispatcherResumesFromItsCheckpoint(t *testing.T) {
 	if strings.TrimSpace(reply.Text) != "second" {
 		t.Fatalf("reply after restart = %+v", reply)
 	}
-	waitFor(t, "the second request's events", func() bool { return countEvents2(t, h.store) >= before+10 })
+	testenv.Eventually(t, "the second request's events", func() bool { return countEvents2(t, h.store) >= before+10 })
 	if got := countEvents2(t, h.store); got != before+10 {
 		events, _ := h.store.ReadAll(context.Background(), before+1, 100)
 		for _, e := range events {

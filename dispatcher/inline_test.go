@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // quietCommits waits for the store's commit count to stop moving (for
@@ -49,7 +50,7 @@ func TestARequestReachesItsRunInOneCommit(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), h.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
 	before := quietCommits(t, h)
 	published := len(h.bus.published())
 	id, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "one-commit", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "admin"}, "admin")
@@ -99,7 +100,7 @@ func TestARedeliveryAfterTheReplyIsANoOp(t *testing.T) {
 		t.Fatalf("reply = %+v", first)
 	}
 	id := apiRequestID("admin", "again")
-	waitFor(t, "the reply to be recorded", func() bool {
+	testenv.Eventually(t, "the reply to be recorded", func() bool {
 		types := eventTypes(t, h, dispatch.Stream(id))
 		return len(types) > 0 && types[len(types)-1] == "ReplyPosted"
 	})
@@ -134,7 +135,7 @@ func TestASlowBuiltinHoldsUpNoOtherRequest(t *testing.T) {
 	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
 
 	blocked := h.d.WaitForReply(t.Context(), apiRequestID("admin", "busy-1"))
 	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "busy-1", Room: "api", ChatUser: "admin", Text: "block", Sender: "admin"}, "admin"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // A chat provider's message id is its own, but a message from another
@@ -48,7 +49,7 @@ func TestAMessageUnderAnotherSendersRequestIdIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, h.d, h, "while the request is open")
-		waitFor(t, "the reply to be recorded", func() bool {
+		testenv.Eventually(t, "the reply to be recorded", func() bool {
 			types := eventTypes(t, h, dispatch.Stream(first.ID()))
 			return types[len(types)-1] == "ReplyPosted"
 		})

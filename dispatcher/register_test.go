@@ -16,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // startRegistering runs a dispatcher with self-registration into group (and
@@ -54,7 +55,7 @@ func startRegistering(t *testing.T, group string) *harness {
 	if _, err := dispatcher.Bootstrap(context.Background(), store); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := facts.UserByUsername("admin"); return ok })
 	return h
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // kill -9 while administration commands are being decided and run, then
@@ -56,7 +58,7 @@ func TestKillingTheServerDuringAdministrationAppliesEachChangeOnce(t *testing.T)
 
 			s = startServer(t, env...)
 			s.waitReady(t)
-			eventually(t, "every recorded command to be answered", func() bool {
+			testenv.Eventually(t, "every recorded command to be answered", func() bool {
 				open := 0
 				for _, r := range crashRequests(t, storedEvents(t, env)) {
 					if !r.replied {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // Bad input through `logbook say`: each gets a failed reply (exit 1) saying
@@ -83,7 +85,7 @@ func TestBadInputIsAnsweredClearlyAndRecorded(t *testing.T) {
 			if types := strings.Join(typesOf(events, "run-"+runID), " "); types != "RunRequested OutputChunk RunSucceeded" {
 				t.Fatalf("run-%s = %s", runID, types)
 			}
-			eventually(t, "the builtin's transcript", func() bool {
+			testenv.Eventually(t, "the builtin's transcript", func() bool {
 				out, err := cli(t, s, admin, env, "transcript", runID)
 				return err == nil && out == "hello\n"
 			})

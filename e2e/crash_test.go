@@ -59,16 +59,11 @@ func TestKillDuringAppendsLeavesAConsistentLog(t *testing.T) {
 // waitForGrowth waits until the log at url holds more than n events.
 func waitForGrowth(t *testing.T, url string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, fmt.Sprintf("the log at %s to grow past %d events", url, n), func() bool {
 		out, err := exec.Command(binary, "audit", "verify", "--json", "--database", url).Output()
 		var report struct {
 			Checked int `json:"checked"`
 		}
-		if err == nil && json.Unmarshal(out, &report) == nil && report.Checked > n {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the log at %s did not grow past %d events within 30s", url, n)
+		return err == nil && json.Unmarshal(out, &report) == nil && report.Checked > n
+	})
 }

@@ -6,7 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // A request issued with `logbook say` shows up in `logbook history`, its
@@ -40,7 +41,7 @@ func TestARequestCanBeFoundInHistoryRunsAndItsTranscript(t *testing.T) {
 				Status    string `json:"status"`
 				Runs      int    `json:"runs"`
 			}
-			eventually(t, "the request in history as completed", func() bool {
+			testenv.Eventually(t, "the request in history as completed", func() bool {
 				out := mustCLI(t, s, token, env, "history", "--json", "--user", "admin", "--since", "10m")
 				var page struct {
 					Requests []json.RawMessage `json:"requests"`
@@ -115,16 +116,4 @@ func mustCLI(t *testing.T, s *server, token string, env []string, args ...string
 		t.Fatalf("logbook %s: %v", strings.Join(args, " "), err)
 	}
 	return out
-}
-
-// eventually polls until ok, for up to 20 seconds.
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

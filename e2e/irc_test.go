@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logbookhq/logbook/adapters/irc/ircdtest"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // TestIRCCommandsAreAnsweredInTheChannelAndSurviveAServerRestart runs
@@ -56,7 +57,7 @@ func TestIRCCommandsAreAnsweredInTheChannelAndSurviveAServerRestart(t *testing.T
 	}
 
 	// The history view catches up with the log on its own schedule.
-	eventually(t, "history shows alice's request from irc", func() bool {
+	testenv.Eventually(t, "history shows alice's request from irc", func() bool {
 		var page struct {
 			Requests []historyRow `json:"requests"`
 		}

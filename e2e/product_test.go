@@ -198,3 +198,35 @@ func TestKillingTheServerMidRunLeavesNothingHanging(t *testing.T) {
 		})
 	}
 }
+
+// `logbook bench load` starts its own server and reports each kind with
+// the fields the benchmark notes read.
+func TestBenchLoadReportsEachKind(t *testing.T) {
+	requireDocker(t)
+	out, err := exec.Command(binary, "bench", "load", "--n", "20", "--inflight", "4", "--kinds", "builtin,warm", "--json").Output()
+	if err != nil {
+		t.Fatalf("bench load: %v\n%s", err, out)
+	}
+	var results []struct {
+		Kind     string   `json:"kind"`
+		Inflight int      `json:"inflight"`
+		PerS     float64  `json:"per_s"`
+		P50Ms    float64  `json:"p50_ms"`
+		P99Ms    float64  `json:"p99_ms"`
+		Errors   *int     `json:"errors"`
+		Wrong    int      `json:"wrong"`
+		CPU      *float64 `json:"server_cpu_ms_per_req"`
+		Requests int      `json:"requests"`
+	}
+	if err := json.Unmarshal(out, &results); err != nil {
+		t.Fatalf("bench load --json printed %s: %v", out, err)
+	}
+	if len(results) != 2 || results[0].Kind != "builtin" || results[1].Kind != "warm" {
+		t.Fatalf("results = %+v, want builtin then warm", results)
+	}
+	for _, r := range results {
+		if r.Requests != 20 || r.Inflight != 4 || r.PerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Errors == nil || *r.Errors != 0 || r.Wrong != 0 || r.CPU == nil || *r.CPU <= 0 {
+			t.Errorf("%s: %+v", r.Kind, r)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/slack"
 	"github.com/logbookhq/logbook/adapters/slack/slacktest"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // TestSlackCommandsAreAnsweredInTheChannel runs `logbook serve` with Slack
@@ -59,7 +60,7 @@ func TestSlackCommandsAreAnsweredInTheChannel(t *testing.T) {
 	})
 	// Slack starts delivering once the server answers: until the provider
 	// connected, a delivery is refused and Slack would retry it.
-	eventually(t, "the Events API accepting the delivery", func() bool { return deliver(event, nil) == http.StatusOK })
+	testenv.Eventually(t, "the Events API accepting the delivery", func() bool { return deliver(event, nil) == http.StatusOK })
 
 	select {
 	case m := <-api.Posted():
@@ -101,7 +102,7 @@ func TestSlackCommandsAreAnsweredInTheChannel(t *testing.T) {
 		Status    string `json:"status"`
 	}
 	var rows []historyRow
-	eventually(t, "the Slack request in history as completed", func() bool {
+	testenv.Eventually(t, "the Slack request in history as completed", func() bool {
 		var page struct {
 			Requests []historyRow `json:"requests"`
 		}

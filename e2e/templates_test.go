@@ -13,6 +13,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/irc/ircdtest"
 	"github.com/logbookhq/logbook/adapters/slack"
 	"github.com/logbookhq/logbook/adapters/slack/slacktest"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // fleetStatus prints what a Cog command prints to have its output
@@ -97,7 +98,7 @@ func TestATemplatedReplyIsRenderedForSlackAndIRC(t *testing.T) {
 			"type": "event_callback", "team_id": "T0LOGBOOK", "api_app_id": "A0LOGBOOK", "event_id": "Ev0TPL0001", "event_time": time.Now().Unix(),
 			"event": map[string]any{"type": "message", "channel": "C0OPS", "channel_type": "channel", "user": "U0ALICE", "text": "!fleet:status", "ts": "1700000200.000100"},
 		})
-		eventually(t, "the Events API accepting the delivery", func() bool {
+		testenv.Eventually(t, "the Events API accepting the delivery", func() bool {
 			req, _ := http.NewRequest(http.MethodPost, "http://"+s.addr+"/slack/events", bytes.NewReader(event))
 			req.Header.Set("Content-Type", "application/json")
 			slack.SignRequest(req, secret, event, time.Now())
@@ -167,7 +168,7 @@ func TestATemplatedReplyIsRenderedForSlackAndIRC(t *testing.T) {
 			Attachments   []any  `json:"attachments"`
 		}
 		var replies []posted
-		eventually(t, "both replies recorded", func() bool {
+		testenv.Eventually(t, "both replies recorded", func() bool {
 			replies = replies[:0]
 			for _, e := range storedEvents(t, env) {
 				var p posted

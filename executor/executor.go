@@ -36,11 +36,14 @@ type Config struct {
 	// terminal event is skipped (a redelivery), and new events continue the
 	// stream's versions. Without it the executor records RunRequested itself.
 	Store       eventstore.Store
-	EventsTopic string        // TopicRunEvents
-	Concurrency int           // runs at once (4)
-	Defaults    run.Limits    // DefaultLimits, field by field
-	KillGrace   time.Duration // SIGTERM to SIGKILL (5s)
-	Chunking    ChunkerConfig // LimitBytes comes from each run's limits
+	EventsTopic string     // TopicRunEvents
+	Concurrency int        // runs at once (4)
+	Defaults    run.Limits // DefaultLimits, field by field
+	// MaxPids caps every run's pids limit, a request recorded under a higher
+	// maximum too (run.DefaultMaxPids).
+	MaxPids   int64
+	KillGrace time.Duration // SIGTERM to SIGKILL (5s)
+	Chunking  ChunkerConfig // LimitBytes comes from each run's limits
 	// ReleaseTimeout bounds the clean-up after a run (30s).
 	ReleaseTimeout time.Duration
 	Actor          string         // recorded as the actor of run events ("executor")
@@ -70,6 +73,9 @@ func (c *Config) setDefaults() {
 		c.Concurrency = 4
 	}
 	c.Defaults = c.Defaults.Or(DefaultLimits)
+	if c.MaxPids <= 0 {
+		c.MaxPids = run.DefaultMaxPids
+	}
 	if c.KillGrace <= 0 {
 		c.KillGrace = 5 * time.Second
 	}
@@ -284,6 +290,10 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 
 func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbus.RunRequest, rec *recorder) error {
 	limits := req.Request.Limits.Or(e.cfg.Defaults)
+	if limits.Pids > e.cfg.MaxPids {
+		log.Info().Int64("pids", limits.Pids).Int64("max_pids", e.cfg.MaxPids).Msg("pids limit held to the site's maximum")
+		limits.Pids = e.cfg.MaxPids
+	}
 	mode := req.Request.Mode
 	if mode == "" {
 		mode = run.ModeFresh
@@ -296,6 +306,7 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 		Env:       runEnv(req),
 		Stdin:     req.Request.Input,
 		Limits:    limits,
+		User:      req.Request.User,
 		Mode:      mode,
 		KillGrace: e.cfg.KillGrace,
 	}

@@ -316,3 +316,40 @@ func TestAppenderSettlesRedeliveryAndReordering(t *testing.T) {
 }
 
 func requested() run.RunRequested { return request("x").Request }
+
+// The runtime gets the user the run records and a pids limit held to the
+// site's maximum, however high the limit a request recorded before asked.
+func TestExecutorPassesTheRunsUserAndHoldsPidsToTheMaximum(t *testing.T) {
+	t.Parallel()
+	var specs []executor.Spec
+	var mu sync.Mutex
+	rt := &fakeRuntime{fn: func(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+		mu.Lock()
+		specs = append(specs, spec)
+		mu.Unlock()
+		return echoRun("", executor.Outcome{})(ctx, spec, sink)
+	}}
+	store := executortest.NewMemStore()
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)}, Store: store,
+		MaxPids: 64, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	asked := request("r1")
+	asked.Request.User, asked.Request.Limits.Pids = &run.User{UID: 1000, GID: 100}, 100_000
+	old := request("r2") // recorded before runs named their user
+	for _, req := range []runbus.RunRequest{asked, old} {
+		if err := e.Execute(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if specs[0].User == nil || *specs[0].User != (run.User{UID: 1000, GID: 100}) || specs[0].Limits.Pids != 64 {
+		t.Fatalf("spec user %v, pids %d; want 1000:100 and the maximum 64", specs[0].User, specs[0].Limits.Pids)
+	}
+	if specs[1].User != nil || specs[1].Limits.Pids != 64 {
+		t.Fatalf("spec user %v, pids %d; want no user (the image's) and the default 128 held to 64", specs[1].User, specs[1].Limits.Pids)
+	}
+}

@@ -21,6 +21,9 @@ type Leftover struct {
 	ContainerID string
 	State       string // the runtime's word: "running", "exited", ...
 	ExitCode    int
+	// Unclaimed: nothing says whose the container is (it predates owners
+	// per store), so it is settled only when its run is in this store.
+	Unclaimed bool
 }
 
 // LeftoverRuntime is implemented by runtimes whose work can outlive the
@@ -47,6 +50,7 @@ type ReconcileReport struct {
 	Lost      []string // run ids recorded RunLost
 	Removed   int      // containers removed
 	Unmatched int      // leftovers whose run has no stream (removed too)
+	Foreign   int      // unclaimed leftovers this store does not know, left alone
 }
 
 // Reconcile settles what a previous executor left behind, before this one
@@ -54,7 +58,8 @@ type ReconcileReport struct {
 // terminal event is recorded RunLost (its output after the crash is not
 // recoverable byte-exactly, so Logbook says so rather than guess); every
 // leftover container is then removed and, where the stream names it,
-// ContainerRemoved is recorded.
+// ContainerRemoved is recorded. An unclaimed leftover is settled only when
+// its run is in the store: anything else may be another store's.
 func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error) {
 	var rep ReconcileReport
 	if cfg.Runtime == nil || cfg.Store == nil || cfg.Publisher == nil {
@@ -73,7 +78,12 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 	var errs []error
 	for _, l := range leftovers {
 		log := cfg.Logger.With().Str("run_id", l.RunID).Str("request_id", l.RequestID).Str("container_id", l.ContainerID).Logger()
-		if l.RunID == "" || run.ValidateID(l.RunID) != nil {
+		known := l.RunID != "" && run.ValidateID(l.RunID) == nil
+		if !known && l.Unclaimed {
+			rep.Foreign++
+			continue
+		}
+		if !known {
 			errs = append(errs, discard(ctx, cfg, l, &rep))
 			continue
 		}
@@ -83,6 +93,11 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 			continue
 		}
 		state := run.Fold(past)
+		if !state.Requested && l.Unclaimed {
+			log.Debug().Msg("unclaimed container of a run this store does not know; left alone")
+			rep.Foreign++
+			continue
+		}
 		if !state.Requested {
 			log.Warn().Msg("leftover container of a run with no stream; removing it")
 			rep.Unmatched++

@@ -67,3 +67,37 @@ func TestReconcileSettlesWhatAPreviousExecutorLeft(t *testing.T) {
 		}
 	}
 }
+
+// A container an older Logbook labelled with the shared owner may be any
+// server's: only those whose run is in this store are settled.
+func TestReconcileSettlesUnclaimedLeftoversOnlyWhenTheStoreKnowsTheirRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := executortest.NewMemStore()
+	for i, p := range []domain.Payload{requested(), run.ContainerCreated{ContainerID: "c1"}, run.ContainerStarted{ContainerID: "c1"}} {
+		if _, err := store.Append(ctx, run.Stream("ours"), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := &fakeLeftovers{left: []executor.Leftover{
+		{RunID: "ours", ContainerID: "c1", State: "running", Unclaimed: true},
+		{RunID: "theirs", ContainerID: "c2", State: "running", Unclaimed: true},
+		{ContainerID: "their-pool", State: "running", Unclaimed: true},
+	}}
+	rep, err := executor.Reconcile(ctx, executor.ReconcileConfig{
+		Runtime: rt, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
+		Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Lost, []string{"ours"}) || rep.Removed != 1 || rep.Foreign != 2 || rep.Unmatched != 0 {
+		t.Fatalf("report = %+v, want our run lost and two foreign containers", rep)
+	}
+	if !slices.Equal(rt.discarded, []string{"c1"}) {
+		t.Fatalf("discarded %v, want only the container of our run", rt.discarded)
+	}
+	if got := executortest.Types(store.Payloads(run.Stream("ours"))); got != "RunRequested ContainerCreated ContainerStarted RunLost ContainerRemoved" {
+		t.Fatalf("our run: %s", got)
+	}
+}

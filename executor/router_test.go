@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
@@ -15,6 +16,7 @@ import (
 	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
@@ -35,9 +37,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
 	executor.NewAppender(store).AddHandler(router, bus.Events)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = router.Run(ctx) }()
+	runRouter(t, router)
 	<-router.Running()
 
 	msg, err := runbus.NewRunRequestMessage(request("routed"))
@@ -47,22 +47,19 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	if err := bus.Commands.Publish(runbus.TopicRunRequested, msg); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		got := store.Payloads("run-routed")
-		if n := len(got); n > 0 && got[n-1].EventType() == "ContainerRemoved" {
-			if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
-				t.Fatalf("events = %s", types(got))
-			}
-			if _, ok := got[5].(run.RunSucceeded); !ok {
-				t.Fatalf("terminal = %T", got[5])
-			}
-			_ = e.Shutdown(context.Background())
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	var got []domain.Payload
+	testenv.Eventually(t, "the routed run stored to its end", func() bool {
+		got = store.Payloads("run-routed")
+		n := len(got)
+		return n > 0 && got[n-1].EventType() == "ContainerRemoved"
+	})
+	if types(got) != "RunRequested ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded ContainerRemoved" {
+		t.Fatalf("events = %s", types(got))
 	}
-	t.Fatalf("the routed run did not reach the store: %s", types(store.Payloads("run-routed")))
+	if _, ok := got[5].(run.RunSucceeded); !ok {
+		t.Fatalf("terminal = %T", got[5])
+	}
+	_ = e.Shutdown(context.Background())
 }
 
 // downStore is a MemStore whose appends fail, as an unreachable database's
@@ -107,9 +104,7 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
 	executor.NewAppender(store).AddHandler(router, bus.Events)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = router.Run(ctx) }()
+	runRouter(t, router)
 	<-router.Running()
 
 	msg, err := runbus.NewRunRequestMessage(request("outage"))
@@ -140,4 +135,18 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 		}
 	}
 	_ = e.Shutdown(context.Background())
+}
+
+// runRouter runs router until the test ends, and waits for its handlers to
+// stop before the test is over, so none logs to a finished test.
+func runRouter(t *testing.T, router *message.Router) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = router.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		_ = router.Close()
+		<-done
+	})
 }

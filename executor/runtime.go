@@ -35,6 +35,9 @@ type Spec struct {
 	Env       []string // KEY=VALUE, complete: runtimes add nothing but PATH where needed
 	Stdin     []byte
 	Limits    run.Limits // defaults already applied
+	// User is who the command runs as; nil for a run recorded before
+	// Logbook chose one, which runs as the image's user, as it did then.
+	User      *run.User
 	Mode      run.Mode
 	KillGrace time.Duration // between SIGTERM and SIGKILL
 }

@@ -4,7 +4,7 @@
 // running Logbook's agent. Every container gets: no network, all
 // capabilities dropped, no-new-privileges, a read-only root with a tmpfs
 // /tmp, pids, memory (no swap) and CPU limits, an init process, and labels
-// carrying the run id.
+// carrying the run id. Commands run as the run's unprivileged user.
 package docker
 
 import (

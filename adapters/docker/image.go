@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +32,8 @@ type ScratchImage struct {
 	Data   []byte // the binary's bytes
 	Links  []string
 	Cmd    []string // the default command, e.g. ["/bin/sh"]
+	// Extra are more executables, by file name under /bin.
+	Extra map[string][]byte
 }
 
 // BuildScratchImage builds img through the Engine API's image build, with no
@@ -41,9 +45,14 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 	if len(img.Cmd) > 0 {
 		dockerfile += "CMD " + string(cmd) + "\n"
 	}
+	extra := slices.Sorted(maps.Keys(img.Extra))
 	sum := sha256.New()
 	sum.Write(img.Data)
 	sum.Write([]byte(dockerfile + img.Binary + "\x00" + strings.Join(img.Links, ",")))
+	for _, name := range extra {
+		sum.Write([]byte("\x00" + name + "\x00"))
+		sum.Write(img.Extra[name])
+	}
 	content := hex.EncodeToString(sum.Sum(nil))
 	if existing, err := eng.ImageInspect(ctx, img.Tag); err == nil {
 		if existing.Config != nil && existing.Config.Labels[contentLabel] == content {
@@ -68,6 +77,9 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 		add(&tar.Header{Name: "rootfs/bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil),
 		add(&tar.Header{Name: "rootfs/tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil),
 		add(&tar.Header{Name: "rootfs/bin/" + img.Binary, Mode: 0o755, Size: int64(len(img.Data))}, img.Data),
+	}
+	for _, name := range extra {
+		steps = append(steps, add(&tar.Header{Name: "rootfs/bin/" + name, Mode: 0o755, Size: int64(len(img.Extra[name]))}, img.Extra[name]))
 	}
 	for _, link := range img.Links {
 		if link == img.Binary {

@@ -31,9 +31,17 @@ type Config struct {
 	ImageCheckTTL time.Duration
 	// TmpfsBytes sizes each container's writable /tmp (64 MiB).
 	TmpfsBytes int64
-	// Owner labels every container this runtime creates, so executors
-	// sharing a Docker host reconcile only their own ("logbook").
+	// Owner labels every container this runtime creates, and Leftovers
+	// lists only the containers of this owner. Required, and unique to one
+	// store (cmd/logbook uses "logbook-" and the store's identity), so
+	// servers of different stores sharing a Docker host never settle each
+	// other's runs.
 	Owner string
+	// LegacyOwner is the owner label of containers made before owners were
+	// per store ("logbook"), which cannot tell whose they are: Leftovers
+	// lists them as unclaimed, for Reconcile to settle only the runs its
+	// store knows. Empty: they are ignored.
+	LegacyOwner string
 	// Warm configures warm mode; its AgentPath is required to use it.
 	Warm   WarmConfig
 	Logger zerolog.Logger
@@ -41,10 +49,17 @@ type Config struct {
 
 // Validate reports missing required fields.
 func (c Config) Validate() error {
+	var errs []error
 	if c.Engine == nil {
-		return errors.New("docker runtime config: Engine is required")
+		errs = append(errs, errors.New("docker runtime config: Engine is required"))
 	}
-	return nil
+	if c.Owner == "" {
+		errs = append(errs, errors.New("docker runtime config: Owner is required, one per store, so runtimes sharing a Docker host settle only their own containers"))
+	}
+	if c.Owner != "" && c.Owner == c.LegacyOwner {
+		errs = append(errs, fmt.Errorf("docker runtime config: Owner and LegacyOwner are both %q", c.Owner))
+	}
+	return errors.Join(errs...)
 }
 
 // Runtime runs commands in containers. Safe for concurrent use.
@@ -74,9 +89,6 @@ func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
 	}
 	if cfg.TmpfsBytes <= 0 {
 		cfg.TmpfsBytes = 64 << 20
-	}
-	if cfg.Owner == "" {
-		cfg.Owner = "logbook"
 	}
 	r := &Runtime{cfg: cfg, images: map[string]imageCheck{}}
 	r.warm = newWarmPools(r, cfg.Warm)
@@ -167,11 +179,13 @@ func (r *Runtime) hardened(img string, entrypoint, env []string, labels map[stri
 	init := true
 	host := &container.HostConfig{
 		NetworkMode:    "none",
+		IpcMode:        "private", // SysV IPC objects and POSIX queues of its own
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=" + strconv.FormatInt(r.cfg.TmpfsBytes, 10)},
-		Init:           &init,
+		// Sticky and writable by all: commands run as unprivileged users.
+		Tmpfs: map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777,size=" + strconv.FormatInt(r.cfg.TmpfsBytes, 10)},
+		Init:  &init,
 		// Output is captured through attach; the daemon keeps no log copy.
 		LogConfig: container.LogConfig{Type: "none"},
 		Resources: container.Resources{
@@ -191,6 +205,9 @@ func (r *Runtime) runLabels(spec executor.Spec) map[string]string {
 func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest string, sink executor.Sink) (executor.Outcome, error) {
 	eng := r.cfg.Engine
 	cfg, host := r.hardened(spec.Image, spec.Argv, spec.Env, r.runLabels(spec), spec.Limits)
+	if spec.User != nil {
+		cfg.User = spec.User.String()
+	}
 	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, ContainerName(spec.RunID))
 	switch {
 	case cerrdefs.IsConflict(err):
@@ -279,30 +296,48 @@ func (r *Runtime) runFresh(ctx context.Context, spec executor.Spec, digest strin
 		<-copied
 	}
 
+	// Without the daemon's answer the wait's exit code stands.
 	out.ExitCode = int(exit.StatusCode)
-	inspectCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	out.Signal = exitSignal(out.ExitCode)
+	_ = r.inspectExit(ctx, id, &out)
+	return out, nil
+}
+
+// inspectExit completes out with how the container ended: its exit code,
+// whether it was killed for memory, and its own measure of the run time.
+// It fails, leaving out as it was, when the daemon cannot say.
+func (r *Runtime) inspectExit(ctx context.Context, id string, out *executor.Outcome) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		info, err := eng.ContainerInspect(inspectCtx, id)
-		if err != nil || info.State == nil {
-			break
+	// The daemon learns of an OOM kill from an event of its own, which can
+	// trail the exit by as long as the machine is busy; a SIGKILL nobody
+	// sent is worth looking at again for a while.
+	oomDeadline := time.Now().Add(oomEventWait)
+	for {
+		info, err := r.cfg.Engine.ContainerInspect(ctx, id)
+		if err != nil {
+			return err
+		}
+		if info.State == nil {
+			return fmt.Errorf("container %s has no state", id)
 		}
 		out.OOMKilled = info.State.OOMKilled
 		out.ExitCode = info.State.ExitCode
 		if d, ok := stateDuration(info.State.StartedAt, info.State.FinishedAt); ok {
 			out.Duration = d
 		}
-		// The daemon learns of an OOM kill from a separate event that can
-		// trail the exit; a SIGKILL nobody sent is worth a second look.
 		unexplainedKill := out.ExitCode == 128+int(unix.SIGKILL) && !out.OOMKilled && !out.TimedOut && !out.Stopped
-		if !unexplainedKill || attempt == 5 {
-			break
+		if !unexplainedKill || time.Now().After(oomDeadline) {
+			out.Signal = exitSignal(out.ExitCode)
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out.Signal = exitSignal(out.ExitCode)
-	return out, nil
 }
+
+// oomEventWait is how long a run killed by a SIGKILL nobody sent waits for
+// the daemon to say whether it was out of memory.
+const oomEventWait = 3 * time.Second
 
 // stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
 func (r *Runtime) stop(id string, grace time.Duration, waitC <-chan container.WaitResponse, errC <-chan error) (container.WaitResponse, error) {
@@ -368,17 +403,27 @@ func (g gatedWriter) Write(p []byte) (int, error) {
 var _ executor.LeftoverRuntime = (*Runtime)(nil)
 
 // Leftovers lists the containers labelled with this runtime's owner: runs
-// and warm pool containers a previous process left behind. Call it before
-// taking work (executor.Reconcile does).
+// and warm pool containers a previous process left behind. Containers of
+// the legacy owner come back Unclaimed. Call it before taking work
+// (executor.Reconcile does).
 func (r *Runtime) Leftovers(ctx context.Context) ([]executor.Leftover, error) {
+	out, err := r.leftoversOf(ctx, r.cfg.Owner, false)
+	if err != nil || r.cfg.LegacyOwner == "" {
+		return out, err
+	}
+	legacy, err := r.leftoversOf(ctx, r.cfg.LegacyOwner, true)
+	return append(out, legacy...), err
+}
+
+func (r *Runtime) leftoversOf(ctx context.Context, owner string, unclaimed bool) ([]executor.Leftover, error) {
 	list, err := r.cfg.Engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner+"="+r.cfg.Owner))})
+		filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner+"="+owner))})
 	if err != nil {
-		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot list Logbook's containers")
+		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot list the containers of owner %s", owner)
 	}
 	out := make([]executor.Leftover, 0, len(list))
 	for _, c := range list {
-		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State)}
+		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State), Unclaimed: unclaimed}
 		if c.State == container.StateExited {
 			if info, err := r.cfg.Engine.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
 				l.ExitCode = info.State.ExitCode

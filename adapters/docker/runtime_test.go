@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ func (s *captureSink) Stderr() io.Writer             { return lockedWriter{&s.mu
 
 func newRuntime(t *testing.T, eng docker.Engine) *docker.Runtime {
 	t.Helper()
-	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: eng, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: eng, Owner: "logbook-test-" + runID(t), Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +121,7 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == testLimits.Pids},
 		{"no auto-remove", !hc.AutoRemove},
 		{"run id label", info.Config.Labels[docker.LabelRunID] == id && info.Config.Labels[docker.LabelRequestID] == "req-1"},
+		{"owner label", strings.HasPrefix(info.Config.Labels[docker.LabelOwner], "logbook-test-")},
 		{"name from the run id", info.Name == "/"+docker.ContainerName(id)},
 	}
 	for _, c := range checks {
@@ -138,6 +140,41 @@ func TestDockerFreshContainerIsHardenedAndLabelled(t *testing.T) {
 	}
 }
 
+// A command runs as the user its run records, with a writable /tmp; a run
+// recorded before runs named their user runs as the image's, as it did.
+func TestDockerFreshCommandRunsAsTheRunsUser(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	rt := newRuntime(t, cli)
+	tests := []struct {
+		name string
+		user *run.User
+		want string
+	}{
+		{"the default, nobody", &run.DefaultUser, "65534:65534 wrote\n"},
+		{"a bundle's uid and gid", &run.User{UID: 1000, GID: 100}, "1000:100 wrote\n"},
+		{"no user recorded: the image's", nil, "0:0 wrote\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &captureSink{}
+			out, err := rt.Run(context.Background(), executor.Spec{
+				RunID: runID(t), Image: img, Limits: testLimits, KillGrace: time.Second, User: tt.user,
+				Argv: []string{"sh", "-c", `echo "$(id -u):$(id -g)" $(echo x > /tmp/x && cat /tmp/x >/dev/null && echo wrote)`},
+			}, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = out.Release(context.Background()) })
+			if got := sink.stdout.String(); got != tt.want || out.ExitCode != 0 {
+				t.Fatalf("stdout %q (stderr %q, exit %d), want %q", got, sink.stderr.String(), out.ExitCode, tt.want)
+			}
+		})
+	}
+}
+
 func TestDockerMissingImageFailsTheRunWithAReason(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
@@ -152,30 +189,79 @@ func TestDockerMissingImageFailsTheRunWithAReason(t *testing.T) {
 	}
 }
 
+// forkBomb forks until the pids limit stops it, then reports what its
+// cgroup saw: the limit, and the most pids it held at once (pids.peak,
+// where the kernel has it). The shell forks once, to start the bomb, while
+// nothing else runs; the report uses only builtins, so it needs no fork.
+// The final sleep does, so the run ends either at its timeout or at once
+// with exit code 2 when the shell cannot fork sleep: which of the two is
+// up to the scheduler.
+const forkBomb = `c=/sys/fs/cgroup/pids; [ -e $c/pids.max ] || c=/sys/fs/cgroup
+b() { b | b & }; b &
+until read e < $c/pids.events && [ "$e" != "max 0" ]; do :; done
+read limit < $c/pids.max; read peak < $c/pids.peak || peak=unknown
+echo "limit=$limit peak=$peak"
+sleep 30`
+
+// checkForkBombContained checks that the bomb met its pids limit and never
+// held more pids than it: whether it then timed out or exited 2 is not
+// asserted, since that depends on scheduling.
+func checkForkBombContained(t *testing.T, limit int64, stopped run.ContainerStopped, stdout, stderr []byte, terminal domain.Payload) {
+	t.Helper()
+	var gotLimit int64
+	var peak string
+	if _, err := fmt.Sscanf(string(stdout), "limit=%d peak=%s", &gotLimit, &peak); err != nil || gotLimit != limit {
+		t.Errorf("stdout = %q, want the cgroup's pids limit %d and its peak", stdout, limit)
+	}
+	if n, err := strconv.ParseInt(peak, 10, 64); peak != "unknown" && (err != nil || n > limit) {
+		t.Errorf("the container held %s pids at its peak, over the limit %d", peak, limit)
+	}
+	if !bytes.Contains(stderr, []byte("can't fork")) {
+		t.Errorf("stderr = %q, want the bomb's failed forks", stderr)
+	}
+	switch terminal := terminal.(type) {
+	case run.RunTimedOut:
+	case run.RunFailed:
+		if stopped.ExitCode != 2 {
+			t.Errorf("the bomb failed with %+v, %+v; want exit code 2 (sleep could not be forked)", terminal, stopped)
+		}
+	default:
+		t.Errorf("terminal = %+v, want RunTimedOut, or RunFailed when sleep could not be forked", terminal)
+	}
+}
+
 // TestDockerHostileCommandsAreContained runs each hostile command through
-// the executor, checks its terminal event, and then checks the executor
-// still runs an ordinary command.
+// the executor and checks it was contained: how it ended, what it could
+// not do, and that its container is gone. Then it checks the executor
+// still runs an ordinary command. No assertion depends on how the runs are
+// scheduled: the grace between SIGTERM and SIGKILL is long enough for a
+// command that does not ignore SIGTERM to end on a busy machine. The
+// commands name no user, so they run as the image's, root: the container
+// must hold even then.
 func TestDockerHostileCommandsAreContained(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
 	rt := newRuntime(t, cli)
-	e, store := executortest.NewExecutor(t, rt, executor.Config{Concurrency: 4, KillGrace: time.Second})
+	e, store := executortest.NewExecutor(t, rt, executor.Config{Concurrency: 4, KillGrace: 3 * time.Second})
 	tests := []struct {
 		name   string
 		argv   []string
 		limits run.Limits
-		want   string // terminal event type
-		check  func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, truncated bool, terminal any)
+		want   string // terminal event type; "" when check decides
+		check  func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, truncated bool, terminal domain.Payload)
 	}{
 		{
-			name: "a fork bomb hits the pids limit and is stopped at its timeout",
-			argv: []string{"sh", "-c", `b() { b | b & }; b; sleep 30`}, limits: run.Limits{TimeoutMS: 2000, Pids: 32}, want: "RunTimedOut",
+			name: "a fork bomb is held to the pids limit and stopped",
+			argv: []string{"sh", "-c", forkBomb}, limits: run.Limits{TimeoutMS: 4000, Pids: 32},
+			check: func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, _ bool, terminal domain.Payload) {
+				checkForkBombContained(t, 32, stopped, stdout, stderr, terminal)
+			},
 		},
 		{
 			name: "a memory bomb is killed for running out of memory",
 			argv: []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`}, limits: run.Limits{MemoryBytes: 32 << 20}, want: "RunFailed",
-			check: func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, _ bool, terminal any) {
+			check: func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, _ bool, terminal domain.Payload) {
 				if !stopped.OOMKilled || bytes.Contains(stdout, []byte("survived")) {
 					t.Errorf("stopped = %+v, stdout %q: want an OOM kill", stopped, stdout)
 				}
@@ -187,7 +273,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		{
 			name: "endless output is capped and the command stopped at its timeout",
 			argv: []string{"yes"}, limits: run.Limits{TimeoutMS: 1500, OutputBytes: 64 << 10}, want: "RunTimedOut",
-			check: func(t *testing.T, _ run.ContainerStopped, stdout, _ []byte, truncated bool, _ any) {
+			check: func(t *testing.T, _ run.ContainerStopped, stdout, _ []byte, truncated bool, _ domain.Payload) {
 				if !truncated || len(stdout) != 64<<10 || !bytes.HasPrefix(stdout, []byte("y\ny\n")) {
 					t.Errorf("kept %d bytes (truncated %v), want exactly the 64 KiB cap", len(stdout), truncated)
 				}
@@ -196,7 +282,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		{
 			name: "a command that never exits is terminated at its timeout",
 			argv: []string{"sleep", "1000"}, limits: run.Limits{TimeoutMS: 1000}, want: "RunTimedOut",
-			check: func(t *testing.T, stopped run.ContainerStopped, _, _ []byte, _ bool, _ any) {
+			check: func(t *testing.T, stopped run.ContainerStopped, _, _ []byte, _ bool, _ domain.Payload) {
 				if stopped.Signal != "SIGTERM" {
 					t.Errorf("stopped = %+v, want ended by SIGTERM", stopped)
 				}
@@ -205,7 +291,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		{
 			name: "a command ignoring SIGTERM is killed after the grace",
 			argv: []string{"sh", "-c", `trap '' TERM; while :; do sleep 1; done`}, limits: run.Limits{TimeoutMS: 1000}, want: "RunTimedOut",
-			check: func(t *testing.T, stopped run.ContainerStopped, _, _ []byte, _ bool, _ any) {
+			check: func(t *testing.T, stopped run.ContainerStopped, _, _ []byte, _ bool, _ domain.Payload) {
 				if stopped.Signal != "SIGKILL" {
 					t.Errorf("stopped = %+v, want ended by SIGKILL", stopped)
 				}
@@ -214,7 +300,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		{
 			name: "the network cannot be reached",
 			argv: []string{"sh", "-c", `ls /sys/class/net; wget -T 2 -q -O - http://1.1.1.1/ || exit 9`}, want: "RunFailed",
-			check: func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, _ bool, _ any) {
+			check: func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, _ bool, _ domain.Payload) {
 				if stopped.ExitCode != 9 || string(stdout) != "lo\n" {
 					t.Errorf("exit %d, stdout %q: want only loopback and a failed fetch", stopped.ExitCode, stdout)
 				}
@@ -223,7 +309,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 		{
 			name: "the root filesystem cannot be written",
 			argv: []string{"touch", "/bin/evil"}, want: "RunFailed",
-			check: func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, _ bool, _ any) {
+			check: func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, _ bool, _ domain.Payload) {
 				if !bytes.Contains(stderr, []byte("Read-only file system")) {
 					t.Errorf("stderr = %q, want a read-only file system error", stderr)
 				}
@@ -241,7 +327,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 			}
 			events := store.Payloads(run.Stream(id))
 			terminal := executortest.Terminal(t, events)
-			if terminal.EventType() != tt.want {
+			if tt.want != "" && terminal.EventType() != tt.want {
 				t.Fatalf("terminal = %+v after %v, want %s (events %s)", terminal, time.Since(start), tt.want, executortest.Types(events))
 			}
 			var stopped run.ContainerStopped
@@ -254,9 +340,7 @@ func TestDockerHostileCommandsAreContained(t *testing.T) {
 					truncated = true
 				}
 			}
-			if tt.check != nil {
-				tt.check(t, stopped, executortest.Output(events, run.Stdout), executortest.Output(events, run.Stderr), truncated, terminal)
-			}
+			tt.check(t, stopped, executortest.Output(events, run.Stdout), executortest.Output(events, run.Stderr), truncated, terminal)
 			waitRemoved(t, cli, store, id)
 		})
 	}
@@ -373,4 +457,66 @@ func TestDockerReconcileRecordsALeftoverRunLostAndRemovesIt(t *testing.T) {
 	}
 	cancel()
 	<-ran
+}
+
+// startLeftover starts a long run on rt, as a process that then died would
+// leave it, and returns its id once the container runs.
+func startLeftover(t *testing.T, cli *client.Client, rt *docker.Runtime, img string) string {
+	t.Helper()
+	id := runID(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		_, _ = rt.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits, KillGrace: time.Second}, &captureSink{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		_ = cli.ContainerRemove(context.Background(), docker.ContainerName(id), container.RemoveOptions{Force: true})
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if info, err := cli.ContainerInspect(context.Background(), docker.ContainerName(id)); err == nil && info.State != nil && info.State.Running {
+			return id
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s never ran", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An older Logbook labelled every container with one shared owner. After an
+// upgrade, reconcile settles such a container when its run is in this
+// store, and leaves it alone otherwise: it may be another server's.
+func TestDockerReconcileSettlesAnOlderLogbooksContainerOnlyWhenItsRunIsKnown(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	legacy := "legacy-" + runID(t)
+	older, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := startLeftover(t, cli, older, img), startLeftover(t, cli, older, img)
+	store := executortest.NewMemStore()
+	if _, err := store.Append(context.Background(), run.Stream(ours), eventstore.NoStream, domain.MustEncode(run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep"}}, domain.Metadata{})); err != nil {
+		t.Fatal(err)
+	}
+	upgraded, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: "logbook-" + runID(t), LegacyOwner: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{
+		Runtime: upgraded, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Lost) != 1 || rep.Lost[0] != ours || rep.Foreign != 1 || leftovers(t, cli, ours) != 0 {
+		t.Fatalf("report %+v, %d containers of our run left: want our run lost and its container removed", rep, leftovers(t, cli, ours))
+	}
+	if info, err := cli.ContainerInspect(context.Background(), docker.ContainerName(theirs)); err != nil || !info.State.Running {
+		t.Fatalf("the container of a run this store does not know was stopped or removed (%v)", err)
+	}
 }

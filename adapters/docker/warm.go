@@ -84,6 +84,7 @@ type warmPools struct {
 	closed   bool
 	stop     chan struct{}
 	janitor  sync.WaitGroup
+	settling sync.WaitGroup // containers whose agents are cleaning up after a run
 	removing sync.WaitGroup // retired containers being removed
 }
 
@@ -292,7 +293,7 @@ func (wp *warmPools) close(ctx context.Context) error {
 	}
 	wp.mu.Unlock()
 	done := make(chan struct{})
-	go func() { wp.removing.Wait(); close(done) }()
+	go func() { wp.settling.Wait(); wp.removing.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -307,11 +308,18 @@ func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, er
 	if wp.cfg.AgentPath == "" {
 		return nil, executor.Errorf(executor.ErrInvalidSpec, nil, "warm mode needs logbook-agent: set LOGBOOK_AGENT_PATH or install it next to logbook")
 	}
+	if fi, err := os.Stat(wp.cfg.AgentPath); err != nil || fi.Mode()&0o001 == 0 {
+		return nil, executor.Errorf(executor.ErrInvalidSpec, err, "warm mode needs %s executable by every user (chmod 755): the agent cleans up after each run as the run's user", wp.cfg.AgentPath)
+	}
 	eng := wp.rt.cfg.Engine
 	limits := run.Limits{MemoryBytes: key.memory, NanoCPUs: key.cpus, Pids: key.pids}
 	labels := map[string]string{LabelManaged: "true", LabelOwner: wp.rt.cfg.Owner, LabelPool: key.image}
 	cfg, host := wp.rt.hardened(key.image, []string{agentTarget}, nil, labels, limits)
 	cfg.StdinOnce = false // one attached stdin serves every invocation
+	// The agent is root, whatever the image says, with only what it needs:
+	// to run each command as its user, and to end every process of a run.
+	cfg.User = "0:0"
+	host.CapAdd = []string{"SETUID", "SETGID", "KILL"}
 	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: wp.cfg.AgentPath, Target: agentTarget, ReadOnly: true}}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
@@ -384,19 +392,79 @@ func (l logWriter) Write(p []byte) (int, error) {
 
 // run forks one command in a warm container.
 func (wp *warmPools) run(ctx context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+	// The agent runs as root: a command with its uid could reach it, and
+	// through it the runs after its own.
+	switch {
+	case spec.User == nil:
+		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "this run names no user (it was requested before runs did), so it would run as the image's user, root, which a warm container's agent is: run it fresh")
+	case spec.User.UID == 0:
+		return executor.Outcome{}, executor.Errorf(executor.ErrInvalidSpec, nil, "a warm command cannot run as uid 0 (root), the user of the warm container's agent: it must run fresh (execution mode: fresh) or as another user")
+	}
 	key := keyFor(spec.Image, spec.Limits)
 	c, err := wp.acquire(ctx, key)
 	if err != nil {
 		return executor.Outcome{}, err
 	}
 	out, healthy, err := wp.invoke(ctx, c, spec, sink)
-	wp.release(key, c, healthy)
+	if healthy {
+		wp.settle(key, c, spec)
+	} else {
+		wp.release(key, c, false)
+	}
 	return out, err
+}
+
+// settle returns c to its pool once its agent reports the container as it
+// was before the run, and retires it otherwise. It waits in the background:
+// the run's end is recorded without waiting for the clean-up.
+func (wp *warmPools) settle(key poolKey, c *warmContainer, spec executor.Spec) {
+	wp.mu.Lock()
+	if wp.closed {
+		wp.mu.Unlock()
+		wp.release(key, c, false)
+		return
+	}
+	wp.settling.Add(1)
+	wp.mu.Unlock()
+	go func() {
+		defer wp.settling.Done()
+		wp.release(key, c, wp.awaitClean(c, spec))
+	}()
+}
+
+// cleanReportWait bounds the wait for an agent's clean-up report.
+const cleanReportWait = time.Minute
+
+// awaitClean reads the agent's report on the clean-up after a run.
+func (wp *warmPools) awaitClean(c *warmContainer, spec executor.Spec) bool {
+	log := wp.rt.cfg.Logger.With().Str("run_id", spec.RunID).Str("request_id", spec.RequestID).Str("container_id", c.id).Logger()
+	start := time.Now()
+	t := time.NewTimer(cleanReportWait)
+	defer t.Stop()
+	select {
+	case f, ok := <-c.frames:
+		var report agentproto.CleanBody
+		switch {
+		case !ok:
+			log.Warn().Msg("warm container ended while cleaning up after a run; retired")
+		case f.typ != agentproto.Clean || json.Unmarshal(f.body, &report) != nil:
+			log.Warn().Str("frame", string(f.typ)).Msg("the agent sent something else than its clean-up report; container retired")
+		case !report.OK:
+			log.Warn().Str("left", report.Problem).Msg("warm container not clean after a run; retired")
+		default:
+			log.Debug().Dur("clean_up", time.Since(start)).Msg("warm container clean after the run")
+			return true
+		}
+	case <-t.C:
+		log.Warn().Dur("waited", cleanReportWait).Msg("the agent did not report its clean-up; container retired")
+	}
+	return false
 }
 
 func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor.Spec, sink executor.Sink) (out executor.Outcome, healthy bool, err error) {
 	c.invocations++
-	req := agentproto.RequestBody{Argv: spec.Argv, Env: spec.Env, TimeoutMS: spec.Limits.TimeoutMS, KillGraceMS: spec.KillGrace.Milliseconds()}
+	req := agentproto.RequestBody{Argv: spec.Argv, Env: spec.Env, TimeoutMS: spec.Limits.TimeoutMS, KillGraceMS: spec.KillGrace.Milliseconds(),
+		UID: spec.User.UID, GID: spec.User.GID}
 	if err := errors.Join(c.w.WriteJSON(agentproto.Request, req), c.w.Write(agentproto.Stdin, spec.Stdin)); err != nil {
 		return out, false, executor.Errorf(executor.ErrUnavailable, err, "cannot reach the agent in warm container %s", c.id)
 	}
@@ -446,11 +514,19 @@ func (wp *warmPools) invoke(ctx context.Context, c *warmContainer, spec executor
 func (wp *warmPools) died(c *warmContainer, out executor.Outcome) (executor.Outcome, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := wp.rt.cfg.Engine.ContainerInspect(ctx, c.id)
-	if err == nil && info.State != nil && !info.State.Running && out.Started {
-		out.ExitCode, out.OOMKilled = info.State.ExitCode, info.State.OOMKilled
-		out.Signal = exitSignal(out.ExitCode)
-		return out, false, nil
+	// The attach stream ends as the container exits, which the daemon may
+	// not have recorded yet.
+	waitC, errC := wp.rt.cfg.Engine.ContainerWait(ctx, c.id, container.WaitConditionNotRunning)
+	select {
+	case <-waitC:
+	case err := <-errC:
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
 	}
-	return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+	if !out.Started {
+		return out, false, executor.Errorf(executor.ErrUnavailable, nil, "warm container %s ended before the command started", c.id)
+	}
+	if err := wp.rt.inspectExit(ctx, c.id, &out); err != nil {
+		return out, false, executor.Errorf(executor.ErrUnavailable, err, "warm container %s ended during the run", c.id)
+	}
+	return out, false, nil
 }

@@ -1,7 +1,11 @@
 package docker_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +76,7 @@ func TestDockerWarmPoolForksEachRunCleanlyAndRecycles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) }) // when the test fails before its own Close
 	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
 	limits := run.Limits{TimeoutMS: 1000}.Or(testLimits)
 	if err := rt.Prewarm(context.Background(), img, limits.Or(executor.DefaultLimits)); err != nil {
@@ -98,7 +103,7 @@ func TestDockerWarmPoolForksEachRunCleanlyAndRecycles(t *testing.T) {
 	for _, s := range steps {
 		id := runID(t)
 		req := runbus.RunRequest{RunID: id, Env: s.env, Request: run.RunRequested{
-			RequestID: "warm", Command: "hello", Image: img, Argv: s.argv, Mode: run.ModeWarm, Limits: limits, Input: []byte(s.input),
+			RequestID: "warm", Command: "hello", Image: img, Argv: s.argv, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: limits, Input: []byte(s.input),
 		}}
 		for name := range s.env {
 			req.Request.EnvNames = append(req.Request.EnvNames, name)
@@ -131,6 +136,18 @@ func TestDockerWarmPoolForksEachRunCleanlyAndRecycles(t *testing.T) {
 	if n := poolContainers(t, cli, owner, 1); n != 1 {
 		t.Fatalf("%d pool containers with a pool size of 1", n)
 	}
+	info, err := cli.ContainerInspect(context.Background(), prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := make([]string, len(info.HostConfig.CapAdd))
+	for i, c := range info.HostConfig.CapAdd {
+		added[i] = strings.TrimPrefix(c, "CAP_") // the daemon names them either way
+	}
+	slices.Sort(added)
+	if hc := info.HostConfig; info.Config.User != "0:0" || strings.Join(hc.CapDrop, ",") != "ALL" || strings.Join(added, ",") != "KILL,SETGID,SETUID" || hc.IpcMode != "private" {
+		t.Fatalf("warm container: user %q, caps -%v +%v, ipc %q; want the agent root with only SETUID, SETGID and KILL, and private IPC", info.Config.User, hc.CapDrop, hc.CapAdd, hc.IpcMode)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := rt.Close(ctx); err != nil {
@@ -150,7 +167,7 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 	id := runID(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "c", Image: img, Argv: []string{"sleep", "60"}, Mode: run.ModeWarm, Limits: testLimits}})
+		done <- e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "c", Image: img, Argv: []string{"sleep", "60"}, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: testLimits}})
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(executortest.Types(store.Payloads(run.Stream(id))), "ContainerStarted") {
@@ -168,6 +185,9 @@ func TestDockerWarmRunIsStoppedOnCancel(t *testing.T) {
 	}
 }
 
+// TestDockerWarmHostileCommandsAreContained checks what each hostile
+// command could not do, never which event of several contained endings
+// the scheduler picked, and that the pool still answers afterwards.
 func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
@@ -178,30 +198,55 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 		name   string
 		argv   []string
 		limits run.Limits
-		want   string
+		check  func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, terminal domain.Payload)
 	}{
-		{"a fork bomb is stopped at its timeout", []string{"sh", "-c", `b() { b | b & }; b; sleep 30`}, run.Limits{TimeoutMS: 2000, Pids: 32}, "RunTimedOut"},
-		{"a memory bomb is killed", []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`}, run.Limits{MemoryBytes: 32 << 20}, "RunFailed"},
-		{"the root filesystem cannot be written", []string{"touch", "/bin/evil"}, run.Limits{}, "RunFailed"},
-		{"the agent cannot be replaced", []string{"sh", "-c", "echo x > /.logbook/agent"}, run.Limits{}, "RunFailed"},
+		{"a fork bomb is held to the pids limit and stopped", []string{"sh", "-c", forkBomb}, run.Limits{TimeoutMS: 4000, Pids: 32},
+			func(t *testing.T, stopped run.ContainerStopped, stdout, stderr []byte, terminal domain.Payload) {
+				checkForkBombContained(t, 32, stopped, stdout, stderr, terminal)
+			}},
+		{"a memory bomb is killed", []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`}, run.Limits{MemoryBytes: 32 << 20},
+			func(t *testing.T, stopped run.ContainerStopped, stdout, _ []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || stopped.Signal != "SIGKILL" || bytes.Contains(stdout, []byte("survived")) {
+					t.Errorf("terminal %+v, stopped %+v, stdout %q: want the bomb killed", terminal, stopped, stdout)
+				}
+			}},
+		{"the root filesystem cannot be written", []string{"touch", "/bin/evil"}, run.Limits{},
+			func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || !bytes.Contains(stderr, []byte("Read-only file system")) {
+					t.Errorf("terminal %+v, stderr %q: want a read-only file system error", terminal, stderr)
+				}
+			}},
+		{"the agent cannot be replaced", []string{"sh", "-c", "echo x > /.logbook/agent"}, run.Limits{},
+			func(t *testing.T, _ run.ContainerStopped, _, stderr []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunFailed); !ok || !bytes.Contains(stderr, []byte("Read-only file system")) {
+					t.Errorf("terminal %+v, stderr %q: want a read-only file system error", terminal, stderr)
+				}
+			}},
+		{"the agent and init can be neither signalled nor read", []string{"sh", "-c", `kill -9 $PPID 1 2>/dev/null || echo "kill: refused"; cat /proc/$PPID/environ 2>/dev/null || echo "environ: refused"; echo "uid=$(id -u)"`}, run.Limits{},
+			func(t *testing.T, _ run.ContainerStopped, stdout, _ []byte, terminal domain.Payload) {
+				if _, ok := terminal.(run.RunSucceeded); !ok || string(stdout) != "kill: refused\nenviron: refused\nuid=65534\n" {
+					t.Errorf("terminal %+v, stdout %q: want both refused, as nobody", terminal, stdout)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := runID(t)
-			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: run.ModeWarm, Limits: tt.limits.Or(testLimits)}}); err != nil {
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: tt.argv, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: tt.limits.Or(testLimits)}}); err != nil {
 				t.Fatal(err)
 			}
 			events := store.Payloads(run.Stream(id))
-			if got := executortest.Terminal(t, events); got.EventType() != tt.want {
-				t.Fatalf("terminal %+v, want %s", got, tt.want)
+			var stopped run.ContainerStopped
+			for _, p := range events {
+				if p, ok := p.(run.ContainerStopped); ok {
+					stopped = p
+				}
 			}
-			if tt.want == "RunFailed" && strings.Contains(string(executortest.Output(events, run.Stdout)), "survived") {
-				t.Fatal("the memory bomb survived")
-			}
+			tt.check(t, stopped, executortest.Output(events, run.Stdout), executortest.Output(events, run.Stderr), executortest.Terminal(t, events))
 		})
 	}
 	id := runID(t)
-	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: run.ModeWarm, Limits: testLimits}}); err != nil {
+	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "h", Image: img, Argv: []string{"echo", "ok"}, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: testLimits}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(executortest.Output(store.Payloads(run.Stream(id)), run.Stdout)); got != "ok\n" {
@@ -209,17 +254,157 @@ func TestDockerWarmHostileCommandsAreContained(t *testing.T) {
 	}
 }
 
-func TestDockerWarmWithoutAnAgentFailsTheRunClearly(t *testing.T) {
+func TestDockerWarmWithoutAUsableAgentFailsTheRunClearly(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
-	e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{}), executor.Config{})
-	id := runID(t)
-	if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: run.ModeWarm}}); err != nil {
+	ownerOnly := filepath.Join(t.TempDir(), "logbook-agent")
+	if err := os.WriteFile(ownerOnly, []byte("#!"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	failed, ok := executortest.Terminal(t, store.Payloads(run.Stream(id))).(run.RunFailed)
-	if !ok || !strings.Contains(failed.Reason, "LOGBOOK_AGENT_PATH") {
-		t.Fatalf("terminal = %+v, want RunFailed saying how to provide the agent", failed)
+	tests := []struct {
+		name  string
+		agent string
+		want  string
+	}{
+		{"no agent", "", "LOGBOOK_AGENT_PATH"},
+		{"an agent only its owner may run: the clean-up runs as the run's user", ownerOnly, "executable by every user (chmod 755)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: tt.agent}), executor.Config{})
+			id := runID(t)
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "n", Image: img, Argv: []string{"true"}, Mode: run.ModeWarm, User: &run.DefaultUser}}); err != nil {
+				t.Fatal(err)
+			}
+			failed, ok := executortest.Terminal(t, store.Payloads(run.Stream(id))).(run.RunFailed)
+			if !ok || !strings.Contains(failed.Reason, tt.want) {
+				t.Fatalf("terminal = %+v, want RunFailed saying %q", failed, tt.want)
+			}
+		})
+	}
+}
+
+// leaveEverything is a run that tries to leave something for the next run
+// in its warm container: files in /tmp, in its work dir, in /dev/shm, a
+// POSIX message queue, a directory it locked, SysV IPC objects, processes
+// in and out of its process group, and variables in its environment.
+const leaveEverything = `echo secret-from-run-1 > /tmp/left
+echo here > left-in-workdir
+echo shared > /dev/shm/left
+touch /dev/mqueue/left
+mkdir -p /tmp/locked/inner && touch /tmp/locked/inner/f && chmod 000 /tmp/locked/inner /tmp/locked
+sysvipc >/dev/null
+setsid sleep 1001 &
+sleep 1002 &
+(sh -c 'sleep 1003' &)
+export LEFT=1
+# Ends once the three sleeps run, so the next run would find them.
+until [ "$n" = 3 ]; do
+  n=0
+  for p in /proc/[0-9]*; do case "$(tr '\0' ' ' < $p/cmdline)" in "sleep 100"*) n=$((n+1));; esac; done
+done
+echo "pwd=$PWD"`
+
+// lookAround reports what a run finds of the runs before it.
+const lookAround = `echo "pwd=$PWD"
+echo "workdir=$(ls -A)"
+echo "tmp=$(ls -A /tmp)"
+echo "shm=$(ls -A /dev/shm)"
+echo "mqueue=$(ls -A /dev/mqueue)"
+echo "secret=${SECRET-unset} left=${LEFT-unset}"
+echo "ipc=$(cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | wc -l)"
+cat /tmp/left 2>/dev/null
+for p in /proc/[0-9]*; do echo "process $(tr '\0' ' ' < $p/cmdline)"; done`
+
+// A warm container serves whoever asks next: after each run it must be as
+// it was before, with nothing the run left visible to the next one.
+func TestDockerWarmRunLeavesNothingForTheNext(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.ImageWithSysVIPC(t, cli)
+	rt := newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: dockertest.Agent(t), PoolSize: 1})
+	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
+	warmRun := func(argv []string, env map[string]string) (string, string) {
+		t.Helper()
+		id := runID(t)
+		req := runbus.RunRequest{RunID: id, Env: env, Request: run.RunRequested{RequestID: "leave", Image: img, Argv: argv, Mode: run.ModeWarm, User: &run.DefaultUser, Limits: testLimits}}
+		for name := range env {
+			req.Request.EnvNames = append(req.Request.EnvNames, name)
+		}
+		if err := e.Execute(req); err != nil {
+			t.Fatal(err)
+		}
+		events := store.Payloads(run.Stream(id))
+		if _, ok := executortest.Terminal(t, events).(run.RunSucceeded); !ok {
+			t.Fatalf("%s: %s, stderr %q", argv[len(argv)-1][:20], executortest.Types(events), executortest.Output(events, run.Stderr))
+		}
+		return string(executortest.Output(events, run.Stdout)), warmStarted(events).ContainerID
+	}
+
+	first, container := warmRun([]string{"sh", "-c", leaveEverything}, map[string]string{"SECRET": "run-1-secret"})
+	report, again := warmRun([]string{"sh", "-c", lookAround}, nil)
+	if again != container {
+		t.Fatalf("the second run went to container %.12s, not %.12s: the first was not reused", again, container)
+	}
+	lines := strings.Split(strings.TrimSpace(report), "\n")
+	field := func(name string) string {
+		for _, l := range lines {
+			if v, ok := strings.CutPrefix(l, name+"="); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %s= in %q", name, report)
+		return ""
+	}
+	pwd := field("pwd")
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"a new working directory", "pwd="+pwd+"\n" != first && strings.HasPrefix(pwd, "/tmp/run-")},
+		{"an empty work dir", field("workdir") == ""},
+		{"nothing in /tmp but its own work dir", "/tmp/"+field("tmp") == pwd},
+		{"nothing in /dev/shm", field("shm") == ""},
+		{"no message queue", field("mqueue") == ""},
+		{"none of the first run's environment", field("secret") == "unset left=unset"},
+		{"no SysV IPC object (only the three headers)", field("ipc") == "3"},
+		{"not the first run's file", !strings.Contains(report, "secret-from-run-1")},
+		{"none of the first run's processes", !strings.Contains(report, "sleep 100")},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("the second run did not find %s:\n%s", c.what, report)
+		}
+	}
+}
+
+// The agent of a warm container runs as root; a command never does.
+func TestDockerWarmCommandsNeverRunAsRoot(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	e, store := executortest.NewExecutor(t, newWarmRuntime(t, cli, docker.WarmConfig{AgentPath: dockertest.Agent(t), PoolSize: 1}), executor.Config{})
+	tests := []struct {
+		name string
+		user *run.User
+		want string
+	}{
+		{"uid 0 must run fresh", &run.User{UID: 0, GID: 0}, "a warm command cannot run as uid 0 (root), the user of the warm container's agent: it must run fresh"},
+		{"a run recorded before runs named their user would run as root", nil, "this run names no user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			id := runID(t)
+			if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "r", Image: img, Argv: []string{"id"}, Mode: run.ModeWarm, User: tt.user, Limits: testLimits}}); err != nil {
+				t.Fatal(err)
+			}
+			events := store.Payloads(run.Stream(id))
+			if failed, ok := executortest.Terminal(t, events).(run.RunFailed); !ok || !strings.Contains(failed.Reason, tt.want) || strings.Contains(executortest.Types(events), "ContainerStarted") {
+				t.Fatalf("events %s, terminal %+v: want RunFailed before anything ran, saying %q", executortest.Types(events), executortest.Terminal(t, events), tt.want)
+			}
+		})
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // gatedStore counts chain walks (reads from position 1) and holds each
@@ -60,7 +60,7 @@ func TestConcurrentVerificationsShareOneWalk(t *testing.T) {
 			reports[i] = r
 		}()
 	}
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, "the condition", func() bool {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		return v.current != nil && v.current.callers == 5
@@ -95,17 +95,6 @@ func TestConcurrentVerificationsShareOneWalk(t *testing.T) {
 	if r, err := v.verify(ctx, inner, 1); err != nil || !r.OK {
 		t.Fatalf("after a cancelled caller: %+v %v", r, err)
 	}
-}
-
-func waitUntil(t *testing.T, ok func() bool) {
-	t.Helper()
-	for range 1000 {
-		if ok() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("condition not reached")
 }
 
 // alteredStore serves the log with one event's data changed, or one event

@@ -22,6 +22,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -102,13 +103,9 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 		store.Close()
 	})
 	p := &platform{store: store, posts: posts, requests: requests, facts: facts, api: api, url: srv.URL, adminToken: token}
-	deadline := time.Now().Add(10 * time.Second)
-	for !facts.BundleInstalled("toolbox") || !p.knows(token) {
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not fold the bootstrap and the sample bundle within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the dispatcher to fold the bootstrap and the sample bundle", func() bool {
+		return facts.BundleInstalled("toolbox") && p.knows(token)
+	})
 	return p
 }
 
@@ -241,13 +238,7 @@ func (p *platform) addUser(t *testing.T, name string) string {
 	if token == "" {
 		t.Fatalf("user token %s gave no token: %q", name, reply.Text)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !p.knows(token) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's token is not known within 10s", name)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, name+"'s token to be known", func() bool { return p.knows(token) })
 	return token
 }
 

@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // post issues a request body as token's user with ?wait=1 and returns the
@@ -183,20 +183,17 @@ func (p *platform) unknownSenderRequest(t *testing.T, handle string) string {
 	if _, err := p.store.Append(ctx, dispatch.Stream(id), eventstore.NoStream, domain.MustEncode(in, domain.Metadata{Actor: "slack"})); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "the unknown sender's request to be decided", func() bool {
 		events, err := p.store.ReadStream(ctx, dispatch.Stream(id), 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range events {
 			if e.Type == "IdentityUnknown" {
-				return id
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the unknown sender's request was not decided within 10s: %v", events)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
+	return id
 }

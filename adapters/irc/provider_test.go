@@ -18,6 +18,7 @@ import (
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // bot is a provider running against a test server, with what its handler
@@ -120,21 +121,10 @@ func setup(t *testing.T, opts ircdtest.Options, edit func(*Config)) (*ircdtest.S
 	alice := ircdtest.Dial(t, srv.Addr, "Alice")
 	alice.Join("#ops")
 	// The bot sees alice join, so it may message her.
-	waitUntil(t, "the bot sees alice", func() bool {
+	testenv.Eventually(t, "the bot sees alice", func() bool {
 		return b.CanPost(dispatch.Destination{Kind: pipeline.DestinationUser, Name: "alice"})
 	})
 	return srv, b, alice
-}
-
-func waitUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestIRCCommandsReachTheHandlerAndChatterDoesNot(t *testing.T) {
@@ -385,7 +375,7 @@ func TestIRCReconnectsAndRejoinsAfterTheServerRestarts(t *testing.T) {
 	srv, b, _ := setup(t, ircdtest.Options{}, nil)
 
 	srv.Stop()
-	waitUntil(t, "the bot notices the disconnect", func() bool { return b.current() == nil })
+	testenv.Eventually(t, "the bot notices the disconnect", func() bool { return b.current() == nil })
 	_, err := b.Post(context.Background(), ops, chat.Part{Text: "while down"})
 	if !errors.Is(err, chat.ErrRetry) {
 		t.Fatalf("Post while disconnected = %v; want ErrRetry", err)
@@ -575,7 +565,7 @@ func TestIRCAChannelThatRefusesTheBotCannotBePostedTo(t *testing.T) {
 	b := startBot(t, srv, func(c *Config) { c.Channels = []string{"#ops", "#secret"} })
 	b.waitJoined(t, "#ops")
 	secret := dispatch.Destination{Kind: pipeline.DestinationRoom, Name: "secret"}
-	waitUntil(t, "the bot learns #secret is invite-only", func() bool { return !b.CanPost(secret) })
+	testenv.Eventually(t, "the bot learns #secret is invite-only", func() bool { return !b.CanPost(secret) })
 	if _, err := b.Post(context.Background(), secret, chat.Part{Text: "x"}); !errors.Is(err, chat.ErrUnknownRoom) || errors.Is(err, chat.ErrRetry) {
 		t.Fatalf("Post to an invite-only channel = %v; want ErrUnknownRoom, not worth retrying", err)
 	}

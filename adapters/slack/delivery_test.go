@@ -21,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 type nopPublisher struct{}
@@ -61,12 +62,12 @@ func TestAReplyThroughSlackSurvivesADroppedConnectionAndA429(t *testing.T) {
 		t.Fatal(err)
 	}
 	var admin access.UserInfo
-	waitFor(t, "the admin", func() bool { var ok bool; admin, ok = facts.UserByUsername("admin"); return ok })
+	testenv.Eventually(t, "the admin", func() bool { var ok bool; admin, ok = facts.UserByUsername("admin"); return ok })
 	link := domain.MustEncode(access.ChatHandleLinked{User: admin.ID, Provider: slack.Name, Handle: "U0ALICE"}, domain.Metadata{Actor: "test"})
 	if _, err := store.Append(ctx, access.UserStream(admin.ID), eventstore.Any, link); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the handle", func() bool { _, ok := facts.UserByHandle(slack.Name, "U0ALICE"); return ok })
+	testenv.Eventually(t, "the handle", func() bool { _, ok := facts.UserByHandle(slack.Name, "U0ALICE"); return ok })
 
 	// Given a reply of three parts (three lines of about 3,000 bytes each)
 	words := []string{strings.Repeat("a", 3000), strings.Repeat("b", 3000), strings.Repeat("c", 3000)}
@@ -108,15 +109,6 @@ func TestAReplyThroughSlackSurvivesADroppedConnectionAndA429(t *testing.T) {
 	}
 	if found != 1 {
 		t.Fatalf("%d parts recorded found in the history, want 1 (the dropped one)", found)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 

@@ -651,6 +651,18 @@ func (s *Store) DB() *sql.DB { return s.read }
 // failing to upgrade a read lock; on Postgres it is the same pool as DB.
 func (s *Store) WriteDB() *sql.DB { return s.write }
 
+// Identity is the store's id: random, made once per database by its
+// migrations, and the same for every process that opens the database. The
+// Docker runtime's owner label carries it, so servers of different stores
+// on one Docker host never settle each other's containers.
+func (s *Store) Identity(ctx context.Context) (string, error) {
+	var id string
+	if err := s.read.QueryRowContext(ctx, "SELECT id FROM store_identity WHERE only_row = 1").Scan(&id); err != nil {
+		return "", fmt.Errorf("read the store's identity: %w", err)
+	}
+	return id, nil
+}
+
 // Close stops the writer (queued appends fail with ErrClosed) and closes the
 // database handles.
 func (s *Store) Close() error {

@@ -53,11 +53,11 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
 	b := f.login(t, f.adminToken)
 	id := b.say("!toolbox:echo three chunks")
 	runID := id + "-s0-i0"
-	waitFor(t, "the run to be requested", func() bool {
+	testenv.Eventually(t, "the run to be requested", func() bool {
 		events, _ := f.store.ReadStream(context.Background(), run.Stream(runID), 0, 1)
 		return len(events) == 1
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -102,8 +103,8 @@ func newFixture(t testing.TB) *fixture {
 	f.append(t, access.UserStream(bobID),
 		access.UserCreated{User: bobID, Username: "bob"},
 		access.TokenIssued{User: bobID, Hash: access.HashToken(f.bobToken)})
-	waitFor(t, "bob's token to be known", func() bool { _, ok := facts.UserForToken(f.bobToken); return ok })
-	waitFor(t, "the admin's token to be known", func() bool { _, ok := facts.UserForToken(f.adminToken); return ok })
+	testenv.Eventually(t, "bob's token to be known", func() bool { _, ok := facts.UserForToken(f.bobToken); return ok })
+	testenv.Eventually(t, "the admin's token to be known", func() bool { _, ok := facts.UserForToken(f.adminToken); return ok })
 	return f
 }
 
@@ -115,17 +116,6 @@ func (f *fixture) append(t testing.TB, stream string, payloads ...domain.Payload
 	}
 	if _, err := f.store.Append(context.Background(), stream, eventstore.Any, events...); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

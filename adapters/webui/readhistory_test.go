@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 func TestAPlainUserReadsOnlyTheirOwnHistoryOnEveryPage(t *testing.T) {
@@ -22,7 +23,7 @@ func TestAPlainUserReadsOnlyTheirOwnHistoryOnEveryPage(t *testing.T) {
 	slack := dispatch.RequestReceived{Adapter: "slack", MessageID: "C1:1", Room: "C1", ChatUser: "U404SENDER", Text: "echo hi"}
 	unknownRequest := dispatch.RequestID(slack.Adapter, slack.MessageID)
 	f.append(t, dispatch.Stream(unknownRequest), slack)
-	waitFor(t, "the admin to see the unknown sender's request", func() bool {
+	testenv.Eventually(t, "the admin to see the unknown sender's request", func() bool {
 		resp, _ := admin.get("/requests/" + unknownRequest)
 		return resp.StatusCode == http.StatusOK
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 func TestNoPageIsReadableWithoutASession(t *testing.T) {
@@ -117,7 +118,7 @@ func TestARevokedTokenEndsItsSession(t *testing.T) {
 	f := newFixture(t)
 	b := f.login(t, f.bobToken)
 	f.append(t, access.UserStream(bobID), access.TokenRevoked{User: bobID, Hash: access.HashToken(f.bobToken)})
-	waitFor(t, "the revocation to be folded", func() bool { _, ok := f.facts.UserForToken(f.bobToken); return !ok })
+	testenv.Eventually(t, "the revocation to be folded", func() bool { _, ok := f.facts.UserForToken(f.bobToken); return !ok })
 	if resp, _ := b.get("/console"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("with its token revoked, the session still opens the console (%d)", resp.StatusCode)
 	}
@@ -453,13 +454,13 @@ func TestTheConsoleStreamsARunningCommandsOutputAsItArrives(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
 	b := f.login(t, f.adminToken)
 	id := b.say("!toolbox:echo slowly")
 	runID := id + "-s0-i0"
 	// Nothing executes in the fixture: the test records the run's events
 	// as an executor would, once the dispatcher has requested the run.
-	waitFor(t, "the run to be requested", func() bool {
+	testenv.Eventually(t, "the run to be requested", func() bool {
 		events, _ := f.store.ReadStream(context.Background(), run.Stream(runID), 0, 1)
 		return len(events) == 1
 	})
@@ -516,7 +517,7 @@ func TestShutdownEndsTheOpenEventStreams(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
 	b := f.login(t, f.adminToken)
 	// The run is requested and never executed: the stream would stay open
 	// until the request timed out.
@@ -540,7 +541,7 @@ func TestAQuietStreamCarriesHeartbeats(t *testing.T) {
 	if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
+	testenv.Eventually(t, "the sample bundle to be known", func() bool { return f.facts.BundleInstalled("toolbox") })
 	b := f.login(t, f.adminToken)
 	id := b.say("!toolbox:echo quiet")
 	req, _ := http.NewRequest(http.MethodGet, f.url+"/console/requests/"+id+"/events", nil)

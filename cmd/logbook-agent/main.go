@@ -1,10 +1,13 @@
 // Command logbook-agent runs inside a warm container. The docker runtime
 // bind-mounts it read-only and talks to it over the container's attached
-// stdio with agentproto frames: for each request it forks the command in a
-// fresh work dir under /tmp with the request's env and stdin, streams stdout
-// and stderr back, enforces the timeout (SIGTERM to the command's process
-// group, then SIGKILL), removes the work dir and reports the exit. It is
-// built static (CGO_ENABLED=0) so it runs in any image, even FROM scratch.
+// stdio with agentproto frames. For each request it forks the command as the
+// request's unprivileged user, in a fresh work dir under /tmp, with the
+// request's env and stdin; streams stdout and stderr back; enforces the
+// timeout (SIGTERM to the command's process group, then SIGKILL); ends every
+// process the run started and reports the exit; then removes what the run
+// left and reports whether the container is as it was (isolation.go). It
+// refuses to run a command as root, its own user. It is built static
+// (CGO_ENABLED=0) so it runs in any image, even FROM scratch.
 package main
 
 import (
@@ -28,10 +31,31 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func main() {
-	if err := serve(os.Stdin, os.Stdout, os.TempDir()); err != nil {
+	if len(os.Args) == 2 && os.Args[1] == cleanUpArg {
+		os.Exit(cleanUpAsRunUser(os.Stderr))
+	}
+	iso, err := newContainerIsolation()
+	if err == nil {
+		err = serve(os.Stdin, os.Stdout, os.TempDir(), iso)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "logbook-agent:", err)
 		os.Exit(1)
 	}
+}
+
+// isolation is what the agent does around each command that only makes
+// sense inside its warm container. Unit tests run on the host and use one
+// that touches only what the test made.
+type isolation interface {
+	// prepare makes cmd run as uid:gid in workDir.
+	prepare(cmd *exec.Cmd, uid, gid int64, workDir string) error
+	// endAll ends every process of the run: the command's process group
+	// and whatever left it. It fails when one is still there.
+	endAll(pgid int) error
+	// cleanUp removes everything the run left, workDir included, and fails
+	// unless the container is as it was before the run.
+	cleanUp(uid, gid int64, workDir string) error
 }
 
 type frame struct {
@@ -40,7 +64,7 @@ type frame struct {
 }
 
 // serve answers requests until the host closes stdin.
-func serve(in io.Reader, out io.Writer, workRoot string) error {
+func serve(in io.Reader, out io.Writer, workRoot string, iso isolation) error {
 	w := agentproto.NewWriter(out)
 	frames := make(chan frame, 16)
 	readErr := make(chan error, 1)
@@ -85,33 +109,72 @@ func serve(in io.Reader, out io.Writer, workRoot string) error {
 		if !ok || stdin.typ != agentproto.Stdin {
 			return errors.New("a request must be followed by its stdin frame")
 		}
-		exit, hostGone := invoke(req, stdin.body, frames, w, workRoot)
-		if err := w.WriteJSON(agentproto.Exit, exit); err != nil {
+		run := invoke(req, stdin.body, frames, w, workRoot, iso)
+		if err := w.WriteJSON(agentproto.Exit, run.exit); err != nil {
 			return err
 		}
-		if hostGone {
+		if err := w.WriteJSON(agentproto.Clean, cleanUp(iso, req, run)); err != nil {
+			return err
+		}
+		if run.hostGone {
 			return nil
 		}
 	}
 }
 
-// invoke runs one command. hostGone reports that stdin closed meanwhile.
-func invoke(req agentproto.RequestBody, stdin []byte, frames <-chan frame, w *agentproto.Writer, workRoot string) (exit agentproto.ExitBody, hostGone bool) {
+// invocation is how one request went.
+type invocation struct {
+	exit     agentproto.ExitBody
+	workDir  string // "" when the command was refused before it had one
+	ended    error  // a process of the run that could not be ended
+	hostGone bool   // stdin closed meanwhile
+}
+
+// cleanUp removes what the run left and says whether the container is as
+// it was before the run.
+func cleanUp(iso isolation, req agentproto.RequestBody, run invocation) agentproto.CleanBody {
+	if run.workDir == "" {
+		return agentproto.CleanBody{OK: true} // nothing ran
+	}
+	if err := errors.Join(run.ended, iso.cleanUp(req.UID, req.GID, run.workDir)); err != nil {
+		return agentproto.CleanBody{Problem: err.Error()}
+	}
+	return agentproto.CleanBody{OK: true}
+}
+
+func startError(format string, args ...any) agentproto.ExitBody {
+	return agentproto.ExitBody{ExitCode: 127, StartError: fmt.Sprintf(format, args...)}
+}
+
+// invoke runs one command.
+func invoke(req agentproto.RequestBody, stdin []byte, frames <-chan frame, w *agentproto.Writer, workRoot string, iso isolation) (run invocation) {
+	// A command with the agent's uid could signal or trace the agent, and
+	// through it reach the runs after its own.
+	if req.UID <= 0 || req.GID < 0 {
+		run.exit = startError("refusing to run a command as uid %d gid %d in a warm container: its agent runs as uid 0, so a command must run as another user, or fresh", req.UID, req.GID)
+		return run
+	}
 	dir, err := os.MkdirTemp(workRoot, "run-")
 	if err != nil {
-		return agentproto.ExitBody{ExitCode: 127, StartError: "cannot make a work dir: " + err.Error()}, false
+		run.exit = startError("cannot make a work dir: %v", err)
+		return run
 	}
-	defer os.RemoveAll(dir)
+	run.workDir = dir
 
 	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = commandEnv(req.Env, dir)
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := iso.prepare(cmd, req.UID, req.GID, dir); err != nil {
+		run.exit = startError("%v", err)
+		return run
+	}
 	outR, outW, err1 := os.Pipe()
 	errR, errW, err2 := os.Pipe()
 	if err := errors.Join(err1, err2); err != nil {
-		return agentproto.ExitBody{ExitCode: 127, StartError: err.Error()}, false
+		run.exit = startError("%v", err)
+		return run
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	started := time.Now()
@@ -121,7 +184,8 @@ func invoke(req agentproto.RequestBody, stdin []byte, frames <-chan frame, w *ag
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return agentproto.ExitBody{ExitCode: 127, StartError: err.Error()}, false
+		run.exit = startError("%v", err)
+		return run
 	}
 	_ = w.Write(agentproto.Started, nil)
 	pgid := cmd.Process.Pid
@@ -159,29 +223,30 @@ wait:
 		case <-waited:
 			break wait
 		case <-timeout:
-			exit.TimedOut = true
+			run.exit.TimedOut = true
 			stopGroup(pgid, grace, waited)
 			break wait
 		case f, ok := <-frames:
 			if !ok {
-				hostGone = true
+				run.hostGone = true
 			} else if f.typ != agentproto.Kill {
 				continue
 			}
-			exit.Stopped = true
+			run.exit.Stopped = true
 			stopGroup(pgid, grace, waited)
 			break wait
 		}
 	}
-	exit.DurationUS = time.Since(started).Microseconds()
-	// Whatever the command left running goes with it, so the next request
-	// starts clean and the output pipes close.
-	_ = unix.Kill(-pgid, unix.SIGKILL)
+	run.exit.DurationUS = time.Since(started).Microseconds()
+	// Whatever the command left running goes with it, in its group or
+	// not, as it would with a fresh container: the output pipes close and
+	// the next request starts clean.
+	run.ended = iso.endAll(pgid)
 	pumpsDone := make(chan struct{})
 	go func() { pumps.Wait(); close(pumpsDone) }()
 	select {
 	case <-pumpsDone:
-	case <-time.After(time.Second): // a process that left the group holds a pipe
+	case <-time.After(time.Second): // a process that could not be ended holds a pipe
 		outR.Close()
 		errR.Close()
 		<-pumpsDone
@@ -189,13 +254,13 @@ wait:
 	outR.Close()
 	errR.Close()
 	if ps := cmd.ProcessState; ps != nil {
-		exit.ExitCode = ps.ExitCode()
+		run.exit.ExitCode = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			exit.Signal = unix.SignalName(ws.Signal())
-			exit.ExitCode = 128 + int(ws.Signal())
+			run.exit.Signal = unix.SignalName(ws.Signal())
+			run.exit.ExitCode = 128 + int(ws.Signal())
 		}
 	}
-	return exit, hostGone
+	return run
 }
 
 func stopGroup(pgid int, grace time.Duration, waited <-chan error) {

@@ -177,7 +177,7 @@ func benchExecRun(ctx context.Context, progress io.Writer, n, outputMB int, imag
 		return func() error {
 			id := "bench" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
 			before := counter.events.Load()
-			if err := ex.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: id, Image: image, Argv: echo, Mode: mode}}); err != nil {
+			if err := ex.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: id, Image: image, Argv: echo, Mode: mode, User: &run.DefaultUser}}); err != nil {
 				return err
 			}
 			if counter.events.Load()-before < 4 {
@@ -301,7 +301,7 @@ func benchExecCapture(ex *executor.Executor, counter *benchExecCounter, image st
 	start := time.Now()
 	if err := ex.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{
 		RequestID: id, Image: image, Argv: []string{"head", "-c", strconv.FormatInt(bytes, 10), "/dev/zero"},
-		Limits: run.Limits{TimeoutMS: 300_000},
+		Limits: run.Limits{TimeoutMS: 300_000}, User: &run.DefaultUser,
 	}}); err != nil {
 		return 0, 0, err
 	}

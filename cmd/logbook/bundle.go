@@ -61,12 +61,18 @@ and reports every problem with its line.
 It prints "FILE: ok" for a valid file, followed by its warnings, and
 "FILE:LINE: message" for each error of an invalid one. It exits 0 when every
 file is valid, 1 when any file is invalid, and 2 when any file cannot be
-read.`,
+read. A bundle may ask for at most LOGBOOK_MAX_PIDS processes (1024 unless
+set), the site's maximum.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			maxPids, err := maxPidsFromEnv()
+			if err != nil {
+				return exitWith(2, "configuration: %v", err)
+			}
+			site := bundle.Site{MaxPids: maxPids}
 			reports := make([]bundleValidateReport, 0, len(args))
 			for _, file := range args {
-				reports = append(reports, bundleValidateFile(file))
+				reports = append(reports, bundleValidateFile(file, site))
 			}
 			if asJSON {
 				if err := writeJSON(cmd.OutOrStdout(), reports); err != nil {
@@ -82,7 +88,7 @@ read.`,
 	return cmd
 }
 
-func bundleValidateFile(file string) bundleValidateReport {
+func bundleValidateFile(file string, site bundle.Site) bundleValidateReport {
 	report := bundleValidateReport{File: file, Errors: []bundleValidateProblem{}, Warnings: []bundleValidateProblem{}}
 	data, err := bundleReadConfig(file)
 	if err != nil {
@@ -90,7 +96,7 @@ func bundleValidateFile(file string) bundleValidateReport {
 		report.Errors = append(report.Errors, bundleValidateProblem{Message: "cannot read: " + err.Error()})
 		return report
 	}
-	b, err := bundle.Load(data)
+	b, err := bundle.LoadForSite(data, site)
 	var invalid *bundle.InvalidError
 	switch {
 	case err == nil:

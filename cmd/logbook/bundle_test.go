@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/logbookhq/logbook/internal/testenv"
+
 	"encoding/json"
 	"errors"
 	"os"
@@ -158,13 +160,7 @@ func TestBundleValidateNeedsAFile(t *testing.T) {
 
 func TestBundleValidateOnThePublishedCogBundles(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "cog-bundles"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("the published Cog bundle configs are not at %s", dir)
-	}
+	dir := testenv.CogBundlesDir(t)
 	statuspage := filepath.Join(dir, "cogcmd__statuspage__config.yaml")
 	grafana := filepath.Join(dir, "cogcmd__grafana__config.yaml")
 	out, _, err := runCLIOutput(t, "bundle", "validate", grafana, statuspage)
@@ -175,5 +171,23 @@ func TestBundleValidateOnThePublishedCogBundles(t *testing.T) {
 		statuspage + `:52: warning: commands.incident: "rules" repeats the key first defined at line 29; Logbook keeps the rules of both (a YAML decoder would keep only the last list and silently drop the first), so merge them into one list` + "\n"
 	if out != want {
 		t.Fatalf("expected\n%s\ngot\n%s", want, out)
+	}
+}
+
+// A bundle may ask for at most the site's maximum of pids, LOGBOOK_MAX_PIDS
+// (1024 unless set); validate names the line and the maximum.
+func TestBundleValidateHoldsPidsToTheSitesMaximum(t *testing.T) {
+	file := bundleTestWrite(t, "greedy.yaml", bundleTestValidConfig+"execution:\n  pids: 2000\n")
+	out, _, err := runCLIOutput(t, "bundle", "validate", file)
+	if code := bundleTestExitCode(t, err); code != 1 || out != file+":14: execution.pids: 2000 is above this site's maximum of 1024 processes\n" {
+		t.Fatalf("exit %d, output %q; want line 14 naming the maximum 1024", code, out)
+	}
+	t.Setenv("LOGBOOK_MAX_PIDS", "4096")
+	if out, _, err := runCLIOutput(t, "bundle", "validate", file); bundleTestExitCode(t, err) != 0 || out != file+": ok\n" {
+		t.Fatalf("with LOGBOOK_MAX_PIDS=4096: %q, %v", out, err)
+	}
+	t.Setenv("LOGBOOK_MAX_PIDS", "lots")
+	if _, _, err := runCLIOutput(t, "bundle", "validate", file); bundleTestExitCode(t, err) != 2 {
+		t.Fatalf("with a bad LOGBOOK_MAX_PIDS: %v, want exit 2", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -52,6 +54,10 @@ type config struct {
 	// declare: "ops.concurrency.user=1, *.rate=30".
 	Quotas    bundle.QuotaOverrides
 	quotasErr error
+	// MaxPids (LOGBOOK_MAX_PIDS) caps the pids limit of every run and of
+	// what bundles may ask for.
+	MaxPids    int64
+	maxPidsErr error
 }
 
 // maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
@@ -80,7 +86,21 @@ func loadConfig() (config, error) {
 		c.ApprovalTTL, _ = time.ParseDuration(c.approvalTTLRaw)
 	}
 	c.Quotas, c.quotasErr = bundle.ParseQuotaOverrides(os.Getenv("LOGBOOK_QUOTAS"))
+	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
 	return c, c.Validate()
+}
+
+// maxPidsFromEnv reads LOGBOOK_MAX_PIDS, run.DefaultMaxPids when unset.
+func maxPidsFromEnv() (int64, error) {
+	raw := os.Getenv("LOGBOOK_MAX_PIDS")
+	if raw == "" {
+		return run.DefaultMaxPids, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 1 || n > 1<<22 {
+		return run.DefaultMaxPids, fmt.Errorf("LOGBOOK_MAX_PIDS %q is not a number of processes from 1 to 4194304", raw)
+	}
+	return n, nil
 }
 
 func envOr(key, fallback string) string {
@@ -132,6 +152,9 @@ func (c config) Validate() error {
 	}
 	if c.quotasErr != nil {
 		errs = append(errs, fmt.Errorf("LOGBOOK_QUOTAS: %w", c.quotasErr))
+	}
+	if c.maxPidsErr != nil {
+		errs = append(errs, c.maxPidsErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {

@@ -48,7 +48,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	p := &platform{store: store, bus: executor.NewEmbeddedBus(log)}
 	sup.Start(ctx, supervisor.Part{Name: "bus", Run: waitForStop, Stop: func(context.Context) error { return p.bus.Close() }})
 
-	runtime, closeRT, eng, err := chooseRuntime(ctx, cfg, log)
+	runtime, closeRT, eng, err := chooseRuntime(ctx, cfg, store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +67,13 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...),
-		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, ApprovalTTL: cfg.ApprovalTTL, Quotas: cfg.Quotas}, p.chat.canPost)
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids, ApprovalTTL: cfg.ApprovalTTL, Quotas: cfg.Quotas}, p.chat.canPost)
 
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, Logger: log})
+	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +123,9 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 			log.Error().Err(err).Msg("reconciling leftover containers")
 		} else if len(report.Lost) > 0 || report.Removed > 0 {
 			log.Warn().Strs("lost_runs", report.Lost).Int("removed", report.Removed).Msg("runs of a previous process recorded lost")
+		}
+		if report.Foreign > 0 {
+			log.Info().Int("containers", report.Foreign).Msg("containers labelled by an older Logbook whose runs this store does not know were left alone: they may be another server's")
 		}
 	}
 
@@ -186,7 +189,7 @@ func buildSampleImage(ctx context.Context, eng docker.Engine, tag string, log ze
 
 // chooseRuntime picks LOGBOOK_RUNTIME, or Docker when a daemon answers and
 // the process runtime (unisolated, with a warning) when none does.
-func chooseRuntime(ctx context.Context, cfg config, log zerolog.Logger) (executor.Runtime, func(context.Context) error, docker.Engine, error) {
+func chooseRuntime(ctx context.Context, cfg config, store identifiedStore, log zerolog.Logger) (executor.Runtime, func(context.Context) error, docker.Engine, error) {
 	useProcess := func() (executor.Runtime, func(context.Context) error, docker.Engine, error) {
 		return process.New(process.Config{Logger: log}), func(context.Context) error { return nil }, nil, nil
 	}
@@ -212,11 +215,33 @@ func chooseRuntime(ctx context.Context, cfg config, log zerolog.Logger) (executo
 	} else {
 		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
 	}
-	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Warm: warm, Logger: log})
+	rt, err := storeDockerRuntime(ctx, cli, store, warm, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return rt, rt.Close, cli, nil
+}
+
+// identifiedStore is a store with an identity of its own (sqlstore.Store).
+type identifiedStore interface {
+	Identity(ctx context.Context) (string, error)
+}
+
+// legacyContainerOwner is the owner label of the containers every Logbook
+// made before owners were per store.
+const legacyContainerOwner = "logbook"
+
+// storeDockerRuntime builds the Docker runtime of one store: the owner label
+// of its containers carries the store's identity, so servers of different
+// stores sharing a Docker host reconcile only their own containers.
+func storeDockerRuntime(ctx context.Context, eng docker.Engine, store identifiedStore, warm docker.WarmConfig, log zerolog.Logger) (*docker.Runtime, error) {
+	id, err := store.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return docker.NewRuntimeWithConfig(docker.Config{
+		Engine: eng, Owner: "logbook-" + id, LegacyOwner: legacyContainerOwner, Warm: warm, Logger: log,
+	})
 }
 
 func rebindFor(store *sqlstore.Store) func(string) string {

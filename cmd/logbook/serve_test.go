@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,17 +42,13 @@ func getStatus(url string) (int, string) {
 
 func waitForStatus(t *testing.T, url string, want int) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, body := getStatus(url)
-		if code == want {
-			return body
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s = %d %q, want %d", url, code, body, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var code int
+	var body string
+	testenv.Eventually(t, "GET "+url+" to answer "+strconv.Itoa(want), func() bool {
+		code, body = getStatus(url)
+		return code == want
+	})
+	return body
 }
 
 func startServe(t *testing.T, cfg config) (cancel func() error) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
@@ -95,6 +96,8 @@ func transcriptFollow(cmd *cobra.Command, client *historyClient, path string, q 
 	out := cmd.OutOrStdout()
 	lastSeq := int64(-1)
 	failures := 0
+	retry := backoff.NewExponentialBackOff()
+	retry.InitialInterval, retry.MaxInterval = 500*time.Millisecond, 5*time.Second
 	for {
 		header := http.Header{}
 		if lastSeq >= 0 {
@@ -144,14 +147,17 @@ func transcriptFollow(cmd *cobra.Command, client *historyClient, path string, q 
 		}
 		if lastSeq != before {
 			failures = 0
+			retry.Reset()
 		}
 		if failures++; failures > transcriptMaxRetries {
 			return exitWith(2, "the transcript stream kept dropping (%v); printed up to chunk %d", err, lastSeq)
 		}
+		wait := time.NewTimer(retry.NextBackOff())
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return ctx.Err()
-		case <-time.After(time.Duration(failures) * 500 * time.Millisecond):
+		case <-wait.C:
 		}
 	}
 }

@@ -629,7 +629,7 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	default:
 		return run.Result{}, fmt.Errorf("usage: %s", bundleUsage)
 	}
-	b, err := bundle.Load(config)
+	b, err := bundle.LoadForSite(config, bundle.Site{MaxPids: c.facts.Settings().MaxPids})
 	if err != nil {
 		return run.Result{}, fmt.Errorf("the bundle config does not load: %v", err)
 	}

@@ -66,8 +66,9 @@
 //	  timeout: 30s      # Go duration, above zero
 //	  memory: 256MiB    # bytes, or a number with B, KB, MB, GB, KiB, MiB, GiB; at least 6MiB
 //	  cpu: 0.5          # CPUs, above 0, at most 1024
-//	  pids: 128         # process limit, 1 to 4194304
+//	  pids: 128         # process limit, 1 to the site's maximum (1024 unless configured)
 //	  output_cap: 1MiB  # bytes of output kept before the run is truncated
+//	  user: 1000        # numeric uid (gid the same) or "uid:gid"; 65534:65534 when unset
 //	commands:
 //	  deploy:
 //	    execution:
@@ -78,6 +79,12 @@
 // the bundle's, and the executor applies its defaults to what is still
 // unset. Cog v3's execution: once|multiple (a string) is read as Cog read
 // it: multiple is ignored with a warning, once is refused.
+//
+// The site's pids maximum is checked by LoadForSite (validating and
+// installing), not by Load, so a config stored under a higher maximum
+// still loads; its runs are held to the maximum. A command that would run
+// warm as uid 0 is an error: a warm container's agent runs as root, and a
+// command with the agent's uid could reach it and the runs after its own.
 //
 // # Quotas
 //

@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	executionFields   = []string{"mode", "timeout", "memory", "cpu", "pids", "output_cap", "concurrency", "rate", "queue"}
+	executionFields   = []string{"mode", "timeout", "memory", "cpu", "pids", "output_cap", "user", "concurrency", "rate", "queue"}
 	concurrencyFields = []string{"bundle", "user", "room"}
 	approvalsFields   = []string{"room", "provider"}
 )
@@ -23,6 +23,17 @@ const maxQuota = 1_000_000
 
 // minMemory is Docker's smallest accepted memory limit.
 const minMemory = 6 << 20
+
+// maxPids is the most any site may allow; a site's own maximum (Site) is
+// usually far lower.
+const maxPids = 1 << 22
+
+// maxID is the largest uid or gid accepted: the kernel's are 32-bit and
+// many tools read them as signed.
+const maxID = 1<<31 - 1
+
+// userPattern is a numeric uid, optionally with a numeric gid.
+var userPattern = regexp.MustCompile(`^([0-9]{1,10})(?::([0-9]{1,10}))?$`)
 
 // decodeExecution reads Logbook's execution section (see the package
 // documentation). Values are checked here, since a malformed duration or
@@ -68,9 +79,12 @@ func (l *loader) decodeExecution(n *yaml.Node, path string, bundleLevel bool) Ex
 			}
 		case "pids":
 			if p, ok := l.integer(v, fpath); ok {
-				if p < 1 || p > 1<<22 {
-					l.schemaf(v.Line, "%s: expected a process limit from 1 to 4194304", fpath)
-				} else {
+				switch site := l.maxPids(); {
+				case p < 1 || p > maxPids:
+					l.schemaf(v.Line, "%s: expected a process limit from 1 to %d", fpath, maxPids)
+				case site > 0 && p > site:
+					l.schemaf(v.Line, "%s: %d is above this site's maximum of %d processes", fpath, p, site)
+				default:
 					e.Pids = &p
 				}
 			}
@@ -87,6 +101,8 @@ func (l *loader) decodeExecution(n *yaml.Node, path string, bundleLevel bool) Ex
 			default:
 				e.Quotas.Queue = l.wait(v, fpath)
 			}
+		case "user":
+			e.User = l.user(v, fpath)
 		default:
 			l.unknownField(f, path, executionFields)
 		}
@@ -159,6 +175,28 @@ func (l *loader) wait(n *yaml.Node, path string) *time.Duration {
 	}
 	if n.Kind != yaml.AliasNode {
 		l.schemaf(n.Line, "%s: expected how long a request over a quota waits, from 0s (refuse it at once) to %s, such as 30s or 2m", path, MaxQueue)
+	}
+	return nil
+}
+
+// user reads a numeric uid, whose gid is then the same number, or
+// "uid:gid". Names are refused: an image built FROM scratch has no
+// /etc/passwd to look them up in.
+func (l *loader) user(n *yaml.Node, path string) *User {
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!str") {
+		if m := userPattern.FindStringSubmatch(n.Value); m != nil {
+			uid, err1 := strconv.ParseInt(m[1], 10, 64)
+			gid, err2 := uid, error(nil)
+			if m[2] != "" {
+				gid, err2 = strconv.ParseInt(m[2], 10, 64)
+			}
+			if err1 == nil && err2 == nil && uid <= maxID && gid <= maxID {
+				return &User{UID: uid, GID: gid, Line: n.Line}
+			}
+		}
+	}
+	if n.Kind != yaml.AliasNode {
+		l.schemaf(n.Line, "%s: expected a numeric uid such as 1000 (the gid is then the same) or uid:gid such as 1000:100, each at most %d, found %q; names cannot be looked up in an image without /etc/passwd", path, maxID, n.Value)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -205,6 +206,10 @@ func TestExecutionSettings(t *testing.T) {
 		{"a fractional size", "  output_cap: 1.5KiB\n", func(e bundle.Execution) bool { return *e.OutputCapBytes == 1536 }},
 		{"a whole number of CPUs", "  cpu: 2\n", func(e bundle.Execution) bool { return *e.CPUs == 2 }},
 		{"warm mode", "  mode: warm\n", func(e bundle.Execution) bool { return e.Mode == bundle.ModeWarm }},
+		{"a uid, whose gid is the same", "  user: 1000\n", func(e bundle.Execution) bool { return e.User.UID == 1000 && e.User.GID == 1000 && e.User.Line == 16 }},
+		{"a uid and a gid", "  user: \"1000:100\"\n", func(e bundle.Execution) bool { return e.User.UID == 1000 && e.User.GID == 100 }},
+		{"root, which runs fresh", "  user: 0\n", func(e bundle.Execution) bool { return e.User.UID == 0 && e.User.GID == 0 }},
+		{"the most pids Logbook allows, loaded without a site", "  pids: 4194304\n", func(e bundle.Execution) bool { return *e.Pids == 4194304 }},
 		{"an empty section leaves everything unset", "  {}\n", func(e bundle.Execution) bool { return e.IsZero() }},
 	}
 	for _, tt := range valid {
@@ -231,6 +236,11 @@ func TestExecutionSettings(t *testing.T) {
 		{"no CPU", "  cpu: 0\n", "execution.cpu: expected a number of CPUs above 0"},
 		{"an infinite CPU count", "  cpu: .inf\n", "execution.cpu: expected a number, found a number (.inf)"},
 		{"a fractional process limit", "  pids: 1.5\n", "execution.pids: expected a whole number"},
+		{"more pids than any site allows", "  pids: 4194305\n", "execution.pids: expected a process limit from 1 to 4194304"},
+		{"a user name", "  user: nobody\n", `execution.user: expected a numeric uid such as 1000 (the gid is then the same) or uid:gid such as 1000:100, each at most 2147483647, found "nobody"`},
+		{"a negative uid", "  user: -1\n", "execution.user: expected a numeric uid"},
+		{"a uid past 32 bits", "  user: 4294967296\n", "execution.user: expected a numeric uid"},
+		{"a gid that is not a number", "  user: \"1000:staff\"\n", "execution.user: expected a numeric uid"},
 		{"a misspelt setting", "  timout: 5s\n", `execution: unknown field "timout" (did you mean "timeout"?)`},
 		{"a list instead of a mapping", "  - fresh\n", "execution: expected a mapping, found a list"},
 	}
@@ -256,5 +266,57 @@ func TestOverlayReplacesOnlyWhatTheOverrideSets(t *testing.T) {
 	}
 	if *base.Timeout != time.Second {
 		t.Fatal("expected the base left unchanged")
+	}
+}
+
+// A site caps pids (run.DefaultMaxPids unless configured). Validating and
+// installing check the cap; reading a config stored before it does not.
+func TestASiteCapsTheProcessLimit(t *testing.T) {
+	t.Parallel()
+	config := []byte(minimalV4 + "execution:\n  pids: 2000\n")
+	_, err := bundle.LoadForSite(config, bundle.Site{})
+	var invalid *bundle.InvalidError
+	if !errors.As(err, &invalid) || !hasProblem(invalid.Errors, 16, "execution.pids: 2000 is above this site's maximum of 1024 processes") {
+		t.Fatalf("expected the default maximum named on line 16, got %v", err)
+	}
+	if b, err := bundle.LoadForSite(config, bundle.Site{MaxPids: 4096}); err != nil || *b.Execution.Pids != 2000 {
+		t.Fatalf("expected a site allowing 4096 to accept 2000, got %v", err)
+	}
+	if b := mustLoad(t, config); *b.Execution.Pids != 2000 {
+		t.Fatal("expected a stored config to load whatever the site's maximum")
+	}
+}
+
+// A warm container's agent runs as root; a command with its uid must run
+// fresh. The problem is reported at the user line, once.
+func TestACommandCannotRunWarmAsRoot(t *testing.T) {
+	t.Parallel()
+	twoCommands := minimalV4 + "  status:\n    executable: /bin/status\n    rules:\n      - allow\n"
+	tests := []struct {
+		name   string
+		config string
+		line   int // 0: valid
+	}{
+		{"root set for the bundle, warm for the bundle", twoCommands + "execution:\n  mode: warm\n  user: 0\n", 21},
+		{"root set for the bundle, warm for one command", strings.Replace(twoCommands, "    executable: /bin/deploy\n", "    executable: /bin/deploy\n    execution:\n      mode: warm\n", 1) + "execution:\n  user: \"0:0\"\n", 22},
+		{"root set for one command of a warm bundle", strings.Replace(twoCommands, "    executable: /bin/status\n", "    executable: /bin/status\n    execution:\n      user: 0\n", 1) + "execution:\n  mode: warm\n", 18},
+		{"root warm for the bundle, fresh for its only command", strings.Replace(minimalV4, "    executable: /bin/deploy\n", "    executable: /bin/deploy\n    execution:\n      mode: fresh\n", 1) + "execution:\n  mode: warm\n  user: 0\n", 0},
+		{"another user warm", twoCommands + "execution:\n  mode: warm\n  user: 1000\n", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := bundle.Load([]byte(tt.config))
+			if tt.line == 0 {
+				if err != nil {
+					t.Fatalf("expected it to load, got %v", err)
+				}
+				return
+			}
+			var invalid *bundle.InvalidError
+			if !errors.As(err, &invalid) || len(invalid.Errors) != 1 || !hasProblem(invalid.Errors, tt.line, "uid 0 (root) cannot run warm: a warm container's agent runs as root, so a command running as root must run fresh") {
+				t.Fatalf("expected one problem on line %d, got %v", tt.line, err)
+			}
+		})
 	}
 }

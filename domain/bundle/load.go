@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/logbookhq/logbook/domain/run"
 )
 
 // MaxConfigSize caps the size of a config Load accepts. Real bundle configs
@@ -25,7 +27,27 @@ const maxProblems = 200
 // returns the bundle, whose Warnings may be non-empty, or an *InvalidError
 // listing every error and warning found.
 func Load(data []byte) (*Bundle, error) {
-	l := &loader{}
+	return (&loader{}).run(data)
+}
+
+// Site is what one Logbook site lets bundles ask for.
+type Site struct {
+	// MaxPids caps execution.pids; 0 means run.DefaultMaxPids.
+	MaxPids int64
+}
+
+// LoadForSite is Load, checking also what the site allows: what `bundle
+// validate` and installing a bundle do. A config stored earlier is read
+// with Load, so lowering a site's maximum later does not make an installed
+// bundle vanish; its runs are held to the maximum instead.
+func LoadForSite(data []byte, site Site) (*Bundle, error) {
+	if site.MaxPids <= 0 {
+		site.MaxPids = run.DefaultMaxPids
+	}
+	return (&loader{site: &site}).run(data)
+}
+
+func (l *loader) run(data []byte) (*Bundle, error) {
 	b := l.load(data)
 	if len(l.errs) > 0 || b == nil {
 		if l.overflow > 0 {
@@ -49,6 +71,7 @@ type loader struct {
 	errs     []Problem
 	warns    []Problem
 	overflow int
+	site     *Site // nil: only Logbook's own bounds
 
 	// Facts the meaning pass needs about the schema pass.
 	format           Format
@@ -56,6 +79,14 @@ type loader struct {
 	permissionLines  []int          // line of each entry of Bundle.Permissions
 	permissionsBroke bool           // the permissions list had a schema error, so it is incomplete
 	envVarLines      map[*Command]map[string]int
+}
+
+// maxPids is the site's maximum, or 0 when loading for no site.
+func (l *loader) maxPids() int64 {
+	if l.site == nil {
+		return 0
+	}
+	return l.site.MaxPids
 }
 
 func (l *loader) add(kind Kind, line int, format string, args ...any) {

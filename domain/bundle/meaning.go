@@ -47,6 +47,7 @@ func (l *loader) checkMeaning(b *Bundle) {
 	}
 	l.checkApprovals(b)
 	l.checkTemplates(b)
+	l.checkWarmUsers(b)
 }
 
 // checkTemplates parses every template body, so a template that would
@@ -92,6 +93,22 @@ func (l *loader) templateProblem(t *Template, err error) bool {
 		return false
 	}
 	return true
+}
+
+// checkWarmUsers refuses a command that would run warm as root: a warm
+// container's agent runs as root, and a command with its uid could reach
+// the agent and, through it, the runs after its own. Each offending user
+// line is reported once, however many commands inherit it.
+func (l *loader) checkWarmUsers(b *Bundle) {
+	reported := map[int]bool{}
+	for _, c := range b.commands {
+		e := b.Execution.Overlay(c.Execution)
+		if e.Mode != ModeWarm || e.User == nil || e.User.UID != 0 || reported[e.User.Line] {
+			continue
+		}
+		reported[e.User.Line] = true
+		l.meaningf(e.User.Line, "commands.%s: uid 0 (root) cannot run warm: a warm container's agent runs as root, so a command running as root must run fresh (mode: fresh) or as another user", c.Name)
+	}
 }
 
 func (l *loader) checkBundleName(b *Bundle) bool {

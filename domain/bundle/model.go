@@ -357,14 +357,22 @@ type Execution struct {
 	CPUs           *float64
 	Pids           *int64
 	OutputCapBytes *int64
+	User           *User
 	// Quotas are set at the bundle level only.
 	Quotas Quotas
+}
+
+// User is the numeric uid and gid an execution section asks commands to
+// run as.
+type User struct {
+	UID, GID int64
+	Line     int // where the section says so
 }
 
 // IsZero reports whether nothing is set.
 func (e Execution) IsZero() bool {
 	return e.Mode == ModeUnset && e.Timeout == nil && e.MemoryBytes == nil &&
-		e.CPUs == nil && e.Pids == nil && e.OutputCapBytes == nil && e.Quotas.IsZero()
+		e.CPUs == nil && e.Pids == nil && e.OutputCapBytes == nil && e.User == nil && e.Quotas.IsZero()
 }
 
 // Overlay returns e with every field that o sets replaced by o's value.
@@ -386,6 +394,9 @@ func (e Execution) Overlay(o Execution) Execution {
 	}
 	if o.OutputCapBytes != nil {
 		e.OutputCapBytes = o.OutputCapBytes
+	}
+	if o.User != nil {
+		e.User = o.User
 	}
 	return e
 }

@@ -1,6 +1,8 @@
 package bundle_test
 
 import (
+	"github.com/logbookhq/logbook/internal/testenv"
+
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,22 +18,7 @@ import (
 // test reads them in place and skips only when the directory is absent.
 func realBundlesDir(t *testing.T) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// From <repo>/domain/bundle the repository's parent holds shared/.
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		candidate := filepath.Join(dir, "shared", "testdata", "cog-bundles")
-		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
-			return candidate
-		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	t.Skipf("the published Cog bundle configs are not here: no shared/testdata/cog-bundles above %s", wd)
-	return ""
+	return testenv.CogBundlesDir(t)
 }
 
 func realBundle(t *testing.T, name string) []byte {

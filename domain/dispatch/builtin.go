@@ -130,6 +130,12 @@ func mustBuiltin(name, description, usage string, ruleTexts []string, fn func(Bu
 	return b
 }
 
+// recording marks a builtin that records changes (Builtin.Changes).
+func recording(b Builtin) Builtin {
+	b.Changes = true
+	return b
+}
+
 // Builtins is the registry of builtin commands by name.
 type Builtins map[string]Builtin
 
@@ -172,8 +178,8 @@ func DefaultBuiltins() Builtins {
 		mustBuiltin("help", "Lists the commands, or describes one.", "help [COMMAND]", allow, runHelp),
 		mustBuiltin("which", "Says which bundle a bare command name runs.", "which COMMAND", allow, runWhich),
 		mustBuiltin("whoami", "Says who Logbook thinks you are.", "whoami", allow, runWhoami),
-		mustBuiltin("approve", "Approves a request that waits for approval.", "approve ID [REASON...]", allow, runApprove),
-		mustBuiltin("reject", "Rejects a request that waits for approval, saying why.", "reject ID REASON...", allow, runReject),
+		recording(mustBuiltin("approve", "Approves a request that waits for approval.", "approve ID [REASON...]", allow, runApprove)),
+		recording(mustBuiltin("reject", "Rejects a request that waits for approval, saying why.", "reject ID REASON...", allow, runReject)),
 		mustBuiltin("approvals", "Lists the requests waiting for approval that you may answer, or that are yours.", "approvals", allow, runApprovals),
 	)
 }

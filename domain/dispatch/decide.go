@@ -738,6 +738,13 @@ func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) ru
 		req.Mode = run.ModeWarm
 	}
 	req.Limits = executionLimits(exec).Or(settings.DefaultLimits)
+	// A bundle installed under a higher maximum is held to today's.
+	req.Limits.Pids = min(req.Limits.Pids, settings.maxPids())
+	user := run.DefaultUser
+	if exec.User != nil {
+		user = run.User{UID: exec.User.UID, GID: exec.User.GID}
+	}
+	req.User = &user
 	return req
 }
 

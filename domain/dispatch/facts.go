@@ -83,6 +83,9 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// DefaultLimits fill what neither the command nor its bundle sets.
 	DefaultLimits run.Limits
+	// MaxPids caps every run's pids limit, whatever its bundle asks; 0
+	// means run.DefaultMaxPids.
+	MaxPids int64
 	// SelfRegister lets an unknown chat user in: the request creates a
 	// Logbook user for the handle (UserRegistered) and goes on as that
 	// user, who holds no permissions but what SelfRegisterGroup grants.
@@ -112,6 +115,13 @@ const DefaultMaxRequestBytes = 16 << 10
 // DefaultRequestTimeout is the per-request deadline when Settings leaves it
 // zero.
 const DefaultRequestTimeout = 5 * time.Minute
+
+func (s Settings) maxPids() int64 {
+	if s.MaxPids <= 0 {
+		return run.DefaultMaxPids
+	}
+	return s.MaxPids
+}
 
 func (s Settings) maxRequestBytes() int {
 	if s.MaxRequestBytes > 0 {

@@ -187,6 +187,9 @@ func TestARequestThatMayRunStartsItsFirstStage(t *testing.T) {
 				if req.Limits.TimeoutMS != 30000 || req.Limits.MemoryBytes != 1<<28 || req.Mode != run.ModeFresh {
 					t.Fatalf("limits: the command's timeout over the defaults: %+v %s", req.Limits, req.Mode)
 				}
+				if req.User == nil || *req.User != run.DefaultUser {
+					t.Fatalf("user %v, want the default %v recorded", req.User, run.DefaultUser)
+				}
 				if len(req.EnvNames) != 1 || req.EnvNames[0] != "OPS_TOKEN" {
 					t.Fatalf("env names %v", req.EnvNames)
 				}
@@ -208,7 +211,7 @@ func TestARequestThatMayRunStartsItsFirstStage(t *testing.T) {
 			wantTypes: "IdentityResolved PipelineParsed PermissionChecked StageStarted",
 			check: func(t *testing.T, d Decision) {
 				start := d.Runs[0]
-				if !start.Builtin || start.Request.Mode != ModeBuiltin || start.Request.Bundle != BuiltinBundle || start.Request.Command != "echo" {
+				if !start.Builtin || start.Request.Mode != ModeBuiltin || start.Request.Bundle != BuiltinBundle || start.Request.Command != "echo" || start.Request.User != nil {
 					t.Fatalf("builtin start %+v", start)
 				}
 			},
@@ -285,5 +288,37 @@ func TestTheRequestsOwnLaterEventsDecideNothing(t *testing.T) {
 		if got := s.then(e); !got.IsZero() {
 			t.Fatalf("%s decided %+v", e.EventType(), got)
 		}
+	}
+}
+
+// A run records the user its bundle asks for, and its pids limit is held to
+// the site's maximum even when the bundle was installed under a higher one.
+func TestARunRecordsItsUserAndIsHeldToTheSitesPidsMaximum(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		execution string
+		maxPids   int64
+		wantUser  run.User
+		wantPids  int64
+	}{
+		{"the bundle's uid and gid, and its pids under the default maximum", "  user: \"1000:100\"\n  pids: 512\n", 0, run.User{UID: 1000, GID: 100}, 512},
+		{"pids over the default maximum", "  pids: 5000\n", 0, run.DefaultUser, run.DefaultMaxPids},
+		{"pids over a configured maximum", "  pids: 512\n", 64, run.DefaultUser, 64},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := loadBundle(t, webBundle+"execution:\n"+tc.execution)
+			s := given(t).withFacts(func(f *StaticFacts) {
+				f.Installed = []InstalledBundle{{Bundle: b, Enabled: true}}
+				f.Config.MaxPids = tc.maxPids
+			})
+			d := s.then(received("U2", "web:status"))
+			req := d.Runs[0].Request
+			if req.User == nil || *req.User != tc.wantUser || req.Limits.Pids != tc.wantPids {
+				t.Fatalf("user %v, pids %d; want %v and %d", req.User, req.Limits.Pids, tc.wantUser, tc.wantPids)
+			}
+		})
 	}
 }

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"github.com/logbookhq/logbook/internal/testenv"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,10 +10,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
-
-// cogBundlesDir holds public Cog bundle configs, kept beside the repository
-// as test data (see its SOURCES.md).
-var cogBundlesDir = filepath.Join("..", "..", "..", "shared", "testdata", "cog-bundles")
 
 type bundleRule struct {
 	file, bundle, command, text string
@@ -64,6 +62,7 @@ func bundleRules(t *testing.T, path string) []bundleRule {
 
 func TestEveryRuleInPublicCogBundlesParses(t *testing.T) {
 	t.Parallel()
+	cogBundlesDir := testenv.CogBundlesDir(t) // public Cog bundle configs, test data kept beside the repository
 	paths, _ := filepath.Glob(filepath.Join(cogBundlesDir, "*.y*ml"))
 	if len(paths) == 0 {
 		t.Skipf("no Cog bundle configs in %s", cogBundlesDir)

@@ -65,6 +65,27 @@ func (l Limits) Or(defaults Limits) Limits {
 	}
 }
 
+// DefaultMaxPids is a site's cap on a run's pids limit unless the operator
+// sets another: plenty for a command and its children, too few for a fork
+// bomb to trouble the host.
+const DefaultMaxPids = 1024
+
+// User is the numeric uid and gid a command runs as. It is never a name:
+// images built FROM scratch have no /etc/passwd to look one up in.
+type User struct {
+	UID int64 `json:"uid"`
+	GID int64 `json:"gid"`
+}
+
+// DefaultUser is who commands run as unless their bundle says otherwise:
+// nobody and nogroup, who own nothing in the image.
+var DefaultUser = User{UID: 65534, GID: 65534}
+
+// String is the "uid:gid" form Docker takes.
+func (u User) String() string {
+	return strconv.FormatInt(u.UID, 10) + ":" + strconv.FormatInt(u.GID, 10)
+}
+
 // Invocation is the chat context of a command, handed to it through the Cog
 // environment (COG_ROOM, COG_CHAT_HANDLE, ...).
 type Invocation struct {
@@ -80,17 +101,21 @@ type Invocation struct {
 // secret: EnvNames lists the names of the extra variables the command gets,
 // and their values travel beside the event, never inside it.
 type RunRequested struct {
-	RequestID  string          `json:"request_id"`
-	Stage      int             `json:"stage"`
-	Bundle     string          `json:"bundle"`
-	Version    string          `json:"version"`
-	Command    string          `json:"command"`
-	Image      string          `json:"image"`
-	Argv       []string        `json:"argv"`              // the executable and its fixed arguments
-	Args       []string        `json:"args,omitempty"`    // invocation arguments (COG_ARGV_<n>)
-	Options    map[string]any  `json:"options,omitempty"` // invocation options (COG_OPT_<NAME>)
-	EnvNames   []string        `json:"env_names,omitempty"`
-	Limits     Limits          `json:"limits"`
+	RequestID string         `json:"request_id"`
+	Stage     int            `json:"stage"`
+	Bundle    string         `json:"bundle"`
+	Version   string         `json:"version"`
+	Command   string         `json:"command"`
+	Image     string         `json:"image"`
+	Argv      []string       `json:"argv"`              // the executable and its fixed arguments
+	Args      []string       `json:"args,omitempty"`    // invocation arguments (COG_ARGV_<n>)
+	Options   map[string]any `json:"options,omitempty"` // invocation options (COG_OPT_<NAME>)
+	EnvNames  []string       `json:"env_names,omitempty"`
+	Limits    Limits         `json:"limits"`
+	// User is who the command runs as. Events recorded before Logbook chose
+	// it have none: those commands ran as the image's user (root, unless
+	// the image said otherwise). Builtins have none.
+	User       *User           `json:"user,omitempty"`
 	Mode       Mode            `json:"mode"`
 	Input      json.RawMessage `json:"input,omitempty"` // the previous stage's JSON, sent on stdin
 	Invocation Invocation      `json:"invocation"`

@@ -9,7 +9,9 @@ import (
 )
 
 func TestTheSampleBundleValidatesAndNamesEveryToolboxCommand(t *testing.T) {
-	b, err := bundle.Load(samplebundle.Config)
+	// As `bundle validate` and installing check it, on a site with the
+	// default pids maximum.
+	b, err := bundle.LoadForSite(samplebundle.Config, bundle.Site{})
 	if err != nil {
 		t.Fatal(err)
 	}

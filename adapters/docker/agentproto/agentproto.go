@@ -7,7 +7,9 @@
 // payload. Host to agent: Request (JSON), then Stdin (raw bytes), and Kill to
 // stop the running command. Agent to host: Ready once at start, then per
 // invocation Started (or straight to Exit when the command cannot start),
-// Stdout and Stderr (raw bytes), and Exit (JSON).
+// Stdout and Stderr (raw bytes), Exit (JSON) as soon as the command and
+// every process it started have ended, and Clean (JSON) once the agent has
+// removed what the run left and checked the container is as it was.
 package agentproto
 
 import (
@@ -30,6 +32,7 @@ const (
 	Stdout  byte = 'O'
 	Stderr  byte = 'E'
 	Exit    byte = 'X'
+	Clean   byte = 'C'
 )
 
 // MaxFrame bounds one frame's payload; larger output is split by the writer.
@@ -44,6 +47,10 @@ type RequestBody struct {
 	Env         []string `json:"env"`
 	TimeoutMS   int64    `json:"timeout_ms"`
 	KillGraceMS int64    `json:"kill_grace_ms"`
+	// UID and GID are who the command runs as. The agent refuses uid 0,
+	// its own: a command with the agent's uid could reach the agent.
+	UID int64 `json:"uid"`
+	GID int64 `json:"gid"`
 }
 
 // ExitBody says how a command ended.
@@ -55,6 +62,14 @@ type ExitBody struct {
 	DurationUS int64  `json:"duration_us"`
 	// StartError is set when the command could not be started at all.
 	StartError string `json:"start_error,omitempty"`
+}
+
+// CleanBody says whether the container is as it was before the run: no
+// process of the run left, its writable mounts and IPC objects as they were.
+// A container that is not is retired, never given another run.
+type CleanBody struct {
+	OK      bool   `json:"ok"`
+	Problem string `json:"problem,omitempty"` // what was left, when not OK
 }
 
 // Writer writes frames; safe for concurrent use.

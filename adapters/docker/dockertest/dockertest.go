@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +29,7 @@ import (
 const BusyboxPath = "/bin/busybox"
 
 // Applets are the busybox commands linked into the test image.
-var Applets = []string{"sh", "echo", "cat", "sleep", "yes", "head", "dd", "wget", "nc", "touch", "printf", "true", "false", "ls", "wc", "env", "id", "ping", "seq", "tr", "mkdir", "rm"}
+var Applets = []string{"sh", "echo", "cat", "sleep", "yes", "head", "dd", "wget", "nc", "touch", "printf", "true", "false", "ls", "wc", "env", "id", "ping", "seq", "tr", "mkdir", "rm", "chmod", "setsid", "kill"}
 
 // Connect returns a client of the local daemon, version-negotiated, or
 // errors when no daemon answers within a few seconds.
@@ -80,6 +82,11 @@ var buildMu sync.Mutex
 // Applets, tagged logbook-test/busybox:<content hash>, unless that tag
 // already exists. It returns the tag.
 func BuildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath string) (string, error) {
+	return buildBusyboxImage(ctx, eng, busyboxPath, nil)
+}
+
+// buildBusyboxImage builds the busybox image with extra executables in /bin.
+func buildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath string, extra map[string][]byte) (string, error) {
 	// Concurrent builds of one tag would leave an untagged image behind.
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -90,20 +97,54 @@ func BuildBusyboxImage(ctx context.Context, eng docker.Engine, busyboxPath strin
 	sum := sha256.New()
 	sum.Write(bin)
 	sum.Write([]byte(strings.Join(Applets, ",")))
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		sum.Write([]byte("\x00" + name + "\x00"))
+		sum.Write(extra[name])
+	}
 	tag := "logbook-test/busybox:" + hex.EncodeToString(sum.Sum(nil))[:16]
-	_, err = docker.BuildScratchImage(ctx, eng, docker.ScratchImage{Tag: tag, Binary: "busybox", Data: bin, Links: Applets, Cmd: []string{"/bin/sh"}})
+	_, err = docker.BuildScratchImage(ctx, eng, docker.ScratchImage{Tag: tag, Binary: "busybox", Data: bin, Links: Applets, Cmd: []string{"/bin/sh"}, Extra: extra})
 	return tag, err
+}
+
+// ImageWithSysVIPC builds (or reuses) the busybox test image with
+// /bin/sysvipc (package sysvipc), which makes SysV IPC objects: busybox has
+// no applet that does.
+func ImageWithSysVIPC(t testing.TB, eng docker.Engine) string {
+	t.Helper()
+	if _, err := os.Stat(BusyboxPath); err != nil {
+		testenv.Missing(t, "busybox", fmt.Sprintf("Docker tests build their image from %s (apt-get install busybox-static): %v", BusyboxPath, err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tool, err := buildStatic(ctx, t.TempDir(), "github.com/logbookhq/logbook/adapters/docker/dockertest/sysvipc")
+	if err == nil {
+		var data []byte
+		if data, err = os.ReadFile(tool); err == nil {
+			var tag string
+			if tag, err = buildBusyboxImage(ctx, eng, BusyboxPath, map[string][]byte{"sysvipc": data}); err == nil {
+				return tag
+			}
+		}
+	}
+	t.Fatalf("building the busybox test image with sysvipc: %v", err)
+	return ""
 }
 
 // BuildAgent builds logbook-agent, static, into dir and returns its path.
 // It must run inside the Logbook module (tests and `logbook bench` from a
 // checkout).
 func BuildAgent(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "logbook-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/logbookhq/logbook/cmd/logbook-agent")
+	return buildStatic(ctx, dir, "github.com/logbookhq/logbook/cmd/logbook-agent")
+}
+
+// buildStatic builds a command of the Logbook module, static, into dir and
+// returns its path.
+func buildStatic(ctx context.Context, dir, pkg string) (string, error) {
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build logbook-agent: %v: %s", err, msg)
+		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, msg)
 	}
 	return out, nil
 }

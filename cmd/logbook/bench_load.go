@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/logbookhq/logbook/internal/samplebundle"
+)
+
+func init() { registerBench(newBenchLoadCmd) }
+
+// loadKind is one kind of request `bench load` drives: its name and the
+// command text, which carries the request's marker.
+type loadKind struct {
+	name    string
+	command string // "%s" is the marker
+	// bundle, when set, is installed first: the sample bundle renamed and
+	// put in this execution mode.
+	bundle, mode string
+}
+
+var loadKinds = []loadKind{
+	{name: "builtin", command: "echo %s"},
+	{name: "warm", command: "quick:echo %s", bundle: "quick", mode: "warm"},
+	{name: "fresh", command: "toolbox:echo %s"},
+	{name: "single", command: "single:echo %s", bundle: "single", mode: "single"},
+}
+
+// loadResult is what `bench load` measured of one kind.
+type loadResult struct {
+	Kind     string  `json:"kind"`
+	Inflight int     `json:"inflight"`
+	Requests int     `json:"requests"`
+	Seconds  float64 `json:"seconds"`
+	PerS     float64 `json:"per_s"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	Errors   int     `json:"errors"`
+	// Wrong counts replies that did not carry their own request's marker.
+	Wrong int `json:"wrong"`
+	// ServerCPUMsPerReq is the server process's CPU time (user and
+	// system) per request; DockerdCPUMsPerReq dockerd's, when it can be
+	// read (0 otherwise).
+	ServerCPUMsPerReq  float64 `json:"server_cpu_ms_per_req"`
+	DockerdCPUMsPerReq float64 `json:"dockerd_cpu_ms_per_req,omitempty"`
+	// Skipped says why the kind was not measured (this build has no such
+	// mode, or no Docker).
+	Skipped    string `json:"skipped,omitempty"`
+	FirstError string `json:"first_error,omitempty"`
+}
+
+func newBenchLoadCmd() *cobra.Command {
+	var (
+		database, kinds string
+		inflight, n     int
+		duration        time.Duration
+		asJSON          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "load",
+		Short: "Start a server on a fresh database and drive POST /v1/requests?wait=1 with requests in flight, per kind",
+		Long: `Start "logbook serve" from this binary in a child process on a fresh
+database (a temporary SQLite file, or a fresh schema of --database), install
+the sample bundle in warm mode as "quick" (and in single-use mode as
+"single", where this build has it), then drive POST /v1/requests?wait=1 from
+this process with --inflight requests in flight, for --duration or --n
+requests of each kind:
+
+  builtin  echo MARKER            (runs in the server)
+  warm     quick:echo MARKER      (a warm container's agent)
+  fresh    toolbox:echo MARKER    (a new container per run)
+  single   single:echo MARKER     (a started container used once)
+
+Each reply must hold its own request's marker; one that does not counts as
+wrong. Per kind it reports requests/s, p50, p99 and max latency, errors,
+wrong replies, and the CPU time the server (and dockerd, when readable)
+spent per request, from /proc/<pid>/stat. A short warm-up of each kind is
+not measured.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if inflight < 1 || (n < 1 && duration <= 0) {
+				return exitWith(2, "--inflight must be at least 1, and --n or --duration positive")
+			}
+			var chosen []loadKind
+			for _, name := range strings.Split(kinds, ",") {
+				i := slices.IndexFunc(loadKinds, func(k loadKind) bool { return k.name == strings.TrimSpace(name) })
+				if i < 0 {
+					return exitWith(2, "--kinds: %q is not one of builtin, warm, fresh, single", name)
+				}
+				chosen = append(chosen, loadKinds[i])
+			}
+			ctx := cmd.Context()
+			target, cleanup, err := benchStoreTarget(ctx, database)
+			if err != nil {
+				return redactErr(err, database)
+			}
+			defer cleanup()
+			srv, err := startLoadServer(ctx, target)
+			if err != nil {
+				return redactErr(err, target)
+			}
+			defer srv.stop()
+			var results []loadResult
+			for _, k := range chosen {
+				if !asJSON {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", k.name)
+				}
+				res := srv.measure(ctx, k, inflight, n, duration)
+				results = append(results, res)
+				if !asJSON {
+					if res.Skipped != "" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s\n", res.Skipped)
+					} else {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%.0f/s, p99 %.1f ms\n", res.PerS, res.P99Ms)
+					}
+				}
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), results)
+			}
+			t := newTable(cmd.OutOrStdout(), "kind", "inflight", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "dockerd CPU ms/req", "note")
+			for _, r := range results {
+				note := r.Skipped
+				if note == "" {
+					note = r.FirstError
+				}
+				t.Row(r.Kind, r.Inflight, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
+					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), note)
+			}
+			return t.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&database, "database", "", "postgres://... to run on a fresh schema there; empty for a temporary SQLite file")
+	cmd.Flags().StringVar(&kinds, "kinds", "builtin,warm,fresh,single", "the kinds to drive, in order")
+	cmd.Flags().IntVar(&inflight, "inflight", 20, "requests in flight at once")
+	cmd.Flags().IntVar(&n, "n", 0, "requests of each kind (instead of --duration)")
+	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to drive each kind")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array, an object per kind")
+	return cmd
+}
+
+// loadServer is the server `bench load` started.
+type loadServer struct {
+	cmd    *exec.Cmd
+	url    string
+	token  string
+	client *http.Client
+	logs   *bytes.Buffer
+}
+
+var adminTokenLine = regexp.MustCompile(`admin token: (lbk_[A-Za-z0-9_-]+)`)
+
+// startLoadServer starts `logbook serve` on database and waits until it is
+// ready and has printed its admin token.
+func startLoadServer(ctx context.Context, database string) (*loadServer, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &loadServer{url: "http://" + addr, logs: &bytes.Buffer{}, client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	s.cmd = exec.Command(self, "serve")
+	s.cmd.Env = append(os.Environ(), "LOGBOOK_DATABASE_URL="+database, "LOGBOOK_HTTP_ADDR="+addr, "LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_LOG_FORMAT=json",
+		"LOGBOOK_DATA_DIR="+filepath.Join(os.TempDir(), "logbook-bench-load-unused"))
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	tokens := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := adminTokenLine.FindStringSubmatch(sc.Text()); m != nil {
+				tokens <- m[1]
+			}
+		}
+	}()
+	select {
+	case s.token = <-tokens:
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("the server printed no admin token within 60s:\n%s", s.logs)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := s.client.Get(s.url + "/readyz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("the server was not ready within 60s:\n%s", s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *loadServer) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// say sends one request as the admin and waits for its reply.
+func (s *loadServer) say(ctx context.Context, text string) (reply string, err error) {
+	body, _ := json.Marshal(map[string]string{"text": text})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/requests?wait=1", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(raw)))
+	}
+	var answer struct {
+		Reply struct {
+			Text   string `json:"text"`
+			Failed bool   `json:"failed"`
+		} `json:"reply"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return "", fmt.Errorf("the answer is not JSON: %w", err)
+	}
+	if answer.Reply.Failed {
+		return answer.Reply.Text, fmt.Errorf("failed: %s", answer.Reply.Text)
+	}
+	return answer.Reply.Text, nil
+}
+
+// installKind installs the sample bundle under k's name in k's mode.
+func (s *loadServer) installKind(ctx context.Context, k loadKind) error {
+	config := strings.Replace(string(samplebundle.Config), "name: toolbox", "name: "+k.bundle, 1)
+	config = strings.Replace(config, "mode: fresh", "mode: "+k.mode, 1)
+	config = strings.ReplaceAll(config, "toolbox:shout", k.bundle+":shout")
+	reply, err := s.say(ctx, "bundle install --base64="+base64.StdEncoding.EncodeToString([]byte(config)))
+	if err != nil {
+		return fmt.Errorf("install %s (%s mode): %v", k.bundle, k.mode, err)
+	}
+	if !strings.Contains(reply, "Installed") {
+		return fmt.Errorf("install %s (%s mode): %s", k.bundle, k.mode, reply)
+	}
+	return nil
+}
+
+// measure drives kind k: a warm-up, then inflight workers sending requests
+// for duration (or n in all), each timed from send to reply.
+func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, duration time.Duration) loadResult {
+	res := loadResult{Kind: k.name, Inflight: inflight}
+	if k.bundle != "" {
+		if err := s.installKind(ctx, k); err != nil {
+			res.Skipped = err.Error()
+			return res
+		}
+	}
+	var seq int64
+	var seqMu sync.Mutex
+	next := func() (string, bool) {
+		seqMu.Lock()
+		defer seqMu.Unlock()
+		seq++
+		return fmt.Sprintf("m%s%d", k.name, seq), true
+	}
+	// Warm-up: the pools fill, the caches load.
+	for range min(inflight, 10) {
+		marker, _ := next()
+		if _, err := s.say(ctx, fmt.Sprintf(k.command, marker)); err != nil {
+			res.Skipped = "the warm-up request failed: " + err.Error()
+			return res
+		}
+	}
+	serverBefore, _ := processCPU(s.cmd.Process.Pid)
+	dockerd := findProcess("dockerd")
+	dockerdBefore, _ := processCPU(dockerd)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		wg        sync.WaitGroup
+		sent      int
+	)
+	start := time.Now()
+	end := start.Add(duration)
+	take := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if n > 0 {
+			if sent >= n {
+				return false
+			}
+			sent++
+			return true
+		}
+		return time.Now().Before(end)
+	}
+	for range inflight {
+		wg.Go(func() {
+			for take() {
+				marker, _ := next()
+				began := time.Now()
+				reply, err := s.say(ctx, fmt.Sprintf(k.command, marker))
+				took := time.Since(began)
+				mu.Lock()
+				switch {
+				case err != nil:
+					res.Errors++
+					if res.FirstError == "" {
+						res.FirstError = err.Error()
+					}
+				case !strings.Contains(reply, marker):
+					res.Wrong++
+				default:
+					latencies = append(latencies, took)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	serverAfter, _ := processCPU(s.cmd.Process.Pid)
+	dockerdAfter, dockerdErr := processCPU(dockerd)
+	done := len(latencies) + res.Errors + res.Wrong
+	res.Requests, res.Seconds = done, elapsed.Seconds()
+	if done > 0 {
+		res.PerS = float64(len(latencies)) / elapsed.Seconds()
+		res.ServerCPUMsPerReq = ms(serverAfter-serverBefore) / float64(done)
+		if dockerd > 0 && dockerdErr == nil {
+			res.DockerdCPUMsPerReq = ms(dockerdAfter-dockerdBefore) / float64(done)
+		}
+	}
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		at := func(q int) float64 { return ms(latencies[min(len(latencies)*q/100, len(latencies)-1)]) }
+		res.P50Ms, res.P99Ms, res.MaxMs = at(50), at(99), ms(latencies[len(latencies)-1])
+	}
+	return res
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU
+// times: 100 on every Linux build this runs on.
+const clockTicks = 100
+
+// processCPU is the CPU time (user and system) process pid has used, from
+// /proc/<pid>/stat.
+func processCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no such process")
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: the fields that
+	// follow start after the last ')'.
+	rest := string(raw)
+	i := strings.LastIndexByte(rest, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat is not as expected", pid)
+	}
+	fields := strings.Fields(rest[i+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat is not as expected", pid)
+	}
+	// After the name: state(3) ... utime is field 14 and stime field 15 of
+	// the whole line, so 11 and 12 here.
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// findProcess is the pid of the first process whose command name is comm,
+// or 0.
+func findProcess(comm string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if name, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(name)) == comm {
+			return pid
+		}
+	}
+	return 0
+}
