@@ -1,6 +1,6 @@
 -- approvals: one row per request that asked for approval, one per answer
 -- judged, and the permissions its approvers must hold (for "the approvals
--- I may answer"). Numbered after 00008, which another branch takes.
+-- I may answer").
 -- +goose Up
 CREATE TABLE view_approvals (
     request_id   text    PRIMARY KEY,
