@@ -22,10 +22,10 @@ func init() {
 
 func newApprovalsCmd() *cobra.Command {
 	var (
-		pending, asJSON    bool
+		pending, asJSON   bool
 		status, requester string
-		limit              int
-		cursor             string
+		limit             int
+		cursor            string
 	)
 	cmd := &cobra.Command{
 		Use:   "approvals [--pending] [--status S] [--requester U] [--json]",
