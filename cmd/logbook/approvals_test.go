@@ -90,3 +90,19 @@ func TestApproveAndRejectExitByWhetherTheAnswerCounts(t *testing.T) {
 		t.Fatal("a rejection without a reason was sent")
 	}
 }
+
+func TestSayWithoutWaitingPrintsTheRequestAtOnce(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.RequestURI()
+		w.WriteHeader(http.StatusAccepted)
+		_ = json.NewEncoder(w).Encode(map[string]string{"request_id": "0190aaaa-1111-7000-8000-000000000001"})
+	}))
+	defer srv.Close()
+	t.Setenv("LOGBOOK_URL", srv.URL)
+	t.Setenv("LOGBOOK_TOKEN", "tok")
+	out, _, err := runCLIOutput(t, "say", "--no-wait", "rel:prod db")
+	if err != nil || asked != "/v1/requests" || !strings.Contains(out, "request 0190aaaa-1111-7000-8000-000000000001 recorded") {
+		t.Fatalf("asked %s, printed %q, %v", asked, out, err)
+	}
+}
