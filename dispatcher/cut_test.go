@@ -79,6 +79,12 @@ func TestAReplyCutShortSaysSoAndLinksTheTranscript(t *testing.T) {
 		if got.Text != want || got.CutRunID != runID || got.Transcript != link {
 			t.Fatalf("the reply is %q (cut run %q, transcript %q)\nwant %q", got.Text, got.CutRunID, got.Transcript, want)
 		}
+		// And so does its rendering, which is what is posted: the notice a
+		// paragraph of its own after the output.
+		notice := "[output cut: this is its start; the whole transcript: " + link + "]"
+		if got.Rendered == nil || got.Rendered.Text != strings.Repeat("12345\n", 10)+"\n"+notice {
+			t.Fatalf("the rendered reply is %+v\nwant the output, then %q", got.Rendered, notice)
+		}
 		var v any
 		if json.Unmarshal(got.Value, &v) != nil {
 			t.Fatalf("the reply's value is not JSON: %s", got.Value)

@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
@@ -132,6 +133,31 @@ func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	report, err := eventstore.Verify(context.Background(), h.store, nil)
 	if err != nil || !report.OK {
 		t.Fatalf("verify = %+v, %v", report, err)
+	}
+}
+
+// A caller that starts waiting once the reply is posted gets it rendered
+// for its adapter, as the caller waiting before did.
+func TestAReplyPostedBeforeTheWaitIsHandedOverRendered(t *testing.T) {
+	h := start(t, filepath.Join(t.TempDir(), "logbook.db"))
+	defer h.stop()
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserByUsername("admin"); return ok })
+	first := h.say(t, "late-wait", "admin", "echo 'hello <world>'")
+	id := apiRequestID("admin", "late-wait")
+	testenv.Eventually(t, "ReplyPosted", func() bool {
+		events, _ := h.store.ReadStream(context.Background(), dispatch.Stream(id), 0, 100)
+		return len(events) > 0 && events[len(events)-1].Type == "ReplyPosted"
+	})
+	select {
+	case late := <-h.d.WaitForReply(t.Context(), id):
+		if late.Rendered == nil || late.Rendered.Format != render.FormatText || late.Rendered.Text != "hello <world>" || late.Rendered.Text != first.Rendered.Text {
+			t.Fatalf("the late caller got %+v, want the reply rendered as the first caller got it (%+v)", late.Rendered, first.Rendered)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply for a request whose reply is posted")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/template/render"
 )
 
 // replyWaiter is one caller waiting for a request's reply.
@@ -83,7 +84,7 @@ func (d *Dispatcher) notify(requestID string, reply dispatch.Reply) {
 }
 
 // postedReply reads a request from the log and, when its reply was
-// posted, renders that reply again, its secrets left out.
+// posted, renders that reply again for its adapter, its secrets left out.
 func (d *Dispatcher) postedReply(ctx context.Context, requestID string) (dispatch.Reply, bool, error) {
 	req, posted, err := loadRequest(ctx, d.cfg.Store, requestID)
 	if err != nil || !posted {
@@ -93,7 +94,8 @@ func (d *Dispatcher) postedReply(ctx context.Context, requestID string) (dispatc
 	if !ok {
 		return dispatch.Reply{}, false, nil
 	}
-	return d.linkTranscript(replaceSecrets(reply, func(string) string { return secretShownOnce })), true, nil
+	reply = d.linkTranscript(replaceSecrets(reply, func(string) string { return secretShownOnce }))
+	return dispatch.RenderReply(reply, d.cfg.Facts, render.FormatFor(reply.Adapter)), true, nil
 }
 
 // loadRequest folds a request's stream and its runs' ends, leaving out its

@@ -147,7 +147,7 @@ func adminQuote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-// adminSend issues text as a request and prints the reply.
+// adminSend issues text as a request and prints the reply as rendered.
 func adminSend(cmd *cobra.Command, text string) error {
 	var answer struct {
 		RequestID string          `json:"request_id"`
@@ -160,7 +160,7 @@ func adminSend(cmd *cobra.Command, text string) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "request %s is still running; see `logbook history`\n", answer.RequestID)
 		return nil
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(answer.Reply.Text, "\n"))
+	fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(replyText(answer.Reply), "\n"))
 	if answer.Reply.Failed {
 		return exitWith(1, "")
 	}

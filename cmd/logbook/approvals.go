@@ -133,7 +133,7 @@ when the server cannot be reached or refuses the token.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "the answer %s is still being decided; see `logbook approvals`\n", answer.RequestID)
 				return nil
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(answer.Reply.Text, "\n"))
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(replyText(&answer.Reply), "\n"))
 			if !answer.Counted {
 				return exitWith(1, "")
 			}

@@ -38,6 +38,7 @@ type config struct {
 	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
+	CPUProfile  string // LOGBOOK_CPU_PROFILE: write a CPU profile of serve's whole run to this file (diagnostics)
 	Slack       slackConfig
 	IRC         ircSettings // LOGBOOK_IRC_*
 	// SelfRegister (LOGBOOK_SELF_REGISTER=1) lets an unknown chat user in as
@@ -74,6 +75,7 @@ func loadConfig() (config, error) {
 		Runtime:     os.Getenv("LOGBOOK_RUNTIME"),
 		SQLiteSync:  os.Getenv("LOGBOOK_SQLITE_SYNC"),
 		PublicURL:   os.Getenv("LOGBOOK_PUBLIC_URL"),
+		CPUProfile:  os.Getenv("LOGBOOK_CPU_PROFILE"),
 		Slack:       loadSlackConfig(),
 		IRC:         loadIRCSettings(),
 	}

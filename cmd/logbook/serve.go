@@ -107,6 +107,14 @@ func (s *server) currentAPI() *httpapi.API {
 func serve(ctx context.Context, cfg config) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx = log.WithContext(ctx)
+	if cfg.CPUProfile != "" {
+		// A diagnostic: the whole life of the server, written at shutdown.
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("LOGBOOK_CPU_PROFILE: %w", err)
+		}
+		defer stop()
+	}
 	srv := &server{sup: supervisor.New(supervisor.Config{Logger: log})}
 
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)

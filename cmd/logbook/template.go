@@ -23,7 +23,7 @@ const templateMaxData = 4 << 20
 func init() { register(templateNewCmd) }
 
 func templateNewCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "template", Short: "Work with bundle output templates (Greenbar, and Gort's Go templates)"}
+	cmd := &cobra.Command{Use: "template", Short: "Work with bundle output templates (Greenbar, Cog v3's Mustache, and Gort's Go templates)"}
 	cmd.AddCommand(templateNewRenderCmd())
 	return cmd
 }
@@ -46,6 +46,11 @@ output given with --data (the JSON the command prints after its JSON line;
 posted: Slack's mrkdwn text, then its attachments as JSON; IRC's lines (with
 IRC's formatting codes); the web UI's HTML; the API's plain text. With
 --provider directives it prints the provider-neutral directives as JSON.
+
+A Cog v3 template (per-provider slack: and hipchat: variants, no body:) is
+rendered from the variant the provider takes: Slack's on Slack, HipChat's
+plain text elsewhere when there is one; the directives are those of the
+API's plain text. Which variant was used is said on stderr.
 
 For a Gort bundle, --template is the purpose (command, command_error,
 message, message_error) and --command the command whose templates are
@@ -70,9 +75,15 @@ data or a flag is not usable (the reason on stderr).`,
 			if err != nil {
 				return err
 			}
-			doc, err := templateDocument(b, command, name, output)
+			if asDirectives {
+				format = render.FormatText // the API's, which is what carries directives
+			}
+			doc, info, err := templateDocument(b, command, name, output, format)
 			if err != nil {
 				return err
+			}
+			if info.Variant != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "template %s: rendered from its Cog v3 %s variant\n", name, info.Variant)
 			}
 			if asDirectives {
 				return writeJSON(cmd.OutOrStdout(), doc)
@@ -139,27 +150,23 @@ func templateReadData(stdin io.Reader, data string) (json.RawMessage, error) {
 // templateDocument renders the output with the named template, as a reply
 // would be, except that a template the reply would replace with the
 // default rendering is an error here: its author wants to know.
-func templateDocument(b *bundle.Bundle, command, name string, output json.RawMessage) (template.Document, error) {
+func templateDocument(b *bundle.Bundle, command, name string, output json.RawMessage, f render.Format) (template.Document, dispatch.RenderInfo, error) {
 	if b.Format == bundle.FormatGort {
-		return templateGortDocument(b, command, name, output)
+		doc, err := templateGortDocument(b, command, name, output)
+		return doc, dispatch.RenderInfo{}, err
 	}
-	if t, ok := b.Template(name); !ok || t.Body == "" {
+	if _, ok := b.Template(name); !ok {
 		var names []string
 		for _, t := range b.Templates() {
-			if t.Body != "" {
-				names = append(names, t.Name)
-			}
+			names = append(names, t.Name)
 		}
-		if ok {
-			return nil, exitWith(2, "template %s has only Cog v3 per-provider variants, no Greenbar body", name)
-		}
-		return nil, exitWith(2, "bundle %s has no template %s; its templates: %s", b.Name, name, strings.Join(names, ", "))
+		return nil, dispatch.RenderInfo{}, exitWith(2, "bundle %s has no template %s; its templates: %s", b.Name, name, strings.Join(names, ", "))
 	}
-	doc, info := dispatch.CommandOutputDocument(b, command, name, output)
+	doc, info := dispatch.CommandOutputDocument(b, command, name, output, f)
 	if info.Error != "" {
-		return nil, exitWith(2, "%s", info.Error)
+		return nil, info, exitWith(2, "%s", info.Error)
 	}
-	return doc, nil
+	return doc, info, nil
 }
 
 func templateGortDocument(b *bundle.Bundle, command, purpose string, output json.RawMessage) (template.Document, error) {

@@ -112,3 +112,32 @@ func TestTemplateRenderRefusesWhatItCannotRender(t *testing.T) {
 		})
 	}
 }
+
+func TestTemplateRenderRendersACogV3TemplateFromTheVariantTheProviderTakes(t *testing.T) {
+	t.Parallel()
+	config := bundleTestWrite(t, "config.yaml", strings.Replace(bundleTestValidConfig, "cog_bundle_version: 4", "cog_bundle_version: 3", 1)+`templates:
+  builds:
+    slack: "{{#.}}*{{build_num}}* {{branch}} _{{status}}_{{/.}}"
+    hipchat: "{{#.}}{{build_num}} {{branch}}: {{status}}{{/.}}"
+`)
+	const data = `[{"build_num": 12, "branch": "main", "status": "success"}, {"build_num": 13, "branch": "fix <1>", "status": "failed"}]`
+	cases := []struct {
+		name, provider, out, variant string
+	}{
+		{"Slack renders its own variant", "slack", "*12* main _success_\n*13* fix &lt;1&gt; _failed_\n", "slack"},
+		{"IRC renders HipChat's plain-text variant", "irc", "12 main: success\n13 fix <1>: failed\n", "hipchat"},
+		{"the directives are the API's, from HipChat's variant", "directives", `"text": "12 main: success"`, "hipchat"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, stderr, err := runCLIOutput(t, "template", "render", "--bundle", config, "--template", "builds", "--provider", tc.provider, "--data", data)
+			if err != nil {
+				t.Fatalf("expected success, got %v (stderr %q)", err, stderr)
+			}
+			if !strings.Contains(out, tc.out) || !strings.Contains(stderr, "rendered from its Cog v3 "+tc.variant+" variant") {
+				t.Fatalf("expected %q from the %s variant, got %q (stderr %q)", tc.out, tc.variant, out, stderr)
+			}
+		})
+	}
+}

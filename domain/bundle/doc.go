@@ -39,8 +39,8 @@
 //     subcommands, examples, long_description, config.env, enforcing,
 //     per-provider templates) are known and accepted.
 //   - cog_bundle_version 3 loads with a deprecation warning: its shape is
-//     v4's apart from per-provider templates (kept in Template.Providers)
-//     and an optional description. Versions 2 and below are refused with an
+//     v4's apart from per-provider templates (kept in Template.Providers,
+//     Mustache, parsed by the meaning pass) and an optional description. Versions 2 and below are refused with an
 //     error that says how to upgrade: they predate rules on every command.
 //   - enforcing: is accepted and ignored with a warning: Logbook always
 //     enforces rules, so enforcing: false cannot open a command to everyone.

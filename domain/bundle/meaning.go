@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"errors"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -68,7 +69,8 @@ func (l *loader) checkTemplates(b *Bundle) {
 	}
 	for _, t := range b.templates {
 		if t.Body == "" {
-			continue // Cog v3 per-provider variants only (warned about)
+			l.checkVariants(t)
+			continue
 		}
 		parsed, err := template.Parse(t.Body)
 		if l.templateProblem(t, err) {
@@ -76,6 +78,22 @@ func (l *loader) checkTemplates(b *Bundle) {
 		}
 		for _, w := range parsed.Warnings() {
 			l.warnf(t.FileLine(w.Line), "templates.%s: at its line %d, column %d: %s", t.Name, w.Line, w.Column, w.Msg)
+		}
+	}
+}
+
+// checkVariants parses a Cog v3 template's per-provider variants as the
+// Mustache they are, reporting a bad one on the file line of the problem.
+func (l *loader) checkVariants(t *Template) {
+	for _, name := range slices.Sorted(maps.Keys(t.Providers)) {
+		v := t.Providers[name]
+		_, err := template.ParseMustache(v.Source)
+		var syntax *template.SyntaxError
+		switch {
+		case errors.As(err, &syntax):
+			l.meaningf(v.FileLine(syntax.Line), "templates.%s.%s: the template does not parse at its line %d, column %d: %s", t.Name, name, syntax.Line, syntax.Column, syntax.Msg)
+		case err != nil:
+			l.meaningf(v.Line, "templates.%s.%s: the template does not parse: %v", t.Name, name, err)
 		}
 	}
 }

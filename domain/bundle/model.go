@@ -261,11 +261,11 @@ func (o *Option) TakesValue() bool { return o.Type.TakesValue() }
 
 // Template is a named output template. Body is the Greenbar template Cog v4
 // and v5 use (or the Go template text for Gort); Providers holds Cog v3's
-// per-chat-provider variants (slack, hipchat) when present.
+// per-chat-provider variants (slack, hipchat), in Mustache, when present.
 type Template struct {
 	Name      string
 	Body      string
-	Providers map[string]string
+	Providers map[string]Variant
 	Line      int
 	// BodyLine is the file line of the body's first line. A body written
 	// as a block (body: |) maps its lines one to one onto the file's, so
@@ -276,11 +276,25 @@ type Template struct {
 
 // FileLine is the file line of the body's line n (1-based): exact for a
 // block body, else the line the body starts on.
-func (t *Template) FileLine(n int) int {
-	if t.bodyBlock && n > 0 {
-		return t.BodyLine + n - 1
+func (t *Template) FileLine(n int) int { return fileLine(t.BodyLine, t.bodyBlock, n) }
+
+// Variant is one of a Cog v3 template's per-provider variants: its
+// Mustache source and the file line of the source's first line.
+type Variant struct {
+	Source string
+	Line   int
+	block  bool
+}
+
+// FileLine is the file line of the variant's line n (1-based): exact for a
+// block (slack: |), else the line the variant starts on.
+func (v Variant) FileLine(n int) int { return fileLine(v.Line, v.block, n) }
+
+func fileLine(first int, block bool, n int) int {
+	if block && n > 0 {
+		return first + n - 1
 	}
-	return t.BodyLine
+	return first
 }
 
 // Mode is how the executor runs a bundle's commands.

@@ -187,7 +187,7 @@ func TestPublishedBundlesLoadIntoTheModel(t *testing.T) {
 			t.Fatalf("expected a deprecation warning, got %v", b.Warnings())
 		}
 		tpl, ok := b.Template("status")
-		if !ok || tpl.Providers["slack"] != "{{status}} - {{stop_time}}" {
+		if !ok || tpl.Providers["slack"].Source != "{{status}} - {{stop_time}}" || tpl.Providers["slack"].Line != 35 {
 			t.Fatalf("expected the slack variant of template status, got %+v", tpl)
 		}
 	})

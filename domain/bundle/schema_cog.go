@@ -188,9 +188,11 @@ func (l *loader) decodeCogTemplates(n *yaml.Node, path string) []*Template {
 			case "slack", "hipchat":
 				if s, ok := l.str(tf.Value, join(tpath, tf.Key)); ok {
 					if t.Providers == nil {
-						t.Providers = map[string]string{}
+						t.Providers = map[string]Variant{}
 					}
-					t.Providers[tf.Key] = s
+					v := Variant{Source: s}
+					v.Line, v.block = bodyLine(tf.Value)
+					t.Providers[tf.Key] = v
 				}
 			default:
 				l.unknownField(tf, tpath, cogTemplateFields)
@@ -200,7 +202,7 @@ func (l *loader) decodeCogTemplates(n *yaml.Node, path string) []*Template {
 		case !hasBody && len(t.Providers) == 0:
 			l.schemaf(f.Value.Line, "%s: missing required field \"body\"", tpath)
 		case !hasBody:
-			l.schemaWarnf(f.Line, "%s has no body, only per-provider variants (slack, hipchat) from Cog bundle version 3; add a Greenbar body:", tpath)
+			l.schemaWarnf(f.Line, "%s has no body, only Cog bundle version 3 per-provider variants (slack, hipchat): each provider renders the one it takes, as Mustache; a Greenbar body: would render alike everywhere", tpath)
 		}
 		out = append(out, t)
 	}

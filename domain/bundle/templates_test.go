@@ -44,6 +44,59 @@ func TestATemplateThatDoesNotParseFailsValidationOnItsFileLine(t *testing.T) {
 	}
 }
 
+func TestACogV3VariantThatDoesNotParseFailsValidationOnItsFileLine(t *testing.T) {
+	t.Parallel()
+	minimalV3 := strings.Replace(minimalV4, "cog_bundle_version: 4", "cog_bundle_version: 3", 1)
+	cases := []struct {
+		name      string
+		templates string
+		line      int
+		contains  string
+	}{
+		{"a block Slack variant names the file line of the problem", `templates:
+  status:
+    slack: |
+      *Status*
+      {{#builds}}
+      {{name}
+      {{/builds}}
+`, 20, "templates.status.slack: the template does not parse at its line 3, column 1: the tag that opens here is not closed on its line"},
+		{"a quoted HipChat variant names the line it starts on", `templates:
+  status:
+    slack: "{{status}}"
+    hipchat: "{{#builds}}{{name}}{{/build}}"
+`, 18, "templates.status.hipchat: the template does not parse at its line 1, column 20: {{/build}} does not close the innermost open section, {{#builds}} at line 1, column 1"},
+		{"a partial is refused", `templates:
+  status:
+    slack: |
+      Status:
+        {{> json}}
+`, 19, "templates.status.slack: the template does not parse at its line 2, column 3: partials"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			errs := loadErrors(t, minimalV3+tc.templates)
+			if !hasProblem(errs, tc.line, tc.contains) {
+				t.Fatalf("expected a problem on line %d containing %q, got %v", tc.line, tc.contains, errs)
+			}
+		})
+	}
+}
+
+func TestTheTwoPublishedCogV3TemplatesPassValidation(t *testing.T) {
+	t.Parallel()
+	b, err := bundle.Load(realBundle(t, "cogcmd__circle__config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"list", "status"} {
+		if tpl, ok := b.Template(name); !ok || tpl.Body != "" || tpl.Providers["slack"].Source == "" {
+			t.Errorf("expected circle's template %s with only a Slack variant, got %+v", name, tpl)
+		}
+	}
+}
+
 func TestATemplateLeftOpenLoadsWithAWarningOnItsLine(t *testing.T) {
 	t.Parallel()
 	b, err := bundle.Load([]byte(minimalV4 + `templates:

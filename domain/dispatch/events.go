@@ -196,10 +196,13 @@ type ReplyPosted struct {
 	// Template names the template ("" for Cog's default rendering,
 	// logbook:error for Logbook's own); Source says where it came from
 	// (bundle, gort, default, logbook).
-	Template      string `json:"template,omitempty"`
-	Source        string `json:"source,omitempty"`
-	Bundle        string `json:"bundle,omitempty"`
-	BundleVersion string `json:"bundle_version,omitempty"`
+	Template string `json:"template,omitempty"`
+	// TemplateVariant names the Cog v3 per-provider variant (slack,
+	// hipchat) of a template without a Greenbar body that was used.
+	TemplateVariant string `json:"template_variant,omitempty"`
+	Source          string `json:"source,omitempty"`
+	Bundle          string `json:"bundle,omitempty"`
+	BundleVersion   string `json:"bundle_version,omitempty"`
 	// TemplateError says why the named template could not be used.
 	TemplateError string `json:"template_error,omitempty"`
 }
@@ -214,6 +217,7 @@ func NewReplyPosted(r Reply, room, messageID string) ReplyPosted {
 	p := ReplyPosted{Adapter: r.Adapter, Room: room, MessageID: messageID}
 	if rr := r.Rendered; rr != nil {
 		p.Format, p.Rendered, p.Template, p.Source = string(rr.Format), rr.Recorded, rr.Template, rr.Source
+		p.TemplateVariant = rr.Variant
 		p.Attachments = rr.RecordedAttachments
 		size := len(p.Rendered)
 		for _, a := range p.Attachments {

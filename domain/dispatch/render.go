@@ -42,9 +42,12 @@ type Rendered struct {
 	// callers to lay out themselves.
 	Directives template.Document `json:"directives,omitempty"`
 	Template   string            `json:"template,omitempty"`
-	Bundle     string            `json:"bundle,omitempty"`
-	Version    string            `json:"version,omitempty"`
-	Source     string            `json:"source"`
+	// Variant names the Cog v3 per-provider variant (slack, hipchat) the
+	// template was rendered from, when it has no Greenbar body.
+	Variant string `json:"variant,omitempty"`
+	Bundle  string `json:"bundle,omitempty"`
+	Version string `json:"version,omitempty"`
+	Source  string `json:"source"`
 	// Error says why the named template could not be used; the default
 	// rendering stood in.
 	Error string `json:"error,omitempty"`
@@ -60,6 +63,7 @@ type Rendered struct {
 // RenderInfo says what output was rendered with.
 type RenderInfo struct {
 	Template string
+	Variant  string
 	Bundle   string
 	Version  string
 	Source   string
@@ -68,14 +72,25 @@ type RenderInfo struct {
 
 // RenderReply renders the reply in f with its templates.
 func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
-	doc, info := replyDocument(r, src)
+	b, commandName := replyBundle(r, src)
+	doc, info := replyDocument(r, b, commandName, f)
 	if r.Notice != "" {
-		doc = append(template.Document{{Kind: template.Paragraph, Children: []template.Directive{{Kind: template.Text, Text: r.Notice}}}}, doc...)
+		notice, noticeInfo, ok := gortMessage(b, commandName, r.Notice)
+		if !ok {
+			notice = template.TextDocument(r.Notice)
+		}
+		if info.Error == "" {
+			info.Error = noticeInfo.Error
+		}
+		doc = append(notice, doc...)
+	}
+	if r.CutRunID != "" {
+		doc = append(doc, cutNoticeDirective(r.CutRunID, r.Transcript))
 	}
 	out := render.Render(doc, f)
 	r.Rendered = &Rendered{
 		Format: out.Format, Text: out.Text, Attachments: out.Attachments, Plain: out.Plain, Recorded: out.Text, RecordedAttachments: out.Attachments,
-		Template: info.Template, Bundle: info.Bundle, Version: info.Version, Source: info.Source, Error: info.Error,
+		Template: info.Template, Variant: info.Variant, Bundle: info.Bundle, Version: info.Version, Source: info.Source, Error: info.Error,
 	}
 	if f == render.FormatText {
 		r.Rendered.Directives = doc
@@ -83,12 +98,19 @@ func RenderReply(r Reply, src TemplateSource, f render.Format) Reply {
 	return r
 }
 
-func replyDocument(r Reply, src TemplateSource) (template.Document, RenderInfo) {
+// replyBundle is the installed version of the bundle whose command the
+// reply is about, and the command's name; nil for a builtin or a reply
+// about no command.
+func replyBundle(r Reply, src TemplateSource) (*bundle.Bundle, string) {
 	bundleName, commandName, _ := strings.Cut(r.Command, ":")
-	var b *bundle.Bundle
-	if src != nil && bundleName != "" && bundleName != BuiltinBundle {
-		b, _ = src.BundleVersion(bundleName, r.Version)
+	if src == nil || bundleName == "" || bundleName == BuiltinBundle {
+		return nil, commandName
 	}
+	b, _ := src.BundleVersion(bundleName, r.Version)
+	return b, commandName
+}
+
+func replyDocument(r Reply, b *bundle.Bundle, commandName string, f render.Format) (template.Document, RenderInfo) {
 	if r.Problem != nil {
 		if b != nil && b.Format == bundle.FormatGort {
 			purpose := template.GortMessageError
@@ -102,19 +124,38 @@ func replyDocument(r Reply, src TemplateSource) (template.Document, RenderInfo) 
 		p := r.Problem
 		return template.ErrorDocument(p.Title, p.Message, p.Hint, p.Output), RenderInfo{Template: template.ErrorTemplateName, Source: SourceLogbook}
 	}
-	doc, info := CommandOutputDocument(b, commandName, r.Template, r.Value)
+	doc, info := CommandOutputDocument(b, commandName, r.Template, r.Value, f)
 	if len(doc) == 0 {
-		doc = template.TextDocument(NoOutput)
+		if doc, info, ok := gortMessage(b, commandName, NoOutput); ok {
+			return doc, info
+		}
+		return template.TextDocument(NoOutput), info
 	}
 	return doc, info
 }
 
-// CommandOutputDocument renders a command's output: with the Greenbar
-// template it named from its bundle b, a Gort bundle's command template,
-// or else Cog's default rendering. A named template that cannot be used
-// (the bundle has none of that name, or only Cog v3 per-provider
-// variants) leaves the default rendering in its place, and says why.
-func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.RawMessage) (template.Document, RenderInfo) {
+// gortMessage renders a message Logbook itself gives the person about a
+// command, not an error (a welcome to a new user, "(no output)"), with
+// the message template of the command's Gort bundle, the command's then
+// the bundle's: Gort sends its own informational messages through it,
+// with the message as the response's one line. ok is false when there is
+// no such template; one that fails leaves the message as text, and says
+// why.
+func gortMessage(b *bundle.Bundle, command, text string) (template.Document, RenderInfo, bool) {
+	if b == nil || b.Format != bundle.FormatGort {
+		return nil, RenderInfo{}, false
+	}
+	lines, _ := json.Marshal([]map[string][]string{{"body": {text}}}) // strings always marshal
+	return gortDocument(b, command, template.GortMessage, lines, nil)
+}
+
+// CommandOutputDocument renders a command's output for format f: with the
+// template it named from its bundle b (Greenbar, or the Cog v3 variant
+// for f), a Gort bundle's command template, or else Cog's default
+// rendering. A named template that cannot be used (the bundle has none of
+// that name, or it does not parse) leaves the default rendering in its
+// place, and says why.
+func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.RawMessage, f render.Format) (template.Document, RenderInfo) {
 	info := RenderInfo{Source: SourceDefault}
 	if b == nil {
 		if name != "" {
@@ -138,9 +179,8 @@ func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.R
 	case !ok:
 		info.Error = fmt.Sprintf("bundle %s %s has no template %s", b.Name, b.Version, name)
 		return template.Default(output), info
-	case t.Body == "":
-		info.Error = fmt.Sprintf("template %s of bundle %s %s has only Cog v3 per-provider variants, no Greenbar body", name, b.Name, b.Version)
-		return template.Default(output), info
+	case t.Body == "" && len(t.Providers) > 0:
+		return cogV3Document(b, t, output, f, info)
 	}
 	parsed, err := template.Parse(t.Body)
 	if err != nil {
@@ -154,6 +194,40 @@ func CommandOutputDocument(b *bundle.Bundle, command, name string, output json.R
 	}
 	info.Source = SourceBundle
 	return parsed.Execute(scope), info
+}
+
+// CogV3Variant is the variant of a Cog v3 template that a reply in format
+// f is rendered from (see template.CogV3VariantOrder for why).
+func CogV3Variant(t *bundle.Template, f render.Format) (string, bundle.Variant, bool) {
+	for _, name := range template.CogV3VariantOrder(f == render.FormatSlack) {
+		if v, ok := t.Providers[name]; ok {
+			return name, v, true
+		}
+	}
+	return "", bundle.Variant{}, false
+}
+
+// cogV3Document renders output with the variant of a Cog v3 template
+// (one with only per-provider variants) that format f takes.
+func cogV3Document(b *bundle.Bundle, t *bundle.Template, output json.RawMessage, f render.Format, info RenderInfo) (template.Document, RenderInfo) {
+	name, v, ok := CogV3Variant(t, f)
+	if !ok {
+		info.Error = fmt.Sprintf("template %s of bundle %s %s has no variant Logbook renders (slack or hipchat)", t.Name, b.Name, b.Version)
+		return template.Default(output), info
+	}
+	info.Variant = name
+	parsed, err := template.ParseMustache(v.Source)
+	if err != nil {
+		info.Error = fmt.Sprintf("the %s variant of template %s of bundle %s %s does not parse: %v", name, t.Name, b.Name, b.Version, err)
+		return template.Default(output), info
+	}
+	contexts, err := template.CogV3Contexts(output)
+	if err != nil {
+		info.Error = fmt.Sprintf("the output is not JSON: %v", err)
+		return template.Default(output), info
+	}
+	info.Source = SourceBundle
+	return parsed.Execute(contexts, template.MarkupOf(name)), info
 }
 
 // GortTemplate finds a Gort bundle's template for a purpose: the

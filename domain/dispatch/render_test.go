@@ -167,9 +167,25 @@ commands:
       command: |-
         {{ text | title "Services" }}{{ range .Payload }}{{ .name }} is {{ .state }}
         {{ end }}{{ endtext }}
+      message: |-
+        {{ text }}ops:status says: {{ .Response.Out }}{{ endtext }}
+  uptime:
+    executable: [ "/bin/uptime" ]
+    rules:
+      - allow
+  deploy:
+    executable: [ "/bin/deploy" ]
+    rules:
+      - must have ops:deploy
+permissions:
+  - deploy
 templates:
   command_error: |-
     {{ header | color "#FF0000" | title .Response.Title }}{{ text | monospace true }}{{ .Response.Out }}{{ endtext }}
+  message: |-
+    {{ text }}ops says: {{ .Response.Out }}{{ endtext }}
+  message_error: |-
+    {{ header | color "#FFA500" | title .Response.Title }}{{ text }}{{ .Request.Bundle.Name }}:{{ .Request.Command.Name }} refused: {{ .Response.Out }}{{ endtext }}
 `
 
 func TestAGortBundlesTemplatesAreChosenByPurpose(t *testing.T) {
@@ -194,6 +210,54 @@ func TestAGortBundlesTemplatesAreChosenByPurpose(t *testing.T) {
 	})
 }
 
+func TestAGortBundlesMessageTemplateShowsLogbooksOwnMessagesAboutItsCommands(t *testing.T) {
+	t.Parallel()
+	src := versions{"ops@1.2.0": loadBundle(t, gortOps), "ops@enabled": loadBundle(t, gortOps)}
+	cases := []struct {
+		name     string
+		reply    Reply
+		format   render.Format
+		text     string
+		template string
+	}{
+		{"a command's empty output is said through the bundle's message template",
+			Reply{Command: "ops:uptime", Version: "1.2.0", Value: json.RawMessage(`null`)},
+			render.FormatText, "ops says: " + NoOutput, template.GortMessage},
+		{"a welcome to a new user goes through the command's own message template, before the output",
+			Reply{Command: "ops:status", Version: "1.2.0", Notice: "Welcome: I registered you as Logbook user ada.", Value: json.RawMessage(`[{"body": ["[{\"name\": \"web\", \"state\": \"up\"}]"]}]`)},
+			render.FormatText, "ops:status says: Welcome: I registered you as Logbook user ada.\n\nServices\n\nweb is up", template.GortCommand},
+		{"a denial of the command is said through the bundle's message_error template",
+			Reply{Command: "ops:deploy", Problem: &Problem{Status: StatusDenied, Title: "Denied", Message: "stage 1 (ops:deploy): missing permission ops:deploy"}},
+			render.FormatIRC, "\x02Denied\x02\n  ops:deploy refused: stage 1 (ops:deploy): missing permission ops:deploy", template.GortMessageError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := RenderReply(tc.reply, src, tc.format).Rendered
+			if got.Text != tc.text || got.Template != tc.template || got.Source != SourceGort || got.Error != "" {
+				t.Fatalf("rendered %+v\nwant %q from template %s", got, tc.text, tc.template)
+			}
+		})
+	}
+	t.Run("a Cog bundle's welcome stays Logbook's own paragraph", func(t *testing.T) {
+		t.Parallel()
+		got := RenderReply(Reply{Command: "ops:status", Version: "1.2.0", Notice: "Welcome.", Value: json.RawMessage(`"done"`)}, versions{"ops@1.2.0": templatedOps(t, "1.2.0")}, render.FormatText).Rendered
+		if got.Text != "Welcome.\n\ndone" {
+			t.Fatalf("rendered %q", got.Text)
+		}
+	})
+}
+
+func TestADenialNamesTheCommandItDenied(t *testing.T) {
+	t.Parallel()
+	// Given U2 may not deploy, when U2 asks to, then the reply is about
+	// ops:deploy, so the command's bundle can show the denial.
+	reply := wantReply(t, given(t).then(received("U2", "ops:deploy staging")))
+	if reply.Command != "ops:deploy" || reply.Problem == nil || reply.Problem.Status != StatusDenied {
+		t.Fatalf("reply %+v", reply)
+	}
+}
+
 func TestTheReplyRecordKeepsWhatWasPostedAndWhereItsTemplateCameFrom(t *testing.T) {
 	t.Parallel()
 	src := versions{"ops@1.2.0": templatedOps(t, "1.2.0")}
@@ -212,4 +276,33 @@ func TestTheReplyRecordKeepsWhatWasPostedAndWhereItsTemplateCameFrom(t *testing.
 			t.Fatalf("record of %d bytes ending %q", len(p.Rendered), p.Rendered[len(p.Rendered)-60:])
 		}
 	})
+}
+
+func TestAReplyWhoseOutputWasCutEndsWithTheNoticeOnEveryProvider(t *testing.T) {
+	t.Parallel()
+	link := "https://logbook.example/runs/r1/transcript"
+	cases := []struct {
+		name   string
+		reply  Reply
+		format render.Format
+		ending string
+	}{
+		{"Slack links the transcript", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1", Transcript: link}, render.FormatSlack,
+			"[output cut: this is its start; the whole transcript: <" + link + "|" + link + ">]"},
+		{"IRC shows its address", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1", Transcript: link}, render.FormatIRC,
+			"[output cut: this is its start; the whole transcript: " + link + "]"},
+		{"without an address, the command that prints it", Reply{Value: json.RawMessage(`"1\n2"`), CutRunID: "r1"}, render.FormatText,
+			"[output cut: this is its start; the whole transcript: logbook transcript r1]"},
+		{"a failed run's cut output says so too", Reply{Value: json.RawMessage(`"boom"`), CutRunID: "r1", Transcript: link,
+			Problem: &Problem{Status: StatusFailed, Title: "Failed", Message: "exit status 1", Output: []string{"boom"}}}, render.FormatText,
+			"[output cut: this is its start; the whole transcript: " + link + "]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := RenderReply(tc.reply, nil, tc.format).Rendered.Text; !strings.HasSuffix(got, tc.ending) {
+				t.Fatalf("rendered %q, want it to end with %q", got, tc.ending)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/template"
 )
 
 // Destination is where a reply goes, with "here" and "me" already resolved
@@ -63,6 +64,17 @@ func cutNotice(runID, link string) string {
 		link = "`logbook transcript " + runID + "`"
 	}
 	return "[output cut: this is its start; the whole transcript: " + link + "]"
+}
+
+// cutNoticeDirective is cutNotice as the rendered reply ends with it: the
+// transcript's address a link, or the command that prints it as code.
+func cutNoticeDirective(runID, link string) template.Directive {
+	where := template.Directive{Kind: template.Code, Text: "logbook transcript " + runID}
+	if link != "" {
+		where = template.Directive{Kind: template.Link, URL: link, Children: []template.Directive{{Kind: template.Text, Text: link}}}
+	}
+	return template.Directive{Kind: template.Paragraph, Children: []template.Directive{
+		{Kind: template.Text, Text: "[output cut: this is its start; the whole transcript: "}, where, {Kind: template.Text, Text: "]"}}}
 }
 
 // WithTranscript links the whole transcript, at link, from a reply whose
@@ -125,6 +137,8 @@ func replyFor(r Request) Reply {
 	case StatusDenied:
 		reply.Text = "Denied: " + r.denied.Reason
 		reply.Problem = &Problem{Status: StatusDenied, Title: "Denied", Message: r.denied.Reason}
+		// A Gort bundle's message_error shows a denial of its command.
+		reply.Command = r.deniedCommand()
 	case StatusFailed:
 		reply.Text = "Failed: " + r.failed.Reason
 		reply.Problem = &Problem{Status: StatusFailed, Title: "Failed", Message: r.failed.Reason}
@@ -166,6 +180,18 @@ func replyFor(r Request) Reply {
 		reply.Text = reply.Notice + "\n" + reply.Text
 	}
 	return reply
+}
+
+// deniedCommand is the command (bundle:command) of the first stage a
+// permission check denied; "" when the request was denied for another
+// reason (a disabled user, a redirect the bot cannot post to).
+func (r Request) deniedCommand() string {
+	for _, c := range r.checks {
+		if !c.Granted {
+			return c.Command
+		}
+	}
+	return ""
 }
 
 // stageCommand is the command a stage ran (bundle:command) and the version

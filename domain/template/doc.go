@@ -81,15 +81,17 @@
 //     own puts each URL on a line of its own, and a false ~if~ written that
 //     way leaves no empty line.
 //
-// # Defaults, Logbook's own replies, Gort
+// # Defaults, Logbook's own replies, Cog v3, Gort
 //
 // Default renders output that names no template as Cog's default did (text
 // lines; a table for a list of objects with the same keys; a block of
 // "key: value" lines per object otherwise). ErrorDocument is Logbook's own
 // template for failures, denials and requests it cannot run, so every
-// provider shows them alike. ParseGort reads the Go templates of Gort
-// bundles (see gort.go for how Gort picks them and what Logbook offers).
-// Package render turns directives into each provider's markup.
+// provider shows them alike. ParseMustache reads the per-provider
+// variants of Cog bundle version 3 templates (see mustache.go and
+// cogv3.go), and ParseGort the Go templates of Gort bundles (see gort.go
+// for how Gort picks them and what Logbook offers). Package render turns
+// directives into each provider's markup.
 //
 // # Errors and limits
 //

@@ -66,10 +66,15 @@ func (t *Template) Execute(data map[string]any) Document {
 	pieces := ev.nodes(nil, t.nodes, &scope{vars: data})
 	doc := markdown(pieces)
 	if ev.cut {
-		doc = append(doc, Directive{Kind: Paragraph, Children: []Directive{{Kind: Text,
-			Text: fmt.Sprintf("[output cut: the template produced more than %d bytes or %d passes]", MaxOutputBytes, MaxBodyPasses)}}})
+		doc = append(doc, cutNote())
 	}
 	return doc
+}
+
+// cutNote ends the directives of an evaluation cut at its bounds.
+func cutNote() Directive {
+	return Directive{Kind: Paragraph, Children: []Directive{{Kind: Text,
+		Text: fmt.Sprintf("[output cut: the template produced more than %d bytes or %d passes]", MaxOutputBytes, MaxBodyPasses)}}}
 }
 
 // CogScope is the data a bundle's template sees, as in Cog: $results is

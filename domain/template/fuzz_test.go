@@ -96,3 +96,64 @@ func FuzzParseGort(f *testing.F) {
 		}
 	})
 }
+
+// fuzzContexts are Cog v3 contexts with the shapes the circle bundle's
+// builds have: numbers, strings, nulls, nested objects and lists.
+var fuzzContexts = func() []any {
+	contexts, err := template.CogV3Contexts(json.RawMessage(`[
+		{"build_num": 12, "branch": "main", "status": "success", "author_name": "Ada", "steps": [{"name": "test"}, {"name": "deploy"}], "vcs": {"revision": "abc"}, "stop_time": null},
+		{"build_num": 13, "branch": "fix/*x*", "status": "failed", "steps": [], "queued": false}
+	]`))
+	if err != nil {
+		panic(err)
+	}
+	return contexts
+}()
+
+// FuzzParseMustache checks that no Cog v3 variant panics or hangs: a
+// refused one says where, on a line that exists, and a parsed one runs in
+// either markup into directives that encode as JSON.
+func FuzzParseMustache(f *testing.F) {
+	f.Fuzz(func(t *testing.T, source string) {
+		m, err := template.ParseMustache(source)
+		if err != nil {
+			var syn *template.SyntaxError
+			if !errors.As(err, &syn) {
+				t.Fatalf("an error that is not a *SyntaxError: %v", err)
+			}
+			lines := strings.Count(source, "\n") + 1
+			if syn.Line < 1 || syn.Line > lines || syn.Column < 1 {
+				t.Fatalf("error at %v of a %d-line source: %v", syn.Pos, lines, err)
+			}
+			return
+		}
+		for _, markup := range []template.Markup{template.MarkupMrkdwn, template.MarkupPlain} {
+			if _, err := json.Marshal(m.Execute(fuzzContexts, markup)); err != nil {
+				t.Fatalf("directives do not encode: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzCogV3DataIsNeverMarkup checks that a value a Cog v3 variant shows is
+// text (and line breaks) in either markup, never bold, code or a link.
+func FuzzCogV3DataIsNeverMarkup(f *testing.F) {
+	m, err := template.ParseMustache("{{v}}")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		for _, markup := range []template.Markup{template.MarkupMrkdwn, template.MarkupPlain} {
+			for _, block := range m.Execute([]any{map[string]any{"v": value}}, markup) {
+				if block.Kind != template.Paragraph {
+					t.Fatalf("data %q made a %s block", value, block.Kind)
+				}
+				for _, d := range block.Children {
+					if d.Kind != template.Text && d.Kind != template.Newline {
+						t.Fatalf("data %q made a %s directive", value, d.Kind)
+					}
+				}
+			}
+		}
+	})
+}

@@ -14,8 +14,10 @@ import (
 // command's response envelope. They are not named by the command: Gort
 // picks one by purpose, from the command's templates, then the bundle's:
 // command (a command's output), command_error (a command that failed),
-// message and message_error (Gort's own messages). Their functions build
-// elements: {{ header | color "#FF0000" | title "..." }},
+// message and message_error (Gort's own messages: Logbook uses them for
+// its informational messages about a command and for a denial of it).
+// Their functions build elements:
+// {{ header | color "#FF0000" | title "..." }},
 // {{ text | monospace true }}...{{ endtext }}, {{ section }}...{{ endsection }},
 // {{ image "url" }}, {{ divider }} and {{ alt "..." }}; only the text inside
 // elements is shown.
