@@ -383,3 +383,26 @@ func TestARestartDoesNotPostTheApprovalRequestAgain(t *testing.T) {
 		t.Fatalf("the first post after the restart: %+v", first)
 	}
 }
+
+// An answer recorded after its request expired, was answered and was
+// forgotten (the approve builtin judged it while it still waited) is
+// judged all the same: refused, in the request's chain.
+func TestALateAnswerToAForgottenRequestIsRefusedOnTheRecord(t *testing.T) {
+	h := startApprovals(t, t.TempDir()+"/logbook.db", dispatch.Settings{ApprovalTTL: time.Millisecond})
+	id := h.say(t, "m1", "alice", "rel:prod web")
+	h.until(t, id, "ReplyPosted")
+	late := domain.MustEncode(dispatch.ApprovalAnswered{Verdict: dispatch.VerdictApprove, User: "u-bob", Username: "bob", At: time.Now().UTC(), Via: "late-run-s0-i0", Room: "ops"}, domain.Metadata{Actor: "bob"})
+	if _, err := h.store.Append(context.Background(), dispatch.Stream(id), eventstore.Any, late); err != nil {
+		t.Fatal(err)
+	}
+	types := h.until(t, id, "ApprovalRefused")
+	if slices.Contains(types, "StageStarted") || slices.Contains(types, "ApprovalGranted") {
+		t.Fatalf("a late answer started the request: %v", types)
+	}
+	_, payloads := streamTypes(t, h.store, id)
+	for _, p := range payloads {
+		if r, ok := p.(dispatch.ApprovalRefused); ok && !strings.Contains(r.Reason, "expired") {
+			t.Fatalf("refused for %q", r.Reason)
+		}
+	}
+}

@@ -112,7 +112,11 @@ func accessPrint(w io.Writer, e httpapi.AccessExplanation) error {
 	if len(e.Approvals) > 0 {
 		needs := make([]string, len(e.Approvals))
 		for i, a := range e.Approvals {
-			needs[i] = fmt.Sprintf("%d %s from %s", a.Needed, map[bool]string{true: "approval", false: "approvals"}[a.Needed == 1], a.Permission)
+			noun := "approvals"
+			if a.Needed == 1 {
+				noun = "approval"
+			}
+			needs[i] = fmt.Sprintf("%d %s from %s", a.Needed, noun, a.Permission)
 		}
 		fmt.Fprintf(w, "before anything runs it needs %s, never %s's own", strings.Join(needs, " and "), e.User)
 		if len(e.Approvers) > 0 {

@@ -47,7 +47,11 @@ func answer(c BuiltinCall, v Verdict) (run.Result, error) {
 	ans := ApprovalAnswered{Verdict: v, User: user.ID, Username: user.Username, Reason: reason, At: c.At.UTC(), Via: c.RunID, Room: c.Invocation.Room}
 	j := a.Judge(ans, c.Facts.PermissionsOf(user.ID))
 	if !j.Counts {
-		return run.Result{}, fmt.Errorf("your %s does not count: %s", map[Verdict]string{VerdictApprove: "approval", VerdictReject: "rejection"}[v], j.Refusal)
+		noun := "approval"
+		if v == VerdictReject {
+			noun = "rejection"
+		}
+		return run.Result{}, fmt.Errorf("your %s does not count: %s", noun, j.Refusal)
 	}
 	c.Record(Change{Stream: Stream(a.RequestID), Expected: eventstore.Any, Events: []domain.Payload{ans}})
 	what := fmt.Sprintf("request %s (%s: %s)", shortID(a.RequestID), a.Requested.RequesterName, a.Requested.Text)

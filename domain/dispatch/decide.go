@@ -226,10 +226,10 @@ func askApproval(r Request, facts Facts, cat catalog, needs []ApprovalRequiremen
 		if len(eligible) < req.Needed {
 			who := "nobody else holds it"
 			if len(eligible) > 0 {
-				who = fmt.Sprintf("only %s %s it", strings.Join(eligible, ", "), map[bool]string{true: "holds", false: "hold"}[len(eligible) == 1])
+				who = fmt.Sprintf("only %s %s it", strings.Join(eligible, ", "), agree(len(eligible), "holds", "hold"))
 			}
 			return RequestDenied{Reason: fmt.Sprintf("%s %s %d %s from %s, and %s besides you; an admin can grant it to approvers",
-				stageList(r, req.Stages), map[bool]string{true: "needs", false: "need"}[len(req.Stages) == 1], req.Needed, plural(req.Needed, "approval"), req.Permission, who)}
+				stageList(r, req.Stages), agree(len(req.Stages), "needs", "need"), req.Needed, plural(req.Needed, "approval"), req.Permission, who)}
 		}
 		for _, u := range eligible {
 			if !slices.Contains(approvers, u) {
@@ -254,6 +254,14 @@ func askApproval(r Request, facts Facts, cat catalog, needs []ApprovalRequiremen
 	}
 	requested.Notify = noticeTargets(r, facts, cat, needs)
 	return requested
+}
+
+// agree picks the verb form that agrees with n subjects.
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // stageList names stages: "stage 1 (ops:deploy)", "stages 1 (a:b) and 2 (c:d)".
