@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -50,6 +51,10 @@ type Config struct {
 	// into parts and delivered off the decide loop, each part recorded
 	// (see delivery.go).
 	Chat map[string]chat.Provider
+	// Vault holds the values of secrets: a run's are read from it as the
+	// run is published, into the message alone (nil: no secrets; a run
+	// that has one fails, saying so).
+	Vault bundleconfig.Vault
 	// TranscriptURL gives the web address of a run's transcript, linked
 	// from a reply too long to post whole (nil: no link).
 	TranscriptURL func(runID string) string
@@ -702,7 +707,15 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 	if req.Mode == dispatch.ModeBuiltin {
 		topic = runbus.TopicBuiltinRequested
 	}
-	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req})
+	env, err := d.revealSecrets(ctx, log, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error().Err(err).Str("run_id", runID).Msg("reading a run's secrets; it is published again when the dispatcher resumes")
+			d.fail(fmt.Errorf("publish run %s: %w", runID, err))
+		}
+		return
+	}
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req, Env: env})
 	if err == nil {
 		msg.SetContext(ctx)
 		err = d.cfg.Publisher.Publish(topic, msg)
@@ -711,6 +724,36 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 		log.Error().Err(err).Str("run_id", runID).Msg("publishing a run request; it is published again when the dispatcher resumes")
 		d.fail(fmt.Errorf("publish run %s: %w", runID, err))
 	}
+}
+
+// revealSecrets reads the values of a run's secrets, at the versions its
+// RunRequested names, for its message. A value the vault no longer holds
+// (set again or removed since) is left out: the executor fails the run,
+// saying which. Any other failure (the database) is the dispatcher's to
+// retry.
+func (d *Dispatcher) revealSecrets(ctx context.Context, log zerolog.Logger, req run.RunRequested) (map[string]string, error) {
+	if len(req.Secrets) == 0 || req.Mode == dispatch.ModeBuiltin {
+		return nil, nil
+	}
+	env := map[string]string{}
+	for _, s := range req.Secrets {
+		if d.cfg.Vault == nil {
+			log.Warn().Str("secret", s.Name).Msg("a run needs a secret, but this server keeps none (LOGBOOK_SECRET_KEY_FILE)")
+			continue
+		}
+		readCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		value, err := d.cfg.Vault.Reveal(readCtx, bundleconfig.SecretRef{Bundle: req.Bundle, Layer: s.Layer, Key: s.Name, Version: s.Version})
+		cancel()
+		switch {
+		case errors.Is(err, bundleconfig.ErrSecretNotFound):
+			log.Warn().Str("secret", s.Name).Str("layer", s.Layer).Int("version", s.Version).Msg("a run's secret is no longer in the vault")
+		case err != nil:
+			return nil, err
+		default:
+			env[s.Name] = value
+		}
+	}
+	return env, nil
 }
 
 // post hands the reply to its adapter, off the loop: a chat provider's

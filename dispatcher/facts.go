@@ -17,6 +17,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
 	"github.com/logbookhq/logbook/domain/run"
@@ -45,6 +46,7 @@ type Facts struct {
 	requestBy map[string]string // request id → user id, for "!!"
 	texts     map[string]string // request id → received text, for "!!"
 	aliases   dispatch.Aliases
+	config    bundleconfig.Values // every bundle's configuration layers
 	// secrets holds what a builtin shows once and the log must never hold
 	// (a new API token): request id → placeholder → secret. The recorded
 	// output carries the placeholder; the reply posted carries the secret.
@@ -58,6 +60,7 @@ type Facts struct {
 type installed struct {
 	versions map[string]*bundle.Bundle
 	configs  map[string]string // version → the config text as installed
+	images   map[string]string // version → the pinned image, when the install pulled one
 	enabled  string            // "" when disabled
 }
 
@@ -79,7 +82,7 @@ func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost fu
 		dir: dir, tokens: access.Tokens{}, bundles: map[string]*installed{},
 		previous: map[string]string{}, builtins: builtins, settings: settings,
 		canPost: canPost, requestBy: map[string]string{}, texts: map[string]string{},
-		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{},
+		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{}, config: bundleconfig.Values{},
 		approvals: map[string]dispatch.Approval{}, usage: newUsage(),
 	}
 }
@@ -101,6 +104,7 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 		f.usage.apply(strings.TrimPrefix(e.Stream, run.StreamPrefix), p, at)
 	}
+	f.config.Apply(p)
 	switch ev := p.(type) {
 	case bundle.BundleInstalled:
 		b, err := bundle.Load([]byte(ev.Config))
@@ -109,11 +113,12 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 		in := f.bundles[ev.Name]
 		if in == nil {
-			in = &installed{versions: map[string]*bundle.Bundle{}, configs: map[string]string{}}
+			in = &installed{versions: map[string]*bundle.Bundle{}, configs: map[string]string{}, images: map[string]string{}}
 			f.bundles[ev.Name] = in
 		}
 		in.versions[ev.Version] = b
 		in.configs[ev.Version] = ev.Config
+		in.images[ev.Version] = ev.Image
 	case bundle.BundleEnabled:
 		if in := f.bundles[ev.Name]; in != nil && in.versions[ev.Version] != nil {
 			in.enabled = ev.Version
@@ -122,6 +127,8 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		if in := f.bundles[ev.Name]; in != nil {
 			in.enabled = ""
 		}
+	case bundle.BundleUninstalled:
+		delete(f.bundles, ev.Name)
 	case dispatch.RequestReceived:
 		f.texts[requestIDOf(e)] = ev.Text
 	case dispatch.IdentityResolved:
@@ -257,7 +264,7 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 			slices.Sort(versions)
 			version = versions[len(versions)-1]
 		}
-		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != ""})
+		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != "", Image: in.images[version]})
 	}
 	return out
 }
@@ -305,6 +312,13 @@ func (f *Facts) PreviousRequest(user, _ string) (string, bool) {
 
 // Builtins implements dispatch.Facts.
 func (f *Facts) Builtins() dispatch.Builtins { return f.builtins }
+
+// BundleConfig implements dispatch.Facts.
+func (f *Facts) BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.config.Resolve(bundle, scope)
+}
 
 // Settings implements dispatch.Facts.
 func (f *Facts) Settings() dispatch.Settings { return f.settings }

@@ -55,6 +55,8 @@ type API struct {
 	Bundles     BundleReader
 	// Approvals serves the approvals view (nil: 501).
 	Approvals ApprovalsReader
+	// Secrets sets secrets and rotates their key (nil: 501).
+	Secrets SecretWriter
 
 	verifier verifier
 	heads    headCache

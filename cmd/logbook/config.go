@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/postgres"
+	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain/access"
@@ -59,6 +60,14 @@ type config struct {
 	// what bundles may ask for.
 	MaxPids    int64
 	maxPidsErr error
+	// SecretKeyFile (LOGBOOK_SECRET_KEY_FILE) holds the key secrets are
+	// encrypted under. Unset on SQLite: one made at first start under
+	// DataDir; unset on PostgreSQL: the server keeps no secrets.
+	SecretKeyFile string
+	// PullTimeout (LOGBOOK_PULL_TIMEOUT) bounds one pull of a bundle
+	// image; the pull runs on its own, not under the builtin's 30s.
+	PullTimeout    time.Duration
+	pullTimeoutErr error
 }
 
 // maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
@@ -89,6 +98,15 @@ func loadConfig() (config, error) {
 	}
 	c.Quotas, c.quotasErr = bundle.ParseQuotaOverrides(os.Getenv("LOGBOOK_QUOTAS"))
 	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
+	c.SecretKeyFile = os.Getenv("LOGBOOK_SECRET_KEY_FILE")
+	c.PullTimeout = 10 * time.Minute
+	if raw := os.Getenv("LOGBOOK_PULL_TIMEOUT"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			c.pullTimeoutErr = fmt.Errorf("LOGBOOK_PULL_TIMEOUT %q is not a duration of a second or more, such as 10m", raw)
+		}
+		c.PullTimeout = d
+	}
 	return c, c.Validate()
 }
 
@@ -157,6 +175,9 @@ func (c config) Validate() error {
 	}
 	if c.maxPidsErr != nil {
 		errs = append(errs, c.maxPidsErr)
+	}
+	if c.pullTimeoutErr != nil {
+		errs = append(errs, c.pullTimeoutErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {
@@ -315,4 +336,34 @@ func newLogger(c config, w io.Writer) zerolog.Logger {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// defaultSecretKeyFile is where the embedded default keeps the key it
+// makes at first start.
+const defaultSecretKeyFile = "secret.key"
+
+// secretKeyFile says which key file the server's vault uses: the setting,
+// else on SQLite the one under the data directory (made at first start,
+// mode 0600), else none: on PostgreSQL several hosts may share the
+// database, and a key made on one would strand the secrets on it.
+func secretKeyFile(c config, log zerolog.Logger) (string, error) {
+	if c.SecretKeyFile != "" {
+		if _, err := os.Stat(c.SecretKeyFile); err != nil {
+			return "", fmt.Errorf("LOGBOOK_SECRET_KEY_FILE: %w (make one with 32 random bytes in base64: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)", err)
+		}
+		return c.SecretKeyFile, nil
+	}
+	kind, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir)
+	if err != nil || kind != "sqlite" {
+		return "", err
+	}
+	path := filepath.Join(c.DataDir, defaultSecretKeyFile)
+	created, err := secretvault.EnsureKeyFile(path)
+	if err != nil {
+		return "", fmt.Errorf("make the secret key file %s: %w", path, err)
+	}
+	if created {
+		log.Info().Str("key_file", path).Msg("made the key secrets are encrypted under (mode 0600): back it up with the database, or the secrets are lost")
+	}
+	return path, nil
 }

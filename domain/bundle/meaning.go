@@ -21,6 +21,10 @@ var (
 	shortPattern   = regexp.MustCompile(`^[A-Za-z0-9]$`)
 )
 
+// ValidName reports whether name can name a bundle: 1 to 64 ASCII
+// letters, digits, '_' or '-', starting with a letter or digit.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
 // siteNamespace holds the permissions operators make; any bundle's rules
 // may require them, and no bundle may be called site.
 const siteNamespace = "site"

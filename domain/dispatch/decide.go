@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/pipeline"
 	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/domain/run"
@@ -636,6 +638,13 @@ func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.Ra
 	}
 	var events []domain.Payload
 	var starts []RunStart
+	var config []bundleconfig.Entry
+	if t.builtin == nil {
+		config = facts.BundleConfig(t.bundle.Name, bundleconfig.Scope{Room: r.received.Room, Groups: facts.GroupsOf(r.user), User: r.username})
+		if missing := missingEnv(t, config); len(missing) > 0 {
+			return fail(nil, "cannot run: %s", missingEnvReason(t.bundle.Name, missing))
+		}
+	}
 	perms := facts.PermissionsOf(r.user)
 	for i, input := range inputs {
 		bound := written
@@ -662,7 +671,7 @@ func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.Ra
 			}
 		}
 		id := RunID(r.id, stage, i)
-		req := runRequest(r, t, bound, facts.Settings())
+		req := runRequest(r, t, bound, facts.Settings(), config)
 		req.Stage, req.Input = stage, input
 		req.Invocation.First, req.Invocation.Last = i == 0, i == len(inputs)-1
 		starts = append(starts, RunStart{RunID: id, Builtin: t.builtin != nil, Request: req})
@@ -704,8 +713,35 @@ func describeJSON(v json.RawMessage) string {
 	return "a number"
 }
 
+// missingEnv lists the variables the bundle declares (config.env) that
+// neither its command's env_vars nor any configuration layer of the
+// run's scope sets.
+func missingEnv(t target, config []bundleconfig.Entry) []string {
+	var missing []string
+	for _, env := range t.bundle.Env {
+		if _, fixed := t.command.EnvVars[env.Name]; fixed {
+			continue
+		}
+		if !slices.ContainsFunc(config, func(e bundleconfig.Entry) bool { return e.Key == env.Name }) {
+			missing = append(missing, env.Name)
+		}
+	}
+	return missing
+}
+
+// missingEnvReason names each missing variable and the command that sets
+// it, as a plain value or as a secret.
+func missingEnvReason(bundleName string, missing []string) string {
+	what := "variable " + missing[0] + ", which is"
+	if len(missing) > 1 {
+		what = "variables " + strings.Join(missing, ", ") + ", which are"
+	}
+	return fmt.Sprintf("bundle %s needs the %s not set in any configuration layer for this room and user; set it with `logbook config set %s %s=VALUE`, or `logbook secret set %s %s` to keep a secret (add --room, --group or --user for one layer)",
+		bundleName, what, bundleName, missing[0], bundleName, missing[0])
+}
+
 // runRequest builds the RunRequested for one bound invocation of a stage.
-func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) run.RunRequested {
+func runRequest(r Request, t target, stage pipeline.Stage, settings Settings, config []bundleconfig.Entry) run.RunRequested {
 	req := run.RunRequested{
 		RequestID: r.id,
 		Invocation: run.Invocation{
@@ -730,13 +766,33 @@ func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) ru
 		return req
 	}
 	b, cmd := t.bundle, t.command
-	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, b.Image()
+	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, t.image
+	if req.Image == "" {
+		req.Image = b.Image()
+	}
 	req.Argv = slices.Clone(cmd.Executable)
+	// The command's env_vars come first; the configuration layers override
+	// them, as an operator's setting overrides an author's default.
+	for _, name := range slices.Sorted(maps.Keys(cmd.EnvVars)) {
+		if !slices.ContainsFunc(config, func(e bundleconfig.Entry) bool { return e.Key == name }) {
+			req.Config = append(req.Config, run.ConfigValue{Name: name, Value: cmd.EnvVars[name], Layer: "bundle"})
+		}
+	}
+	for _, e := range config {
+		if e.Secret {
+			req.Secrets = append(req.Secrets, run.SecretRef{Name: e.Key, Layer: e.Layer.String(), Version: e.Version})
+		} else {
+			req.Config = append(req.Config, run.ConfigValue{Name: e.Key, Value: e.Value, Layer: e.Layer.String()})
+		}
+	}
 	for _, env := range b.Env {
 		req.EnvNames = append(req.EnvNames, env.Name)
 	}
 	for name := range cmd.EnvVars {
 		req.EnvNames = append(req.EnvNames, name)
+	}
+	for _, e := range config {
+		req.EnvNames = append(req.EnvNames, e.Key)
 	}
 	sort.Strings(req.EnvNames)
 	req.EnvNames = slices.Compact(req.EnvNames)

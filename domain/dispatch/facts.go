@@ -7,6 +7,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -57,12 +58,28 @@ type Facts interface {
 	// PendingApprovals lists the requests waiting for approval, for the
 	// approve and reject builtins.
 	PendingApprovals() []Approval
+	// BundleConfig is a bundle's configuration resolved for a scope: for
+	// each key, the entry of the last layer that sets it.
+	BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry
 }
 
 // InstalledBundle is one installed bundle and whether it is enabled.
 type InstalledBundle struct {
 	Bundle  *bundle.Bundle
 	Enabled bool
+	// Image pins the bundle's image to what was installed
+	// (repository@sha256:...), when the install recorded a digest; its
+	// runs use it instead of the config's tag.
+	Image string
+}
+
+// RunImage is the image a run of b uses: the pinned one, else the
+// config's.
+func (b InstalledBundle) RunImage() string {
+	if b.Image != "" {
+		return b.Image
+	}
+	return b.Bundle.Image()
 }
 
 // BundleVersions describes one installed bundle: its versions and the one
@@ -161,6 +178,8 @@ type StaticFacts struct {
 	Usages map[string]Usage
 	// Pending are the requests waiting for approval.
 	Pending []Approval
+	// Values is every bundle's configuration.
+	Values bundleconfig.Values
 }
 
 var _ Facts = (*StaticFacts)(nil)
@@ -271,4 +290,9 @@ func Holders(dir *access.Directory, permission string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// BundleConfig implements Facts.
+func (f *StaticFacts) BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry {
+	return f.Values.Resolve(bundle, scope)
 }
