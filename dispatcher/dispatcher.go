@@ -96,6 +96,9 @@ type Dispatcher struct {
 	// pending are the triggers whose decision was not recorded, by
 	// request id; the checkpoint stays before the first of them.
 	pending map[string]pendingDecision
+	// waitingFor are the requests waiting for approval or for a quota, by id
+	// (approvals.go).
+	waitingFor map[string]bool
 	// changing holds the builtin runs that may record changes back, so
 	// they run in the order of the log.
 	changing changingBuiltins
@@ -109,13 +112,17 @@ type Dispatcher struct {
 type pendingDecision struct {
 	trigger   domain.Payload
 	triggerID uuid.UUID
-	position  int64 // of the trigger's event; 0 for a timer
+	position  int64     // of the trigger's event; 0 for a timer
+	at        time.Time // when the trigger happened
 }
 
 type requestState struct {
 	req     dispatch.Request
 	version int64 // of the request stream, -1 before any event
 	timer   *time.Timer
+	// waited is set while the request waits for approval or a quota: its
+	// deadline starts again when it starts.
+	waited bool
 }
 
 // New builds a dispatcher.
@@ -147,7 +154,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
-		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{},
+		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, waitingFor: map[string]bool{},
 	}, nil
 }
 
@@ -302,10 +309,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return fmt.Errorf("dispatcher feed: %w", err)
 		case id := <-d.timeouts:
 			if st := d.requests[id]; st != nil && !st.req.Status().Ended() {
-				trigger := dispatch.RequestTimedOut{At: time.Now().UTC()}
-				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0)
+				now := time.Now().UTC()
+				trigger := dispatch.RequestTimedOut{At: now}
+				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0, now)
 			}
 		case <-idle.C:
+			if d.resumed {
+				d.sweep(ctx, log, time.Now().UTC())
+			}
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
 			job.done <- d.receiveInline(ctx, log, job)
@@ -373,7 +384,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			delete(d.pending, id)
 			continue
 		}
-		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position)
+		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position, p.at)
 	}
 	var builtins []domain.RecordedEvent
 	for id, st := range d.requests {
@@ -384,6 +395,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			continue
 		}
 		d.arm(id, st)
+		d.resumeWaiting(ctx, log, id, st)
 		for _, runID := range st.req.RunningRuns() {
 			events, err := d.cfg.Store.ReadStream(ctx, run.Stream(runID), 0, 1)
 			if err != nil {
@@ -426,6 +438,12 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
 		st := d.requests[id]
 		if st == nil {
+			if _, late := p.(dispatch.ApprovalAnswered); late && deciding {
+				// An answer to a request that ended, and was forgotten,
+				// after the answer was given: it is judged all the same.
+				d.judgeLate(ctx, log, id, e)
+				return
+			}
 			st = &requestState{version: -1}
 			d.requests[id] = st
 		}
@@ -434,13 +452,18 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		}
 		st.req = dispatch.Evolve(st.req, p)
 		st.version = e.Version
+		d.track(id, st)
 		switch ev := p.(type) {
 		case dispatch.StageStarted:
 			d.runOwners[ev.RunID] = id
 		case dispatch.RequestReceived:
 			if deciding {
 				d.arm(id, st)
-				d.decide(ctx, log, st, p, e.ID, e.Position)
+				d.decide(ctx, log, st, p, e.ID, e.Position, e.RecordedAt)
+			}
+		case dispatch.ApprovalAnswered:
+			if deciding {
+				d.decide(ctx, log, st, p, e.ID, e.Position, e.RecordedAt)
 			}
 		case dispatch.ReplyPosted:
 			if st.req.Status().Ended() {
@@ -474,7 +497,10 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		st.req = dispatch.Evolve(st.req, trigger)
 		delete(d.runOwners, runID)
 		if deciding {
-			d.decide(ctx, log, st, trigger, e.ID, e.Position)
+			d.decide(ctx, log, st, trigger, e.ID, e.Position, e.RecordedAt)
+			if d.resumed {
+				d.roomMayHaveFreed(ctx, log, time.Now().UTC())
+			}
 		}
 	}
 }
@@ -523,6 +549,7 @@ func (d *Dispatcher) forget(id string) {
 		st.timer.Stop()
 	}
 	delete(d.requests, id)
+	delete(d.waitingFor, id)
 }
 
 // arm starts the request's deadline.
@@ -542,12 +569,14 @@ func (d *Dispatcher) arm(id string, st *requestState) {
 // dispatch.Decision prescribes. A decision the store does not take (it is
 // down) is kept pending, with the position of its trigger, and decided
 // again when the loop resumes; the loop ends for its supervisor to restart.
-func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID, position int64) {
+//
+// at is when the trigger happened, the time the decision reads.
+func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID, position int64, at time.Time) {
 	id := st.req.ID()
 	log = log.With().Str("request_id", id).Logger()
 	delete(d.pending, id)
 	for attempt := 0; attempt < 3; attempt++ {
-		decision, err := dispatch.Decide(st.req, trigger, d.cfg.Facts)
+		decision, err := dispatch.Decide(st.req, trigger, decidingAt{d.cfg.Facts, at.UTC()})
 		if err != nil {
 			log.Error().Err(err).Str("trigger", trigger.EventType()).Msg("deciding failed")
 			return
@@ -574,7 +603,7 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn().Err(err).Str("trigger", trigger.EventType()).Msg("recording the decision failed; it is decided again when the dispatcher resumes")
-			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position}
+			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position, at: at}
 			d.fail(fmt.Errorf("record the decision of request %s: %w", id, err))
 		}
 		return
@@ -634,6 +663,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			return errAlreadyRecorded
 		}
 		d.cfg.Facts.ApplyRecorded(decision.Changes)
+		d.cfg.Facts.applyOwnRuns(decision.Runs, time.Now().UTC())
 		if len(decision.Request) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
@@ -642,6 +672,7 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 				st.req = dispatch.Evolve(st.req, p)
 			}
 			st.version = results[len(results)-1].LastVersion
+			d.track(id, st)
 		}
 	}
 	for _, start := range decision.Runs {
@@ -662,6 +693,9 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 	}
 	if decision.Reply != nil {
 		d.post(ctx, log, id, *decision.Reply, triggerID)
+	}
+	for _, n := range decision.Notices {
+		d.deliverNotice(ctx, log, id, n, triggerID)
 	}
 	return nil
 }

@@ -10,7 +10,9 @@ package dispatcher
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
@@ -18,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/run"
 )
 
 // AdminPermissions are the logbook:* permissions, declared by the builtin
@@ -48,6 +51,10 @@ type Facts struct {
 	// (a new API token): request id → placeholder → secret. The recorded
 	// output carries the placeholder; the reply posted carries the secret.
 	secrets map[string]map[string]string
+	// approvals are the requests waiting for approval, by id.
+	approvals map[string]dispatch.Approval
+	// usage is what quotas count: runs in flight, recent requests.
+	usage usage
 }
 
 type installed struct {
@@ -76,6 +83,7 @@ func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost fu
 		previous: map[string]string{}, builtins: builtins, settings: settings,
 		canPost: canPost, requestBy: map[string]string{}, texts: map[string]string{},
 		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{}, config: bundleconfig.Values{},
+		approvals: map[string]dispatch.Approval{}, usage: newUsage(),
 	}
 }
 
@@ -86,6 +94,16 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	dispatch.FoldAccess(f.dir, p)
 	f.tokens.Apply(p)
 	f.aliases.Apply(p)
+	switch {
+	case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
+		f.applyApproval(requestIDOf(e), p)
+	case strings.HasPrefix(e.Stream, run.StreamPrefix):
+		at := e.RecordedAt
+		if at.IsZero() {
+			at = time.Now().UTC()
+		}
+		f.usage.apply(strings.TrimPrefix(e.Stream, run.StreamPrefix), p, at)
+	}
 	f.config.Apply(p)
 	switch ev := p.(type) {
 	case bundle.BundleInstalled:

@@ -24,14 +24,17 @@ func concrete(path string, values map[string]string) string {
 }
 
 // stringField names a string field of each POST route's body, if any.
-var stringField = map[string]string{"/v1/requests": "text", "/v1/access/explain": "text", "/v1/secrets": "key"}
+var stringField = map[string]string{"/v1/requests": "text", "/v1/access/explain": "text", "/v1/secrets": "key",
+	"/v1/approvals/{id}/approve": "reason", "/v1/approvals/{id}/reject": "reason"}
 
 // validBody is a body each POST route accepts.
 var validBody = map[string]string{
-	"/v1/requests":           `{"text": "echo hi"}`,
-	"/v1/access/explain":     `{"text": "echo hi"}`,
-	"/v1/secrets":            `{"bundle": "toolbox", "key": "TOKEN", "value": "v"}`,
-	"/v1/secrets/rotate-key": `{}`,
+	"/v1/requests":               `{"text": "echo hi"}`,
+	"/v1/access/explain":         `{"text": "echo hi"}`,
+	"/v1/secrets":                `{"bundle": "toolbox", "key": "TOKEN", "value": "v"}`,
+	"/v1/secrets/rotate-key":     `{}`,
+	"/v1/approvals/{id}/approve": `{"reason": "fine"}`,
+	"/v1/approvals/{id}/reject":  `{"reason": "not now"}`,
 }
 
 func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {

@@ -22,6 +22,8 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
@@ -46,6 +48,14 @@ type config struct {
 	SelfRegister      bool
 	SelfRegisterGroup string
 	selfRegisterRaw   string
+	// ApprovalTTL (LOGBOOK_APPROVAL_TTL, a duration, default 15m) is how
+	// long a request waits for the approvals its rules ask for.
+	ApprovalTTL    time.Duration
+	approvalTTLRaw string
+	// Quotas (LOGBOOK_QUOTAS) are the site's quotas over what bundles
+	// declare: "ops.concurrency.user=1, *.rate=30".
+	Quotas    bundle.QuotaOverrides
+	quotasErr error
 	// MaxPids (LOGBOOK_MAX_PIDS) caps the pids limit of every run and of
 	// what bundles may ask for.
 	MaxPids    int64
@@ -59,6 +69,10 @@ type config struct {
 	PullTimeout    time.Duration
 	pullTimeoutErr error
 }
+
+// maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
+// longer is better asked again.
+const maxApprovalTTL = 7 * 24 * time.Hour
 
 func loadConfig() (config, error) {
 	c := config{
@@ -77,6 +91,12 @@ func loadConfig() (config, error) {
 	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
 	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
 	c.SelfRegisterGroup = os.Getenv("LOGBOOK_SELF_REGISTER_GROUP")
+	c.approvalTTLRaw = os.Getenv("LOGBOOK_APPROVAL_TTL")
+	c.ApprovalTTL = dispatch.DefaultApprovalTTL
+	if c.approvalTTLRaw != "" {
+		c.ApprovalTTL, _ = time.ParseDuration(c.approvalTTLRaw)
+	}
+	c.Quotas, c.quotasErr = bundle.ParseQuotaOverrides(os.Getenv("LOGBOOK_QUOTAS"))
 	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
 	c.SecretKeyFile = os.Getenv("LOGBOOK_SECRET_KEY_FILE")
 	c.PullTimeout = 10 * time.Minute
@@ -146,6 +166,12 @@ func (c config) Validate() error {
 		if !c.SelfRegister {
 			errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER_GROUP is set but LOGBOOK_SELF_REGISTER is not 1"))
 		}
+	}
+	if c.ApprovalTTL <= 0 || c.ApprovalTTL > maxApprovalTTL {
+		errs = append(errs, fmt.Errorf("LOGBOOK_APPROVAL_TTL %q is not a duration above zero and at most 168h, such as 15m", c.approvalTTLRaw))
+	}
+	if c.quotasErr != nil {
+		errs = append(errs, fmt.Errorf("LOGBOOK_QUOTAS: %w", c.quotasErr))
 	}
 	if c.maxPidsErr != nil {
 		errs = append(errs, c.maxPidsErr)

@@ -84,7 +84,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...),
-		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids}, p.chat.canPost)
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids, ApprovalTTL: cfg.ApprovalTTL, Quotas: cfg.Quotas}, p.chat.canPost)
 
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
