@@ -112,6 +112,13 @@ type Config struct {
 	// SafetyNet bounds how long a live runner trusts the store's change
 	// signal alone before it reads again (default 5s).
 	SafetyNet time.Duration
+	// Quiet and MaxGather shape a live runner's batches: woken by an
+	// append, it waits until no append has come for Quiet (2ms), but no
+	// longer than MaxGather (25ms) in all, so that under load one batch
+	// (one transaction per view, one on SQLite) takes many requests'
+	// events, and a lone append is applied a couple of milliseconds later.
+	// Quiet below zero applies at once.
+	Quiet, MaxGather time.Duration
 }
 
 // Runner feeds views from the ordered log, each from its own checkpoint.
@@ -195,6 +202,12 @@ func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 	cfg.BatchSize = min(cfg.BatchSize, 100000)
 	if cfg.SafetyNet <= 0 {
 		cfg.SafetyNet = 5 * time.Second
+	}
+	if cfg.Quiet == 0 {
+		cfg.Quiet = 2 * time.Millisecond
+	}
+	if cfg.MaxGather <= 0 {
+		cfg.MaxGather = 25 * time.Millisecond
 	}
 	r := &Runner{src: src, db: DBOf(src), cfg: cfg, changed: make(chan struct{})}
 	if r.db.Dialect == "sqlite" {
@@ -536,7 +549,36 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+			if !r.gather(ctx) {
+				return nil
+			}
 		case <-timer.C:
+		}
+	}
+}
+
+// gather waits, after a wake, while appends keep coming (see Config.Quiet
+// and MaxGather), so the next step applies them in one batch. It reports
+// false when ctx ended.
+func (r *Runner) gather(ctx context.Context) bool {
+	if r.cfg.Quiet < 0 {
+		return true
+	}
+	deadline := time.NewTimer(r.cfg.MaxGather)
+	defer deadline.Stop()
+	quiet := time.NewTimer(r.cfg.Quiet)
+	defer quiet.Stop()
+	for {
+		changed := r.src.Changed()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-quiet.C:
+			return true
+		case <-changed:
+			quiet.Reset(r.cfg.Quiet)
 		}
 	}
 }
