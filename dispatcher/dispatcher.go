@@ -448,7 +448,13 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			d.requests[id] = st
 		}
 		if e.Version <= st.version {
-			return // recorded by this dispatcher and folded when it was
+			// Recorded by this dispatcher and folded when it was. A reply
+			// recorded with its decision ends the request here, where the
+			// feed has passed every event before it.
+			if _, ok := p.(dispatch.ReplyPosted); ok && e.Version == st.version && st.req.Status().Ended() {
+				d.forget(id)
+			}
+			return
 		}
 		st.req = dispatch.Evolve(st.req, p)
 		st.version = e.Version
@@ -638,14 +644,30 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		runEventIDs[start.RunID] = e.ID.String()
 		d.runOwners[start.RunID] = id
 	}
-	if len(decision.Request) > 0 || len(received) > 0 {
-		events := make([]domain.NewEvent, 0, len(decision.Request))
+	// A reply read back over HTTP (api, web) is posted by recording it:
+	// its ReplyPosted goes in this append, and the caller is woken after
+	// the commit, one commit fewer per request.
+	var posted *postedWithDecision
+	if decision.Reply != nil && d.postsByRecording(decision.Reply.Adapter) {
+		reply := d.prepareReply(id, *decision.Reply)
+		record := dispatch.NewReplyPosted(reply, replyRoom(reply), "")
+		e, err := d.replyPostedEvent(id, record, triggerID)
+		if err != nil {
+			return err
+		}
+		posted = &postedWithDecision{reply: reply, record: record, event: e}
+	}
+	if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
+		events := make([]domain.NewEvent, 0, len(decision.Request)+1)
 		for _, p := range decision.Request {
 			e, err := next(p)
 			if err != nil {
 				return err
 			}
 			events = append(events, e)
+		}
+		if posted != nil {
+			events = append(events, posted.event)
 		}
 		// A request decided as it is received (receiveInline) starts its
 		// stream with the RequestReceived.
@@ -664,12 +686,15 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		}
 		d.cfg.Facts.ApplyRecorded(decision.Changes)
 		d.cfg.Facts.applyOwnRuns(decision.Runs, time.Now().UTC())
-		if len(decision.Request) > 0 || len(received) > 0 {
+		if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
 			// are recognised by version.
 			for _, p := range decision.Request {
 				st.req = dispatch.Evolve(st.req, p)
+			}
+			if posted != nil {
+				st.req = dispatch.Evolve(st.req, posted.record)
 			}
 			st.version = results[len(results)-1].LastVersion
 			d.track(id, st)
@@ -691,7 +716,10 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			log.Error().Err(err).Str("run_id", runID).Msg("publishing a cancel")
 		}
 	}
-	if decision.Reply != nil {
+	switch {
+	case posted != nil:
+		d.notify(id, posted.reply)
+	case decision.Reply != nil:
 		d.post(ctx, log, id, *decision.Reply, triggerID)
 	}
 	for _, n := range decision.Notices {
@@ -763,19 +791,7 @@ func (d *Dispatcher) revealSecrets(ctx context.Context, log zerolog.Logger, req 
 // is retried with backoff while the process lives; after a restart, resume
 // posts what was not recorded posted.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
-	// A secret a builtin showed (a new token) goes into the reply only: the
-	// recorded output holds a placeholder, and so does the rendered text
-	// ReplyPosted records; the text posted is rendered again with the
-	// secret revealed.
-	reply = d.linkTranscript(reply)
-	format := render.FormatFor(reply.Adapter)
-	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
-	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
-		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
-		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
-	} else {
-		reply.Rendered = recorded
-	}
+	reply = d.prepareReply(requestID, reply)
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -792,6 +808,50 @@ func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID str
 	rd := &replyDelivery{ctx: ctx, log: log, requestID: requestID, reply: reply, causation: triggerID}
 	q.inFlight[requestID] = rd
 	q.running.Go(func() { d.postDirect(rd) })
+}
+
+// prepareReply renders a reply for its adapter. A secret a builtin showed
+// (a new token) goes into the reply only: the recorded output holds a
+// placeholder, and so does the rendered text ReplyPosted records; the text
+// posted is rendered again with the secret revealed.
+func (d *Dispatcher) prepareReply(requestID string, reply dispatch.Reply) dispatch.Reply {
+	reply = d.linkTranscript(reply)
+	format := render.FormatFor(reply.Adapter)
+	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
+	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
+		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
+		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
+	} else {
+		reply.Rendered = recorded
+	}
+	return reply
+}
+
+// postedWithDecision is a reply posted by recording it with the decision
+// that made it.
+type postedWithDecision struct {
+	reply  dispatch.Reply
+	record dispatch.ReplyPosted
+	event  domain.NewEvent
+}
+
+// postsByRecording says whether an adapter's replies are posted by
+// recording ReplyPosted alone (Posted: the caller reads the reply back),
+// so that the record can go with the decision.
+func (d *Dispatcher) postsByRecording(adapter string) bool {
+	if _, chat := d.cfg.Chat[adapter]; chat {
+		return false
+	}
+	_, ok := d.cfg.Posters[adapter].(Posted)
+	return ok
+}
+
+// replyRoom is the room a reply's record names: its first destination.
+func replyRoom(reply dispatch.Reply) string {
+	if len(reply.To) > 0 {
+		return reply.To[0].Name
+	}
+	return ""
 }
 
 // postDirect posts an api or web reply and records it posted.
@@ -815,11 +875,7 @@ func (d *Dispatcher) postDirect(rd *replyDelivery) {
 	} else {
 		log.Warn().Msg("no chat adapter for this reply; recorded as posted")
 	}
-	room := ""
-	if len(rd.reply.To) > 0 {
-		room = rd.reply.To[0].Name
-	}
-	posted := dispatch.NewReplyPosted(rd.reply, room, messageID)
+	posted := dispatch.NewReplyPosted(rd.reply, replyRoom(rd.reply), messageID)
 	if err := retryStore(rd.ctx, log, "recording ReplyPosted", func() error {
 		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
 	}); err != nil {
@@ -830,19 +886,28 @@ func (d *Dispatcher) postDirect(rd *replyDelivery) {
 
 // recordReplyPosted records that the reply is delivered.
 func (d *Dispatcher) recordReplyPosted(ctx context.Context, requestID string, posted dispatch.ReplyPosted, triggerID uuid.UUID) error {
+	e, err := d.replyPostedEvent(requestID, posted, triggerID)
+	if err != nil {
+		return err
+	}
+	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
+	return err
+}
+
+// replyPostedEvent is the event that records a request's reply posted.
+func (d *Dispatcher) replyPostedEvent(requestID string, posted dispatch.ReplyPosted, triggerID uuid.UUID) (domain.NewEvent, error) {
 	md := domain.Metadata{CorrelationID: requestID, Actor: d.cfg.Actor}
 	if triggerID != uuid.Nil {
 		md.CausationID = triggerID.String()
 	}
 	e, err := domain.Encode(posted, md)
 	if err != nil {
-		return err
+		return domain.NewEvent{}, err
 	}
 	// One reply per request: its record has a stable id, so recording it
 	// twice (a crash between posting and recording) is a no-op.
 	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
-	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
-	return err
+	return e, nil
 }
 
 // linkTranscript links the whole transcript from a reply whose output was
