@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 )
 
@@ -50,6 +51,13 @@ func (f *Facts) InstalledConfig(name, version string) (string, bool) {
 	}
 	config, ok := in.configs[version]
 	return config, ok
+}
+
+// ConfigEntries lists every layer's configuration of a bundle.
+func (f *Facts) ConfigEntries(bundle string) []bundleconfig.Entry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.config.Entries(bundle)
 }
 
 // secretPattern finds the placeholders KeepSecret hands out.

@@ -68,11 +68,15 @@ type deliveryTask struct {
 	to    dispatch.Destination
 }
 
-// replyDelivery is one reply on its way to all its destinations.
+// replyDelivery is one reply, or one notice, on its way to all its
+// destinations.
 type replyDelivery struct {
 	ctx       context.Context
 	log       zerolog.Logger
 	requestID string
+	// notice is the key of the notice delivered (dispatch.Notice.Key); ""
+	// for the request's reply.
+	notice    string
 	reply     dispatch.Reply
 	provider  chat.Provider
 	parts     []chat.Part
@@ -94,24 +98,53 @@ func (d *Dispatcher) deliver(ctx context.Context, log zerolog.Logger, requestID 
 			}
 		}
 	}
-	rd := &replyDelivery{
+	d.enqueue(&replyDelivery{
 		ctx: ctx, log: log, requestID: requestID, reply: reply, provider: provider,
 		parts: chat.Plan(requestID, reply, provider.Limits(), link), causation: triggerID, remaining: len(reply.To),
+	})
+}
+
+// deliverNotice plans a notice (the approval request) and queues it to its
+// destinations, as deliver does a reply; its deliveries are recorded under
+// its key, and no ReplyPosted ends it.
+func (d *Dispatcher) deliverNotice(ctx context.Context, log zerolog.Logger, requestID string, n dispatch.Notice, triggerID uuid.UUID) {
+	provider, ok := d.cfg.Chat[n.Reply.Adapter]
+	if !ok {
+		log.Warn().Str("adapter", n.Reply.Adapter).Str("notice", n.Key).Msg("no chat provider for this notice; it is not posted")
+		return
 	}
+	d.enqueue(&replyDelivery{
+		ctx: ctx, log: log.With().Str("notice", n.Key).Logger(), requestID: requestID, notice: n.Key, reply: n.Reply, provider: provider,
+		parts: chat.PlanNotice(requestID, n, provider.Limits()), causation: triggerID, remaining: len(n.Reply.To),
+	})
+}
+
+// key names a delivery in flight: its request's, and its notice's.
+func (rd *replyDelivery) key() string {
+	if rd.notice == "" {
+		return rd.requestID
+	}
+	return rd.requestID + "\x00" + rd.notice
+}
+
+// enqueue queues a planned delivery to each destination; one already in
+// flight (resume after a live post) is not queued twice.
+func (d *Dispatcher) enqueue(rd *replyDelivery) {
+	reply := rd.reply
 	q := &d.delivery
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.inFlight == nil {
 		q.inFlight, q.queues = map[string]*replyDelivery{}, map[string]*deliveryQueue{}
 	}
-	if q.inFlight[requestID] != nil {
+	if q.inFlight[rd.key()] != nil {
 		return
 	}
 	if len(reply.To) == 0 {
 		q.running.Go(func() { d.settle(rd) })
 		return
 	}
-	q.inFlight[requestID] = rd
+	q.inFlight[rd.key()] = rd
 	for _, to := range reply.To {
 		key := reply.Adapter + "\x00" + string(to.Kind) + "\x00" + to.Name
 		dq := q.queues[key]
@@ -146,7 +179,7 @@ func (d *Dispatcher) serveQueue(dq *deliveryQueue) {
 			// next start resumes it from the events.
 			task.reply.log.Info().Err(err).Str("room", task.to.Name).Msg("reply delivery stopped with the process; it resumes when the dispatcher restarts")
 			q.mu.Lock()
-			delete(q.inFlight, task.reply.requestID)
+			delete(q.inFlight, task.reply.key())
 			q.mu.Unlock()
 			continue
 		}
@@ -164,7 +197,7 @@ func (d *Dispatcher) serveQueue(dq *deliveryQueue) {
 // deliverTo posts the parts one destination still misses, in order.
 func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error {
 	log := rd.log.With().Str("adapter", rd.reply.Adapter).Str("room", to.Name).Logger()
-	state, err := d.deliveryState(rd.ctx, log, rd.requestID)
+	state, err := d.deliveryState(rd.ctx, log, rd.requestID, rd.notice)
 	if err != nil {
 		return err
 	}
@@ -189,11 +222,11 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 				}
 				if found {
 					log.Info().Int("part", step.Part).Str("message_id", messageID).Msg("a part attempted before was found posted; not posting it again")
-					outcome = chat.ReplyPartPosted{Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, MessageID: messageID, Found: true}
+					outcome = chat.ReplyPartPosted{Notice: rd.notice, Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, MessageID: messageID, Found: true}
 				}
 			}
 		} else {
-			attempt := chat.ReplyPartAttempted{Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, At: time.Now().UTC()}
+			attempt := chat.ReplyPartAttempted{Notice: rd.notice, Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, At: time.Now().UTC()}
 			if err := d.recordDelivery(rd, attempt, to, step.Part, "attempted"); err != nil {
 				return err
 			}
@@ -203,7 +236,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 			messageID, err := rd.provider.Post(rd.ctx, to, part)
 			switch {
 			case err == nil:
-				outcome = chat.ReplyPartPosted{Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, MessageID: messageID}
+				outcome = chat.ReplyPartPosted{Notice: rd.notice, Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, MessageID: messageID}
 			case errors.Is(err, chat.ErrRetry) && rd.ctx.Err() == nil:
 				if err := waitToRetry(rd, log, step.Part, retry, err); err != nil {
 					return err
@@ -213,7 +246,7 @@ func (d *Dispatcher) deliverTo(rd *replyDelivery, to dispatch.Destination) error
 				return rd.ctx.Err()
 			default:
 				log.Error().Err(err).Int("part", step.Part).Msg("the provider refused a part of the reply for good")
-				outcome = chat.ReplyPartFailed{Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, Error: err.Error()}
+				outcome = chat.ReplyPartFailed{Notice: rd.notice, Adapter: rd.reply.Adapter, To: to, Part: step.Part, Count: count, Error: err.Error()}
 			}
 		}
 		if err := d.recordDelivery(rd, outcome, to, step.Part, "outcome"); err != nil {
@@ -246,20 +279,21 @@ func waitToRetry(rd *replyDelivery, log zerolog.Logger, part int, retry *backoff
 	}
 }
 
-// deliveryState folds what the request stream says about its delivery. A
-// store that does not answer is retried with backoff until ctx ends.
-func (d *Dispatcher) deliveryState(ctx context.Context, log zerolog.Logger, requestID string) (*chat.Delivery, error) {
+// deliveryState folds what the request stream says about the delivery of
+// its reply, or of its notice keyed notice. A store that does not answer
+// is retried with backoff until ctx ends.
+func (d *Dispatcher) deliveryState(ctx context.Context, log zerolog.Logger, requestID, notice string) (*chat.Delivery, error) {
 	var state *chat.Delivery
 	err := retryStore(ctx, log, "reading what was delivered of a reply", func() error {
 		var err error
-		state, err = d.readDeliveryState(ctx, requestID)
+		state, err = d.readDeliveryState(ctx, requestID, notice)
 		return err
 	})
 	return state, err
 }
 
-func (d *Dispatcher) readDeliveryState(ctx context.Context, requestID string) (*chat.Delivery, error) {
-	state := chat.NewDelivery()
+func (d *Dispatcher) readDeliveryState(ctx context.Context, requestID, notice string) (*chat.Delivery, error) {
+	state := chat.NewNoticeDelivery(notice)
 	from := int64(0)
 	for {
 		events, err := d.cfg.Store.ReadStream(ctx, dispatch.Stream(requestID), from, 1000)
@@ -291,7 +325,11 @@ func (d *Dispatcher) recordDelivery(rd *replyDelivery, p domain.Payload, to disp
 	if err != nil {
 		return err
 	}
-	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(rd.requestID)), fmt.Sprintf("reply/%s/%s/%d/%s", to.Kind, to.Name, part, purpose), 0)
+	message := "reply"
+	if rd.notice != "" {
+		message = "notice/" + rd.notice
+	}
+	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(rd.requestID)), fmt.Sprintf("%s/%s/%s/%d/%s", message, to.Kind, to.Name, part, purpose), 0)
 	return retryStore(rd.ctx, rd.log.With().Str("event", p.EventType()).Int("part", part).Logger(), "recording the delivery of a reply part", func() error {
 		_, err := d.cfg.Store.Append(rd.ctx, dispatch.Stream(rd.requestID), eventstore.Any, e)
 		return err
@@ -322,8 +360,15 @@ func retryStore(ctx context.Context, log zerolog.Logger, what string, op func() 
 }
 
 // settle records ReplyPosted once every destination is settled, and wakes
-// whoever waits for the reply.
+// whoever waits for the reply. A notice ends with its parts.
 func (d *Dispatcher) settle(rd *replyDelivery) {
+	q := &d.delivery
+	if rd.notice != "" {
+		q.mu.Lock()
+		delete(q.inFlight, rd.key())
+		q.mu.Unlock()
+		return
+	}
 	room := ""
 	if len(rd.reply.To) > 0 {
 		room = rd.reply.To[0].Name
@@ -333,14 +378,12 @@ func (d *Dispatcher) settle(rd *replyDelivery) {
 		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
 	}); err != nil {
 		// Only the end of the process stops it; the next start resumes.
-		q := &d.delivery
 		q.mu.Lock()
 		delete(q.inFlight, rd.requestID)
 		q.mu.Unlock()
 		return
 	}
 	d.notify(rd.requestID, rd.reply)
-	q := &d.delivery
 	q.mu.Lock()
 	delete(q.inFlight, rd.requestID)
 	q.mu.Unlock()

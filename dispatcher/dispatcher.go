@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -50,6 +51,10 @@ type Config struct {
 	// into parts and delivered off the decide loop, each part recorded
 	// (see delivery.go).
 	Chat map[string]chat.Provider
+	// Vault holds the values of secrets: a run's are read from it as the
+	// run is published, into the message alone (nil: no secrets; a run
+	// that has one fails, saying so).
+	Vault bundleconfig.Vault
 	// TranscriptURL gives the web address of a run's transcript, linked
 	// from a reply too long to post whole (nil: no link).
 	TranscriptURL func(runID string) string
@@ -91,6 +96,9 @@ type Dispatcher struct {
 	// pending are the triggers whose decision was not recorded, by
 	// request id; the checkpoint stays before the first of them.
 	pending map[string]pendingDecision
+	// waitingFor are the requests waiting for approval or for a quota, by id
+	// (approvals.go).
+	waitingFor map[string]bool
 	// changing holds the builtin runs that may record changes back, so
 	// they run in the order of the log.
 	changing changingBuiltins
@@ -104,13 +112,17 @@ type Dispatcher struct {
 type pendingDecision struct {
 	trigger   domain.Payload
 	triggerID uuid.UUID
-	position  int64 // of the trigger's event; 0 for a timer
+	position  int64     // of the trigger's event; 0 for a timer
+	at        time.Time // when the trigger happened
 }
 
 type requestState struct {
 	req     dispatch.Request
 	version int64 // of the request stream, -1 before any event
 	timer   *time.Timer
+	// waited is set while the request waits for approval or a quota: its
+	// deadline starts again when it starts.
+	waited bool
 }
 
 // New builds a dispatcher.
@@ -142,7 +154,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
-		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{},
+		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, waitingFor: map[string]bool{},
 	}, nil
 }
 
@@ -297,10 +309,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return fmt.Errorf("dispatcher feed: %w", err)
 		case id := <-d.timeouts:
 			if st := d.requests[id]; st != nil && !st.req.Status().Ended() {
-				trigger := dispatch.RequestTimedOut{At: time.Now().UTC()}
-				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0)
+				now := time.Now().UTC()
+				trigger := dispatch.RequestTimedOut{At: now}
+				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0, now)
 			}
 		case <-idle.C:
+			if d.resumed {
+				d.sweep(ctx, log, time.Now().UTC())
+			}
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
 			job.done <- d.receiveInline(ctx, log, job)
@@ -368,7 +384,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			delete(d.pending, id)
 			continue
 		}
-		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position)
+		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position, p.at)
 	}
 	var builtins []domain.RecordedEvent
 	for id, st := range d.requests {
@@ -379,6 +395,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			continue
 		}
 		d.arm(id, st)
+		d.resumeWaiting(ctx, log, id, st)
 		for _, runID := range st.req.RunningRuns() {
 			events, err := d.cfg.Store.ReadStream(ctx, run.Stream(runID), 0, 1)
 			if err != nil {
@@ -421,21 +438,38 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
 		st := d.requests[id]
 		if st == nil {
+			if _, late := p.(dispatch.ApprovalAnswered); late && deciding {
+				// An answer to a request that ended, and was forgotten,
+				// after the answer was given: it is judged all the same.
+				d.judgeLate(ctx, log, id, e)
+				return
+			}
 			st = &requestState{version: -1}
 			d.requests[id] = st
 		}
 		if e.Version <= st.version {
-			return // recorded by this dispatcher and folded when it was
+			// Recorded by this dispatcher and folded when it was. A reply
+			// recorded with its decision ends the request here, where the
+			// feed has passed every event before it.
+			if _, ok := p.(dispatch.ReplyPosted); ok && e.Version == st.version && st.req.Status().Ended() {
+				d.forget(id)
+			}
+			return
 		}
 		st.req = dispatch.Evolve(st.req, p)
 		st.version = e.Version
+		d.track(id, st)
 		switch ev := p.(type) {
 		case dispatch.StageStarted:
 			d.runOwners[ev.RunID] = id
 		case dispatch.RequestReceived:
 			if deciding {
 				d.arm(id, st)
-				d.decide(ctx, log, st, p, e.ID, e.Position)
+				d.decide(ctx, log, st, p, e.ID, e.Position, e.RecordedAt)
+			}
+		case dispatch.ApprovalAnswered:
+			if deciding {
+				d.decide(ctx, log, st, p, e.ID, e.Position, e.RecordedAt)
 			}
 		case dispatch.ReplyPosted:
 			if st.req.Status().Ended() {
@@ -469,7 +503,10 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		st.req = dispatch.Evolve(st.req, trigger)
 		delete(d.runOwners, runID)
 		if deciding {
-			d.decide(ctx, log, st, trigger, e.ID, e.Position)
+			d.decide(ctx, log, st, trigger, e.ID, e.Position, e.RecordedAt)
+			if d.resumed {
+				d.roomMayHaveFreed(ctx, log, time.Now().UTC())
+			}
 		}
 	}
 }
@@ -518,6 +555,7 @@ func (d *Dispatcher) forget(id string) {
 		st.timer.Stop()
 	}
 	delete(d.requests, id)
+	delete(d.waitingFor, id)
 }
 
 // arm starts the request's deadline.
@@ -537,12 +575,14 @@ func (d *Dispatcher) arm(id string, st *requestState) {
 // dispatch.Decision prescribes. A decision the store does not take (it is
 // down) is kept pending, with the position of its trigger, and decided
 // again when the loop resumes; the loop ends for its supervisor to restart.
-func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID, position int64) {
+//
+// at is when the trigger happened, the time the decision reads.
+func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *requestState, trigger domain.Payload, triggerID uuid.UUID, position int64, at time.Time) {
 	id := st.req.ID()
 	log = log.With().Str("request_id", id).Logger()
 	delete(d.pending, id)
 	for attempt := 0; attempt < 3; attempt++ {
-		decision, err := dispatch.Decide(st.req, trigger, d.cfg.Facts)
+		decision, err := dispatch.Decide(st.req, trigger, decidingAt{d.cfg.Facts, at.UTC()})
 		if err != nil {
 			log.Error().Err(err).Str("trigger", trigger.EventType()).Msg("deciding failed")
 			return
@@ -569,7 +609,7 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn().Err(err).Str("trigger", trigger.EventType()).Msg("recording the decision failed; it is decided again when the dispatcher resumes")
-			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position}
+			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position, at: at}
 			d.fail(fmt.Errorf("record the decision of request %s: %w", id, err))
 		}
 		return
@@ -604,14 +644,30 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 		runEventIDs[start.RunID] = e.ID.String()
 		d.runOwners[start.RunID] = id
 	}
-	if len(decision.Request) > 0 || len(received) > 0 {
-		events := make([]domain.NewEvent, 0, len(decision.Request))
+	// A reply read back over HTTP (api, web) is posted by recording it:
+	// its ReplyPosted goes in this append, and the caller is woken after
+	// the commit, one commit fewer per request.
+	var posted *postedWithDecision
+	if decision.Reply != nil && d.postsByRecording(decision.Reply.Adapter) {
+		reply := d.prepareReply(id, *decision.Reply)
+		record := dispatch.NewReplyPosted(reply, replyRoom(reply), "")
+		e, err := d.replyPostedEvent(id, record, triggerID)
+		if err != nil {
+			return err
+		}
+		posted = &postedWithDecision{reply: reply, record: record, event: e}
+	}
+	if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
+		events := make([]domain.NewEvent, 0, len(decision.Request)+1)
 		for _, p := range decision.Request {
 			e, err := next(p)
 			if err != nil {
 				return err
 			}
 			events = append(events, e)
+		}
+		if posted != nil {
+			events = append(events, posted.event)
 		}
 		// A request decided as it is received (receiveInline) starts its
 		// stream with the RequestReceived.
@@ -629,14 +685,19 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			return errAlreadyRecorded
 		}
 		d.cfg.Facts.ApplyRecorded(decision.Changes)
-		if len(decision.Request) > 0 || len(received) > 0 {
+		d.cfg.Facts.applyOwnRuns(decision.Runs, time.Now().UTC())
+		if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
 			// are recognised by version.
 			for _, p := range decision.Request {
 				st.req = dispatch.Evolve(st.req, p)
 			}
+			if posted != nil {
+				st.req = dispatch.Evolve(st.req, posted.record)
+			}
 			st.version = results[len(results)-1].LastVersion
+			d.track(id, st)
 		}
 	}
 	for _, start := range decision.Runs {
@@ -655,8 +716,14 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			log.Error().Err(err).Str("run_id", runID).Msg("publishing a cancel")
 		}
 	}
-	if decision.Reply != nil {
+	switch {
+	case posted != nil:
+		d.notify(id, posted.reply)
+	case decision.Reply != nil:
 		d.post(ctx, log, id, *decision.Reply, triggerID)
+	}
+	for _, n := range decision.Notices {
+		d.deliverNotice(ctx, log, id, n, triggerID)
 	}
 	return nil
 }
@@ -668,7 +735,15 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 	if req.Mode == dispatch.ModeBuiltin {
 		topic = runbus.TopicBuiltinRequested
 	}
-	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req})
+	env, err := d.revealSecrets(ctx, log, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error().Err(err).Str("run_id", runID).Msg("reading a run's secrets; it is published again when the dispatcher resumes")
+			d.fail(fmt.Errorf("publish run %s: %w", runID, err))
+		}
+		return
+	}
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req, Env: env})
 	if err == nil {
 		msg.SetContext(ctx)
 		err = d.cfg.Publisher.Publish(topic, msg)
@@ -679,6 +754,36 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 	}
 }
 
+// revealSecrets reads the values of a run's secrets, at the versions its
+// RunRequested names, for its message. A value the vault no longer holds
+// (set again or removed since) is left out: the executor fails the run,
+// saying which. Any other failure (the database) is the dispatcher's to
+// retry.
+func (d *Dispatcher) revealSecrets(ctx context.Context, log zerolog.Logger, req run.RunRequested) (map[string]string, error) {
+	if len(req.Secrets) == 0 || req.Mode == dispatch.ModeBuiltin {
+		return nil, nil
+	}
+	env := map[string]string{}
+	for _, s := range req.Secrets {
+		if d.cfg.Vault == nil {
+			log.Warn().Str("secret", s.Name).Msg("a run needs a secret, but this server keeps none (LOGBOOK_SECRET_KEY_FILE)")
+			continue
+		}
+		readCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		value, err := d.cfg.Vault.Reveal(readCtx, bundleconfig.SecretRef{Bundle: req.Bundle, Layer: s.Layer, Key: s.Name, Version: s.Version})
+		cancel()
+		switch {
+		case errors.Is(err, bundleconfig.ErrSecretNotFound):
+			log.Warn().Str("secret", s.Name).Str("layer", s.Layer).Int("version", s.Version).Msg("a run's secret is no longer in the vault")
+		case err != nil:
+			return nil, err
+		default:
+			env[s.Name] = value
+		}
+	}
+	return env, nil
+}
+
 // post hands the reply to its adapter, off the loop: a chat provider's
 // reply is delivered part by part (delivery.go); an api or web reply goes
 // to its poster, which wakes the caller; a reply for an adapter with
@@ -686,19 +791,7 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 // is retried with backoff while the process lives; after a restart, resume
 // posts what was not recorded posted.
 func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID string, reply dispatch.Reply, triggerID uuid.UUID) {
-	// A secret a builtin showed (a new token) goes into the reply only: the
-	// recorded output holds a placeholder, and so does the rendered text
-	// ReplyPosted records; the text posted is rendered again with the
-	// secret revealed.
-	reply = d.linkTranscript(reply)
-	format := render.FormatFor(reply.Adapter)
-	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
-	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
-		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
-		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
-	} else {
-		reply.Rendered = recorded
-	}
+	reply = d.prepareReply(requestID, reply)
 	if provider, ok := d.cfg.Chat[reply.Adapter]; ok {
 		d.deliver(ctx, log, requestID, reply, provider, triggerID)
 		return
@@ -715,6 +808,50 @@ func (d *Dispatcher) post(ctx context.Context, log zerolog.Logger, requestID str
 	rd := &replyDelivery{ctx: ctx, log: log, requestID: requestID, reply: reply, causation: triggerID}
 	q.inFlight[requestID] = rd
 	q.running.Go(func() { d.postDirect(rd) })
+}
+
+// prepareReply renders a reply for its adapter. A secret a builtin showed
+// (a new token) goes into the reply only: the recorded output holds a
+// placeholder, and so does the rendered text ReplyPosted records; the text
+// posted is rendered again with the secret revealed.
+func (d *Dispatcher) prepareReply(requestID string, reply dispatch.Reply) dispatch.Reply {
+	reply = d.linkTranscript(reply)
+	format := render.FormatFor(reply.Adapter)
+	recorded := dispatch.RenderReply(reply, d.cfg.Facts, format).Rendered
+	if revealed := d.cfg.Facts.revealSecrets(requestID, reply); revealed.Text != reply.Text || !bytes.Equal(revealed.Value, reply.Value) {
+		reply = dispatch.RenderReply(revealed, d.cfg.Facts, format)
+		reply.Rendered.Recorded, reply.Rendered.RecordedAttachments = recorded.Text, recorded.Attachments
+	} else {
+		reply.Rendered = recorded
+	}
+	return reply
+}
+
+// postedWithDecision is a reply posted by recording it with the decision
+// that made it.
+type postedWithDecision struct {
+	reply  dispatch.Reply
+	record dispatch.ReplyPosted
+	event  domain.NewEvent
+}
+
+// postsByRecording says whether an adapter's replies are posted by
+// recording ReplyPosted alone (Posted: the caller reads the reply back),
+// so that the record can go with the decision.
+func (d *Dispatcher) postsByRecording(adapter string) bool {
+	if _, chat := d.cfg.Chat[adapter]; chat {
+		return false
+	}
+	_, ok := d.cfg.Posters[adapter].(Posted)
+	return ok
+}
+
+// replyRoom is the room a reply's record names: its first destination.
+func replyRoom(reply dispatch.Reply) string {
+	if len(reply.To) > 0 {
+		return reply.To[0].Name
+	}
+	return ""
 }
 
 // postDirect posts an api or web reply and records it posted.
@@ -738,11 +875,7 @@ func (d *Dispatcher) postDirect(rd *replyDelivery) {
 	} else {
 		log.Warn().Msg("no chat adapter for this reply; recorded as posted")
 	}
-	room := ""
-	if len(rd.reply.To) > 0 {
-		room = rd.reply.To[0].Name
-	}
-	posted := dispatch.NewReplyPosted(rd.reply, room, messageID)
+	posted := dispatch.NewReplyPosted(rd.reply, replyRoom(rd.reply), messageID)
 	if err := retryStore(rd.ctx, log, "recording ReplyPosted", func() error {
 		return d.recordReplyPosted(rd.ctx, rd.requestID, posted, rd.causation)
 	}); err != nil {
@@ -753,19 +886,28 @@ func (d *Dispatcher) postDirect(rd *replyDelivery) {
 
 // recordReplyPosted records that the reply is delivered.
 func (d *Dispatcher) recordReplyPosted(ctx context.Context, requestID string, posted dispatch.ReplyPosted, triggerID uuid.UUID) error {
+	e, err := d.replyPostedEvent(requestID, posted, triggerID)
+	if err != nil {
+		return err
+	}
+	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
+	return err
+}
+
+// replyPostedEvent is the event that records a request's reply posted.
+func (d *Dispatcher) replyPostedEvent(requestID string, posted dispatch.ReplyPosted, triggerID uuid.UUID) (domain.NewEvent, error) {
 	md := domain.Metadata{CorrelationID: requestID, Actor: d.cfg.Actor}
 	if triggerID != uuid.Nil {
 		md.CausationID = triggerID.String()
 	}
 	e, err := domain.Encode(posted, md)
 	if err != nil {
-		return err
+		return domain.NewEvent{}, err
 	}
 	// One reply per request: its record has a stable id, so recording it
 	// twice (a crash between posting and recording) is a no-op.
 	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
-	_, err = d.cfg.Store.Append(ctx, dispatch.Stream(requestID), eventstore.Any, e)
-	return err
+	return e, nil
 }
 
 // linkTranscript links the whole transcript from a reply whose output was

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/template/render"
@@ -47,7 +49,13 @@ type harness struct {
 
 func start(t *testing.T, path string) *harness {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
+	return startWith(t, path, sqlstore.Config{})
+}
+
+// startWith starts a dispatcher on a store opened with cfg.
+func startWith(t *testing.T, path string, cfg sqlstore.Config) *harness {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +142,49 @@ func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	if err != nil || !report.OK {
 		t.Fatalf("verify = %+v, %v", report, err)
 	}
+}
+
+// An api reply is posted by recording it, so its ReplyPosted goes in the
+// commit of the decision that ends the request (one commit fewer per
+// request), and the caller is handed the reply once that commit is made.
+func TestAnAPIReplyIsRecordedInTheCommitThatEndsTheRequest(t *testing.T) {
+	// Every commit reads the clock once: a clock that moves on each read
+	// tells commits apart by their events' time.
+	var ticks atomic.Int64
+	clock := func() time.Time { return time.Unix(1_800_000_000+ticks.Add(1), 0) }
+	h := startWith(t, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{Now: clock})
+	defer h.stop()
+	token, err := dispatcher.Bootstrap(context.Background(), h.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+
+	if reply := h.say(t, "m-1", "admin", "echo one commit"); strings.TrimSpace(reply.Text) != "one commit" {
+		t.Fatalf("reply = %+v", reply)
+	}
+	events, err := h.store.ReadStream(context.Background(), dispatch.Stream(apiRequestID("admin", "m-1")), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(events)
+	if n < 3 || events[n-2].Type != "RequestCompleted" || events[n-1].Type != "ReplyPosted" {
+		t.Fatalf("the request's stream when its reply was handed over ends %v, want RequestCompleted ReplyPosted", typesOf(events))
+	}
+	if !events[n-1].RecordedAt.Equal(events[n-2].RecordedAt) {
+		t.Fatalf("ReplyPosted recorded at %s, RequestCompleted at %s: two commits", events[n-1].RecordedAt, events[n-2].RecordedAt)
+	}
+	if events[n-3].RecordedAt.Equal(events[n-2].RecordedAt) {
+		t.Fatalf("%s and RequestCompleted share a commit: the clock does not tell commits apart", events[n-3].Type)
+	}
+}
+
+func typesOf(events []domain.RecordedEvent) []string {
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.Type
+	}
+	return types
 }
 
 // A caller that starts waiting once the reply is posted gets it rendered

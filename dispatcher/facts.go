@@ -10,13 +10,17 @@ package dispatcher
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/run"
 )
 
 // AdminPermissions are the logbook:* permissions, declared by the builtin
@@ -42,15 +46,21 @@ type Facts struct {
 	requestBy map[string]string // request id → user id, for "!!"
 	texts     map[string]string // request id → received text, for "!!"
 	aliases   dispatch.Aliases
+	config    bundleconfig.Values // every bundle's configuration layers
 	// secrets holds what a builtin shows once and the log must never hold
 	// (a new API token): request id → placeholder → secret. The recorded
 	// output carries the placeholder; the reply posted carries the secret.
 	secrets map[string]map[string]string
+	// approvals are the requests waiting for approval, by id.
+	approvals map[string]dispatch.Approval
+	// usage is what quotas count: runs in flight, recent requests.
+	usage usage
 }
 
 type installed struct {
 	versions map[string]*bundle.Bundle
 	configs  map[string]string // version → the config text as installed
+	images   map[string]string // version → the pinned image, when the install pulled one
 	enabled  string            // "" when disabled
 }
 
@@ -72,7 +82,8 @@ func NewFacts(builtins dispatch.Builtins, settings dispatch.Settings, canPost fu
 		dir: dir, tokens: access.Tokens{}, bundles: map[string]*installed{},
 		previous: map[string]string{}, builtins: builtins, settings: settings,
 		canPost: canPost, requestBy: map[string]string{}, texts: map[string]string{},
-		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{},
+		aliases: dispatch.Aliases{}, secrets: map[string]map[string]string{}, config: bundleconfig.Values{},
+		approvals: map[string]dispatch.Approval{}, usage: newUsage(),
 	}
 }
 
@@ -83,6 +94,17 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 	dispatch.FoldAccess(f.dir, p)
 	f.tokens.Apply(p)
 	f.aliases.Apply(p)
+	switch {
+	case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
+		f.applyApproval(requestIDOf(e), p)
+	case strings.HasPrefix(e.Stream, run.StreamPrefix):
+		at := e.RecordedAt
+		if at.IsZero() {
+			at = time.Now().UTC()
+		}
+		f.usage.apply(strings.TrimPrefix(e.Stream, run.StreamPrefix), p, at)
+	}
+	f.config.Apply(p)
 	switch ev := p.(type) {
 	case bundle.BundleInstalled:
 		b, err := bundle.Load([]byte(ev.Config))
@@ -91,11 +113,12 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 		in := f.bundles[ev.Name]
 		if in == nil {
-			in = &installed{versions: map[string]*bundle.Bundle{}, configs: map[string]string{}}
+			in = &installed{versions: map[string]*bundle.Bundle{}, configs: map[string]string{}, images: map[string]string{}}
 			f.bundles[ev.Name] = in
 		}
 		in.versions[ev.Version] = b
 		in.configs[ev.Version] = ev.Config
+		in.images[ev.Version] = ev.Image
 	case bundle.BundleEnabled:
 		if in := f.bundles[ev.Name]; in != nil && in.versions[ev.Version] != nil {
 			in.enabled = ev.Version
@@ -104,6 +127,8 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		if in := f.bundles[ev.Name]; in != nil {
 			in.enabled = ""
 		}
+	case bundle.BundleUninstalled:
+		delete(f.bundles, ev.Name)
 	case dispatch.RequestReceived:
 		f.texts[requestIDOf(e)] = ev.Text
 	case dispatch.IdentityResolved:
@@ -239,7 +264,7 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 			slices.Sort(versions)
 			version = versions[len(versions)-1]
 		}
-		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != ""})
+		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != "", Image: in.images[version]})
 	}
 	return out
 }
@@ -287,6 +312,13 @@ func (f *Facts) PreviousRequest(user, _ string) (string, bool) {
 
 // Builtins implements dispatch.Facts.
 func (f *Facts) Builtins() dispatch.Builtins { return f.builtins }
+
+// BundleConfig implements dispatch.Facts.
+func (f *Facts) BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.config.Resolve(bundle, scope)
+}
 
 // Settings implements dispatch.Facts.
 func (f *Facts) Settings() dispatch.Settings { return f.settings }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -119,7 +120,7 @@ func (d *Dispatcher) receiveInline(ctx context.Context, log zerolog.Logger, job 
 		return d.alreadyReceived(ctx, job.in)
 	}
 	st := &requestState{version: -1, req: dispatch.Evolve(dispatch.Request{}, job.in)}
-	decision, err := dispatch.Decide(st.req, job.in, d.cfg.Facts)
+	decision, err := dispatch.Decide(st.req, job.in, decidingAt{d.cfg.Facts, time.Now().UTC()})
 	if err != nil {
 		log.Error().Err(err).Str("request_id", id).Msg("deciding failed; the request is decided from the feed")
 		return d.appendReceived(ctx, job.in, job.event)

@@ -54,7 +54,11 @@ func startServer(t *testing.T, env ...string) *server {
 	l.Close()
 	s := &server{addr: addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, "serve")
-	s.cmd.Env = append(os.Environ(), append([]string{"LOGBOOK_HTTP_ADDR=" + addr, "LOGBOOK_LOG_FORMAT=json"}, env...)...)
+	// A data directory of the test's own unless the test names one: the
+	// default ./data would put the server's files (a secret key) in the
+	// source tree.
+	base := []string{"LOGBOOK_HTTP_ADDR=" + addr, "LOGBOOK_LOG_FORMAT=json", "LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s.cmd.Env = append(os.Environ(), append(base, env...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -314,6 +314,15 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 		return rec.record(run.RunFailed{Reason: "the command has no executable (empty argv)"})
 	}
 
+	secrets, missing := runSecrets(req)
+	if len(missing) > 0 {
+		// The value changed or went after the run was requested (or the
+		// server has no vault): say so rather than run without it.
+		reason := fmt.Sprintf("the secret %s (%s) is not available any more: it was changed or removed after the run was requested, or this server cannot read secrets; run the command again", missing[0].Name, secretRefText(missing[0]))
+		return rec.record(run.RunFailed{Reason: reason, Result: run.Result{}})
+	}
+	redactor := NewRedactor(secrets)
+
 	chunking := e.cfg.Chunking
 	chunking.LimitBytes = limits.OutputBytes
 	chunker := NewChunker(chunking,
@@ -322,12 +331,18 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 			log.Info().Int64("limit_bytes", t.LimitBytes).Msg("output over the cap; the rest is dropped")
 			return rec.record(t)
 		})
-	sink := &runSink{rec: rec, chunker: chunker, log: log, image: spec.Image}
+	sink := &runSink{rec: rec, chunker: chunker, log: log, image: spec.Image,
+		stdout: redactor.Writer(chunker.Writer(run.Stdout)), stderr: redactor.Writer(chunker.Writer(run.Stderr))}
 
 	log.Debug().Str("image", spec.Image).Str("mode", string(mode)).Msg("run starting")
 	outcome, runErr := e.cfg.Runtime.Run(ctx, spec, sink)
-	if err := chunker.Close(); err != nil {
+	// What each stream held back for a value split across writes goes to
+	// the chunker, redacted, before the chunker's last flush.
+	if err := errors.Join(sink.stdout.Close(), sink.stderr.Close(), chunker.Close()); err != nil {
 		log.Error().Err(err).Msg("output not fully recorded")
+	}
+	if runErr != nil {
+		runErr = redactedError{err: runErr, text: redactor.String(runErr.Error())}
 	}
 	if errors.Is(runErr, ErrAlreadyExists) {
 		log.Warn().Err(runErr).Msg("run already has a container; redelivery skipped")
@@ -345,6 +360,15 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 	head, complete := chunker.Stdout()
 	result, parseErr := run.ParseCogOutput(head, complete)
 	terminal := decideTerminal(outcome, runErr, context.Cause(ctx), limits, result, parseErr)
+	if len(req.Request.Secrets) > 0 {
+		total, bySecret := redactor.Counts()
+		if total > 0 {
+			log.Info().Int("replacements", total).Msg("secret values redacted from the output")
+		}
+		if err := rec.record(run.OutputRedacted{Replacements: total, BySecret: bySecret}); err != nil {
+			log.Error().Err(err).Msg("OutputRedacted not recorded")
+		}
+	}
 	if err := rec.record(terminal); err != nil {
 		log.Error().Err(err).Str("terminal", terminal.EventType()).Msg("terminal event not recorded")
 		return err
@@ -415,12 +439,20 @@ func decideTerminal(o Outcome, runErr, cause error, limits run.Limits, result ru
 }
 
 // runEnv is the command's environment: the Cog protocol's variables, then
-// the request's named variables (secrets among them) whose values came with
-// the message. A request variable never overrides a COG_ one.
+// the request's named variables: its plain configuration values, recorded
+// in the request, and the values that came with the message (its secrets).
+// A request variable never overrides a COG_ one.
 func runEnv(req runbus.RunRequest) []string {
 	env := run.CogEnv(req.RunID, req.Request)
+	config := map[string]string{}
+	for _, c := range req.Request.Config {
+		config[c.Name] = c.Value
+	}
 	for _, name := range req.Request.EnvNames {
-		v, ok := req.Env[name]
+		v, ok := config[name]
+		if secret, given := req.Env[name]; given {
+			v, ok = secret, true
+		}
 		if !ok || name == "" || slices.ContainsFunc(env, func(kv string) bool { return len(kv) > len(name) && kv[:len(name)+1] == name+"=" }) {
 			continue
 		}
@@ -429,12 +461,45 @@ func runEnv(req runbus.RunRequest) []string {
 	return env
 }
 
+// runSecrets are the values of the run's secrets, by name, from the
+// message; missing lists the secrets the message lacks.
+func runSecrets(req runbus.RunRequest) (map[string]string, []run.SecretRef) {
+	secrets := map[string]string{}
+	var missing []run.SecretRef
+	for _, ref := range req.Request.Secrets {
+		v, ok := req.Env[ref.Name]
+		if !ok {
+			missing = append(missing, ref)
+			continue
+		}
+		secrets[ref.Name] = v
+	}
+	return secrets, missing
+}
+
+func secretRefText(ref run.SecretRef) string {
+	return fmt.Sprintf("layer %s, version %d", ref.Layer, ref.Version)
+}
+
+// redactedError is a runtime's error with the run's secrets redacted from
+// its text; errors.Is still sees the original.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e redactedError) Error() string { return e.text }
+func (e redactedError) Unwrap() error { return e.err }
+
 // runSink records what the runtime reports.
 type runSink struct {
 	rec     *recorder
 	chunker *Chunker
 	log     zerolog.Logger
 	image   string
+	// stdout and stderr redact the run's secrets on their way to the
+	// chunker.
+	stdout, stderr *RedactingWriter
 }
 
 func (s *runSink) ContainerCreated(id, digest string) {
@@ -449,5 +514,5 @@ func (s *runSink) ContainerStarted(id string, warm bool) {
 	}
 }
 
-func (s *runSink) Stdout() io.Writer { return s.chunker.Writer(run.Stdout) }
-func (s *runSink) Stderr() io.Writer { return s.chunker.Writer(run.Stderr) }
+func (s *runSink) Stdout() io.Writer { return s.stdout }
+func (s *runSink) Stderr() io.Writer { return s.stderr }

@@ -13,7 +13,12 @@ import (
 
 // Request statuses in the history view.
 const (
-	RequestReceived    = "received"
+	RequestReceived = "received"
+	// RequestAwaitingApproval: allowed, and waiting for the approvals its
+	// rules ask for before anything runs.
+	RequestAwaitingApproval = "awaiting-approval"
+	// RequestQueued: over a quota, waiting for room to start.
+	RequestQueued      = "queued"
 	RequestRunning     = "running"
 	RequestCompleted   = "completed"
 	RequestFailed      = "failed"
@@ -65,7 +70,7 @@ func (*History) Name() string { return "history" }
 func (*History) Types() []string {
 	return []string{
 		"RequestReceived", "IdentityResolved", "IdentityUnknown", "PipelineParsed", "PipelineRejected",
-		"RequestDenied", "StageStarted", "RequestCompleted", "RequestFailed",
+		"RequestDenied", "StageStarted", "RequestCompleted", "RequestFailed", "ApprovalRequested", "QuotaWaiting",
 		"RunRequested", "ContainerCreated", "ContainerStarted", "OutputTruncated", "ContainerStopped",
 		"RunSucceeded", "RunFailed", "RunTimedOut", "RunCancelled", "RunLost",
 	}
@@ -346,6 +351,14 @@ func (hb *historyBatch) fold(e Event) error {
 			end(RequestRejected, p.Error)
 		case dispatch.RequestDenied:
 			end(RequestDenied, p.Reason)
+		case dispatch.ApprovalRequested:
+			if !requestTerminal(r.Status) && r.Status != RequestRunning {
+				r.Status = RequestAwaitingApproval
+			}
+		case dispatch.QuotaWaiting:
+			if !requestTerminal(r.Status) && r.Status != RequestRunning {
+				r.Status = RequestQueued
+			}
 		case dispatch.StageStarted:
 			r.Runs++
 			if !requestTerminal(r.Status) {

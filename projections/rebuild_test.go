@@ -34,7 +34,7 @@ func TestARebuildFromZeroEqualsTheIncrementallyBuiltViews(t *testing.T) {
 			go func() {
 				defer producers.Done()
 				w := projectionstest.NewWorkload(uint64(100+p), 12)
-				w.Unknown = true
+				w.Unknown, w.Approvals = true, true
 				for i := range 60 {
 					appends := w.Request()
 					if i%5 == 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/stmtcache"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -111,6 +112,13 @@ type Config struct {
 	// SafetyNet bounds how long a live runner trusts the store's change
 	// signal alone before it reads again (default 5s).
 	SafetyNet time.Duration
+	// Quiet and MaxGather shape a live runner's batches: woken by an
+	// append, it waits until no append has come for Quiet (2ms), but no
+	// longer than MaxGather (25ms) in all, so that under load one batch
+	// (one transaction per view, one on SQLite) takes many requests'
+	// events, and a lone append is applied a couple of milliseconds later.
+	// Quiet below zero applies at once.
+	Quiet, MaxGather time.Duration
 }
 
 // Runner feeds views from the ordered log, each from its own checkpoint.
@@ -131,6 +139,8 @@ type Runner struct {
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced after every commit
 	opened     bool
+	// stmts prepares the views' statements once, on SQLite (nil elsewhere).
+	stmts *stmtcache.Cache
 	// interrupted is the first failure of this step that a retry can get
 	// past (a lost connection, a failed commit): the step ends with it,
 	// the view does not stop, and the next step opens the views again at
@@ -193,7 +203,16 @@ func NewRunner(src Source, cfg Config, views ...Projection) (*Runner, error) {
 	if cfg.SafetyNet <= 0 {
 		cfg.SafetyNet = 5 * time.Second
 	}
+	if cfg.Quiet == 0 {
+		cfg.Quiet = 2 * time.Millisecond
+	}
+	if cfg.MaxGather <= 0 {
+		cfg.MaxGather = 25 * time.Millisecond
+	}
 	r := &Runner{src: src, db: DBOf(src), cfg: cfg, changed: make(chan struct{})}
+	if r.db.Dialect == "sqlite" {
+		r.stmts = stmtcache.New(r.db.Write)
+	}
 	r.feed, _ = src.(FeedReader)
 	if r.feed == nil {
 		r.feed = readAllFeed{src}
@@ -530,7 +549,36 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+			if !r.gather(ctx) {
+				return nil
+			}
 		case <-timer.C:
+		}
+	}
+}
+
+// gather waits, after a wake, while appends keep coming (see Config.Quiet
+// and MaxGather), so the next step applies them in one batch. It reports
+// false when ctx ended.
+func (r *Runner) gather(ctx context.Context) bool {
+	if r.cfg.Quiet < 0 {
+		return true
+	}
+	deadline := time.NewTimer(r.cfg.MaxGather)
+	defer deadline.Stop()
+	quiet := time.NewTimer(r.cfg.Quiet)
+	defer quiet.Stop()
+	for {
+		changed := r.src.Changed()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-quiet.C:
+			return true
+		case <-changed:
+			quiet.Reset(r.cfg.Quiet)
 		}
 	}
 }
@@ -702,6 +750,10 @@ func (r *Runner) applyAll(ctx context.Context, f fetched) {
 		}
 	}
 	r.mu.Unlock()
+	if r.db.Dialect == "sqlite" {
+		r.applyTogether(ctx, due, f)
+		return
+	}
 	var wg sync.WaitGroup
 	for _, v := range due {
 		wg.Add(1)
@@ -713,12 +765,11 @@ func (r *Runner) applyAll(ctx context.Context, f fetched) {
 	wg.Wait()
 }
 
-// applyView hands a view its events of the batch that it has not applied,
-// stopping it just before an event it cannot read. Only this goroutine
-// writes v's checkpoint while a step runs.
-func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
-	batch := Batch{Last: f.to}
-	var unreadable error
+// viewBatch is what of the batch a view has not applied: its events of the
+// types it folds, stopping just before an event it cannot read
+// (unreadable says which).
+func viewBatch(v *viewState, f fetched) (batch Batch, unreadable error) {
+	batch = Batch{Last: f.to}
 	for _, e := range f.events {
 		if e.Position <= v.checkpoint || !v.types[e.Type] {
 			continue
@@ -731,6 +782,14 @@ func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
 		}
 		batch.Events = append(batch.Events, e)
 	}
+	return batch, unreadable
+}
+
+// applyView hands a view its events of the batch that it has not applied,
+// in a transaction of its own. Only this goroutine writes v's checkpoint
+// while a step runs.
+func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
+	batch, unreadable := viewBatch(v, f)
 	var failed error
 	if batch.Last > v.checkpoint {
 		failed = r.apply(ctx, v, batch)
@@ -738,6 +797,118 @@ func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
 	if failed == nil {
 		failed = unreadable
 	}
+	r.settle(ctx, v, failed)
+}
+
+// applyTogether hands every due view its events of the batch in one
+// transaction, each view inside a savepoint so that one view's failure
+// leaves the others' rows. This is SQLite's way: its single write
+// connection would take the views' transactions in turn anyway, and one
+// commit costs one disk sync instead of one per view. The commit does not
+// wait for the disk (synchronous NORMAL for this transaction, on the
+// connection it pins): the rows and their checkpoints go together, a crash
+// can lose only the last of them whole, the runner then applies those
+// events again, and the event writer's next commit syncs them anyway.
+func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched) {
+	type step struct {
+		v          *viewState
+		batch      Batch
+		unreadable error
+		failed     error
+		applied    bool
+	}
+	steps := make([]step, len(due))
+	work := false
+	for i, v := range due {
+		steps[i].v = v
+		steps[i].batch, steps[i].unreadable = viewBatch(v, f)
+		work = work || steps[i].batch.Last > v.checkpoint
+	}
+	if work {
+		err := r.inOneTransaction(ctx, func(tx *sql.Tx) error {
+			for i := range steps {
+				st := &steps[i]
+				if st.batch.Last <= st.v.checkpoint {
+					continue
+				}
+				savepoint := fmt.Sprintf("view_%d", i)
+				if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+					return err
+				}
+				if err := r.applyIn(ctx, tx, st.v, st.batch); err != nil {
+					st.failed = err
+					if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+savepoint); err != nil {
+						return err
+					}
+				} else {
+					st.applied = true
+				}
+				if _, err := tx.ExecContext(ctx, "RELEASE "+savepoint); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			// Nothing was committed: each view that applied is interrupted.
+			for i := range steps {
+				if steps[i].applied {
+					steps[i].applied, steps[i].failed = false, fmt.Errorf("commit positions %d to %d: %w", steps[i].v.checkpoint+1, steps[i].batch.Last, err)
+				}
+			}
+		}
+	}
+	if work && r.stmts != nil {
+		// The write connection is free again: prepare what this batch ran
+		// unprepared, for the next batches. A failure only costs speed.
+		if err := r.stmts.PrepareWanted(ctx); err != nil && ctx.Err() == nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("preparing the views' statements")
+		}
+	}
+	for i := range steps {
+		st := &steps[i]
+		if st.applied {
+			r.committed(ctx, st.v, st.batch)
+		}
+		failed := st.failed
+		if failed == nil {
+			failed = st.unreadable
+		}
+		r.settle(ctx, st.v, failed)
+	}
+}
+
+// inOneTransaction runs fn in one transaction on a connection of its own,
+// whose commit does not wait for the disk (see applyTogether); the
+// connection's synchronous setting is put back after.
+func (r *Runner) inOneTransaction(ctx context.Context, fn func(*sql.Tx) error) error {
+	conn, err := r.db.Write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var was int
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&was); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", was)) //nolint:errcheck // the connection is closed on failure
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// settle notes a view's failure, if any: one a retry cannot get past stops
+// the view; any other interrupts the step.
+func (r *Runner) settle(ctx context.Context, v *viewState, failed error) {
 	if failed == nil || ctx.Err() != nil {
 		return
 	}
@@ -771,7 +942,6 @@ func stopsTheView(err error) bool {
 // runner on the same view waits, then finds it moved), fold the batch,
 // advance the checkpoint, commit.
 func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
-	name := v.p.Name()
 	tx, err := r.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -786,31 +956,46 @@ func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
 			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, name, v.checkpoint)
+	if err := r.applyIn(ctx, tx, v, batch); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
+	}
+	r.committed(ctx, v, batch)
+	return nil
+}
+
+// applyIn advances the view's checkpoint from where it was to the batch's
+// end (a compare-and-set: another runner's move fails it) and folds the
+// batch, in tx.
+func (r *Runner) applyIn(ctx context.Context, tx *sql.Tx, v *viewState, batch Batch) error {
+	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, v.p.Name(), v.checkpoint)
 	if err != nil {
 		return fmt.Errorf("advance checkpoint to %d: %w", batch.Last, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("%w: the checkpoint is no longer at %d: another runner applies this view, or it was rebuilt meanwhile", errCheckpointMoved, v.checkpoint)
 	}
-	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db}, batch); err != nil {
+	if err := v.p.Apply(ctx, &Tx{tx: tx, db: r.db, stmts: r.stmts}, batch); err != nil {
 		var ee *EventError
 		if errors.As(err, &ee) {
 			return err
 		}
 		return fmt.Errorf("positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit positions %d to %d: %w", v.checkpoint+1, batch.Last, err)
-	}
+	return nil
+}
+
+// committed moves a view on once its batch is committed.
+func (r *Runner) committed(ctx context.Context, v *viewState, batch Batch) {
 	v.p.Committed(batch.Last)
 	r.mu.Lock()
 	v.checkpoint = batch.Last
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
-	zerolog.Ctx(ctx).Debug().Str("projection", name).Int64("position", batch.Last).Int("events", len(batch.Events)).Msg("projection advanced")
-	return nil
+	zerolog.Ctx(ctx).Debug().Str("projection", v.p.Name()).Int64("position", batch.Last).Int("events", len(batch.Events)).Msg("projection advanced")
 }
 
 // low is the checkpoint of the slowest healthy view.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
 // DB is where the views live: the event store's database. Reads use the
@@ -49,16 +51,27 @@ func (db DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 type Tx struct {
 	tx *sql.Tx
 	db DB
+	// stmts, on SQLite, runs statements prepared once (the runner prepares
+	// what a transaction ran unprepared, after it commits); nil runs each
+	// as it comes.
+	stmts *stmtcache.Cache
 }
 
 // Exec runs a statement written with `$n` placeholders.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) error {
+	if t.stmts != nil {
+		_, err := t.stmts.Exec(ctx, t.tx, t.db.rebind(query), args...)
+		return err
+	}
 	_, err := t.tx.ExecContext(ctx, t.db.rebind(query), args...)
 	return err
 }
 
 // Query runs a query written with `$n` placeholders.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.stmts != nil {
+		return t.stmts.Query(ctx, t.tx, t.db.rebind(query), args...)
+	}
 	return t.tx.QueryContext(ctx, t.db.rebind(query), args...)
 }
 
@@ -94,8 +107,12 @@ func (t *Tx) insertRows(ctx context.Context, table string, cols []string, rows [
 	}
 	perStatement := max(1, t.db.maxParams()/len(cols))
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
-	for start := 0; start < len(rows); start += perStatement {
-		chunk := rows[start:min(start+perStatement, len(rows))]
+	// Statements in a few fixed shapes, so their texts repeat and each is
+	// prepared once.
+	start := 0
+	for _, size := range stmtcache.Shapes(len(rows), perStatement) {
+		chunk := rows[start : start+size]
+		start += size
 		var b strings.Builder
 		b.WriteString(head)
 		args := make([]any, 0, len(chunk)*len(cols))

@@ -39,6 +39,9 @@ type Engine interface {
 	ContainerRename(ctx context.Context, id, name string) error
 	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
 	ContainerLogs(ctx context.Context, id string, opts container.LogsOptions) (io.ReadCloser, error)
+	CopyFromContainer(ctx context.Context, id, srcPath string) (io.ReadCloser, container.PathStat, error)
+	ImagePush(ctx context.Context, ref string, opts image.PushOptions) (io.ReadCloser, error)
+	ImageTag(ctx context.Context, source, target string) error
 }
 
 var _ Engine = (*client.Client)(nil)

@@ -34,6 +34,9 @@ type ScratchImage struct {
 	Cmd    []string // the default command, e.g. ["/bin/sh"]
 	// Extra are more executables, by file name under /bin.
 	Extra map[string][]byte
+	// Files are other files, by absolute path (a bundle's
+	// /bundle/config.yaml), mode 0644.
+	Files map[string][]byte
 }
 
 // BuildScratchImage builds img through the Engine API's image build, with no
@@ -52,6 +55,11 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 	for _, name := range extra {
 		sum.Write([]byte("\x00" + name + "\x00"))
 		sum.Write(img.Extra[name])
+	}
+	files := slices.Sorted(maps.Keys(img.Files))
+	for _, path := range files {
+		sum.Write([]byte("\x01" + path + "\x00"))
+		sum.Write(img.Files[path])
 	}
 	content := hex.EncodeToString(sum.Sum(nil))
 	if existing, err := eng.ImageInspect(ctx, img.Tag); err == nil {
@@ -80,6 +88,15 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 	}
 	for _, name := range extra {
 		steps = append(steps, add(&tar.Header{Name: "rootfs/bin/" + name, Mode: 0o755, Size: int64(len(img.Extra[name]))}, img.Extra[name]))
+	}
+	dirs := map[string]bool{"rootfs/bin/": true, "rootfs/tmp/": true}
+	for _, path := range files {
+		name := "rootfs/" + strings.TrimPrefix(path, "/")
+		for dir := name[:strings.LastIndex(name, "/")+1]; dir != "rootfs/" && !dirs[dir]; dir = dir[:strings.LastIndex(strings.TrimSuffix(dir, "/"), "/")+1] {
+			dirs[dir] = true
+			steps = append(steps, add(&tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}, nil))
+		}
+		steps = append(steps, add(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(img.Files[path]))}, img.Files[path]))
 	}
 	for _, link := range img.Links {
 		if link == img.Binary {

@@ -30,9 +30,15 @@ type AccessExplanation struct {
 	Rejected string `json:"rejected,omitempty"`
 	Column   int    `json:"column,omitempty"`
 	// Denied is the reason the request as a whole would be denied: a stage
-	// not allowed, the user disabled, a redirect the bot cannot post to.
+	// not allowed, the user disabled, a redirect the bot cannot post to,
+	// too few others who could approve it.
 	Denied string             `json:"denied,omitempty"`
 	Stages []StageExplanation `json:"stages"`
+	// Approvals are what an allowed request would wait for before
+	// anything of it runs, one per approver permission; Approvers who
+	// could give them now (the user left out).
+	Approvals []dispatch.ApprovalRequirement `json:"approvals"`
+	Approvers []string                       `json:"approvers"`
 }
 
 // StageExplanation is one stage's permission check.
@@ -47,6 +53,8 @@ type StageExplanation struct {
 	Reason   string `json:"reason"`
 	// Detail is every rule for the command and how it fared.
 	Detail rules.Explanation `json:"detail"`
+	// Approvals are what the deciding rules ask for before the stage runs.
+	Approvals []rules.Approval `json:"approvals"`
 }
 
 // ErrNoSuchUser is returned by ExplainAccess for an unknown username.
@@ -58,7 +66,7 @@ var ErrNoSuchUser = errors.New("no such user")
 // answer resolves aliases, "!!", bare names and rules exactly as a real
 // request would; the decision is read, never recorded or carried out.
 func ExplainAccess(facts dispatch.Facts, username, text string) (AccessExplanation, error) {
-	out := AccessExplanation{User: username, Text: text, Stages: []StageExplanation{}}
+	out := AccessExplanation{User: username, Text: text, Stages: []StageExplanation{}, Approvals: []dispatch.ApprovalRequirement{}, Approvers: []string{}}
 	if _, ok := facts.UserByUsername(username); !ok {
 		return out, fmt.Errorf("%w: there is no user named %s", ErrNoSuchUser, username)
 	}
@@ -76,7 +84,10 @@ func ExplainAccess(facts dispatch.Facts, username, text string) (AccessExplanati
 		case dispatch.PipelineRejected:
 			out.Rejected, out.Column = e.Error, e.Column
 		case dispatch.PermissionChecked:
-			stage := StageExplanation{Stage: e.Stage + 1, Command: e.Command, Allowed: e.Granted, Rule: e.Rule, Requires: e.Required, Reason: e.Reason}
+			stage := StageExplanation{Stage: e.Stage + 1, Command: e.Command, Allowed: e.Granted, Rule: e.Rule, Requires: e.Required, Reason: e.Reason, Approvals: e.Approvals}
+			if stage.Approvals == nil {
+				stage.Approvals = []rules.Approval{}
+			}
 			if len(e.Detail) > 0 {
 				if err := json.Unmarshal(e.Detail, &stage.Detail); err != nil {
 					return out, fmt.Errorf("reading the check of stage %d: %w", stage.Stage, err)
@@ -85,6 +96,8 @@ func ExplainAccess(facts dispatch.Facts, username, text string) (AccessExplanati
 			out.Stages = append(out.Stages, stage)
 		case dispatch.RequestDenied:
 			out.Denied = e.Reason
+		case dispatch.ApprovalRequested:
+			out.Approvals, out.Approvers = e.Requirements, e.Approvers
 		}
 	}
 	out.Allowed = out.Rejected == "" && out.Denied == "" && len(out.Stages) > 0

@@ -23,10 +23,18 @@ func concrete(path string, values map[string]string) string {
 	return path
 }
 
+// stringField names a string field of each POST route's body, if any.
+var stringField = map[string]string{"/v1/requests": "text", "/v1/access/explain": "text", "/v1/secrets": "key",
+	"/v1/approvals/{id}/approve": "reason", "/v1/approvals/{id}/reject": "reason"}
+
 // validBody is a body each POST route accepts.
 var validBody = map[string]string{
-	"/v1/requests":       `{"text": "echo hi"}`,
-	"/v1/access/explain": `{"text": "echo hi"}`,
+	"/v1/requests":               `{"text": "echo hi"}`,
+	"/v1/access/explain":         `{"text": "echo hi"}`,
+	"/v1/secrets":                `{"bundle": "toolbox", "key": "TOKEN", "value": "v"}`,
+	"/v1/secrets/rotate-key":     `{}`,
+	"/v1/approvals/{id}/approve": `{"reason": "fine"}`,
+	"/v1/approvals/{id}/reject":  `{"reason": "not now"}`,
 }
 
 func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {
@@ -116,13 +124,17 @@ func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {
 			if status != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "64 KiB") {
 				t.Errorf("%s with a 70 KiB body: %d %s, want 413 naming 64 KiB", r.Pattern(), status, got)
 			}
-			for bad, says := range map[string]string{
-				``:                             "empty",
-				`[1]`:                          "not a JSON object",
-				`{"text": "echo", "txet": 1}`:  "txet",
-				`{"text": "echo"} {"text": 2}`: "more follows",
-				`{"text": 3}`:                  "text",
-			} {
+			bad := map[string]string{
+				``:                              "empty",
+				`[1]`:                           "not a JSON object",
+				`{"txet": 1}`:                   "txet",
+				validBody[r.Path] + ` {"x": 2}`: "more follows",
+			}
+			// A string field given a number is refused naming the field.
+			if field := stringField[r.Path]; field != "" {
+				bad[`{"`+field+`": 3}`] = field
+			}
+			for bad, says := range bad {
 				status, _, got := p.do(t, r.Method, r.Path, p.adminToken, []byte(bad))
 				if status != http.StatusBadRequest || !strings.Contains(string(got), says) {
 					t.Errorf("%s with body %q: %d %s, want 400 saying %q", r.Pattern(), bad, status, got, says)

@@ -93,8 +93,8 @@ type RunDetail struct {
 
 var (
 	requestStatuses = []string{
-		projections.RequestReceived, projections.RequestRunning, projections.RequestCompleted, projections.RequestFailed,
-		projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser,
+		projections.RequestReceived, projections.RequestAwaitingApproval, projections.RequestQueued, projections.RequestRunning,
+		projections.RequestCompleted, projections.RequestFailed, projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser,
 	}
 	runStatuses = []string{
 		projections.RunRequested, projections.RunRunning, projections.RunSucceeded, projections.RunFailed,

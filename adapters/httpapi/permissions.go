@@ -11,6 +11,7 @@ import (
 	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
+	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -91,6 +92,9 @@ type RuleView struct {
 	Source   string `json:"source"`
 	Rule     string `json:"rule"`
 	Requires string `json:"requires"` // "allow" or the permission expression
+	// Approval is what the rule asks for before the command runs ("2
+	// approvals from ops:approver"); "" when it runs without approval.
+	Approval string `json:"approval,omitempty"`
 }
 
 // BundlesList answers GET /v1/bundles.
@@ -114,6 +118,17 @@ type WhoMay struct {
 	Rule     string `json:"rule,omitempty"`
 	Requires string `json:"requires,omitempty"`
 	Reason   string `json:"reason"`
+	// Approval is what an allowed user's request waits for first.
+	Approval string `json:"approval,omitempty"`
+}
+
+// approvalText writes an approval clause as people read it: "1 approval
+// from ops:approver", "2 approvals from ops:approver".
+func approvalText(a rules.Approval) string {
+	if a.Count == 1 {
+		return "1 " + a.String()
+	}
+	return a.String()
 }
 
 func newBundleView(ib dispatch.InstalledBundle) BundleView {
@@ -132,6 +147,9 @@ func newCommandView(c *bundle.Command) CommandView {
 		rv := RuleView{Source: r.Source}
 		if r.Parsed != nil {
 			rv.Rule, rv.Requires = r.Parsed.String(), r.Parsed.Requirement()
+			if a, ok := r.Parsed.Approval(); ok {
+				rv.Approval = approvalText(a)
+			}
 		}
 		cv.Rules = append(cv.Rules, rv)
 	}
@@ -443,6 +461,11 @@ func ExplainWhoMayRun(facts dispatch.Facts, usernames []string, command, args st
 		if len(e.Stages) > 0 {
 			s := e.Stages[0]
 			who.Rule, who.Requires = s.Rule, s.Requires
+			var words []string
+			for _, a := range s.Approvals {
+				words = append(words, approvalText(a))
+			}
+			who.Approval = strings.Join(words, " and ")
 			if who.Reason == "" {
 				who.Reason = s.Reason
 			}

@@ -52,7 +52,7 @@ func newPlatform(t *testing.T) *platform { return newPlatformOn(t, openSQLite(t)
 func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	requests := &observedRequests{Requests: d}
 	api := &httpapi.API{
 		Requests: requests, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
-		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db),
+		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db),
 		ReplyTimeout: 10 * time.Second, // a test waiting longer has failed
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))

@@ -124,6 +124,11 @@ func TestEveryReadRouteKeepsOtherUsersHistoryFromAPlainUser(t *testing.T) {
 				if status != http.StatusNotFound || wantStatus != http.StatusNotFound || strings.ReplaceAll(string(body), id, "ID") != wantBody {
 					t.Errorf("GET %s as bob: %d %s; want the 404 of a missing id: %d %s", path, status, body, wantStatus, wantBody)
 				}
+			case r.Path == "/v1/approvals":
+				// bob's own and those he may answer: none of admin's.
+				if status != http.StatusOK || !strings.Contains(string(body), `"approvals":[]`) {
+					t.Errorf("GET %s as bob: %d %s; want 200 with none of admin's", path, status, body)
+				}
 			case takesUser:
 				// A list without a filter is bob's own.
 				if status != http.StatusOK || !strings.Contains(string(body), `"username":"bob"`) {

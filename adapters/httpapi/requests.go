@@ -62,6 +62,10 @@ type API struct {
 	// Bundles the bundle views (nil: Access, or Users as above).
 	Permissions PermissionReader
 	Bundles     BundleReader
+	// Approvals serves the approvals view (nil: 501).
+	Approvals ApprovalsReader
+	// Secrets sets secrets and rotates their key (nil: 501).
+	Secrets SecretWriter
 
 	verifier verifier
 	heads    headCache

@@ -60,12 +60,18 @@ func (p *Provider) Post(ctx context.Context, to dispatch.Destination, part chat.
 }
 
 func (p *Provider) postMessage(ctx context.Context, channel string, part chat.Part) (string, error) {
+	payload := map[string]any{"request_id": part.RequestID, "part": part.Index, "count": part.Count}
+	if part.Notice != "" {
+		payload["notice"] = part.Notice
+	}
+	text := formatText(part)
 	opts := []slack.MsgOption{
-		slack.MsgOptionText(formatText(part), false),
+		slack.MsgOptionText(text, false),
 		slack.MsgOptionDisableLinkUnfurl(),
-		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{
-			"request_id": part.RequestID, "part": part.Index, "count": part.Count,
-		}}),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: payload}),
+	}
+	if part.Approval != "" && part.Index == part.Count-1 {
+		opts = append(opts, slack.MsgOptionBlocks(approvalBlocks(text, part.Approval)...))
 	}
 	if len(part.Attachments) > 0 {
 		opts = append(opts, slack.MsgOptionAttachments(attachments(part.Attachments)...))
@@ -146,6 +152,31 @@ func (p *Provider) FindPart(ctx context.Context, to dispatch.Destination, part c
 	return "", false, nil
 }
 
+// Action ids of the approval buttons; their value is the request's id.
+const (
+	ActionApprove = "logbook_approve"
+	ActionReject  = "logbook_reject"
+)
+
+// approvalBlocks shows an approval request's text with approve and reject
+// buttons; the text stays the message's fallback.
+func approvalBlocks(text, requestID string) []slack.Block {
+	if len(text) > maxSectionText {
+		text = text[:maxSectionText-1] + "…"
+	}
+	approve := slack.NewButtonBlockElement(ActionApprove, requestID, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
+	approve.Style = slack.StylePrimary
+	reject := slack.NewButtonBlockElement(ActionReject, requestID, slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false))
+	reject.Style = slack.StyleDanger
+	return []slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil),
+		slack.NewActionBlock("logbook_approval", approve, reject),
+	}
+}
+
+// maxSectionText is the most text a section block holds.
+const maxSectionText = 3000
+
 // matchPart says whether a message from the history is the part.
 func matchPart(m slack.Message, part chat.Part) (string, bool) {
 	if part.Attachment {
@@ -158,6 +189,10 @@ func matchPart(m slack.Message, part chat.Part) (string, bool) {
 	}
 	md := m.Metadata
 	if md.EventType != metadataType || md.EventPayload["request_id"] != part.RequestID {
+		return "", false
+	}
+	// A notice's parts and the reply's share the request id.
+	if notice, _ := md.EventPayload["notice"].(string); notice != part.Notice {
 		return "", false
 	}
 	switch index := md.EventPayload["part"].(type) {

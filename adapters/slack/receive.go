@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"crypto/hmac"
@@ -22,6 +23,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/logbookhq/logbook/domain/chat"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
 
@@ -147,6 +149,16 @@ func (p *Provider) socketEvent(ctx context.Context, client *socketmode.Client, e
 		}
 		if err := p.handleCallback(ctx, outer.EventID, outer.Event); err != nil {
 			p.log.Error().Err(err).Str("event_id", outer.EventID).Msg("not acknowledged: Slack delivers it again")
+			return
+		}
+		_ = client.Ack(*evt.Request)
+	case socketmode.EventTypeInteractive:
+		callback, ok := evt.Data.(slack.InteractionCallback)
+		if !ok || evt.Request == nil {
+			return
+		}
+		if err := p.handleInteraction(ctx, callback); err != nil {
+			p.log.Error().Err(err).Str("trigger_id", callback.TriggerID).Msg("an interaction not acknowledged: Slack delivers it again")
 			return
 		}
 		_ = client.Ack(*evt.Request)
@@ -390,6 +402,79 @@ func (p *Provider) EventsHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// InteractivityHandler answers POST /slack/interactivity: Slack's
+// interactivity requests (a form with the JSON payload), signed like the
+// Events API's. A click on an approval's button is acknowledged (200) once
+// its answer is recorded, or refused (500) so that the person can click
+// again.
+func (p *Provider) InteractivityHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := p.verified(w, r)
+		if !ok {
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil || form.Get("payload") == "" {
+			http.Error(w, "the body is not a form with a payload", http.StatusBadRequest)
+			return
+		}
+		var callback slack.InteractionCallback
+		if err := json.Unmarshal([]byte(form.Get("payload")), &callback); err != nil {
+			http.Error(w, "the payload is not JSON: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := p.handleInteraction(r.Context(), callback); err != nil {
+			p.log.Error().Err(err).Str("trigger_id", callback.TriggerID).Msg("recording an interaction")
+			http.Error(w, "not recorded: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// buttonReason is the reason a rejection by button gives: a button has no
+// field to type one in.
+const buttonReason = "rejected with the button in Slack"
+
+// handleInteraction turns a click on an approval's button into the answer
+// chat would send ("approve ID", "reject ID reason") from the person who
+// clicked, in the channel of the button. Other interactions are ignored.
+// The message id derives from the click (channel, action time and the
+// person), so a redelivered interaction is one request.
+func (p *Provider) handleInteraction(ctx context.Context, cb slack.InteractionCallback) error {
+	if cb.Type != slack.InteractionTypeBlockActions || cb.User.ID == "" || p.isBot(cb.User.ID) {
+		return nil
+	}
+	channel := cmp.Or(cb.Container.ChannelID, cb.Channel.ID)
+	for _, a := range cb.ActionCallback.BlockActions {
+		verdict, reason := dispatch.VerdictApprove, ""
+		switch a.ActionID {
+		case ActionApprove:
+		case ActionReject:
+			verdict, reason = dispatch.VerdictReject, buttonReason
+		default:
+			continue
+		}
+		if a.Value == "" || strings.ContainsAny(a.Value, " \t\r\n\"") {
+			p.log.Warn().Str("value", a.Value).Msg("an approval button without a request id; ignored")
+			continue
+		}
+		m := chat.Message{
+			Provider: Name, MessageID: "action:" + channel + ":" + cmp.Or(a.ActionTs, cb.ActionTs) + ":" + cb.User.ID,
+			User: cb.User.ID, Text: dispatch.AnswerText(verdict, a.Value, reason), Thread: cb.Container.ThreadTs,
+		}
+		if direct := strings.HasPrefix(channel, "D"); direct {
+			m.Room, m.Direct = cb.User.ID, true
+		} else {
+			m.Room = p.roomName(ctx, channel)
+		}
+		if err := p.deliver(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CommandsHandler answers POST /slack/commands: the /logbook slash

@@ -101,6 +101,7 @@ func start(t *testing.T, mutate func(*Config)) *fixture {
 	mux := http.NewServeMux()
 	mux.Handle("/slack/events", p.EventsHandler())
 	mux.Handle("/slack/commands", p.CommandsHandler())
+	mux.Handle("/slack/interactivity", p.InteractivityHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &fixture{api: api, p: p, got: got, http: srv}
@@ -113,7 +114,7 @@ func (f *fixture) deliver(t *testing.T, path string, body []byte, at time.Time, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.HasSuffix(path, "commands") {
+	if strings.HasSuffix(path, "commands") || strings.HasSuffix(path, "interactivity") {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
 		req.Header.Set("Content-Type", "application/json")

@@ -24,6 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/internal/stmtcache"
 	"github.com/logbookhq/logbook/migrations"
 )
 
@@ -112,6 +113,8 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// BEGIN IMMEDIATE on it also excludes writers in other processes.
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
+	statements := stmtcache.New(write)
+	closers = append(closers, statements.Close) // before the connection closes
 	if err := migrateLocked(ctx, write, path); err != nil {
 		return fail(fmt.Errorf("%w: %s: %w", sqlstore.ErrMigration, path, err))
 	}
@@ -121,6 +124,10 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	closers = append(closers, read.Close)
 	read.SetMaxOpenConns(8)
+	// Keep them all: a connection closed and opened again reads the schema
+	// again and loses its prepared statements.
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxIdleTime(0)
 	notifier := &sqlstore.Notifier{}
 	stopWatching, err := watchOtherWriters(path, notifier)
 	if err != nil {
@@ -130,7 +137,11 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// then the server lock, so no other server starts on an open file.
 	closers = append(closers, stopWatching)
 	slices.Reverse(closers)
-	st := sqlstore.New(read, write, newDialect(), notifier, cfg, closers...)
+	d := newDialect(statements)
+	if err := statements.PrepareAll(ctx, d.StatementTexts()); err != nil {
+		return fail(fmt.Errorf("prepare the writer's statements on %s: %w", path, err))
+	}
+	st := sqlstore.New(read, write, d, notifier, cfg, closers...)
 	return &Store{Store: st, path: path}, nil
 }
 
@@ -287,10 +298,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // number, so many small statements beat one large one.
 type dialect struct{ sqlstore.Portable }
 
-func newDialect() dialect {
+func newDialect(statements *stmtcache.Cache) dialect {
 	return dialect{sqlstore.Portable{
 		Rebind:     sqlstore.RebindQuestion,
 		MaxParams:  100,
+		Statements: statements,
 		EncodeID:   func(id uuid.UUID) any { return id.String() },
 		EncodeJSON: func(b []byte) any { return b },
 		EncodeTime: func(t time.Time) any { return t.UTC().Format(timeLayout) },

@@ -7,7 +7,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
 // Dialect is what differs between databases.
@@ -74,6 +74,10 @@ func RebindQuestion(query string) string { return dollarParam.ReplaceAllString(q
 type Portable struct {
 	Rebind    func(string) string
 	MaxParams int
+	// Statements, when set, prepares each statement once (on the write
+	// pool the writer's transactions run on), and the statements come in
+	// a few fixed shapes (stmtcache.Shapes), so none is parsed twice.
+	Statements *stmtcache.Cache
 	// Encode turns an event's id, JSON and time into column arguments.
 	EncodeID   func(uuid.UUID) any
 	EncodeJSON func([]byte) any
@@ -83,8 +87,18 @@ type Portable struct {
 // ReadBatchState implements Dialect.ReadBatchState.
 func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (BatchState, error) {
 	state := BatchState{Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
-	err := tx.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&state.Head, &state.HeadHash)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	rows, err := p.query(ctx, tx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+	if err != nil {
+		return state, err
+	}
+	if rows.Next() {
+		err = rows.Scan(&state.Head, &state.HeadHash)
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
 		return state, err
 	}
 	idArgs := make([]any, len(ids))
@@ -92,7 +106,7 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 		idArgs[i] = p.EncodeID(id)
 	}
 	err = p.inChunks(idArgs, func(chunk []any, in string) error {
-		return eachRow(ctx, tx, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+in+")", chunk, func(rows *sql.Rows) error {
+		return p.eachRow(ctx, tx, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+in+")", chunk, func(rows *sql.Rows) error {
 			var (
 				id  string
 				ref StoredRef
@@ -118,12 +132,7 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 	// One indexed lookup of the last version per stream, not an aggregate
 	// over every event of a long stream (a run's output can be thousands).
 	err = p.inChunks(streamArgs, func(chunk []any, _ string) error {
-		lookups := make([]string, len(chunk))
-		for i := range chunk {
-			n := strconv.Itoa(i + 1)
-			lookups[i] = "SELECT stream_id, version FROM (SELECT stream_id, version FROM events WHERE stream_id = $" + n + " ORDER BY version DESC LIMIT 1)"
-		}
-		return eachRow(ctx, tx, p.Rebind(strings.Join(lookups, " UNION ALL ")), chunk, func(rows *sql.Rows) error {
+		return p.eachRow(ctx, tx, p.Rebind(streamLookups(len(chunk))), chunk, func(rows *sql.Rows) error {
 			var (
 				stream  string
 				version int64
@@ -141,27 +150,95 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 // Insert implements Dialect.Insert with multi-row VALUES statements.
 func (p Portable) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
 	const width = 10
-	perStatement := max(p.MaxParams/width, 1)
-	for start := 0; start < len(rows); start += perStatement {
-		chunk := rows[start:min(start+perStatement, len(rows))]
+	start := 0
+	for _, size := range p.sizes(len(rows), max(p.MaxParams/width, 1)) {
+		chunk := rows[start : start+size]
+		start += size
 		args := make([]any, 0, len(chunk)*width)
 		for _, e := range chunk {
 			args = append(args, e.Position, e.Stream, e.Version, p.EncodeID(e.ID), e.Type,
 				p.EncodeJSON(e.Data), p.EncodeJSON(e.RawMetadata), p.EncodeTime(e.RecordedAt), e.PrevHash, e.Hash)
 		}
 		query := p.Rebind("INSERT INTO events (" + Columns + ") VALUES " + placeholders(len(chunk), width, 1))
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if err := p.exec(ctx, tx, query, args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// StatementTexts lists every statement the writer's transactions run, in
+// every shape (see Statements), for PrepareAll.
+func (p Portable) StatementTexts() []string {
+	texts := []string{"SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"}
+	limit := max(p.MaxParams, 1)
+	for _, n := range shapeSizes(limit) {
+		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, n, 1), "("), ")")
+		texts = append(texts, "SELECT id, stream_id, version, position FROM events WHERE id IN ("+p.Rebind(in)+")", p.Rebind(streamLookups(n)))
+	}
+	for _, n := range shapeSizes(max(p.MaxParams/10, 1)) {
+		texts = append(texts, p.Rebind("INSERT INTO events ("+Columns+") VALUES "+placeholders(n, 10, 1)))
+	}
+	return texts
+}
+
+// shapeSizes are the sizes stmtcache.Shapes gives for a limit: the limit
+// and the powers of two below it.
+func shapeSizes(limit int) []int {
+	sizes := []int{limit}
+	for p := 1; p < limit; p *= 2 {
+		sizes = append(sizes, p)
+	}
+	return sizes
+}
+
+// streamLookups is one indexed lookup of the last version per stream, for
+// n streams.
+func streamLookups(n int) string {
+	lookups := make([]string, n)
+	for i := range n {
+		lookups[i] = "SELECT stream_id, version FROM (SELECT stream_id, version FROM events WHERE stream_id = $" + strconv.Itoa(i+1) + " ORDER BY version DESC LIMIT 1)"
+	}
+	return strings.Join(lookups, " UNION ALL ")
+}
+
+// sizes splits n items into statements of at most limit: in the fixed
+// shapes when statements are prepared (their text then repeats), else in
+// as few statements as fit.
+func (p Portable) sizes(n, limit int) []int {
+	if p.Statements != nil {
+		return stmtcache.Shapes(n, limit)
+	}
+	var out []int
+	for ; n > 0; n -= min(n, limit) {
+		out = append(out, min(n, limit))
+	}
+	return out
+}
+
+func (p Portable) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	var err error
+	if p.Statements != nil {
+		_, err = p.Statements.Exec(ctx, tx, query, args...)
+	} else {
+		_, err = tx.ExecContext(ctx, query, args...)
+	}
+	return err
+}
+
+func (p Portable) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if p.Statements != nil {
+		return p.Statements.Query(ctx, tx, query, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
 // inChunks runs fn over args in slices small enough for one statement.
 func (p Portable) inChunks(args []any, fn func(chunk []any, in string) error) error {
-	size := max(p.MaxParams, 1)
-	for start := 0; start < len(args); start += size {
-		chunk := args[start:min(start+size, len(args))]
+	start := 0
+	for _, size := range p.sizes(len(args), max(p.MaxParams, 1)) {
+		chunk := args[start : start+size]
+		start += size
 		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, len(chunk), 1), "("), ")")
 		if err := fn(chunk, p.Rebind(in)); err != nil {
 			return err
@@ -170,8 +247,8 @@ func (p Portable) inChunks(args []any, fn func(chunk []any, in string) error) er
 	return nil
 }
 
-func eachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func (p Portable) eachRow(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := p.query(ctx, tx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (s *Store) ReadFeed(ctx context.Context, from, to int64, types []string) ([
 		q.WriteString(")")
 	}
 	q.WriteString(" ORDER BY position")
-	rows, err := s.read.QueryContext(ctx, s.dialect.Rebind(q.String()), args...)
+	rows, err := s.reads.QueryContext(ctx, s.dialect.Rebind(q.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s feed: %w", s.dialect.Name(), err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
 // ErrClosed is returned by appends after Close.
@@ -65,6 +66,7 @@ func (c *Config) setDefaults() {
 // Store implements eventstore.Store over database/sql.
 type Store struct {
 	read     *sql.DB
+	reads    *stmtcache.Cache // the reads' statements, prepared once
 	write    *sql.DB
 	dialect  Dialect
 	cfg      Config
@@ -87,6 +89,7 @@ func New(read, write *sql.DB, dialect Dialect, notifier *Notifier, cfg Config, o
 	cfg.setDefaults()
 	s := &Store{
 		read:     read,
+		reads:    stmtcache.New(read),
 		write:    write,
 		dialect:  dialect,
 		cfg:      cfg,
@@ -578,7 +581,7 @@ func readLimit(limit int) int {
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]domain.RecordedEvent, error) {
-	rows, err := s.read.QueryContext(ctx, s.dialect.Rebind(query), args...)
+	rows, err := s.reads.QueryContext(ctx, s.dialect.Rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s event store: %w", s.dialect.Name(), err)
 	}
@@ -614,7 +617,7 @@ func (s *Store) Head(ctx context.Context) (int64, []byte, error) {
 		pos  int64
 		hash []byte
 	)
-	err := s.read.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&pos, &hash)
+	err := s.reads.QueryRowContext(ctx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").Scan(&pos, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, nil
 	}
@@ -670,6 +673,7 @@ func (s *Store) Close() error {
 	s.closing.Do(func() {
 		close(s.done)
 		s.writerWG.Wait()
+		errs = append(errs, s.reads.Close())
 		for _, f := range s.onClose {
 			errs = append(errs, f())
 		}

@@ -96,7 +96,10 @@ const (
 	eventChunk  = "chunk"   // output: {run_id, seq, stream, text}
 	eventRunEnd = "run_end" // a run ended: {run_id, status}
 	eventReply  = "reply"   // the reply: {text, failed}
-	eventEnd    = "end"     // the request ended: {status}
+	// eventWait: the request waits, for approval or for a quota: {text},
+	// a sentence saying for what.
+	eventWait = "wait"
+	eventEnd  = "end" // the request ended: {status}
 )
 
 type sseMessage struct {
@@ -136,6 +139,10 @@ func replyOutOf(r dispatch.Reply) replyOut {
 		out.HTML = r.Rendered.Text
 	}
 	return out
+}
+
+type waitOut struct {
+	Text string `json:"text"`
 }
 
 type requestEnded struct {
@@ -178,7 +185,7 @@ func (f *requestFollower) apply(e domain.RecordedEvent) ([]sseMessage, error) {
 		if _, posted := p.(dispatch.ReplyPosted); !posted {
 			f.req = dispatch.Evolve(f.req, p)
 		}
-		return nil, nil
+		return f.waiting(p), nil
 	}
 	runID := strings.TrimPrefix(e.Stream, run.StreamPrefix)
 	f.req = dispatch.Evolve(f.req, dispatch.RunEvent{RunID: runID, Event: p})
@@ -197,6 +204,28 @@ func (f *requestFollower) apply(e domain.RecordedEvent) ([]sseMessage, error) {
 		}
 	}
 	return nil, nil
+}
+
+// waiting says, after an event of the request's stream, what it waits
+// for: approval (and who may give it), or room under a quota.
+func (f *requestFollower) waiting(p domain.Payload) []sseMessage {
+	switch p.(type) {
+	case dispatch.ApprovalRequested, dispatch.ApprovalGranted:
+		a := f.req.Approval()
+		if !a.Pending() {
+			return nil
+		}
+		text := "awaiting approval: it needs " + a.Needs() + " (" + a.Progress() + ")"
+		if len(a.Requested.Approvers) > 0 {
+			text += "; " + strings.Join(a.Requested.Approvers, ", ") + " may approve"
+		}
+		return []sseMessage{{eventWait, waitOut{Text: text + "; it expires at " + a.Requested.ExpiresAt.UTC().Format("15:04:05 UTC")}}}
+	case dispatch.QuotaWaiting:
+		if q, ok := f.req.Queued(); ok {
+			return []sseMessage{{eventWait, waitOut{Text: "queued: " + q.Sentence() + "; it waits until " + q.Until.UTC().Format("15:04:05 UTC")}}}
+		}
+	}
+	return nil
 }
 
 // ended reports whether the request has ended.

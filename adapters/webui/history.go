@@ -149,6 +149,8 @@ type requestData struct {
 	// text beside the output as the command printed it (Reply.Text).
 	Posted *postedReply
 	Events []eventRow
+	// Approval is the request's approval, nil when it asked for none.
+	Approval *approvalSection
 }
 
 // postedReply is a ReplyPosted as the request page shows it.
@@ -230,6 +232,7 @@ func (ui *UI) requestPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if reply, ok := f.reply(); ok {
 		data.Reply = &reply
 	}
+	data.Approval = approvalOf(id, events, v)
 	ui.render(w, r, http.StatusOK, "request", page{Title: "Request " + id, Section: "history", Viewer: v, Data: data})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/domain/bundle"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -62,6 +63,35 @@ type commandAccess struct {
 	Rule        string
 	Requires    string
 	Reason      string
+	// Approvals are the approval clauses of the command's rules, each with
+	// the criteria it applies under: which invocations need approval.
+	Approvals []string
+}
+
+// ruleApprovals lists the approval clauses of rules, as people read them:
+// "2 approvals from ops:approver when arg[0] == 'db'".
+func ruleApprovals(rs []bundle.Rule) []string {
+	var out []string
+	for _, r := range rs {
+		if r.Parsed == nil {
+			continue
+		}
+		a, ok := r.Parsed.Approval()
+		if !ok {
+			continue
+		}
+		text := a.String()
+		if a.Count == 1 {
+			text = "1 " + text
+		}
+		if c := r.Parsed.Criteria(); c != "" {
+			text += " when " + c
+		} else {
+			text += " always"
+		}
+		out = append(out, text)
+	}
+	return out
 }
 
 type userData struct {
@@ -123,8 +153,8 @@ func (ui *UI) userPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 func (ui *UI) whatMayRun(username string) []commandAccess {
 	facts := ui.cfg.Access
 	var out []commandAccess
-	check := func(command, description string) {
-		ca := commandAccess{Command: command, Description: description}
+	check := func(command, description string, approvals []string) {
+		ca := commandAccess{Command: command, Description: description, Approvals: approvals}
 		exp, err := httpapi.ExplainAccess(facts, username, command)
 		switch {
 		case errors.Is(err, httpapi.ErrNoSuchUser):
@@ -150,12 +180,12 @@ func (ui *UI) whatMayRun(username string) []commandAccess {
 			continue
 		}
 		for _, c := range b.Bundle.Commands() {
-			check(b.Bundle.Name+":"+c.Name, c.Description)
+			check(b.Bundle.Name+":"+c.Name, c.Description, ruleApprovals(c.Rules()))
 		}
 	}
 	builtins := facts.Builtins()
 	for _, name := range builtins.Names() {
-		check(dispatch.BuiltinBundle+":"+name, builtins[name].Description)
+		check(dispatch.BuiltinBundle+":"+name, builtins[name].Description, nil)
 	}
 	return out
 }

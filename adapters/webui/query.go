@@ -37,8 +37,8 @@ var historyParams = []string{"user", "room", "provider", "command", "status", "s
 // requestStatuses are the values of the status filter, as the history view
 // names them.
 var requestStatuses = []string{
-	projections.RequestReceived, projections.RequestRunning, projections.RequestCompleted, projections.RequestFailed,
-	projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser,
+	projections.RequestReceived, projections.RequestAwaitingApproval, projections.RequestQueued, projections.RequestRunning,
+	projections.RequestCompleted, projections.RequestFailed, projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser,
 }
 
 // timeLayouts are the forms since and until take besides a duration ago:

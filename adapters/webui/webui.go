@@ -57,7 +57,10 @@ type Config struct {
 	Access dispatch.Facts
 	// Permissions reads the permission view (users, groups, roles, grants).
 	Permissions httpapi.PermissionReader
-	Logger      zerolog.Logger
+	// Approvals reads the approvals view for the approvals page (nil: the
+	// page says the server does not serve it).
+	Approvals httpapi.ApprovalsReader
+	Logger    zerolog.Logger
 	// Heartbeat is how often a quiet console stream sends a comment line,
 	// so that proxies keep it open (default 15s).
 	Heartbeat time.Duration
@@ -160,6 +163,9 @@ func (ui *UI) routes() {
 	m.HandleFunc("GET /users/{name}", ui.authed(ui.userPage))
 	m.HandleFunc("GET /groups", ui.authed(ui.groupsPage))
 	m.HandleFunc("GET /roles", ui.authed(ui.rolesPage))
+	m.HandleFunc("GET /approvals", ui.authed(ui.approvalsPage))
+	m.HandleFunc("POST /approvals/{id}/approve", ui.authed(ui.approve))
+	m.HandleFunc("POST /approvals/{id}/reject", ui.authed(ui.reject))
 	m.HandleFunc("GET /audit", ui.authed(ui.auditPage))
 	m.HandleFunc("POST /audit/verify", ui.authed(ui.auditVerify))
 	m.HandleFunc("/", ui.authed(func(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -247,7 +253,8 @@ func parsePages() (map[string]*template.Template, error) {
 			}
 			return s[:n]
 		},
-		"join": strings.Join,
+		"join":       strings.Join,
+		"answerForm": func(id, csrf string) map[string]string { return map[string]string{"ID": id, "CSRF": csrf} },
 		"time": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

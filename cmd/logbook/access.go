@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -62,7 +63,10 @@ denied or does not parse, 2 when the question could not be asked.`,
 // stage's full explanation.
 func accessPrint(w io.Writer, e httpapi.AccessExplanation) error {
 	verdict := "denied"
-	if e.Allowed {
+	switch {
+	case e.Allowed && len(e.Approvals) > 0:
+		verdict = "allowed once approved"
+	case e.Allowed:
 		verdict = "allowed"
 	}
 	fmt.Fprintf(w, "%s would be %s for %s\n", accessQuote(e.Text), verdict, e.User)
@@ -104,6 +108,21 @@ func accessPrint(w io.Writer, e httpapi.AccessExplanation) error {
 			}
 			fmt.Fprintf(w, "stage %d (%s): %s\n", s.Stage, s.Command, why)
 		}
+	}
+	if len(e.Approvals) > 0 {
+		needs := make([]string, len(e.Approvals))
+		for i, a := range e.Approvals {
+			noun := "approvals"
+			if a.Needed == 1 {
+				noun = "approval"
+			}
+			needs[i] = fmt.Sprintf("%d %s from %s", a.Needed, noun, a.Permission)
+		}
+		fmt.Fprintf(w, "before anything runs it needs %s, never %s's own", strings.Join(needs, " and "), e.User)
+		if len(e.Approvers) > 0 {
+			fmt.Fprintf(w, " (may approve now: %s)", strings.Join(e.Approvers, ", "))
+		}
+		fmt.Fprintln(w)
 	}
 	if e.Denied != "" && e.Rejected == "" {
 		fmt.Fprintf(w, "denied: %s\n", e.Denied)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/rules"
 )
 
@@ -65,5 +66,17 @@ func TestAccessExplainPrintsATablePerStageAndExitsByTheVerdict(t *testing.T) {
 	var back httpapi.AccessExplanation
 	if err := json.Unmarshal([]byte(out), &back); err != nil || !back.Allowed || len(back.Stages) != 1 {
 		t.Fatalf("--json printed %s (%v)", out, err)
+	}
+
+	explanation.Approvals = []dispatch.ApprovalRequirement{{Permission: "deploy:approver", Needed: 2, Stages: []int{0}}}
+	explanation.Approvers = []string{"dave", "erin"}
+	out, _, err = runCLIOutput(t, "access", "explain", "toolbox:echo hi")
+	if err != nil {
+		t.Fatalf("a pipeline allowed once approved: %v", err)
+	}
+	for _, want := range []string{"would be allowed once approved for bob", "before anything runs it needs 2 approvals from deploy:approver, never bob's own (may approve now: dave, erin)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -38,8 +38,14 @@ func init() {
 	register(adminNewCmd("alias", "Name a pipeline: yours, or with --site one for everyone",
 		"alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list",
 		"  logbook alias create st 'toolbox:date --format 15:04'"))
+	register(adminNewCmd("config", "Set a bundle's configuration per layer and show what a run gets, and from which layer",
+		"config set BUNDLE [--room R | --group G | --user U] KEY=VALUE | unset BUNDLE [--room R | --group G | --user U] KEY | show BUNDLE [--room R] [--user U]",
+		"  logbook config set aws AWS_REGION=eu-west-1\n  logbook config set aws --room ops AWS_REGION=us-east-1\n  logbook config show aws --room ops --user bob"))
 	bundleRegisterSubcommand(adminNewBundleInstallCmd)
+	bundleRegisterSubcommand(adminNewBundleUpgradeCmd)
 	for _, sub := range []struct{ use, short string }{
+		{"uninstall NAME", "Uninstall a bundle, every version of it, and the images no installed bundle uses"},
+		{"search REGISTRY[/PREFIX]", "List a registry's repositories under PREFIX with their tags (its catalog API)"},
 		{"enable NAME VERSION", "Enable an installed version of a bundle"},
 		{"disable NAME", "Stop a bundle's commands from running"},
 		{"list", "List the installed bundles and their enabled versions"},
@@ -51,7 +57,7 @@ func init() {
 // adminValueOptions are the builtins' options that take a value. The
 // builtins declare no options, so the chat text must say --name=VALUE;
 // the CLI also accepts the usual --name VALUE and joins the two.
-var adminValueOptions = []string{"email", "note", "user", "limit", "base64"}
+var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group"}
 
 // adminNewCmd mirrors one builtin. Its arguments pass through unparsed
 // (flags included), so the CLI and chat accept the same words.
@@ -67,7 +73,9 @@ func adminNewCmd(name, short, usage, example string) func() *cobra.Command {
 				if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 					return cmd.Help()
 				}
-				return adminSend(cmd, adminCommandText(name, args))
+				asJSON := slices.Contains(args, "--json")
+				args = slices.DeleteFunc(args, func(a string) bool { return a == "--json" })
+				return adminSendAs(cmd, adminCommandText(name, args), asJSON)
 			},
 		}
 	}
@@ -75,28 +83,63 @@ func adminNewCmd(name, short, usage, example string) func() *cobra.Command {
 
 func adminNewBundleCmd(use, short string) *cobra.Command {
 	sub := strings.Fields(use)[0]
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   use,
 		Short: short + " (sends `bundle " + sub + "` to the server)",
 		Args:  cobra.ExactArgs(len(strings.Fields(use)) - 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return adminSend(cmd, adminCommandText("bundle", append([]string{sub}, args...)))
+			return adminSendAs(cmd, adminCommandText("bundle", append([]string{sub}, args...)), asJSON)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reply as JSON")
+	return cmd
+}
+
+func adminNewBundleUpgradeCmd() *cobra.Command {
+	var to string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "upgrade NAME [--to TAG]",
+		Short: "Upgrade a bundle installed from an image to a newer tag of its repository (sends `bundle upgrade`)",
+		Long: `List the tags of the bundle's repository that are newer than the installed one
+(semantic version order), pull the newest (or --to TAG), print what changes
+(commands, options, rules, permissions, the image's digest), and record the
+new version, enabled, pinned to the digest pulled.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			words := []string{"upgrade", args[0]}
+			if to != "" {
+				words = append(words, "--to="+to)
+			}
+			return adminSendAs(cmd, adminCommandText("bundle", words), asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "upgrade to this tag rather than the newest")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reply as JSON")
+	return cmd
 }
 
 func adminNewBundleInstallCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "install FILE | install NAME VERSION",
-		Short: "Install a bundle config on the server (and enable it), or enable an installed version",
-		Long: `Read FILE (YAML or JSON, as ` + "`bundle validate`" + ` reads it) and send it to the server
-as ` + "`bundle install --base64=...`" + `; with NAME VERSION, enable a version installed
-before. The config must validate; installing the same version with a
-different config is refused.`,
+		Use:   "install IMAGE[:TAG] | install FILE | install NAME VERSION",
+		Short: "Install a bundle from an image or a config on the server (and enable it), or enable an installed version",
+		Long: `With IMAGE[:TAG], the server pulls the image (with the registry logins of its
+Docker config.json), reads the config the image carries at
+/bundle/config.yaml without starting it, and installs it pinned to the
+image's digest: its runs use repository@sha256:..., whatever the tag later
+points to. With FILE (YAML or JSON, as ` + "`bundle validate`" + ` reads it) it sends the
+config as ` + "`bundle install --base64=...`" + `, and the server pulls its image if the
+host lacks it; with NAME VERSION, it enables a version installed before.
+The config must validate; installing the same version with different
+content is refused.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 {
 				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0], args[1]}))
+			}
+			if adminLooksLikeImage(args[0]) {
+				return adminSend(cmd, adminCommandText("bundle", []string{"install", args[0]}))
 			}
 			config, err := os.ReadFile(args[0])
 			if err != nil {
@@ -148,7 +191,12 @@ func adminQuote(s string) string {
 }
 
 // adminSend issues text as a request and prints the reply as rendered.
-func adminSend(cmd *cobra.Command, text string) error {
+func adminSend(cmd *cobra.Command, text string) error { return adminSendAs(cmd, text, false) }
+
+// adminSendAs issues text as a request and prints the reply: its text (a
+// table when the builtin answered rows), or with asJSON the value the
+// builtin answered, as JSON.
+func adminSendAs(cmd *cobra.Command, text string, asJSON bool) error {
 	var answer struct {
 		RequestID string          `json:"request_id"`
 		Reply     *dispatch.Reply `json:"reply"`
@@ -160,7 +208,21 @@ func adminSend(cmd *cobra.Command, text string) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "request %s is still running; see `logbook history`\n", answer.RequestID)
 		return nil
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(replyText(answer.Reply), "\n"))
+	if asJSON {
+		if err := writeJSON(cmd.OutOrStdout(), answer.Reply); err != nil {
+			return err
+		}
+	} else if headers, rows, ok := adminRows(answer.Reply.Value); ok && !answer.Reply.Failed {
+		t := newTable(cmd.OutOrStdout(), headers...)
+		for _, row := range rows {
+			t.Row(row...)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(replyText(answer.Reply), "\n"))
+	}
 	if answer.Reply.Failed {
 		return exitWith(1, "")
 	}
@@ -206,4 +268,67 @@ func postJSON(cmd *cobra.Command, path string, body, out any) error {
 		return exitWith(2, "the server answered %s with something that is not the expected JSON: %.200s", resp.Status, answer)
 	}
 	return nil
+}
+
+// adminRows reads a builtin's value that is a list of objects with the
+// same string fields (config show, secret list) as a table: the fields,
+// upper-cased, in their first object's order, and a row for each object.
+func adminRows(value json.RawMessage) ([]string, [][]any, bool) {
+	var objects []json.RawMessage
+	if json.Unmarshal(value, &objects) != nil || len(objects) == 0 {
+		return nil, nil, false
+	}
+	var keys []string
+	dec := json.NewDecoder(bytes.NewReader(objects[0]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, false
+		}
+		key, _ := tok.(string)
+		keys = append(keys, key)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return nil, nil, false
+		}
+	}
+	var rows [][]any
+	for _, raw := range objects {
+		var obj map[string]string
+		if json.Unmarshal(raw, &obj) != nil || len(obj) != len(keys) || obj["body"] != "" {
+			return nil, nil, false
+		}
+		row := make([]any, len(keys))
+		for i, k := range keys {
+			v, ok := obj[k]
+			if !ok {
+				return nil, nil, false
+			}
+			row[i] = v
+		}
+		rows = append(rows, row)
+	}
+	headers := make([]string, len(keys))
+	for i, k := range keys {
+		headers[i] = strings.ToUpper(k)
+	}
+	return headers, rows, true
+}
+
+// adminLooksLikeImage tells `bundle install IMAGE` from `bundle install
+// FILE`: a file that exists, a path, or a name ending like a config is a
+// file.
+func adminLooksLikeImage(arg string) bool {
+	if _, err := os.Stat(arg); err == nil {
+		return false
+	}
+	for _, suffix := range []string{".yaml", ".yml", ".json"} {
+		if strings.HasSuffix(arg, suffix) {
+			return false
+		}
+	}
+	return !strings.HasPrefix(arg, "/") && !strings.HasPrefix(arg, ".") && !strings.ContainsAny(arg, " \t\n")
 }

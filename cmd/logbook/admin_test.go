@@ -121,3 +121,16 @@ func TestBundleInstallSendsTheFileAsBase64(t *testing.T) {
 		t.Fatalf("sent %q", *texts)
 	}
 }
+
+func TestAdminRowsPrintsAListOfObjectsAsATable(t *testing.T) {
+	t.Parallel()
+	headers, rows, ok := adminRows([]byte(`[{"key":"A","value":"1","layer":"base"},{"key":"B","value":"[secret, version 2]","layer":"user/bob"}]`))
+	if !ok || strings.Join(headers, " ") != "KEY VALUE LAYER" || len(rows) != 2 || rows[1][2] != "user/bob" {
+		t.Fatalf("adminRows = %v %v %v", headers, rows, ok)
+	}
+	for _, value := range []string{`[{"body":["text"]}]`, `[{"a":"1"},{"b":"2"}]`, `[{"n":1}]`, `{"a":"1"}`, `[]`} {
+		if _, _, ok := adminRows([]byte(value)); ok {
+			t.Errorf("adminRows(%s) read a table", value)
+		}
+	}
+}

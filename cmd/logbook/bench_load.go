@@ -76,6 +76,7 @@ type loadResult struct {
 func newBenchLoadCmd() *cobra.Command {
 	var (
 		database, kinds string
+		profile         string
 		inflight, n     int
 		duration        time.Duration
 		rate            float64
@@ -123,7 +124,7 @@ not measured.`,
 				return redactErr(err, database)
 			}
 			defer cleanup()
-			srv, err := startLoadServer(ctx, target)
+			srv, err := startLoadServer(ctx, target, profile)
 			if err != nil {
 				return redactErr(err, target)
 			}
@@ -169,6 +170,7 @@ not measured.`,
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to drive each kind")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "requests a second, sent on schedule (0: as fast as --inflight allows)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array, an object per kind")
+	cmd.Flags().StringVar(&profile, "profile", "", "write a CPU profile of the server's whole run to this file (LOGBOOK_CPU_PROFILE)")
 	return cmd
 }
 
@@ -185,7 +187,7 @@ var adminTokenLine = regexp.MustCompile(`admin token: (lbk_[A-Za-z0-9_-]+)`)
 
 // startLoadServer starts `logbook serve` on database and waits until it is
 // ready and has printed its admin token.
-func startLoadServer(ctx context.Context, database string) (*loadServer, error) {
+func startLoadServer(ctx context.Context, database, profile string) (*loadServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -199,7 +201,7 @@ func startLoadServer(ctx context.Context, database string) (*loadServer, error) 
 	s := &loadServer{url: "http://" + addr, logs: &bytes.Buffer{}, client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	s.cmd = exec.Command(self, "serve")
 	s.cmd.Env = append(os.Environ(), "LOGBOOK_DATABASE_URL="+database, "LOGBOOK_HTTP_ADDR="+addr, "LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_LOG_FORMAT=json",
-		"LOGBOOK_DATA_DIR="+filepath.Join(os.TempDir(), "logbook-bench-load-unused"))
+		"LOGBOOK_DATA_DIR="+filepath.Join(os.TempDir(), "logbook-bench-load-unused"), "LOGBOOK_CPU_PROFILE="+profile)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

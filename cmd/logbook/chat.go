@@ -25,7 +25,8 @@ import (
 
 // slackConfig is LOGBOOK_SLACK_*. Slack runs when the bot token is set,
 // over Socket Mode when the app token is set too, and over the Events API
-// (POST /slack/events, /slack/commands) when the signing secret is.
+// (POST /slack/events, /slack/commands, /slack/interactivity) when the
+// signing secret is.
 type slackConfig struct {
 	AppToken      string // LOGBOOK_SLACK_APP_TOKEN (xapp-…): Socket Mode
 	BotToken      string // LOGBOOK_SLACK_BOT_TOKEN (xoxb-…): the Web API
@@ -97,6 +98,7 @@ func chatProviders(cfg config, log zerolog.Logger) ([]chat.Provider, map[string]
 		providers = append(providers, p)
 		routes["/slack/events"] = p.EventsHandler()
 		routes["/slack/commands"] = p.CommandsHandler()
+		routes["/slack/interactivity"] = p.InteractivityHandler()
 	}
 
 	// IRC: LOGBOOK_IRC_* (adapters/irc), when LOGBOOK_IRC_SERVER is set.

@@ -18,9 +18,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/postgres"
+	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/internal/supervisor"
 )
@@ -36,6 +39,7 @@ type config struct {
 	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
+	CPUProfile  string // LOGBOOK_CPU_PROFILE: write a CPU profile of serve's whole run to this file (diagnostics)
 	Slack       slackConfig
 	IRC         ircSettings // LOGBOOK_IRC_*
 	// SelfRegister (LOGBOOK_SELF_REGISTER=1) lets an unknown chat user in as
@@ -44,11 +48,31 @@ type config struct {
 	SelfRegister      bool
 	SelfRegisterGroup string
 	selfRegisterRaw   string
+	// ApprovalTTL (LOGBOOK_APPROVAL_TTL, a duration, default 15m) is how
+	// long a request waits for the approvals its rules ask for.
+	ApprovalTTL    time.Duration
+	approvalTTLRaw string
+	// Quotas (LOGBOOK_QUOTAS) are the site's quotas over what bundles
+	// declare: "ops.concurrency.user=1, *.rate=30".
+	Quotas    bundle.QuotaOverrides
+	quotasErr error
 	// MaxPids (LOGBOOK_MAX_PIDS) caps the pids limit of every run and of
 	// what bundles may ask for.
 	MaxPids    int64
 	maxPidsErr error
+	// SecretKeyFile (LOGBOOK_SECRET_KEY_FILE) holds the key secrets are
+	// encrypted under. Unset on SQLite: one made at first start under
+	// DataDir; unset on PostgreSQL: the server keeps no secrets.
+	SecretKeyFile string
+	// PullTimeout (LOGBOOK_PULL_TIMEOUT) bounds one pull of a bundle
+	// image; the pull runs on its own, not under the builtin's 30s.
+	PullTimeout    time.Duration
+	pullTimeoutErr error
 }
+
+// maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
+// longer is better asked again.
+const maxApprovalTTL = 7 * 24 * time.Hour
 
 func loadConfig() (config, error) {
 	c := config{
@@ -60,13 +84,29 @@ func loadConfig() (config, error) {
 		Runtime:     os.Getenv("LOGBOOK_RUNTIME"),
 		SQLiteSync:  os.Getenv("LOGBOOK_SQLITE_SYNC"),
 		PublicURL:   os.Getenv("LOGBOOK_PUBLIC_URL"),
+		CPUProfile:  os.Getenv("LOGBOOK_CPU_PROFILE"),
 		Slack:       loadSlackConfig(),
 		IRC:         loadIRCSettings(),
 	}
 	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
 	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
 	c.SelfRegisterGroup = os.Getenv("LOGBOOK_SELF_REGISTER_GROUP")
+	c.approvalTTLRaw = os.Getenv("LOGBOOK_APPROVAL_TTL")
+	c.ApprovalTTL = dispatch.DefaultApprovalTTL
+	if c.approvalTTLRaw != "" {
+		c.ApprovalTTL, _ = time.ParseDuration(c.approvalTTLRaw)
+	}
+	c.Quotas, c.quotasErr = bundle.ParseQuotaOverrides(os.Getenv("LOGBOOK_QUOTAS"))
 	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
+	c.SecretKeyFile = os.Getenv("LOGBOOK_SECRET_KEY_FILE")
+	c.PullTimeout = 10 * time.Minute
+	if raw := os.Getenv("LOGBOOK_PULL_TIMEOUT"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			c.pullTimeoutErr = fmt.Errorf("LOGBOOK_PULL_TIMEOUT %q is not a duration of a second or more, such as 10m", raw)
+		}
+		c.PullTimeout = d
+	}
 	return c, c.Validate()
 }
 
@@ -127,8 +167,17 @@ func (c config) Validate() error {
 			errs = append(errs, fmt.Errorf("LOGBOOK_SELF_REGISTER_GROUP is set but LOGBOOK_SELF_REGISTER is not 1"))
 		}
 	}
+	if c.ApprovalTTL <= 0 || c.ApprovalTTL > maxApprovalTTL {
+		errs = append(errs, fmt.Errorf("LOGBOOK_APPROVAL_TTL %q is not a duration above zero and at most 168h, such as 15m", c.approvalTTLRaw))
+	}
+	if c.quotasErr != nil {
+		errs = append(errs, fmt.Errorf("LOGBOOK_QUOTAS: %w", c.quotasErr))
+	}
 	if c.maxPidsErr != nil {
 		errs = append(errs, c.maxPidsErr)
+	}
+	if c.pullTimeoutErr != nil {
+		errs = append(errs, c.pullTimeoutErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {
@@ -287,4 +336,34 @@ func newLogger(c config, w io.Writer) zerolog.Logger {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// defaultSecretKeyFile is where the embedded default keeps the key it
+// makes at first start.
+const defaultSecretKeyFile = "secret.key"
+
+// secretKeyFile says which key file the server's vault uses: the setting,
+// else on SQLite the one under the data directory (made at first start,
+// mode 0600), else none: on PostgreSQL several hosts may share the
+// database, and a key made on one would strand the secrets on it.
+func secretKeyFile(c config, log zerolog.Logger) (string, error) {
+	if c.SecretKeyFile != "" {
+		if _, err := os.Stat(c.SecretKeyFile); err != nil {
+			return "", fmt.Errorf("LOGBOOK_SECRET_KEY_FILE: %w (make one with 32 random bytes in base64: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)", err)
+		}
+		return c.SecretKeyFile, nil
+	}
+	kind, _, err := parseDatabaseURL(c.DatabaseURL, c.DataDir)
+	if err != nil || kind != "sqlite" {
+		return "", err
+	}
+	path := filepath.Join(c.DataDir, defaultSecretKeyFile)
+	created, err := secretvault.EnsureKeyFile(path)
+	if err != nil {
+		return "", fmt.Errorf("make the secret key file %s: %w", path, err)
+	}
+	if created {
+		log.Info().Str("key_file", path).Msg("made the key secrets are encrypted under (mode 0600): back it up with the database, or the secrets are lost")
+	}
+	return path, nil
 }

@@ -201,7 +201,8 @@ from where, the status and how long it took. Filters combine. A page holds
 --limit rows; when there are more, the cursor for the next page is printed
 on stderr (and as next_cursor with --json).
 
-Statuses: received, running, completed, failed, denied, rejected, unknown-user.
+Statuses: received, awaiting-approval, queued, running, completed, failed,
+denied, rejected, unknown-user.
 Exit 0 on success, 2 when the server cannot be reached, refuses the token or
 the input.`,
 		Example: `  logbook history --user alice --since 1h

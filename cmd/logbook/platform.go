@@ -12,9 +12,11 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/process"
+	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/dispatcher/admin"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
@@ -36,6 +38,7 @@ type platform struct {
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
 	chat       *chatSet
+	secrets    *dispatcher.Secrets
 	// live hands the events of followed transcripts and console requests
 	// to their readers: one follower of the log for all of them.
 	live *eventstore.Hub
@@ -58,11 +61,25 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	}
 	sup.Start(ctx, supervisor.Part{Name: "runtime", Run: waitForStop, Stop: closeRT, StopTimeout: 30 * time.Second})
 
+	vault, err := openVault(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
 	// The facts the dispatcher decides with, which the builtins read too.
 	viewsDB := projections.DBOf(store)
-	adminBuiltins, err := admin.Builtins(admin.Config{
+	adminCfg := admin.Config{
 		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
-	})
+		Vault: vaultPort(vault),
+	}
+	if eng != nil {
+		// Bundles install from images only where they run in containers.
+		registry, err := docker.NewRegistry(docker.RegistryConfig{Engine: eng, CredentialsFile: docker.DefaultCredentialsFile(), PullTimeout: cfg.PullTimeout, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		adminCfg.Images = registry
+	}
+	adminBuiltins, err := admin.Builtins(adminCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +88,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...),
-		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids}, p.chat.canPost)
+		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids, ApprovalTTL: cfg.ApprovalTTL, Quotas: cfg.Quotas}, p.chat.canPost)
 
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
@@ -146,12 +163,16 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{}},
-		Chat:        p.chat.providers, TranscriptURL: p.chat.transcriptURL,
+		Chat:        p.chat.providers, TranscriptURL: p.chat.transcriptURL, Vault: vaultPort(vault),
 	})
 	if err != nil {
 		return nil, err
 	}
 	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
+	p.secrets = &dispatcher.Secrets{Store: store, Facts: p.facts}
+	if vault != nil {
+		p.secrets.Vault, p.secrets.Rotator = vault, vault
+	}
 	p.chat.start(ctx, sup, p.dispatcher, log)
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
@@ -166,6 +187,28 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		buildSampleImage(ctx, eng, b.Image(), log)
 	}
 	return p, nil
+}
+
+// openVault opens the vault secrets are kept in, or none when the server
+// has no key file (PostgreSQL without LOGBOOK_SECRET_KEY_FILE).
+func openVault(cfg config, store *sqlstore.Store, log zerolog.Logger) (*secretvault.Vault, error) {
+	keyFile, err := secretKeyFile(cfg, log)
+	if err != nil || keyFile == "" {
+		if err == nil {
+			log.Info().Msg("secrets are off: set LOGBOOK_SECRET_KEY_FILE to keep them (bundles' plain configuration works without)")
+		}
+		return nil, err
+	}
+	return secretvault.Open(secretvault.Config{Read: store.DB(), Write: store.WriteDB(), Rebind: rebindFor(store), KeyFile: keyFile})
+}
+
+// vaultPort is v as the port, nil when there is none (a nil pointer in
+// an interface would not read as nil).
+func vaultPort(v *secretvault.Vault) bundleconfig.Vault {
+	if v == nil {
+		return nil
+	}
+	return v
 }
 
 // waitForStop is the Run of a part that only holds a resource open: it

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,8 +25,10 @@ func newRuleCmd() *cobra.Command {
 		Use:   "check --rule 'RULE' [--perm ns:p ...] -- 'INVOCATION'",
 		Short: "Evaluate one rule against one single-stage invocation",
 		Long: `Evaluate one rule against one invocation, as if the user held exactly the
---perm permissions. Prints allowed, denied or no match on stdout and the
-explanation on stderr (with --json, the whole explanation on stdout).
+--perm permissions. Prints allowed, denied or no match on stdout (an allowed invocation the rule
+asks approval for: "allowed once approved: 2 approvals from ns:perm") and
+the explanation on stderr (with --json, the whole explanation, approvals
+included, on stdout).
 Exit 0 when allowed, 1 when denied or no rule matches, 2 when the rule or the
 invocation does not parse. Write the invocation's command in full (ns:cmd).`,
 		Example: `  logbook rule check --rule 'when command is ops:deploy with arg[0] == "prod" must have ops:prod' --perm ops:prod -- 'ops:deploy prod'`,
@@ -49,6 +52,8 @@ invocation does not parse. Write the invocation's command in full (ns:cmd).`,
 			decision := rules.Evaluate([]*rules.Rule{r}, inv, func(p string) bool { return held[p] })
 			verdict := "denied"
 			switch {
+			case decision.Allowed && len(decision.Approvals) > 0:
+				verdict = "allowed once approved: " + approvalsSentence(decision.Approvals)
 			case decision.Allowed:
 				verdict = "allowed"
 			case decision.Reason == rules.ReasonNoMatchingRule || decision.Reason == rules.ReasonNoRules:
@@ -73,6 +78,19 @@ invocation does not parse. Write the invocation's command in full (ns:cmd).`,
 	check.Flags().BoolVar(&asJSON, "json", false, "print the explanation as JSON")
 	rule.AddCommand(check)
 	return rule
+}
+
+// approvalsSentence writes approval clauses as people read them: "2
+// approvals from ops:approver and 1 approval from site:dba".
+func approvalsSentence(approvals []rules.Approval) string {
+	words := make([]string, len(approvals))
+	for i, a := range approvals {
+		words[i] = a.String()
+		if a.Count == 1 {
+			words[i] = "1 " + words[i]
+		}
+	}
+	return strings.Join(words, " and ")
 }
 
 // ruleInvocation parses a single-stage pipeline into what rules evaluate.

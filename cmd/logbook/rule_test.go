@@ -23,6 +23,11 @@ func TestRuleCheck(t *testing.T) {
 		{"an invocation that does not parse exits 2", []string{"--rule", prodRule, "--", `ops:deploy "prod`}, "", 2},
 		{"a bare command name exits 2", []string{"--rule", prodRule, "--", "deploy prod"}, "", 2},
 		{"a pipeline exits 2", []string{"--rule", prodRule, "--", "ops:deploy prod | ops:notify"}, "", 2},
+		{"a rule asking for approval says which approvals it needs", []string{"--rule", `when command is deploy:prod with arg[0] == 'db' must have deploy:run with 2 approvals from deploy:approver`,
+			"--perm", "deploy:run", "--", "deploy:prod db"}, "allowed once approved: 2 approvals from deploy:approver\n", 0},
+		{"an approval clause does not let a user without the permission in", []string{"--rule", `when command is deploy:prod must have deploy:run with approval from deploy:approver`,
+			"--perm", "deploy:approver", "--", "deploy:prod"}, "denied\n", 1},
+		{"a malformed approval clause exits 2", []string{"--rule", `when command is deploy:prod must have deploy:run with 2 approval from deploy:approver`, "--", "deploy:prod"}, "", 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ func newSayCmd() *cobra.Command {
 		as     string
 		room   string
 		asJSON bool
+		noWait bool
 	)
 	cmd := &cobra.Command{
 		Use:   "say [--as USER] 'TEXT'",
@@ -43,7 +44,9 @@ default rendering, or Logbook's error template). --json prints the request
 id and the whole reply instead: the output as the command printed it
 (text, value), and the rendering (rendered.text, rendered.directives).
 Exit 1 when the request failed or was denied. --as runs it as another user
-(needs the logbook:admin permission).`,
+(needs the logbook:admin permission). --no-wait prints the request id at
+once, without waiting: for a request that waits for approval (logbook
+approvals).`,
 		Example: `  logbook say 'echo hello'
   logbook say '!echo hello | wc'`,
 		Args: cobra.ExactArgs(1),
@@ -53,13 +56,19 @@ Exit 1 when the request failed or was denied. --as runs it as another user
 				Reply     *dispatch.Reply `json:"reply,omitempty"`
 			}
 			body := map[string]string{"text": args[0], "as": as, "room": room}
-			if err := postJSON(cmd, "/v1/requests?wait=1", body, &answer); err != nil {
+			path := "/v1/requests?wait=1"
+			if noWait {
+				path = "/v1/requests"
+			}
+			if err := postJSON(cmd, path, body, &answer); err != nil {
 				return err
 			}
 			if asJSON {
 				if err := writeJSON(cmd.OutOrStdout(), answer); err != nil {
 					return err
 				}
+			} else if answer.Reply == nil && noWait {
+				fmt.Fprintf(cmd.OutOrStdout(), "request %s recorded; see `logbook history`\n", answer.RequestID)
 			} else if answer.Reply == nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "request %s is still running; see `logbook history`\n", answer.RequestID)
 			} else {
@@ -74,6 +83,7 @@ Exit 1 when the request failed or was denied. --as runs it as another user
 	cmd.Flags().StringVar(&as, "as", "", "run as this user (needs logbook:admin)")
 	cmd.Flags().StringVar(&room, "room", "", "the room the request says it came from (default api)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the request id and the whole reply as JSON")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the request id once it is recorded, without waiting for the reply")
 	return cmd
 }
 

@@ -107,6 +107,14 @@ func (s *server) currentAPI() *httpapi.API {
 func serve(ctx context.Context, cfg config) error {
 	log := newLogger(cfg, os.Stderr)
 	ctx = log.WithContext(ctx)
+	if cfg.CPUProfile != "" {
+		// A diagnostic: the whole life of the server, written at shutdown.
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("LOGBOOK_CPU_PROFILE: %w", err)
+		}
+		defer stop()
+	}
 	srv := &server{sup: supervisor.New(supervisor.Config{Logger: log})}
 
 	listener, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -191,9 +199,9 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 		return supervisor.Permanent(fmt.Errorf("start: %w", err))
 	}
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
-		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store))}
+		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Logger: log})
+		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Logger: log})
 	if err != nil {
 		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))
 	}

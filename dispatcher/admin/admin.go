@@ -21,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/pipeline"
@@ -59,6 +60,8 @@ type Facts interface {
 	// KeepSecret holds secret for the reply to requestID and returns the
 	// placeholder the recorded output carries instead.
 	KeepSecret(requestID, secret string) string
+	// ConfigEntries lists every layer's configuration of a bundle.
+	ConfigEntries(bundle string) []bundleconfig.Entry
 }
 
 // Config configures the administration and query builtins.
@@ -69,6 +72,12 @@ type Config struct {
 	// when either is nil those builtins are left out.
 	History     HistoryReader
 	Transcripts TranscriptReader
+	// Vault holds secret values: secret unset deletes from it (nil: the
+	// server keeps no secrets).
+	Vault bundleconfig.Vault
+	// Images pulls bundle images and reads registries (nil: bundles are
+	// installed from configs only, as without Docker).
+	Images Images
 }
 
 // Validate reports what is missing.
@@ -117,9 +126,13 @@ func Builtins(cfg Config) ([]dispatch.Builtin, error) {
 		{"permission", "Creates site permissions and lists every permission.",
 			"permission create site:NAME | list",
 			[]string{"when command is logbook:permission must have logbook:manage_roles"}, a.permission, false},
-		{"bundle", "Installs, enables, disables and lists bundles.",
+		{"bundle", "Installs bundles from images or configs; upgrades, uninstalls, searches registries, enables, disables and lists them.",
 			"bundle install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | enable NAME VERSION | disable NAME | list",
 			[]string{"when command is logbook:bundle must have logbook:manage_bundles"}, a.bundle, false},
+		{"config", "Sets a bundle's configuration per layer (base, room, group, user) and shows what a run gets.",
+			configUsage, []string{"when command is logbook:config must have logbook:manage_bundles"}, a.config, false},
+		{"secret", "Lists and removes a bundle's secrets; `logbook secret set` sets one from standard input.",
+			secretUsage, []string{"when command is logbook:secret must have logbook:manage_bundles"}, a.secret, false},
 		{"alias", "Names a pipeline: your own alias, or with --site one for everyone.",
 			"alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list",
 			[]string{
@@ -565,16 +578,31 @@ func (a *admin) permission(c *adminCall) (run.Result, error) {
 	return dispatch.BodyResult(perms...), nil
 }
 
-const bundleUsage = "bundle install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | enable NAME VERSION | disable NAME | list"
+const bundleUsage = "bundle install IMAGE[:TAG] | install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | upgrade NAME [--to=TAG] | uninstall NAME | search REGISTRY[/PREFIX] | enable NAME VERSION | disable NAME | list"
 
 func (a *admin) bundle(c *adminCall) (run.Result, error) {
-	sub, args, err := subcommand(c, bundleUsage, "install", "enable", "disable", "list")
+	sub, args, err := subcommand(c, bundleUsage, "install", "upgrade", "uninstall", "search", "enable", "disable", "list")
 	if err != nil {
 		return run.Result{}, err
 	}
 	switch sub {
 	case "install":
 		return a.bundleInstall(c, args)
+	case "upgrade":
+		if err := needArgs(args, 1, "bundle upgrade NAME [--to=TAG]"); err != nil {
+			return run.Result{}, err
+		}
+		return a.bundleUpgrade(c, args[0])
+	case "uninstall":
+		if err := needArgs(args, 1, "bundle uninstall NAME"); err != nil {
+			return run.Result{}, err
+		}
+		return a.bundleUninstall(c, args[0])
+	case "search":
+		if err := needArgs(args, 1, "bundle search REGISTRY[/PREFIX]"); err != nil {
+			return run.Result{}, err
+		}
+		return a.bundleSearch(c, args[0])
 	case "enable":
 		if err := needArgs(args, 2, "bundle enable NAME VERSION"); err != nil {
 			return run.Result{}, err
@@ -619,6 +647,8 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 		if err != nil {
 			return run.Result{}, fmt.Errorf("--base64 is not standard base64: %v", err)
 		}
+	case !isEncoded && len(args) == 1 && looksLikeImage(args[0]):
+		return a.installImage(c, args[0])
 	case !isEncoded && len(args) == 1:
 		config = []byte(args[0])
 	case !isEncoded && len(args) == 2:
@@ -629,12 +659,9 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 	default:
 		return run.Result{}, fmt.Errorf("usage: %s", bundleUsage)
 	}
-	b, err := bundle.LoadForSite(config, bundle.Site{MaxPids: c.facts.Settings().MaxPids})
+	b, err := a.loadBundle(c, config, "the bundle config")
 	if err != nil {
-		return run.Result{}, fmt.Errorf("the bundle config does not load: %v", err)
-	}
-	if b.Name == dispatch.BuiltinBundle || b.Name == access.SiteNamespace {
-		return run.Result{}, fmt.Errorf("the bundle name %s is reserved", b.Name)
+		return run.Result{}, err
 	}
 	if old, ok := c.facts.InstalledConfig(b.Name, b.Version); ok {
 		if old != string(config) {
@@ -642,16 +669,10 @@ func (a *admin) bundleInstall(c *adminCall, args []string) (run.Result, error) {
 		}
 		return a.bundleEnable(c, b.Name, b.Version)
 	}
-	stream, events, ids := bundle.InstallEvents(b, config)
-	c.Record(dispatch.Change{Stream: stream, Expected: eventstore.Any, Events: events, IDs: ids})
+	pinned, pulled := a.ensureImage(c, b)
+	a.recordInstall(c, b, config, pinned)
 	lines := []string{fmt.Sprintf("Installed and enabled bundle %s %s (%d commands).", b.Name, b.Version, len(b.Commands()))}
-	if len(b.Permissions) > 0 {
-		lines = append(lines, "It declares "+strings.Join(b.Permissions, ", ")+"; grant them to roles with `role grant ROLE PERMISSION`.")
-	}
-	for _, w := range b.Warnings() {
-		lines = append(lines, "Warning: "+w.String())
-	}
-	return dispatch.BodyResult(lines...), nil
+	return dispatch.BodyResult(append(append(lines, pulled...), installNotes(c, b)...)...), nil
 }
 
 func (a *admin) bundleEnable(c *adminCall, name, version string) (run.Result, error) {

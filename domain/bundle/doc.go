@@ -86,4 +86,36 @@
 // warm or single-use as uid 0 is an error: the agent that starts it runs
 // as root, and a command with the agent's uid could reach it (and, warm,
 // the runs after its own).
+//
+// # Quotas
+//
+// The bundle's execution section may also bound how much of it runs, for
+// the whole bundle only (a command's own is an error):
+//
+//	execution:
+//	  concurrency:
+//	    bundle: 4       # runs of the bundle's commands in flight
+//	    user: 1         # ... of one user
+//	    room: 2         # ... from one room
+//	  rate: 10          # requests one user may start with the bundle in a minute
+//	  queue: 30s        # how long a request over a quota waits; 0s refuses at once
+//
+// Counts are 1 to 1,000,000; queue is 0s to 1h. The site overrides them
+// (ParseQuotaOverrides reads LOGBOOK_QUOTAS: ops.concurrency.user=1,
+// *.rate=30), where 0 means no bound: QuotaOverrides.For gives the site's
+// setting for the bundle, else the bundle's, else the site's default.
+//
+// # Approvals
+//
+// A rule may ask for approval (`must have ops:deploy with 2 approvals from
+// ops:approver`, see domain/rules); the approvers' permission must be the
+// bundle's own and declared, or a site: one, as a required one must. The
+// approvals section names the approvers' room, where each approval request
+// is posted besides the request's own room:
+//
+//	approvals:
+//	  room: ops-approvals   # a leading # is not part of the name
+//	  provider: slack       # optional: the room's provider; else the request's
+//
+// A room set while no rule asks for approval is a warning.
 package bundle

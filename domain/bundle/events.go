@@ -21,6 +21,11 @@ type BundleInstalled struct {
 	Version     string   `json:"version"`
 	Config      string   `json:"config"`
 	Permissions []string `json:"permissions"` // as declared, ns:perm
+	// Image pins the version to the image's content: repository@sha256:...
+	// as pulled when it was installed. Its runs use it, so a tag pushed
+	// again changes nothing until someone upgrades, and the log says
+	// which bytes ran. Empty for a config installed without a pull.
+	Image string `json:"image,omitempty"`
 }
 
 // BundleEnabled makes one installed version the one that runs. A bundle
@@ -33,6 +38,12 @@ type BundleEnabled struct {
 // BundleDisabled stops a bundle's commands from running; its rules and
 // permissions stay as they are.
 type BundleDisabled struct {
+	Name string `json:"name"`
+}
+
+// BundleUninstalled removes a bundle and all its versions: its commands
+// no longer run, and its images may go. Installing it again starts anew.
+type BundleUninstalled struct {
 	Name string `json:"name"`
 }
 
@@ -50,17 +61,19 @@ type RuleRemoved struct {
 	ID   string `json:"id"`
 }
 
-func (BundleInstalled) EventType() string { return "BundleInstalled" }
-func (BundleEnabled) EventType() string   { return "BundleEnabled" }
-func (BundleDisabled) EventType() string  { return "BundleDisabled" }
-func (RuleAdded) EventType() string       { return "RuleAdded" }
-func (RuleRemoved) EventType() string     { return "RuleRemoved" }
+func (BundleInstalled) EventType() string   { return "BundleInstalled" }
+func (BundleEnabled) EventType() string     { return "BundleEnabled" }
+func (BundleDisabled) EventType() string    { return "BundleDisabled" }
+func (RuleAdded) EventType() string         { return "RuleAdded" }
+func (BundleUninstalled) EventType() string { return "BundleUninstalled" }
+func (RuleRemoved) EventType() string       { return "RuleRemoved" }
 
 func init() {
 	domain.Register[BundleInstalled]()
 	domain.Register[BundleEnabled]()
 	domain.Register[BundleDisabled]()
 	domain.Register[RuleAdded]()
+	domain.Register[BundleUninstalled]()
 	domain.Register[RuleRemoved]()
 }
 

@@ -6,11 +6,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
 
-var executionFields = []string{"mode", "timeout", "memory", "cpu", "pids", "output_cap", "user"}
+var (
+	executionFields   = []string{"mode", "timeout", "memory", "cpu", "pids", "output_cap", "user", "concurrency", "rate", "queue"}
+	concurrencyFields = []string{"bundle", "user", "room"}
+	approvalsFields   = []string{"room", "provider"}
+)
+
+// maxQuota bounds a concurrency or rate quota: far above any real one,
+// and a typo of many zeros is caught.
+const maxQuota = 1_000_000
 
 // minMemory is Docker's smallest accepted memory limit.
 const minMemory = 6 << 20
@@ -28,8 +37,9 @@ var userPattern = regexp.MustCompile(`^([0-9]{1,10})(?::([0-9]{1,10}))?$`)
 
 // decodeExecution reads Logbook's execution section (see the package
 // documentation). Values are checked here, since a malformed duration or
-// size is a type problem; defaults are the executor's business.
-func (l *loader) decodeExecution(n *yaml.Node, path string) Execution {
+// size is a type problem; defaults are the executor's business. Quotas
+// belong to the bundle level (bundleLevel); a command's are refused.
+func (l *loader) decodeExecution(n *yaml.Node, path string, bundleLevel bool) Execution {
 	var e Execution
 	if !l.mapping(n, path) {
 		return e
@@ -78,6 +88,19 @@ func (l *loader) decodeExecution(n *yaml.Node, path string) Execution {
 					e.Pids = &p
 				}
 			}
+		case "concurrency", "rate", "queue":
+			if !bundleLevel {
+				l.schemaf(f.Line, "%s: quotas hold for the whole bundle; set %s in the bundle's execution section", fpath, f.Key)
+				continue
+			}
+			switch f.Key {
+			case "concurrency":
+				l.decodeConcurrency(v, fpath, &e.Quotas)
+			case "rate":
+				e.Quotas.Rate = l.quota(v, fpath, "requests a user may start in a minute")
+			default:
+				e.Quotas.Queue = l.wait(v, fpath)
+			}
 		case "user":
 			e.User = l.user(v, fpath)
 		default:
@@ -101,7 +124,59 @@ func (l *loader) decodeCommandExecution(n *yaml.Node, path string) Execution {
 			return Execution{}
 		}
 	}
-	return l.decodeExecution(n, path)
+	return l.decodeExecution(n, path, false)
+}
+
+// decodeConcurrency reads execution.concurrency: the runs in flight for
+// the whole bundle, one user and one room.
+func (l *loader) decodeConcurrency(n *yaml.Node, path string, q *Quotas) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		l.schemaf(n.Line, "%s: say whose runs it bounds: a mapping of bundle, user and room, such as {user: 1}", path)
+		return
+	}
+	if !l.mapping(n, path) {
+		return
+	}
+	for _, f := range fields(n) {
+		fpath := join(path, f.Key)
+		switch f.Key {
+		case "bundle":
+			q.BundleConcurrency = l.quota(f.Value, fpath, "runs of the bundle at once")
+		case "user":
+			q.UserConcurrency = l.quota(f.Value, fpath, "runs of one user at once")
+		case "room":
+			q.RoomConcurrency = l.quota(f.Value, fpath, "runs from one room at once")
+		default:
+			l.unknownField(f, path, concurrencyFields)
+		}
+	}
+}
+
+// quota reads a count of at least 1.
+func (l *loader) quota(n *yaml.Node, path, what string) *int64 {
+	v, ok := l.integer(n, path)
+	if !ok {
+		return nil
+	}
+	if v < 1 || v > maxQuota {
+		l.schemaf(n.Line, "%s: expected the most %s, from 1 to %d (leave it out for no bound)", path, what, maxQuota)
+		return nil
+	}
+	return &v
+}
+
+// wait reads how long a request over a quota waits: a duration, where
+// zero (0s) means not at all.
+func (l *loader) wait(n *yaml.Node, path string) *time.Duration {
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!str" || n.ShortTag() == "!!int") {
+		if d, err := time.ParseDuration(n.Value); err == nil && d >= 0 && d <= MaxQueue {
+			return &d
+		}
+	}
+	if n.Kind != yaml.AliasNode {
+		l.schemaf(n.Line, "%s: expected how long a request over a quota waits, from 0s (refuse it at once) to %s, such as 30s or 2m", path, MaxQueue)
+	}
+	return nil
 }
 
 // user reads a numeric uid, whose gid is then the same number, or
@@ -125,6 +200,43 @@ func (l *loader) user(n *yaml.Node, path string) *User {
 	}
 	return nil
 }
+
+// MaxQueue bounds how long a request may wait for a quota: a request
+// that waits longer is better sent again.
+const MaxQueue = time.Hour
+
+// decodeApprovals reads the approvals section: the approvers' room and
+// its provider.
+func (l *loader) decodeApprovals(n *yaml.Node, keyLine int, b *Bundle) {
+	b.Approvals.Line = keyLine
+	if !l.mapping(n, "approvals") {
+		return
+	}
+	for _, f := range fields(n) {
+		path := join("approvals", f.Key)
+		switch f.Key {
+		case "room":
+			if s, ok := l.str(f.Value, path); ok {
+				b.Approvals.Room = strings.TrimPrefix(s, "#")
+				if b.Approvals.Room == "" || strings.TrimSpace(s) != s || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+					l.schemaf(f.Value.Line, "%s: expected the name of a room, such as ops-approvals or #ops-approvals", path)
+				}
+			}
+		case "provider":
+			if s, ok := l.str(f.Value, path); ok {
+				b.Approvals.Provider = s
+				if !providerPattern.MatchString(s) {
+					l.schemaf(f.Value.Line, "%s: expected the name of a chat provider, such as slack or irc", path)
+				}
+			}
+		default:
+			l.unknownField(f, "approvals", approvalsFields)
+		}
+	}
+	l.require(n, keyLine, "approvals", "room")
+}
+
+var providerPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 func (l *loader) duration(n *yaml.Node, path string) *time.Duration {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {

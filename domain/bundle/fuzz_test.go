@@ -17,6 +17,7 @@ import (
 // error, each on a line that exists.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(minimalV4))
+	f.Add([]byte(approvalV4 + "approvals:\n  room: ops-approvals\n  provider: slack\nexecution:\n  concurrency: {bundle: 2, user: 1}\n  rate: 5\n  queue: 30s\n"))
 	for _, name := range []string{"gort-v1.yaml", "cog-v5.yaml"} {
 		if data, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
 			f.Add(data)

@@ -84,7 +84,7 @@ func TestSchemaErrorsNameTheLineAndAreAllReported(t *testing.T) {
 		{"an unknown command field is an error, not a silently dropped rule", strings.Replace(minimalV4, "    rules:", "    rule:", 1),
 			13, `commands.deploy: unknown field "rule" (did you mean "rules"?)`},
 		{"a field far from every known one lists the expected ones", minimalV4 + "colour: blue\n",
-			15, `unknown field "colour"; expected one of author, cog_bundle_version`},
+			15, `unknown field "colour"; expected one of approvals, author, cog_bundle_version`},
 		{"a missing required field is reported at its mapping", strings.Replace(minimalV4, "description: Operations\n", "", 1),
 			1, `missing required field "description"`},
 		{"a command without rules is an error", strings.Replace(minimalV4, "    rules:\n      - must have ops:deploy\n", "", 1),

@@ -21,6 +21,10 @@ var (
 	shortPattern   = regexp.MustCompile(`^[A-Za-z0-9]$`)
 )
 
+// ValidName reports whether name can name a bundle: 1 to 64 ASCII
+// letters, digits, '_' or '-', starting with a letter or digit.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
 // siteNamespace holds the permissions operators make; any bundle's rules
 // may require them, and no bundle may be called site.
 const siteNamespace = "site"
@@ -46,6 +50,7 @@ func (l *loader) checkMeaning(b *Bundle) {
 	for _, c := range b.commands {
 		l.checkCommand(b, c, nameOK)
 	}
+	l.checkApprovals(b)
 	l.checkTemplates(b)
 	l.checkWarmUsers(b)
 }
@@ -299,17 +304,44 @@ func (l *loader) checkRules(b *Bundle, c *Command, path string) {
 			l.meaningf(r.Line, "%s: the rule is for %s, not for this command, %s", rpath, got, c.FullName())
 		}
 		for _, perm := range parsed.Permissions() {
-			ns, _, _ := strings.Cut(perm, ":")
-			switch {
-			case ns == siteNamespace:
-			case ns != b.Name:
-				l.meaningf(r.Line, "%s: the rule requires %s; a bundle's rules may require only its own permissions (%s:...) or site: ones", rpath, perm, b.Name)
-			case !b.HasPermission(perm) && !l.permissionsBroke:
-				l.meaningf(r.Line, "%s: the rule requires %s, which is not declared in the bundle's permissions", rpath, perm)
-			}
+			l.checkRulePermission(b, r.Line, rpath, perm, "requires")
+		}
+		if a, ok := parsed.Approval(); ok {
+			l.checkRulePermission(b, r.Line, rpath, a.Permission, "asks approvers for")
 		}
 		for _, w := range parsed.Warnings() {
 			l.warnf(r.Line, "%s: %s", rpath, w)
 		}
 	}
+}
+
+// checkRulePermission checks a permission a rule names (what it requires,
+// or what its approvers must hold): the bundle's own and declared, or a
+// site: one.
+func (l *loader) checkRulePermission(b *Bundle, line int, rpath, perm, verb string) {
+	ns, _, _ := strings.Cut(perm, ":")
+	switch {
+	case ns == siteNamespace:
+	case ns != b.Name:
+		l.meaningf(line, "%s: the rule %s %s; a bundle's rules may %s only its own permissions (%s:...) or site: ones", rpath, verb, perm, verbInfinitive[verb], b.Name)
+	case !b.HasPermission(perm) && !l.permissionsBroke:
+		l.meaningf(line, "%s: the rule %s %s, which is not declared in the bundle's permissions", rpath, verb, perm)
+	}
+}
+
+var verbInfinitive = map[string]string{"requires": "require", "asks approvers for": "ask approvers for"}
+
+// checkApprovals warns about an approvers' room no rule will ever post to.
+func (l *loader) checkApprovals(b *Bundle) {
+	if b.Approvals.Room == "" {
+		return
+	}
+	for _, c := range b.commands {
+		for _, r := range c.rules {
+			if _, ok := r.Parsed.Approval(); r.Parsed != nil && ok {
+				return
+			}
+		}
+	}
+	l.warnf(b.Approvals.Line, "approvals.room is set, but no rule of the bundle asks for approval (`... with approval from ns:perm`), so nothing is posted there")
 }

@@ -45,8 +45,13 @@ type Bundle struct {
 	ConfigNotes string
 
 	// Execution holds the bundle-wide execution settings as written;
-	// commands may override them (see Command.EffectiveExecution).
+	// commands may override them (see Command.EffectiveExecution), except
+	// its Quotas, which hold for the whole bundle.
 	Execution Execution
+
+	// Approvals says where the approval requests its rules make are
+	// posted besides the request's own room.
+	Approvals Approvals
 
 	Line int // line of the document's root mapping
 
@@ -304,6 +309,61 @@ const (
 	ModeSingleUse Mode = "single-use"
 )
 
+// Approvals is a bundle's approvals section.
+type Approvals struct {
+	// Room is the approvers' room: each approval request one of the
+	// bundle's rules makes is posted there too. "" for none. Written as a
+	// redirect names a room, a leading # is not part of the name.
+	Room string
+	// Provider is the chat provider Room is on (slack, irc); "" means the
+	// provider the request came from.
+	Provider string
+	Line     int
+}
+
+// Quotas bound how much of a bundle runs at once and how often one user
+// may ask for it; a nil field is no bound. They hold for the whole bundle
+// (a command cannot override them), and site configuration overrides them
+// (QuotaOverrides).
+type Quotas struct {
+	// BundleConcurrency, UserConcurrency and RoomConcurrency bound the
+	// bundle's runs in flight: all of them, one user's, one room's.
+	BundleConcurrency *int64
+	UserConcurrency   *int64
+	RoomConcurrency   *int64
+	// Rate bounds the requests one user may start with the bundle's
+	// commands in any minute.
+	Rate *int64
+	// Queue is how long a request over a quota waits for room before it
+	// is refused; zero refuses it at once.
+	Queue *time.Duration
+}
+
+// IsZero reports whether no quota is set.
+func (q Quotas) IsZero() bool {
+	return q.BundleConcurrency == nil && q.UserConcurrency == nil && q.RoomConcurrency == nil && q.Rate == nil && q.Queue == nil
+}
+
+// Overlay returns q with every field that o sets replaced by o's value.
+func (q Quotas) Overlay(o Quotas) Quotas {
+	if o.BundleConcurrency != nil {
+		q.BundleConcurrency = o.BundleConcurrency
+	}
+	if o.UserConcurrency != nil {
+		q.UserConcurrency = o.UserConcurrency
+	}
+	if o.RoomConcurrency != nil {
+		q.RoomConcurrency = o.RoomConcurrency
+	}
+	if o.Rate != nil {
+		q.Rate = o.Rate
+	}
+	if o.Queue != nil {
+		q.Queue = o.Queue
+	}
+	return q
+}
+
 // Execution is the execution section of a bundle or a command. A nil
 // pointer (or ModeUnset) means "not set here": the command inherits the
 // bundle's value and the executor applies its own default last.
@@ -315,6 +375,8 @@ type Execution struct {
 	Pids           *int64
 	OutputCapBytes *int64
 	User           *User
+	// Quotas are set at the bundle level only.
+	Quotas Quotas
 }
 
 // User is the numeric uid and gid an execution section asks commands to
@@ -327,7 +389,7 @@ type User struct {
 // IsZero reports whether nothing is set.
 func (e Execution) IsZero() bool {
 	return e.Mode == ModeUnset && e.Timeout == nil && e.MemoryBytes == nil &&
-		e.CPUs == nil && e.Pids == nil && e.OutputCapBytes == nil && e.User == nil
+		e.CPUs == nil && e.Pids == nil && e.OutputCapBytes == nil && e.User == nil && e.Quotas.IsZero()
 }
 
 // Overlay returns e with every field that o sets replaced by o's value.

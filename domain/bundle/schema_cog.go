@@ -10,7 +10,7 @@ import (
 // plus the fields real Cog bundles use beyond it (documentation, notes,
 // enforcing, per-provider templates), plus Logbook's execution section.
 var (
-	cogBundleFields   = []string{"cog_bundle_version", "name", "description", "long_description", "author", "homepage", "version", "permissions", "docker", "config", "templates", "commands", "execution"}
+	cogBundleFields   = []string{"cog_bundle_version", "name", "description", "long_description", "author", "homepage", "version", "permissions", "docker", "config", "templates", "commands", "execution", "approvals"}
 	cogDockerFields   = []string{"image", "tag", "binds"}
 	cogConfigFields   = []string{"notes", "env"}
 	cogEnvFields      = []string{"var", "description"}
@@ -57,7 +57,9 @@ func (l *loader) decodeCog(root *yaml.Node, version int) *Bundle {
 		case "commands":
 			commands = v
 		case "execution":
-			b.Execution = l.decodeExecution(v, f.Key)
+			b.Execution = l.decodeExecution(v, f.Key, true)
+		case "approvals":
+			l.decodeApprovals(v, f.Line, b)
 		default:
 			l.unknownField(f, "", cogBundleFields)
 		}

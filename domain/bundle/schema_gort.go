@@ -10,7 +10,7 @@ import (
 // type reads them, plus Logbook's execution section. Gort's guide also shows
 // a Cog-style docker: {image, tag} section, so both spellings are read.
 var (
-	gortBundleFields   = []string{"gort_bundle_version", "name", "version", "description", "long_description", "author", "homepage", "image", "docker", "kubernetes", "permissions", "commands", "templates", "enabled", "execution"}
+	gortBundleFields   = []string{"gort_bundle_version", "name", "version", "description", "long_description", "author", "homepage", "image", "docker", "kubernetes", "permissions", "commands", "templates", "enabled", "execution", "approvals"}
 	gortCommandFields  = []string{"description", "long_description", "executable", "triggers", "rules", "templates", "execution"}
 	gortTemplateFields = []string{"command", "command_error", "message", "message_error"}
 	gortTriggerFields  = []string{"match"}
@@ -65,7 +65,9 @@ func (l *loader) decodeGort(root *yaml.Node) *Bundle {
 				l.schemaWarnf(f.Line, "enabled is ignored: a bundle is enabled with `logbook bundle enable`, not by its config")
 			}
 		case "execution":
-			b.Execution = l.decodeExecution(v, f.Key)
+			b.Execution = l.decodeExecution(v, f.Key, true)
+		case "approvals":
+			l.decodeApprovals(v, f.Line, b)
 		default:
 			l.unknownField(f, "", gortBundleFields)
 		}

@@ -87,6 +87,13 @@ type Part struct {
 	// Link is a URL to the whole transcript, for a part that holds only a
 	// piece of the output.
 	Link string
+	// Notice is the key of the notice the part belongs to (the approval
+	// request, dispatch.Notice.Key); "" for the request's reply.
+	Notice string
+	// Approval is the id of the request awaiting approval the part asks
+	// people to answer; a provider that can adds approve and reject
+	// buttons.
+	Approval string
 	// Formatted says Text is already in the provider's markup, rendered
 	// from directives that escaped the data for it: the provider posts it
 	// as it is. Unformatted text is the provider's to escape.

@@ -22,6 +22,9 @@ import (
 
 // ReplyPartAttempted records that a part is about to be posted.
 type ReplyPartAttempted struct {
+	// Notice is the key of the notice the part belongs to, "" for the
+	// reply (as in every delivery event).
+	Notice  string               `json:"notice,omitempty"`
 	Adapter string               `json:"adapter"`
 	To      dispatch.Destination `json:"to"`
 	Part    int                  `json:"part"`
@@ -31,6 +34,7 @@ type ReplyPartAttempted struct {
 
 // ReplyPartPosted records that a part is in the room.
 type ReplyPartPosted struct {
+	Notice    string               `json:"notice,omitempty"`
 	Adapter   string               `json:"adapter"`
 	To        dispatch.Destination `json:"to"`
 	Part      int                  `json:"part"`
@@ -45,6 +49,7 @@ type ReplyPartPosted struct {
 // channel, a message it will never accept). The destination's later parts
 // are not posted.
 type ReplyPartFailed struct {
+	Notice  string               `json:"notice,omitempty"`
 	Adapter string               `json:"adapter"`
 	To      dispatch.Destination `json:"to"`
 	Part    int                  `json:"part"`
@@ -89,31 +94,43 @@ type partKey struct {
 	part int
 }
 
-// Delivery is the fold of a request's delivery events: which parts stand
-// where. Build it with NewDelivery; it is not safe for concurrent use.
+// Delivery is the fold of a request's delivery events of one message (the
+// reply, or one notice): which parts stand where. Build it with
+// NewDelivery or NewNoticeDelivery; it is not safe for concurrent use.
 type Delivery struct {
+	notice    string
 	parts     map[partKey]PartState
 	attempted map[partKey]time.Time
 	messageID map[dispatch.Destination]string // of each destination's first part
 }
 
-// NewDelivery starts an empty fold.
-func NewDelivery() *Delivery {
-	return &Delivery{parts: map[partKey]PartState{}, attempted: map[partKey]time.Time{}, messageID: map[dispatch.Destination]string{}}
+// NewDelivery starts an empty fold of the reply's deliveries.
+func NewDelivery() *Delivery { return NewNoticeDelivery("") }
+
+// NewNoticeDelivery starts an empty fold of the deliveries of the notice
+// keyed notice ("" is the reply).
+func NewNoticeDelivery(notice string) *Delivery {
+	return &Delivery{notice: notice, parts: map[partKey]PartState{}, attempted: map[partKey]time.Time{}, messageID: map[dispatch.Destination]string{}}
 }
 
-// Apply folds one event; others are ignored. A later state never goes back
-// to an earlier one (an attempt recorded again after a post changes
-// nothing).
+// Apply folds one event; others, and those of other messages, are
+// ignored. A later state never goes back to an earlier one (an attempt
+// recorded again after a post changes nothing).
 func (d *Delivery) Apply(p domain.Payload) {
 	switch e := p.(type) {
 	case ReplyPartAttempted:
+		if e.Notice != d.notice {
+			return
+		}
 		k := partKey{e.To, e.Part}
 		if d.parts[k] == PartPending {
 			d.parts[k] = PartAttempted
 			d.attempted[k] = e.At
 		}
 	case ReplyPartPosted:
+		if e.Notice != d.notice {
+			return
+		}
 		k := partKey{e.To, e.Part}
 		if d.parts[k] != PartFailed {
 			d.parts[k] = PartPosted
@@ -122,6 +139,9 @@ func (d *Delivery) Apply(p domain.Payload) {
 			}
 		}
 	case ReplyPartFailed:
+		if e.Notice != d.notice {
+			return
+		}
 		k := partKey{e.To, e.Part}
 		if d.parts[k] != PartPosted {
 			d.parts[k] = PartFailed
@@ -184,7 +204,7 @@ func (d *Delivery) Next(to dispatch.Destination, count int) Step {
 // not render. A Slack code block cut between two parts is closed at the
 // end of the first and opened again in the second.
 func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []Part {
-	base := Part{RequestID: requestID, Thread: reply.Thread, Failed: reply.Failed}
+	base := Part{RequestID: requestID, Thread: reply.Thread, Failed: reply.Failed, Approval: reply.Approval}
 	text, plain := reply.Text, reply.Text
 	var attachments []render.Attachment
 	fences := false
@@ -262,6 +282,16 @@ func Plan(requestID string, reply dispatch.Reply, limits Limits, link string) []
 		last = lastPiece + "\n" + last
 	}
 	return numbered(base, append(kept, last), link, true)
+}
+
+// PlanNotice cuts a notice into parts as Plan cuts a reply, each part
+// marked with the notice's key.
+func PlanNotice(requestID string, n dispatch.Notice, limits Limits) []Part {
+	parts := Plan(requestID, n.Reply, limits, "")
+	for i := range parts {
+		parts[i].Notice = n.Key
+	}
+	return parts
 }
 
 // maxAttachmentsPerPart: Slack shows at most 20 attachments a message

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
 )
@@ -252,3 +253,32 @@ func FuzzPlan(f *testing.F) {
 }
 
 const utf8Max = 4
+
+func TestANoticesDeliveriesAreFoldedApartFromTheReplys(t *testing.T) {
+	// Given the approval notice posted to #ops and the reply attempted there
+	events := []domain.Payload{
+		ReplyPartAttempted{Notice: dispatch.ApprovalNoticeKey, Adapter: "slack", To: ops, Part: 0, Count: 1},
+		ReplyPartPosted{Notice: dispatch.ApprovalNoticeKey, Adapter: "slack", To: ops, Part: 0, Count: 1, MessageID: "n1"},
+		ReplyPartAttempted{Adapter: "slack", To: ops, Part: 0, Count: 2},
+	}
+	reply, notice := NewDelivery(), NewNoticeDelivery(dispatch.ApprovalNoticeKey)
+	for _, e := range events {
+		reply.Apply(e)
+		notice.Apply(e)
+	}
+	// Then each message's fold sees only its own parts
+	if got := notice.Next(ops, 1); !got.Done || notice.MessageID(ops) != "n1" {
+		t.Fatalf("notice: %+v, message %q", got, notice.MessageID(ops))
+	}
+	if got := reply.Next(ops, 2); got.Done || got.Part != 0 || !got.Lookup || reply.MessageID(ops) != "" {
+		t.Fatalf("reply: %+v", got)
+	}
+}
+
+func TestAPlannedNoticeCarriesItsKeyAndTheRequestToAnswer(t *testing.T) {
+	n := dispatch.Notice{Key: "approval", Reply: dispatch.Reply{Adapter: "slack", To: []dispatch.Destination{ops}, Text: "alice asks", Approval: "req-1"}}
+	parts := PlanNotice("req-1", n, Limits{MaxMessageBytes: 100, MaxParts: 2})
+	if len(parts) != 1 || parts[0].Notice != "approval" || parts[0].Approval != "req-1" || parts[0].Text != "alice asks" {
+		t.Fatalf("parts = %+v", parts)
+	}
+}

@@ -57,7 +57,9 @@ type BuiltinCall struct {
 	Facts      Facts
 	// RunID names the run; ids a builtin makes up derive from it, so that
 	// running it again after a crash makes the same ones.
-	RunID   string
+	RunID string
+	// At is when the run was requested: the time a builtin acts at.
+	At      time.Time
 	changes *[]Change
 }
 
@@ -128,6 +130,12 @@ func mustBuiltin(name, description, usage string, ruleTexts []string, fn func(Bu
 	return b
 }
 
+// recording marks a builtin that records changes (Builtin.Changes).
+func recording(b Builtin) Builtin {
+	b.Changes = true
+	return b
+}
+
 // Builtins is the registry of builtin commands by name.
 type Builtins map[string]Builtin
 
@@ -160,8 +168,9 @@ func (b Builtins) Names() []string {
 	return names
 }
 
-// DefaultBuiltins are the pure builtins: echo, help, which and whoami,
-// which everyone may run.
+// DefaultBuiltins are the pure builtins, which everyone may run: echo,
+// help, which and whoami, and approve, reject and approvals, whose rules
+// allow everyone because the request answered decides who may answer it.
 func DefaultBuiltins() Builtins {
 	allow := []string{"allow"}
 	return Builtins{}.With(
@@ -169,6 +178,9 @@ func DefaultBuiltins() Builtins {
 		mustBuiltin("help", "Lists the commands, or describes one.", "help [COMMAND]", allow, runHelp),
 		mustBuiltin("which", "Says which bundle a bare command name runs.", "which COMMAND", allow, runWhich),
 		mustBuiltin("whoami", "Says who Logbook thinks you are.", "whoami", allow, runWhoami),
+		recording(mustBuiltin("approve", "Approves a request that waits for approval.", "approve ID [REASON...]", allow, runApprove)),
+		recording(mustBuiltin("reject", "Rejects a request that waits for approval, saying why.", "reject ID REASON...", allow, runReject)),
+		mustBuiltin("approvals", "Lists the requests waiting for approval that you may answer, or that are yours.", "approvals", allow, runApprovals),
 	)
 }
 
@@ -190,7 +202,7 @@ type BuiltinRun struct {
 // in a container, and parses back to the same result.
 func (b Builtins) Execute(ctx context.Context, req run.RunRequested, runID string, facts Facts, at time.Time) BuiltinRun {
 	var changes []Change
-	terminal := b.execute(ctx, req, runID, facts, &changes)
+	terminal := b.execute(ctx, req, runID, facts, at, &changes)
 	if _, ok := terminal.(run.RunSucceeded); !ok {
 		changes = nil
 	}
@@ -221,12 +233,12 @@ func OutputEvents(terminal domain.Payload, at time.Time) []domain.Payload {
 // holds, as the executors' chunker coalesces.
 const BuiltinChunkBytes = 16 << 10
 
-func (b Builtins) execute(ctx context.Context, req run.RunRequested, runID string, facts Facts, changes *[]Change) domain.Payload {
+func (b Builtins) execute(ctx context.Context, req run.RunRequested, runID string, facts Facts, at time.Time, changes *[]Change) domain.Payload {
 	builtin, ok := b[req.Command]
 	if !ok || req.Bundle != BuiltinBundle {
 		return run.RunFailed{Reason: fmt.Sprintf("%s:%s is not a builtin command", req.Bundle, req.Command)}
 	}
-	res, err := builtin.Run(BuiltinCall{Ctx: ctx, Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts, RunID: runID, changes: changes})
+	res, err := builtin.Run(BuiltinCall{Ctx: ctx, Args: req.Args, Options: req.Options, Input: req.Input, Invocation: req.Invocation, Facts: facts, RunID: runID, At: at, changes: changes})
 	if err != nil {
 		return run.RunFailed{Reason: err.Error(), Result: BodyResult(err.Error())}
 	}

@@ -2,9 +2,11 @@ package dispatch
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/pipeline"
 	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/domain/run"
@@ -30,12 +33,19 @@ import (
 //     any other is published to the executors.
 //  3. Append RunCancelRequested to run-<id> for each id in Cancel.
 //  4. Post Reply; the adapter records ReplyPosted.
+//  5. Post each of Notices (the approval request), its deliveries recorded
+//     under its Key.
 //
-// The runner feeds Decide every RequestReceived, every terminal run event of
-// the request's runs wrapped in RunEvent, and RequestTimedOut once the
-// request has been open Settings.Timeout. On start it republishes
-// Request.RunningRuns that have no terminal event and posts
-// Request.PendingReply.
+// The runner feeds Decide every RequestReceived, every ApprovalAnswered,
+// every terminal run event of the request's runs wrapped in RunEvent,
+// RequestTimedOut once the request has been running Settings.Timeout (it
+// is ignored while the request waits for approval or a quota: the
+// deadline counts from the start), ApprovalTimedOut at
+// ApprovalRequested.ExpiresAt, and QuotaCheck while the request waits for
+// a quota (when a run ends, and at QuotaWaiting.Until). On start it
+// republishes Request.RunningRuns that have no terminal event, posts
+// Request.PendingReply, posts Request.ApprovalNotices while the request
+// awaits approval, and decides Request.Unjudged answers.
 type Decision struct {
 	// Changes are other streams' events the decision makes (a
 	// self-registered user), appended in the same atomic append as Request.
@@ -44,11 +54,12 @@ type Decision struct {
 	Runs    []RunStart       // for each: append RunRequested to run-<RunID>, then run it
 	Cancel  []string         // run ids to cancel (RunCancelRequested)
 	Reply   *Reply           // post this, then the adapter records ReplyPosted
+	Notices []Notice         // post these besides the reply
 }
 
 // IsZero reports whether the decision does nothing.
 func (d Decision) IsZero() bool {
-	return len(d.Changes) == 0 && len(d.Request) == 0 && len(d.Runs) == 0 && len(d.Cancel) == 0 && d.Reply == nil
+	return len(d.Changes) == 0 && len(d.Request) == 0 && len(d.Runs) == 0 && len(d.Cancel) == 0 && d.Reply == nil && len(d.Notices) == 0
 }
 
 // RunStart is one run to start. Builtin runs (Request.Mode is ModeBuiltin)
@@ -66,9 +77,10 @@ func RunID(requestID string, stage, invocation int) string {
 	return requestID + "-s" + strconv.Itoa(stage) + "-i" + strconv.Itoa(invocation)
 }
 
-// Decide reacts to a trigger: RequestReceived, a RunEvent carrying a
-// terminal run event, or RequestTimedOut. Any other trigger (the request's
-// own later events) decides nothing. r is the request's state, with or
+// Decide reacts to a trigger: RequestReceived, ApprovalAnswered, a
+// RunEvent carrying a terminal run event, RequestTimedOut,
+// ApprovalTimedOut or QuotaCheck. Any other trigger (the request's own
+// later events) decides nothing. r is the request's state, with or
 // without the trigger folded in (Decide folds it; folding is idempotent),
 // and the decision depends only on r, the trigger and facts, so deciding
 // the same trigger again after its decision was recorded decides nothing.
@@ -81,19 +93,37 @@ func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
 	var runs []RunStart
 	var cancel []string
 	var changes []Change
+	var notices []Notice
 	switch t := trigger.(type) {
 	case RequestReceived:
 		if r.status != StatusReceived {
 			return Decision{}, nil
 		}
 		events, runs, changes = decideReceived(r, facts)
+	case ApprovalAnswered:
+		if r.approval.Judged(t.Via) {
+			return Decision{}, nil
+		}
+		events, runs = decideAnswer(r, t, facts)
+	case ApprovalTimedOut:
+		if r.status != StatusAwaitingApproval || t.At.Before(r.approval.Requested.ExpiresAt) {
+			return Decision{}, nil
+		}
+		a := r.approval
+		events = []domain.Payload{ApprovalExpired{At: t.At}, RequestDenied{Reason: fmt.Sprintf(
+			"it needed %s by %s and had %s", a.Needs(), clock(a.Requested.ExpiresAt), a.Progress())}}
+	case QuotaCheck:
+		if r.status != StatusQueued {
+			return Decision{}, nil
+		}
+		events, runs = admit(r, facts, newCatalog(facts), t.At)
 	case RunEvent:
 		if _, terminal := terminalOutcome(t.Event); !terminal || r.status != StatusRunning {
 			return Decision{}, nil
 		}
 		events, runs, cancel = decideProgress(r, facts)
 	case RequestTimedOut:
-		if r.status.Ended() {
+		if r.status.Ended() || r.status == StatusAwaitingApproval || r.status == StatusQueued {
 			return Decision{}, nil
 		}
 		stage := max(r.currentStage(), 0)
@@ -108,6 +138,10 @@ func Decide(r Request, trigger domain.Payload, facts Facts) (Decision, error) {
 	for _, e := range events {
 		after = Evolve(after, e)
 	}
+	if after.status == StatusAwaitingApproval && r.status != StatusAwaitingApproval {
+		notices = after.ApprovalNotices()
+	}
+	d.Notices = notices
 	if after.status.Ended() && !r.status.Ended() {
 		reply := replyFor(after)
 		d.Reply = &reply
@@ -177,8 +211,182 @@ func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart, []Cha
 			return append(events, RequestDenied{Reason: fmt.Sprintf("I cannot post to %s (column %d): invite me there, or redirect elsewhere", rd.Target, rd.Column)}), nil, changes
 		}
 	}
-	started, runs := startStage(r, facts, cat, 0, []json.RawMessage{nil})
+	if needs := approvalsNeeded(r.checks); len(needs) > 0 {
+		return append(events, askApproval(r, facts, cat, needs)), nil, changes
+	}
+	started, runs := admit(r, facts, cat, facts.Now())
 	return append(events, started...), runs, changes
+}
+
+// askApproval asks for the approvals the stages' rules need, or denies the
+// request when too few people other than the requester hold a required
+// permission for it ever to be approved.
+func askApproval(r Request, facts Facts, cat catalog, needs []ApprovalRequirement) domain.Payload {
+	var approvers []string
+	for _, req := range needs {
+		eligible := slices.DeleteFunc(facts.Holders(req.Permission), func(u string) bool { return u == r.username })
+		if len(eligible) < req.Needed {
+			who := "nobody else holds it"
+			if len(eligible) > 0 {
+				who = fmt.Sprintf("only %s %s it", strings.Join(eligible, ", "), agree(len(eligible), "holds", "hold"))
+			}
+			return RequestDenied{Reason: fmt.Sprintf("%s %s %d %s from %s, and %s besides you; an admin can grant it to approvers",
+				stageList(r, req.Stages), agree(len(req.Stages), "needs", "need"), req.Needed, plural(req.Needed, "approval"), req.Permission, who)}
+		}
+		for _, u := range eligible {
+			if !slices.Contains(approvers, u) {
+				approvers = append(approvers, u)
+			}
+		}
+	}
+	slices.Sort(approvers)
+	requested := ApprovalRequested{
+		Requirements: needs, Text: r.received.Text, Requester: r.user, RequesterName: r.username,
+		Approvers: approvers, ExpiresAt: facts.Now().Add(facts.Settings().ApprovalWait()).UTC(),
+	}
+	if r.parsed.Expanded != "" {
+		requested.Text = r.parsed.Expanded
+	}
+	for i, stage := range r.stages {
+		as := ApprovedStage{Stage: i, Command: r.commandOf(i)}
+		if t, err := cat.resolve(stage.Bundle, stage.Name); err == nil && t.bundle != nil {
+			as.Version = t.bundle.Version
+		}
+		requested.Stages = append(requested.Stages, as)
+	}
+	requested.Notify = noticeTargets(r, facts, cat, needs)
+	return requested
+}
+
+// agree picks the verb form that agrees with n subjects.
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// stageList names stages: "stage 1 (ops:deploy)", "stages 1 (a:b) and 2 (c:d)".
+func stageList(r Request, stages []int) string {
+	names := make([]string, len(stages))
+	for i, s := range stages {
+		names[i] = fmt.Sprintf("%d (%s)", s+1, r.commandOf(s))
+	}
+	if len(names) == 1 {
+		return "stage " + names[0]
+	}
+	return "stages " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// noticeTargets are where the approval request is posted: the request's
+// room (not for api and web requests, which have no room to post to; their
+// sender sees the status), and the approvers' room of each bundle whose
+// rule asked, on its provider or else the request's, where the bot may
+// post.
+func noticeTargets(r Request, facts Facts, cat catalog, needs []ApprovalRequirement) []NoticeTarget {
+	rec := r.received
+	var out []NoticeTarget
+	add := func(t NoticeTarget) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if !AuthenticatedAdapters[rec.Adapter] {
+		add(NoticeTarget{Adapter: rec.Adapter, To: Destination{Kind: pipeline.DestinationRoom, Name: rec.Room}})
+	}
+	for _, req := range needs {
+		for _, stage := range req.Stages {
+			t, err := cat.resolve(r.stages[stage].Bundle, r.stages[stage].Name)
+			if err != nil || t.bundle == nil || t.bundle.Approvals.Room == "" {
+				continue
+			}
+			adapter := cmp.Or(t.bundle.Approvals.Provider, rec.Adapter)
+			to := Destination{Kind: pipeline.DestinationRoom, Name: t.bundle.Approvals.Room}
+			if AuthenticatedAdapters[adapter] || !facts.CanPost(adapter, to) {
+				continue
+			}
+			add(NoticeTarget{Adapter: adapter, To: to})
+		}
+	}
+	return out
+}
+
+// decideAnswer judges an approver's answer and, when it is the last
+// approval needed, lets the request go on.
+func decideAnswer(r Request, ans ApprovalAnswered, facts Facts) ([]domain.Payload, []RunStart) {
+	j := r.approval.Judge(ans, facts.PermissionsOf(ans.User))
+	switch {
+	case !j.Counts:
+		return []domain.Payload{ApprovalRefused{Verdict: ans.Verdict, User: ans.User, Username: ans.Username, At: ans.At, Via: ans.Via, Reason: j.Refusal}}, nil
+	case ans.Verdict == VerdictReject:
+		return []domain.Payload{
+			ApprovalRejected{User: ans.User, Username: ans.Username, Reason: ans.Reason, At: ans.At, Via: ans.Via},
+			RequestDenied{Reason: fmt.Sprintf("%s rejected it: %s", ans.Username, cmp.Or(ans.Reason, "no reason given"))},
+		}, nil
+	}
+	granted := ApprovalGranted{User: ans.User, Username: ans.Username, Reason: ans.Reason, At: ans.At, Via: ans.Via, Permissions: j.Permissions}
+	events := []domain.Payload{granted}
+	if !j.Approves {
+		return events, nil
+	}
+	r = Evolve(r, granted)
+	approved := RequestApproved{Approvers: r.approval.Approvers()}
+	events = append(events, approved)
+	r = Evolve(r, approved)
+	more, runs := proceedApproved(r, facts)
+	return append(events, more...), runs
+}
+
+// proceedApproved takes an approved request on, as it was approved: each
+// stage must still resolve to the command and bundle version approved, the
+// requester still be allowed to run it, and the approvals granted cover
+// what its rules ask; then it is admitted against its quotas.
+func proceedApproved(r Request, facts Facts) ([]domain.Payload, []RunStart) {
+	deny := func(format string, args ...any) ([]domain.Payload, []RunStart) {
+		return []domain.Payload{RequestDenied{Reason: fmt.Sprintf(format, args...) + "; run the request again"}}, nil
+	}
+	user, ok := facts.UserByUsername(r.username)
+	if !ok || user.Disabled {
+		return deny("it was approved, but your Logbook user %s is no longer enabled", r.username)
+	}
+	cat := newCatalog(facts)
+	perms := facts.PermissionsOf(r.user)
+	approved := r.approval.Requested.Stages
+	for i, stage := range r.stages {
+		where := fmt.Sprintf("stage %d (%s)", i+1, r.commandOf(i))
+		t, err := cat.resolve(stage.Bundle, stage.Name)
+		if err != nil {
+			return deny("%s was approved, but it cannot run now: %v", where, err)
+		}
+		version := ""
+		if t.bundle != nil {
+			version = t.bundle.Version
+		}
+		if i >= len(approved) || approved[i].Command != t.FullName() || approved[i].Version != version {
+			was := "?"
+			if i < len(approved) {
+				was = strings.TrimSpace(approved[i].Command + " " + approved[i].Version)
+			}
+			return deny("%s was approved as %s, and it is %s now", where, was, strings.TrimSpace(t.FullName()+" "+version))
+		}
+		check := checkStage(t, stage, perms)
+		if !check.Granted {
+			return deny("%s was approved, but you may no longer run it: %s", where, check.Reason)
+		}
+		if !r.approval.Covers(check.Approvals) {
+			return deny("%s now needs %s", where, approvalWords(check.Approvals))
+		}
+	}
+	return admit(r, facts, cat, facts.Now())
+}
+
+// approvalWords writes approval clauses as a sentence part.
+func approvalWords(approvals []rules.Approval) string {
+	reqs := make([]ApprovalRequirement, len(approvals))
+	for i, a := range approvals {
+		reqs[i] = ApprovalRequirement{Permission: a.Permission, Needed: a.Count}
+	}
+	return requirementWords(reqs)
 }
 
 type parsedRequest struct {
@@ -304,7 +512,7 @@ func checkStage(t target, stage pipeline.Stage, perms []string) PermissionChecke
 	}
 	decision := rules.Evaluate(t.rules(), inv, func(p string) bool { return held[p] })
 	detail, _ := json.Marshal(decision.Explanation())
-	check := PermissionChecked{Command: inv.Command, Granted: decision.Allowed, Reason: permissionReason(decision), Detail: detail}
+	check := PermissionChecked{Command: inv.Command, Granted: decision.Allowed, Reason: permissionReason(decision), Detail: detail, Approvals: decision.Approvals}
 	if decision.Matched != nil {
 		check.Rule, check.Required = decision.Matched.String(), decision.Matched.Requirement()
 	}
@@ -430,6 +638,13 @@ func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.Ra
 	}
 	var events []domain.Payload
 	var starts []RunStart
+	var config []bundleconfig.Entry
+	if t.builtin == nil {
+		config = facts.BundleConfig(t.bundle.Name, bundleconfig.Scope{Room: r.received.Room, Groups: facts.GroupsOf(r.user), User: r.username})
+		if missing := missingEnv(t, config); len(missing) > 0 {
+			return fail(nil, "cannot run: %s", missingEnvReason(t.bundle.Name, missing))
+		}
+	}
 	perms := facts.PermissionsOf(r.user)
 	for i, input := range inputs {
 		bound := written
@@ -444,14 +659,19 @@ func startStage(r Request, facts Facts, cat catalog, stage int, inputs []json.Ra
 			}
 			check := checkStage(t, bound, perms)
 			checked := InvocationChecked{Stage: stage, Invocation: i, Command: check.Command, Rule: check.Rule,
-				Required: check.Required, Granted: check.Granted, Reason: check.Reason, Detail: check.Detail}
+				Required: check.Required, Granted: check.Granted, Reason: check.Reason, Detail: check.Detail, Approvals: check.Approvals}
 			events = append(events, checked)
 			if !check.Granted {
 				return fail(events, "invocation %d is denied with its bound arguments: %s", i+1, check.Reason)
 			}
+			if !r.approval.Covers(check.Approvals) {
+				// Approval is asked for before anything runs; a stage whose
+				// bound arguments turn out to need more cannot ask half way.
+				return fail(events, "invocation %d needs %s with its bound arguments, more than the request was approved with; run it as a request of its own", i+1, approvalWords(check.Approvals))
+			}
 		}
 		id := RunID(r.id, stage, i)
-		req := runRequest(r, t, bound, facts.Settings())
+		req := runRequest(r, t, bound, facts.Settings(), config)
 		req.Stage, req.Input = stage, input
 		req.Invocation.First, req.Invocation.Last = i == 0, i == len(inputs)-1
 		starts = append(starts, RunStart{RunID: id, Builtin: t.builtin != nil, Request: req})
@@ -493,8 +713,35 @@ func describeJSON(v json.RawMessage) string {
 	return "a number"
 }
 
+// missingEnv lists the variables the bundle declares (config.env) that
+// neither its command's env_vars nor any configuration layer of the
+// run's scope sets.
+func missingEnv(t target, config []bundleconfig.Entry) []string {
+	var missing []string
+	for _, env := range t.bundle.Env {
+		if _, fixed := t.command.EnvVars[env.Name]; fixed {
+			continue
+		}
+		if !slices.ContainsFunc(config, func(e bundleconfig.Entry) bool { return e.Key == env.Name }) {
+			missing = append(missing, env.Name)
+		}
+	}
+	return missing
+}
+
+// missingEnvReason names each missing variable and the command that sets
+// it, as a plain value or as a secret.
+func missingEnvReason(bundleName string, missing []string) string {
+	what := "variable " + missing[0] + ", which is"
+	if len(missing) > 1 {
+		what = "variables " + strings.Join(missing, ", ") + ", which are"
+	}
+	return fmt.Sprintf("bundle %s needs the %s not set in any configuration layer for this room and user; set it with `logbook config set %s %s=VALUE`, or `logbook secret set %s %s` to keep a secret (add --room, --group or --user for one layer)",
+		bundleName, what, bundleName, missing[0], bundleName, missing[0])
+}
+
 // runRequest builds the RunRequested for one bound invocation of a stage.
-func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) run.RunRequested {
+func runRequest(r Request, t target, stage pipeline.Stage, settings Settings, config []bundleconfig.Entry) run.RunRequested {
 	req := run.RunRequested{
 		RequestID: r.id,
 		Invocation: run.Invocation{
@@ -519,13 +766,33 @@ func runRequest(r Request, t target, stage pipeline.Stage, settings Settings) ru
 		return req
 	}
 	b, cmd := t.bundle, t.command
-	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, b.Image()
+	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, t.image
+	if req.Image == "" {
+		req.Image = b.Image()
+	}
 	req.Argv = slices.Clone(cmd.Executable)
+	// The command's env_vars come first; the configuration layers override
+	// them, as an operator's setting overrides an author's default.
+	for _, name := range slices.Sorted(maps.Keys(cmd.EnvVars)) {
+		if !slices.ContainsFunc(config, func(e bundleconfig.Entry) bool { return e.Key == name }) {
+			req.Config = append(req.Config, run.ConfigValue{Name: name, Value: cmd.EnvVars[name], Layer: "bundle"})
+		}
+	}
+	for _, e := range config {
+		if e.Secret {
+			req.Secrets = append(req.Secrets, run.SecretRef{Name: e.Key, Layer: e.Layer.String(), Version: e.Version})
+		} else {
+			req.Config = append(req.Config, run.ConfigValue{Name: e.Key, Value: e.Value, Layer: e.Layer.String()})
+		}
+	}
 	for _, env := range b.Env {
 		req.EnvNames = append(req.EnvNames, env.Name)
 	}
 	for name := range cmd.EnvVars {
 		req.EnvNames = append(req.EnvNames, name)
+	}
+	for _, e := range config {
+		req.EnvNames = append(req.EnvNames, e.Key)
 	}
 	sort.Strings(req.EnvNames)
 	req.EnvNames = slices.Compact(req.EnvNames)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/domain/template/render"
 )
 
@@ -122,6 +123,9 @@ type PermissionChecked struct {
 	Granted  bool            `json:"granted"`
 	Reason   string          `json:"reason"`
 	Detail   json.RawMessage `json:"detail,omitempty"` // rules.Explanation
+	// Approvals are what the deciding rules ask for before an allowed
+	// stage runs; none when it runs without approval.
+	Approvals []rules.Approval `json:"approvals,omitempty"`
 }
 
 // InvocationChecked records the permission check of one invocation of a
@@ -138,6 +142,9 @@ type InvocationChecked struct {
 	Granted    bool            `json:"granted"`
 	Reason     string          `json:"reason"`
 	Detail     json.RawMessage `json:"detail,omitempty"`
+	// Approvals are what the bound invocation asks for; the approvals
+	// the request was granted before it ran must cover them.
+	Approvals []rules.Approval `json:"approvals,omitempty"`
 }
 
 // RequestDenied ends a request refused before anything ran: a permission

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -42,12 +43,43 @@ type Facts interface {
 	Builtins() Builtins
 	// Settings are the limits and defaults.
 	Settings() Settings
+	// Now is when the trigger being decided happened (its recorded time,
+	// or the runner's clock for a trigger it makes): Decide reads the time
+	// only through it, so deciding a recorded trigger again reads the same
+	// time.
+	Now() time.Time
+	// Holders lists, sorted, the usernames of the enabled users who hold
+	// permission.
+	Holders(permission string) []string
+	// Usage says how much of a bundle is in use: its runs in flight (all,
+	// the user's, the room's; users by username, rooms by name) and the
+	// requests the user started with it since a time.
+	Usage(bundle, username, room string, since time.Time) Usage
+	// PendingApprovals lists the requests waiting for approval, for the
+	// approve and reject builtins.
+	PendingApprovals() []Approval
+	// BundleConfig is a bundle's configuration resolved for a scope: for
+	// each key, the entry of the last layer that sets it.
+	BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry
 }
 
 // InstalledBundle is one installed bundle and whether it is enabled.
 type InstalledBundle struct {
 	Bundle  *bundle.Bundle
 	Enabled bool
+	// Image pins the bundle's image to what was installed
+	// (repository@sha256:...), when the install recorded a digest; its
+	// runs use it instead of the config's tag.
+	Image string
+}
+
+// RunImage is the image a run of b uses: the pinned one, else the
+// config's.
+func (b InstalledBundle) RunImage() string {
+	if b.Image != "" {
+		return b.Image
+	}
+	return b.Bundle.Image()
 }
 
 // BundleVersions describes one installed bundle: its versions and the one
@@ -77,6 +109,20 @@ type Settings struct {
 	// Off, the reply says how to get access.
 	SelfRegister      bool
 	SelfRegisterGroup string
+	// ApprovalTTL is how long a request waits for its approvals; 0 means
+	// DefaultApprovalTTL (LOGBOOK_APPROVAL_TTL).
+	ApprovalTTL time.Duration
+	// Quotas are the site's quotas over what bundles declare
+	// (LOGBOOK_QUOTAS).
+	Quotas bundle.QuotaOverrides
+}
+
+// ApprovalWait is ApprovalTTL with its default applied.
+func (s Settings) ApprovalWait() time.Duration {
+	if s.ApprovalTTL > 0 {
+		return s.ApprovalTTL
+	}
+	return DefaultApprovalTTL
 }
 
 // DefaultMaxRequestBytes is the request size limit when Settings leaves it
@@ -126,6 +172,14 @@ type StaticFacts struct {
 	// BuiltinSet is the builtin registry; nil means DefaultBuiltins().
 	BuiltinSet Builtins
 	Config     Settings
+	// Clock is what Now answers.
+	Clock time.Time
+	// Usages is each bundle's usage, by bundle name, whoever asks.
+	Usages map[string]Usage
+	// Pending are the requests waiting for approval.
+	Pending []Approval
+	// Values is every bundle's configuration.
+	Values bundleconfig.Values
 }
 
 var _ Facts = (*StaticFacts)(nil)
@@ -207,3 +261,38 @@ func (f *StaticFacts) Builtins() Builtins {
 
 // Settings implements Facts.
 func (f *StaticFacts) Settings() Settings { return f.Config }
+
+// Now implements Facts.
+func (f *StaticFacts) Now() time.Time { return f.Clock }
+
+// Holders implements Facts.
+func (f *StaticFacts) Holders(permission string) []string {
+	if f.Directory == nil {
+		return nil
+	}
+	return Holders(f.Directory, permission)
+}
+
+// Usage implements Facts.
+func (f *StaticFacts) Usage(bundle, _, _ string, _ time.Time) Usage { return f.Usages[bundle] }
+
+// PendingApprovals implements Facts.
+func (f *StaticFacts) PendingApprovals() []Approval { return slices.Clone(f.Pending) }
+
+// Holders lists, sorted, the usernames of the directory's enabled users
+// who hold permission.
+func Holders(dir *access.Directory, permission string) []string {
+	var out []string
+	for _, u := range dir.Users() {
+		if !u.Disabled && dir.HasPermission(u.ID, permission) {
+			out = append(out, u.Username)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// BundleConfig implements Facts.
+func (f *StaticFacts) BundleConfig(bundle string, scope bundleconfig.Scope) []bundleconfig.Entry {
+	return f.Values.Resolve(bundle, scope)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/bundle"
+	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/run"
 )
 
@@ -149,7 +150,17 @@ func newTestFacts(t testing.TB) *StaticFacts {
 		Unpostable:  []string{"slack room secret"},
 		Previous:    map[string]string{"u-alice": "ops:list"},
 		Config:      Settings{DefaultLimits: run.Limits{TimeoutMS: 60000, MemoryBytes: 1 << 28}},
+		// The ops bundle declares OPS_TOKEN: a secret in its base layer.
+		Values: configValues(bundleconfig.SecretSet{Bundle: "ops", Layer: "base", Key: "OPS_TOKEN", Version: 1}),
 	}
+}
+
+func configValues(events ...domain.Payload) bundleconfig.Values {
+	v := bundleconfig.Values{}
+	for _, e := range events {
+		v.Apply(e)
+	}
+	return v
 }
 
 const testAdapter = "slack"

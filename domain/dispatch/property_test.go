@@ -132,6 +132,11 @@ func TestDecideNeverPanicsOverArbitraryEventSequences(t *testing.T) {
 		RequestDenied{}, RequestCompleted{}, RequestFailed{Stage: 9}, ReplyPosted{},
 		RunEvent{RunID: RunID(id, 0, 0)}, RunEvent{RunID: "r7", Event: run.RunSucceeded{Result: run.Result{Value: json.RawMessage(`[{"name":"a"}]`)}}},
 		RequestTimedOut{}, domain.Raw{Type: "FromTheFuture"},
+		ApprovalRequested{}, ApprovalRequested{Requirements: []ApprovalRequirement{{Permission: "ops:prod", Needed: 1, Stages: []int{9}}}, Stages: []ApprovedStage{{Stage: 3}}},
+		ApprovalAnswered{Verdict: VerdictApprove, User: "u-dave", Via: "v1"}, ApprovalAnswered{Verdict: VerdictReject, User: "u-dave", Via: "v2"},
+		ApprovalAnswered{Verdict: "maybe", Via: "v3"}, ApprovalGranted{Via: "v1", Permissions: []string{"ops:prod"}}, ApprovalRefused{Via: "v2"},
+		ApprovalRejected{Via: "v2"}, ApprovalExpired{}, RequestApproved{}, ApprovalTimedOut{At: time.Unix(1<<40, 0)},
+		QuotaWaiting{}, QuotaAdmitted{}, QuotaExceeded{}, QuotaCheck{At: time.Unix(1<<40, 0)},
 	}
 	for seed := range uint64(500) {
 		rng := rand.New(rand.NewPCG(seed, 11))
@@ -154,5 +159,7 @@ func TestDecideNeverPanicsOverArbitraryEventSequences(t *testing.T) {
 			t.Fatalf("seed %d: not deterministic", seed)
 		}
 		_, _ = r.PendingReply()
+		_ = r.ApprovalNotices()
+		_ = r.Unjudged()
 	}
 }

@@ -39,6 +39,10 @@ type Reply struct {
 	// transcript.
 	CutRunID   string `json:"cut_run_id,omitempty"`
 	Transcript string `json:"transcript,omitempty"`
+	// Approval is the id of the request awaiting approval that a notice
+	// asks people to answer; a provider that can (Slack) adds approve and
+	// reject buttons to it.
+	Approval string `json:"approval,omitempty"`
 
 	// What RenderReply renders the reply from, beside Value and Template:
 	// the command whose output it is (bundle:command) and its bundle's
@@ -296,4 +300,36 @@ func bodyLines(v []byte) ([]string, bool) {
 		lines = append(lines, one)
 	}
 	return lines, true
+}
+
+// ApprovalNotices are the notices that post the approval request, one per
+// provider and room it records in ApprovalRequested.Notify; none unless
+// the request awaits approval. They are rendered from the request's
+// events alone, so a runner that restarts posts the same ones (and only
+// the parts not recorded posted).
+func (r Request) ApprovalNotices() []Notice {
+	if r.status != StatusAwaitingApproval {
+		return nil
+	}
+	req := r.approval.Requested
+	id := shortID(r.id)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s asks to run: %s\n", req.RequesterName, req.Text)
+	fmt.Fprintf(&b, "It needs %s before %s", r.approval.Needs(), clock(req.ExpiresAt))
+	if len(req.Approvers) > 0 {
+		fmt.Fprintf(&b, " (%s may approve)", strings.Join(req.Approvers, ", "))
+	}
+	fmt.Fprintf(&b, ".\nAnswer with !approve %s [reason] or !reject %s reason (request %s).", id, id, r.id)
+	var out []Notice
+	for _, t := range req.Notify {
+		reply := Reply{Adapter: t.Adapter, To: []Destination{t.To}, Text: b.String(), Approval: r.id}
+		key := ApprovalNoticeKey
+		if t.Adapter == r.received.Adapter && t.To == (Destination{Kind: pipeline.DestinationRoom, Name: r.received.Room}) {
+			reply.Thread = r.received.Thread
+		} else {
+			key += ":" + t.Adapter + ":" + string(t.To.Kind) + ":" + t.To.Name
+		}
+		out = append(out, Notice{Key: key, Reply: reply})
+	}
+	return out
 }

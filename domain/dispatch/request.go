@@ -36,16 +36,21 @@ func (RequestTimedOut) EventType() string { return "dispatch.RequestTimedOut" }
 type Status string
 
 const (
-	StatusNew        Status = ""             // nothing received yet
-	StatusReceived   Status = "received"     // waiting for identity and parsing
-	StatusIdentified Status = "identified"   // identity resolved, not parsed yet
-	StatusParsed     Status = "parsed"       // parsed, not every stage checked yet
-	StatusRunning    Status = "running"      // a stage has started
-	StatusUnknown    Status = "unknown_user" // the sender has no user
-	StatusRejected   Status = "rejected"     // the text does not parse or names no command
-	StatusDenied     Status = "denied"       // refused before anything ran
-	StatusCompleted  Status = "completed"
-	StatusFailed     Status = "failed"
+	StatusNew        Status = ""           // nothing received yet
+	StatusReceived   Status = "received"   // waiting for identity and parsing
+	StatusIdentified Status = "identified" // identity resolved, not parsed yet
+	StatusParsed     Status = "parsed"     // parsed, not every stage checked yet
+	// StatusAwaitingApproval: every stage is allowed, and some ask for
+	// approval before anything runs.
+	StatusAwaitingApproval Status = "awaiting_approval"
+	StatusApproved         Status = "approved"     // approved; not started yet
+	StatusQueued           Status = "queued"       // over a quota, waiting for room
+	StatusRunning          Status = "running"      // a stage has started
+	StatusUnknown          Status = "unknown_user" // the sender has no user
+	StatusRejected         Status = "rejected"     // the text does not parse or names no command
+	StatusDenied           Status = "denied"       // refused before anything ran
+	StatusCompleted        Status = "completed"
+	StatusFailed           Status = "failed"
 )
 
 // Ended reports whether the status is final.
@@ -76,6 +81,10 @@ type Request struct {
 
 	runs     []stageRun         // in the order started
 	outcomes map[string]outcome // by run id; may arrive before StageStarted
+
+	approval Approval
+	queued   QuotaWaiting
+	answers  []ApprovalAnswered // answers folded, judged or not
 
 	rejected  PipelineRejected
 	denied    RequestDenied
@@ -135,18 +144,46 @@ func Evolve(r Request, e domain.Payload) Request {
 		if !r.status.Ended() {
 			r.rejected = p
 			r.status = StatusRejected
+			r.approval = FoldApproval(r.approval, p)
 		}
 	case PermissionChecked:
 		if r.status == StatusParsed {
 			r.checks = append(slices.Clip(r.checks), p)
 		}
+	case ApprovalRequested:
+		if r.status == StatusParsed {
+			r.approval = FoldApproval(r.approval, p)
+			r.approval.RequestID = r.id
+			r.status = StatusAwaitingApproval
+		}
+	case ApprovalAnswered:
+		if !slices.ContainsFunc(r.answers, func(a ApprovalAnswered) bool { return a.Via == p.Via }) {
+			r.answers = append(slices.Clip(r.answers), p)
+		}
+	case ApprovalGranted, ApprovalRefused, ApprovalRejected, ApprovalExpired:
+		r.approval = FoldApproval(r.approval, p)
+	case RequestApproved:
+		if r.status == StatusAwaitingApproval {
+			r.approval = FoldApproval(r.approval, p)
+			r.status = StatusApproved
+		}
+	case QuotaWaiting:
+		if r.status == StatusParsed || r.status == StatusApproved {
+			r.queued = p
+			r.status = StatusQueued
+		}
+	case QuotaAdmitted:
+		if r.status == StatusQueued {
+			r.status = StatusApproved
+		}
 	case RequestDenied:
 		if !r.status.Ended() {
 			r.denied = p
 			r.status = StatusDenied
+			r.approval = FoldApproval(r.approval, p)
 		}
 	case StageStarted:
-		if r.status == StatusParsed || r.status == StatusRunning {
+		if r.status == StatusParsed || r.status == StatusApproved || r.status == StatusRunning {
 			r.runs = append(slices.Clip(r.runs), stageRun{stage: p.Stage, invocation: p.Invocation, runID: p.RunID, version: p.Version})
 			r.status = StatusRunning
 		}
@@ -154,11 +191,13 @@ func Evolve(r Request, e domain.Payload) Request {
 		if !r.status.Ended() {
 			r.completed = p
 			r.status = StatusCompleted
+			r.approval = FoldApproval(r.approval, p)
 		}
 	case RequestFailed:
 		if !r.status.Ended() {
 			r.failed = p
 			r.status = StatusFailed
+			r.approval = FoldApproval(r.approval, p)
 		}
 	case ReplyPosted:
 		r.replies = append(slices.Clip(r.replies), p)
@@ -263,6 +302,27 @@ func (r Request) Redirects() []pipeline.Redirect { return slices.Clone(r.redirec
 
 // Checks are the PermissionChecked events folded so far, by stage.
 func (r Request) Checks() []PermissionChecked { return slices.Clone(r.checks) }
+
+// Approval is where the request's approval stands (its State is
+// ApprovalStateNone when no rule asked for one).
+func (r Request) Approval() Approval { return r.approval }
+
+// Queued is the quota the request waits for while its status is
+// StatusQueued.
+func (r Request) Queued() (QuotaWaiting, bool) { return r.queued, r.status == StatusQueued }
+
+// Unjudged lists the answers folded whose judgement is not recorded yet:
+// what a runner that crashed between an answer and its decision decides
+// on recovery.
+func (r Request) Unjudged() []ApprovalAnswered {
+	var out []ApprovalAnswered
+	for _, a := range r.answers {
+		if !r.approval.Judged(a.Via) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // RunInfo is one run of the request.
 type RunInfo struct {

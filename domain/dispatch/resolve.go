@@ -17,14 +17,16 @@ type catalog struct {
 	builtins Builtins
 	enabled  []*bundle.Bundle          // sorted by name
 	disabled map[string]*bundle.Bundle // installed but not enabled
+	images   map[string]string         // bundle name → the image its runs use
 }
 
 func newCatalog(f Facts) catalog {
-	c := catalog{builtins: f.Builtins(), disabled: map[string]*bundle.Bundle{}}
+	c := catalog{builtins: f.Builtins(), disabled: map[string]*bundle.Bundle{}, images: map[string]string{}}
 	for _, ib := range f.Bundles() {
 		if ib.Bundle == nil {
 			continue
 		}
+		c.images[ib.Bundle.Name] = ib.RunImage()
 		if ib.Enabled {
 			c.enabled = append(c.enabled, ib.Bundle)
 		} else {
@@ -41,6 +43,7 @@ type target struct {
 	bundle  *bundle.Bundle
 	command *bundle.Command
 	builtin *Builtin
+	image   string // the image a bundle command runs in (pinned by digest when installed so)
 }
 
 // FullName is "bundle:command"; builtins live in the logbook namespace.
@@ -89,7 +92,7 @@ func (c catalog) resolve(bundleName, name string) (target, error) {
 				continue
 			}
 			if cmd, ok := b.Command(name); ok {
-				return target{bundle: b, command: cmd}, nil
+				return target{bundle: b, command: cmd, image: c.images[b.Name]}, nil
 			}
 			return target{}, c.unknown(written)
 		}
@@ -105,7 +108,7 @@ func (c catalog) resolve(bundleName, name string) (target, error) {
 	var found []target
 	for _, b := range c.enabled {
 		if cmd, ok := b.Command(name); ok {
-			found = append(found, target{bundle: b, command: cmd})
+			found = append(found, target{bundle: b, command: cmd, image: c.images[b.Name]})
 		}
 	}
 	switch len(found) {

@@ -13,6 +13,35 @@ type Rule struct {
 	command  string
 	criteria *criterion // nil when the rule has no `with` clause
 	require  *permExpr  // nil for an `allow` rule
+	approval *Approval  // nil when the command runs without approval
+}
+
+// Approval is a rule's approval clause: before the command runs, Count
+// people other than the requester, each holding Permission when they
+// answer, must approve the request.
+type Approval struct {
+	Count      int    `json:"count"`
+	Permission string `json:"permission"`
+}
+
+// MaxApprovals bounds the approvals a rule may ask for.
+const MaxApprovals = 100
+
+// String is the clause as a rule writes it, without the leading `with`.
+func (a Approval) String() string {
+	if a.Count == 1 {
+		return "approval from " + a.Permission
+	}
+	return strconv.Itoa(a.Count) + " approvals from " + a.Permission
+}
+
+// Approval is the rule's approval clause; ok is false when the command
+// runs without one.
+func (r *Rule) Approval() (a Approval, ok bool) {
+	if r.approval == nil {
+		return Approval{}, false
+	}
+	return *r.approval, true
 }
 
 // Command is the command the rule governs, as bundle:command.
@@ -75,17 +104,22 @@ func (r *Rule) String() string {
 		b.WriteString(" must have ")
 		r.require.format(&b)
 	}
+	if r.approval != nil {
+		b.WriteString(" with ")
+		b.WriteString(r.approval.String())
+	}
 	return b.String()
 }
 
 // Equal reports whether two rules say the same thing: same command, same
-// criteria and requirement with the same grouping. Spelling (=< or <=,
+// criteria and requirement with the same grouping, same approval. Spelling (=< or <=,
 // quotes, spacing, `when command is` or Gort's bare command) does not matter.
 func (r *Rule) Equal(other *Rule) bool {
 	if r == nil || other == nil {
 		return r == other
 	}
-	return r.command == other.command && r.criteria.equal(other.criteria) && r.require.equal(other.require)
+	sameApproval := (r.approval == nil) == (other.approval == nil) && (r.approval == nil || *r.approval == *other.approval)
+	return r.command == other.command && r.criteria.equal(other.criteria) && r.require.equal(other.require) && sameApproval
 }
 
 // Logical connectives. Cog gives `and` and `or` equal precedence and groups

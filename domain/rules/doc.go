@@ -10,7 +10,8 @@
 //
 // # Grammar
 //
-//	rule        = [ "when" "command" "is" ] name [ "with" criteria ] ( "allow" | "must" "have" permissions )
+//	rule        = [ "when" "command" "is" ] name [ "with" criteria ] ( "allow" | "must" "have" permissions ) [ "with" approval ]
+//	approval    = "approval" "from" name | N ( "approval" | "approvals" ) "from" name   (N from 1 to 100; "approval" only for 1)
 //	criteria    = cterm [ ( "and" | "or" ) criteria ]
 //	cterm       = "(" criteria ")" | subject op value | subject "in" "[" value { "," value } "]"
 //	subject     = "arg" "[" N "]" | ( "any" | "all" ) ( "args" | "arg" )
@@ -91,6 +92,23 @@
 // specific rules allow; Logbook requires all of them, so adding a rule can
 // only tighten access at its level. When no rule matches, the command is
 // denied.
+//
+// # Approvals
+//
+// A rule may end with an approval clause: `... must have deploy:run with 2
+// approvals from deploy:approver` (or `with approval from ...` for one, and
+// `allow with approval from ...` to let anyone ask). It does not change who
+// may run the command; it says what must happen before an allowed
+// invocation runs: that many people other than the requester, each holding
+// the named permission when they answer, approve the request. The words
+// approval, approvals and from are not keywords (criteria may still compare
+// with them as bare values); the clause is only read after `allow` or the
+// permission expression. Permissions() does not list the approvers'
+// permission, since the requester need not hold it; Approval() gives the
+// clause. Decision.Approvals lists what an allowed invocation needs: the
+// clauses of the deciding rules, one per approver permission, with the
+// largest count where equally specific rules name the same permission
+// (all of them hold, as for their requirements).
 //
 // Decision.Explain says which rule decided, what it required, and what the
 // user had or lacked; Decision.Explanation is the same as data for JSON.

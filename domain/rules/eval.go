@@ -50,6 +50,11 @@ type Decision struct {
 	// lacks; Held those the user has. Both sorted.
 	Missing []string
 	Held    []string
+	// Approvals are what must happen before an allowed command runs: the
+	// approval clauses of the deciding rules, one per approver permission
+	// (the largest count where two rules name the same one), sorted by
+	// permission. Empty when the command is denied or needs no approval.
+	Approvals []Approval
 	// Outcomes has one entry per rule for the command, in the order given.
 	Outcomes []Outcome
 }
@@ -132,8 +137,31 @@ func Evaluate(rules []*Rule, inv Invocation, has func(perm string) bool) Decisio
 	d.Reason = ReasonAllowed
 	if !d.Allowed {
 		d.Reason = ReasonMissingPermissions
+		return d
 	}
+	d.Approvals = decisiveApprovals(d.Outcomes)
 	return d
+}
+
+// decisiveApprovals merges the approval clauses of the decisive rules:
+// all of them hold, so each approver permission needs the most approvals
+// any of them asks for.
+func decisiveApprovals(outcomes []Outcome) []Approval {
+	need := map[string]int{}
+	for _, o := range outcomes {
+		if a, ok := o.Rule.Approval(); ok && o.Decisive {
+			need[a.Permission] = max(need[a.Permission], a.Count)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	out := make([]Approval, 0, len(need))
+	for perm, n := range need {
+		out = append(out, Approval{Count: n, Permission: perm})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Permission < out[j].Permission })
+	return out
 }
 
 func cachedHas(has func(string) bool) func(string) bool {

@@ -311,6 +311,7 @@ func TestExplanationEncodesAsJSON(t *testing.T) {
 		"matched_on":  []any{"arg[0]"},
 		"missing":     []any{"heroku:write"},
 		"held":        []any{},
+		"approvals":   []any{},
 		"summary":     d.Explain(),
 		"rules": []any{
 			map[string]any{"rule": "when command is heroku:config must have heroku:read", "matched": true, "specificity": 0.0, "matched_on": []any{}, "satisfied": true, "missing": []any{}, "decisive": false},

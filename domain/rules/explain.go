@@ -40,6 +40,10 @@ func (d Decision) Explain() string {
 		b.WriteString(".")
 	}
 
+	if len(d.Approvals) > 0 {
+		fmt.Fprintf(&b, " Before it runs, the request needs %s, never the requester's own.", approvalWords(d.Approvals))
+	}
+
 	decisive, setAside := 0, 0
 	for _, o := range d.Outcomes {
 		switch {
@@ -72,6 +76,18 @@ func (d Decision) matchPhrase() string {
 	return fmt.Sprintf("matches on %s (specificity %d)", joinWords(d.MatchedOn), d.Specificity)
 }
 
+// approvalWords writes "2 approvals from a:b and 1 approval from c:d".
+func approvalWords(approvals []Approval) string {
+	words := make([]string, len(approvals))
+	for i, a := range approvals {
+		words[i] = a.String()
+		if a.Count == 1 {
+			words[i] = "1 " + words[i]
+		}
+	}
+	return joinWords(words)
+}
+
 // joinWords writes a, b and c.
 func joinWords(words []string) string {
 	switch len(words) {
@@ -93,13 +109,15 @@ type Explanation struct {
 	Rule string `json:"rule,omitempty"`
 	// Requires is what the deciding rule requires: "allow" or its
 	// permission expression.
-	Requires    string            `json:"requires,omitempty"`
-	Specificity int               `json:"specificity"`
-	MatchedOn   []string          `json:"matched_on"`
-	Missing     []string          `json:"missing"`
-	Held        []string          `json:"held"`
-	Summary     string            `json:"summary"`
-	Rules       []RuleExplanation `json:"rules"`
+	Requires    string   `json:"requires,omitempty"`
+	Specificity int      `json:"specificity"`
+	MatchedOn   []string `json:"matched_on"`
+	Missing     []string `json:"missing"`
+	Held        []string `json:"held"`
+	// Approvals are what an allowed invocation needs before it runs.
+	Approvals []Approval        `json:"approvals"`
+	Summary   string            `json:"summary"`
+	Rules     []RuleExplanation `json:"rules"`
 }
 
 // RuleExplanation is how one rule for the command fared.
@@ -111,6 +129,9 @@ type RuleExplanation struct {
 	Satisfied   bool     `json:"satisfied"`
 	Missing     []string `json:"missing"`
 	Decisive    bool     `json:"decisive"`
+	// Approval is the rule's approval clause ("2 approvals from a:b"), ""
+	// when it has none.
+	Approval string `json:"approval,omitempty"`
 }
 
 // Explanation returns the decision as data. Lists are never nil, so they
@@ -124,6 +145,7 @@ func (d Decision) Explanation() Explanation {
 		MatchedOn:   nonNil(d.MatchedOn),
 		Missing:     nonNil(d.Missing),
 		Held:        nonNil(d.Held),
+		Approvals:   d.Approvals,
 		Summary:     d.Explain(),
 		Rules:       make([]RuleExplanation, 0, len(d.Outcomes)),
 	}
@@ -131,8 +153,16 @@ func (d Decision) Explanation() Explanation {
 		e.Rule = d.Matched.String()
 		e.Requires = d.Matched.Requirement()
 	}
+	if e.Approvals == nil {
+		e.Approvals = []Approval{}
+	}
 	for _, o := range d.Outcomes {
+		approval := ""
+		if a, ok := o.Rule.Approval(); ok {
+			approval = a.String()
+		}
 		e.Rules = append(e.Rules, RuleExplanation{
+			Approval:    approval,
 			Rule:        o.Rule.String(),
 			Matched:     o.Matched,
 			Specificity: o.Specificity,

@@ -4,17 +4,32 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
 // The seed corpora live in testdata/fuzz/FuzzParse and
 // testdata/fuzz/FuzzParseForCommand: rules from public Cog bundles and from
-// Cog's and Gort's documentation, plus malformed ones.
+// Cog's and Gort's documentation, rules with approval clauses, plus
+// malformed ones.
+
+// approvalSeeds are rules with approval clauses, well formed and not.
+var approvalSeeds = []string{
+	"when command is deploy:prod with arg[0] == 'db' must have deploy:run with 2 approvals from deploy:approver",
+	"when command is deploy:restart allow with approval from site:oncall",
+	"deploy:prod must have deploy:run with 1 approval from 'site:release'",
+	"when command is deploy:prod must have deploy:run with approvals from deploy:approver",
+	"when command is deploy:prod with approval from deploy:a must have deploy:run",
+	"when command is deploy:prod must have deploy:run with 100 approvals from deploy:a with approval from deploy:b",
+}
 
 func FuzzParse(f *testing.F) {
 	for _, d := range documentedRules {
 		f.Add(d.text)
+	}
+	for _, text := range approvalSeeds {
+		f.Add(text)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		r, err := Parse(text)
@@ -29,6 +44,8 @@ func FuzzParse(f *testing.F) {
 func FuzzParseForCommand(f *testing.F) {
 	f.Add("heroku", "config", "with arg[0] == 'set' must have heroku:write")
 	f.Add("format", "fields", "allow")
+	f.Add("deploy", "prod", "with arg[0] == 'db' must have deploy:run with 2 approvals from deploy:approver")
+	f.Add("deploy", "restart", "allow with approval from site:oncall")
 	f.Fuzz(func(t *testing.T, bundle, command, text string) {
 		r, err := ParseForCommand(bundle, command, text)
 		if err != nil {
@@ -78,6 +95,14 @@ func checkRule(t *testing.T, r *Rule) {
 		}
 	}
 	_ = r.Warnings()
+	if a, ok := r.Approval(); ok {
+		if a.Count < 1 || a.Count > MaxApprovals || nameProblem(a.Permission, "permission", "ns:perm") != "" {
+			t.Fatalf("approval clause %+v is out of range or names no permission", a)
+		}
+		if !strings.HasSuffix(canonical, " with "+a.String()) {
+			t.Fatalf("canonical form %q does not end with its approval clause %q", canonical, a.String())
+		}
+	}
 	inv := Invocation{
 		Command: r.Command(),
 		Args:    []any{"prod", int64(3), 2.5, true},
@@ -86,6 +111,15 @@ func checkRule(t *testing.T, r *Rule) {
 	d := Evaluate([]*Rule{r}, inv, func(p string) bool { return len(p)%2 == 0 })
 	if d.Allowed && d.Matched == nil {
 		t.Fatalf("allowed without a deciding rule")
+	}
+	a, asks := r.Approval()
+	switch {
+	case !d.Allowed && len(d.Approvals) > 0:
+		t.Fatalf("a denied invocation needs approvals %+v", d.Approvals)
+	case d.Allowed && asks && (len(d.Approvals) != 1 || d.Approvals[0] != a):
+		t.Fatalf("the allowed invocation needs %+v, want the rule's %+v", d.Approvals, a)
+	case d.Allowed && !asks && len(d.Approvals) > 0:
+		t.Fatalf("a rule without an approval clause made the invocation need %+v", d.Approvals)
 	}
 	if _, err := json.Marshal(d.Explanation()); err != nil {
 		t.Fatalf("explanation does not encode: %v", err)

@@ -190,7 +190,7 @@ func TestParseRejectsWithColumn(t *testing.T) {
 		{"a rule with no requirement", "when command is foo:bar", 24, "expected `with`, `must have` or `allow` after the command, found the end of the rule"},
 		{"a permission without a namespace", "when command is foo:bar must have read", 35, `permission "read" must be namespaced as ns:perm; operator-made permissions use the site: namespace`},
 		{"columns count characters, not bytes", "when command is föö:bar must have bär", 35, `permission "bär" must be namespaced`},
-		{"allow after a permission", "when command is foo:bar must have foo:read allow", 44, "expected `and`, `or` or the end of the rule after a permission, found `allow`"},
+		{"allow after a permission", "when command is foo:bar must have foo:read allow", 44, "expected `and`, `or`, `with approval from ...` or the end of the rule after a permission, found `allow`"},
 		{"anything after allow", "when command is foo:bar allow must have foo:read", 31, "`allow` stands alone"},
 		{"allow as a permission", "when command is foo:bar must have allow", 35, "`allow` replaces `must have`"},
 		{"must without have", "when command is foo:bar must foo:read", 30, "expected `have` after `must`, found `foo:read`"},

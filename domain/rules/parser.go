@@ -136,6 +136,9 @@ func (p *parser) rule(implied string) (*Rule, error) {
 
 	if p.isWord("with") {
 		p.next()
+		if err := p.misplacedApproval(); err != nil {
+			return nil, err
+		}
 		c, err := p.criteria()
 		if err != nil {
 			return nil, err
@@ -146,8 +149,11 @@ func (p *parser) rule(implied string) (*Rule, error) {
 	switch t := p.peek(); {
 	case p.isWord("allow"):
 		p.next()
+		if err := p.approvalClause(r); err != nil {
+			return nil, err
+		}
 		if t := p.peek(); t.Kind != tokEOF {
-			return nil, syntaxErrorf(t.Col, "`allow` stands alone: expected the end of the rule, found %s", t.describe())
+			return nil, syntaxErrorf(t.Col, "`allow` stands alone: expected the end of the rule or `with approval from ...`, found %s", t.describe())
 		}
 		return r, nil
 	case p.isWord("must"):
@@ -159,10 +165,13 @@ func (p *parser) rule(implied string) (*Rule, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t := p.peek(); t.Kind != tokEOF {
-			return nil, syntaxErrorf(t.Col, "expected `and`, `or` or the end of the rule after a permission, found %s%s", t.describe(), caseHint(t))
-		}
 		r.require = req
+		if err := p.approvalClause(r); err != nil {
+			return nil, err
+		}
+		if t := p.peek(); t.Kind != tokEOF {
+			return nil, syntaxErrorf(t.Col, "expected `and`, `or`, `with approval from ...` or the end of the rule after a permission, found %s%s", t.describe(), caseHint(t))
+		}
 		return r, nil
 	case r.criteria != nil:
 		return nil, syntaxErrorf(t.Col, "expected `and`, `or`, `must have` or `allow` after a criterion, found %s%s", t.describe(), caseHint(t))
@@ -567,4 +576,67 @@ func (p *parser) permissionList() ([]string, error) {
 			return nil, syntaxErrorf(t.Col, "expected `,` or `]` in the permission list opened at column %d, found %s", open.Col, t.describe())
 		}
 	}
+}
+
+// approvalClause parses the optional `with [N] approval(s) from ns:perm`
+// that may end a rule. Its words are not keywords: `approval` and `from`
+// stay usable as bare values in criteria, where Cog rules may have them.
+func (p *parser) approvalClause(r *Rule) error {
+	if !p.isWord("with") {
+		return nil
+	}
+	with := p.next()
+	count, counted := 1, false
+	if t := p.peek(); t.Kind == tokWord && startsWithDigit(t.Text) {
+		p.next()
+		n, err := strconv.Atoi(t.Text)
+		if err != nil || !allDigits(t.Text) || n < 1 || n > MaxApprovals {
+			return syntaxErrorf(t.Col, "expected a number of approvals from 1 to %d, found %s", MaxApprovals, t.describe())
+		}
+		count, counted = n, true
+	}
+	word := p.peek()
+	switch {
+	case word.Kind != tokWord || (word.Text != "approval" && word.Text != "approvals"):
+		if !counted && word.Kind == tokWord && (word.Text == "arg" || word.Text == "option" || word.Text == "any" || word.Text == "all") {
+			return syntaxErrorf(word.Col, "criteria come before `must have` or `allow`; after them `with` takes only `approval from ns:perm` or `N approvals from ns:perm`")
+		}
+		return syntaxErrorf(word.Col, "expected `approval from ns:perm` or `N approvals from ns:perm` after the `with` at column %d, found %s%s", with.Col, word.describe(), caseHint(word))
+	case !counted && word.Text == "approvals":
+		return syntaxErrorf(word.Col, "say how many: `with 2 approvals from ...`, or `with approval from ...` for one")
+	case count == 1 && word.Text == "approvals":
+		return syntaxErrorf(word.Col, "one approval is written `with approval from ...`")
+	case count > 1 && word.Text == "approval":
+		return syntaxErrorf(word.Col, "more than one approval is written `with %d approvals from ...`", count)
+	}
+	p.next()
+	if err := p.expectWord("from", "`"+word.Text+"`"); err != nil {
+		return err
+	}
+	if t := p.peek(); t.Kind == tokLParen || t.Kind == tokWord && (t.Text == "any" || t.Text == "all") {
+		return syntaxErrorf(t.Col, "approvers are named by one permission (ns:perm), not an expression")
+	}
+	perm, err := p.name("permission", "ns:perm")
+	if err != nil {
+		return err
+	}
+	r.approval = &Approval{Count: count, Permission: perm}
+	return nil
+}
+
+func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
+
+// misplacedApproval reports an approval clause written where criteria
+// belong (`with approval from ...` before `must have`).
+func (p *parser) misplacedApproval() error {
+	t := p.peek()
+	next := p.toks[min(p.pos+1, len(p.toks)-1)]
+	if t.Kind != tokWord {
+		return nil
+	}
+	if t.Text == "approval" && next.Kind == tokWord && next.Text == "from" ||
+		startsWithDigit(t.Text) && next.Kind == tokWord && (next.Text == "approvals" || next.Text == "approval") {
+		return syntaxErrorf(t.Col, "the approval clause comes last, after `must have ...` or `allow`: `... must have ns:perm with approval from ns:perm`")
+	}
+	return nil
 }

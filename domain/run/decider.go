@@ -20,6 +20,7 @@ type State struct {
 	CancelRequested bool
 	Terminal        string // the type of the terminal event, "" while running
 	Removed         bool
+	Redacted        bool  // OutputRedacted is recorded
 	NextSeq         int64 // the seq the next OutputChunk must carry
 }
 
@@ -122,6 +123,10 @@ func Decide(s State, proposed domain.Payload) ([]domain.Payload, error) {
 		if s.CancelRequested {
 			return nil, nil
 		}
+	case OutputRedacted:
+		if s.Redacted {
+			return nil, reject(ErrOutOfOrder, p, "the run's redactions were already recorded")
+		}
 	case RunSucceeded, RunFailed, RunTimedOut, RunCancelled, RunLost:
 		if s.Started && !s.Stopped {
 			if _, lost := p.(RunLost); !lost {
@@ -167,6 +172,8 @@ func Evolve(s State, e domain.Payload) State {
 		s.Stopped = true
 	case RunCancelRequested:
 		s.CancelRequested = true
+	case OutputRedacted:
+		s.Redacted = true
 	case ContainerRemoved:
 		s.Removed = true
 	case RunSucceeded, RunFailed, RunTimedOut, RunCancelled, RunLost:

@@ -115,7 +115,14 @@ type RunRequested struct {
 	Args      []string       `json:"args,omitempty"`    // invocation arguments (COG_ARGV_<n>)
 	Options   map[string]any `json:"options,omitempty"` // invocation options (COG_OPT_<NAME>)
 	EnvNames  []string       `json:"env_names,omitempty"`
-	Limits    Limits         `json:"limits"`
+	// Config are the plain configuration values the command gets, each
+	// with the layer it came from: they are not secret, and recording
+	// them says exactly what the command saw.
+	Config []ConfigValue `json:"config,omitempty"`
+	// Secrets name the secrets the command gets, with their layer and
+	// version; the values travel in the run-request message only.
+	Secrets []SecretRef `json:"secrets,omitempty"`
+	Limits  Limits      `json:"limits"`
 	// User is who the command runs as. Events recorded before Logbook chose
 	// it have none: those commands ran as the image's user (root, unless
 	// the image said otherwise). Builtins have none.
@@ -123,6 +130,31 @@ type RunRequested struct {
 	Mode       Mode            `json:"mode"`
 	Input      json.RawMessage `json:"input,omitempty"` // the previous stage's JSON, sent on stdin
 	Invocation Invocation      `json:"invocation"`
+}
+
+// ConfigValue is one plain configuration value of a run. Layer is the
+// bundleconfig layer ("base", "room/ops", ...), or "bundle" for a value
+// the bundle's own config sets (a command's env_vars).
+type ConfigValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	Layer string `json:"layer"`
+}
+
+// SecretRef names one secret a run gets: its name, the layer it came from
+// and the version of its value. Never the value.
+type SecretRef struct {
+	Name    string `json:"name"`
+	Layer   string `json:"layer"`
+	Version int    `json:"version"`
+}
+
+// OutputRedacted records how many times the values of the run's secrets
+// (or their base64 and URL-encoded forms) were replaced in its output and
+// reasons before anything was recorded, by secret name.
+type OutputRedacted struct {
+	Replacements int            `json:"replacements"`
+	BySecret     map[string]int `json:"by_secret,omitempty"`
 }
 
 // ContainerCreated records the container a fresh run uses, or the one a
@@ -244,6 +276,7 @@ func (RunCancelled) EventType() string       { return "RunCancelled" }
 func (RunLost) EventType() string            { return "RunLost" }
 func (ContainerRemoved) EventType() string   { return "ContainerRemoved" }
 func (RunCancelRequested) EventType() string { return "RunCancelRequested" }
+func (OutputRedacted) EventType() string     { return "OutputRedacted" }
 
 func init() {
 	domain.Register[RunRequested]()
@@ -259,6 +292,7 @@ func init() {
 	domain.Register[RunLost]()
 	domain.Register[ContainerRemoved]()
 	domain.Register[RunCancelRequested]()
+	domain.Register[OutputRedacted]()
 }
 
 // IsTerminal reports whether p ends a run.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -118,6 +119,9 @@ type partRun struct {
 	part   Part
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the part's goroutine ends
+	// stopping is set before Stop asks the part to stop, so a Run that
+	// returns because of it is not taken for a failure.
+	stopping atomic.Bool
 
 	// guarded by the supervisor's mu
 	state    State
@@ -221,7 +225,7 @@ func (s *Supervisor) supervise(ctx context.Context, p *partRun) {
 		if !p.part.ReportsReady && time.Since(started) >= healthyRun {
 			h.resetBackoff() // it ran well for a while: a new failure starts over
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || p.stopping.Load() {
 			s.set(p, Stopped, nil, false)
 			return
 		}
@@ -350,6 +354,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	var errs []error
 	for _, p := range parts {
 		stopCtx, cancel := context.WithTimeout(ctx, p.part.StopTimeout)
+		p.stopping.Store(true)
 		if p.part.Stop != nil {
 			if err := p.part.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, fmt.Errorf("%s: %w", p.part.Name, err))

@@ -253,6 +253,10 @@ func TestAPartsOwnStopIsCalledBeforeItsContextEnds(t *testing.T) {
 		if !sawGraceful {
 			t.Fatal("the part's own Stop did not reach it before its context ended")
 		}
+		// Returning because it was asked to stop is no failure.
+		if st := statusOf(s, "http"); st.State != supervisor.Stopped || st.Restarts != 0 {
+			t.Fatalf("after a graceful stop: %+v, want stopped with no restart", st)
+		}
 	})
 }
 

@@ -43,6 +43,9 @@ type Workload struct {
 	Unknown bool
 	// MaxChunks bounds output chunks per run (default 4).
 	MaxChunks int
+	// Approvals, when true, makes some requests ask for approval
+	// (answered, refused, rejected or left to expire) or wait for a quota.
+	Approvals bool
 }
 
 // NewWorkload returns a generator seeded with seed, over users users.
@@ -200,6 +203,18 @@ func (w *Workload) Request() []Append {
 		return []Append{{stream, head}}
 	}
 	var out []Append
+	if w.Approvals && w.chance(15) {
+		var ended bool
+		out, head, ended = w.approval(stream, id, username, text, head)
+		if ended {
+			return out
+		}
+	}
+	if w.Approvals && w.chance(10) {
+		head = append(head, enc(dispatch.QuotaWaiting{QuotaHit: dispatch.QuotaHit{Bundle: "ops", Quota: dispatch.QuotaUserConcurrency, Limit: 1, Current: 1}}, id))
+		out = append(out, Append{stream, head})
+		head = []domain.NewEvent{enc(dispatch.QuotaAdmitted{WaitedMS: 1200}, id)}
+	}
 	for i, c := range commands {
 		runID := uuid.NewString()
 		head = append(head, enc(dispatch.StageStarted{Stage: i, RunID: runID}, id))
@@ -218,6 +233,40 @@ func (w *Workload) Request() []Append {
 		tail = append(tail, domain.NewEvent{ID: domain.NewEventID(), Type: "ReactionAddedFromTheFuture", Data: json.RawMessage(`{"emoji":"tada"}`)})
 	}
 	return append(out, Append{stream, tail})
+}
+
+// approval asks for approval after the checks in head and answers: the
+// requester's own approval refused, approvals counted, then approved (the
+// request goes on with head), rejected or expired (ended is true). The
+// answers come in appends of their own, as they do.
+func (w *Workload) approval(stream, id, requester, text string, head []domain.NewEvent) (out []Append, rest []domain.NewEvent, ended bool) {
+	approvers := []string{w.pick(w.users), w.pick(w.users)}
+	needed := 1 + w.rng.IntN(2)
+	head = append(head, enc(dispatch.ApprovalRequested{
+		Requirements: []dispatch.ApprovalRequirement{{Permission: "ops:admin", Needed: needed, Stages: []int{0}}},
+		Text:         text, Requester: UserID(requester), RequesterName: requester, Approvers: approvers,
+		ExpiresAt: time.Now().UTC().Add(15 * time.Minute),
+	}, id))
+	out = append(out, Append{stream, head})
+	var answers []domain.NewEvent
+	if w.chance(30) {
+		answers = append(answers, enc(dispatch.ApprovalRefused{Verdict: dispatch.VerdictApprove, User: UserID(requester), Username: requester, Via: uuid.NewString(), Reason: "your own"}, id))
+	}
+	switch w.rng.IntN(4) {
+	case 0:
+		answers = append(answers, enc(dispatch.ApprovalRejected{User: UserID(approvers[0]), Username: approvers[0], Reason: "not now", Via: uuid.NewString()}, id),
+			enc(dispatch.RequestDenied{Reason: approvers[0] + " rejected it: not now"}, id))
+		return append(out, Append{stream, answers}), nil, true
+	case 1:
+		answers = append(answers, enc(dispatch.ApprovalExpired{At: time.Now().UTC()}, id), enc(dispatch.RequestDenied{Reason: "it expired"}, id))
+		return append(out, Append{stream, answers}), nil, true
+	}
+	for i := range needed {
+		answers = append(answers, enc(dispatch.ApprovalGranted{User: UserID(approvers[i]), Username: approvers[i], Reason: "ok", Via: uuid.NewString(), Permissions: []string{"ops:admin"}}, id))
+		out = append(out, Append{stream, answers})
+		answers = nil
+	}
+	return out, []domain.NewEvent{enc(dispatch.RequestApproved{Approvers: approvers[:needed]}, id)}, false
 }
 
 // run makes one run's events; ok is false when it did not succeed.

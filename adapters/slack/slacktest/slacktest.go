@@ -49,7 +49,70 @@ type Message struct {
 	Attachments []Attachment // legacy attachments, as chat.postMessage took them
 	Metadata    *Metadata
 	File        *File
-	At          time.Time // when the server received it
+	// Blocks are the message's Block Kit blocks, as chat.postMessage took
+	// them.
+	Blocks json.RawMessage
+	At     time.Time // when the server received it
+}
+
+// Button is an interactive button of a posted message.
+type Button struct {
+	ActionID, Value, Text, Style string
+}
+
+// Buttons lists the buttons of the message's actions blocks.
+func (m Message) Buttons() []Button {
+	var blocks []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+			Style    string `json:"style"`
+			Text     struct {
+				Text string `json:"text"`
+			} `json:"text"`
+		} `json:"elements"`
+	}
+	if len(m.Blocks) == 0 || json.Unmarshal(m.Blocks, &blocks) != nil {
+		return nil
+	}
+	var out []Button
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			if b.Type == "actions" && e.Type == "button" {
+				out = append(out, Button{ActionID: e.ActionID, Value: e.Value, Text: e.Text.Text, Style: e.Style})
+			}
+		}
+	}
+	return out
+}
+
+// BlockAction is the interaction payload Slack sends when user clicks
+// button on message (block_actions), for Socket Mode (SendInteraction)
+// or the interactivity request URL (form field "payload").
+func BlockAction(user string, message Message, button Button, at time.Time) map[string]any {
+	ts := fmt.Sprintf("%d.%06d", at.Unix(), at.Nanosecond()/1000)
+	return map[string]any{
+		"type":       "block_actions",
+		"trigger_id": "trigger-" + ts,
+		"user":       map[string]any{"id": user},
+		"team":       map[string]any{"id": "T0LOGBOOK"},
+		"channel":    map[string]any{"id": message.Channel},
+		"container":  map[string]any{"type": "message", "message_ts": message.TS, "channel_id": message.Channel, "thread_ts": message.ThreadTS},
+		"message":    map[string]any{"type": "message", "ts": message.TS, "text": message.Text},
+		"actions": []map[string]any{{
+			"type": "button", "action_id": button.ActionID, "block_id": "logbook_approval", "value": button.Value,
+			"text": map[string]any{"type": "plain_text", "text": button.Text}, "action_ts": ts,
+		}},
+	}
+}
+
+// SendInteraction sends an interaction payload over Socket Mode, as an
+// "interactive" envelope, and returns its envelope id.
+func (s *Server) SendInteraction(payload map[string]any) (string, error) {
+	id := fmt.Sprintf("env-interactive-%d", time.Now().UnixNano())
+	return id, s.SendEnvelope(map[string]any{"envelope_id": id, "type": "interactive", "accepts_response_payload": false, "payload": payload})
 }
 
 // Attachment is a message's legacy attachment.
@@ -292,6 +355,12 @@ func (s *Server) answer(method string, r *http.Request) map[string]any {
 			if err := json.Unmarshal([]byte(md), m.Metadata); err != nil {
 				return map[string]any{"ok": false, "error": "invalid_metadata_format"}
 			}
+		}
+		if b := r.Form.Get("blocks"); b != "" {
+			if !json.Valid([]byte(b)) {
+				return map[string]any{"ok": false, "error": "invalid_blocks"}
+			}
+			m.Blocks = json.RawMessage(b)
 		}
 		if a := r.Form.Get("attachments"); a != "" {
 			if err := json.Unmarshal([]byte(a), &m.Attachments); err != nil {

@@ -50,6 +50,10 @@
         runs[d.run_id] = d.command;
         status.textContent = "running " + d.command + "…";
       });
+      on("wait", function (d) {
+        status.textContent = d.text;
+        status.classList.add("waiting");
+      });
       on("chunk", function (d) {
         var span = el("span", d.stream === "stderr" ? "stderr" : "", d.text);
         out.appendChild(span);

@@ -1,0 +1,39 @@
+package dispatcher
+
+import (
+	"testing"
+	"time"
+
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/run"
+)
+
+func TestUsageCountsRunsInFlightAndTheLastMinutesRequests(t *testing.T) {
+	t.Parallel()
+	u := newUsage()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	requested := func(request, bundle, user, room string) run.RunRequested {
+		return run.RunRequested{RequestID: request, Bundle: bundle, Invocation: run.Invocation{Username: user, Room: room}}
+	}
+	u.apply("q1-s0-i0", requested("q1", "ops", "alice", "ops"), t0)
+	u.apply("q1-s0-i1", requested("q1", "ops", "alice", "ops"), t0)
+	u.apply("q1-s0-i1", requested("q1", "ops", "alice", "ops"), t0) // the feed brings it again
+	u.apply("q2-s0-i0", requested("q2", "ops", "bob", "ops"), t0.Add(30*time.Second))
+	u.apply("q3-s0-i0", requested("q3", "ops", "alice", "dev"), t0.Add(70*time.Second))
+	u.apply("q4-s0-i0", requested("q4", "web", "alice", "ops"), t0.Add(70*time.Second))
+	u.apply("q1-s0-i0", run.RunSucceeded{}, time.Time{})
+	got := u.of("ops", "alice", "ops", t0.Add(70*time.Second-rateWindow))
+	// In flight: q1's second run, q2, q3; alice's: q1 and q3; from #ops:
+	// q1 and q2. Started in the last minute by alice: q3 (q1 is older).
+	if want := (dispatch.Usage{Running: 3, UserRunning: 2, RoomRunning: 2, Requests: 1}); got != want {
+		t.Fatalf("usage %+v, want %+v", got, want)
+	}
+	// q1 was dropped when q3 came, more than a minute later; a request
+	// with two runs counts once.
+	if got := u.of("ops", "alice", "ops", t0.Add(-time.Hour)); got.Requests != 1 {
+		t.Fatalf("alice's requests kept: %d, want 1", got.Requests)
+	}
+	if got := u.of("ops", "bob", "dev", t0); got.Requests != 1 || got.UserRunning != 1 || got.RoomRunning != 1 {
+		t.Fatalf("bob's usage from #dev: %+v", got)
+	}
+}
