@@ -267,6 +267,19 @@ func TestDockerSingleUsePoolGrowsWithDemandAndShrinksWhenIdle(t *testing.T) {
 
 func TestDockerSingleUseLeavesNoContainerAfterClose(t *testing.T) {
 	t.Parallel()
+	for _, spareReady := range []bool{true, false} {
+		name := "with a spare waiting"
+		if !spareReady {
+			name = "while the spare starts"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			closeLeavesNothing(t, spareReady)
+		})
+	}
+}
+
+func closeLeavesNothing(t *testing.T, spareReady bool) {
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
 	owner := runID(t)
@@ -275,13 +288,16 @@ func TestDockerSingleUseLeavesNoContainerAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Given a pool with a spare, and a run done but not yet released,
+	// Given a run done but not yet released, whose pool starts a spare
+	// after it (and, in one case, has it ready),
 	spec := executor.Spec{RunID: runID(t), Image: img, Argv: []string{"true"}, Limits: testLimits, User: &run.DefaultUser, Mode: run.ModeSingleUse}
 	out, err := rt.Run(context.Background(), spec, &captureSink{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, "a spare", func() bool { return len(ownerContainers(t, cli, owner, true)) == 1 })
+	if spareReady {
+		testenv.Eventually(t, "a spare", func() bool { return len(ownerContainers(t, cli, owner, true)) == 1 })
+	}
 	// when the runtime closes,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

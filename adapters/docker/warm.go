@@ -335,7 +335,12 @@ func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*
 	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: agentPath, Target: agentTarget, ReadOnly: true}}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	created, err := eng.ContainerCreate(ctx, cfg, host, nil, nil, namePrefix+hex.EncodeToString(suffix))
+	// The create runs to its end whatever ctx says: one cut short can still
+	// make a container, whose id this runtime would never learn, and which
+	// only a reconcile would remove.
+	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	created, err := eng.ContainerCreate(createCtx, cfg, host, nil, nil, namePrefix+hex.EncodeToString(suffix))
+	cancelCreate()
 	if err != nil {
 		return nil, executor.Errorf(executor.ErrUnavailable, err, "cannot create a %s container for %s", mode, key.image)
 	}
