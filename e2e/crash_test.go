@@ -67,3 +67,74 @@ func waitForGrowth(t *testing.T, url string, n int) {
 		return err == nil && json.Unmarshal(out, &report) == nil && report.Checked > n
 	})
 }
+
+// kill -9 of the server while clients keep requests in flight, at a
+// different moment each round: each time, the log verifies, a restarted
+// server brings every recorded request to its end with exactly one reply,
+// and in the end the views equal their rebuild from the log.
+func TestAKillUnderLoadLeavesEveryRequestAnsweredAndTheViewsTrue(t *testing.T) {
+	for name, store := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			env := store(t)
+			// A server that gets its data directory from env keeps it
+			// across restarts (startServer's own is per start).
+			env = append(env, "LOGBOOK_RUNTIME=process")
+			s := startServer(t, env...)
+			s.waitReady(t)
+			admin := s.token(t)
+			for round := range 3 {
+				l := startLoad(t, s.addr, admin, 8)
+				l.waitAnswered(t, 20, "requests answered before the kill")
+				time.Sleep(time.Duration(round*70) * time.Millisecond) // a different moment of the requests each round
+				if err := s.cmd.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				<-s.exited
+				l.finish()
+
+				verify := exec.Command(binary, "audit", "verify")
+				verify.Env = append(os.Environ(), env...)
+				if out, err := verify.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ok: ") {
+					t.Fatalf("round %d: audit verify after kill -9: %v\n%s", round, err, out)
+				}
+				s = startServer(t, env...)
+				s.waitReady(t)
+				var events []envelope
+				testenv.EventuallyWithin(t, 60*time.Second, "every recorded request answered after the restart", func() bool {
+					events = storedEvents(t, env)
+					return len(unansweredRequests(events)) == 0
+				})
+				replies := map[string]int{}
+				for _, e := range events {
+					if e.Type == "ReplyPosted" {
+						replies[e.Stream]++
+					}
+				}
+				for stream, n := range replies {
+					if n != 1 {
+						t.Errorf("round %d: %s has %d ReplyPosted, want 1", round, stream, n)
+					}
+				}
+				l.mu.Lock()
+				for id, outcome := range l.outcomes {
+					if outcome == "200" && !strings.Contains(l.replies[id], "marker-"+id) {
+						t.Errorf("round %d: %s was answered %q, not its own reply", round, id, l.replies[id])
+					}
+				}
+				t.Logf("round %d: %d requests sent, %d answered before the kill, %d replies recorded", round, len(l.outcomes), l.answered.Load(), len(replies))
+				l.mu.Unlock()
+			}
+			waitViewsAtHead(t, env)
+			if err := s.stop(t, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			rebuild := exec.Command(binary, "projections", "rebuild", "--compare")
+			rebuild.Env = append(os.Environ(), env...)
+			out, err := rebuild.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the views differ from their rebuild: %v\n%s", err, out)
+			}
+			t.Logf("projections rebuild --compare:\n%s", out)
+		})
+	}
+}

@@ -26,6 +26,7 @@ import (
 // load sends `echo` requests with ?wait=1 from several clients until
 // stopped, and remembers how each one was answered.
 type load struct {
+	number   int64        // in every message id: loads of one server never share ids
 	addr     atomic.Value // string: the server's address, which a restart changes
 	token    string
 	stop     chan struct{}
@@ -37,8 +38,11 @@ type load struct {
 	replies  map[string]string // message id → reply text (200)
 }
 
+// loads numbers the loads of this test binary.
+var loads atomic.Int64
+
 func startLoad(t *testing.T, addr, token string, clients int) *load {
-	l := &load{token: token, stop: make(chan struct{}), outcomes: map[string]string{}, replies: map[string]string{}}
+	l := &load{number: loads.Add(1), token: token, stop: make(chan struct{}), outcomes: map[string]string{}, replies: map[string]string{}}
 	l.addr.Store(addr)
 	client := &http.Client{Timeout: 90 * time.Second}
 	for c := range clients {
@@ -51,7 +55,7 @@ func startLoad(t *testing.T, addr, token string, clients int) *load {
 					return
 				default:
 				}
-				id := fmt.Sprintf("outage-%d-%d", c, i)
+				id := fmt.Sprintf("load%d-%d-%d", l.number, c, i)
 				body, _ := json.Marshal(map[string]string{"text": "echo marker-" + id, "message_id": id})
 				req, _ := http.NewRequest(http.MethodPost, "http://"+l.addr.Load().(string)+"/v1/requests?wait=1", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -297,27 +301,7 @@ func TestTheServerHealsAfterAnOutage(t *testing.T) {
 			l.mu.Unlock()
 			t.Logf("outcomes %v; %d requests recorded, all answered once", counts, received)
 
-			// The views caught up.
-			testenv.EventuallyWithin(t, 60*time.Second, "the views at the head", func() bool {
-				cmd := exec.Command(binary, "projections", "status", "--json")
-				cmd.Env = append(os.Environ(), env...)
-				out, err := cmd.Output()
-				if err != nil {
-					return false
-				}
-				var status []struct {
-					Behind int64 `json:"behind"`
-				}
-				if json.Unmarshal(out, &status) != nil || len(status) == 0 {
-					return false
-				}
-				for _, st := range status {
-					if st.Behind != 0 {
-						return false
-					}
-				}
-				return true
-			})
+			waitViewsAtHead(t, env)
 		})
 	}
 }
@@ -350,4 +334,29 @@ func unansweredRequests(events []envelope) []string {
 		}
 	}
 	return out
+}
+
+// waitViewsAtHead waits until every view has applied the whole log.
+func waitViewsAtHead(t *testing.T, env []string) {
+	t.Helper()
+	testenv.EventuallyWithin(t, 60*time.Second, "the views at the head", func() bool {
+		cmd := exec.Command(binary, "projections", "status", "--json")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			return false
+		}
+		var status []struct {
+			Behind int64 `json:"behind"`
+		}
+		if json.Unmarshal(out, &status) != nil || len(status) == 0 {
+			return false
+		}
+		for _, st := range status {
+			if st.Behind != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -25,6 +25,7 @@ func projectionsAll() []projections.Projection {
 func newProjectionsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the views built from the event log"}
 	var database, cpuProfile string
+	var compare, compareJSON bool
 	cmd.PersistentFlags().StringVar(&database, "database", "", "database URL (default LOGBOOK_DATABASE_URL, else the embedded SQLite file)")
 
 	rebuild := &cobra.Command{
@@ -73,6 +74,12 @@ func newProjectionsCmd() *cobra.Command {
 				}
 				defer stop()
 			}
+			var before []projections.TableFingerprint
+			if compare {
+				if before, err = runner.Fingerprints(cmd.Context(), args); err != nil {
+					return err
+				}
+			}
 			stats, err := runner.Rebuild(cmd.Context(), args, progress)
 			out := cmd.OutOrStdout()
 			views := "every view"
@@ -85,13 +92,22 @@ func newProjectionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "rebuilt %s: %d events in %s (%.0f events/s); head position %d\n",
-				views, stats.Events, stats.Duration.Round(time.Millisecond), stats.EventsPerSecond(), stats.Head)
-			return nil
+			if !compare {
+				fmt.Fprintf(out, "rebuilt %s: %d events in %s (%.0f events/s); head position %d\n",
+					views, stats.Events, stats.Duration.Round(time.Millisecond), stats.EventsPerSecond(), stats.Head)
+				return nil
+			}
+			after, err := runner.Fingerprints(cmd.Context(), args)
+			if err != nil {
+				return err
+			}
+			return reportComparison(cmd, views, before, after, compareJSON)
 		},
 	}
 
 	rebuild.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the rebuild to this file")
+	rebuild.Flags().BoolVar(&compare, "compare", false, "compare every view table before and after (rows and a digest of their contents); exit 1 if any differs. Run it with the server stopped, once the views have caught up")
+	rebuild.Flags().BoolVar(&compareJSON, "json", false, "with --compare, print the comparison as JSON")
 
 	var asJSON bool
 	status := &cobra.Command{
@@ -151,4 +167,57 @@ func projectionsOpen(cmd *cobra.Command, database string) (*projections.Runner, 
 		return nil, nil, err
 	}
 	return runner, func() { store.Close() }, nil
+}
+
+// tableComparison is one view table before and after a rebuild.
+type tableComparison struct {
+	View         string `json:"view"`
+	Table        string `json:"table"`
+	RowsBefore   int64  `json:"rows_before"`
+	RowsAfter    int64  `json:"rows_after"`
+	DigestBefore string `json:"digest_before"`
+	DigestAfter  string `json:"digest_after"`
+	Same         bool   `json:"same"`
+}
+
+// reportComparison prints each view table's rows before and after a
+// rebuild, and fails naming the tables whose contents changed: a view
+// that differs from its rebuild was not a function of the log.
+func reportComparison(cmd *cobra.Command, views string, before, after []projections.TableFingerprint, asJSON bool) error {
+	was := map[string]projections.TableFingerprint{}
+	for _, f := range before {
+		was[f.Table] = f
+	}
+	var comparisons []tableComparison
+	var differ []string
+	for _, f := range after {
+		b := was[f.Table]
+		c := tableComparison{View: f.View, Table: f.Table, RowsBefore: b.Rows, RowsAfter: f.Rows, DigestBefore: b.Digest, DigestAfter: f.Digest, Same: b.Digest == f.Digest}
+		if !c.Same {
+			differ = append(differ, f.Table)
+		}
+		comparisons = append(comparisons, c)
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		if err := writeJSON(out, comparisons); err != nil {
+			return err
+		}
+	} else {
+		t := newTable(out, "VIEW", "TABLE", "ROWS BEFORE", "ROWS AFTER", "SAME")
+		for _, c := range comparisons {
+			same := "yes"
+			if !c.Same {
+				same = "NO"
+			}
+			t.Row(c.View, c.Table, c.RowsBefore, c.RowsAfter, same)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(differ) > 0 {
+		return exitWith(1, "rebuilt %s: %d table(s) differ from what the views held: %s", views, len(differ), strings.Join(differ, ", "))
+	}
+	return nil
 }
