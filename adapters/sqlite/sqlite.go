@@ -24,6 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/internal/stmtcache"
 	"github.com/logbookhq/logbook/migrations"
 )
@@ -137,7 +138,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// then the server lock, so no other server starts on an open file.
 	closers = append(closers, stopWatching)
 	slices.Reverse(closers)
-	d := newDialect(statements)
+	d := newDialect(statements, write)
 	if err := statements.PrepareAll(ctx, d.StatementTexts()); err != nil {
 		return fail(fmt.Errorf("prepare the writer's statements on %s: %w", path, err))
 	}
@@ -296,10 +297,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // dialect is SQLite's: the portable batch SQL, in small statements because
 // modernc binds parameters in time that grows faster than linearly with their
 // number, so many small statements beat one large one.
-type dialect struct{ sqlstore.Portable }
+type dialect struct {
+	sqlstore.Portable
+	write *sql.DB // the one write connection, for AppendIfUnchanged
+}
 
-func newDialect(statements *stmtcache.Cache) dialect {
-	return dialect{sqlstore.Portable{
+func newDialect(statements *stmtcache.Cache, write *sql.DB) dialect {
+	return dialect{write: write, Portable: sqlstore.Portable{
 		Rebind:     sqlstore.RebindQuestion,
 		MaxParams:  100,
 		Statements: statements,
@@ -307,6 +311,50 @@ func newDialect(statements *stmtcache.Cache) dialect {
 		EncodeJSON: func(b []byte) any { return b },
 		EncodeTime: func(t time.Time) any { return t.UTC().Format(timeLayout) },
 	}}
+}
+
+// AppendIfUnchanged implements sqlstore.OptimisticAppender: one write
+// transaction that checks the head and the streams the writer has not seen,
+// then inserts. It skips what the locked path reads first (every id of the
+// batch, every stream's version): a stored id fails the insert on the
+// unique index instead, which rolls everything back and leaves the batch
+// to the locked path, where a repeat is told from a clash.
+func (d dialect) AppendIfUnchanged(ctx context.Context, head int64, versions map[string]int64, rows []domain.RecordedEvent) (bool, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	current, err := d.Head(ctx, tx)
+	if err != nil || current != head {
+		return false, err
+	}
+	if len(versions) > 0 {
+		streams := make([]string, 0, len(versions))
+		for stream := range versions {
+			streams = append(streams, stream)
+		}
+		found := make(map[string]int64, len(versions))
+		if err := d.StreamVersions(ctx, tx, streams, found); err != nil {
+			return false, err
+		}
+		for stream, want := range versions {
+			got, ok := found[stream]
+			if !ok {
+				got = -1
+			}
+			if got != want {
+				return false, nil
+			}
+		}
+	}
+	if err := d.Insert(ctx, tx, rows); err != nil {
+		if d.IsUniqueViolation(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, tx.Commit()
 }
 
 func (dialect) Name() string                               { return "sqlite" }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/eventstore/storetest"
 )
@@ -140,5 +141,49 @@ func TestADatabaseFromANewerBuildIsRefused(t *testing.T) {
 	_, err := sqlite.Open(context.Background(), s.Path(), sqlstore.Config{})
 	if !errors.Is(err, sqlstore.ErrMigration) || !strings.Contains(err.Error(), "schema is version 9999") {
 		t.Fatalf("open of a newer database: %v, want ErrMigration naming version 9999", err)
+	}
+}
+
+// A single writer commits without reading the batch's state first after
+// its first commit; a writer in another process (another Store on the
+// file) sends it back to the locked path once, and a repeated append, whose
+// id the insert finds stored, is still recognised as a repeat.
+func TestTheOptimisticPathIsTakenOnlyWhileNothingChanged(t *testing.T) {
+	first := openTemp(t)
+	ctx := context.Background()
+	appendTo := func(s *sqlite.Store, stream string, e domain.NewEvent) {
+		t.Helper()
+		if _, err := s.Append(ctx, stream, eventstore.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event := func() domain.NewEvent { return domain.MustEncode(storetest.Event{N: 1}, domain.Metadata{}) }
+	for range 10 {
+		appendTo(first, "solo-1", event())
+	}
+	if st := first.Stats(); st.Locked != 1 || st.Optimistic != 9 {
+		t.Fatalf("a single writer's 10 appends to one stream: %+v, want 1 locked then 9 optimistic", st)
+	}
+	second, err := sqlite.Open(ctx, first.Path(), sqlstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	appendTo(second, "solo-1", event())
+	appendTo(first, "solo-1", event())
+	if st := first.Stats(); st.Locked != 2 || st.Optimistic != 9 {
+		t.Fatalf("after the other writer appended: %+v, want one more locked commit", st)
+	}
+	// The same event again: the optimistic insert meets its id, rolls
+	// back, and the locked path answers with the stored event.
+	again := event()
+	appendTo(first, "solo-2", again)
+	res, err := first.Append(ctx, "solo-2", eventstore.Any, again)
+	if err != nil || res.LastVersion != 0 || !res.Duplicate {
+		t.Fatalf("appending an event again = %+v, %v; want the stored one, a duplicate", res, err)
+	}
+	report, err := eventstore.Verify(ctx, first, nil)
+	if err != nil || !report.OK || report.Checked != 13 {
+		t.Fatalf("verify = %+v, %v", report, err)
 	}
 }

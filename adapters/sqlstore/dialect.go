@@ -87,7 +87,7 @@ type Portable struct {
 // ReadBatchState implements Dialect.ReadBatchState.
 func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUID, streams []string) (BatchState, error) {
 	state := BatchState{Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
-	rows, err := p.query(ctx, tx, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+	rows, err := p.query(ctx, tx, headQuery)
 	if err != nil {
 		return state, err
 	}
@@ -125,13 +125,20 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 	if err != nil {
 		return state, err
 	}
+	err = p.StreamVersions(ctx, tx, streams, state.Versions)
+	return state, err
+}
+
+// StreamVersions reads the last version of each of streams that has
+// events into versions.
+func (p Portable) StreamVersions(ctx context.Context, tx *sql.Tx, streams []string, versions map[string]int64) error {
 	streamArgs := make([]any, len(streams))
 	for i, st := range streams {
 		streamArgs[i] = st
 	}
 	// One indexed lookup of the last version per stream, not an aggregate
 	// over every event of a long stream (a run's output can be thousands).
-	err = p.inChunks(streamArgs, func(chunk []any, _ string) error {
+	return p.inChunks(streamArgs, func(chunk []any, _ string) error {
 		return p.eachRow(ctx, tx, p.Rebind(streamLookups(len(chunk))), chunk, func(rows *sql.Rows) error {
 			var (
 				stream  string
@@ -140,12 +147,24 @@ func (p Portable) ReadBatchState(ctx context.Context, tx *sql.Tx, ids []uuid.UUI
 			if err := rows.Scan(&stream, &version); err != nil {
 				return err
 			}
-			state.Versions[stream] = version
+			versions[stream] = version
 			return nil
 		})
 	})
-	return state, err
 }
+
+// Head reads the last position in tx (0 when the store is empty).
+func (p Portable) Head(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var head int64
+	err := p.eachRow(ctx, tx, headQuery, nil, func(rows *sql.Rows) error {
+		var hash []byte
+		return rows.Scan(&head, &hash)
+	})
+	return head, err
+}
+
+// headQuery reads the last position and its hash.
+const headQuery = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
 
 // Insert implements Dialect.Insert with multi-row VALUES statements.
 func (p Portable) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedEvent) error {
@@ -170,7 +189,7 @@ func (p Portable) Insert(ctx context.Context, tx *sql.Tx, rows []domain.Recorded
 // StatementTexts lists every statement the writer's transactions run, in
 // every shape (see Statements), for PrepareAll.
 func (p Portable) StatementTexts() []string {
-	texts := []string{"SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"}
+	texts := []string{headQuery}
 	limit := max(p.MaxParams, 1)
 	for _, n := range shapeSizes(limit) {
 		in := strings.TrimSuffix(strings.TrimPrefix(placeholders(1, n, 1), "("), ")")

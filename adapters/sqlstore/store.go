@@ -388,23 +388,29 @@ func (s *Store) tryLocked(ctx context.Context, batch []*appendRequest) ([]append
 // or when nothing would be written; the locked path then decides.
 func (s *Store) tryOptimistic(ctx context.Context, fast OptimisticAppender, batch []*appendRequest) ([]appendReply, bool, error) {
 	state := BatchState{Head: s.cache.head, HeadHash: s.cache.hash, Existing: map[uuid.UUID]StoredRef{}, Versions: map[string]int64{}}
+	// Only the streams this writer has not seen are checked: while the
+	// head is where this writer left it, nobody else appended, so the
+	// versions it remembers are the truth.
+	seen := map[string]bool{}
 	assumed := map[string]int64{}
 	for _, r := range batch {
 		for _, p := range r.parts {
-			if _, ok := assumed[p.stream]; ok {
+			if seen[p.stream] {
 				continue
 			}
+			seen[p.stream] = true
 			v, known := s.cache.versions[p.stream]
 			switch {
 			case known:
 			case p.expected == eventstore.NoStream:
 				v = -1
+				assumed[p.stream] = v
 			case p.expected >= 0:
 				v = int64(p.expected)
+				assumed[p.stream] = v
 			default:
 				return nil, false, nil
 			}
-			assumed[p.stream] = v
 			if v >= 0 {
 				state.Versions[p.stream] = v
 			}
