@@ -488,7 +488,11 @@ const maxCachedStreams = 50000
 // remember records the state after a commit: the head and the version of
 // every stream the batch read or wrote.
 func (s *Store) remember(state BatchState, rows []domain.RecordedEvent) {
-	if s.cache.versions == nil || len(s.cache.versions) > maxCachedStreams {
+	// A head other than this writer's last means another process appended
+	// since: any stream this writer remembers may have moved, so only what
+	// was just read is kept (the optimistic path trusts what it remembers).
+	moved := !s.cache.valid || state.Head != s.cache.head
+	if moved || s.cache.versions == nil || len(s.cache.versions) > maxCachedStreams {
 		s.cache.versions = make(map[string]int64, 1024)
 	}
 	s.cache.valid, s.cache.head, s.cache.hash = true, state.Head, state.HeadHash

@@ -477,6 +477,15 @@ func testTwoWriters(t *testing.T, h Harness) {
 		t.Fatalf("the retry through the second process = %+v, want a duplicate of %+v", again, res)
 	}
 
+	// A stream the other process moved while this one wrote elsewhere:
+	// what this process remembers of it is stale, and must not be trusted.
+	mustAppend(t, first, "moved-1", eventstore.NoStream, newEvents(1, "first")...)
+	mustAppend(t, second, "moved-1", eventstore.Exact(0), newEvents(1, "second")...)
+	mustAppend(t, first, "elsewhere-1", eventstore.NoStream, newEvents(1, "")...)
+	if res := mustAppend(t, first, "moved-1", eventstore.Any, newEvents(1, "third")...); res.LastVersion != 2 {
+		t.Fatalf("an append after the other process moved the stream = %+v, want version 2", res)
+	}
+
 	// Both write concurrently, to shared and to their own streams.
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -508,9 +517,10 @@ func testTwoWriters(t *testing.T, h Harness) {
 		}
 		versions[e.Stream]++
 	}
-	// 6 alternating, 2 retried once, and 8 writers × 49 (1+i%3 for i < 25).
-	if len(all) != 6+2+8*49 {
-		t.Fatalf("%d events stored, want %d", len(all), 6+2+8*49)
+	// 6 alternating, 2 retried once, 4 around a moved stream, and 8
+	// writers × 49 (1+i%3 for i < 25).
+	if want := 6 + 2 + 4 + 8*49; len(all) != want {
+		t.Fatalf("%d events stored, want %d", len(all), want)
 	}
 	for _, s := range stores {
 		report, err := eventstore.Verify(ctxFor(t), s, nil)
