@@ -170,6 +170,24 @@ func New(cfg Config) (*Dispatcher, error) {
 // commit from the message to its runs. Otherwise it is recorded alone and
 // decided when the feed delivers it.
 func (d *Dispatcher) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
+	id, _, err := d.receive(ctx, in, actor)
+	return id, err
+}
+
+// errKnownRequest says a message's request was recorded before, by the
+// same sender: Receive succeeds, and ReceiveAndWait looks for its reply.
+var errKnownRequest = errors.New("the request is recorded already")
+
+// receive records the request, and says whether it was recorded before.
+func (d *Dispatcher) receive(ctx context.Context, in dispatch.RequestReceived, actor string) (id string, known bool, err error) {
+	id, err = d.receiveOnce(ctx, in, actor)
+	if errors.Is(err, errKnownRequest) {
+		return id, true, nil
+	}
+	return id, false, err
+}
+
+func (d *Dispatcher) receiveOnce(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
 	if dispatch.AuthenticatedAdapters[in.Adapter] && (in.Sender == "" || in.Sender != actor) {
 		return "", fmt.Errorf("a request from provider %s must name its authenticated sender, the actor %q, as Sender (it names %q)", in.Adapter, actor, in.Sender)
 	}
@@ -214,9 +232,9 @@ func (d *Dispatcher) appendReceived(ctx context.Context, in dispatch.RequestRece
 }
 
 // alreadyReceived answers a message whose request id is recorded already:
-// nil when it is the same sender's message again (a redelivery or a
-// retry), a KindMessageIDTaken error when the request is another
-// sender's.
+// errKnownRequest when it is the same sender's message again (a
+// redelivery or a retry), a KindMessageIDTaken error when the request is
+// another sender's.
 func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestReceived) error {
 	events, err := d.cfg.Store.ReadStream(ctx, dispatch.Stream(in.ID()), 0, 1)
 	if err != nil {
@@ -232,7 +250,7 @@ func (d *Dispatcher) alreadyReceived(ctx context.Context, in dispatch.RequestRec
 	if stored, ok := p.(dispatch.RequestReceived); !ok || !stored.SameSender(in) {
 		return dispatch.MessageIDTaken(in.Adapter, in.MessageID)
 	}
-	return nil
+	return errKnownRequest
 }
 
 // Run follows the log until ctx ends. Events up to the checkpoint are only

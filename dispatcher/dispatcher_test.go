@@ -55,14 +55,24 @@ func start(t *testing.T, path string) *harness {
 // startWith starts a dispatcher on a store opened with cfg.
 func startWith(t *testing.T, path string, cfg sqlstore.Config) *harness {
 	t.Helper()
+	return startWrapped(t, path, cfg, nil)
+}
+
+// startWrapped starts a dispatcher that sees the store through wrap.
+func startWrapped(t *testing.T, path string, cfg sqlstore.Config, wrap func(eventstore.Store) eventstore.Store) *harness {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var seen eventstore.Store = store
+	if wrap != nil {
+		seen = wrap(store)
+	}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	bus := &capture{}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
+		Store: seen, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 	})
@@ -185,6 +195,69 @@ func typesOf(events []domain.RecordedEvent) []string {
 		types[i] = e.Type
 	}
 	return types
+}
+
+// streamReads counts the reads of request streams a dispatcher makes.
+type streamReads struct {
+	eventstore.Store
+	n atomic.Int64
+}
+
+func (s *streamReads) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
+	if strings.HasPrefix(stream, dispatch.StreamPrefix) {
+		s.n.Add(1)
+	}
+	return s.Store.ReadStream(ctx, stream, from, limit)
+}
+
+// A new request waited for is not looked up in the log (it cannot have a
+// reply yet) and gets its reply once posted; the same message again gets
+// the posted reply at once, from the log; a refused request has nothing
+// to wait on.
+func TestReceiveAndWaitReadsTheLogOnlyForARetry(t *testing.T) {
+	reads := &streamReads{}
+	h := startWrapped(t, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{}, func(s eventstore.Store) eventstore.Store {
+		reads.Store = s
+		return reads
+	})
+	defer h.stop()
+	token, err := dispatcher.Bootstrap(context.Background(), h.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+	in := dispatch.RequestReceived{Adapter: "api", MessageID: "m-wait", Room: "api", ChatUser: "admin", Text: "echo waited", Sender: "admin"}
+
+	before := reads.n.Load()
+	id, replies, err := h.d.ReceiveAndWait(t.Context(), t.Context(), in, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply := <-replies; strings.TrimSpace(reply.Text) != "waited" {
+		t.Fatalf("reply = %+v", reply)
+	}
+	if n := reads.n.Load() - before; n != 0 {
+		t.Fatalf("a new request's wait read request streams %d times, want none", n)
+	}
+
+	again, replies, err := h.d.ReceiveAndWait(t.Context(), t.Context(), in, "admin")
+	if err != nil || again != id {
+		t.Fatalf("the same message again = %s, %v; want %s", again, err, id)
+	}
+	select {
+	case reply := <-replies:
+		if strings.TrimSpace(reply.Text) != "waited" {
+			t.Fatalf("the retry's reply = %+v", reply)
+		}
+	default:
+		t.Fatal("the retry of an answered request was not handed its reply at once")
+	}
+
+	taken := in
+	taken.Sender, taken.ChatUser = "mallory", "mallory"
+	if _, replies, err := h.d.ReceiveAndWait(t.Context(), t.Context(), taken, "admin"); err == nil || replies != nil {
+		t.Fatalf("a request naming another sender than its actor = %v, %v; want refused, with nothing to wait on", replies, err)
+	}
 }
 
 // A caller that starts waiting once the reply is posted gets it rendered

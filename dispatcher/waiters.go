@@ -28,29 +28,63 @@ type replyWaiter struct {
 // behind. Call it before the request is received, so that a reply posted
 // right away is not missed.
 func (d *Dispatcher) WaitForReply(ctx context.Context, requestID string) <-chan dispatch.Reply {
+	w := d.register(ctx, requestID)
+	d.handOverPosted(ctx, requestID, w)
+	return w.ch
+}
+
+// ReceiveAndWait records a request, as Receive does, and hands over its
+// reply on the channel, as WaitForReply does, until wait ends. Only a
+// request recorded before (a retry) is looked up in the log for a reply
+// posted already; a new one cannot have one, which saves a read of the
+// log per request.
+func (d *Dispatcher) ReceiveAndWait(ctx, wait context.Context, in dispatch.RequestReceived, actor string) (string, <-chan dispatch.Reply, error) {
+	waitID := in.ID()
+	// Registered before the request is recorded, so a reply posted at
+	// once is not missed.
+	w := d.register(wait, waitID)
+	id, known, err := d.receive(ctx, in, actor)
+	if err != nil {
+		if d.unwait(waitID, w) {
+			w.stop()
+		}
+		return id, nil, err
+	}
+	if known {
+		d.handOverPosted(wait, waitID, w)
+	}
+	return id, w.ch, nil
+}
+
+// register adds a waiter for the request's reply, dropped when ctx ends.
+func (d *Dispatcher) register(ctx context.Context, requestID string) *replyWaiter {
 	w := &replyWaiter{ch: make(chan dispatch.Reply, 1)}
 	d.mu.Lock()
 	d.waiters[requestID] = append(d.waiters[requestID], w)
 	// Under the lock, so notify (which stops it) never sees it unset.
 	w.stop = context.AfterFunc(ctx, func() { d.unwait(requestID, w) })
 	d.mu.Unlock()
+	return w
+}
+
+// handOverPosted gives w the request's reply if the log holds it posted.
+// w is registered first, then the log read: a reply posted before the
+// registration is in the log, one posted after it comes to notify.
+func (d *Dispatcher) handOverPosted(ctx context.Context, requestID string, w *replyWaiter) {
 	if ctx.Err() != nil {
-		return w.ch
+		return
 	}
-	// Registered first, then the log read: a reply posted before the
-	// registration is in the log, one posted after it comes to notify.
 	reply, posted, err := d.postedReply(ctx, requestID)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn().Err(err).Str("request_id", requestID).Msg("reading a request's posted reply; waiting for it to be posted")
 		}
-		return w.ch
+		return
 	}
 	if posted && d.unwait(requestID, w) {
 		w.stop()
 		w.ch <- reply
 	}
-	return w.ch
 }
 
 // unwait removes w from the waiters of requestID, and says whether it was

@@ -103,3 +103,15 @@ func TestAWaitHandedItsReplyIsUnregistered(t *testing.T) {
 		}
 	})
 }
+
+// A request refused before it is recorded leaves no wait behind.
+func TestARefusedReceiveAndWaitLeavesNoWait(t *testing.T) {
+	d := newIdleDispatcher(t)
+	in := dispatch.RequestReceived{Adapter: "api", MessageID: "m-1", Room: "api", ChatUser: "mallory", Text: "echo hi", Sender: "mallory"}
+	if _, replies, err := d.ReceiveAndWait(t.Context(), t.Context(), in, "admin"); err == nil || replies != nil {
+		t.Fatalf("a request naming another sender than its actor = %v, %v; want refused", replies, err)
+	}
+	if n := d.waiting(); n != 0 {
+		t.Fatalf("%d waits registered after a refused request, want none", n)
+	}
+}

@@ -243,8 +243,8 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, user access.UserInf
 	}
 	waiting, stop := context.WithTimeout(r.Context(), timeout)
 	defer stop()
-	wait := a.Requests.WaitForReply(waiting, in.ID())
-	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
+	_, wait, err := a.Requests.ReceiveAndWait(r.Context(), waiting, in, user.Username)
+	if err != nil {
 		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
 			writeJSON(w, http.StatusConflict, apiError{err.Error()})
 			return

@@ -167,13 +167,23 @@ func (o *observedRequests) watch() <-chan error {
 
 func (o *observedRequests) Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error) {
 	id, err := o.Requests.Receive(ctx, in, actor)
+	o.announce(err)
+	return id, err
+}
+
+func (o *observedRequests) ReceiveAndWait(ctx, wait context.Context, in dispatch.RequestReceived, actor string) (string, <-chan dispatch.Reply, error) {
+	id, replies, err := o.Requests.ReceiveAndWait(ctx, wait, in, actor)
+	o.announce(err)
+	return id, replies, err
+}
+
+func (o *observedRequests) announce(err error) {
 	o.mu.Lock()
 	received := o.received
 	o.mu.Unlock()
 	if received != nil {
 		received <- err
 	}
-	return id, err
 }
 
 func (p *platform) knows(token string) bool {

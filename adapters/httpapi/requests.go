@@ -21,9 +21,10 @@ import (
 // Requests is what the API needs of the dispatcher.
 type Requests interface {
 	Receive(ctx context.Context, in dispatch.RequestReceived, actor string) (string, error)
-	// WaitForReply hands over the request's reply once it is posted, or
-	// at once when it was posted before; it stops waiting when ctx ends.
-	WaitForReply(ctx context.Context, requestID string) <-chan dispatch.Reply
+	// ReceiveAndWait records the request as Receive does, and hands over
+	// its reply once it is posted, or at once when it was posted before
+	// (a retry); it stops waiting when wait ends.
+	ReceiveAndWait(ctx, wait context.Context, in dispatch.RequestReceived, actor string) (string, <-chan dispatch.Reply, error)
 }
 
 // Users answers who a token belongs to and what they may do.
@@ -190,12 +191,16 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 	}
 	waiting, stopWaiting := context.WithTimeout(r.Context(), timeout)
 	defer stopWaiting()
-	var wait <-chan dispatch.Reply
+	var (
+		wait <-chan dispatch.Reply
+		err  error
+	)
 	if r.URL.Query().Get("wait") != "" {
-		// Before Receive, so a reply posted at once is not missed.
-		wait = a.Requests.WaitForReply(waiting, id)
+		_, wait, err = a.Requests.ReceiveAndWait(r.Context(), waiting, in, user.Username)
+	} else {
+		_, err = a.Requests.Receive(r.Context(), in, user.Username)
 	}
-	if _, err := a.Requests.Receive(r.Context(), in, user.Username); err != nil {
+	if err != nil {
 		if dispatch.KindOf(err) == dispatch.KindMessageIDTaken {
 			writeJSON(w, http.StatusConflict, apiError{err.Error()})
 			return

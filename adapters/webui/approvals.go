@@ -147,8 +147,8 @@ func (ui *UI) answer(w http.ResponseWriter, r *http.Request, v *viewer, verdict 
 		Text: dispatch.AnswerText(verdict, id, reason), Sender: v.User.Username}
 	waiting, stop := context.WithTimeout(r.Context(), answerWait)
 	defer stop()
-	replies := ui.cfg.Requests.WaitForReply(waiting, in.ID())
-	if _, err := ui.cfg.Requests.Receive(r.Context(), in, v.User.Username); err != nil {
+	_, replies, err := ui.cfg.Requests.ReceiveAndWait(r.Context(), waiting, in, v.User.Username)
+	if err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("approval", id).Str("user", v.User.Username).Msg("recording an answer")
 		ui.fail(w, r, v, http.StatusServiceUnavailable, "The answer could not be recorded: "+err.Error())
 		return

@@ -68,8 +68,9 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	// session forgets the request, ends, or the UI shuts down, and at the
 	// latest after consoleReplyWait.
 	waiting, stopWaiting := context.WithTimeout(ui.streams, consoleReplyWait)
-	reply := pendingReply{reply: ui.cfg.Requests.WaitForReply(waiting, id), stop: stopWaiting}
-	if _, err := ui.cfg.Requests.Receive(r.Context(), in, v.User.Username); err != nil {
+	_, replies, err := ui.cfg.Requests.ReceiveAndWait(r.Context(), waiting, in, v.User.Username)
+	reply := pendingReply{reply: replies, stop: stopWaiting}
+	if err != nil {
 		stopWaiting()
 		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("recording a console request")
 		if wantsData(r) {
