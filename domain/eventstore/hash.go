@@ -20,27 +20,31 @@ var GenesisHash = make([]byte, sha256.Size)
 // metadata ‖ recorded_at). Variable-length fields are length-prefixed so that
 // moving bytes from one field to the next changes the hash.
 func ChainHash(prevHash []byte, e domain.RecordedEvent) []byte {
-	h := sha256.New()
-	var num [8]byte
-	writeBytes := func(b []byte) {
-		binary.BigEndian.PutUint64(num[:], uint64(len(b)))
-		h.Write(num[:])
-		h.Write(b)
+	sum := sha256.Sum256(ChainInput(prevHash, e))
+	return sum[:]
+}
+
+// ChainInput is the byte string ChainHash hashes: the event's stored bytes
+// with its predecessor's hash, each variable-length field prefixed with its
+// length. The Merkle tree's leaf for the event is this same string, so the
+// chain and the tree cover exactly the same bytes.
+func ChainInput(prevHash []byte, e domain.RecordedEvent) []byte {
+	b := make([]byte, 0, 8*8+len(prevHash)+len(e.Stream)+16+len(e.Type)+len(e.Data)+len(e.RawMetadata))
+	writeBytes := func(v []byte) {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(v)))
+		b = append(b, v...)
 	}
-	writeInt := func(v int64) {
-		binary.BigEndian.PutUint64(num[:], uint64(v))
-		h.Write(num[:])
-	}
+	writeInt := func(v int64) { b = binary.BigEndian.AppendUint64(b, uint64(v)) }
 	writeBytes(prevHash)
 	writeInt(e.Position)
 	writeBytes([]byte(e.Stream))
 	writeInt(e.Version)
-	h.Write(e.ID[:])
+	b = append(b, e.ID[:]...)
 	writeBytes([]byte(e.Type))
 	writeBytes(e.Data)
 	writeBytes(e.RawMetadata)
 	writeInt(e.RecordedAt.UnixMicro())
-	return h.Sum(nil)
+	return b
 }
 
 // VerifyReport is the outcome of walking the hash chain.
