@@ -198,6 +198,9 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 		}
 		return supervisor.Permanent(fmt.Errorf("start: %w", err))
 	}
+	if err := startTransparency(ctx, s.sup, cfg, st, log); err != nil {
+		return supervisor.Permanent(fmt.Errorf("the Merkle tree and checkpoints: %w", err))
+	}
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),

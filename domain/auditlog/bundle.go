@@ -140,7 +140,7 @@ func VerifyBundle(raw []byte, p Policy) (BundleReport, error) {
 		next[e.Stream] = e.Version + 1
 		switch {
 		case e.Stream == dispatch.Stream(b.RequestID):
-			if runID := stageRun(e); runID != "" {
+			if runID := StageRun(e); runID != "" {
 				runs = append(runs, run.Stream(runID))
 			}
 		case slices.Contains(runs, e.Stream):
@@ -206,9 +206,9 @@ func (be BundleEvent) recorded() (domain.RecordedEvent, error) {
 	}, nil
 }
 
-// stageRun is the run a StageStarted event of a request starts, read
+// StageRun is the run a StageStarted event of a request starts, read
 // from the stored JSON.
-func stageRun(e domain.RecordedEvent) string {
+func StageRun(e domain.RecordedEvent) string {
 	if e.Type != (dispatch.StageStarted{}).EventType() {
 		return ""
 	}

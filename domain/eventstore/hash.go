@@ -63,6 +63,13 @@ type VerifyReport struct {
 // matches the stored bytes. progress, when not nil, is called after each batch
 // with the number of events checked so far.
 func Verify(ctx context.Context, s Store, progress func(checked int64)) (VerifyReport, error) {
+	return VerifyEach(ctx, s, progress, nil)
+}
+
+// VerifyEach is Verify that also hands each event whose link checks out,
+// in order, to visit (when not nil), so a check of something else built
+// from the log (the Merkle tree) needs no second walk.
+func VerifyEach(ctx context.Context, s Store, progress func(checked int64), visit func(domain.RecordedEvent) error) (VerifyReport, error) {
 	const batch = 5000
 	var (
 		report   VerifyReport
@@ -78,6 +85,11 @@ func Verify(ctx context.Context, s Store, progress func(checked int64)) (VerifyR
 			if problem := checkLink(e, expected, prevHash); problem != "" {
 				report.FirstBad, report.Problem = min(e.Position, expected), problem
 				return report, nil
+			}
+			if visit != nil {
+				if err := visit(e); err != nil {
+					return report, err
+				}
 			}
 			report.Checked++
 			report.Head = e.Position
