@@ -187,17 +187,19 @@ func CheckInclusion(proof tlog.RecordProof, c Checkpoint, e domain.RecordedEvent
 }
 
 func (be BundleEvent) recorded() (domain.RecordedEvent, error) {
+	// Each is in its one canonical spelling (lower case), so no byte of
+	// the bundle can change without changing what is checked.
 	id, err := uuid.Parse(be.ID)
-	if err != nil {
-		return domain.RecordedEvent{}, fmt.Errorf("id %q is not a UUID", be.ID)
+	if err != nil || id.String() != be.ID {
+		return domain.RecordedEvent{}, fmt.Errorf("id %q is not a UUID in lower-case hex", be.ID)
 	}
 	prev, err := hex.DecodeString(be.PrevHash)
-	if err != nil {
-		return domain.RecordedEvent{}, fmt.Errorf("prev_hash is not hex")
+	if err != nil || hex.EncodeToString(prev) != be.PrevHash {
+		return domain.RecordedEvent{}, fmt.Errorf("prev_hash is not lower-case hex")
 	}
 	hash, err := hex.DecodeString(be.Hash)
-	if err != nil {
-		return domain.RecordedEvent{}, fmt.Errorf("hash is not hex")
+	if err != nil || hex.EncodeToString(hash) != be.Hash {
+		return domain.RecordedEvent{}, fmt.Errorf("hash is not lower-case hex")
 	}
 	return domain.RecordedEvent{
 		ID: id, Stream: be.Stream, Version: be.Version, Position: be.Position, Type: be.Type,

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,6 +97,13 @@ func OpenCheckpoint(signed []byte, p Policy) (Opened, error) {
 			return Opened{}, fmt.Errorf("%w: no signature on the checkpoint is by the log key %s (%08x): a wrong key, or another log's checkpoint", ErrSignature, p.Log.Name(), p.Log.KeyHash())
 		}
 		return Opened{}, fmt.Errorf("%w: the checkpoint is not a signed note (text, a blank line, then signature lines): %v", ErrSignature, err)
+	}
+	for _, s := range append(append([]note.Signature(nil), n.Sigs...), n.UnverifiedSigs...) {
+		// note decodes base64 leniently (padding bits); only the canonical
+		// spelling is accepted, so no byte of a checkpoint is free to change.
+		if raw, err := base64.StdEncoding.DecodeString(s.Base64); err != nil || base64.StdEncoding.EncodeToString(raw) != s.Base64 {
+			return Opened{}, fmt.Errorf("%w: the signature by %s is not in canonical base64: it was changed", ErrSignature, s.Name)
+		}
 	}
 	var o Opened
 	logSigned := false
