@@ -92,7 +92,9 @@ func TestChangingAnyByteOfABundleFailsVerification(t *testing.T) {
 	l, mine := requestLog(t)
 	k := newKeys(t, "logbook.test/bundles", 1)
 	size := int64(len(l.events))
-	raw := bundleOf(t, l, mine, k.checkpoint(t, l, size, 1), size)
+	// The request's first four events (no run yet) keep the file, and the
+	// test, small: every kind of field is in it.
+	raw := bundleOf(t, l, mine[:4], k.checkpoint(t, l, size, 1), size)
 	policy := k.policy(t, 1)
 	for i := range raw {
 		// A letter changes case (what lenient hex, UUID and base64

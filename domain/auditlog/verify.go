@@ -14,12 +14,12 @@ import (
 // CheckpointCheck is the verdict on one checkpoint against the log.
 type CheckpointCheck struct {
 	// Source says where the checkpoint came from: "stored" or a file.
-	Source    string     `json:"source"`
-	Size      int64      `json:"size"`
-	Root      string     `json:"root"`
-	SignedAt  *time.Time `json:"signed_at,omitempty"`
-	OK        bool       `json:"ok"`
-	Problem   string     `json:"problem,omitempty"`
+	Source             string     `json:"source"`
+	Size               int64      `json:"size"`
+	Root               string     `json:"root"`
+	SignedAt           *time.Time `json:"signed_at,omitempty"`
+	OK                 bool       `json:"ok"`
+	Problem            string     `json:"problem,omitempty"`
 	ConsistencyChecked bool       `json:"consistency_proof_checked,omitempty"`
 }
 
