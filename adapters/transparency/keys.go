@@ -68,7 +68,7 @@ func ReadKeyFile(path string) (Key, error) {
 		return Key{}, err
 	}
 	skey := strings.TrimSpace(string(raw))
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5)
 	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
 		return Key{}, fmt.Errorf("%s does not hold a note signing key (PRIVATE+KEY+name+hash+key)", path)
 	}
