@@ -47,6 +47,8 @@ func newBenchStoreCmd() *cobra.Command {
 		duration  time.Duration
 		asJSON    bool
 		profile   string
+		tree      bool
+		rounds    int
 	)
 	cmd := &cobra.Command{
 		Use:   "store",
@@ -61,6 +63,13 @@ URL names one with search_path=; an sqlite:// URL is used as it is.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if producers < 1 || batch < 1 || duration <= 0 {
 				return exitWith(2, "--producers and --batch must be at least 1 and --duration positive")
+			}
+			if tree {
+				results, err := benchStoreWithTree(cmd.Context(), database, producers, batch, duration, max(rounds, 1))
+				if err != nil {
+					return err
+				}
+				return printTreeRounds(cmd, results, asJSON)
 			}
 			url, cleanup, err := benchStoreTarget(cmd.Context(), database)
 			if err != nil {
@@ -104,6 +113,8 @@ URL names one with search_path=; an sqlite:// URL is used as it is.`,
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long to append")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	cmd.Flags().BoolVar(&tree, "tree", false, "run the appends in pairs, without and with the Merkle tree maintained (a checkpoint every 1000 events), and report the ratio")
+	cmd.Flags().IntVar(&rounds, "rounds", 3, "with --tree: how many pairs")
 	return cmd
 }
 
