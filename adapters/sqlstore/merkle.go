@@ -68,10 +68,11 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 	if len(packs) == 0 {
 		return nil
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, release, err := s.treeTx(ctx)
 	if err != nil {
 		return fmt.Errorf("append to the Merkle tree: %w", err)
 	}
+	defer release()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	res, err := tx.ExecContext(ctx, s.dialect.Rebind("UPDATE merkle_tree_size SET size = $1 WHERE only_row = 1 AND size = $2"), from+int64(len(packs)), from)
 	if err != nil {
@@ -97,6 +98,50 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 		return fmt.Errorf("append to the Merkle tree: %w", err)
 	}
 	return nil
+}
+
+// treeTx begins a tree transaction whose commit does not wait for the
+// disk: on SQLite synchronous NORMAL on the write connection it pins (put
+// back by release), on Postgres synchronous_commit off, as the views
+// commit. The packs and the size go together, so a crash loses at most
+// the last commits whole, and the maintainer adds those leaves again from
+// the events; meanwhile the event writer's own commits, which share
+// SQLite's one write connection, are not held up by a second disk sync.
+func (s *Store) treeTx(ctx context.Context) (*sql.Tx, func(), error) {
+	if s.dialect.Name() != "sqlite" {
+		tx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			tx.Rollback() //nolint:errcheck // failing anyway
+			return nil, nil, err
+		}
+		return tx, func() {}, nil
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var was int
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&was); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	release := func() {
+		conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", was)) //nolint:errcheck // the connection is closed on failure
+		conn.Close()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return tx, release, nil
 }
 
 // ResetTree implements auditlog.TreeStore.
