@@ -266,7 +266,10 @@ func (m *Maintainer) Checkpoint(ctx context.Context) (auditlog.StoredCheckpoint,
 	if m.cfg.Signer == nil {
 		return auditlog.StoredCheckpoint{}, errors.New("no signing key is configured (LOGBOOK_SIGNING_KEY_FILE)")
 	}
-	if size == m.last.Size && size > 0 {
+	if size == 0 {
+		return auditlog.StoredCheckpoint{}, errors.New("the tree is empty: there is nothing to sign yet")
+	}
+	if size == m.last.Size {
 		return m.last, nil
 	}
 	root, err := m.frontier.Root()
