@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,11 +26,15 @@ func init() { registerBench(newBenchProveCmd) }
 // benchTreeRound is one pair of `bench store --tree` runs: the same
 // appends without and with the Merkle tree maintained beside them.
 type benchTreeRound struct {
-	Round          int     `json:"round"`
-	WithoutPerSec  float64 `json:"without_tree_events_per_s"`
-	WithPerSec     float64 `json:"with_tree_events_per_s"`
-	Ratio          float64 `json:"ratio"`
-	CatchUpMs      float64 `json:"tree_catch_up_ms"`
+	Round         int     `json:"round"`
+	WithoutPerSec float64 `json:"without_tree_events_per_s"`
+	WithPerSec    float64 `json:"with_tree_events_per_s"`
+	Ratio         float64 `json:"ratio"`
+	CatchUpMs     float64 `json:"tree_catch_up_ms"`
+	// CPU per event (this process's user+system time over the events
+	// appended, chain check included), with over without: less at the
+	// mercy of other work on the machine than the throughput ratio.
+	CPURatio       float64 `json:"cpu_per_event_ratio"`
 	Checkpoints    int     `json:"checkpoints_signed"`
 	EventsAppended int64   `json:"events_with_tree"`
 }
@@ -50,6 +55,7 @@ func benchStoreWithTree(ctx context.Context, database string, producers, batch i
 	var out []benchTreeRound
 	for round := range rounds {
 		r := benchTreeRound{Round: round + 1}
+		var cpuWith, cpuWithout float64
 		for i := range 2 {
 			withTree := (i+round)%2 == 1
 			url, cleanup, err := benchStoreTarget(ctx, database)
@@ -73,13 +79,16 @@ func benchStoreWithTree(ctx context.Context, database string, producers, batch i
 				wg.Go(func() { _ = m.Run(mctx) })
 				stop = func() { cancel(); wg.Wait() }
 			}
+			cpuBefore := ownCPU()
 			res, err := benchStore(ctx, store, producers, batch, duration)
 			if err == nil && withTree {
 				r.WithPerSec, r.EventsAppended = res.EventsPerSec, res.Events
 				err = measureCatchUp(ctx, store, &r)
 				r.Checkpoints = int(checkpoints.Load())
+				cpuWith = (ownCPU() - cpuBefore).Seconds() / float64(res.Events)
 			} else if err == nil {
 				r.WithoutPerSec = res.EventsPerSec
+				cpuWithout = (ownCPU() - cpuBefore).Seconds() / float64(res.Events)
 			}
 			stop()
 			store.Close()
@@ -89,9 +98,16 @@ func benchStoreWithTree(ctx context.Context, database string, producers, batch i
 			}
 		}
 		r.Ratio = r.WithPerSec / r.WithoutPerSec
+		r.CPURatio = cpuWith / cpuWithout
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// ownCPU is this process's CPU time so far (processCPU, of bench load).
+func ownCPU() time.Duration {
+	d, _ := processCPU(os.Getpid())
+	return d
 }
 
 // measureCatchUp records how long the tree took to catch up with the
@@ -120,23 +136,24 @@ func measureCatchUp(ctx context.Context, store *sqlstore.Store, r *benchTreeRoun
 }
 
 func printTreeRounds(cmd *cobra.Command, rounds []benchTreeRound, asJSON bool) error {
-	ratios := make([]float64, len(rounds))
+	ratios, cpu := make([]float64, len(rounds)), make([]float64, len(rounds))
 	for i, r := range rounds {
-		ratios[i] = r.Ratio
+		ratios[i], cpu[i] = r.Ratio, r.CPURatio
 	}
 	slices.Sort(ratios)
-	median := ratios[len(ratios)/2]
+	slices.Sort(cpu)
+	median, medianCPU := ratios[len(ratios)/2], cpu[len(cpu)/2]
 	if asJSON {
-		return writeJSON(cmd.OutOrStdout(), map[string]any{"rounds": rounds, "median_ratio": median})
+		return writeJSON(cmd.OutOrStdout(), map[string]any{"rounds": rounds, "median_ratio": median, "median_cpu_per_event_ratio": medianCPU})
 	}
-	t := newTable(cmd.OutOrStdout(), "round", "without tree events/s", "with tree events/s", "ratio", "catch-up ms", "checkpoints")
+	t := newTable(cmd.OutOrStdout(), "round", "without tree events/s", "with tree events/s", "ratio", "cpu/event ratio", "catch-up ms", "checkpoints")
 	for _, r := range rounds {
-		t.Row(r.Round, fmt.Sprintf("%.0f", r.WithoutPerSec), fmt.Sprintf("%.0f", r.WithPerSec), fmt.Sprintf("%.3f", r.Ratio), fmt.Sprintf("%.1f", r.CatchUpMs), r.Checkpoints)
+		t.Row(r.Round, fmt.Sprintf("%.0f", r.WithoutPerSec), fmt.Sprintf("%.0f", r.WithPerSec), fmt.Sprintf("%.3f", r.Ratio), fmt.Sprintf("%.3f", r.CPURatio), fmt.Sprintf("%.1f", r.CatchUpMs), r.Checkpoints)
 	}
 	if err := t.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "median ratio %.3f (append throughput with the tree kept, over without)\n", median)
+	fmt.Fprintf(cmd.OutOrStdout(), "median ratio %.3f (append throughput with the tree kept, over without); median CPU per event %.3f of without\n", median, medianCPU)
 	return nil
 }
 
