@@ -186,3 +186,19 @@ func FuzzParseAddCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCheckpointBody(f *testing.F) {
+	f.Add([]byte("logbook.test/x\n12\nKq2gJv1T6mZ6cvXzE7wm5mYJmV0mZl1aQm7G8xMdTzA=\n"))
+	f.Add([]byte("o\n1\nAAAA\next\n"))
+	f.Add([]byte("\n\n\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := auditlog.ParseCheckpointBody(text)
+		if err != nil {
+			return
+		}
+		again, err := auditlog.ParseCheckpointBody(c.Body())
+		if err != nil || again != c {
+			t.Fatalf("%q parsed as %+v, which does not round-trip: %+v, %v", text, c, again, err)
+		}
+	})
+}
