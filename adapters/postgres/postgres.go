@@ -232,6 +232,17 @@ func (d dialect) Insert(ctx context.Context, tx *sql.Tx, rows []domain.RecordedE
 	return err
 }
 
+// InsertPacks implements sqlstore.PackInserter: a batch of the Merkle
+// tree's packs in one statement, as the events go in.
+func (dialect) InsertPacks(ctx context.Context, tx *sql.Tx, from int64, packs [][]byte) error {
+	leaves := make(pq.Int64Array, len(packs))
+	for i := range packs {
+		leaves[i] = from + int64(i)
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO merkle_tree_packs (leaf, hashes) SELECT * FROM unnest($1::bigint[], $2::bytea[])", leaves, pq.ByteaArray(packs))
+	return err
+}
+
 // AppendIfUnchanged implements sqlstore.OptimisticAppender with the
 // logbook_append function (migrations/postgres/00003): one round trip, the
 // lock, the checks, the insert, the NOTIFY and the commit together.

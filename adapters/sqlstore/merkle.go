@@ -15,6 +15,12 @@ import (
 
 var _ auditlog.TreeStore = (*Store)(nil)
 
+// PackInserter is what a dialect implements to insert a batch of the
+// tree's packs in one statement (Postgres: unnest over arrays).
+type PackInserter interface {
+	InsertPacks(ctx context.Context, tx *sql.Tx, from int64, packs [][]byte) error
+}
+
 // packRowsPerStatement keeps an insert of tree packs within SQLite's
 // parameter limit the dialects are built for (100).
 const packRowsPerStatement = 50
@@ -83,6 +89,12 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 			return fmt.Errorf("append to the Merkle tree: %w", err)
 		}
 		return fmt.Errorf("%w: it is no longer %d leaves", auditlog.ErrTreeMoved, from)
+	}
+	if bulk, ok := s.dialect.(PackInserter); ok {
+		if err := bulk.InsertPacks(ctx, tx, from, packs); err != nil {
+			return fmt.Errorf("append to the Merkle tree: %w", err)
+		}
+		return tx.Commit()
 	}
 	for start := 0; start < len(packs); start += packRowsPerStatement {
 		chunk := packs[start:min(start+packRowsPerStatement, len(packs))]
