@@ -175,3 +175,26 @@ func TestAuditVerifyAgainstACheckpointFileCatchesARewrite(t *testing.T) {
 		t.Fatalf("audit verify --checkpoint printed:\n%s\nwant it to name the checkpoint file and the rewrite", out)
 	}
 }
+
+// Deleting the newest events leaves an intact chain; the stored checkpoint
+// that covered them names the truncation.
+func TestAuditVerifyNamesATruncation(t *testing.T) {
+	dir, _ := seedRequest(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "logbook.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TRIGGER events_no_delete", "DELETE FROM events WHERE position > 20"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	out, _, err := runCLIOutput(t, "audit", "verify")
+	if ee, ok := err.(*exitError); !ok || ee.code != 1 {
+		t.Fatalf("audit verify after a truncation: %v, want exit 1\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "ok: 20 events checked") || !strings.Contains(out, "contradicts the stored checkpoint of size 26 signed at") || !strings.Contains(out, "truncated") {
+		t.Fatalf("audit verify printed:\n%s\nwant the chain intact and the checkpoint of size 26 naming the truncation", out)
+	}
+}

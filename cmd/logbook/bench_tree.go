@@ -159,21 +159,20 @@ func printTreeRounds(cmd *cobra.Command, rounds []benchTreeRound, asJSON bool) e
 
 // benchProveResult is one `logbook bench prove` measurement.
 type benchProveResult struct {
-	Store            string  `json:"store"`
-	Events           int64   `json:"events"`
-	SeedSeconds      float64 `json:"seed_seconds"`
-	TreeSeconds      float64 `json:"tree_build_seconds"`
-	TreePerSec       float64 `json:"tree_build_events_per_s"`
-	Proves           int     `json:"proves"`
-	EventsPerBundle  float64 `json:"average_events_per_bundle"`
-	BundleBytes      float64 `json:"average_bundle_bytes"`
-	HashesPerProof   float64 `json:"average_hashes_per_inclusion_proof"`
-	ProveP50Ms       float64 `json:"prove_p50_ms"`
-	ProveP99Ms       float64 `json:"prove_p99_ms"`
-	ProveMaxMs       float64 `json:"prove_max_ms"`
-	VerifyP50Ms      float64 `json:"verify_p50_ms"`
-	VerifyP99Ms      float64 `json:"verify_p99_ms"`
-	TreePackReadsMax int     `json:"tree_pack_queries_per_prove"`
+	Store           string  `json:"store"`
+	Events          int64   `json:"events"`
+	SeedSeconds     float64 `json:"seed_seconds"`
+	TreeSeconds     float64 `json:"tree_build_seconds"`
+	TreePerSec      float64 `json:"tree_build_events_per_s"`
+	Proves          int     `json:"proves"`
+	EventsPerBundle float64 `json:"average_events_per_bundle"`
+	BundleBytes     float64 `json:"average_bundle_bytes"`
+	HashesPerProof  float64 `json:"average_hashes_per_inclusion_proof"`
+	ProveP50Ms      float64 `json:"prove_p50_ms"`
+	ProveP99Ms      float64 `json:"prove_p99_ms"`
+	ProveMaxMs      float64 `json:"prove_max_ms"`
+	VerifyP50Ms     float64 `json:"verify_p50_ms"`
+	VerifyP99Ms     float64 `json:"verify_p99_ms"`
 }
 
 func newBenchProveCmd() *cobra.Command {
