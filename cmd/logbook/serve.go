@@ -82,6 +82,7 @@ func (s *server) withWeb(api http.Handler) http.Handler {
 	mux.Handle("/v1/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
+	mux.Handle("/metrics", s.metricsHandler())
 	mux.Handle("/", webui.Starting(func() http.Handler {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
