@@ -114,6 +114,10 @@ type appendRequest struct {
 	parts []appendPart
 	size  int // events in all parts
 	reply chan appendReply
+	// fence, when set, is the lease the append was made under; fenced is
+	// set by checkFences when the lease has a newer term.
+	fence  *eventstore.Lease
+	fenced error
 }
 
 type appendPart struct {
@@ -180,6 +184,9 @@ func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) (re
 		defer func() { (*o).Appended(time.Since(start), err != nil) }()
 	}
 	req := &appendRequest{ctx: ctx, parts: make([]appendPart, len(parts)), reply: make(chan appendReply, 1)}
+	if l, ok := eventstore.FenceOf(ctx); ok {
+		req.fence = &l
+	}
 	for i, p := range parts {
 		metadata := make([][]byte, len(p.Events))
 		for j, e := range p.Events {
@@ -350,7 +357,8 @@ func (s *Store) writeError(err error) error {
 func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	defer cancel()
-	if fast, ok := s.dialect.(OptimisticAppender); ok && s.cache.valid {
+	// A fenced append reads its lease under the append lock: the locked path.
+	if fast, ok := s.dialect.(OptimisticAppender); ok && s.cache.valid && !anyFenced(batch) {
 		replies, done, err := s.tryOptimistic(ctx, fast, batch)
 		if err != nil {
 			s.cache = writerCache{}
@@ -376,6 +384,9 @@ func (s *Store) tryLocked(ctx context.Context, batch []*appendRequest) ([]append
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := s.dialect.LockAppends(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := s.checkFences(ctx, tx, batch); err != nil {
 		return nil, err
 	}
 	var (
@@ -470,6 +481,10 @@ func (s *Store) plan(batch []*appendRequest, state BatchState) ([]appendReply, [
 	replies := make([]appendReply, len(batch))
 	var rows []domain.RecordedEvent
 	for i, r := range batch {
+		if r.fenced != nil {
+			replies[i] = appendReply{err: r.fenced}
+			continue
+		}
 		if dups, err, ok := duplicateOutcome(r, existing); ok {
 			replies[i] = appendReply{results: dups, err: err}
 			continue
