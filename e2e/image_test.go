@@ -35,7 +35,9 @@ func TestTheImageServesAsAnUnprivilegedUserAndReportsHealthy(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { eng.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true}) })
+	t.Cleanup(func() {
+		eng.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
 
 	inspect, err := eng.ImageInspect(ctx, tag)
 	if err != nil {
