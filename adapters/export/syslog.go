@@ -263,4 +263,3 @@ func (s *syslogSink) message(r Record) []byte {
 
 // sdEscaper escapes a PARAM-VALUE (RFC 5424 6.3.3).
 var sdEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`)
-
