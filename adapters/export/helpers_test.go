@@ -69,6 +69,15 @@ func appendEvents(t testing.TB, store *sqlstore.Store, n int) {
 	}
 }
 
+// appendRaw appends one event with data as given.
+func appendRaw(t testing.TB, store *sqlstore.Store, data string) {
+	t.Helper()
+	e := domain.NewEvent{ID: uuid.Must(uuid.NewV7()), Type: "TestRaw", Data: json.RawMessage(data)}
+	if _, err := store.Append(context.Background(), "test-raw", -2, e); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fastRetries retries every 10ms, so an outage in a test is short.
 func fastRetries() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }
 
@@ -83,7 +92,7 @@ func start(t *testing.T, cfg export.Config, opts export.Options) *running {
 	if opts.NewBackOff == nil {
 		opts.NewBackOff = fastRetries
 	}
-	opts.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	opts.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	x, err := export.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
