@@ -113,15 +113,30 @@ func (r *running) stop(t *testing.T) {
 	r.done <- nil // a second stop returns at once
 }
 
-// readRecords reads every record of the JSONL files in dir.
+// readRecords reads every record of the JSONL files in dir. A file the
+// exporter renamed while it was read (a rotation) is read again under its
+// new name.
 func readRecords(t testing.TB, dir string) []export.Record {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-	var out []export.Record
-	for _, p := range paths {
-		out = append(out, readRecordLines(t, p)...)
+	for {
+		paths, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		var out []export.Record
+		renamed := false
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if os.IsNotExist(err) {
+				renamed = true
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, parseLines(t, data)...)
+		}
+		if !renamed {
+			return out
+		}
 	}
-	return out
 }
 
 func readRecordLines(t testing.TB, path string) []export.Record {
