@@ -63,7 +63,7 @@ func TestExporterKilledBetweenSendAndCursor(t *testing.T) {
 		child    *exec.Cmd
 		exited   chan struct{}
 		killAt   = map[int64]string{61: "before the answer", 141: "after the answer"} // a batch's first position → when
-		killed   = map[int64]int{}                                                     // first position → times received
+		killed   = map[int64]int{}                                                    // first position → times received
 		received []export.Record
 	)
 	kill := func() {
