@@ -63,12 +63,22 @@ FROM export_cursors WHERE destination = $1`), destination))
 	return cur, err == nil, err
 }
 
-// Ack moves a destination's cursor to what it acknowledged and clears its
-// last failure. The position may go back: a destination that lost what it
-// was sent is sent it again.
-func (c Cursors) Ack(ctx context.Context, destination string, position int64, hash string, recordedAt, now time.Time) error {
-	return c.update(ctx, `UPDATE export_cursors SET position = $2, hash = $3, recorded_at = $4, acked_at = $5, last_error = '', last_error_at = 0
-WHERE destination = $1`, destination, position, hash, micros(recordedAt), micros(now))
+// ErrCursorMoved says a destination's cursor is not where its exporter
+// left it: another exporter of the same destination (a second server on
+// the database) moved it.
+var ErrCursorMoved = errors.New("the cursor was moved by another exporter of this destination (is a second server running on this database?)")
+
+// Ack moves a destination's cursor from expected to what it acknowledged,
+// and clears its last failure; ErrCursorMoved when the stored position is
+// not expected. The position may go back: a destination that lost what
+// it was sent is sent it again.
+func (c Cursors) Ack(ctx context.Context, destination string, expected, position int64, hash string, recordedAt, now time.Time) error {
+	err := c.update(ctx, `UPDATE export_cursors SET position = $3, hash = $4, recorded_at = $5, acked_at = $6, last_error = '', last_error_at = 0
+WHERE destination = $1 AND position = $2`, destination, expected, position, hash, micros(recordedAt), micros(now))
+	if errors.Is(err, errNoCursor) {
+		return ErrCursorMoved
+	}
+	return err
 }
 
 // Fail records a failure to deliver; the cursor stays.
@@ -76,13 +86,15 @@ func (c Cursors) Fail(ctx context.Context, destination, message string, now time
 	return c.update(ctx, `UPDATE export_cursors SET last_error = $2, last_error_at = $3 WHERE destination = $1`, destination, message, micros(now))
 }
 
+var errNoCursor = errors.New("the destination's cursor is not in export_cursors")
+
 func (c Cursors) update(ctx context.Context, query string, args ...any) error {
 	res, err := c.Write.ExecContext(ctx, c.Rebind(query), args...)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return errors.New("the destination's cursor is gone from export_cursors")
+		return errNoCursor
 	}
 	return err
 }

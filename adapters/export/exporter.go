@@ -154,12 +154,12 @@ func (x *Exporter) Run(ctx context.Context) error {
 		if held := r.Holds(); held > cur.Position {
 			// Written and synced before a stop that came ahead of the
 			// cursor's write: the file has them, so they are not sent twice.
-			if cur, err = x.ackThrough(ctx, held); err != nil {
+			if cur, err = x.ackThrough(ctx, cur.Position, held); err != nil {
 				return x.quiet(ctx, err)
 			}
 		}
 	}
-	next := cur.Position + 1
+	stored, next := cur.Position, cur.Position+1
 	x.log.Info().Int64("from", next).Msg("exporting")
 	timer := time.NewTimer(x.opts.SafetyNet)
 	defer timer.Stop()
@@ -175,9 +175,10 @@ func (x *Exporter) Run(ctx context.Context) error {
 				if err := i.Idle(ctx); err != nil {
 					x.failed(ctx, err)
 					if p := x.rewound(sink, next); p > 0 {
-						if next, err = x.moveBack(ctx, p); err != nil {
+						if err = x.moveBack(ctx, stored, p); err != nil {
 							return x.quiet(ctx, err)
 						}
+						stored, next = p-1, p
 						continue
 					}
 				}
@@ -200,15 +201,17 @@ func (x *Exporter) Run(ctx context.Context) error {
 			return x.quiet(ctx, err)
 		}
 		if rewindTo > 0 {
-			if next, err = x.moveBack(ctx, rewindTo); err != nil {
+			if err = x.moveBack(ctx, stored, rewindTo); err != nil {
 				return x.quiet(ctx, err)
 			}
+			stored, next = rewindTo-1, rewindTo
 			continue
 		}
 		last := events[len(events)-1]
-		if err := x.opts.Cursors.Ack(ctx, x.cfg.Name, last.Position, hex.EncodeToString(last.Hash), last.RecordedAt, x.opts.Now()); err != nil {
+		if err := x.opts.Cursors.Ack(ctx, x.cfg.Name, stored, last.Position, hex.EncodeToString(last.Hash), last.RecordedAt, x.opts.Now()); err != nil {
 			return x.quiet(ctx, fmt.Errorf("export %s: store the cursor at %d: %w", x.cfg.Name, last.Position, err))
 		}
+		stored = last.Position
 		supervisor.Ready(ctx)
 		x.log.Debug().Int64("from", records[0].Position).Int64("to", last.Position).Msg("exported")
 		next = last.Position + 1
@@ -263,26 +266,24 @@ func (x *Exporter) cursorAt(ctx context.Context, position int64) (Cursor, error)
 	return cur, nil
 }
 
-func (x *Exporter) ackThrough(ctx context.Context, position int64) (Cursor, error) {
+// ackThrough moves the cursor from stored to just after position.
+func (x *Exporter) ackThrough(ctx context.Context, stored, position int64) (Cursor, error) {
 	cur, err := x.cursorAt(ctx, position)
 	if err != nil {
 		return cur, fmt.Errorf("export %s: the destination holds position %d: %w", x.cfg.Name, position, err)
 	}
-	if err := x.opts.Cursors.Ack(ctx, x.cfg.Name, cur.Position, cur.Hash, cur.RecordedAt, x.opts.Now()); err != nil {
+	if err := x.opts.Cursors.Ack(ctx, x.cfg.Name, stored, cur.Position, cur.Hash, cur.RecordedAt, x.opts.Now()); err != nil {
 		return cur, fmt.Errorf("export %s: store the cursor at %d: %w", x.cfg.Name, position, err)
 	}
 	return cur, nil
 }
 
 // moveBack stores the cursor just before position, so a stop now still
-// sends again what the destination may have lost, and returns position
-// as the next to send.
-func (x *Exporter) moveBack(ctx context.Context, position int64) (int64, error) {
+// sends again what the destination may have lost.
+func (x *Exporter) moveBack(ctx context.Context, stored, position int64) error {
 	x.log.Warn().Int64("from", position).Msg("the destination may have lost what it was sent before its connection broke: sending it again")
-	if _, err := x.ackThrough(ctx, position-1); err != nil {
-		return 0, err
-	}
-	return position, nil
+	_, err := x.ackThrough(ctx, stored, position-1)
+	return err
 }
 
 // deliver sends one batch until the destination takes it, backing off

@@ -213,3 +213,35 @@ func TestADestinationThatIsDownHoldsUpNeitherAppendsNorOthers(t *testing.T) {
 		t.Fatalf("the failing destination holds %d records", len(got))
 	}
 }
+
+// A cursor moves only from where its exporter left it: a second exporter
+// of the same destination (another server on the database) finds it
+// moved instead of writing over it.
+func TestACursorMovesOnlyFromWhereItsExporterLeftIt(t *testing.T) {
+	t.Parallel()
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cursors := export.CursorsOf(open(t))
+			ctx := context.Background()
+			if err := cursors.Init(ctx, export.Cursor{Destination: "d"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cursors.Ack(ctx, "d", 0, 5, "aa", time.Now(), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := cursors.Ack(ctx, "d", 0, 7, "bb", time.Now(), time.Now()); !errors.Is(err, export.ErrCursorMoved) {
+				t.Fatalf("an Ack from a stale position: %v, want ErrCursorMoved", err)
+			}
+			if cur, _, _ := cursors.Load(ctx, "d"); cur.Position != 5 || cur.Hash != "aa" {
+				t.Fatalf("cursor %+v, want 5 kept", cur)
+			}
+			if err := cursors.Init(ctx, export.Cursor{Destination: "d", Position: 9}); err != nil {
+				t.Fatal(err)
+			}
+			if cur, _, _ := cursors.Load(ctx, "d"); cur.Position != 5 {
+				t.Fatalf("Init over a stored cursor moved it to %d", cur.Position)
+			}
+		})
+	}
+}

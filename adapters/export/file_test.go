@@ -131,7 +131,7 @@ func TestFileExportRepairsATornFileAndContinuesWithoutGaps(t *testing.T) {
 	if cur.Position != 30 {
 		t.Fatalf("cursor = %d, want 30", cur.Position)
 	}
-	if err := cursors.Ack(context.Background(), "torn", 20, "", time.Now(), time.Now()); err != nil {
+	if err := cursors.Ack(context.Background(), "torn", 30, 20, "", time.Now(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	active, _ := filepath.Glob(filepath.Join(dir, "active-*.jsonl"))

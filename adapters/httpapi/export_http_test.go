@@ -33,7 +33,7 @@ func TestExportStatusShowsEachDestinationsLagToAnAdmin(t *testing.T) {
 	if err := cursors.Init(ctx, export.Cursor{Destination: "siem"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cursors.Ack(ctx, "siem", 3, "ab", time.Now(), time.Now()); err != nil {
+	if err := cursors.Ack(ctx, "siem", 0, 3, "ab", time.Now(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := cursors.Fail(ctx, "siem", "export siem: connect to 127.0.0.1:1: connection refused", time.Now()); err != nil {
