@@ -42,7 +42,7 @@ func openSQLite(t *testing.T) *sqlstore.Store {
 	return openSQLiteAt(t, filepath.Join(t.TempDir(), "logbook.db"))
 }
 
-func openSQLiteAt(t *testing.T, path string) *sqlstore.Store {
+func openSQLiteAt(t testing.TB, path string) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 
 const hmacKey = "0123456789abcdef-the-webhook-key"
 
-func writeKeyFile(t *testing.T, mode os.FileMode) string {
+func writeKeyFile(t testing.TB, mode os.FileMode) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hook.key")
 	if err := os.WriteFile(path, []byte(hmacKey+"\n"), mode); err != nil {
