@@ -132,6 +132,7 @@ func (x *Exporter) Run(ctx context.Context) error {
 		return x.quiet(ctx, fmt.Errorf("export %s: the cursor: %w", x.cfg.Name, err))
 	}
 	var sink Sink
+	retry := x.opts.NewBackOff()
 	for sink == nil {
 		if sink, err = x.opts.NewSink(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -140,7 +141,7 @@ func (x *Exporter) Run(ctx context.Context) error {
 			// A key file or directory that is wrong now may be fixed
 			// without a restart of the server: keep trying, and say why.
 			x.failed(ctx, err)
-			if !x.wait(ctx, x.opts.NewBackOff().NextBackOff()) {
+			if !x.wait(ctx, retry.NextBackOff()) {
 				return nil
 			}
 		}

@@ -49,7 +49,10 @@ func newWebhookSink(cfg Config, key []byte, now func() time.Time) *webhookSink {
 	if u, err := url.Parse(cfg.URL); err == nil {
 		where = u.Scheme + "://" + u.Host + u.Path
 	}
-	return &webhookSink{cfg: cfg, key: key, now: now, client: &http.Client{Timeout: cfg.Timeout}, where: where}
+	// A redirect is not followed: the batch goes where it was configured
+	// to, and a 3xx is a failure that names the status.
+	client := &http.Client{Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &webhookSink{cfg: cfg, key: key, now: now, client: client, where: where}
 }
 
 // Sign is the signature header's value of body sent at timestamp (unix

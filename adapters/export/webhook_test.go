@@ -182,3 +182,25 @@ func TestWebhookRefusesAKeyFileOthersMayRead(t *testing.T) {
 		t.Fatalf("the status shows the key: %s", st.LastError)
 	}
 }
+
+// A redirect is not followed: the batch would go somewhere it was not
+// configured to. It is a failure, retried, that names the status.
+func TestWebhookDoesNotFollowARedirect(t *testing.T) {
+	t.Parallel()
+	store := openSQLite(t)
+	cursors := export.CursorsOf(store)
+	appendEvents(t, store, 3)
+	elsewhere := &receiver{t: t, key: []byte(hmacKey)}
+	target := httptest.NewServer(elsewhere)
+	t.Cleanup(target.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	cfg := export.Config{Name: "moved", Kind: export.KindWebhook, URL: redirect.URL, SecretFile: writeKeyFile(t, 0o600), Batch: 10, Timeout: time.Second}
+	start(t, cfg, export.Options{Store: store, Cursors: cursors})
+	testenv.Eventually(t, "the redirect in the status", func() bool {
+		return strings.Contains(status(t, store, cursors, cfg).LastError, "answered 307 Temporary Redirect")
+	})
+	if st := status(t, store, cursors, cfg); st.Position != 0 || len(elsewhere.got()) != 0 {
+		t.Fatalf("after a redirect: cursor %d, %d records elsewhere", st.Position, len(elsewhere.got()))
+	}
+}
