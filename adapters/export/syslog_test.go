@@ -160,14 +160,13 @@ func (r *rsyslogd) received() []export.Record {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	// Only whole lines: rsyslogd may be half way through writing the last.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []export.Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasSuffix(line, "}") {
-			continue // a line rsyslogd is still writing
-		}
 		sd, msg, ok := strings.Cut(line, "] ")
 		if !ok || !strings.HasPrefix(sd, "["+export.SDID+" ") {
 			r.t.Fatalf("line %q has no %s structured data", line, export.SDID)
