@@ -11,13 +11,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -303,4 +306,70 @@ func writeTLSFiles(t *testing.T) tlsFiles {
 		}
 	}
 	return files
+}
+
+// A receiver that hangs up with lines unread (a restart, a crash) loses
+// them though the sender's writes succeeded: the exporter sees the hang-up
+// while the log is quiet, goes back over what it wrote in the window, and
+// the receiver ends with every position.
+func TestSyslogSendsAgainWhatAReceiverLostWhenItHungUp(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	var frames [][]byte
+	got := func() []export.Record {
+		mu.Lock()
+		defer mu.Unlock()
+		var all []byte
+		for _, f := range frames {
+			all = append(all, f...)
+		}
+		return syslogRecords(t, all)
+	}
+	go func() {
+		for conn := 0; ; conn++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			r := bufio.NewReader(c)
+			for n := 0; conn > 0 || n < 10; n++ {
+				size, err := r.ReadString(' ')
+				if err != nil {
+					break
+				}
+				frame := make([]byte, len(size))
+				copy(frame, size)
+				body := make([]byte, atoi(strings.TrimSpace(size)))
+				if _, err := io.ReadFull(r, body); err != nil {
+					break
+				}
+				mu.Lock()
+				frames = append(frames, append(frame, body...))
+				mu.Unlock()
+			}
+			// The first connection is dropped after ten lines, the rest of
+			// the batch unread in its socket.
+			c.Close()
+		}
+	}()
+	store := openSQLite(t)
+	cursors := export.CursorsOf(store)
+	appendEvents(t, store, 50)
+	cfg := export.Config{Name: "lossy", Kind: export.KindSyslog, Addr: l.Addr().String(), Facility: 13, MaxMessage: 64 << 10, ResendWindow: time.Minute, Batch: 50}
+	start(t, cfg, export.Options{Store: store, Cursors: cursors, SafetyNet: 20 * time.Millisecond})
+	testenv.EventuallyWithin(t, 30*time.Second, "every position received", func() bool { return hasThrough(got(), 50) })
+	checkStream(t, got(), 50)
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
 }
