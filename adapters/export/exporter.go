@@ -219,11 +219,13 @@ func (x *Exporter) Run(ctx context.Context) error {
 	}
 }
 
-// quiet is err, or nil once ctx has ended (a stop, not a failure).
+// quiet is err, or nil once ctx has ended (a stop, not a failure). The
+// error is stored for `export status` too, when the store takes it.
 func (x *Exporter) quiet(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	_ = x.opts.Cursors.Fail(ctx, x.cfg.Name, err.Error(), x.opts.Now())
 	return err
 }
 
