@@ -180,6 +180,9 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		p.secrets.Vault, p.secrets.Rotator = vault, vault
 	}
 	p.chat.start(ctx, sup, p.dispatcher, log)
+	if err := startExports(ctx, sup, cfg, store, vaultPort(vault), log); err != nil {
+		return nil, err
+	}
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
 	case err == nil:
