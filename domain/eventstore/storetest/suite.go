@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("has one identity per database, kept when it is opened again", func(t *testing.T) { t.Parallel(); testIdentity(t, h) })
 	runMulti(t, h)
 	runTree(t, h)
+	runLeases(t, h)
 }
 
 // Event is a small payload for tests.
