@@ -24,6 +24,9 @@ type FileDestination struct{ Path string }
 // Name implements merkletree.Destination.
 func (d FileDestination) Name() string { return "file " + d.Path }
 
+// Cosigns implements merkletree.Destination.
+func (FileDestination) Cosigns() bool { return false }
+
 // Publish implements merkletree.Destination.
 func (d FileDestination) Publish(_ context.Context, c auditlog.StoredCheckpoint, _ func(int64) (tlog.TreeProof, error)) (map[string]string, error) {
 	return nil, WriteFileAtomic(d.Path, c.Cosigned(), 0o644)
@@ -38,6 +41,9 @@ type HTTPDestination struct {
 
 // Name implements merkletree.Destination.
 func (d HTTPDestination) Name() string { return "http " + d.URL }
+
+// Cosigns implements merkletree.Destination.
+func (HTTPDestination) Cosigns() bool { return false }
 
 // Publish implements merkletree.Destination.
 func (d HTTPDestination) Publish(ctx context.Context, c auditlog.StoredCheckpoint, _ func(int64) (tlog.TreeProof, error)) (map[string]string, error) {
@@ -73,6 +79,9 @@ func NewWitnessDestination(url, key string, client *http.Client) (*WitnessDestin
 
 // Name implements merkletree.Destination.
 func (d *WitnessDestination) Name() string { return "witness " + d.Verifier.Name() }
+
+// Cosigns implements merkletree.Destination.
+func (*WitnessDestination) Cosigns() bool { return true }
 
 // Publish implements merkletree.Destination. A 409 names the size the
 // witness holds; the request is made once more from there.

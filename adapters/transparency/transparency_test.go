@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/domain/auditlog"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/eventstore/storetest"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections/merkletree"
 )
 
@@ -290,5 +292,54 @@ func TestThePublisherStoresCosignaturesAndWritesTheFile(t *testing.T) {
 	stored, err := l.store.Checkpoints(context.Background(), 1)
 	if err != nil || len(stored) != 1 || len(stored[0].Cosignatures) != 1 {
 		t.Fatalf("stored: %+v, %v", stored, err)
+	}
+}
+
+// A witness down when a checkpoint is signed cosigns it when it is back;
+// the file, written at once without the cosignature, is written again
+// with it.
+func TestAFileGetsTheCheckpointAgainOnceALateWitnessCosignsIt(t *testing.T) {
+	l := newLog(t, "logbook.test/late")
+	dir := t.TempDir()
+	real := startWitness(t, dir, l.key.Verifier)
+	var up atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(rw, "down", http.StatusServiceUnavailable)
+			return
+		}
+		real.server.Config.Handler.ServeHTTP(rw, r)
+	}))
+	defer front.Close()
+	dest, err := transparency.NewWitnessDestination(front.URL, real.verifier, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "checkpoint.txt")
+	p := merkletree.NewPublisher(l.store, dest, transparency.FileDestination{Path: file})
+	c := l.grow(t, 9)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	testenv.Eventually(t, "the file holds the checkpoint, uncosigned", func() bool {
+		raw, err := os.ReadFile(file)
+		return err == nil && string(raw) == string(c.Note)
+	})
+	up.Store(true)
+	policy, err := auditlog.NewPolicy(l.key.Verifier, []string{real.verifier}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the file holds the checkpoint cosigned", func() bool {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return false
+		}
+		_, err = auditlog.OpenCheckpoint(raw, policy)
+		return err == nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

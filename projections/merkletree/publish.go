@@ -16,6 +16,9 @@ import (
 // its cosignatures (keyed by witness), a file or an endpoint with none.
 type Destination interface {
 	Name() string
+	// Cosigns says the destination answers with cosignatures (a witness);
+	// the others are sent a checkpoint again when it gains cosignatures.
+	Cosigns() bool
 	// Publish hands the checkpoint on; prove gives a consistency proof
 	// from an older size to the checkpoint's.
 	Publish(ctx context.Context, c auditlog.StoredCheckpoint, prove func(old int64) (tlog.TreeProof, error)) (map[string]string, error)
@@ -24,7 +27,9 @@ type Destination interface {
 // Publisher sends the newest checkpoint to every destination, witnesses
 // first so the others get it cosigned, and stores the cosignatures. A
 // destination that fails is tried again with backoff (up to a minute
-// apart); one that is behind gets only the newest checkpoint.
+// apart); one that is behind gets only the newest checkpoint; a file or an
+// endpoint gets a checkpoint again when a witness that had failed cosigns
+// it later.
 type Publisher struct {
 	Tree         auditlog.TreeStore
 	Destinations []Destination
@@ -49,7 +54,11 @@ func (p *Publisher) Notify(auditlog.StoredCheckpoint) {
 // Run publishes until ctx ends.
 func (p *Publisher) Run(ctx context.Context) error {
 	log := zerolog.Ctx(ctx)
-	published := make([]int64, len(p.Destinations))
+	type sent struct {
+		size         int64
+		cosignatures int
+	}
+	published := make([]sent, len(p.Destinations))
 	retry := make([]*backoff.ExponentialBackOff, len(p.Destinations))
 	for i := range retry {
 		retry[i] = backoff.NewExponentialBackOff()
@@ -66,7 +75,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 			return err
 		}
 		for i, d := range p.Destinations {
-			if len(latest) == 0 || published[i] >= latest[0].Size {
+			if len(latest) == 0 {
+				continue
+			}
+			last := published[i]
+			if last.size > latest[0].Size || last.size == latest[0].Size && (d.Cosigns() || last.cosignatures >= len(latest[0].Cosignatures)) {
 				continue
 			}
 			c := latest[0]
@@ -86,13 +99,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 				continue
 			}
 			retry[i].Reset()
-			published[i] = c.Size
 			for witness, line := range sigs {
 				if err := p.Tree.AddCosignature(ctx, c.Size, witness, line); err != nil {
 					return err
 				}
 				latest[0].Cosignatures[witness] = line
 			}
+			published[i] = sent{size: c.Size, cosignatures: len(c.Cosignatures)}
 			log.Info().Str("destination", d.Name()).Int64("size", c.Size).Int("cosignatures", len(sigs)).Msg("checkpoint published")
 		}
 		var timer <-chan time.Time
