@@ -65,7 +65,8 @@ func loginOnly(t *testing.T, log *lockedBuffer) *UI {
 	type noFacts struct{ dispatch.Facts }
 	type noPermissions struct{ httpapi.PermissionReader }
 	type noLive struct{ httpapi.LiveStreams }
-	ui, err := New(Config{Users: oneToken{}, Requests: noRequests{}, History: noHistory{}, Transcripts: noTranscripts{},
+	type noDashboard struct{ Dashboard }
+	ui, err := New(Config{Users: oneToken{}, Requests: noRequests{}, History: noHistory{}, Dashboard: noDashboard{}, Transcripts: noTranscripts{},
 		Events: noStore{}, Live: noLive{}, Access: noFacts{}, Permissions: noPermissions{}, Logger: zerolog.New(log)})
 	if err != nil {
 		t.Fatal(err)

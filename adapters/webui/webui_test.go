@@ -341,9 +341,38 @@ func TestTheHistoryFiltersAndPages(t *testing.T) {
 	if !strings.Contains(second, "echo 0") || strings.Contains(second, "echo 52") {
 		t.Fatal("the pages are not newest first")
 	}
-	_, none := b.get("/history?user=nobody")
+	_, none := b.get("/history?room=%23nowhere")
 	if !strings.Contains(none, "No requests match these filters.") {
 		t.Fatalf("a filter matching nothing says:\n%s", none)
+	}
+}
+
+// Given filters naming users that do not exist and several bad filters at
+// once, when the history is asked for, then each problem is named: a
+// user filter never answers an empty list without a word.
+func TestTheHistoryNamesEveryBadFilterAndUnknownUsers(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	for query, wants := range map[string][]string{
+		"user=nosuch":                       {`no user is named &#34;nosuch&#34;`},
+		"user=ADMIN":                        {`no user is named &#34;ADMIN&#34;`, `usernames are lower case: &#34;admin&#34;`},
+		"status=done&since=soon&colour=red": {"The filter status:", "The filter since:", "The filter colour:"},
+	} {
+		resp, body := b.get("/history?" + query)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /history?%s answered %d, want 400", query, resp.StatusCode)
+		}
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				t.Errorf("GET /history?%s does not say %s", query, want)
+			}
+		}
+	}
+	// An age in days, as the CLI's --since takes it.
+	for _, age := range []string{"7d", "1d"} {
+		if resp, body := b.get("/history?since=" + age); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /history?since=%s answered %d:\n%s", age, resp.StatusCode, body)
+		}
 	}
 }
 
