@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,12 +30,27 @@ import (
 const consoleRoom = "console"
 
 type consoleData struct {
-	Entries []consoleEntry
+	Entries []consoleEntryView
+}
+
+// consoleEntryView is a command of the scrollback and whether it has
+// ended, so the page replays the ended ones at once and never queues
+// them behind one still running.
+type consoleEntryView struct {
+	consoleEntry
+	Ended bool
 }
 
 func (ui *UI) consolePage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	ui.render(w, r, http.StatusOK, "console", page{Title: "Console", Section: "console", Viewer: v,
-		Data: consoleData{Entries: v.Session.entries()}})
+	var data consoleData
+	for _, e := range v.Session.entries() {
+		row, err := ui.cfg.History.Request(r.Context(), e.RequestID)
+		// A request the view has not seen yet, or a failed read, is
+		// followed as one that runs: its stream says how it ends.
+		ended := err == nil && slices.Contains(endedStatuses, row.Status)
+		data.Entries = append(data.Entries, consoleEntryView{consoleEntry: e, Ended: ended})
+	}
+	ui.render(w, r, http.StatusOK, "console", page{Title: "Console", Section: "console", Viewer: v, Data: data})
 }
 
 // submitted answers a script's console POST.
@@ -112,6 +128,23 @@ type runStarted struct {
 	RunID   string `json:"run_id"`
 	Command string `json:"command"`
 	Stage   int    `json:"stage"`
+	// Invocation is the run's place among its stage's parallel
+	// invocations (the run id's -i<n>), so each shows on its own, in
+	// order.
+	Invocation int `json:"invocation"`
+}
+
+// invocationOf reads the invocation index from a run id (...-s<stage>-i<n>).
+func invocationOf(runID string) int {
+	i := strings.LastIndex(runID, "-i")
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(runID[i+2:])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 type chunkOut struct {
@@ -196,7 +229,7 @@ func (f *requestFollower) apply(e domain.RecordedEvent) ([]sseMessage, error) {
 			return nil, nil
 		}
 		f.runs[runID] = true
-		return []sseMessage{{eventRun, runStarted{RunID: runID, Command: p.Bundle + ":" + p.Command, Stage: p.Stage}}}, nil
+		return []sseMessage{{eventRun, runStarted{RunID: runID, Command: p.Bundle + ":" + p.Command, Stage: p.Stage, Invocation: invocationOf(runID)}}}, nil
 	case run.OutputChunk:
 		return []sseMessage{{eventChunk, chunkOut{RunID: runID, Seq: p.Seq, Stream: string(p.Stream), Text: displayText(p.Bytes)}}}, nil
 	default:
