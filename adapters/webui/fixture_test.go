@@ -68,7 +68,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +81,7 @@ func newFixture(t testing.TB) *fixture {
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Logger: zerolog.Nop(),
+		Audit: projections.NewAuditReader(db),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})
 	if err != nil {

@@ -58,6 +58,8 @@ type Config struct {
 	Access dispatch.Facts
 	// Permissions reads the permission view (users, groups, roles, grants).
 	Permissions httpapi.PermissionReader
+	// Audit reads the audit view for the audit log's stream.
+	Audit AuditLog
 	// Dashboard reads the history view's roll-ups for the home page; nil
 	// takes History when it serves them (projections.HistoryReader does).
 	Dashboard Dashboard
@@ -82,7 +84,7 @@ func (c Config) Validate() error {
 	for name, missing := range map[string]bool{
 		"Users": c.Users == nil, "Requests": c.Requests == nil, "History": c.History == nil,
 		"Transcripts": c.Transcripts == nil, "Events": c.Events == nil, "Live": c.Live == nil, "Access": c.Access == nil,
-		"Permissions": c.Permissions == nil,
+		"Permissions": c.Permissions == nil, "Audit": c.Audit == nil,
 	} {
 		if missing {
 			errs = append(errs, errors.New("webui: Config."+name+" is required"))
