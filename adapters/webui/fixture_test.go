@@ -81,7 +81,7 @@ func newFixture(t testing.TB) *fixture {
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Logger: zerolog.Nop(),
-		Audit: projections.NewAuditReader(db),
+		Audit:     projections.NewAuditReader(db),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})
 	if err != nil {
