@@ -81,6 +81,8 @@ type statusTotal struct {
 type timeChart struct {
 	Title    string
 	Width    int
+	Left     int // room for the scale
+	Wide     bool
 	Height   int
 	Max      int64
 	Segments []segment
@@ -118,13 +120,15 @@ type durationRow struct {
 	P95Percent float64
 }
 
-// Chart geometry in SVG user units; the SVG scales to the page's width.
+// Chart geometry in SVG user units; the SVG scales to the width of its
+// panel (the outcome chart's spans the page, the others' a column), and
+// app.css sizes the labels for each.
 const (
-	chartWidth  = 480
-	chartHeight = 160
-	chartTop    = 8
-	chartBottom = 20 // room for the time labels
-	chartLeft   = 32 // room for the scale
+	chartWidth     = 480
+	wideChartWidth = 960
+	chartHeight    = 160
+	chartTop       = 8
+	chartBottom    = 20 // room for the time labels
 )
 
 // dashboardTop is how many commands and users the top lists show.
@@ -215,8 +219,8 @@ func (ui *UI) dashboard(ctx context.Context, v *viewer, rng dashboardRange) (das
 		start := from.Add(time.Duration(b) * rng.Bucket)
 		return link("status", status, "since", start.Format(time.RFC3339), "until", start.Add(rng.Bucket).Format(time.RFC3339))
 	}
-	data.Outcomes = newTimeChart("Requests by outcome", rng, from, outcomeStatuses, counts, bucketLink)
-	data.Denials = newTimeChart("Denied requests", rng, from, []string{projections.RequestDenied}, counts, bucketLink)
+	data.Outcomes = newTimeChart("Requests by outcome", wideChartWidth, rng, from, outcomeStatuses, counts, bucketLink)
+	data.Denials = newTimeChart("Denied requests", chartWidth, rng, from, []string{projections.RequestDenied}, counts, bucketLink)
 
 	active, err := ui.dashboardReader().CountActive(ctx, activeStatuses, own)
 	if err != nil {
@@ -298,8 +302,8 @@ func barRows(counts []projections.HourCount, link func(string) string) []barRow 
 
 // newTimeChart lays out stacked bars, one per bucket, of the statuses'
 // counts (counts[status][bucket]).
-func newTimeChart(title string, rng dashboardRange, from time.Time, statuses []string, counts map[string][]int64, link func(string, int) string) timeChart {
-	c := timeChart{Title: title, Width: chartWidth, Height: chartHeight, Empty: true}
+func newTimeChart(title string, width int, rng dashboardRange, from time.Time, statuses []string, counts map[string][]int64, link func(string, int) string) timeChart {
+	c := timeChart{Title: title, Width: width, Left: width / 12, Wide: width > chartWidth, Height: chartHeight, Empty: true}
 	for b := range rng.Buckets {
 		var total int64
 		for _, s := range statuses {
@@ -312,9 +316,9 @@ func newTimeChart(title string, rng dashboardRange, from time.Time, statuses []s
 	}
 	c.Empty = false
 	plot := float64(chartHeight - chartTop - chartBottom)
-	slot := float64(chartWidth-chartLeft) / float64(rng.Buckets)
+	slot := float64(width-c.Left) / float64(rng.Buckets)
 	for b := range rng.Buckets {
-		x := float64(chartLeft) + float64(b)*slot
+		x := float64(c.Left) + float64(b)*slot
 		y := float64(chartHeight - chartBottom)
 		start := from.Add(time.Duration(b) * rng.Bucket)
 		for _, s := range statuses {

@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/adapters/webui"
@@ -87,8 +88,16 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ui)
+	// The API beside the UI, as serve mounts them, so browser tests can
+	// compare what the pages show with what the API answers.
+	api := &httpapi.API{Requests: d, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
+		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db)}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.Handle("/", ui)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
+		ui.Shutdown() // as serve does: open event streams end, so Close need not wait for them
 		srv.Close()
 		cancel()
 		for range 3 {

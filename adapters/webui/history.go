@@ -45,6 +45,15 @@ type historyRow struct {
 	Runs []projections.RunRow
 }
 
+// Link is the history's address with these filters (no cursor), with
+// suffix after /history: ".csv", ".json" or "".
+func (d historyData) Link(suffix string) string {
+	if d.Query == "" {
+		return "/history" + suffix
+	}
+	return "/history" + suffix + "?" + d.Query
+}
+
 // Active reports whether the request has not ended, so the page follows it.
 func (r historyRow) Active() bool { return !slices.Contains(endedStatuses, r.Status) }
 
