@@ -43,7 +43,13 @@ type consoleEntryView struct {
 
 func (ui *UI) consolePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	var data consoleData
-	for _, e := range v.Session.entries() {
+	entries := v.Session.entries()
+	if len(entries) > 0 {
+		// A lagging view only costs the replay its order: a command it
+		// has not seen end is followed as one that runs.
+		_ = ui.catchUp(r.Context(), "history")
+	}
+	for _, e := range entries {
 		row, err := ui.cfg.History.Request(r.Context(), e.RequestID)
 		// A request the view has not seen yet, or a failed read, is
 		// followed as one that runs: its stream says how it ends.

@@ -1,0 +1,133 @@
+package webui_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logbookhq/logbook/projections"
+)
+
+// Bugs found in Chromium (issue 20, item 5), each with the test that
+// failed before its fix.
+
+// A console tab left open across a logout and a login sends its stale
+// security token: the script gets one sentence to show, not the whole
+// 403 page.
+func TestAStaleConsoleTabGetsASentenceNotAPage(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	stale := b.csrf
+	if resp := b.post("/logout", url.Values{"csrf": {stale}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout answered %d", resp.StatusCode)
+	}
+	again := f.login(t, f.adminToken)
+	again.csrf = stale
+	resp := again.post("/console", url.Values{"text": {"echo hi"}}, http.Header{"X-Csrf-Token": {stale}, "Accept": {"application/json"}})
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(strings.ToLower(string(body)), "<!doctype") || !strings.Contains(string(body), "Reload the page") {
+		t.Fatalf("a stale console POST answered %d: %q", resp.StatusCode, body)
+	}
+}
+
+// Every status the history view names, for requests and runs, has its
+// colour in the style sheet (unknown-user was spelt unknown_user there).
+func TestEveryStatusHasItsColour(t *testing.T) {
+	f := newFixture(t)
+	_, css := f.browser(t).get("/static/app.css")
+	statuses := []string{projections.RequestReceived, projections.RequestAwaitingApproval, projections.RequestQueued, projections.RequestRunning,
+		projections.RequestCompleted, projections.RequestFailed, projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser,
+		projections.RunRequested, projections.RunSucceeded, projections.RunTimedOut, projections.RunCancelled, projections.RunLost}
+	statuses = append(statuses, projections.ApprovalStatuses...)
+	for _, s := range statuses {
+		if !regexp.MustCompile(`\.status-` + regexp.QuoteMeta(s) + `[ ,{]`).MatchString(css) {
+			t.Errorf("app.css has no .status-%s", s)
+		}
+	}
+}
+
+// The navigation links Users, Groups and Roles only for those who may
+// open them.
+func TestTheNavigationShowsOnlyPagesTheViewerMayOpen(t *testing.T) {
+	f := newFixture(t)
+	nav := func(b *browser) []string {
+		_, body := b.get("/history")
+		section := body[strings.Index(body, `<nav aria-label="Sections">`):]
+		section = section[:strings.Index(section, "</nav>")]
+		var links []string
+		for _, m := range regexp.MustCompile(`<a href="(/[a-z]*)"`).FindAllStringSubmatch(section, -1) {
+			links = append(links, m[1])
+		}
+		return links
+	}
+	if got := nav(f.login(t, f.adminToken)); !slices.Equal(got, []string{"/", "/console", "/history", "/approvals", "/users", "/groups", "/roles", "/audit"}) {
+		t.Errorf("the admin's navigation: %v", got)
+	}
+	if got := nav(f.login(t, f.bobToken)); !slices.Equal(got, []string{"/", "/console", "/history", "/approvals", "/audit"}) {
+		t.Errorf("bob's navigation: %v", got)
+	}
+}
+
+// There is a favicon, for the browsers that ask /favicon.ico too, without
+// a session.
+func TestThereIsAFavicon(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	resp, body := b.get("/favicon.ico")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(body, "<svg") {
+		t.Fatalf("GET /favicon.ico answered %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if _, login := b.get("/login"); !strings.Contains(login, `<link rel="icon" href="/static/favicon.svg"`) {
+		t.Fatal("the pages do not link the icon")
+	}
+}
+
+// The login error is a sentence, not Markdown.
+func TestTheLoginErrorHasNoMarkdown(t *testing.T) {
+	f := newFixture(t)
+	resp := f.browser(t).post("/login", url.Values{"token": {"lbk_wrong"}}, nil)
+	body := readAll(t, resp)
+	msg := regexpFind(t, body, `<p role="alert" class="error" id="login-error">([^<]*)</p>`)
+	if strings.Contains(msg, "`") || !strings.Contains(msg, "!user token") {
+		t.Fatalf("the login error says %q", msg)
+	}
+}
+
+// Stages are counted from 1 on the request and run pages, as in the
+// dispatcher's reasons and on the user page.
+func TestStagesAreCountedFromOne(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("echo one | echo two")
+	b.follow(id)
+	_, request := b.get("/requests/" + id)
+	runs := request[strings.Index(request, `id="runs"`):]
+	runs = runs[:strings.Index(runs, "</table>")]
+	var stages []string
+	for _, m := range regexp.MustCompile(`<tr><td>(\d+)</td>`).FindAllStringSubmatch(runs, -1) {
+		stages = append(stages, m[1])
+	}
+	if !slices.Equal(stages, []string{"1", "2"}) {
+		t.Fatalf("the request page numbers its stages %v", stages)
+	}
+	if _, run := b.get("/runs/" + id + "-s0-i0"); !strings.Contains(run, "(stage 1)") {
+		t.Fatal("the run page does not call the first stage stage 1")
+	}
+}
+
+// The console marks which of the session's commands have ended, so a
+// reload replays those at once and follows the running ones side by side.
+func TestTheConsoleMarksEndedCommands(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	id := b.say("echo done")
+	b.follow(id)
+	_, page := b.get("/console")
+	if !strings.Contains(page, `<li class="entry" data-request="`+id+`" data-ended>`) {
+		t.Fatalf("the ended command is not marked:\n%s", page)
+	}
+}
