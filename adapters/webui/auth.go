@@ -336,7 +336,7 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 // safeNext keeps a post-login redirect on this site: next is used only
-// when it is a path on this origin, else the console. Browsers forgive a
+// when it is a path on this origin, else the dashboard. Browsers forgive a
 // lot in a Location (they drop tabs and newlines, read a backslash as a
 // slash, trim leading spaces, decode some escapes in some places), so
 // rather than list what they forgive, only what a path this site links to
@@ -345,7 +345,7 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 // The pages this site redirects to login from pass their escaped
 // RequestURI, which always fits.
 func safeNext(next string) string {
-	const fallback = "/console"
+	const fallback = "/" // the dashboard, the home page
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return fallback

@@ -114,8 +114,8 @@ func TestSafeNextStaysOnThisSite(t *testing.T) {
 		"a bad escape":                "/%zz",
 	}
 	for name, next := range refused {
-		if got := safeNext(next); got != "/console" {
-			t.Errorf("%s: safeNext(%q) = %q, want /console", name, next, got)
+		if got := safeNext(next); got != "/" {
+			t.Errorf("%s: safeNext(%q) = %q, want / (the dashboard)", name, next, got)
 		}
 	}
 }

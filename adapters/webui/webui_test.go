@@ -97,11 +97,11 @@ func TestLoginSetsAStrictSessionCookieAndLogoutEndsIt(t *testing.T) {
 	if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Fatalf("the page lacks its security headers: %v", resp.Header)
 	}
-	// A login with a foreign next goes to the console instead, whatever
+	// A login with a foreign next goes to the dashboard instead, whatever
 	// a browser would forgive in it.
 	for _, foreign := range []string{"//evil.example/x", "/\t/evil.example", "/%2F%2Fevil.example", " //evil.example"} {
 		b2 := f.browser(t)
-		if resp := b2.post("/login", url.Values{"token": {f.adminToken}, "next": {foreign}}, nil); resp.Header.Get("Location") != "/console" {
+		if resp := b2.post("/login", url.Values{"token": {f.adminToken}, "next": {foreign}}, nil); resp.Header.Get("Location") != "/" {
 			t.Fatalf("login sent the foreign next %q to %q", foreign, resp.Header.Get("Location"))
 		}
 	}
