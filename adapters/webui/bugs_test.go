@@ -131,3 +131,35 @@ func TestTheConsoleMarksEndedCommands(t *testing.T) {
 		t.Fatalf("the ended command is not marked:\n%s", page)
 	}
 }
+
+// The history's live stream sends a running request's row, then the row
+// again when it completes, then ends; another user's request is not
+// followed.
+func TestTheHistoryStreamSendsARowUntilItsRequestEnds(t *testing.T) {
+	f := newFixture(t)
+	running := someHistory(t, f)
+	b := f.login(t, f.adminToken)
+	events := b.streamPath("/history/events?request=" + running)
+	first := next(t, events)
+	if first.Event != "row" || first.Data["request_id"] != running || first.Data["active"] != true ||
+		!strings.Contains(first.Data["html"].(string), `badge status-running`) {
+		t.Fatalf("the first event is %+v", first)
+	}
+	endRun(t, f, running+"-s0-i0", "done\n")
+	for {
+		e := next(t, events)
+		if e.Event == "row" && e.Data["active"] == false {
+			if !strings.Contains(e.Data["html"].(string), `badge status-completed`) {
+				t.Fatalf("the ended row is %s", e.Data["html"])
+			}
+			break
+		}
+	}
+	if e := next(t, events); e.Event != "end" {
+		t.Fatalf("after the last row came %+v", e)
+	}
+	bob := f.login(t, f.bobToken)
+	if resp, _ := bob.get("/history/events?request=" + running); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob following the admin's request answered %d", resp.StatusCode)
+	}
+}

@@ -272,7 +272,13 @@ func readAll(t testing.TB, resp *http.Response) string {
 // arrives; the channel closes when the stream ends.
 func (b *browser) stream(requestID string) <-chan sse {
 	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, b.base+"/console/requests/"+requestID+"/events", nil)
+	return b.streamPath("/console/requests/" + requestID + "/events")
+}
+
+// streamPath opens an event stream at path.
+func (b *browser) streamPath(path string) <-chan sse {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	resp := b.do(req)
 	if resp.StatusCode != http.StatusOK {

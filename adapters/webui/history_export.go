@@ -250,7 +250,7 @@ func (ui *UI) historyEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	runOf := map[string]string{} // run stream -> request id
 	for e, err := range sub.Events(ctx) {
-		if err != nil || len(active) == 0 {
+		if err != nil || len(active) == 0 { // every row has ended
 			break
 		}
 		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
@@ -264,7 +264,7 @@ func (ui *UI) historyEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		if !active[id] || !changesRow(e) || e.Position <= head {
 			continue
 		}
-		if err := ui.sendRow(ctx, stream, id, active, e.Position); err != nil {
+		if err := ui.sendRow(ctx, stream, id, active, e.Position); err != nil || len(active) == 0 {
 			break
 		}
 	}
