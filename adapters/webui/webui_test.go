@@ -477,11 +477,11 @@ func TestTheAuditLogFiltersAdministrativeEventsAndComparesAKeptHead(t *testing.T
 	admin := f.login(t, f.adminToken)
 	f.login(t, f.bobToken)
 	_, logins := admin.get("/audit?type=logins")
-	if strings.Count(logins, `<tr data-type="SessionStarted">`) != 2 || !strings.Contains(logins, "<td>bob</td>") {
+	if strings.Count(logins, `<tr data-type="SessionStarted">`) != 2 || !strings.Contains(logins, `<td data-label="Actor">bob</td>`) {
 		t.Fatalf("the logins:\n%s", logins)
 	}
 	_, bobs := admin.get("/audit?type=logins&actor=bob")
-	if strings.Count(bobs, `<tr data-type="SessionStarted">`) != 1 || strings.Contains(bobs, "<td>admin</td>") {
+	if strings.Count(bobs, `<tr data-type="SessionStarted">`) != 1 || strings.Contains(bobs, `<td data-label="Actor">admin</td>`) {
 		t.Fatalf("bob's logins:\n%s", bobs)
 	}
 	_, tokens := admin.get("/audit?type=TokenIssued")
