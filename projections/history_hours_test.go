@@ -4,13 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/projections"
+	"github.com/logbookhq/logbook/projections/projectionstest"
 )
 
 // Every millisecond count falls in the bucket whose range holds it, and
@@ -94,4 +97,114 @@ func queryRows(t *testing.T, ctx context.Context, db *sql.DB, query string) []st
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Given a workload, when the dashboard's readers sum the roll-ups, then
+// they count what the history rows hold (by status, user and command),
+// and each command's p50 and p95 fall in the bucket of the exact ones.
+func TestTheDashboardReadersCountWhatTheRowsHold(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		w := projectionstest.NewWorkload(9, 6)
+		if err := projectionstest.AppendAll(ctx, src, w.Setup()); err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			if err := projectionstest.AppendAll(ctx, src, w.Request()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		catchUp(t, src, projections.NewHistory())
+		h := projections.NewHistoryReader(projections.DBOf(src))
+		from, to := time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour)
+		exact := func(query string) map[string]int64 {
+			out := map[string]int64{}
+			rows, err := src.DB().QueryContext(ctx, query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var key string
+				var n int64
+				if err := rows.Scan(&key, &n); err != nil {
+					t.Fatal(err)
+				}
+				out[key] = n
+			}
+			return out
+		}
+		sum := func(counts []projections.HourCount) map[string]int64 {
+			out := map[string]int64{}
+			for _, c := range counts {
+				out[c.Key] += c.Count
+			}
+			return out
+		}
+		byHour, err := h.RequestsByHour(ctx, from, to, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sum(byHour), exact("SELECT status, count(*) FROM view_history_requests GROUP BY status"); !maps.Equal(got, want) || len(want) < 2 {
+			t.Errorf("requests by status: %v, the rows hold %v", got, want)
+		}
+		users, err := h.RequestsByUser(ctx, from, to, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sum(users), exact("SELECT username, count(*) FROM view_history_requests WHERE username <> '' GROUP BY username"); !maps.Equal(got, want) {
+			t.Errorf("requests by user: %v, the rows hold %v", got, want)
+		}
+		commands, err := h.RunsByCommand(ctx, from, to, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sum(commands), exact("SELECT command, count(*) FROM view_history_runs GROUP BY command"); !maps.Equal(got, want) || len(want) < 2 {
+			t.Errorf("runs by command: %v, the rows hold %v", got, want)
+		}
+		durations, err := h.DurationsByCommand(ctx, from, to, nil)
+		if err != nil || len(durations) == 0 {
+			t.Fatalf("durations %v (%v)", durations, err)
+		}
+		for _, d := range durations {
+			rows, err := src.DB().QueryContext(ctx, rebindForTest(src, "SELECT duration_ms FROM view_history_runs WHERE command = $1 AND duration_ms IS NOT NULL ORDER BY duration_ms"), d.Command)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []int64
+			for rows.Next() {
+				var ms int64
+				if err := rows.Scan(&ms); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, ms)
+			}
+			rows.Close()
+			if int64(len(all)) != d.Runs {
+				t.Fatalf("%s: %d runs with a duration, the rows hold %d", d.Command, d.Runs, len(all))
+			}
+			for q, got := range map[float64]time.Duration{0.50: d.P50, 0.95: d.P95} {
+				want := all[int(q*float64(len(all)-1))]
+				if projections.DurationBucket(got.Milliseconds()) != projections.DurationBucket(want) {
+					t.Errorf("%s: p%.0f is %v, in another bucket than the exact %d ms", d.Command, q*100, got, want)
+				}
+			}
+		}
+		active, err := h.CountActive(ctx, []string{projections.RequestRunning, projections.RequestCompleted}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := exact("SELECT status, count(*) FROM view_history_requests WHERE status IN ('running', 'completed') GROUP BY status"); active["completed"] != want["completed"] || active["running"] != want["running"] {
+			t.Errorf("counted %v, the rows hold %v", active, want)
+		}
+	})
+}
+
+func rebindForTest(src projections.Source, q string) string {
+	if src.Dialect() == "sqlite" {
+		return strings.ReplaceAll(q, "$1", "?1")
+	}
+	return q
 }
