@@ -163,3 +163,26 @@ func TestTheHistoryStreamSendsARowUntilItsRequestEnds(t *testing.T) {
 		t.Fatalf("bob following the admin's request answered %d", resp.StatusCode)
 	}
 }
+
+// Without logbook:read_history the dashboard counts the viewer's own
+// requests and leaves out everyone's run charts; a range it does not
+// know is named.
+func TestTheDashboardShowsAViewerWithoutReadHistoryTheirOwn(t *testing.T) {
+	f := newFixture(t)
+	someHistory(t, f)
+	bob := f.login(t, f.bobToken)
+	resp, page := bob.get("/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="requests-total">1</a>`) || strings.Contains(page, `id="top-users"`) ||
+		strings.Contains(page, `id="durations"`) || !strings.Contains(page, "These are your own requests") {
+		t.Fatalf("bob's dashboard answered %d:\n%s", resp.StatusCode, page)
+	}
+	admin := f.login(t, f.adminToken)
+	if _, page := admin.get("/?range=7d"); !strings.Contains(page, `id="requests-total">6</a>`) || !strings.Contains(page, `id="top-users"`) {
+		t.Fatalf("the admin's dashboard over 7 days:\n%s", page)
+	}
+	for _, query := range []string{"range=1y", "colour=red"} {
+		if resp, _ := admin.get("/?" + query); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /?%s answered %d, want 400", query, resp.StatusCode)
+		}
+	}
+}
