@@ -392,7 +392,8 @@ func TestTheCSVExportEqualsTheAPIsJSON(t *testing.T) {
 func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
 // Every page is usable at 390 px: nothing is wider than the screen, so
-// there is no horizontal scroll (wide tables scroll inside their own box).
+// there is no horizontal scroll (wide tables scroll inside their own box);
+// and every page's fields are labelled and its tables have headers.
 func TestEveryPageFitsA390PxScreen(t *testing.T) {
 	ctx := headless(t)
 	f := newFixture(t)
@@ -421,6 +422,25 @@ func TestEveryPageFitsA390PxScreen(t *testing.T) {
 		}
 		if innerWidth != 390 || scrollWidth > innerWidth {
 			t.Errorf("%s (%s) is %d px wide in a %d px window", name, path, scrollWidth, innerWidth)
+		}
+		// Semantic HTML: every field has a label, every table headers,
+		// one h1, and nothing takes focus out of the page's order.
+		var problems []string
+		err = chromedp.Run(ctx, chromedp.Evaluate(`(() => {
+			const out = [];
+			document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(f => {
+				if (f.labels.length === 0 && !f.getAttribute("aria-label")) out.push("a field without a label: " + (f.name || f.id));
+			});
+			document.querySelectorAll("table").forEach(t => { if (!t.querySelector("th")) out.push("a table without headers: " + t.id); });
+			if (document.querySelectorAll("h1").length !== 1) out.push(document.querySelectorAll("h1").length + " h1");
+			document.querySelectorAll("[tabindex]").forEach(e => { if (Number(e.getAttribute("tabindex")) > 0) out.push("a positive tabindex"); });
+			return out;
+		})()`, &problems))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s (%s): %s", name, path, p)
 		}
 		shoot(t, ctx, dir, name+"-390")
 	}
