@@ -227,8 +227,17 @@ type CommandDurations struct {
 // DurationsByCommand reads the duration percentiles of the runs requested
 // in [from, to) that have ended, for the commands given (all when none).
 func (h *HistoryReader) DurationsByCommand(ctx context.Context, from, to time.Time, commands []string) ([]CommandDurations, error) {
-	rows, err := h.db.query(ctx, "SELECT command, duration_bucket, sum(runs) FROM view_history_run_hours WHERE hour >= $1 AND hour < $2 AND duration_bucket >= 0"+
-		" GROUP BY command, duration_bucket ORDER BY command, duration_bucket", from.UnixMicro(), to.UnixMicro())
+	q := "SELECT command, duration_bucket, sum(runs) FROM view_history_run_hours WHERE hour >= $1 AND hour < $2 AND duration_bucket >= 0"
+	args := []any{from.UnixMicro(), to.UnixMicro()}
+	if len(commands) > 0 && len(commands) <= 100 {
+		marks := make([]string, len(commands))
+		for i, c := range commands {
+			args = append(args, c)
+			marks[i] = fmt.Sprintf("$%d", len(args))
+		}
+		q += " AND command IN (" + strings.Join(marks, ", ") + ")"
+	}
+	rows, err := h.db.query(ctx, q+" GROUP BY command, duration_bucket ORDER BY command, duration_bucket", args...)
 	if err != nil {
 		return nil, err
 	}
