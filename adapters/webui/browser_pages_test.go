@@ -455,3 +455,38 @@ func TestEveryPageFitsA390PxScreen(t *testing.T) {
 		t.Errorf("the login page is %d px wide", scrollWidth)
 	}
 }
+
+// Dark mode follows the system's preference through the style sheet's
+// custom properties; times read as relative, with the absolute UTC time on
+// hover.
+func TestDarkModeFollowsTheSystemAndTimesAreRelative(t *testing.T) {
+	ctx := headless(t)
+	f := newFixture(t)
+	someHistory(t, f)
+	browserLogin(t, ctx, f, f.adminToken, "/history")
+	background := func(scheme string) string {
+		t.Helper()
+		var bg string
+		if err := chromedp.Run(ctx, colourScheme(scheme), chromedp.Reload(), chromedp.WaitVisible("#history-table", chromedp.ByID),
+			chromedp.Evaluate(`getComputedStyle(document.body).backgroundColor`, &bg)); err != nil {
+			t.Fatal(err)
+		}
+		return bg
+	}
+	if light, dark := background("light"), background("dark"); light != "rgb(255, 255, 255)" || dark != "rgb(13, 17, 23)" {
+		t.Fatalf("the page's background is %s in light mode and %s in dark mode", light, dark)
+	}
+	var when struct {
+		Text  string `json:"text"`
+		Title string `json:"title"`
+	}
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`(() => { const t = document.querySelector("#history-table time.rel"); return {text: t.textContent, title: t.title}; })()`, &when)); err != nil {
+		t.Fatal(err)
+	}
+	if when.Text != "just now" && !strings.HasSuffix(when.Text, " s ago") {
+		t.Errorf("a request received a moment ago reads %q", when.Text)
+	}
+	if _, err := time.Parse("2006-01-02 15:04:05.000Z", when.Title); err != nil {
+		t.Errorf("its title %q is not the absolute UTC time: %v", when.Title, err)
+	}
+}
