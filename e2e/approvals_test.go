@@ -352,7 +352,7 @@ func webApprovals(t *testing.T, base, chromium, alice, bob string, completed fun
 	login := func(who, token string) {
 		t.Helper()
 		step("log in as "+who,
-			chromedp.Navigate(base+"/login"),
+			chromedp.Navigate(base+"/login?next=%2Fconsole"), // the console, not the dashboard, the home page
 			chromedp.WaitVisible("#token", chromedp.ByID),
 			chromedp.SendKeys("#token", token, chromedp.ByID),
 			chromedp.Submit("#token", chromedp.ByID),

@@ -90,7 +90,8 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 		chromedp.Click(`#console-form button[type="submit"]`, chromedp.ByQuery),
 		chromedp.Poll(`(() => { const r = document.querySelector("#scrollback li.entry .reply"); return r !== null && r.textContent.trim() === "hello"; })()`, nil,
 			chromedp.WithPollingTimeout(15*time.Second)),
-		chromedp.Text("#scrollback li.entry .output", &output, chromedp.ByQuery),
+		// The stage's raw output is behind its toggle, under the reply.
+		chromedp.TextContent("#scrollback li.entry details.stage .output", &output, chromedp.ByQuery),
 		chromedp.Text("#scrollback li.entry .reply", &reply, chromedp.ByQuery),
 		chromedp.AttributeValue("#scrollback li.entry", "data-request", &requestID, &ok, chromedp.ByQuery),
 	)
@@ -103,9 +104,9 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 	step("find the request in the history",
 		chromedp.Navigate(base+"/history?provider=web"),
 		chromedp.WaitVisible(row, chromedp.ByQuery),
-		chromedp.Text(row+" td:nth-child(3)", &provider, chromedp.ByQuery),
+		chromedp.Text(row+` td[data-label="From"]`, &provider, chromedp.ByQuery),
 	)
-	if provider != "web" {
+	if provider != "web · console" {
 		t.Fatalf("the history lists the request from provider %q", provider)
 	}
 

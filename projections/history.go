@@ -78,7 +78,7 @@ func (*History) Types() []string {
 
 // Tables implements Projection.
 func (*History) Tables() []string {
-	return []string{"view_history_requests", "view_history_request_commands", "view_history_runs"}
+	return []string{"view_history_requests", "view_history_request_commands", "view_history_runs", "view_history_request_hours", "view_history_run_hours"}
 }
 
 // Open implements Projection: the view keeps nothing in memory.
@@ -174,11 +174,14 @@ type historyBatch struct {
 	touched       map[string]bool // "q"+request id, "r"+run id
 	commands      [][]any         // request_commands rows to upsert
 	commandsTrims [][2]any        // (request_id, first stage to delete)
+	// stored holds the hourly roll-up keys of the rows as the view held
+	// them before the batch, to count them out (history_hours.go).
+	stored hourKeys
 }
 
 // Apply implements Projection.
 func (*History) Apply(ctx context.Context, tx *Tx, batch Batch) error {
-	hb := &historyBatch{requests: map[string]*RequestRow{}, runs: map[string]*RunRow{}, touched: map[string]bool{}}
+	hb := &historyBatch{requests: map[string]*RequestRow{}, runs: map[string]*RunRow{}, touched: map[string]bool{}, stored: newHourKeys()}
 	if err := hb.prefetch(ctx, tx, batch.Events); err != nil {
 		return err
 	}
@@ -223,6 +226,7 @@ func (hb *historyBatch) prefetch(ctx context.Context, tx *Tx, events []Event) er
 				return err
 			}
 			hb.requests[r.RequestID] = r
+			hb.stored.requests[r.RequestID] = requestHourKey(r)
 		}
 		return rows.Err()
 	})
@@ -241,6 +245,7 @@ func (hb *historyBatch) prefetch(ctx context.Context, tx *Tx, events []Event) er
 				return err
 			}
 			hb.runs[r.RunID] = r
+			hb.stored.runs[r.RunID] = runHourKey(r)
 		}
 		return rows.Err()
 	})
@@ -476,6 +481,9 @@ func (hb *historyBatch) write(ctx context.Context, tx *Tx) error {
 		runs = append(runs, hb.runs[id].values())
 	}
 	if err := tx.upsert(ctx, "view_history_runs", strings.Split(runCols, ", "), 1, runs); err != nil {
+		return err
+	}
+	if err := hb.writeHours(ctx, tx); err != nil {
 		return err
 	}
 	for _, trim := range hb.commandsTrims {

@@ -192,14 +192,29 @@ func TestViewTablesGetPlannerStatisticsAsTheyGrowAndAfterARebuild(t *testing.T) 
 			}
 		}
 		runner := catchUp(t, src, allViews()...)
-		if got := analyzedTables(t, src); src.Dialect() == "sqlite" && !slices.Equal(got, want) {
+		// SQLite keeps statistics of a table only when it had rows as it
+		// was analyzed, which the small roll-ups may not have had yet.
+		withoutRollups := func(tables []string) []string {
+			return slices.DeleteFunc(tables, func(t string) bool { return strings.HasSuffix(t, "_hours") })
+		}
+		if got := withoutRollups(analyzedTables(t, src)); src.Dialect() == "sqlite" && !slices.Equal(got, want) {
 			t.Fatalf("analyzed after catching up: %v, want %v", got, want)
 		}
 		if _, err := runner.Rebuild(ctx, []string{"history"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if got := analyzedTables(t, src); !slices.Equal(got, want) {
-			t.Fatalf("analyzed after a rebuild: %v, want %v", got, want)
+		wantRebuilt := want
+		if src.Dialect() == "postgres" {
+			// Postgres analyzes every table, the roll-ups without a
+			// secondary index too.
+			wantRebuilt = []string{"view_history_request_commands", "view_history_request_hours", "view_history_requests", "view_history_run_hours", "view_history_runs"}
+		}
+		got := analyzedTables(t, src)
+		if src.Dialect() == "sqlite" {
+			got = withoutRollups(got)
+		}
+		if !slices.Equal(got, wantRebuilt) {
+			t.Fatalf("analyzed after a rebuild: %v, want %v", got, wantRebuilt)
 		}
 	})
 }

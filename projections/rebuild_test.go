@@ -96,11 +96,12 @@ func TestARebuildFromZeroEqualsTheIncrementallyBuiltViews(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"view_history_runs", "view_history_requests", "view_transcript_chunks", "view_access_user_permissions"} {
+		for _, table := range []string{"view_history_runs", "view_history_requests", "view_transcript_chunks", "view_access_user_permissions", "view_history_request_hours", "view_history_run_hours", "view_audit_events"} {
 			if len(incremental[table]) == 0 {
 				t.Fatalf("%s is empty after the workload", table)
 			}
 		}
+		checkHoursMatchRows(t, ctx, src)
 
 		fingerprints, err := runner.Fingerprints(ctx, nil)
 		if err != nil {

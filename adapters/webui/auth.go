@@ -15,7 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
 // sessionCookie names the cookie that carries the session id. The token
@@ -293,7 +296,7 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	user, ok := ui.cfg.Users.UserForToken(token)
 	if token == "" || !ok {
-		msg := "That token is not valid. Use the admin token printed at the first start, or one from `!user token`."
+		msg := "That token is not valid. Use the admin token printed at the first start, or one from !user token."
 		if token == "" {
 			msg = "Enter an API token to log in."
 		} else {
@@ -301,6 +304,14 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 			ui.refusals.note(client, false)
 		}
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
+		return
+	}
+	// A login is part of the audit log; one that cannot be recorded does
+	// not happen.
+	if err := ui.record(r.Context(), user.Username, access.SessionStarted{User: user.ID, Username: user.Username, Client: client}); err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("recording a web login")
+		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
+			Error: "The login could not be recorded in the log, so it was refused. Try again in a moment."}})
 		return
 	}
 	s := ui.sessions.start(token)
@@ -313,6 +324,11 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 
 func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 	ui.sessions.end(v.Session.id)
+	// The session ends whatever happens; a logout that cannot be recorded
+	// is logged.
+	if err := ui.record(r.Context(), v.User.Username, access.SessionEnded{User: v.User.ID, Username: v.User.Username}); err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("user", v.User.Username).Msg("recording a web logout")
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1,
 	})
@@ -320,7 +336,7 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 // safeNext keeps a post-login redirect on this site: next is used only
-// when it is a path on this origin, else the console. Browsers forgive a
+// when it is a path on this origin, else the dashboard. Browsers forgive a
 // lot in a Location (they drop tabs and newlines, read a backslash as a
 // slash, trim leading spaces, decode some escapes in some places), so
 // rather than list what they forgive, only what a path this site links to
@@ -329,7 +345,7 @@ func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
 // The pages this site redirects to login from pass their escaped
 // RequestURI, which always fits.
 func safeNext(next string) string {
-	const fallback = "/console"
+	const fallback = "/" // the dashboard, the home page
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return fallback
@@ -347,4 +363,11 @@ func safeNext(next string) string {
 // beyond ASCII (a lookalike of "/" or ".").
 func notInALocalPath(r rune) bool {
 	return r <= ' ' || r == '\\' || r >= 0x7f
+}
+
+// record appends an access event (a login, a logout) to its stream, as
+// the user.
+func (ui *UI) record(ctx context.Context, actor string, e access.Event) error {
+	_, err := ui.cfg.Events.Append(ctx, e.Stream(), eventstore.Any, domain.MustEncode(e, domain.Metadata{Actor: actor}))
+	return err
 }

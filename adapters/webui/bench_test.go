@@ -40,3 +40,21 @@ func BenchmarkConsoleEcho(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDashboardPage renders the dashboard (every chart, from the
+// history roll-ups) over 60 requests on SQLite; bench dashboard times its
+// queries over a million runs.
+func BenchmarkDashboardPage(b *testing.B) {
+	f := newFixture(b)
+	br := f.login(b, f.adminToken)
+	for i := range 60 {
+		br.follow(br.say(fmt.Sprintf("echo %d", i)))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, _ := br.get("/")
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("the dashboard answered %d", resp.StatusCode)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,12 +30,33 @@ import (
 const consoleRoom = "console"
 
 type consoleData struct {
-	Entries []consoleEntry
+	Entries []consoleEntryView
+}
+
+// consoleEntryView is a command of the scrollback and whether it has
+// ended, so the page replays the ended ones at once and never queues
+// them behind one still running.
+type consoleEntryView struct {
+	consoleEntry
+	Ended bool
 }
 
 func (ui *UI) consolePage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	ui.render(w, r, http.StatusOK, "console", page{Title: "Console", Section: "console", Viewer: v,
-		Data: consoleData{Entries: v.Session.entries()}})
+	var data consoleData
+	entries := v.Session.entries()
+	if len(entries) > 0 {
+		// A lagging view only costs the replay its order: a command it
+		// has not seen end is followed as one that runs.
+		_ = ui.catchUp(r.Context(), "history")
+	}
+	for _, e := range entries {
+		row, err := ui.cfg.History.Request(r.Context(), e.RequestID)
+		// A request the view has not seen yet, or a failed read, is
+		// followed as one that runs: its stream says how it ends.
+		ended := err == nil && slices.Contains(endedStatuses, row.Status)
+		data.Entries = append(data.Entries, consoleEntryView{consoleEntry: e, Ended: ended})
+	}
+	ui.render(w, r, http.StatusOK, "console", page{Title: "Console", Section: "console", Viewer: v, Data: data})
 }
 
 // submitted answers a script's console POST.
@@ -112,6 +134,23 @@ type runStarted struct {
 	RunID   string `json:"run_id"`
 	Command string `json:"command"`
 	Stage   int    `json:"stage"`
+	// Invocation is the run's place among its stage's parallel
+	// invocations (the run id's -i<n>), so each shows on its own, in
+	// order.
+	Invocation int `json:"invocation"`
+}
+
+// invocationOf reads the invocation index from a run id (...-s<stage>-i<n>).
+func invocationOf(runID string) int {
+	i := strings.LastIndex(runID, "-i")
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(runID[i+2:])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 type chunkOut struct {
@@ -196,7 +235,7 @@ func (f *requestFollower) apply(e domain.RecordedEvent) ([]sseMessage, error) {
 			return nil, nil
 		}
 		f.runs[runID] = true
-		return []sseMessage{{eventRun, runStarted{RunID: runID, Command: p.Bundle + ":" + p.Command, Stage: p.Stage}}}, nil
+		return []sseMessage{{eventRun, runStarted{RunID: runID, Command: p.Bundle + ":" + p.Command, Stage: p.Stage, Invocation: invocationOf(runID)}}}, nil
 	case run.OutputChunk:
 		return []sseMessage{{eventChunk, chunkOut{RunID: runID, Seq: p.Seq, Stream: string(p.Stream), Text: displayText(p.Bytes)}}}, nil
 	default:
@@ -278,56 +317,12 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		http.Error(w, "no request "+id, http.StatusNotFound)
 		return
 	}
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if rc.Flush() != nil {
+	stream, ok := ui.openStream(ctx, cancel, w)
+	if !ok {
 		return
 	}
-	// The heartbeat and the feed share the connection.
-	var writing sync.Mutex
-	send := func(msgs []sseMessage) error {
-		writing.Lock()
-		defer writing.Unlock()
-		for _, m := range msgs {
-			data, err := json.Marshal(m.Data)
-			if err != nil {
-				return err
-			}
-			if _, err := io.WriteString(w, "event: "+m.Event+"\ndata: "+string(data)+"\n\n"); err != nil {
-				return err
-			}
-		}
-		return rc.Flush()
-	}
-	// A comment line now and then keeps proxies from closing a stream
-	// that is quiet while a command runs.
-	beating := make(chan struct{})
-	defer func() { cancel(); <-beating }() // nothing writes after the handler returns
-	go func() {
-		defer close(beating)
-		tick := time.NewTicker(ui.heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				writing.Lock()
-				_, err := io.WriteString(w, ": keepalive\n\n")
-				if err == nil {
-					err = rc.Flush()
-				}
-				writing.Unlock()
-				if err != nil {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
+	defer stream.close()
+	send := stream.send
 	f := newRequestFollower(id)
 	err = ui.feedRequest(ctx, id, true, func(e domain.RecordedEvent) error {
 		msgs, err := f.apply(e)
@@ -472,4 +467,74 @@ func readStream(ctx context.Context, store eventstore.Store, stream string) ([]d
 		}
 		from = events[len(events)-1].Version + 1
 	}
+}
+
+// eventStream is an open Server-Sent Events answer: the events and a
+// comment line now and then (so proxies keep a quiet stream open) share
+// the connection.
+type eventStream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	writing sync.Mutex
+	cancel  context.CancelFunc
+	beating chan struct{}
+}
+
+// openStream starts an event stream answer; it cancels ctx (through
+// cancel) when a heartbeat cannot be written. close it before the handler
+// returns: nothing writes after that.
+func (ui *UI) openStream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter) (*eventStream, bool) {
+	s := &eventStream{w: w, rc: http.NewResponseController(w), cancel: cancel, beating: make(chan struct{})}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if s.rc.Flush() != nil {
+		return nil, false
+	}
+	go func() {
+		defer close(s.beating)
+		tick := time.NewTicker(ui.heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.writing.Lock()
+				_, err := io.WriteString(w, ": keepalive\n\n")
+				if err == nil {
+					err = s.rc.Flush()
+				}
+				s.writing.Unlock()
+				if err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return s, true
+}
+
+// send writes msgs and flushes them.
+func (s *eventStream) send(msgs []sseMessage) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	for _, m := range msgs {
+		data, err := json.Marshal(m.Data)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(s.w, "event: "+m.Event+"\ndata: "+string(data)+"\n\n"); err != nil {
+			return err
+		}
+	}
+	return s.rc.Flush()
+}
+
+// close stops the heartbeat and waits for it.
+func (s *eventStream) close() {
+	s.cancel()
+	<-s.beating
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/adapters/webui"
@@ -68,7 +69,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +82,22 @@ func newFixture(t testing.TB) *fixture {
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Logger: zerolog.Nop(),
+		Audit:     projections.NewAuditReader(db),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ui)
+	// The API beside the UI, as serve mounts them, so browser tests can
+	// compare what the pages show with what the API answers.
+	api := &httpapi.API{Requests: d, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
+		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db)}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.Handle("/", ui)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
+		ui.Shutdown() // as serve does: open event streams end, so Close need not wait for them
 		srv.Close()
 		cancel()
 		for range 3 {
@@ -262,7 +272,13 @@ func readAll(t testing.TB, resp *http.Response) string {
 // arrives; the channel closes when the stream ends.
 func (b *browser) stream(requestID string) <-chan sse {
 	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, b.base+"/console/requests/"+requestID+"/events", nil)
+	return b.streamPath("/console/requests/" + requestID + "/events")
+}
+
+// streamPath opens an event stream at path.
+func (b *browser) streamPath(path string) <-chan sse {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	resp := b.do(req)
 	if resp.StatusCode != http.StatusOK {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -29,7 +30,10 @@ type historyData struct {
 	Statuses []string
 	Rows     []historyRow
 	Next     string // the next page's address; empty on the last page
-	Error    string // why the filters were refused
+	// Query is the filters as a query string (no cursor), for the export
+	// links and the live updates.
+	Query    string
+	Errors   []string // why the filters were refused, one sentence each
 	Filtered bool
 	// OwnOnly: the viewer may read only their own requests, so the list
 	// holds only theirs.
@@ -41,31 +45,72 @@ type historyRow struct {
 	Runs []projections.RunRow
 }
 
-func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+// Link is the history's address with these filters (no cursor), with
+// suffix after /history: ".csv", ".json" or "".
+func (d historyData) Link(suffix string) string {
+	if d.Query == "" {
+		return "/history" + suffix
+	}
+	return "/history" + suffix + "?" + d.Query
+}
+
+// Active reports whether the request has not ended, so the page follows it.
+func (r historyRow) Active() bool { return !slices.Contains(endedStatuses, r.Status) }
+
+// endedStatuses are the history view's statuses of a request that ended.
+var endedStatuses = []string{projections.RequestCompleted, projections.RequestFailed, projections.RequestDenied, projections.RequestRejected, projections.RequestUnknownUser}
+
+// historyFilters reads and checks the history's filters for the viewer:
+// each bad one named, a user that does not exist said so (with the name
+// meant, when only its case differs), another user's without
+// logbook:read_history refused. On failure it answers the status to use.
+func (ui *UI) historyFilters(r *http.Request, v *viewer) (historyQuery, historyData, int) {
 	q := r.URL.Query()
 	data := historyData{Form: map[string]string{}, Statuses: requestStatuses}
+	query := url.Values{}
 	for _, name := range historyParams {
 		if name != "cursor" {
 			data.Form[name] = q.Get(name)
 			data.Filtered = data.Filtered || q.Get(name) != ""
+			if q.Get(name) != "" {
+				query.Set(name, q.Get(name))
+			}
 		}
 	}
-	p := page{Title: "History", Section: "history", Viewer: v}
+	data.Query = query.Encode()
 	hq, err := parseHistoryQuery(q, ui.cfg.Now())
 	if err != nil {
-		data.Error = "The filter " + err.Error() + "."
-		p.Data = data
-		ui.render(w, r, http.StatusBadRequest, "history", p)
-		return
+		data.Errors = filterErrors(err)
+	}
+	if user := strings.TrimSpace(q.Get("user")); user != "" {
+		if _, ok := ui.cfg.Users.UserByUsername(user); !ok {
+			msg := fmt.Sprintf("The filter user: no user is named %q", user)
+			if _, ok := ui.cfg.Users.UserByUsername(strings.ToLower(user)); ok && strings.ToLower(user) != user {
+				msg += fmt.Sprintf(" (usernames are lower case: %q)", strings.ToLower(user))
+			}
+			data.Errors = append(data.Errors, msg+".")
+		}
+	}
+	if len(data.Errors) > 0 {
+		return historyQuery{}, data, http.StatusBadRequest
 	}
 	reader := v.historyReader()
 	if hq.User, err = reader.ListFilter(hq.User); err != nil {
-		data.Error = "The filter user: " + err.Error() + "."
-		p.Data = data
-		ui.render(w, r, http.StatusForbidden, "history", p)
-		return
+		data.Errors = []string{"The filter user: " + err.Error() + "."}
+		return historyQuery{}, data, http.StatusForbidden
 	}
 	data.OwnOnly = !reader.ReadsEveryone()
+	return hq, data, http.StatusOK
+}
+
+func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	hq, data, status := ui.historyFilters(r, v)
+	p := page{Title: "History", Section: "history", Viewer: v}
+	if status != http.StatusOK {
+		p.Data = data
+		ui.render(w, r, status, "history", p)
+		return
+	}
 	ctx := r.Context()
 	if err := ui.catchUp(ctx, "history"); err != nil {
 		ui.unavailable(w, r, v, "reading the history view", err)
@@ -73,7 +118,7 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	result, err := ui.cfg.History.Requests(ctx, hq.filter())
 	if errors.Is(err, projections.ErrBadCursor) {
-		data.Error = "The filter cursor: " + err.Error() + "."
+		data.Errors = []string{"The filter cursor: " + err.Error() + "."}
 		p.Data = data
 		ui.render(w, r, http.StatusBadRequest, "history", p)
 		return
@@ -83,32 +128,36 @@ func (ui *UI) historyPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	for _, row := range result.Requests {
-		hr := historyRow{RequestView: httpapi.NewRequestView(row)}
-		if row.Runs > 0 {
-			runs, err := ui.cfg.History.Runs(ctx, projections.RunFilter{RequestID: row.RequestID, Limit: 100})
-			if err != nil {
-				ui.unavailable(w, r, v, "reading the runs of a request", err)
-				return
-			}
-			// The view pages newest first; a request's runs read in the
-			// order they ran, stage by stage.
-			hr.Runs = runs.Runs
-			slices.Reverse(hr.Runs)
+		hr, err := ui.historyRowOf(ctx, row)
+		if err != nil {
+			ui.unavailable(w, r, v, "reading the runs of a request", err)
+			return
 		}
 		data.Rows = append(data.Rows, hr)
 	}
 	if result.Next != "" {
-		next := url.Values{}
-		for name, value := range data.Form {
-			if value != "" {
-				next.Set(name, value)
-			}
-		}
+		next, _ := url.ParseQuery(data.Query)
 		next.Set("cursor", result.Next)
 		data.Next = "/history?" + next.Encode()
 	}
 	p.Data = data
 	ui.render(w, r, http.StatusOK, "history", p)
+}
+
+// historyRowOf is a request's row with its runs, in the order they ran.
+func (ui *UI) historyRowOf(ctx context.Context, row projections.RequestRow) (historyRow, error) {
+	hr := historyRow{RequestView: httpapi.NewRequestView(row)}
+	if row.Runs > 0 {
+		runs, err := ui.cfg.History.Runs(ctx, projections.RunFilter{RequestID: row.RequestID, Limit: 100})
+		if err != nil {
+			return hr, err
+		}
+		// The view pages newest first; a request's runs read in the
+		// order they ran, stage by stage.
+		hr.Runs = runs.Runs
+		slices.Reverse(hr.Runs)
+	}
+	return hr, nil
 }
 
 // eventRow is one stored event as the chain tables show it.

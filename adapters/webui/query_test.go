@@ -26,6 +26,8 @@ func TestParseHistoryQuery(t *testing.T) {
 		{name: "a command typed with the chat prefix", query: "command=!toolbox:echo", want: historyQuery{Command: "toolbox:echo"}},
 		{name: "a datetime-local value is UTC", query: "since=2026-05-06T07:08", want: historyQuery{Since: time.Date(2026, 5, 6, 7, 8, 0, 0, time.UTC)}},
 		{name: "a duration means that long ago", query: "since=90m", want: historyQuery{Since: now.Add(-90 * time.Minute)}},
+		{name: "an age in days, as the CLI takes it", query: "since=7d", want: historyQuery{Since: now.AddDate(0, 0, -7)}},
+		{name: "zero days is no age", query: "since=0d", wantParam: "since"},
 		{name: "an offset is kept", query: "since=2026-01-02T03:04:05%2B02:00", want: historyQuery{Since: time.Date(2026, 1, 2, 1, 4, 5, 0, time.UTC)}},
 		{name: "an unknown status", query: "status=done", wantParam: "status"},
 		{name: "an unknown parameter", query: "colour=red", wantParam: "colour"},
@@ -112,8 +114,8 @@ func TestSafeNextStaysOnThisSite(t *testing.T) {
 		"a bad escape":                "/%zz",
 	}
 	for name, next := range refused {
-		if got := safeNext(next); got != "/console" {
-			t.Errorf("%s: safeNext(%q) = %q, want /console", name, next, got)
+		if got := safeNext(next); got != "/" {
+			t.Errorf("%s: safeNext(%q) = %q, want / (the dashboard)", name, next, got)
 		}
 	}
 }

@@ -3,13 +3,14 @@ package webui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
 )
 
 func TestTheRequestPageSaysWhichTemplateAndVariantRenderedTheReply(t *testing.T) {
 	t.Parallel()
-	pages, err := parsePages()
+	pages, err := parsePages(time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -56,16 +58,24 @@ func (b *lockedBuffer) warnings() []string {
 }
 
 // loginOnly is a UI that can log people in, and nothing more.
+// noStore records logins and nothing else.
+type noStore struct{ eventstore.Store }
+
+func (noStore) Append(context.Context, string, eventstore.ExpectedVersion, ...domain.NewEvent) (eventstore.AppendResult, error) {
+	return eventstore.AppendResult{}, nil
+}
+
 func loginOnly(t *testing.T, log *lockedBuffer) *UI {
 	t.Helper()
 	type noHistory struct{ httpapi.History }
 	type noTranscripts struct{ httpapi.Transcripts }
 	type noRequests struct{ httpapi.Requests }
-	type noStore struct{ eventstore.Store }
 	type noFacts struct{ dispatch.Facts }
 	type noPermissions struct{ httpapi.PermissionReader }
 	type noLive struct{ httpapi.LiveStreams }
-	ui, err := New(Config{Users: oneToken{}, Requests: noRequests{}, History: noHistory{}, Transcripts: noTranscripts{},
+	type noDashboard struct{ Dashboard }
+	type noAudit struct{ AuditLog }
+	ui, err := New(Config{Users: oneToken{}, Requests: noRequests{}, History: noHistory{}, Dashboard: noDashboard{}, Audit: noAudit{}, Transcripts: noTranscripts{},
 		Events: noStore{}, Live: noLive{}, Access: noFacts{}, Permissions: noPermissions{}, Logger: zerolog.New(log)})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,11 @@ type Config struct {
 	Access dispatch.Facts
 	// Permissions reads the permission view (users, groups, roles, grants).
 	Permissions httpapi.PermissionReader
+	// Audit reads the audit view for the audit log's stream.
+	Audit AuditLog
+	// Dashboard reads the history view's roll-ups for the home page; nil
+	// takes History when it serves them (projections.HistoryReader does).
+	Dashboard Dashboard
 	// Approvals reads the approvals view for the approvals page (nil: the
 	// page says the server does not serve it).
 	Approvals httpapi.ApprovalsReader
@@ -78,7 +84,7 @@ func (c Config) Validate() error {
 	for name, missing := range map[string]bool{
 		"Users": c.Users == nil, "Requests": c.Requests == nil, "History": c.History == nil,
 		"Transcripts": c.Transcripts == nil, "Events": c.Events == nil, "Live": c.Live == nil, "Access": c.Access == nil,
-		"Permissions": c.Permissions == nil,
+		"Permissions": c.Permissions == nil, "Audit": c.Audit == nil,
 	} {
 		if missing {
 			errs = append(errs, errors.New("webui: Config."+name+" is required"))
@@ -122,7 +128,14 @@ func New(cfg Config) (*UI, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	pages, err := parsePages()
+	if cfg.Dashboard == nil {
+		d, ok := cfg.History.(Dashboard)
+		if !ok {
+			return nil, errors.New("webui: Config.Dashboard is required: the History reader does not serve the dashboard's roll-ups")
+		}
+		cfg.Dashboard = d
+	}
+	pages, err := parsePages(cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +161,15 @@ func (ui *UI) routes() {
 	m.HandleFunc("GET /login", ui.loginPage)
 	m.HandleFunc("POST /login", ui.login)
 	m.HandleFunc("POST /logout", ui.authed(ui.logout))
-	m.HandleFunc("GET /{$}", ui.authed(func(w http.ResponseWriter, r *http.Request, _ *viewer) {
-		http.Redirect(w, r, "/console", http.StatusSeeOther)
-	}))
+	m.HandleFunc("GET /favicon.ico", ui.favicon)
+	m.HandleFunc("GET /{$}", ui.authed(ui.dashboardPage))
 	m.HandleFunc("GET /console", ui.authed(ui.consolePage))
 	m.HandleFunc("POST /console", ui.authed(ui.consoleSubmit))
 	m.HandleFunc("GET /console/requests/{id}/events", ui.authed(ui.consoleEvents))
 	m.HandleFunc("GET /history", ui.authed(ui.historyPage))
+	m.HandleFunc("GET /history.csv", ui.authed(ui.historyExport))
+	m.HandleFunc("GET /history.json", ui.authed(ui.historyExport))
+	m.HandleFunc("GET /history/events", ui.authed(ui.historyEvents))
 	m.HandleFunc("GET /requests/{id}", ui.authed(ui.requestPage))
 	m.HandleFunc("GET /runs/{id}", ui.authed(ui.runPage))
 	m.HandleFunc("GET /runs/{id}/transcript", ui.authed(ui.transcriptPage))
@@ -187,6 +202,14 @@ func (ui *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	ui.mux.ServeHTTP(w, r)
+}
+
+// favicon answers the browsers that ask for /favicon.ico whatever the
+// page's <link rel="icon"> says, with the same icon.
+func (ui *UI) favicon(w http.ResponseWriter, r *http.Request) {
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/static/favicon.svg"
+	ui.serveStatic(w, r2)
 }
 
 func (ui *UI) serveStatic(w http.ResponseWriter, r *http.Request) {
@@ -229,6 +252,21 @@ func (v *viewer) may(perm string) bool {
 	return v.Admin || slices.Contains(v.held, perm)
 }
 
+// Shows reports whether the navigation links a section: the permission
+// pages only for those who may open them (their own user page is behind
+// their name).
+func (v *viewer) Shows(section string) bool {
+	switch section {
+	case "users":
+		return v.may(permManageUsers)
+	case "groups":
+		return v.may(permManageGroups)
+	case "roles":
+		return v.may(permManageRoles)
+	}
+	return true
+}
+
 // historyReader is the viewer as the history rule sees them: their own
 // requests, runs and transcripts, or everyone's with logbook:read_history.
 func (v *viewer) historyReader() access.HistoryReader {
@@ -245,7 +283,7 @@ type page struct {
 	Data    any
 }
 
-func parsePages() (map[string]*template.Template, error) {
+func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"short": func(s string, n int) string {
 			if len(s) <= n {
@@ -253,14 +291,31 @@ func parsePages() (map[string]*template.Template, error) {
 			}
 			return s[:n]
 		},
-		"join":       strings.Join,
+		"join": strings.Join,
+		// ordinal shows a 0-based stage as people count it, from 1, as
+		// the dispatcher's reasons and the user page do.
+		"ordinal":    func(n int64) int64 { return n + 1 },
 		"answerForm": func(id, csrf string) map[string]string { return map[string]string{"ID": id, "CSRF": csrf} },
 		"time": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
 			}
-			return t.UTC().Format("2006-01-02 15:04:05.000Z")
+			return absoluteTime(t)
 		},
+		"when": func(t any) template.HTML {
+			switch t := t.(type) {
+			case time.Time:
+				return timeElement(t, now())
+			case *time.Time:
+				if t != nil {
+					return timeElement(*t, now())
+				}
+			}
+			return ""
+		},
+		"badge": statusBadge,
+		"human": humanDuration,
+		"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -309,8 +364,14 @@ type errorData struct {
 	Message string
 }
 
-// fail renders the error page: what went wrong, in a sentence.
+// fail renders the error page: what went wrong, in a sentence. A script
+// gets the sentence alone, as plain text, never a page to show as a
+// message.
 func (ui *UI) fail(w http.ResponseWriter, r *http.Request, v *viewer, status int, message string) {
+	if wantsData(r) {
+		http.Error(w, message, status)
+		return
+	}
 	ui.render(w, r, status, "error", page{Title: http.StatusText(status), Viewer: v,
 		Data: errorData{Status: status, Heading: http.StatusText(status), Message: message}})
 }

@@ -3,6 +3,7 @@ package webui_test
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -96,11 +97,11 @@ func TestLoginSetsAStrictSessionCookieAndLogoutEndsIt(t *testing.T) {
 	if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Fatalf("the page lacks its security headers: %v", resp.Header)
 	}
-	// A login with a foreign next goes to the console instead, whatever
+	// A login with a foreign next goes to the dashboard instead, whatever
 	// a browser would forgive in it.
 	for _, foreign := range []string{"//evil.example/x", "/\t/evil.example", "/%2F%2Fevil.example", " //evil.example"} {
 		b2 := f.browser(t)
-		if resp := b2.post("/login", url.Values{"token": {f.adminToken}, "next": {foreign}}, nil); resp.Header.Get("Location") != "/console" {
+		if resp := b2.post("/login", url.Values{"token": {f.adminToken}, "next": {foreign}}, nil); resp.Header.Get("Location") != "/" {
 			t.Fatalf("login sent the foreign next %q to %q", foreign, resp.Header.Get("Location"))
 		}
 	}
@@ -341,9 +342,38 @@ func TestTheHistoryFiltersAndPages(t *testing.T) {
 	if !strings.Contains(second, "echo 0") || strings.Contains(second, "echo 52") {
 		t.Fatal("the pages are not newest first")
 	}
-	_, none := b.get("/history?user=nobody")
+	_, none := b.get("/history?room=%23nowhere")
 	if !strings.Contains(none, "No requests match these filters.") {
 		t.Fatalf("a filter matching nothing says:\n%s", none)
+	}
+}
+
+// Given filters naming users that do not exist and several bad filters at
+// once, when the history is asked for, then each problem is named: a
+// user filter never answers an empty list without a word.
+func TestTheHistoryNamesEveryBadFilterAndUnknownUsers(t *testing.T) {
+	f := newFixture(t)
+	b := f.login(t, f.adminToken)
+	for query, wants := range map[string][]string{
+		"user=nosuch":                       {`no user is named &#34;nosuch&#34;`},
+		"user=ADMIN":                        {`no user is named &#34;ADMIN&#34;`, `usernames are lower case: &#34;admin&#34;`},
+		"status=done&since=soon&colour=red": {"The filter status:", "The filter since:", "The filter colour:"},
+	} {
+		resp, body := b.get("/history?" + query)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /history?%s answered %d, want 400", query, resp.StatusCode)
+		}
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				t.Errorf("GET /history?%s does not say %s", query, want)
+			}
+		}
+	}
+	// An age in days, as the CLI's --since takes it.
+	for _, age := range []string{"7d", "1d"} {
+		if resp, body := b.get("/history?since=" + age); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /history?since=%s answered %d:\n%s", age, resp.StatusCode, body)
+		}
 	}
 }
 
@@ -404,12 +434,23 @@ func TestTheAuditPageVerifiesTheChainForAdminsAndLooksUpRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Verifying goes back to the audit page (POST, then redirect, then
+	// GET), so a reload does not send the form again.
 	resp := admin.post("/audit/verify", url.Values{"csrf": {admin.csrf}}, nil)
-	body := readAll(t, resp)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The chain is intact") || !strings.Contains(body, fmt.Sprintf(`<dd id="head-position">%d</dd>`, head)) {
-		t.Fatalf("verify answered %d (head %d):\n%s", resp.StatusCode, head, body)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/audit#verification" {
+		t.Fatalf("verify answered %d to %q, want 303 to the audit page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-
+	for range 2 { // the page, then a reload
+		resp, body := admin.get("/audit")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "the chain was intact") || !strings.Contains(body, fmt.Sprintf(`<dd id="head-position">%d</dd>`, head)) ||
+			!strings.Contains(body, " by admin:") {
+			t.Fatalf("the audit page after verifying answered %d (head %d):\n%s", resp.StatusCode, head, body)
+		}
+	}
+	_, verifications := admin.get("/audit?type=verifications")
+	if n := strings.Count(verifications, `<tr data-type="ChainVerified">`); n != 1 {
+		t.Fatalf("the audit log lists %d verifications, want the one", n)
+	}
 	bob := f.login(t, f.bobToken)
 	if resp := bob.post("/audit/verify", url.Values{"csrf": {bob.csrf}}, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("verify by bob answered %d, want 403", resp.StatusCode)
@@ -419,6 +460,53 @@ func TestTheAuditPageVerifiesTheChainForAdminsAndLooksUpRequests(t *testing.T) {
 	}
 	if resp, body := bob.get("/audit?request=12"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "is not a request id") {
 		t.Fatalf("a bad lookup answered %d:\n%s", resp.StatusCode, body)
+	}
+	// Bob may not read everyone's administrative events; he still sees
+	// the chain's status.
+	if resp, body := bob.get("/audit"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="no-stream"`) || strings.Contains(body, `<tr data-type=`) ||
+		!strings.Contains(body, "the chain was intact") {
+		t.Fatalf("bob's audit page answered %d:\n%s", resp.StatusCode, body)
+	}
+}
+
+// Given logins and a token issued, when the audit log is filtered by kind
+// and actor, then it lists those events with their actors; a head kept
+// earlier is compared with the log.
+func TestTheAuditLogFiltersAdministrativeEventsAndComparesAKeptHead(t *testing.T) {
+	f := newFixture(t)
+	admin := f.login(t, f.adminToken)
+	f.login(t, f.bobToken)
+	_, logins := admin.get("/audit?type=logins")
+	if strings.Count(logins, `<tr data-type="SessionStarted">`) != 2 || !strings.Contains(logins, `<td data-label="Actor">bob</td>`) {
+		t.Fatalf("the logins:\n%s", logins)
+	}
+	_, bobs := admin.get("/audit?type=logins&actor=bob")
+	if strings.Count(bobs, `<tr data-type="SessionStarted">`) != 1 || strings.Contains(bobs, `<td data-label="Actor">admin</td>`) {
+		t.Fatalf("bob's logins:\n%s", bobs)
+	}
+	_, tokens := admin.get("/audit?type=TokenIssued")
+	if !strings.Contains(tokens, `<tr data-type="TokenIssued">`) || strings.Contains(tokens, access.HashToken(f.bobToken)) {
+		t.Fatalf("the tokens issued (never with their hash):\n%s", tokens)
+	}
+	for query, want := range map[string]string{"type=nosuch": "The filter type:", "since=soon&colour=red": "The filter colour:", "position=x&hash=y": "The head to compare, position:"} {
+		if resp, body := admin.get("/audit?" + query); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("GET /audit?%s answered %d without %q", query, resp.StatusCode, want)
+		}
+	}
+
+	events, err := f.store.ReadAll(context.Background(), 3, 1)
+	if err != nil || len(events) != 1 {
+		t.Fatal(err)
+	}
+	kept := hex.EncodeToString(events[0].Hash)
+	if _, body := admin.get("/audit?position=3&hash=" + kept); !strings.Contains(body, "It matches") {
+		t.Fatalf("the kept head does not match:\n%s", body)
+	}
+	if _, body := admin.get("/audit?position=3&hash=" + strings.Repeat("0", 64)); !strings.Contains(body, "It does not match: the event at that position has another hash now") {
+		t.Fatalf("another hash matches:\n%s", body)
+	}
+	if _, body := admin.get("/audit?position=999999&hash=" + kept); !strings.Contains(body, "events were deleted from its end") {
+		t.Fatalf("a head past the end:\n%s", body)
 	}
 }
 

@@ -34,7 +34,7 @@ func TestProjectionsStatusAndRebuildReportEveryView(t *testing.T) {
 		Head       int64  `json:"head"`
 		Behind     int64  `json:"behind"`
 	}
-	if err := json.Unmarshal([]byte(out), &statuses); err != nil || len(statuses) != 4 {
+	if err := json.Unmarshal([]byte(out), &statuses); err != nil || len(statuses) != 5 {
 		t.Fatalf("status --json = %s (%v)", out, err)
 	}
 	for _, s := range statuses {
@@ -47,7 +47,7 @@ func TestProjectionsStatusAndRebuildReportEveryView(t *testing.T) {
 		t.Fatalf("rebuild history printed %q, %v", out, err)
 	}
 	_, _, err = runCLIOutput(t, "projections", "rebuild", "nosuch")
-	if ee, ok := err.(*exitError); !ok || ee.code != 2 || !strings.Contains(ee.msg, "permissions, history, transcripts, approvals") {
+	if ee, ok := err.(*exitError); !ok || ee.code != 2 || !strings.Contains(ee.msg, "permissions, history, transcripts, approvals, audit") {
 		t.Fatalf("rebuild of an unknown view returned %v, want exit 2 naming the views", err)
 	}
 }

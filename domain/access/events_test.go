@@ -30,6 +30,8 @@ var catalog = []struct {
 	{PermissionGranted{Role: "deployer", Permission: "deploy:prod"}, "PermissionGranted", "role-deployer"},
 	{PermissionRevoked{Role: "deployer", Permission: "deploy:prod"}, "PermissionRevoked", "role-deployer"},
 	{SitePermissionCreated{Permission: "site:deploy"}, "SitePermissionCreated", "permission-site:deploy"},
+	{SessionStarted{User: "u1", Username: "alice", Client: "192.0.2.7"}, "SessionStarted", "session-u1"},
+	{SessionEnded{User: "u1", Username: "alice"}, "SessionEnded", "session-u1"},
 }
 
 func TestEventsRoundTripThroughTheStore(t *testing.T) {
