@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain/run"
@@ -13,36 +15,58 @@ import (
 )
 
 // maxShownOutput bounds the output a transcript page renders, and plays
-// back; the whole output stays in the store and behind the API.
+// back; the whole output stays in the store, behind the API and the raw
+// download.
 const maxShownOutput = 4 << 20
 
+// segment is a piece of one output line from one chunk: its stream and
+// when it was printed, so the page marks stderr and plays it back.
+type segment struct {
+	Text   string
+	Stderr bool
+	AtMS   int64
+}
+
+// outputLine is one line of the output as printed (both streams in seq
+// order), numbered from 1 as the search view numbers them, so `#L12` is
+// line 12 of the raw download too.
+type outputLine struct {
+	N        int64
+	AtMS     int64 // when its first byte was printed
+	Segments []segment
+	Stderr   bool // every byte of it went to stderr
+	// Marker is Cog's `JSON` protocol line: plumbing, hidden on the page.
+	Marker bool
+	// JSON is the value the lines N to Last printed after the marker,
+	// pretty-printed; it is shown at line N instead of them. Folded marks
+	// those later lines, which keep only their anchors.
+	JSON   string
+	Last   int64
+	Folded bool
+}
+
 type transcriptData struct {
-	Run                      httpapi.RunView
-	Info                     projections.TranscriptInfo
-	Combined, Stdout, Stderr string
+	Run   httpapi.RunView
+	Info  projections.TranscriptInfo
+	Lines []outputLine
+	// Stdout and Stderr are each stream's segments, for the panes apart.
+	Stdout, Stderr []segment
+	// TotalMS is the playback's length: the last chunk's offset; Total
+	// says it in seconds.
+	TotalMS int64
+	Total   string
+	// Find is what the page's find box starts with (?q=, as the search
+	// page links to a match).
+	Find string
 	// Cut: the output is over maxShownOutput and the page shows its start.
 	Cut bool
 }
 
-// limitedBuffer keeps the first n bytes written and notes the rest.
-type limitedBuffer struct {
-	buf bytes.Buffer
-	n   int
-	cut bool
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.n - l.buf.Len(); len(p) > room {
-		l.buf.Write(p[:max(0, room)])
-		l.cut = true
-		return len(p), nil
-	}
-	return l.buf.Write(p)
-}
-
-// transcriptPage shows a run's output: both streams as printed, and each
-// apart. The whole output is in the page, so it reads without scripts;
-// transcript.js plays it back with its original timing.
+// transcriptPage shows a run's output as numbered lines, stderr marked,
+// Cog's JSON result pretty-printed, and each stream apart. The whole output
+// is in the page, each piece with the time it was printed, so it reads
+// without scripts and transcript.js plays it back by showing the pieces as
+// their time comes.
 func (ui *UI) transcriptPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
@@ -57,29 +81,144 @@ func (ui *UI) transcriptPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		ui.unavailable(w, r, v, "reading the transcript view", err)
 		return
 	}
-	data := transcriptData{Run: httpapi.NewRunView(row.(projections.RunRow))}
+	data := transcriptData{Run: httpapi.NewRunView(row.(projections.RunRow)), Find: r.URL.Query().Get("q")}
 	info, err := ui.cfg.Transcripts.Info(ctx, id)
 	if err != nil && !errors.Is(err, projections.ErrNotFound) {
 		ui.unavailable(w, r, v, "reading the transcript", err)
 		return
 	}
 	data.Info = info
-	for _, part := range []struct {
-		stream string
-		into   *string
-	}{{"", &data.Combined}, {string(run.Stdout), &data.Stdout}, {string(run.Stderr), &data.Stderr}} {
-		out := &limitedBuffer{n: maxShownOutput}
-		if _, err := ui.cfg.Transcripts.WriteOutput(ctx, out, id, part.stream); err != nil {
-			ui.unavailable(w, r, v, "reading the transcript", err)
-			return
-		}
-		*part.into = displayText(out.buf.Bytes())
-		data.Cut = data.Cut || out.cut
+	chunks, cut, err := ui.shownChunks(ctx, id)
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the transcript", err)
+		return
 	}
+	data.Cut = cut
+	data.Lines = outputLines(chunks)
+	foldCogJSON(data.Lines)
+	for _, c := range chunks {
+		s := segment{Text: displayText(c.Bytes), Stderr: c.Stream == string(run.Stderr), AtMS: c.Offset.Milliseconds()}
+		if s.Stderr {
+			data.Stderr = append(data.Stderr, s)
+		} else {
+			data.Stdout = append(data.Stdout, s)
+		}
+		data.TotalMS = max(data.TotalMS, s.AtMS)
+	}
+	data.Total = fmt.Sprintf("%.1f s", float64(data.TotalMS)/1000)
 	ui.render(w, r, http.StatusOK, "transcript", page{Title: "Transcript of " + id, Section: "history", Viewer: v, Data: data})
 }
 
-// playbackChunk is one chunk as transcript.js plays it.
+// shownChunks reads a run's chunks in seq order up to maxShownOutput
+// bytes; cut says there were more.
+func (ui *UI) shownChunks(ctx context.Context, id string) ([]projections.Chunk, bool, error) {
+	var out []projections.Chunk
+	shown := 0
+	for after := int64(-1); ; {
+		chunks, err := ui.cfg.Transcripts.Chunks(ctx, id, after, 1000)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, c := range chunks {
+			if shown+len(c.Bytes) > maxShownOutput {
+				return out, true, nil
+			}
+			shown += len(c.Bytes)
+			out = append(out, c)
+		}
+		if len(chunks) < 1000 {
+			return out, false, nil
+		}
+		after = chunks[len(chunks)-1].Seq
+	}
+}
+
+// outputLines splits the chunks, in seq order, into lines; each line keeps
+// its newline, so the lines' text is the output as printed.
+func outputLines(chunks []projections.Chunk) []outputLine {
+	var lines []outputLine
+	open := false
+	for _, c := range chunks {
+		text := displayText(c.Bytes)
+		stderr := c.Stream == string(run.Stderr)
+		at := c.Offset.Milliseconds()
+		for text != "" {
+			piece := text
+			if i := strings.IndexByte(text, '\n'); i >= 0 {
+				piece = text[:i+1]
+			}
+			text = text[len(piece):]
+			if !open {
+				lines = append(lines, outputLine{N: int64(len(lines) + 1), AtMS: at, Stderr: true})
+				open = true
+			}
+			l := &lines[len(lines)-1]
+			l.Segments = append(l.Segments, segment{Text: piece, Stderr: stderr, AtMS: at})
+			l.Stderr = l.Stderr && stderr
+			open = !strings.HasSuffix(piece, "\n")
+		}
+	}
+	return lines
+}
+
+// text is the line as printed.
+func (l outputLine) text() string {
+	var b strings.Builder
+	for _, s := range l.Segments {
+		b.WriteString(s.Text)
+	}
+	return b.String()
+}
+
+// cogProtocolLine is a Cog protocol line that may sit inside a JSON
+// result without being part of it (domain/run reads them so too).
+func cogProtocolLine(s string) bool {
+	return strings.HasPrefix(s, "COGCMD_") || strings.HasPrefix(s, "COG_TEMPLATE:")
+}
+
+// foldCogJSON hides Cog's `JSON` marker line and shows the value after it
+// pretty-printed: the stdout lines after the marker, protocol lines aside,
+// when together they are one JSON value. Output that is not Cog's, or
+// whose value does not parse (cut short), is left as printed.
+func foldCogJSON(lines []outputLine) {
+	marker := -1
+	for i, l := range lines {
+		if !l.Stderr && strings.TrimSpace(l.text()) == "JSON" {
+			marker = i
+			break
+		}
+	}
+	if marker < 0 {
+		return
+	}
+	var value []int
+	var raw bytes.Buffer
+	for i := marker + 1; i < len(lines); i++ {
+		l := lines[i]
+		if l.Stderr || cogProtocolLine(l.text()) {
+			continue
+		}
+		for _, s := range l.Segments {
+			if s.Stderr {
+				return // interleaved with stderr: left as printed
+			}
+		}
+		value = append(value, i)
+		raw.WriteString(l.text())
+	}
+	var pretty bytes.Buffer
+	if len(value) == 0 || json.Indent(&pretty, bytes.TrimSpace(raw.Bytes()), "", "  ") != nil {
+		return
+	}
+	lines[marker].Marker = true
+	first := &lines[value[0]]
+	first.JSON, first.Last = pretty.String()+"\n", lines[value[len(value)-1]].N
+	for _, i := range value[1:] {
+		lines[i].Folded = true
+	}
+}
+
+// playbackChunk is one chunk as the console plays it.
 type playbackChunk struct {
 	Seq      int64  `json:"seq"`
 	Stream   string `json:"stream"`
@@ -93,8 +232,8 @@ type playback struct {
 	Chunks []playbackChunk `json:"chunks"`
 }
 
-// transcriptChunks answers transcript.js: the chunks with their offsets
-// from the run's start, up to maxShownOutput bytes.
+// transcriptChunks answers scripts: the chunks with their offsets from the
+// run's start, up to maxShownOutput bytes.
 func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	ctx := r.Context()
@@ -111,28 +250,48 @@ func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer
 		http.Error(w, "reading the transcript view: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	out := playback{RunID: id, Chunks: []playbackChunk{}}
-	shown := 0
-	for after := int64(-1); ; {
-		chunks, err := ui.cfg.Transcripts.Chunks(ctx, id, after, 1000)
-		if err != nil {
-			http.Error(w, "reading the transcript: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		for _, c := range chunks {
-			if shown+len(c.Bytes) > maxShownOutput {
-				out.Cut = true
-				break
-			}
-			shown += len(c.Bytes)
-			out.Chunks = append(out.Chunks, playbackChunk{Seq: c.Seq, Stream: c.Stream, OffsetMS: c.Offset.Milliseconds(), Text: displayText(c.Bytes)})
-		}
-		if out.Cut || len(chunks) < 1000 {
-			break
-		}
-		after = chunks[len(chunks)-1].Seq
+	chunks, cut, err := ui.shownChunks(ctx, id)
+	if err != nil {
+		http.Error(w, "reading the transcript: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	out := playback{RunID: id, Cut: cut, Chunks: []playbackChunk{}}
+	for _, c := range chunks {
+		out.Chunks = append(out.Chunks, playbackChunk{Seq: c.Seq, Stream: c.Stream, OffsetMS: c.Offset.Milliseconds(), Text: displayText(c.Bytes)})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// transcriptRaw downloads a run's output, the exact bytes as printed
+// (both streams in seq order), however long it is.
+func (ui *UI) transcriptRaw(w http.ResponseWriter, r *http.Request, v *viewer) {
+	id := r.PathValue("id")
+	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
+		return
+	}
+	ctx := r.Context()
+	if err := ui.catchUp(ctx, "transcripts"); err != nil {
+		ui.unavailable(w, r, v, "reading the transcript view", err)
+		return
+	}
+	h := w.Header()
+	// Bytes as printed, never rendered: an attachment, not a page.
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", `attachment; filename="run-`+safeFileName(id)+`.txt"`)
+	h.Set("Cache-Control", "no-store")
+	if _, err := ui.cfg.Transcripts.WriteOutput(ctx, w, id, ""); err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("run_id", id).Msg("downloading a transcript")
+	}
+}
+
+// safeFileName keeps letters, digits, '-' and '_' of an id for a file name.
+func safeFileName(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
 }
