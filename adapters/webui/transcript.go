@@ -133,8 +133,9 @@ func (ui *UI) shownChunks(ctx context.Context, id string) ([]projections.Chunk, 
 	}
 }
 
-// outputLines splits the chunks, in seq order, into lines; each line keeps
-// its newline, so the lines' text is the output as printed.
+// outputLines splits the chunks, in seq order, into lines. A line's
+// segments hold its text without the newline that ends it: each line is a
+// block of its own on the page, so the page's text is the output again.
 func outputLines(chunks []projections.Chunk) []outputLine {
 	var lines []outputLine
 	open := false
@@ -153,15 +154,17 @@ func outputLines(chunks []projections.Chunk) []outputLine {
 				open = true
 			}
 			l := &lines[len(lines)-1]
-			l.Segments = append(l.Segments, segment{Text: piece, Stderr: stderr, AtMS: at})
-			l.Stderr = l.Stderr && stderr
 			open = !strings.HasSuffix(piece, "\n")
+			if piece = strings.TrimSuffix(piece, "\n"); piece != "" || len(l.Segments) == 0 {
+				l.Segments = append(l.Segments, segment{Text: piece, Stderr: stderr, AtMS: at})
+			}
+			l.Stderr = l.Stderr && stderr
 		}
 	}
 	return lines
 }
 
-// text is the line as printed.
+// text is the line as printed, without its newline.
 func (l outputLine) text() string {
 	var b strings.Builder
 	for _, s := range l.Segments {
@@ -204,7 +207,7 @@ func foldCogJSON(lines []outputLine) {
 			}
 		}
 		value = append(value, i)
-		raw.WriteString(l.text())
+		raw.WriteString(l.text() + "\n")
 	}
 	var pretty bytes.Buffer
 	if len(value) == 0 || json.Indent(&pretty, bytes.TrimSpace(raw.Bytes()), "", "  ") != nil {
@@ -212,7 +215,7 @@ func foldCogJSON(lines []outputLine) {
 	}
 	lines[marker].Marker = true
 	first := &lines[value[0]]
-	first.JSON, first.Last = pretty.String()+"\n", lines[value[len(value)-1]].N
+	first.JSON, first.Last = pretty.String(), lines[value[len(value)-1]].N
 	for _, i := range value[1:] {
 		lines[i].Folded = true
 	}
