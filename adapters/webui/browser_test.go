@@ -85,8 +85,8 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 	var stdout, stderr, combined, state string
 	text := func() chromedp.Tasks {
 		return chromedp.Tasks{
-			chromedp.Evaluate(`Array.from(document.querySelectorAll("#stdout span:not([hidden])")).map(s => s.textContent).join("")`, &stdout),
-			chromedp.Evaluate(`Array.from(document.querySelectorAll("#stderr span:not([hidden])")).map(s => s.textContent).join("")`, &stderr),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll("#combined .line:not([hidden]):not(.err-line)")).map(l => l.innerText + "\n").join("")`, &stdout),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll("#combined .line.err-line:not([hidden])")).map(l => l.innerText + "\n").join("")`, &stderr),
 			chromedp.Evaluate(`document.getElementById("combined").innerText`, &combined),
 			chromedp.TextContent("#play-state", &state, chromedp.ByID),
 		}
@@ -165,5 +165,19 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 	}
 	if stderrLines != 1 {
 		t.Fatalf("the combined view marks %d lines as stderr, want 1", stderrLines)
+	}
+	// Show keeps one stream.
+	for stream, want := range map[string]string{"stderr": "two", "stdout": "one\nthree", "": "one\ntwo\nthree"} {
+		err := chromedp.Run(browser,
+			chromedp.SetValue("#streams", stream, chromedp.ByID),
+			chromedp.Evaluate(`document.getElementById("streams").dispatchEvent(new Event("change"))`, nil),
+			chromedp.Evaluate(`document.getElementById("combined").innerText`, &combined),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if combined != want {
+			t.Fatalf("showing %q: %q, want %q", stream, combined, want)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // containerRun sends text (a toolbox command) from b and records, as an
 // executor would, its run printing chunks (a stream and its bytes each,
 // 100 ms apart) and succeeding. It returns the run id.
-func (f *fixture) containerRun(t *testing.T, b *browser, text string, chunks ...[2]string) string {
+func (f *fixture) containerRun(t testing.TB, b *browser, text string, chunks ...[2]string) string {
 	t.Helper()
 	if !f.facts.BundleInstalled("toolbox") {
 		if _, err := dispatcher.InstallBundle(context.Background(), f.store, samplebundle.Config, "test"); err != nil {
@@ -68,12 +68,12 @@ func TestTheTranscriptPageNumbersLinesMarksStderrAndFoldsCogsJSON(t *testing.T) 
 		// The marker line is hidden, its anchor kept.
 		`<div class="line marker" id="L1" data-t="0">`,
 		// The value, pretty-printed at its first line, escaped.
-		`<div class="line" id="L2" data-t="0"><a class="ln" href="#L2" data-n="2" aria-label="line 2"></a><span class="tx json">{
+		`<div class="line" id="L2"><a class="ln" href="#L2" data-n="2"></a><span class="tx json">{
   &#34;host&#34;: &#34;&lt;b&gt;web-1&lt;/b&gt;&#34;,
   &#34;ok&#34;: true
 }</span></div>`,
 		// stderr is marked on the static page, its markup shown as text.
-		`<div class="line err-line" id="L3" data-t="100"><a class="ln" href="#L3" data-n="3" aria-label="line 3"></a><span class="tx"><span data-t="100" class="stderr">warning: &lt;script&gt;alert(1)&lt;/script&gt;</span></span></div>`,
+		`<div class="line err-line" id="L3" data-t="100"><a class="ln" href="#L3" data-n="3"></a><span class="tx"><span class="stderr">warning: &lt;script&gt;alert(1)&lt;/script&gt;</span></span></div>`,
 		`<div class="line err-line" id="L4" data-t="200">`, "\uFFFD tail",
 		// The player: seek bar over the whole length, find box, download.
 		`<input type="range" id="seek" min="0" max="200"`, `0.2 s / 0.2 s`,
@@ -95,6 +95,13 @@ func TestTheTranscriptPageNumbersLinesMarksStderrAndFoldsCogsJSON(t *testing.T) 
 	if resp.StatusCode != http.StatusOK || raw != want || resp.Header.Get("Content-Type") != "application/octet-stream" ||
 		resp.Header.Get("Content-Disposition") != `attachment; filename="run-`+runID+`.txt"` {
 		t.Fatalf("the download: %d %q %v", resp.StatusCode, raw, resp.Header)
+	}
+	resp, raw = b.get("/runs/" + runID + "/raw?stream=stderr")
+	if resp.StatusCode != http.StatusOK || raw != "warning: <script>alert(1)</script>\n\xff tail" || !strings.Contains(resp.Header.Get("Content-Disposition"), "-stderr.txt") {
+		t.Fatalf("the stderr download: %d %q", resp.StatusCode, raw)
+	}
+	if resp, _ := b.get("/runs/" + runID + "/raw?stream=both"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a stream that does not exist: %d", resp.StatusCode)
 	}
 	// Another user's run is the 404 of one that does not exist.
 	bob := f.login(t, f.bobToken)

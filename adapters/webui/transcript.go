@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/logbookhq/logbook/adapters/httpapi"
@@ -25,14 +26,20 @@ type segment struct {
 	Text   string
 	Stderr bool
 	AtMS   int64
+	// OwnTime: printed later than its line began, so it carries its
+	// time; the others show with their line.
+	OwnTime bool
 }
 
 // outputLine is one line of the output as printed (both streams in seq
 // order), numbered from 1 as the search view numbers them, so `#L12` is
 // line 12 of the raw download too.
 type outputLine struct {
-	N        int64
-	AtMS     int64 // when its first byte was printed
+	N    int64
+	AtMS int64 // when its first byte was printed
+	// NewTime: AtMS differs from the line before's; the page writes a
+	// time only then, and a line without one shows with the one before.
+	NewTime  bool
 	Segments []segment
 	Stderr   bool // every byte of it went to stderr
 	// Marker is Cog's `JSON` protocol line: plumbing, hidden on the page.
@@ -49,8 +56,6 @@ type transcriptData struct {
 	Run   httpapi.RunView
 	Info  projections.TranscriptInfo
 	Lines []outputLine
-	// Stdout and Stderr are each stream's segments, for the panes apart.
-	Stdout, Stderr []segment
 	// TotalMS is the playback's length: the last chunk's offset; Total
 	// says it in seconds.
 	TotalMS int64
@@ -63,10 +68,10 @@ type transcriptData struct {
 }
 
 // transcriptPage shows a run's output as numbered lines, stderr marked,
-// Cog's JSON result pretty-printed, and each stream apart. The whole output
-// is in the page, each piece with the time it was printed, so it reads
-// without scripts and transcript.js plays it back by showing the pieces as
-// their time comes.
+// Cog's JSON result pretty-printed; a filter shows one stream alone. The
+// whole output is in the page once, each piece with the time it was
+// printed, so it reads without scripts and transcript.js plays it back by
+// showing the pieces as their time comes.
 func (ui *UI) transcriptPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
@@ -97,13 +102,7 @@ func (ui *UI) transcriptPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 	data.Lines = outputLines(chunks)
 	foldCogJSON(data.Lines)
 	for _, c := range chunks {
-		s := segment{Text: displayText(c.Bytes), Stderr: c.Stream == string(run.Stderr), AtMS: c.Offset.Milliseconds()}
-		if s.Stderr {
-			data.Stderr = append(data.Stderr, s)
-		} else {
-			data.Stdout = append(data.Stdout, s)
-		}
-		data.TotalMS = max(data.TotalMS, s.AtMS)
+		data.TotalMS = max(data.TotalMS, c.Offset.Milliseconds())
 	}
 	data.Total = fmt.Sprintf("%.1f s", float64(data.TotalMS)/1000)
 	ui.render(w, r, http.StatusOK, "transcript", page{Title: "Transcript of " + id, Section: "history", Viewer: v, Data: data})
@@ -150,13 +149,14 @@ func outputLines(chunks []projections.Chunk) []outputLine {
 			}
 			text = text[len(piece):]
 			if !open {
-				lines = append(lines, outputLine{N: int64(len(lines) + 1), AtMS: at, Stderr: true})
+				newTime := len(lines) == 0 || lines[len(lines)-1].AtMS != at
+				lines = append(lines, outputLine{N: int64(len(lines) + 1), AtMS: at, NewTime: newTime, Stderr: true})
 				open = true
 			}
 			l := &lines[len(lines)-1]
 			open = !strings.HasSuffix(piece, "\n")
 			if piece = strings.TrimSuffix(piece, "\n"); piece != "" || len(l.Segments) == 0 {
-				l.Segments = append(l.Segments, segment{Text: piece, Stderr: stderr, AtMS: at})
+				l.Segments = append(l.Segments, segment{Text: piece, Stderr: stderr, AtMS: at, OwnTime: at != l.AtMS})
 			}
 			l.Stderr = l.Stderr && stderr
 		}
@@ -268,9 +268,14 @@ func (ui *UI) transcriptChunks(w http.ResponseWriter, r *http.Request, v *viewer
 }
 
 // transcriptRaw downloads a run's output, the exact bytes as printed
-// (both streams in seq order), however long it is.
+// (both streams in seq order, or ?stream= one), however long it is.
 func (ui *UI) transcriptRaw(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
+	stream := r.URL.Query().Get("stream")
+	if stream != "" && stream != string(run.Stdout) && stream != string(run.Stderr) {
+		ui.fail(w, r, v, http.StatusBadRequest, "The stream "+strconv.Quote(stream)+" is not stdout or stderr.")
+		return
+	}
 	if !ui.readable(w, r, v, "run", id, httpapi.RunOwner) {
 		return
 	}
@@ -282,9 +287,13 @@ func (ui *UI) transcriptRaw(w http.ResponseWriter, r *http.Request, v *viewer) {
 	h := w.Header()
 	// Bytes as printed, never rendered: an attachment, not a page.
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", `attachment; filename="run-`+safeFileName(id)+`.txt"`)
+	name := "run-" + safeFileName(id)
+	if stream != "" {
+		name += "-" + stream
+	}
+	h.Set("Content-Disposition", `attachment; filename="`+name+`.txt"`)
 	h.Set("Cache-Control", "no-store")
-	if _, err := ui.cfg.Transcripts.WriteOutput(ctx, w, id, ""); err != nil {
+	if _, err := ui.cfg.Transcripts.WriteOutput(ctx, w, id, stream); err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("run_id", id).Msg("downloading a transcript")
 	}
 }

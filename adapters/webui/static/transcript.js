@@ -1,9 +1,10 @@
-// The transcript player. The page holds the whole output, each piece
-// (data-t) with the millisecond it was printed at since the run started;
-// playing shows the pieces as their time comes, so seeking is only
-// showing and hiding. Space plays or pauses, the arrows seek 5 s, Home and
-// End go to either end. The find box marks the lines that hold a text
-// and steps through them.
+// The transcript player. The page holds the whole output once, each line
+// and each later piece of a line with the millisecond it was printed at
+// since the run started (data-t; a line without one was printed with the
+// line before); playing shows the pieces as their time comes, so seeking
+// is only showing and hiding. Space plays or pauses, the arrows seek 5 s,
+// Home and End go to either end. The find box marks the lines that hold a
+// text and steps through them; Show keeps one stream.
 (function () {
   "use strict";
   var player = document.getElementById("player");
@@ -16,9 +17,20 @@
   var clock = document.getElementById("clock");
   var state = document.getElementById("play-state");
 
-  // Every timed piece, in time order (document order among equals).
-  var timed = Array.prototype.slice.call(document.querySelectorAll("#combined [data-t], #stdout [data-t], #stderr [data-t]"));
-  timed.forEach(function (el, i) { el._t = parseInt(el.dataset.t, 10) || 0; el._i = i; });
+  // Every line and timed piece, in time order (document order among
+  // equals).
+  var timed = [];
+  var lineT = 0;
+  Array.prototype.forEach.call(document.querySelectorAll("#combined .line"), function (line) {
+    if (line.dataset.t !== undefined) lineT = parseInt(line.dataset.t, 10) || 0;
+    line._t = lineT;
+    timed.push(line);
+    Array.prototype.forEach.call(line.querySelectorAll("[data-t]"), function (piece) {
+      piece._t = parseInt(piece.dataset.t, 10) || 0;
+      timed.push(piece);
+    });
+  });
+  timed.forEach(function (el, i) { el._i = i; });
   timed.sort(function (a, b) { return a._t - b._t || a._i - b._i; });
   var shown = timed.length; // timed[0:shown] are visible
 
@@ -157,6 +169,13 @@
     history.replaceState(null, "", "#" + line.id);
     findCount.textContent = (current + 1) + " of " + found.length + " lines";
   }
+
+  var streams = document.getElementById("streams");
+  var combined = document.getElementById("combined");
+  streams.addEventListener("change", function () {
+    combined.classList.remove("only-stdout", "only-stderr");
+    if (streams.value !== "") combined.classList.add("only-" + streams.value);
+  });
 
   find.addEventListener("input", mark);
   findForm.addEventListener("submit", function (e) { e.preventDefault(); next(); });
