@@ -273,10 +273,9 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 	w.eq("room", f.Room)
 	if f.Command != "" {
 		// The run's command, or for a request's own text any stage's (as
-		// parsed: a builtin typed bare is its bare name there).
+		// parsed: a builtin typed bare is its bare name there). Both "?"
+		// are the one parameter.
 		w.add("(u.command = ? OR EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
-		w.args = append(w.args, f.Command)
-		w.conds[len(w.conds)-1] = strings.Replace(w.conds[len(w.conds)-1], "c.command = ?", fmt.Sprintf("c.command = $%d", len(w.args)), 1)
 	}
 	if !f.From.IsZero() {
 		w.add("r.received_at >= ?", f.From.UnixMicro())
