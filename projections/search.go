@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -47,6 +48,33 @@ func (*Search) Tables() []string { return []string{"view_search_docs", "view_sea
 
 // Open implements Projection: the view keeps nothing in memory.
 func (*Search) Open(context.Context, Env, int64) error { return nil }
+
+// Empty implements Emptier. On SQLite, deleting the documents one by one
+// would have the delete trigger take each one's words out of both
+// full-text indexes; instead both are emptied whole ('delete-all') and the
+// documents deleted with the trigger set aside, then put back as it was,
+// all in the rebuild's transaction. Postgres truncates.
+func (*Search) Empty(ctx context.Context, tx *sql.Tx, dialect string) error {
+	if dialect != "sqlite" {
+		return nil
+	}
+	var trigger string
+	if err := tx.QueryRowContext(ctx, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'view_search_docs_unindexed'").Scan(&trigger); err != nil {
+		return fmt.Errorf("read the delete trigger: %w", err)
+	}
+	for _, stmt := range []string{
+		"INSERT INTO view_search_words (view_search_words) VALUES ('delete-all')",
+		"INSERT INTO view_search_trigrams (view_search_trigrams) VALUES ('delete-all')",
+		"DROP TRIGGER view_search_docs_unindexed",
+		"DELETE FROM view_search_docs",
+		trigger,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Committed implements Projection.
 func (*Search) Committed(int64) {}

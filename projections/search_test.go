@@ -58,7 +58,8 @@ func TestSearchFindsTermsAndSubstringsInTextArgumentsAndOutput(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
 		ctx := context.Background()
-		reader := searchFixture(t, open(t))
+		src := open(t)
+		reader := searchFixture(t, src)
 		search := func(t *testing.T, q string, f projections.SearchFilter) []string {
 			t.Helper()
 			query, err := projections.ParseSearchQuery(q)
@@ -119,6 +120,27 @@ func TestSearchFindsTermsAndSubstringsInTextArgumentsAndOutput(t *testing.T) {
 				}
 			})
 		}
+		t.Run("a rebuild empties the full-text indexes with the documents", func(t *testing.T) {
+			runner, err := projections.NewRunner(src, projections.Config{}, projections.NewHistory(), projections.NewSearch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runner.Rebuild(ctx, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if src.Dialect() == "sqlite" {
+				// Each full-text index matches its documents exactly.
+				for _, fts := range []string{"view_search_words", "view_search_trigrams"} {
+					if _, err := src.DB().ExecContext(ctx, "INSERT INTO "+fts+" ("+fts+", rank) VALUES ('integrity-check', 1)"); err != nil {
+						t.Fatalf("%s after a rebuild: %v", fts, err)
+					}
+				}
+			}
+			got := search(t, "deploy*", projections.SearchFilter{})
+			if len(got) != 4 || got[0] != "q2/r2 output L1: [deployed] api to 10.0.3.70\uFFFD\uFFFD" {
+				t.Fatalf("after a rebuild: %v", got)
+			}
+		})
 		t.Run("pages follow the cursor", func(t *testing.T) {
 			query, _ := projections.ParseSearchQuery("10.0.3.7")
 			first, err := reader.Search(ctx, projections.SearchFilter{Query: query, Limit: 3})
