@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -328,40 +329,49 @@ var wordPattern = regexp.MustCompile(`[\p{L}\p{N}]+`)
 // Matches returns the byte ranges of text where the query's tokens match,
 // in order and not overlapping: the same rules the indexes apply (whole
 // words or prefixes for terms, case-insensitive substrings otherwise).
-func (q SearchQuery) Matches(text string) [][2]int {
-	var out [][2]int
+func (q SearchQuery) Matches(text string) [][2]int { return q.matcher()(text) }
+
+// matcher compiles the query's substrings once, for matching many lines.
+func (q SearchQuery) matcher() func(text string) [][2]int {
+	substrings := make([]*regexp.Regexp, 0, len(q.Tokens))
+	var terms []SearchToken
 	for _, t := range q.Tokens {
 		if t.Substring {
-			re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(t.Text))
+			substrings = append(substrings, regexp.MustCompile(`(?i)`+regexp.QuoteMeta(t.Text)))
+		} else {
+			terms = append(terms, t)
+		}
+	}
+	return func(text string) [][2]int {
+		var out [][2]int
+		for _, re := range substrings {
 			for _, m := range re.FindAllStringIndex(text, -1) {
 				out = append(out, [2]int{m[0], m[1]})
 			}
-			continue
 		}
-		for _, m := range wordPattern.FindAllStringIndex(text, -1) {
-			word := text[m[0]:m[1]]
-			if strings.EqualFold(word, t.Text) {
-				out = append(out, [2]int{m[0], m[1]})
-			} else if t.Prefix && len(word) >= len(t.Text) && strings.EqualFold(word[:len(t.Text)], t.Text) {
-				out = append(out, [2]int{m[0], m[1]})
+		if len(terms) > 0 {
+			for _, m := range wordPattern.FindAllStringIndex(text, -1) {
+				word := text[m[0]:m[1]]
+				for _, t := range terms {
+					if strings.EqualFold(word, t.Text) || t.Prefix && len(word) >= len(t.Text) && strings.EqualFold(word[:len(t.Text)], t.Text) {
+						out = append(out, [2]int{m[0], m[1]})
+						break
+					}
+				}
 			}
 		}
-	}
-	// Sort and merge, so fragments never overlap.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j][0] < out[j-1][0]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+		slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+		// Merged, so fragments never overlap.
+		merged := out[:0]
+		for _, m := range out {
+			if n := len(merged); n > 0 && m[0] <= merged[n-1][1] {
+				merged[n-1][1] = max(merged[n-1][1], m[1])
+				continue
+			}
+			merged = append(merged, m)
 		}
+		return merged
 	}
-	merged := out[:0]
-	for _, m := range out {
-		if n := len(merged); n > 0 && m[0] <= merged[n-1][1] {
-			merged[n-1][1] = max(merged[n-1][1], m[1])
-			continue
-		}
-		merged = append(merged, m)
-	}
-	return merged
 }
 
 // Snippet finds the first line of body that matches and returns its
@@ -371,9 +381,10 @@ func (q SearchQuery) Matches(text string) [][2]int {
 // shows its first line.
 func (q SearchQuery) Snippet(body string) (int64, []Fragment) {
 	lines := strings.Split(body, "\n")
+	match := q.matcher()
 	at, matches := 0, [][2]int(nil)
 	for i, line := range lines {
-		if m := q.Matches(line); len(m) > 0 {
+		if m := match(line); len(m) > 0 {
 			at, matches = i, m
 			break
 		}
