@@ -2,6 +2,7 @@ package webui
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,14 @@ func lineString(lines []outputLine) string {
 	return b.String()
 }
 
+func TestOutputLinesPutACharacterCutByAChunkTogether(t *testing.T) {
+	lines := outputLines([]projections.Chunk{chunk("stdout", "caf\xc3", 0), chunk("stderr", "x", 5), chunk("stdout", "\xa9 \xe2\x82", 10)})
+	want := "1@0: caf@0|[x@5]|é @10|\uFFFD@10\n"
+	if got := lineString(lines); got != want {
+		t.Fatalf("lines:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestOutputLinesNumberTheOutputAsPrintedAndMarkStderr(t *testing.T) {
 	lines := outputLines([]projections.Chunk{
 		chunk("stdout", "one\ntw", 0),
@@ -78,4 +87,50 @@ func TestCogsJSONMarkerIsHiddenAndItsValuePrettyPrinted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOutputLines: any output, cut into chunks anywhere and spread over
+// both streams, reads back from its lines as printed, and its page markup
+// holds exactly one block per line and no markup from the output.
+func FuzzOutputLines(f *testing.F) {
+	f.Add([]byte("JSON\n{\"a\": 1}\n"), uint8(3), uint8(1))
+	f.Add([]byte("one\ntwo\n<script>x</script>\n"), uint8(5), uint8(2))
+	f.Add([]byte("\xff\x00\n\n"), uint8(1), uint8(0))
+	f.Fuzz(func(t *testing.T, output []byte, cut, stderrEvery uint8) {
+		var chunks []projections.Chunk
+		for i, rest := 0, output; len(rest) > 0; i++ {
+			n := min(len(rest), int(cut)+1)
+			stream := "stdout"
+			if stderrEvery > 0 && i%int(stderrEvery) == 0 {
+				stream = "stderr"
+			}
+			chunks = append(chunks, chunk(stream, string(rest[:n]), i))
+			rest = rest[n:]
+		}
+		lines := outputLines(chunks)
+		var texts []string
+		for _, l := range lines {
+			texts = append(texts, l.text())
+		}
+		// One stream reads back as printed (a run of invalid bytes may be
+		// one U+FFFD or several); two may put a character cut between
+		// them after the other stream's next chunk.
+		collapse := regexp.MustCompile("\uFFFD+")
+		want := collapse.ReplaceAllString(strings.TrimSuffix(displayText(output), "\n"), "\uFFFD")
+		if got := collapse.ReplaceAllString(strings.Join(texts, "\n"), "\uFFFD"); stderrEvery <= 1 && got != want && !(len(output) == 0 && got == "") {
+			t.Fatalf("lines read back %q, want %q", got, want)
+		}
+		foldCogJSON(lines)
+		page := string(linesHTML(lines))
+		if n := strings.Count(page, `<div class="line`); n != len(lines) {
+			t.Fatalf("%d line blocks for %d lines", n, len(lines))
+		}
+		stripped := page
+		for _, tag := range []string{`<div class="line`, "</div>", `<a class="ln"`, "</a>", `<span class="tx`, `<span data-t=`, `<span class="stderr"`, "<span>", "</span>"} {
+			stripped = strings.ReplaceAll(stripped, tag, "")
+		}
+		if strings.Contains(stripped, "<") {
+			t.Fatalf("output reached the markup: %q", page)
+		}
+	})
 }
