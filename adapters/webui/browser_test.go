@@ -68,9 +68,11 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 		if _, err := f.store.Append(context.Background(), run.Stream(runID), eventstore.Exact(version), e); err != nil {
 			t.Fatal(err)
 		}
-		stored, err := f.store.ReadStream(context.Background(), run.Stream(runID), version, 1)
+		// Appended after version, so it is version+1: the start the
+		// offsets count from is this event's time, not the one before's.
+		stored, err := f.store.ReadStream(context.Background(), run.Stream(runID), version+1, 1)
 		if err != nil || len(stored) != 1 {
-			t.Fatalf("reading back version %d: %v", version, err)
+			t.Fatalf("reading back version %d: %v", version+1, err)
 		}
 		return stored[0]
 	}
