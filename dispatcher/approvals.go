@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,7 +77,7 @@ func (d *Dispatcher) checkQueued(ctx context.Context, log zerolog.Logger, queued
 		if c := wa.Since.Compare(wb.Since); c != 0 {
 			return c
 		}
-		return compareStrings(a.req.ID(), b.req.ID())
+		return strings.Compare(a.req.ID(), b.req.ID())
 	})
 	for _, st := range queued {
 		if st.req.Status() != dispatch.StatusQueued {
@@ -112,16 +113,6 @@ func (d *Dispatcher) resumeWaiting(ctx context.Context, log zerolog.Logger, id s
 	for _, ans := range st.req.Unjudged() {
 		d.decide(ctx, log, st, ans, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "answer/"+ans.Via, 0), 0, ans.At)
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // judgeLate decides an answer to a request the loop forgot (it ended and

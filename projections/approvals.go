@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -214,6 +215,16 @@ type ApprovalFilter struct {
 type ApprovalViewer struct {
 	Username    string
 	Permissions []string
+}
+
+// Sees applies the list's visibility to one approval: its requester sees
+// it, and so does anyone holding a permission its approvers need; a nil
+// viewer sees every one.
+func (v *ApprovalViewer) Sees(d ApprovalDetail) bool {
+	if v == nil || d.Requester == v.Username {
+		return true
+	}
+	return slices.ContainsFunc(d.Permissions, func(p string) bool { return slices.Contains(v.Permissions, p) })
 }
 
 // ApprovalPage is one page of approvals; Next is empty on the last.

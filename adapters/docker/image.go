@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -117,7 +118,21 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 	}
 	defer resp.Body.Close()
 	// The build reports progress and errors as a stream of JSON objects.
-	dec := json.NewDecoder(resp.Body)
+	failure, err := progressFailure(resp.Body)
+	if err != nil {
+		return false, fmt.Errorf("build image %s: reading progress: %w", img.Tag, err)
+	}
+	if failure != "" {
+		return false, fmt.Errorf("build image %s: %s", img.Tag, failure)
+	}
+	return true, nil
+}
+
+// progressFailure reads a daemon's progress stream (a pull's, a build's:
+// JSON objects) to its end and returns the failure it reports, if any; err
+// says the stream itself could not be read.
+func progressFailure(r io.Reader) (failure string, err error) {
+	dec := json.NewDecoder(r)
 	for {
 		var m struct {
 			Error       string `json:"error"`
@@ -126,13 +141,12 @@ func BuildScratchImage(ctx context.Context, eng Engine, img ScratchImage) (bool,
 			} `json:"errorDetail"`
 		}
 		if err := dec.Decode(&m); err == io.EOF {
-			break
+			return "", nil
 		} else if err != nil {
-			return false, fmt.Errorf("build image %s: reading progress: %w", img.Tag, err)
+			return "", err
 		}
-		if m.Error != "" || m.ErrorDetail.Message != "" {
-			return false, fmt.Errorf("build image %s: %s%s", img.Tag, m.Error, m.ErrorDetail.Message)
+		if msg := cmp.Or(m.Error, m.ErrorDetail.Message); msg != "" {
+			return msg, nil
 		}
 	}
-	return true, nil
 }

@@ -188,22 +188,12 @@ func (r *Registry) pull(ctx context.Context, named reference.Named) (string, err
 	defer rc.Close()
 	// The pull ends when its progress stream does; a failure is a message
 	// in the stream.
-	dec := json.NewDecoder(rc)
-	for {
-		var m struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			break
-		} else if err != nil {
-			return "", fmt.Errorf("cannot pull %s: reading the daemon's progress: %v", ref, err)
-		}
-		if m.Error != "" || m.ErrorDetail.Message != "" {
-			return "", fmt.Errorf("cannot pull %s: %s", ref, cmpOr(m.Error, m.ErrorDetail.Message))
-		}
+	failure, err := progressFailure(rc)
+	if err != nil {
+		return "", fmt.Errorf("cannot pull %s: reading the daemon's progress: %v", ref, err)
+	}
+	if failure != "" {
+		return "", fmt.Errorf("cannot pull %s: %s", ref, failure)
 	}
 	info, err := r.cfg.Engine.ImageInspect(ctx, ref)
 	if err != nil {
@@ -215,13 +205,6 @@ func (r *Registry) pull(ctx context.Context, named reference.Named) (string, err
 	}
 	r.cfg.Logger.Info().Str("image", ref).Str("pinned", pinned).Dur("took", time.Since(start)).Msg("pulled a bundle image")
 	return pinned, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // daemonMessage is the daemon's sentence without the client's wrapping.

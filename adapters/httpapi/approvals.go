@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (a *API) listApprovals(w http.ResponseWriter, r *http.Request, user access.
 		return
 	}
 	f := projections.ApprovalFilter{Status: q.Get("status"), Requester: q.Get("requester"), Cursor: q.Get("cursor"), Visible: a.approvalViewer(user)}
-	if f.Status != "" && !containsString(projections.ApprovalStatuses, f.Status) {
+	if f.Status != "" && !slices.Contains(projections.ApprovalStatuses, f.Status) {
 		writeParamError(w, paramError("status", "%q is not one of %s", f.Status, strings.Join(projections.ApprovalStatuses, ", ")))
 		return
 	}
@@ -148,17 +149,8 @@ func (a *API) getApproval(w http.ResponseWriter, r *http.Request, user access.Us
 	if !noParams(w, r) || !a.servesApprovals(w, r) {
 		return
 	}
-	id := r.PathValue("id")
-	d, err := a.Approvals.Get(r.Context(), id)
-	if err == nil && !mayAnswerOrRead(a.approvalViewer(user), d) {
-		err = projections.ErrNoApproval
-	}
-	switch {
-	case errors.Is(err, projections.ErrNoApproval):
-		writeJSON(w, http.StatusNotFound, apiError{"no approval for request " + id})
-		return
-	case err != nil:
-		unavailable(w, "reading the approval", err)
+	d, ok := a.visibleApproval(w, r, user, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	out := ApprovalDetail{Approval: NewApprovalView(d.ApprovalRow), Permissions: d.Permissions, Answers: make([]AnswerView, 0, len(d.Answers))}
@@ -168,27 +160,22 @@ func (a *API) getApproval(w http.ResponseWriter, r *http.Request, user access.Us
 	writeJSON(w, http.StatusOK, out)
 }
 
-// mayAnswerOrRead applies the list's visibility to one approval: a nil
-// viewer sees every one.
-func mayAnswerOrRead(v *projections.ApprovalViewer, d projections.ApprovalDetail) bool {
-	if v == nil || d.Requester == v.Username {
-		return true
+// visibleApproval reads the approval of request id, answering 404 for one
+// the user may not see, as for a missing one.
+func (a *API) visibleApproval(w http.ResponseWriter, r *http.Request, user access.UserInfo, id string) (projections.ApprovalDetail, bool) {
+	d, err := a.Approvals.Get(r.Context(), id)
+	if err == nil && !a.approvalViewer(user).Sees(d) {
+		err = projections.ErrNoApproval
 	}
-	for _, p := range d.Permissions {
-		if containsString(v.Permissions, p) {
-			return true
-		}
+	switch {
+	case errors.Is(err, projections.ErrNoApproval):
+		writeJSON(w, http.StatusNotFound, apiError{"no approval for request " + id})
+		return d, false
+	case err != nil:
+		unavailable(w, "reading the approval", err)
+		return d, false
 	}
-	return false
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return d, true
 }
 
 func (a *API) approve(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
@@ -214,18 +201,9 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, user access.UserInf
 	if !a.servesApprovals(w, r) {
 		return
 	}
-	// The answered request must be one the caller may see, as in the list:
-	// any other id is answered as a missing one.
-	d, err := a.Approvals.Get(r.Context(), id)
-	if err == nil && !mayAnswerOrRead(a.approvalViewer(user), d) {
-		err = projections.ErrNoApproval
-	}
-	switch {
-	case errors.Is(err, projections.ErrNoApproval):
-		writeJSON(w, http.StatusNotFound, apiError{"no approval for request " + id})
-		return
-	case err != nil:
-		unavailable(w, "reading the approval", err)
+	// The answered request must be one the caller may see, as in the list.
+	_, ok := a.visibleApproval(w, r, user, id)
+	if !ok {
 		return
 	}
 	if v == dispatch.VerdictReject && strings.TrimSpace(body.Reason) == "" {

@@ -69,6 +69,8 @@ type API struct {
 	Secrets SecretWriter
 	// Search serves GET /v1/search from the search view (nil: 501).
 	Search Searcher
+	// Exports reports the export stream's destinations (nil: 501).
+	Exports ExportStatusReader
 
 	verifier verifier
 	heads    headCache

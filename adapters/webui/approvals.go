@@ -134,7 +134,7 @@ func (ui *UI) answer(w http.ResponseWriter, r *http.Request, v *viewer, verdict 
 		return
 	}
 	d, err := ui.cfg.Approvals.Get(r.Context(), id)
-	visible := err == nil && (v.approvalViewer() == nil || d.Requester == v.User.Username || v.mayAnswer("", d.Permissions))
+	visible := err == nil && v.approvalViewer().Sees(d)
 	switch {
 	case errors.Is(err, projections.ErrNoApproval) || err == nil && !visible:
 		ui.fail(w, r, v, http.StatusNotFound, "No request "+id+" asked for approval.")

@@ -288,9 +288,8 @@ func benchExecSummarize(r *benchExecResult) {
 	}
 	slices.Sort(r.samples)
 	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
-	at := func(q float64) time.Duration { return r.samples[int(math.Ceil(q*float64(len(r.samples))))-1] }
 	r.N = len(r.samples)
-	r.MinMS, r.P50MS, r.P90MS, r.MaxMS = ms(r.samples[0]), ms(at(0.5)), ms(at(0.9)), ms(r.samples[len(r.samples)-1])
+	r.MinMS, r.P50MS, r.P90MS, r.MaxMS = ms(r.samples[0]), ms(percentile(r.samples, 0.5)), ms(percentile(r.samples, 0.9)), ms(r.samples[len(r.samples)-1])
 }
 
 // benchExecCapture runs a command printing outputMB MB in a fresh container

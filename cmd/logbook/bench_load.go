@@ -409,8 +409,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	}
 	if len(latencies) > 0 {
 		slices.Sort(latencies)
-		at := func(q int) float64 { return ms(latencies[min(len(latencies)*q/100, len(latencies)-1)]) }
-		res.P50Ms, res.P99Ms, res.MaxMs = at(50), at(99), ms(latencies[len(latencies)-1])
+		res.P50Ms, res.P99Ms, res.MaxMs = ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.99)), ms(latencies[len(latencies)-1])
 	}
 	return res
 }

@@ -157,7 +157,7 @@ func benchRefill(ctx context.Context, progress io.Writer, n int, starts []int, i
 		}
 		res.PerSec = float64(n) / res.Seconds
 		slices.Sort(latencies)
-		res.RunP50MS = float64(latencies[n/2].Microseconds()) / 1000
+		res.RunP50MS = float64(percentile(latencies, 0.5).Microseconds()) / 1000
 		if cpuErr == nil && cpuErr2 == nil {
 			res.DockerdCPUMS = float64((cpuAfter - cpuBefore).Milliseconds()) / float64(n)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/export"
 	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlite"
@@ -68,6 +69,10 @@ type config struct {
 	// image; the pull runs on its own, not under the builtin's 30s.
 	PullTimeout    time.Duration
 	pullTimeoutErr error
+	// Exports (LOGBOOK_EXPORT, LOGBOOK_EXPORT_<NAME>_*) are the
+	// destinations the event log is streamed to.
+	Exports   []export.Config
+	exportErr error
 }
 
 // maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
@@ -107,6 +112,7 @@ func loadConfig() (config, error) {
 		}
 		c.PullTimeout = d
 	}
+	c.Exports, c.exportErr = export.ParseConfig(os.Environ())
 	return c, c.Validate()
 }
 
@@ -178,6 +184,9 @@ func (c config) Validate() error {
 	}
 	if c.pullTimeoutErr != nil {
 		errs = append(errs, c.pullTimeoutErr)
+	}
+	if c.exportErr != nil {
+		errs = append(errs, c.exportErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {

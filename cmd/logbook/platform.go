@@ -14,6 +14,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/process"
 	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/adapters/telemetry"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain/bundleconfig"
@@ -42,6 +43,8 @@ type platform struct {
 	// live hands the events of followed transcripts and console requests
 	// to their readers: one follower of the log for all of them.
 	live *eventstore.Hub
+	// telemetry serves /metrics and exports traces.
+	telemetry *telemetry.Reporter
 }
 
 // startPlatform wires the platform and starts its parts under sup, in the
@@ -169,11 +172,17 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
+	if p.telemetry, err = startTelemetry(ctx, sup, p, runtime, log); err != nil {
+		return nil, err
+	}
 	p.secrets = &dispatcher.Secrets{Store: store, Facts: p.facts}
 	if vault != nil {
 		p.secrets.Vault, p.secrets.Rotator = vault, vault
 	}
 	p.chat.start(ctx, sup, p.dispatcher, log)
+	if err := startExports(ctx, sup, cfg, store, vaultPort(vault), log); err != nil {
+		return nil, err
+	}
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
 	case err == nil:
