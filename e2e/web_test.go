@@ -117,7 +117,9 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 		chromedp.SetValue("#speed", "10", chromedp.ByID),
 		chromedp.Click("#play", chromedp.ByID),
 		chromedp.Poll(`document.getElementById("play-state").textContent === "finished"`, nil, chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.Text("#stdout", &stdout, chromedp.ByID),
+		chromedp.SetValue("#streams", "stdout", chromedp.ByID), // show stdout alone
+		chromedp.Evaluate(`document.getElementById("streams").dispatchEvent(new Event("change"))`, nil),
+		chromedp.Text("#combined", &stdout, chromedp.ByID),
 		chromedp.Text("#play-state", &state, chromedp.ByID),
 	)
 	if strings.TrimSpace(stdout) != "hello" {
@@ -127,6 +129,8 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 	}
 	var combined string
 	step("the combined view holds the same output",
+		chromedp.SetValue("#streams", "", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById("streams").dispatchEvent(new Event("change"))`, nil),
 		chromedp.Text("#combined", &combined, chromedp.ByID),
 	)
 	if strings.TrimSpace(combined) != "hello" {

@@ -96,7 +96,7 @@ func TestARebuildFromZeroEqualsTheIncrementallyBuiltViews(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"view_history_runs", "view_history_requests", "view_transcript_chunks", "view_access_user_permissions", "view_history_request_hours", "view_history_run_hours", "view_audit_events"} {
+		for _, table := range []string{"view_history_runs", "view_history_requests", "view_transcript_chunks", "view_access_user_permissions", "view_history_request_hours", "view_history_run_hours", "view_audit_events", "view_search_docs", "view_search_runs"} {
 			if len(incremental[table]) == 0 {
 				t.Fatalf("%s is empty after the workload", table)
 			}

@@ -709,12 +709,23 @@ func (r *Runner) pick(names []string) ([]*viewState, error) {
 	return out, nil
 }
 
+// Emptier is a view that empties its own tables for a rebuild, in the
+// rebuild's transaction, before the runner deletes what is left.
+type Emptier interface {
+	Empty(ctx context.Context, tx *sql.Tx, dialect string) error
+}
+
 func (r *Runner) reset(ctx context.Context, v *viewState) error {
 	tx, err := r.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if e, ok := v.p.(Emptier); ok {
+		if err := e.Empty(ctx, tx, r.db.Dialect); err != nil {
+			return fmt.Errorf("empty %s: %w", v.p.Name(), err)
+		}
+	}
 	for _, table := range v.p.Tables() {
 		if err := deferIndexes(ctx, tx, r.db, table); err != nil {
 			return err

@@ -263,7 +263,7 @@ func TestViewsSkipUnknownEventTypesAndStopOnAnEventTheyCannotRead(t *testing.T) 
 		status, _ := r.Status(ctx)
 		for _, s := range status {
 			switch s.Name {
-			case "permissions", "approvals", "audit":
+			case "permissions", "approvals", "audit", "search":
 				if s.Checkpoint != 4 || s.Error != "" {
 					t.Errorf("%s does not read ContainerStarted and went on: %+v", s.Name, s)
 				}

@@ -102,6 +102,8 @@ func TestEveryReadRouteKeepsOtherUsersHistoryFromAPlainUser(t *testing.T) {
 			}
 		case r.Path == "/v1/access/who":
 			paths = []string{r.Path + "?command=logbook:user"}
+		case r.Path == "/v1/search":
+			paths = []string{r.Path + "?q=words"}
 		default:
 			paths = []string{r.Path}
 		}
@@ -141,6 +143,9 @@ func TestEveryReadRouteKeepsOtherUsersHistoryFromAPlainUser(t *testing.T) {
 		if takesUser {
 			// Another user's list is a 403 naming the permission.
 			path := r.Path + "?user=admin"
+			if r.Path == "/v1/search" {
+				path += "&q=words"
+			}
 			status, _, body := p.do(t, http.MethodGet, path, bob, nil)
 			leaks(path, body)
 			if status != http.StatusForbidden || !strings.Contains(string(body), "logbook:read_history") {

@@ -67,6 +67,8 @@ type API struct {
 	Approvals ApprovalsReader
 	// Secrets sets secrets and rotates their key (nil: 501).
 	Secrets SecretWriter
+	// Search serves GET /v1/search from the search view (nil: 501).
+	Search Searcher
 	// Exports reports the export stream's destinations (nil: 501).
 	Exports ExportStatusReader
 

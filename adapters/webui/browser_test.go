@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain"
@@ -67,9 +68,11 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 		if _, err := f.store.Append(context.Background(), run.Stream(runID), eventstore.Exact(version), e); err != nil {
 			t.Fatal(err)
 		}
-		stored, err := f.store.ReadStream(context.Background(), run.Stream(runID), version, 1)
+		// Appended after version, so it is version+1: the start the
+		// offsets count from is this event's time, not the one before's.
+		stored, err := f.store.ReadStream(context.Background(), run.Stream(runID), version+1, 1)
 		if err != nil || len(stored) != 1 {
-			t.Fatalf("reading back version %d: %v", version, err)
+			t.Fatalf("reading back version %d: %v", version+1, err)
 		}
 		return stored[0]
 	}
@@ -79,13 +82,14 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 	appendRun(run.OutputChunk{Seq: 2, Stream: run.Stdout, Bytes: []byte("three\n"), At: start.Add(800 * time.Millisecond)}, 3)
 	appendRun(run.RunSucceeded{}, 4)
 
-	// The browser logs in with the same token, through the form.
+	// The browser logs in with the same token, through the form. What
+	// is read is what shows: innerText, and the pieces not hidden.
 	var stdout, stderr, combined, state string
 	text := func() chromedp.Tasks {
 		return chromedp.Tasks{
-			chromedp.TextContent("#stdout", &stdout, chromedp.ByID),
-			chromedp.TextContent("#stderr", &stderr, chromedp.ByID),
-			chromedp.TextContent("#combined", &combined, chromedp.ByID),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll("#combined .line:not([hidden]):not(.err-line)")).map(l => l.innerText + "\n").join("")`, &stdout),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll("#combined .line.err-line:not([hidden])")).map(l => l.innerText + "\n").join("")`, &stderr),
+			chromedp.Evaluate(`document.getElementById("combined").innerText`, &combined),
 			chromedp.TextContent("#play-state", &state, chromedp.ByID),
 		}
 	}
@@ -101,7 +105,7 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before playing, the whole output is on the page.
-	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree\n" {
+	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree" {
 		t.Fatalf("before playing: stdout %q, stderr %q, combined %q", stdout, stderr, combined)
 	}
 	// Paused at half speed just after the start: the first chunk (offset
@@ -115,27 +119,67 @@ func TestTranscriptPlaybackInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state != "paused" || stderr != "" || (combined != "" && combined != "one\n") {
+	if state != "paused" || stderr != "" || (combined != "" && combined != "one") {
 		t.Fatalf("paused at the start: state %q, stderr %q, combined %q", state, stderr, combined)
 	}
-	// Played on at 10×, it finishes with each chunk in its place.
+	// The seek bar moves to 0.5 s: the first two chunks, not the third.
+	var clock string
+	err = chromedp.Run(browser,
+		chromedp.SetValue("#seek", "500", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById("seek").dispatchEvent(new Event("input"))`, nil),
+		text(),
+		chromedp.TextContent("#clock", &clock, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if combined != "one\ntwo" || stdout != "one\n" || clock != "0.5 s / 0.8 s" {
+		t.Fatalf("seeked to 0.5 s: combined %q, stdout %q, clock %q", combined, stdout, clock)
+	}
+	// Home goes back to the start; space plays, at 10×, to the end, with
+	// each chunk in its place.
 	err = chromedp.Run(browser,
 		chromedp.SetValue("#speed", "10", chromedp.ByID),
-		chromedp.Click("#play", chromedp.ByID),
+		chromedp.Evaluate(`document.activeElement.blur()`, nil),
+		chromedp.KeyEvent(kb.Home),
+		text(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if combined != "one" || stderr != "" {
+		t.Fatalf("after Home: combined %q, stderr %q", combined, stderr)
+	}
+	err = chromedp.Run(browser,
+		chromedp.KeyEvent(" "),
 		chromedp.Poll(`document.getElementById("play-state").textContent === "finished"`, nil, chromedp.WithPollingTimeout(10*time.Second)),
 		text(),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree\n" {
+	if stdout != "one\nthree\n" || stderr != "two\n" || combined != "one\ntwo\nthree" {
 		t.Fatalf("after playing: stdout %q, stderr %q, combined %q", stdout, stderr, combined)
 	}
-	var stderrSpans int
-	if err := chromedp.Run(browser, chromedp.Evaluate(`document.querySelectorAll("#combined span.stderr").length`, &stderrSpans)); err != nil {
+	var stderrLines int
+	if err := chromedp.Run(browser, chromedp.Evaluate(`document.querySelectorAll("#combined .line.err-line span.stderr").length`, &stderrLines)); err != nil {
 		t.Fatal(err)
 	}
-	if stderrSpans != 1 {
-		t.Fatalf("the combined view marks %d chunks as stderr, want 1", stderrSpans)
+	if stderrLines != 1 {
+		t.Fatalf("the combined view marks %d lines as stderr, want 1", stderrLines)
+	}
+	// Show keeps one stream.
+	for stream, want := range map[string]string{"stderr": "two", "stdout": "one\nthree", "": "one\ntwo\nthree"} {
+		err := chromedp.Run(browser,
+			chromedp.SetValue("#streams", stream, chromedp.ByID),
+			chromedp.Evaluate(`document.getElementById("streams").dispatchEvent(new Event("change"))`, nil),
+			chromedp.Evaluate(`document.getElementById("combined").innerText`, &combined),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if combined != want {
+			t.Fatalf("showing %q: %q, want %q", stream, combined, want)
+		}
 	}
 }

@@ -69,7 +69,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit(), projections.NewSearch())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func newFixture(t testing.TB) *fixture {
 	db := projections.DBOf(store)
 	ui, err := webui.New(webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
-		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Logger: zerolog.Nop(),
+		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Search: projections.NewSearchReader(db), Logger: zerolog.Nop(),
 		Audit:     projections.NewAuditReader(db),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
 	})

@@ -120,18 +120,6 @@ func TestSafeNextStaysOnThisSite(t *testing.T) {
 	}
 }
 
-func TestLimitedBufferKeepsTheStart(t *testing.T) {
-	l := &limitedBuffer{n: 5}
-	for _, part := range []string{"abc", "def", "ghi"} {
-		if n, err := l.Write([]byte(part)); n != len(part) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", part, n, err)
-		}
-	}
-	if l.buf.String() != "abcde" || !l.cut {
-		t.Fatalf("kept %q, cut %v", l.buf.String(), l.cut)
-	}
-}
-
 // FuzzParseHistoryQuery: any query string is either refused with an error
 // naming a parameter, or read into filters the history view accepts.
 func FuzzParseHistoryQuery(f *testing.F) {

@@ -66,7 +66,10 @@ type Config struct {
 	// Approvals reads the approvals view for the approvals page (nil: the
 	// page says the server does not serve it).
 	Approvals httpapi.ApprovalsReader
-	Logger    zerolog.Logger
+	// Search reads the search view for the search page (nil: the page
+	// says the server does not serve it).
+	Search httpapi.Searcher
+	Logger zerolog.Logger
 	// Heartbeat is how often a quiet console stream sends a comment line,
 	// so that proxies keep it open (default 15s).
 	Heartbeat time.Duration
@@ -174,6 +177,8 @@ func (ui *UI) routes() {
 	m.HandleFunc("GET /runs/{id}", ui.authed(ui.runPage))
 	m.HandleFunc("GET /runs/{id}/transcript", ui.authed(ui.transcriptPage))
 	m.HandleFunc("GET /runs/{id}/chunks", ui.authed(ui.transcriptChunks))
+	m.HandleFunc("GET /runs/{id}/raw", ui.authed(ui.transcriptRaw))
+	m.HandleFunc("GET /search", ui.authed(ui.searchPage))
 	m.HandleFunc("GET /users", ui.authed(ui.usersPage))
 	m.HandleFunc("GET /users/{name}", ui.authed(ui.userPage))
 	m.HandleFunc("GET /groups", ui.authed(ui.groupsPage))

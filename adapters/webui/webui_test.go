@@ -279,7 +279,8 @@ func TestTheRunAndTranscriptPagesShowTheOutput(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the transcript answered %d", resp.StatusCode)
 	}
-	for _, want := range []string{`<pre class="output combined" id="combined">on stdout`, `<pre class="output" id="stdout">on stdout`, `<pre class="output stderr" id="stderr"></pre>`, `id="play"`, `<option value="10">10×</option>`} {
+	for _, want := range []string{`<div class="line" id="L1" data-t="0"><a class="ln" href="#L1" data-n="1"></a><span class="tx">on stdout</span></div>`,
+		`id="play"`, `<option value="10">10×</option>`} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("the transcript lacks %s:\n%s", want, body)
 		}

@@ -33,6 +33,15 @@ type benchSeedResult struct {
 	QueryP99Ms       float64 `json:"query_p99_ms"`
 	QueryMaxMs       float64 `json:"query_max_ms"`
 	AverageRowsFound float64 `json:"average_rows_per_page"`
+	// Searches over the search view: terms (whole words of the output's
+	// vocabulary and rarer host names) and substrings (addresses and
+	// pieces of trace ids), pages of 50 as GET /v1/search asks for.
+	Searches           int     `json:"searches"`
+	SearchTermP50Ms    float64 `json:"search_term_p50_ms"`
+	SearchTermP99Ms    float64 `json:"search_term_p99_ms"`
+	SearchSubstringP50 float64 `json:"search_substring_p50_ms"`
+	SearchSubstringP99 float64 `json:"search_substring_p99_ms"`
+	SearchAverageHits  float64 `json:"search_average_hits_per_page"`
 }
 
 func newBenchSeedCmd() *cobra.Command {
@@ -51,7 +60,8 @@ func newBenchSeedCmd() *cobra.Command {
 checks, a container per stage, output chunks, outcomes) for --runs runs
 through the real Store from --producers goroutines; rebuild every view over
 them and report both rates; then time --queries history page queries (50
-rows) over random filters, pages deep, and report p50/p99.
+rows) over random filters, pages deep, and as many searches (terms and
+substrings of the seeded output), and report p50/p99.
 Without --database it uses a fresh SQLite file in a temporary directory. With a
 postgres:// URL it works in a fresh schema that it drops afterwards, unless the
 URL names one with search_path=.`,
@@ -89,9 +99,11 @@ URL names one with search_path=.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), res)
 			}
-			t := newTable(cmd.OutOrStdout(), "store", "runs", "events", "append events/s", "projection events/s", "queries", "p50 ms", "p99 ms", "max ms")
+			t := newTable(cmd.OutOrStdout(), "store", "runs", "events", "append events/s", "projection events/s", "queries", "p50 ms", "p99 ms", "max ms",
+				"searches", "term p99 ms", "substring p99 ms")
 			t.Row(res.Store, res.Runs, res.Events, fmt.Sprintf("%.0f", res.AppendPerSec), fmt.Sprintf("%.0f", res.ProjectPerSec),
-				res.Queries, fmt.Sprintf("%.2f", res.QueryP50Ms), fmt.Sprintf("%.2f", res.QueryP99Ms), fmt.Sprintf("%.2f", res.QueryMaxMs))
+				res.Queries, fmt.Sprintf("%.2f", res.QueryP50Ms), fmt.Sprintf("%.2f", res.QueryP99Ms), fmt.Sprintf("%.2f", res.QueryMaxMs),
+				res.Searches, fmt.Sprintf("%.2f", res.SearchTermP99Ms), fmt.Sprintf("%.2f", res.SearchSubstringP99))
 			return t.Flush()
 		},
 	}
@@ -115,7 +127,10 @@ func benchQueryOnly(ctx context.Context, store projections.Source, _ int64, _, q
 	if err := store.DB().QueryRowContext(ctx, "SELECT count(*) FROM view_history_runs").Scan(&res.Runs); err != nil {
 		return res, err
 	}
-	return res, timeQueries(ctx, store, queries, &res)
+	if err := timeQueries(ctx, store, queries, &res); err != nil {
+		return res, err
+	}
+	return res, timeSearches(ctx, store, queries, &res)
 }
 
 func benchSeed(ctx context.Context, store projections.Source, runs int64, producers, queries int) (benchSeedResult, error) {
@@ -136,6 +151,7 @@ func benchSeed(ctx context.Context, store projections.Source, runs int64, produc
 			defer wg.Done()
 			w := projectionstest.NewWorkload(uint64(1000+p), 200)
 			w.MaxChunks = 2
+			w.TextOutput = true
 			for seeded.Load() < runs {
 				appends := w.Request()
 				for _, a := range appends {
@@ -174,7 +190,79 @@ func benchSeed(ctx context.Context, store projections.Source, runs int64, produc
 		return res, err
 	}
 	res.ProjectSeconds, res.ProjectPerSec = stats.Duration.Seconds(), stats.EventsPerSecond()
-	return res, timeQueries(ctx, store, queries, &res)
+	if err := timeQueries(ctx, store, queries, &res); err != nil {
+		return res, err
+	}
+	return res, timeSearches(ctx, store, queries, &res)
+}
+
+// timeSearches times searches, half terms and half substrings, as an
+// auditor would type them: a word of the output, a host name, an address,
+// a piece of a trace id; a quarter of them with a user, a command or a
+// time range as well, and some followed a page deeper.
+func timeSearches(ctx context.Context, store projections.Source, searches int, res *benchSeedResult) error {
+	reader := projections.NewSearchReader(projections.DBOf(store))
+	rng := rand.New(rand.NewPCG(43, 43))
+	commands := []string{"ops:status", "k8s:deploy", "aws:logs", "github:list", "statuspage:describe"}
+	var terms, substrings []time.Duration
+	var hits int64
+	for i := range searches {
+		var text string
+		substring := i%2 == 1
+		switch {
+		case !substring && rng.IntN(2) == 0:
+			text = projectionstest.OutputWords[rng.IntN(len(projectionstest.OutputWords))]
+		case !substring:
+			text = fmt.Sprintf("web %d", rng.IntN(5000)) // the host web-N: two terms
+		case rng.IntN(2) == 0:
+			text = fmt.Sprintf("10.0.%d.%d", rng.IntN(256), rng.IntN(256))
+		default:
+			text = fmt.Sprintf("trace=%06x", rng.Uint32()&0xffffff)
+		}
+		query, err := projections.ParseSearchQuery(text)
+		if err != nil {
+			return err
+		}
+		f := projections.SearchFilter{Query: query, Limit: 50}
+		switch rng.IntN(8) {
+		case 1:
+			f.Username = fmt.Sprintf("user%03d", rng.IntN(200))
+		case 2:
+			f.Command = commands[rng.IntN(len(commands))]
+		}
+		for depth := rng.IntN(3); ; depth-- {
+			began := time.Now()
+			page, err := reader.Search(ctx, f)
+			if err != nil {
+				return fmt.Errorf("search %q: %w", text, err)
+			}
+			if substring {
+				substrings = append(substrings, time.Since(began))
+			} else {
+				terms = append(terms, time.Since(began))
+			}
+			hits += int64(len(page.Hits))
+			if page.Next == "" || depth <= 0 {
+				break
+			}
+			f.Cursor = page.Next
+		}
+	}
+	res.Searches = len(terms) + len(substrings)
+	res.SearchTermP50Ms, res.SearchTermP99Ms = percentiles(terms)
+	res.SearchSubstringP50, res.SearchSubstringP99 = percentiles(substrings)
+	res.SearchAverageHits = float64(hits) / float64(res.Searches)
+	return nil
+}
+
+// percentiles are the p50 and p99 of latencies, in milliseconds.
+func percentiles(latencies []time.Duration) (p50, p99 float64) {
+	if len(latencies) == 0 {
+		return 0, 0
+	}
+	slices.Sort(latencies)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return ms(latencies[len(latencies)/2]), ms(latencies[min(len(latencies)-1, len(latencies)*99/100)])
 }
 
 // timeQueries times history pages and fills in res's query numbers.

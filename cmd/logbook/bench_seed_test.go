@@ -17,7 +17,8 @@ func TestBenchSeedSeedsProjectsAndTimesPages(t *testing.T) {
 		t.Fatalf("bench seed --json = %s (%v)", out, err)
 	}
 	if res.Store != "sqlite" || res.Runs < 60 || res.Events < 60*5 || res.ProjectPerSec <= 0 || res.AppendPerSec <= 0 ||
-		res.Queries != 40 || res.QueryP99Ms < res.QueryP50Ms || res.AverageRowsFound <= 0 {
+		res.Queries != 40 || res.QueryP99Ms < res.QueryP50Ms || res.AverageRowsFound <= 0 ||
+		res.Searches < 40 || res.SearchTermP99Ms < res.SearchTermP50Ms || res.SearchSubstringP99 < res.SearchSubstringP50 || res.SearchAverageHits <= 0 {
 		t.Fatalf("bench seed result %+v", res)
 	}
 }

@@ -241,3 +241,34 @@ func TestHistoryEscapesWhatPeopleTyped(t *testing.T) {
 		t.Fatalf("history printed %d lines:\n%q", n, out)
 	}
 }
+
+func TestSearchSendsTheQueryAndFiltersAndPrintsATable(t *testing.T) {
+	var s fakeServer
+	s.start(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"query":"10.0.3.7 \"exit status\"","hits":[{"position":9,"request_id":"q1","run_id":"r1","kind":"output","line":12,"command":"toolbox:sh","username":"ann","adapter":"web","room":"console","status":"completed","text":"sh","received_at":"2026-05-06T12:00:00Z","snippet":[{"text":"ping "},{"text":"10.0.3.7","match":true},{"text":"\u001b[31m"}]}],"next_cursor":"9"}`)
+	})
+	out, errOut, err := runCLIOutput(t, "search", "10.0.3.7", "exit status", "--user", "ann", "--since", "7d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := s.last().URL.Query()
+	if s.last().URL.Path != "/v1/search" || q.Get("q") != `10.0.3.7 "exit status"` || q.Get("user") != "ann" || q.Get("since") == "" {
+		t.Fatalf("asked %s", s.last().URL)
+	}
+	if !strings.HasPrefix(out, "RECEIVED ") || !strings.Contains(out, "r1") || !strings.Contains(out, " 12 ") || !strings.Contains(out, `ping 10.0.3.7\x1b[31m`) {
+		t.Fatalf("table (the escape must be escaped):\n%s", out)
+	}
+	if !strings.Contains(errOut, "--cursor 9") {
+		t.Fatalf("the next page is not offered: %q", errOut)
+	}
+	out, _, err = runCLIOutput(t, "search", "10.0.3.7", "--json")
+	if err != nil || !strings.Contains(out, `"next_cursor": "9"`) || !strings.Contains(out, `"line": 12`) {
+		t.Fatalf("search --json = %s, %v", out, err)
+	}
+	// A query that cannot parse is refused before the server is asked.
+	asked := len(s.asked)
+	_, _, err = runCLIOutput(t, "search", "a.")
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "too short") || len(s.asked) != asked {
+		t.Fatalf("search a. = %v after %d requests", err, len(s.asked)-asked)
+	}
+}

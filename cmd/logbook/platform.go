@@ -72,7 +72,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	viewsDB := projections.DBOf(store)
 	adminCfg := admin.Config{
 		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
-		Vault: vaultPort(vault),
+		Vault: vaultPort(vault), Search: projections.NewSearchReader(viewsDB),
 	}
 	if eng != nil {
 		// Bundles install from images only where they run in containers.

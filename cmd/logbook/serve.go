@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (LOGBOOK_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	httpServer := &http.Server{Handler: srv.withChat(srv.withWeb(httpapi.NewHandler(srv.ready, srv.currentAPI))), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: srv.withChat(httpapi.Compress(srv.withWeb(httpapi.NewHandler(srv.ready, srv.currentAPI)))), ReadHeaderTimeout: 10 * time.Second}
 	// Open console streams end at shutdown instead of holding it up.
 	httpServer.RegisterOnShutdown(func() {
 		srv.mu.RLock()
@@ -204,9 +204,9 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 	}
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets,
-		Exports: exportStatus{store: p.store, configs: cfg.Exports}}
+		Search: projections.NewSearchReader(projections.DBOf(p.store)), Exports: exportStatus{store: p.store, configs: cfg.Exports}}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Logger: log,
+		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Logger: log,
 		Audit: projections.NewAuditReader(projections.DBOf(p.store))})
 	if err != nil {
 		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))

@@ -72,6 +72,8 @@ type Config struct {
 	// when either is nil those builtins are left out.
 	History     HistoryReader
 	Transcripts TranscriptReader
+	// Search answers the search builtin; nil leaves it out.
+	Search Searcher
 	// Vault holds secret values: secret unset deletes from it (nil: the
 	// server keeps no secrets).
 	Vault bundleconfig.Vault
@@ -147,6 +149,10 @@ func Builtins(cfg Config) ([]dispatch.Builtin, error) {
 			spec{"transcript", "Shows what a run printed: your own, or any with logbook:read_history.",
 				"transcript RUN_ID", []string{"when command is logbook:transcript allow"}, a.transcript, true},
 		)
+	}
+	if cfg.Search != nil {
+		specs = append(specs, spec{"search", "Finds text in requests, command arguments and output: yours, or everyone's with logbook:read_history.",
+			searchUsage, []string{"when command is logbook:search allow"}, a.search, true})
 	}
 	out := make([]dispatch.Builtin, 0, len(specs))
 	for _, s := range specs {

@@ -46,6 +46,27 @@ type Workload struct {
 	// Approvals, when true, makes some requests ask for approval
 	// (answered, refused, rejected or left to expire) or wait for a quota.
 	Approvals bool
+	// TextOutput, when true, makes output lines of words, hosts, private
+	// addresses and trace ids (what a search looks for) instead of
+	// random bytes.
+	TextOutput bool
+}
+
+// OutputWords are the words TextOutput lines are made of.
+var OutputWords = []string{"checking", "status", "healthy", "degraded", "deploying", "rolled", "back", "pod", "node",
+	"latency", "error", "warning", "timeout", "connection", "refused", "restarted", "replica", "ready", "pending",
+	"volume", "mounted", "certificate", "expires", "cache", "miss", "queue", "depth", "disk", "usage", "memory"}
+
+// textLine is one line of TextOutput: words, a host, an address in
+// 10.0.0.0/16 and a trace id.
+func (w *Workload) textLine() string {
+	var b strings.Builder
+	for range 3 + w.rng.IntN(5) {
+		b.WriteString(w.pick(OutputWords))
+		b.WriteByte(' ')
+	}
+	fmt.Fprintf(&b, "host web-%d 10.0.%d.%d trace=%016x\n", w.rng.IntN(5000), w.rng.IntN(256), w.rng.IntN(256), w.rng.Uint64())
+	return b.String()
 }
 
 // NewWorkload returns a generator seeded with seed, over users users.
@@ -290,6 +311,13 @@ func (w *Workload) run(runID, requestID string, stageIndex int, command, usernam
 		data := make([]byte, 1+w.rng.IntN(200))
 		for i := range data {
 			data[i] = byte(w.rng.IntN(256)) // binary, invalid UTF-8 included
+		}
+		if w.TextOutput {
+			var text strings.Builder
+			for range 1 + w.rng.IntN(3) {
+				text.WriteString(w.textLine())
+			}
+			data = []byte(text.String())
 		}
 		stream := run.Stdout
 		if w.chance(25) {

@@ -1,0 +1,431 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrBadSearch is the kind of a search query that cannot be run; the error
+// says what is wrong and where.
+var ErrBadSearch = errors.New("bad search")
+
+// Limits of a search query.
+const (
+	MaxSearchQuery  = 256 // bytes
+	MaxSearchTokens = 8
+	MinSubstring    = 3 // characters: the trigram indexes know nothing shorter
+)
+
+// SearchToken is one thing every hit must contain.
+type SearchToken struct {
+	Text string `json:"text"`
+	// Substring: Text anywhere, case-insensitively, inside words too
+	// (`10.0.3.7`, `"exit status"`). Otherwise Text is a whole word
+	// (letters and digits), or with Prefix a word's beginning (`deplo*`).
+	Substring bool `json:"substring,omitempty"`
+	Prefix    bool `json:"prefix,omitempty"`
+}
+
+// SearchQuery is a parsed query: every token must match.
+type SearchQuery struct{ Tokens []SearchToken }
+
+func searchErrorf(column int, format string, args ...any) error {
+	return fmt.Errorf("%w: column %d: %s", ErrBadSearch, column, fmt.Sprintf(format, args...))
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// ParseSearchQuery reads a query: words separated by spaces, each a term
+// (letters and digits: a whole word, case-insensitively), a prefix
+// (`deplo*`) or, when it holds anything else, a substring (`10.0.3.7`,
+// `req-42`); a "quoted text" is a substring with its spaces. Every token
+// must match. Columns in errors count characters from 1.
+func ParseSearchQuery(q string) (SearchQuery, error) {
+	if !utf8.ValidString(q) {
+		return SearchQuery{}, fmt.Errorf("%w: the query is not valid UTF-8", ErrBadSearch)
+	}
+	if len(q) > MaxSearchQuery {
+		return SearchQuery{}, fmt.Errorf("%w: the query is %d bytes; at most %d", ErrBadSearch, len(q), MaxSearchQuery)
+	}
+	runes := []rune(q)
+	var out SearchQuery
+	for i := 0; i < len(runes); {
+		r := runes[i]
+		switch {
+		case unicode.IsSpace(r):
+			i++
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return SearchQuery{}, searchErrorf(i+1, "a control or invisible character (%U) cannot be searched for", r)
+		}
+		start, quoted := i, r == '"'
+		var tok SearchToken
+		if quoted {
+			end := i + 1
+			for end < len(runes) && runes[end] != '"' {
+				end++
+			}
+			if end == len(runes) {
+				return SearchQuery{}, searchErrorf(start+1, "the quote is never closed")
+			}
+			tok = SearchToken{Text: string(runes[i+1 : end]), Substring: true}
+			i = end + 1
+		} else {
+			end := i
+			for end < len(runes) && !unicode.IsSpace(runes[end]) && runes[end] != '"' {
+				end++
+			}
+			word := runes[i:end]
+			i = end
+			tok = SearchToken{Text: string(word)}
+			switch {
+			case len(word) > 1 && word[len(word)-1] == '*' && allWord(word[:len(word)-1]):
+				tok = SearchToken{Text: string(word[:len(word)-1]), Prefix: true}
+			case !allWord(word):
+				tok.Substring = true
+			}
+		}
+		for j, c := range tok.Text {
+			if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
+				column := start + 1 + utf8.RuneCountInString(tok.Text[:j])
+				if quoted {
+					column++
+				}
+				return SearchQuery{}, searchErrorf(column, "a control or invisible character (%U) cannot be searched for", c)
+			}
+		}
+		if tok.Substring && utf8.RuneCountInString(tok.Text) < MinSubstring {
+			return SearchQuery{}, searchErrorf(start+1, "%q is too short: text with other characters than letters and digits is found as a substring, which needs at least %d characters", tok.Text, MinSubstring)
+		}
+		if len(out.Tokens) == MaxSearchTokens {
+			return SearchQuery{}, searchErrorf(start+1, "at most %d words or quoted texts", MaxSearchTokens)
+		}
+		out.Tokens = append(out.Tokens, tok)
+	}
+	if len(out.Tokens) == 0 {
+		return SearchQuery{}, fmt.Errorf("%w: the query is empty; give a word, a prefix such as deplo*, or a substring such as 10.0.3.7", ErrBadSearch)
+	}
+	return out, nil
+}
+
+func allWord(rs []rune) bool {
+	for _, r := range rs {
+		if !isWordRune(r) {
+			return false
+		}
+	}
+	return len(rs) > 0
+}
+
+// String writes the query back in its own syntax.
+func (q SearchQuery) String() string {
+	parts := make([]string, len(q.Tokens))
+	for i, t := range q.Tokens {
+		switch {
+		case t.Prefix:
+			parts[i] = t.Text + "*"
+		case t.Substring && (strings.ContainsAny(t.Text, " \t") || allWord([]rune(t.Text))):
+			parts[i] = `"` + t.Text + `"`
+		default:
+			parts[i] = t.Text
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// SearchFilter narrows a search like the history's filters; From and To
+// bound when the request was received.
+type SearchFilter struct {
+	Query    SearchQuery
+	Username string
+	Command  string // any stage's command, bundle:command
+	Status   string // the request's
+	Adapter  string
+	Room     string
+	From, To time.Time
+	Limit    int
+	Cursor   string
+}
+
+// Fragment is a piece of a snippet; Match marks what the query found.
+type Fragment struct {
+	Text  string `json:"text"`
+	Match bool   `json:"match,omitempty"`
+}
+
+// SearchHit is one document that matches, with its request's row.
+type SearchHit struct {
+	Position  int64  `json:"position"`
+	RequestID string `json:"request_id"`
+	RunID     string `json:"run_id,omitempty"`
+	Kind      string `json:"kind"`
+	// Line is the output line the match is on (1-based, as in the
+	// transcript's #L anchors); 0 for a request's text or a command.
+	Line       int64         `json:"line,omitempty"`
+	Command    string        `json:"command,omitempty"` // the run's, or the request's commands
+	Username   string        `json:"username,omitempty"`
+	Adapter    string        `json:"adapter"`
+	Room       string        `json:"room"`
+	Status     string        `json:"status"` // the request's
+	Text       string        `json:"text"`   // the request's
+	ReceivedAt sql.NullInt64 `json:"-"`
+	// Snippet is the matching line (cut around the first match when it is
+	// long), in fragments so a page can mark matches without markup.
+	Snippet []Fragment `json:"snippet"`
+}
+
+// Received is when the hit's request was received (zero when unknown).
+func (h SearchHit) Received() time.Time { return timeOf(h.ReceivedAt) }
+
+// SearchPage is one page of hits, newest first; Next is empty on the last.
+type SearchPage struct {
+	Hits []SearchHit `json:"hits"`
+	Next string      `json:"next,omitempty"`
+}
+
+// SearchReader answers searches from the search view, joined with the
+// history view's request rows for the filters.
+type SearchReader struct{ db DB }
+
+// NewSearchReader reads the search view in db.
+func NewSearchReader(db DB) *SearchReader { return &SearchReader{db: db} }
+
+// likePattern is a LIKE pattern finding s anywhere, escaped with '\'.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// ftsString quotes s as an FTS5 string.
+func ftsString(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Search lists the documents matching f.Query, newest first. A query with
+// a term is driven by the word index (FTS5 walks it newest first and stops
+// once a page is full); one of substrings only by the trigram index.
+func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, error) {
+	if len(f.Query.Tokens) == 0 {
+		return SearchPage{}, fmt.Errorf("%w: the query is empty", ErrBadSearch)
+	}
+	var terms, subs []SearchToken
+	for _, t := range f.Query.Tokens {
+		if t.Substring {
+			subs = append(subs, t)
+		} else {
+			terms = append(terms, t)
+		}
+	}
+	w := &whereClause{cols: "r.", pos: "d.position"}
+	var from string
+	if s.db.Dialect == "postgres" {
+		from = " FROM view_search_docs d"
+		if len(terms) > 0 {
+			parts := make([]string, len(terms))
+			for i, t := range terms {
+				// Terms are letters and digits only, so they are safe in
+				// a tsquery's text.
+				parts[i] = strings.ToLower(t.Text)
+				if t.Prefix {
+					parts[i] += ":*"
+				}
+			}
+			w.add("d.words @@ to_tsquery('simple', ?)", strings.Join(parts, " & "))
+		}
+		for _, t := range subs {
+			w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+		}
+	} else {
+		if len(terms) > 0 {
+			parts := make([]string, len(terms))
+			for i, t := range terms {
+				parts[i] = ftsString(t.Text)
+				if t.Prefix {
+					parts[i] += " *"
+				}
+			}
+			from = " FROM view_search_words x JOIN view_search_docs d ON d.position = x.rowid"
+			w.pos = "x.rowid"
+			w.add("view_search_words MATCH ?", strings.Join(parts, " AND "))
+			for _, t := range subs {
+				w.add(`d.body LIKE ? ESCAPE '\'`, likePattern(t.Text))
+			}
+		} else {
+			parts := make([]string, len(subs))
+			for i, t := range subs {
+				parts[i] = ftsString(t.Text)
+			}
+			from = " FROM view_search_trigrams x JOIN view_search_docs d ON d.position = x.rowid"
+			w.pos = "x.rowid"
+			w.add("view_search_trigrams MATCH ?", strings.Join(parts, " AND "))
+		}
+	}
+	from += " JOIN view_history_requests r ON r.request_id = d.request_id LEFT JOIN view_history_runs u ON u.run_id = d.run_id"
+	w.eq("username", f.Username)
+	w.eq("status", f.Status)
+	w.eq("adapter", f.Adapter)
+	w.eq("room", f.Room)
+	if f.Command != "" {
+		// The run's command, or for a request's own text any stage's (as
+		// parsed: a builtin typed bare is its bare name there). Both "?"
+		// are the one parameter.
+		w.add("(u.command = ? OR EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+	}
+	if !f.From.IsZero() {
+		w.add("r.received_at >= ?", f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		w.add("r.received_at < ?", f.To.UnixMicro())
+	}
+	if err := cursorPosition(w, f.Cursor); err != nil {
+		return SearchPage{}, err
+	}
+	limit := pageLimit(f.Limit)
+	query := "SELECT d.position, d.request_id, d.run_id, d.kind, d.line, d.body, COALESCE(u.command, r.commands), r.username, r.adapter, r.room, r.status, r.text, r.received_at" +
+		from + w.String() + fmt.Sprintf(" ORDER BY %s DESC LIMIT %d", w.position(), limit+1)
+	rows, err := s.db.query(ctx, query, w.args...)
+	if err != nil {
+		return SearchPage{}, err
+	}
+	defer rows.Close()
+	var page SearchPage
+	for rows.Next() {
+		var (
+			h    SearchHit
+			body string
+		)
+		if err := rows.Scan(&h.Position, &h.RequestID, &h.RunID, &h.Kind, &h.Line, &body, &h.Command, &h.Username, &h.Adapter, &h.Room, &h.Status, &h.Text, &h.ReceivedAt); err != nil {
+			return SearchPage{}, err
+		}
+		offset, snippet := f.Query.Snippet(body)
+		if h.Kind == SearchKindOutput {
+			h.Line += offset
+		}
+		h.Snippet = snippet
+		page.Hits = append(page.Hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return SearchPage{}, err
+	}
+	if len(page.Hits) > limit {
+		page.Hits = page.Hits[:limit]
+		page.Next = strconv.FormatInt(page.Hits[limit-1].Position, 10)
+	}
+	return page, nil
+}
+
+// snippetWidth is how much of a long line a snippet shows, in bytes.
+const snippetWidth = 240
+
+var wordPattern = regexp.MustCompile(`[\p{L}\p{N}]+`)
+
+// Matches returns the byte ranges of text where the query's tokens match,
+// in order and not overlapping: the same rules the indexes apply (whole
+// words or prefixes for terms, case-insensitive substrings otherwise).
+func (q SearchQuery) Matches(text string) [][2]int { return q.matcher()(text) }
+
+// matcher compiles the query's substrings once, for matching many lines.
+func (q SearchQuery) matcher() func(text string) [][2]int {
+	substrings := make([]*regexp.Regexp, 0, len(q.Tokens))
+	var terms []SearchToken
+	for _, t := range q.Tokens {
+		if t.Substring {
+			substrings = append(substrings, regexp.MustCompile(`(?i)`+regexp.QuoteMeta(t.Text)))
+		} else {
+			terms = append(terms, t)
+		}
+	}
+	return func(text string) [][2]int {
+		var out [][2]int
+		for _, re := range substrings {
+			for _, m := range re.FindAllStringIndex(text, -1) {
+				out = append(out, [2]int{m[0], m[1]})
+			}
+		}
+		if len(terms) > 0 {
+			for _, m := range wordPattern.FindAllStringIndex(text, -1) {
+				word := text[m[0]:m[1]]
+				for _, t := range terms {
+					if strings.EqualFold(word, t.Text) || t.Prefix && len(word) >= len(t.Text) && strings.EqualFold(word[:len(t.Text)], t.Text) {
+						out = append(out, [2]int{m[0], m[1]})
+						break
+					}
+				}
+			}
+		}
+		slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+		// Merged, so fragments never overlap.
+		merged := out[:0]
+		for _, m := range out {
+			if n := len(merged); n > 0 && m[0] <= merged[n-1][1] {
+				merged[n-1][1] = max(merged[n-1][1], m[1])
+				continue
+			}
+			merged = append(merged, m)
+		}
+		return merged
+	}
+}
+
+// Snippet finds the first line of body that matches and returns its
+// offset in lines and the line in fragments, cut to about snippetWidth
+// bytes around its first match. A body with no match (the index and this
+// reading of it differ, as for a word the databases split otherwise)
+// shows its first line.
+func (q SearchQuery) Snippet(body string) (int64, []Fragment) {
+	lines := strings.Split(body, "\n")
+	match := q.matcher()
+	at, matches := 0, [][2]int(nil)
+	for i, line := range lines {
+		if m := match(line); len(m) > 0 {
+			at, matches = i, m
+			break
+		}
+	}
+	line := strings.TrimRight(lines[at], "\r")
+	start, end := 0, len(line)
+	if len(line) > snippetWidth {
+		first := 0
+		if len(matches) > 0 {
+			first = matches[0][0]
+		}
+		start = max(0, first-snippetWidth/3)
+		end = min(len(line), start+snippetWidth)
+		for start > 0 && !utf8.RuneStart(line[start]) {
+			start--
+		}
+		for end < len(line) && !utf8.RuneStart(line[end]) {
+			end++
+		}
+	}
+	var out []Fragment
+	if start > 0 {
+		out = append(out, Fragment{Text: "…"})
+	}
+	pos := start
+	for _, m := range matches {
+		a, b := max(m[0], start), min(m[1], end)
+		if a >= b {
+			continue
+		}
+		if a > pos {
+			out = append(out, Fragment{Text: line[pos:a]})
+		}
+		out = append(out, Fragment{Text: line[a:b], Match: true})
+		pos = b
+	}
+	if pos < end {
+		out = append(out, Fragment{Text: line[pos:end]})
+	}
+	if end < len(line) {
+		out = append(out, Fragment{Text: "…"})
+	}
+	return int64(at), out
+}

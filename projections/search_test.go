@@ -1,0 +1,226 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/projections"
+)
+
+// searchFixture records two requests, each with one run, and projects them
+// with the history (the search reads the history's rows for its filters).
+func searchFixture(t *testing.T, src projections.Source) *projections.SearchReader {
+	t.Helper()
+	request := func(id, user, text, command string) {
+		appendTo(t, src, dispatch.Stream(id),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: id, Room: "ops", ChatUser: user, Text: text},
+			dispatch.IdentityResolved{User: "u-" + user, Username: user},
+			dispatch.PipelineParsed{Stages: json.RawMessage(`[{"command":"` + command + `"}]`), Redirects: json.RawMessage("[]")})
+	}
+	request("q1", "alice", "netcheck 10.0.3.7 --verbose", "ops:netcheck")
+	appendTo(t, src, run.Stream("r1"),
+		run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "netcheck", Args: []string{"10.0.3.7", "--verbose"}},
+		run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("checking routes\npinging 10.0.")},
+		// seq 2 is recorded before seq 1: lines count in seq order.
+		run.OutputChunk{Seq: 2, Stream: run.Stdout, Bytes: []byte("all Deployments healthy\ntrailing words")},
+		run.OutputChunk{Seq: 1, Stream: run.Stderr, Bytes: []byte("3.7 unreachable\n")},
+		run.OutputChunk{Seq: 1, Stream: run.Stderr, Bytes: []byte("a redelivery is not indexed\n")},
+		run.RunFailed{Reason: "exit status 1"})
+	request("q2", "bob", "deploy api", "ops:deploy")
+	appendTo(t, src, run.Stream("r2"),
+		run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "deploy", Args: []string{"api"}},
+		run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("deployed api to 10.0.3.70\x00\xff\n")},
+		run.RunSucceeded{})
+	catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+	return projections.NewSearchReader(projections.DBOf(src))
+}
+
+func hitString(h projections.SearchHit) string {
+	var b strings.Builder
+	for _, f := range h.Snippet {
+		if f.Match {
+			b.WriteString("[" + f.Text + "]")
+		} else {
+			b.WriteString(f.Text)
+		}
+	}
+	return fmt.Sprintf("%s/%s %s L%d: %s", h.RequestID, h.RunID, h.Kind, h.Line, b.String())
+}
+
+func TestSearchFindsTermsAndSubstringsInTextArgumentsAndOutput(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		reader := searchFixture(t, src)
+		search := func(t *testing.T, q string, f projections.SearchFilter) []string {
+			t.Helper()
+			query, err := projections.ParseSearchQuery(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Query = query
+			page, err := reader.Search(ctx, f)
+			if err != nil {
+				t.Fatalf("search %q: %v", q, err)
+			}
+			var out []string
+			for _, h := range page.Hits {
+				out = append(out, hitString(h))
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name, query string
+			filter      projections.SearchFilter
+			want        []string
+		}{
+			{"a substring is found in output, arguments and text, newest first; a line split across chunks is whole", "10.0.3.7", projections.SearchFilter{}, []string{
+				"q2/r2 output L1: deployed api to [10.0.3.7]0\uFFFD\uFFFD",
+				"q1/r1 output L2: pinging [10.0.3.7] unreachable",
+				"q1/r1 command L0: ops:netcheck [10.0.3.7] --verbose",
+				"q1/ request L0: netcheck [10.0.3.7] --verbose",
+			}},
+			{"a term is a whole word, in any case, on the line it is on", "deployments", projections.SearchFilter{}, []string{
+				"q1/r1 output L3: all [Deployments] healthy",
+			}},
+			{"a prefix matches the words it begins", "deploy*", projections.SearchFilter{}, []string{
+				"q2/r2 output L1: [deployed] api to 10.0.3.70\uFFFD\uFFFD",
+				"q2/r2 command L0: ops:[deploy] api",
+				"q2/ request L0: [deploy] api",
+				"q1/r1 output L3: all [Deployments] healthy",
+			}},
+			{"every token must match", `api "to 10.0"`, projections.SearchFilter{}, []string{
+				"q2/r2 output L1: deployed [api] [to 10.0].3.70\uFFFD\uFFFD",
+			}},
+			{"the output left without a newline is indexed when the run ends", "trailing", projections.SearchFilter{}, []string{
+				"q1/r1 output L4: [trailing] words",
+			}},
+			{"a redelivered chunk is not indexed", "redelivery", projections.SearchFilter{}, nil},
+			{"the user filter", "10.0.3.7", projections.SearchFilter{Username: "bob"}, []string{
+				"q2/r2 output L1: deployed api to [10.0.3.7]0\uFFFD\uFFFD",
+			}},
+			{"the command filter", "10.0.3.7", projections.SearchFilter{Command: "ops:netcheck", Limit: 2}, []string{
+				"q1/r1 output L2: pinging [10.0.3.7] unreachable",
+				"q1/r1 command L0: ops:netcheck [10.0.3.7] --verbose",
+			}},
+			{"the status filter", "api", projections.SearchFilter{Status: projections.RequestFailed}, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got := search(t, tc.query, tc.filter)
+				if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+					t.Fatalf("search %q:\n%s\nwant:\n%s", tc.query, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+				}
+			})
+		}
+		t.Run("a rebuild empties the full-text indexes with the documents", func(t *testing.T) {
+			runner, err := projections.NewRunner(src, projections.Config{}, projections.NewHistory(), projections.NewSearch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runner.Rebuild(ctx, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if src.Dialect() == "sqlite" {
+				// Each full-text index matches its documents exactly.
+				for _, fts := range []string{"view_search_words", "view_search_trigrams"} {
+					if _, err := src.DB().ExecContext(ctx, "INSERT INTO "+fts+" ("+fts+", rank) VALUES ('integrity-check', 1)"); err != nil {
+						t.Fatalf("%s after a rebuild: %v", fts, err)
+					}
+				}
+			}
+			got := search(t, "deploy*", projections.SearchFilter{})
+			if len(got) != 4 || got[0] != "q2/r2 output L1: [deployed] api to 10.0.3.70\uFFFD\uFFFD" {
+				t.Fatalf("after a rebuild: %v", got)
+			}
+		})
+		t.Run("pages follow the cursor", func(t *testing.T) {
+			query, _ := projections.ParseSearchQuery("10.0.3.7")
+			first, err := reader.Search(ctx, projections.SearchFilter{Query: query, Limit: 3})
+			if err != nil || len(first.Hits) != 3 || first.Next == "" {
+				t.Fatalf("first page %+v, %v", first, err)
+			}
+			second, err := reader.Search(ctx, projections.SearchFilter{Query: query, Limit: 3, Cursor: first.Next})
+			if err != nil || len(second.Hits) != 1 || second.Next != "" || second.Hits[0].Kind != projections.SearchKindRequest {
+				t.Fatalf("second page %+v, %v", second, err)
+			}
+			if _, err := reader.Search(ctx, projections.SearchFilter{Query: query, Cursor: "x"}); !errors.Is(err, projections.ErrBadCursor) {
+				t.Fatalf("a bad cursor: %v", err)
+			}
+		})
+	})
+}
+
+func TestParseSearchQuerySaysWhatIsWrongAndWhere(t *testing.T) {
+	for _, tc := range []struct{ query, want string }{
+		{"", "the query is empty"},
+		{"   ", "the query is empty"},
+		{`ok "open`, `column 4: the quote is never closed`},
+		{"a.", `column 1: "a." is too short`},
+		{`x "a	b"`, "column 5: a control or invisible character (U+0009)"},
+		{`x "a"`, `column 3: "a" is too short`},
+		{"a\u202eb", "column 2: a control or invisible character (U+202E)"},
+		{"a b c d e f g h i", "column 17: at most 8 words"},
+		{strings.Repeat("a", 300), "the query is 300 bytes"},
+		{"\xff", "not valid UTF-8"},
+	} {
+		_, err := projections.ParseSearchQuery(tc.query)
+		if !errors.Is(err, projections.ErrBadSearch) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseSearchQuery(%q) = %v, want an error with %q", tc.query, err, tc.want)
+		}
+	}
+	q, err := projections.ParseSearchQuery(`Error deplo* 10.0.3.7 "exit status"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []projections.SearchToken{{Text: "Error"}, {Text: "deplo", Prefix: true}, {Text: "10.0.3.7", Substring: true}, {Text: "exit status", Substring: true}}
+	if fmt.Sprint(q.Tokens) != fmt.Sprint(want) {
+		t.Fatalf("tokens %v, want %v", q.Tokens, want)
+	}
+	if q.String() != `Error deplo* 10.0.3.7 "exit status"` {
+		t.Fatalf("String() = %q", q.String())
+	}
+}
+
+// FuzzParseSearchQuery: any input parses or is refused as ErrBadSearch;
+// a parsed query reads back to itself, and its snippets of any text are
+// pieces of that text, in order.
+func FuzzParseSearchQuery(f *testing.F) {
+	for _, seed := range []string{"10.0.3.7", `deploy* "exit status" api`, `"unclosed`, "a\u202eb", "ü*", "**", `""`, "x y z"} {
+		f.Add(seed, "deployed api to 10.0.3.7\nexit status 1")
+	}
+	f.Fuzz(func(t *testing.T, query, text string) {
+		q, err := projections.ParseSearchQuery(query)
+		if err != nil {
+			if !errors.Is(err, projections.ErrBadSearch) {
+				t.Fatalf("ParseSearchQuery(%q) = %v, not ErrBadSearch", query, err)
+			}
+			return
+		}
+		again, err := projections.ParseSearchQuery(q.String())
+		if err != nil || fmt.Sprint(again.Tokens) != fmt.Sprint(q.Tokens) {
+			t.Fatalf("%q reads back as %q: %v, %v", query, q.String(), again.Tokens, err)
+		}
+		line, fragments := q.Snippet(text)
+		var joined strings.Builder
+		for _, fr := range fragments {
+			if fr.Text != "…" {
+				joined.WriteString(fr.Text)
+			}
+		}
+		lines := strings.Split(text, "\n")
+		if line < 0 || int(line) >= len(lines) || !strings.Contains(lines[line], joined.String()) {
+			t.Fatalf("snippet %q is not in line %d of %q", joined.String(), line, text)
+		}
+		if utf8.ValidString(text) && !utf8.ValidString(joined.String()) {
+			t.Fatalf("snippet %q cuts a character", joined.String())
+		}
+	})
+}
