@@ -34,8 +34,8 @@ func (a *admin) sourceSpecs() []dispatch.Builtin {
 	var out []dispatch.Builtin
 	for _, s := range []struct {
 		name, description, usage, rule string
-		options                      []string
-		run                          func(*adminCall) (run.Result, error)
+		options                        []string
+		run                            func(*adminCall) (run.Result, error)
 	}{
 		{"trigger", "Creates, switches, deletes and lists triggers: POST /v1/triggers/NAME runs a pipeline as a user.", triggerUsage,
 			"when command is logbook:trigger must have logbook:manage_triggers", triggerValueOptions, a.trigger},
