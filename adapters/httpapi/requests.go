@@ -69,6 +69,10 @@ type API struct {
 	Secrets SecretWriter
 	// Exports reports the export stream's destinations (nil: 501).
 	Exports ExportStatusReader
+	// Triggers serves trigger calls and secrets; Sources the trigger and
+	// schedule lists (nil: 501).
+	Triggers TriggerStore
+	Sources  SourcesReader
 
 	verifier verifier
 	heads    headCache

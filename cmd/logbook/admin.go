@@ -57,7 +57,7 @@ func init() {
 // adminValueOptions are the builtins' options that take a value. The
 // builtins declare no options, so the chat text must say --name=VALUE;
 // the CLI also accepts the usual --name VALUE and joins the two.
-var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group"}
+var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group", "pipeline", "as", "timeout", "provider", "hmac-header", "name", "tz", "missed"}
 
 // adminNewCmd mirrors one builtin. Its arguments pass through unparsed
 // (flags included), so the CLI and chat accept the same words.
