@@ -68,12 +68,6 @@ func (t *Triggers) Secret(ctx context.Context, name string, tr trigger.Trigger) 
 // it, and deletes the older values; a version not recorded is deleted
 // again.
 func (t *Triggers) SetSecret(ctx context.Context, actor, name, value string) (int, error) {
-	if t.Vault == nil {
-		return 0, bundleconfig.ErrNoVault
-	}
-	if len(value) < 16 || len(value) > 4096 {
-		return 0, fmt.Errorf("the secret is %d bytes long; expected 16 to 4096", len(value))
-	}
 	for attempt := 0; ; attempt++ {
 		tr, version, err := t.Load(ctx, name)
 		if err != nil {
@@ -81,6 +75,12 @@ func (t *Triggers) SetSecret(ctx context.Context, actor, name, value string) (in
 		}
 		if !tr.Exists() {
 			return 0, fmt.Errorf("%w: %s", trigger.ErrNotFound, name)
+		}
+		if t.Vault == nil {
+			return 0, bundleconfig.ErrNoVault
+		}
+		if len(value) < 16 || len(value) > 4096 {
+			return 0, fmt.Errorf("the secret is %d bytes long; expected 16 to 4096", len(value))
 		}
 		events, err := trigger.Decide(tr, trigger.SetSecret{By: actor})
 		if err != nil {

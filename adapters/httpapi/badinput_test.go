@@ -35,6 +35,7 @@ var validBody = map[string]string{
 	"/v1/secrets/rotate-key":     `{}`,
 	"/v1/approvals/{id}/approve": `{"reason": "fine"}`,
 	"/v1/approvals/{id}/reject":  `{"reason": "not now"}`,
+	"/v1/triggers/{name}/secret": `{"value": "0123456789abcdef-secret"}`,
 }
 
 func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {

@@ -55,6 +55,7 @@ type TriggerAnswer struct {
 	Status    string          `json:"status,omitempty"` // completed, failed, denied, rejected, unknown_user
 	Output    json.RawMessage `json:"output,omitempty"`
 	Text      string          `json:"text,omitempty"`
+	Error     string          `json:"error,omitempty"` // why it did not complete
 }
 
 // SecretBody is PUT /v1/triggers/{name}/secret.
@@ -90,30 +91,37 @@ func triggerRoutes() []Route {
 				okJSON(TriggerAnswer{}, "The pipeline completed with output."),
 				{Status: 202, Description: "The trigger's timeout passed first; the run goes on. The request id to look it up by.", JSON: TriggerAnswer{}},
 				{Status: 204, Description: "The pipeline completed with no output."},
+				errorResponse(400, "A signed call without a delivery id, or a body that says it is JSON and does not parse."),
 				errorResponse(401, "The token or the signature is missing or wrong (or the trigger's secret is not set)."),
-				errorResponse(403, "The pipeline is denied to the trigger's user."),
+				{Status: 403, Description: "The pipeline is denied to the trigger's user; error says why.", JSON: TriggerAnswer{}},
 				errorResponse(404, "There is no trigger of that name."),
 				errorResponse(409, "A replay: this delivery id was received before."),
 				errorResponse(413, "The body is over 512 KiB."),
-				errorResponse(422, "The command aborted."),
+				{Status: 422, Description: "The command aborted; its output, if any, and why.", JSON: TriggerAnswer{}},
 				errorResponse(423, "The trigger is disabled."),
-				errorResponse(500, "The pipeline failed, or does not parse."),
+				{Status: 500, Description: "The pipeline failed, or does not parse; error says why.", JSON: TriggerAnswer{}},
 			},
 			open: func(a *API) http.HandlerFunc { return a.callTrigger }},
 		{Method: "GET", Path: "/v1/triggers", Permission: "logbook:manage_triggers", Summary: "List the triggers (never their tokens or secrets).",
-			Responses: []Response{okJSON(TriggerList{}, "Every trigger, by name."), forbidden, notServing},
+			Responses: []Response{okJSON(TriggerList{}, "Every trigger, by name."), badParams, forbidden, notServing},
 			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listTriggers }},
 		{Method: "POST", Path: "/v1/triggers/{name}/secret", Permission: "logbook:manage_triggers", Summary: "Set a trigger's HMAC secret (kept encrypted; the log records its version only).",
 			PathParams: []Param{nameParam}, Body: SecretBody{},
 			Responses: []Response{okJSON(SecretAnswer{}, "Set; the version in force."), badBody, forbidden, notFound, tooLarge, notServing},
 			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.setTriggerSecret }},
 		{Method: "GET", Path: "/v1/schedules", Permission: "logbook:manage_schedules", Summary: "List the schedules, with each one's last tick.",
-			Responses: []Response{okJSON(ScheduleList{}, "Every schedule, by name."), forbidden, notServing},
+			Responses: []Response{okJSON(ScheduleList{}, "Every schedule, by name."), badParams, forbidden, notServing},
 			v1:        func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listSchedules }},
 	}
 }
 
-func (a *API) holds(w http.ResponseWriter, user access.UserInfo, permission string) bool {
+// holds checks the route's query (it takes none) and the permission,
+// before anything is looked up.
+func (a *API) holds(w http.ResponseWriter, r *http.Request, user access.UserInfo, permission string) bool {
+	if err := onlyParams(r.URL.Query(), nil); err != nil {
+		writeParamError(w, err)
+		return false
+	}
 	if slices.Contains(a.Users.PermissionsOf(user.ID), permission) {
 		return true
 	}
@@ -122,7 +130,7 @@ func (a *API) holds(w http.ResponseWriter, user access.UserInfo, permission stri
 }
 
 func (a *API) listTriggers(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
-	if !a.holds(w, user, "logbook:manage_triggers") {
+	if !a.holds(w, r, user, "logbook:manage_triggers") {
 		return
 	}
 	if a.Sources == nil {
@@ -138,7 +146,7 @@ func (a *API) listTriggers(w http.ResponseWriter, r *http.Request, user access.U
 }
 
 func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
-	if !a.holds(w, user, "logbook:manage_schedules") {
+	if !a.holds(w, r, user, "logbook:manage_schedules") {
 		return
 	}
 	if a.Sources == nil {
@@ -154,7 +162,7 @@ func (a *API) listSchedules(w http.ResponseWriter, r *http.Request, user access.
 }
 
 func (a *API) setTriggerSecret(w http.ResponseWriter, r *http.Request, user access.UserInfo) {
-	if !a.holds(w, user, "logbook:manage_triggers") {
+	if !a.holds(w, r, user, "logbook:manage_triggers") {
 		return
 	}
 	if a.Triggers == nil {
@@ -298,7 +306,7 @@ func (a *API) callTrigger(w http.ResponseWriter, r *http.Request) {
 func writeTriggerReply(w http.ResponseWriter, id string, reply dispatch.Reply) {
 	answer := TriggerAnswer{RequestID: id, Output: reply.Value, Text: reply.Text}
 	if p := reply.Problem; p != nil {
-		answer.Status = string(p.Status)
+		answer.Status, answer.Error = string(p.Status), p.Message
 		status := http.StatusInternalServerError
 		switch {
 		case p.Status == dispatch.StatusDenied || p.Status == dispatch.StatusUnknown:

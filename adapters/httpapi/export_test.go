@@ -1,0 +1,4 @@
+package httpapi
+
+// WriteTriggerReply is writeTriggerReply, for the status mapping's tests.
+var WriteTriggerReply = writeTriggerReply
