@@ -280,7 +280,7 @@ func Routes() []Route {
 			Description: "The destinations LOGBOOK_EXPORT lists, and any cursor stored for one it no longer lists (configured false). lag_seconds is the age of the oldest event the destination has not acknowledged.",
 			Responses:   []Response{okJSON(ExportStatusAnswer{}, "The destinations, by name."), badParams, forbidden, notServing},
 			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.exportStatus }},
-	}, triggerRoutes()...)
+	}, append(triggerRoutes(), manageRoutes()...)...)
 }
 
 // Pattern is the route's ServeMux pattern.

@@ -18,6 +18,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/trigger"
+	"github.com/logbookhq/logbook/internal/testenv"
 	"github.com/logbookhq/logbook/projections"
 )
 
@@ -281,4 +282,62 @@ func TestTriggerAnswersByHowTheRequestEnded(t *testing.T) {
 			t.Errorf("%s: %d, want %d", c.name, w.Code, c.want)
 		}
 	}
+}
+
+func TestTriggersAndSchedulesAreManagedThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t)
+	post := func(path string, body any) (int, httpapi.ManageAnswer) {
+		t.Helper()
+		status, _, out := p.do(t, http.MethodPost, path, p.adminToken, mustMarshal(t, body))
+		var answer httpapi.ManageAnswer
+		_ = json.Unmarshal(out, &answer)
+		return status, answer
+	}
+	const secret = "an-api-given-webhook-secret"
+	status, created := post("/v1/triggers", httpapi.TriggerCreateBody{Name: "gh", Pipeline: "echo $body.ref", HMACSecret: secret})
+	if status != http.StatusOK || created.SecretVersion != 1 || strings.Contains(created.Reply.Text, secret) {
+		t.Fatalf("create: %d %+v", status, created)
+	}
+	if status, answer := post("/v1/triggers", httpapi.TriggerCreateBody{Name: "gh", Pipeline: "echo"}); status != http.StatusUnprocessableEntity || !strings.Contains(answer.Reply.Text, "exists") {
+		t.Fatalf("create again: %d %+v", status, answer)
+	}
+	body := []byte(`{"ref": "v1.2.3"}`)
+	signed := map[string]string{"X-Hub-Signature-256": trigger.Sign([]byte(secret), body), "X-GitHub-Delivery": "api-1"}
+	if status, out := call(t, p, "gh", body, signed); status != http.StatusOK || !strings.Contains(string(out), "v1.2.3") {
+		t.Fatalf("calling it: %d %s", status, out)
+	}
+	if status, _ := post("/v1/triggers/gh/disable", httpapi.EmptyBody{}); status != http.StatusOK {
+		t.Fatalf("disable: %d", status)
+	}
+	signed["X-GitHub-Delivery"] = "api-2"
+	if status, _ := call(t, p, "gh", body, signed); status != http.StatusLocked {
+		t.Fatalf("a disabled trigger answered %d", status)
+	}
+	if status, _ := post("/v1/triggers/none/enable", httpapi.EmptyBody{}); status != http.StatusNotFound {
+		t.Fatalf("enabling a missing trigger: %d", status)
+	}
+
+	status, answer := post("/v1/schedules", httpapi.ScheduleAddBody{Spec: "0 9 * * 1-5", Pipeline: "echo standup", Name: "standup", TZ: "Europe/Berlin", Missed: "run-once"})
+	if status != http.StatusOK || !strings.Contains(answer.Reply.Text, "Next tick") {
+		t.Fatalf("add: %d %+v", status, answer)
+	}
+	if status, answer := post("/v1/schedules", httpapi.ScheduleAddBody{Spec: "every 1s", Pipeline: "echo"}); status != http.StatusUnprocessableEntity || !strings.Contains(answer.Reply.Text, "shortest interval") {
+		t.Fatalf("a bad spec: %d %+v", status, answer)
+	}
+	if status, _ := post("/v1/schedules/standup/pause", httpapi.EmptyBody{}); status != http.StatusOK {
+		t.Fatalf("pause: %d", status)
+	}
+	testenv.Eventually(t, "the lists to show the trigger disabled and the schedule paused", func() bool {
+		triggers := getJSON[httpapi.TriggerList](t, p, "/v1/triggers", p.adminToken)
+		schedules := getJSON[httpapi.ScheduleList](t, p, "/v1/schedules", p.adminToken)
+		return len(triggers.Triggers) == 1 && !triggers.Triggers[0].Enabled && triggers.Triggers[0].SecretVersion == 1 &&
+			len(schedules.Schedules) == 1 && schedules.Schedules[0].Paused && schedules.Schedules[0].Owner == "admin" && schedules.Schedules[0].Missed == "run-once"
+	})
+	if status, _, out := p.do(t, http.MethodDelete, "/v1/schedules/standup", p.adminToken, nil); status != http.StatusOK {
+		t.Fatalf("delete: %d %s", status, out)
+	}
+	testenv.Eventually(t, "the deleted schedule to leave the list", func() bool {
+		return len(getJSON[httpapi.ScheduleList](t, p, "/v1/schedules", p.adminToken).Schedules) == 0
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/pipeline"
 )
 
 // The administration commands mirror the chat builtins: each sends the
@@ -174,21 +175,11 @@ func adminCommandText(name string, args []string) string {
 	return strings.Join(words, " ")
 }
 
-var (
-	adminOptionName = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9_-]*$`)
-	adminBareWord   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:@/+-]*$`)
-)
+var adminOptionName = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9_-]*$`)
 
-// adminQuote writes s as one pipeline word whose value is the text s: bare
-// when it is a plain word that reads as text, else double-quoted with \,
-// " and $ escaped (so no ${...} interpolates).
-func adminQuote(s string) string {
-	if adminBareWord.MatchString(s) && s != "true" && s != "false" {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`)
-	return `"` + r.Replace(s) + `"`
-}
+// adminQuote writes s as one pipeline word whose value is the text s
+// (pipeline.QuoteWord).
+func adminQuote(s string) string { return pipeline.QuoteWord(s) }
 
 // adminSend issues text as a request and prints the reply as rendered.
 func adminSend(cmd *cobra.Command, text string) error { return adminSendAs(cmd, text, false) }
