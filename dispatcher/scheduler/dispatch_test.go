@@ -34,7 +34,10 @@ func startDispatcher(t *testing.T, store eventstore.Store, checkpoints dispatche
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{}, nil)
+	// The bot may post anywhere on irc: the chat provider is not what
+	// these tests are about.
+	canPost := func(adapter string, _ dispatch.Destination) bool { return adapter == "irc" }
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...), dispatch.Settings{}, canPost)
 	b, err := executor.NewBuiltinExecutor(executor.BuiltinConfig{Store: store, Builtins: facts.Builtins(), Facts: facts, Recorded: facts.ApplyRecorded})
 	if err != nil {
 		t.Fatal(err)
@@ -118,5 +121,104 @@ func TestRevokingTheOwnersPermissionStopsTheSchedulesRuns(t *testing.T) {
 	first, _ := domain.Decode(events[0])
 	if rec := first.(dispatch.RequestReceived); rec.Source != "report" || rec.ChatUser != "admin" || rec.Adapter != "schedule" {
 		t.Fatalf("recorded %+v", rec)
+	}
+}
+
+// fromIRC sends text as the admin typed it in #ops on irc (their handle
+// linked as "root") and returns the reply.
+func fromIRC(t *testing.T, s eventstore.Store, d *dispatcher.Dispatcher, messageID, text string) dispatch.Reply {
+	t.Helper()
+	in := dispatch.RequestReceived{Adapter: "irc", MessageID: messageID, Room: "ops", ChatUser: "root", Text: text}
+	wait := d.WaitForReply(t.Context(), in.ID())
+	if _, err := d.Receive(context.Background(), in, "irc"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reply := <-wait:
+		return reply
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no reply to %q", text)
+		return dispatch.Reply{}
+	}
+}
+
+func linkAdminOnIRC(t *testing.T, s eventstore.Store) {
+	t.Helper()
+	events, err := s.ReadAll(context.Background(), 1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if p, _ := domain.Decode(e); p != nil {
+			if u, ok := p.(access.UserCreated); ok && u.Username == "admin" {
+				link, _ := domain.Encode(access.ChatHandleLinked{User: u.User, Provider: "irc", Handle: "root"}, domain.Metadata{Actor: "admin"})
+				if _, err := s.Append(context.Background(), access.UserStream(u.User), eventstore.Any, link); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no admin user")
+}
+
+func loadSchedule(t *testing.T, s eventstore.Store, name string) schedule.Schedule {
+	t.Helper()
+	events, err := s.ReadStream(context.Background(), schedule.Stream(name), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads []domain.Payload
+	for _, e := range events {
+		p, err := domain.Decode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads = append(payloads, p)
+	}
+	return schedule.Fold(payloads)
+}
+
+func TestAScheduleAddedInChatPostsWhereItWasAddedAndRunsAsItsOwner(t *testing.T) {
+	s := openStore(t)
+	d := startDispatcher(t, s, dispatcher.SQLCheckpoints{DB: s.WriteDB(), Rebind: sqlstore.RebindQuestion})
+	linkAdminOnIRC(t, s)
+
+	reply := fromIRC(t, s, d, "m1", `schedule add "every 5m" 'echo hourly news' --name news`)
+	if reply.Failed || !strings.Contains(reply.Text, "posted on irc to ops") {
+		t.Fatalf("adding: %s", reply.Text)
+	}
+	added := loadSchedule(t, s, "news").Config()
+	if added.Provider != "irc" || added.Room != "ops" || added.Owner != "admin" || added.Missed != schedule.MissedSkip {
+		t.Fatalf("recorded %+v", added)
+	}
+	// The request's own redirect is the schedule's: its output goes there.
+	reply = fromIRC(t, s, d, "m2", `schedule add "every 5m" 'echo deployed' --name deploys --tz Europe/Berlin > #deploys`)
+	if reply.Failed {
+		t.Fatalf("adding with a redirect: %s", reply.Text)
+	}
+	if got := loadSchedule(t, s, "deploys").Config(); got.Pipeline != "echo deployed > #deploys" || got.TZ != "Europe/Berlin" {
+		t.Fatalf("recorded %+v", got)
+	}
+	// A secret never goes in a command.
+	if reply := fromIRC(t, s, d, "m3", `trigger create hook --pipeline 'echo' --hmac-secret=hunter2hunter2`); !reply.Failed || !strings.Contains(reply.Text, "standard input") {
+		t.Fatalf("a secret in chat: %s", reply.Text)
+	}
+
+	// The news schedule's tick runs as admin and answers in #ops on irc.
+	r := newRunner(t, s, d)
+	anchor := added.Anchor
+	in := dispatch.RequestReceived{Adapter: dispatch.ScheduleAdapter, MessageID: schedule.TickMessageID(added.ID, anchor.Add(5*time.Minute)), Sender: schedule.Sender("news")}
+	wait := d.WaitForReply(t.Context(), in.ID())
+	if err := r.Step(context.Background(), anchor.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reply := <-wait:
+		if reply.Adapter != "irc" || len(reply.To) != 1 || reply.To[0].Name != "ops" || reply.Text != "hourly news" {
+			t.Fatalf("the tick's reply %+v", reply)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tick was not answered")
 	}
 }

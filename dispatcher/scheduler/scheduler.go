@@ -55,6 +55,10 @@ type Config struct {
 	// MaxWait bounds a wait between steps (1 minute), so a clock that
 	// jumps is caught up with.
 	MaxWait time.Duration
+	// Spacing is how long the runner lets appends gather after one wakes
+	// it (100ms), so a busy log costs it one read per spacing, not one
+	// per commit. A schedule's ticks are 5 seconds apart at least.
+	Spacing time.Duration
 	Logger  zerolog.Logger
 }
 
@@ -91,6 +95,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = time.Minute
 	}
+	if cfg.Spacing <= 0 {
+		cfg.Spacing = 100 * time.Millisecond
+	}
 	return &Runner{cfg: cfg, schedules: map[string]*entry{}}, nil
 }
 
@@ -114,6 +121,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed: // a schedule may have been added, paused or deleted
+			gather := time.NewTimer(r.cfg.Spacing)
+			select {
+			case <-ctx.Done():
+				gather.Stop()
+				return nil
+			case <-gather.C:
+			}
 		case <-r.cfg.Clock.After(wait):
 		}
 		changed = r.cfg.Store.Changed()

@@ -273,8 +273,14 @@ func validate(a Added) error {
 	if strings.TrimSpace(a.Pipeline) == "" {
 		return fmt.Errorf("%w: schedule %s has no pipeline", ErrInvalid, a.Name)
 	}
-	if _, err := pipeline.Parse(a.Pipeline); err != nil {
+	parsed, err := pipeline.Parse(a.Pipeline)
+	if err != nil {
 		return fmt.Errorf("%w: schedule %s: the pipeline does not parse: %v", ErrInvalid, a.Name, err)
+	}
+	for _, rd := range parsed.Redirects {
+		if rd.PostsToChat() && a.Provider == "" {
+			return fmt.Errorf("%w: schedule %s posts to %s (column %d); name the chat provider it is on with --provider", ErrInvalid, a.Name, rd.Target, rd.Column)
+		}
 	}
 	if err := access.ValidateUsername(a.Owner); err != nil {
 		return fmt.Errorf("%w: schedule %s: owner: %v", ErrInvalid, a.Name, err)

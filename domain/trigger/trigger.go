@@ -8,9 +8,7 @@
 package trigger
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -233,8 +231,14 @@ func Validate(c Created) error {
 	if strings.TrimSpace(c.Pipeline) == "" {
 		return fmt.Errorf("%w: trigger %s has no pipeline; give one with --pipeline 'echo hi'", ErrInvalid, c.Name)
 	}
-	if _, err := pipeline.Parse(c.Pipeline); err != nil {
+	parsed, err := pipeline.Parse(c.Pipeline)
+	if err != nil {
 		return fmt.Errorf("%w: trigger %s: the pipeline does not parse: %v", ErrInvalid, c.Name, err)
+	}
+	for _, rd := range parsed.Redirects {
+		if rd.PostsToChat() && c.Provider == "" {
+			return fmt.Errorf("%w: trigger %s posts to %s (column %d); name the chat provider it is on with --provider", ErrInvalid, c.Name, rd.Target, rd.Column)
+		}
 	}
 	if err := access.ValidateUsername(c.As); err != nil {
 		return fmt.Errorf("%w: trigger %s: --as: %v", ErrInvalid, c.Name, err)
@@ -268,17 +272,11 @@ func validHeaderName(h string) bool {
 	return true
 }
 
-// HashToken is how a trigger's token is kept: its SHA-256, hex.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // TokenMatches compares a presented token with the kept hash in constant
 // time.
 func (t Trigger) TokenMatches(token string) bool {
 	want := t.created.TokenSHA256
-	got := HashToken(token)
+	got := access.HashToken(token)
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 

@@ -3,14 +3,16 @@ package trigger_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/trigger"
 )
 
 func TestDecider(t *testing.T) {
-	base := trigger.Created{Name: "deploy", Pipeline: "echo hi", As: "alice", TimeoutMS: 30000, TokenSHA256: trigger.HashToken("t"), By: "alice"}
+	base := trigger.Created{Name: "deploy", Pipeline: "echo hi", As: "alice", TimeoutMS: 30000, TokenSHA256: access.HashToken("t"), By: "alice"}
 	hmacOnly := base
 	hmacOnly.TokenSHA256, hmacOnly.RequireHMAC = "", true
 	hmacWant := hmacOnly
@@ -80,13 +82,34 @@ func TestSignatures(t *testing.T) {
 func FuzzVerifySignature(f *testing.F) {
 	f.Add([]byte("k"), []byte("body"), "sha256=00")
 	f.Add([]byte("k"), []byte(""), "")
+	f.Add([]byte("s3cret"), []byte(`{"a":1}`), trigger.Sign([]byte("s3cret"), []byte(`{"a":1}`)))
 	f.Fuzz(func(t *testing.T, secret, body []byte, value string) {
-		err := trigger.VerifySignature(secret, body, value)
-		if err == nil && value != trigger.Sign(secret, body) && "sha256="+value != trigger.Sign(secret, body) {
-			// Whitespace around a right value is accepted; anything else must not be.
-			if trigger.VerifySignature(secret, body, trigger.Sign(secret, body)) != nil {
-				t.Fatal("the right signature is refused")
+		// The right signature is always accepted, bare or with its prefix.
+		right := trigger.Sign(secret, body)
+		if err := trigger.VerifySignature(secret, body, right); err != nil {
+			t.Fatalf("the right signature is refused: %v", err)
+		}
+		if err := trigger.VerifySignature(secret, body, strings.TrimPrefix(right, "sha256=")); err != nil {
+			t.Fatalf("the bare right signature is refused: %v", err)
+		}
+		// Any value accepted is the right signature, written one of the
+		// ways that names it.
+		if trigger.VerifySignature(secret, body, value) == nil {
+			v := strings.ToLower(strings.TrimSpace(value))
+			if v != right && "sha256="+v != right {
+				t.Fatalf("%q is accepted for %q", value, right)
 			}
 		}
 	})
+}
+
+func TestATriggerThatPostsToARoomNamesItsProvider(t *testing.T) {
+	c := trigger.Created{Name: "push", Pipeline: "echo hi > #ops", As: "alice", TokenSHA256: "x", By: "alice"}
+	if _, err := trigger.Decide(trigger.Trigger{}, trigger.Create{Created: c, Actor: "alice"}); err == nil || !strings.Contains(err.Error(), "--provider") {
+		t.Fatalf("without a provider: %v", err)
+	}
+	c.Provider = "irc"
+	if _, err := trigger.Decide(trigger.Trigger{}, trigger.Create{Created: c, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
 }
