@@ -225,7 +225,7 @@ func (r *Runner) stepOne(ctx context.Context, name string, en *entry, now time.T
 				}
 			case len(abandon) > 0:
 				log.Warn().Str("request_id", p.RequestID).Time("scheduled", p.Scheduled).Msg("a tick decided before a stop came back too late; recorded abandoned")
-				if err := r.record(ctx, name, en, abandon); err != nil {
+				if _, err := r.record(ctx, name, en, abandon); err != nil {
 					return err
 				}
 			}
@@ -235,8 +235,9 @@ func (r *Runner) stepOne(ctx context.Context, name string, en *entry, now time.T
 	if len(decided) == 0 {
 		return nil
 	}
-	if err := r.record(ctx, name, en, decided); err != nil {
-		return err
+	recorded, err := r.record(ctx, name, en, decided)
+	if err != nil || !recorded {
+		return err // not recorded here: another replica decided first
 	}
 	for _, p := range decided {
 		switch t := p.(type) {
@@ -253,32 +254,39 @@ func (r *Runner) stepOne(ctx context.Context, name string, en *entry, now time.T
 }
 
 // record appends decided events at the version the state was folded
-// from. Their ids derive from the stream and version, so a second replica
-// that decided the same is a duplicate (a no-op) or a conflict, after
-// which the next step folds what the other recorded.
-func (r *Runner) record(ctx context.Context, name string, en *entry, events []domain.Payload) error {
+// from, and says whether this runner recorded them. Their ids derive from
+// the stream, the version and what they say, so a second replica that
+// decided the same at the same version appends a duplicate (a no-op), and
+// one that decided otherwise (its clock read later) a conflict: either way
+// the other's record stands, this runner folds it, and acts on nothing.
+func (r *Runner) record(ctx context.Context, name string, en *entry, events []domain.Payload) (bool, error) {
 	out := make([]domain.NewEvent, 0, len(events))
-	seed := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "%s@%d", schedule.Stream(name), en.version))
-	for i, p := range events {
-		e, err := domain.Encode(p, domain.Metadata{CorrelationID: seed.String(), Actor: schedule.Sender(name)})
+	at := fmt.Appendf(nil, "%s@%d", schedule.Stream(name), en.version)
+	for _, p := range events {
+		e, err := domain.Encode(p, domain.Metadata{Actor: schedule.Sender(name)})
 		if err != nil {
-			return err
+			return false, err
 		}
-		e.ID = dispatch.DerivedID(seed, "schedule", i)
+		at = append(append(at, 0), e.Data...)
 		out = append(out, e)
 	}
-	res, err := r.cfg.Store.Append(ctx, schedule.Stream(name), eventstore.Exact(en.version), out...)
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return r.catchUp(ctx) // another replica decided; nothing runs twice
+	seed := uuid.NewSHA1(uuid.NameSpaceURL, at)
+	for i := range out {
+		out[i].ID = dispatch.DerivedID(seed, "schedule", i)
+		out[i].Metadata.CorrelationID = seed.String()
 	}
-	if err != nil {
-		return fmt.Errorf("record the tick: %w", err)
+	res, err := r.cfg.Store.Append(ctx, schedule.Stream(name), eventstore.Exact(en.version), out...)
+	switch {
+	case errors.Is(err, eventstore.ErrWrongExpectedVersion) || errors.Is(err, eventstore.ErrDuplicateEvent) || (err == nil && res.Duplicate):
+		return false, r.catchUp(ctx) // another replica decided first
+	case err != nil:
+		return false, fmt.Errorf("record the tick: %w", err)
 	}
 	for _, p := range events {
 		en.state = schedule.Evolve(en.state, p)
 	}
 	en.version = res.LastVersion
-	return nil
+	return true, nil
 }
 
 func (r *Runner) recorded(ctx context.Context, requestID string) (bool, error) {

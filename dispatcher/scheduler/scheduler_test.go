@@ -310,3 +310,64 @@ func TestRunWaitsOnTheClockAndRunsEachTick(t *testing.T) {
 		t.Fatalf("%d runs, want 2", got)
 	}
 }
+
+// staleReads is a store whose log reads see nothing new while frozen: a
+// replica that decided before it read the other's decision.
+type staleReads struct {
+	eventstore.Store
+	mu     sync.Mutex
+	frozen bool
+}
+
+func (s *staleReads) freeze(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen = on
+}
+
+func (s *staleReads) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+	s.mu.Lock()
+	frozen := s.frozen
+	s.mu.Unlock()
+	if frozen {
+		return nil, nil
+	}
+	return s.Store.ReadAll(ctx, from, limit)
+}
+
+func TestAReplicaWhoseClockDisagreesActsOnNothingTheOtherDecided(t *testing.T) {
+	s := openStore(t)
+	addSchedule(t, s, "every5", "every 5m", schedule.MissedSkip)
+	rec := &recorder{store: s}
+	stale := &staleReads{Store: s}
+	a, b := newRunner(t, s, rec), newRunner(t, stale, rec)
+	for _, r := range []*scheduler.Runner{a, b} {
+		if err := r.Step(context.Background(), minutes(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a finds the 10:05 tick on time and runs it. b, whose clock reads
+	// 10:10:30 and which has not read a's decision, would skip 10:05 as
+	// missed and run 10:10: its append conflicts, it runs nothing, and
+	// a's decision stands; its next step runs 10:10, once.
+	if err := a.Step(context.Background(), minutes(5.5)); err != nil {
+		t.Fatal(err)
+	}
+	stale.freeze(true)
+	if err := b.Step(context.Background(), minutes(10.5)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.received()); got != 1 {
+		t.Fatalf("%d runs after the conflict, want a's one", got)
+	}
+	stale.freeze(false)
+	if err := b.Step(context.Background(), minutes(10.5)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.received()); got != 2 {
+		t.Fatalf("%d runs, want 2 (10:05 by a, 10:10 by b)", got)
+	}
+	if types := streamTypes(t, s, "every5"); !slices.Equal(types, []string{"ScheduleAdded", "ScheduleTickDecided", "ScheduleTickDecided"}) {
+		t.Fatalf("recorded %v", types)
+	}
+}
