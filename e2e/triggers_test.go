@@ -115,6 +115,9 @@ func TestAGitHubPushWebhookPostsToAnIRCRoom(t *testing.T) {
 	if strings.Contains(s.logs.String(), secret) {
 		t.Fatal("the secret is in the server's log")
 	}
+	if !strings.Contains(s.logs.String(), "trigger call refused") {
+		t.Fatal("the forged webhook's refusal is not in the server's log")
+	}
 
 	// A schedule posts to #ops on its own clock, as its owner.
 	mustCLI(t, s, admin, env, "schedule", "add", "every 5s", "echo tick", "--name", "ticker", "--provider", "irc", "--room", "ops")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -73,6 +74,8 @@ type API struct {
 	// schedule lists (nil: 501).
 	Triggers TriggerStore
 	Sources  SourcesReader
+	// Logger logs refused trigger calls (zero: nothing is logged).
+	Logger zerolog.Logger
 
 	verifier verifier
 	heads    headCache

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -191,7 +190,7 @@ func (a *API) setTriggerSecret(w http.ResponseWriter, r *http.Request, user acce
 // logged, never recorded, so unauthenticated callers cannot fill the log.
 func (a *API) callTrigger(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	log := zerolog.Ctx(r.Context()).With().Str("trigger", name).Str("remote", r.RemoteAddr).Logger()
+	log := a.Logger.With().Str("trigger", name).Str("remote", r.RemoteAddr).Logger()
 	refuse := func(status int, reason string) {
 		log.Warn().Int("status", status).Str("reason", reason).Msg("trigger call refused")
 		writeJSON(w, status, apiError{reason})

@@ -205,7 +205,7 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets,
 		Exports:  exportStatus{store: p.store, configs: cfg.Exports},
-		Triggers: p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store))}
+		Triggers: p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store)), Logger: log}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
 		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Logger: log,
 		Audit: projections.NewAuditReader(projections.DBOf(p.store))})
