@@ -34,7 +34,7 @@ func TestProjectionsStatusAndRebuildReportEveryView(t *testing.T) {
 		Head       int64  `json:"head"`
 		Behind     int64  `json:"behind"`
 	}
-	if err := json.Unmarshal([]byte(out), &statuses); err != nil || len(statuses) != 5 {
+	if err := json.Unmarshal([]byte(out), &statuses); err != nil || len(statuses) != 6 {
 		t.Fatalf("status --json = %s (%v)", out, err)
 	}
 	for _, s := range statuses {

@@ -37,9 +37,9 @@ func (a *admin) sourceSpecs() []dispatch.Builtin {
 		options                        []string
 		run                            func(*adminCall) (run.Result, error)
 	}{
-		{"trigger", "Creates, switches, deletes and lists triggers: POST /v1/triggers/NAME runs a pipeline as a user.", triggerUsage,
+		{"trigger", "Runs a pipeline on an HTTP call.", triggerUsage,
 			"when command is logbook:trigger must have logbook:manage_triggers", triggerValueOptions, a.trigger},
-		{"schedule", "Adds, pauses, resumes, deletes and lists schedules: a pipeline run as you on a clock.", scheduleUsage,
+		{"schedule", "Runs a pipeline on a clock, as you.", scheduleUsage,
 			"when command is logbook:schedule must have logbook:manage_schedules", scheduleValueOptions, a.schedule},
 	} {
 		b, err := dispatch.NewBuiltin(s.name, s.description, s.usage, []string{s.rule}, a.wrap(s.run))
