@@ -25,7 +25,7 @@ func (*Sources) Name() string { return "sources" }
 
 // Types implements Projection.
 func (*Sources) Types() []string {
-	return []string{"TriggerCreated", "TriggerEnabled", "TriggerDisabled", "TriggerDeleted", "TriggerSecretSet",
+	return []string{"TriggerCreated", "TriggerEnabled", "TriggerDisabled", "TriggerDeleted", "TriggerSecretSet", "TriggerTokenIssued",
 		"ScheduleAdded", "SchedulePaused", "ScheduleResumed", "ScheduleDeleted", "ScheduleTickDecided", "ScheduleTicksSkipped", "ScheduleTickAbandoned"}
 }
 
@@ -158,6 +158,10 @@ func (*Sources) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		case trigger.SecretSet:
 			if t != nil {
 				t.SecretVersion = int64(p.Version)
+			}
+		case trigger.TokenIssued:
+			if t != nil {
+				t.HasToken = true
 			}
 		case trigger.Deleted:
 			triggers[tname] = nil

@@ -144,6 +144,18 @@ func TestATriggerAnswersWithItsPipelinesOutputAndRecordsTheRequest(t *testing.T)
 	if after := head(t, p); after != before {
 		t.Fatalf("refused calls recorded %d events", after-before)
 	}
+
+	// A new token replaces the old one at once.
+	fresh := createTrigger(t, p, "trigger token quiet")
+	if fresh == "" || fresh == quiet {
+		t.Fatalf("trigger token showed %q", fresh)
+	}
+	if status, _ := call(t, p, "quiet", nil, map[string]string{"X-Logbook-Token": quiet}); status != http.StatusUnauthorized {
+		t.Fatalf("the old token after a new one: %d", status)
+	}
+	if status, out := call(t, p, "quiet", nil, map[string]string{"X-Logbook-Token": fresh}); status != http.StatusNoContent {
+		t.Fatalf("the new token: %d %s", status, out)
+	}
 }
 
 func testenvWaitForRequest(t *testing.T, p *platform, id string) {

@@ -19,7 +19,7 @@ import (
 func init() {
 	register(func() *cobra.Command {
 		cmd := adminNewCmd("trigger", "Create, enable, disable, delete and list triggers: POST /v1/triggers/NAME runs a pipeline as a user",
-			"trigger create NAME --pipeline 'P' [--as USER] [--timeout 30s] [--provider irc] [--hmac-secret-from-stdin] [--hmac-header H] [--token] | enable NAME | disable NAME | delete NAME | list [--json] | secret NAME (from standard input)",
+			"trigger create NAME --pipeline 'P' [--as USER] [--timeout 30s] [--provider irc] [--hmac-secret-from-stdin] [--hmac-header H] [--token] | token NAME | enable NAME | disable NAME | delete NAME | list [--json] | secret NAME (from standard input)",
 			"  logbook trigger create deploy --pipeline 'echo $body.ref > #ops' --provider irc --hmac-secret-from-stdin < secret.txt\n  logbook trigger list")()
 		inner := cmd.RunE
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {

@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	triggerUsage  = "trigger create NAME --pipeline 'PIPELINE' [--as USER] [--timeout 30s] [--provider irc] [--require-hmac] [--hmac-header H] [--token] | enable NAME | disable NAME | delete NAME | list"
+	triggerUsage  = "trigger create NAME --pipeline 'PIPELINE' [--as USER] [--timeout 30s] [--provider irc] [--require-hmac] [--hmac-header H] [--token] | token NAME | enable NAME | disable NAME | delete NAME | list"
 	scheduleUsage = "schedule add \"SPEC\" 'PIPELINE' [--name N] [--tz Europe/Berlin] [--missed skip|run-once] [--provider P] [--room R] [> #room] | pause NAME | resume NAME | delete NAME | list"
 )
 
@@ -53,7 +53,7 @@ func (a *admin) sourceSpecs() []dispatch.Builtin {
 }
 
 func (a *admin) trigger(c *adminCall) (run.Result, error) {
-	sub, args, err := subcommand(c, triggerUsage, "create", "enable", "disable", "delete", "list")
+	sub, args, err := subcommand(c, triggerUsage, "create", "token", "enable", "disable", "delete", "list")
 	if err != nil {
 		return run.Result{}, err
 	}
@@ -78,6 +78,10 @@ func (a *admin) trigger(c *adminCall) (run.Result, error) {
 		if cmd, token, err = a.triggerCreate(c, name); err != nil {
 			return run.Result{}, err
 		}
+	case "token":
+		var hash string
+		token, hash = access.NewToken()
+		cmd = trigger.IssueToken{TokenSHA256: hash, By: by}
 	case "enable":
 		cmd, done = trigger.Enable{By: by}, "Trigger "+name+" is enabled."
 	case "disable":
@@ -94,6 +98,9 @@ func (a *admin) trigger(c *adminCall) (run.Result, error) {
 	}
 	if len(events) > 0 {
 		a.record(c, trigger.Stream(name), version, events...)
+	}
+	if sub == "token" {
+		return dispatch.BodyResult("Trigger " + name + "'s new token, shown this once (the old one no longer works): " + c.facts.KeepSecret(c.Invocation.PipelineID, token)), nil
 	}
 	if sub != "create" {
 		if len(events) == 0 {

@@ -76,6 +76,15 @@ type SecretSet struct {
 	By      string `json:"by"`
 }
 
+// TokenIssued replaces the trigger's token (its SHA-256): the old one
+// stops working at once.
+type TokenIssued struct {
+	TokenSHA256 string `json:"token_sha256"`
+	By          string `json:"by"`
+}
+
+func (TokenIssued) EventType() string { return "TriggerTokenIssued" }
+
 func (Created) EventType() string   { return "TriggerCreated" }
 func (Enabled) EventType() string   { return "TriggerEnabled" }
 func (Disabled) EventType() string  { return "TriggerDisabled" }
@@ -88,6 +97,7 @@ func init() {
 	domain.Register[Disabled]()
 	domain.Register[Deleted]()
 	domain.Register[SecretSet]()
+	domain.Register[TokenIssued]()
 }
 
 // Trigger is the state of one trigger stream. The zero value is a name
@@ -114,6 +124,10 @@ func Evolve(t Trigger, e domain.Payload) Trigger {
 	case SecretSet:
 		t.secretVersion = p.Version
 		t.lastVersion = max(t.lastVersion, p.Version)
+	case TokenIssued:
+		if t.exists {
+			t.created.TokenSHA256 = p.TokenSHA256
+		}
 	}
 	return t
 }
@@ -162,6 +176,8 @@ type (
 	Disable   struct{ By string }
 	Delete    struct{ By string }
 	SetSecret struct{ By string }
+	// IssueToken gives the trigger a new token, whose hash it carries.
+	IssueToken struct{ TokenSHA256, By string }
 )
 
 // Errors a decision returns; each message names the trigger.
@@ -219,6 +235,14 @@ func Decide(t Trigger, cmd any) ([]domain.Payload, error) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, t.created.Name)
 		}
 		return []domain.Payload{SecretSet{Version: t.lastVersion + 1, By: c.By}}, nil
+	case IssueToken:
+		if !t.exists {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, t.created.Name)
+		}
+		if c.TokenSHA256 == "" {
+			return nil, fmt.Errorf("%w: a token needs its hash", ErrInvalid)
+		}
+		return []domain.Payload{TokenIssued{TokenSHA256: c.TokenSHA256, By: c.By}}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
 }

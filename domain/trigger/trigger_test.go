@@ -40,6 +40,9 @@ func TestDecider(t *testing.T) {
 		{"enabling a missing one is refused", nil, trigger.Enable{By: "bob"}, nil, trigger.ErrNotFound},
 		{"a secret version is never reused, even after a delete", []domain.Payload{base, trigger.SecretSet{Version: 2}, trigger.Deleted{}, base}, trigger.SetSecret{By: "a"},
 			[]domain.Payload{trigger.SecretSet{Version: 3, By: "a"}}, nil},
+		{"a new token replaces the old", []domain.Payload{base}, trigger.IssueToken{TokenSHA256: "new", By: "a"},
+			[]domain.Payload{trigger.TokenIssued{TokenSHA256: "new", By: "a"}}, nil},
+		{"a token for a missing trigger is refused", nil, trigger.IssueToken{TokenSHA256: "new", By: "a"}, nil, trigger.ErrNotFound},
 		{"a deleted name may be created again", []domain.Payload{base, trigger.Deleted{}}, trigger.Create{Created: base, Actor: "alice"}, []domain.Payload{base}, nil},
 	}
 	for _, c := range cases {

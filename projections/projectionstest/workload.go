@@ -394,7 +394,9 @@ func (w *Workload) SourceChange() Append {
 	if w.chance(50) {
 		name := w.pick([]string{"deploy", "alerts", "github-push"})
 		var p domain.Payload
-		switch w.rng.IntN(5) {
+		switch w.rng.IntN(6) {
+		case 5:
+			p = trigger.TokenIssued{TokenSHA256: "def", By: by}
 		case 0:
 			p = trigger.Created{Name: name, Pipeline: "echo hi", As: by, TimeoutMS: 30000, TokenSHA256: "abc", RequireHMAC: w.chance(50), By: by}
 		case 1:
