@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -76,6 +79,13 @@ type API struct {
 	Sources  SourcesReader
 	// Logger logs refused trigger calls (zero: nothing is logged).
 	Logger zerolog.Logger
+
+	// refusals keeps a flood of refused trigger calls, which anyone can
+	// send, to a few lines: the first ten, then one every 10 seconds,
+	// each with the count so far.
+	refusalsOnce sync.Once
+	refusals     *rate.Sometimes
+	refusalCount atomic.Int64
 
 	verifier verifier
 	heads    headCache

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -192,7 +195,11 @@ func (a *API) callTrigger(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	log := a.Logger.With().Str("trigger", name).Str("remote", r.RemoteAddr).Logger()
 	refuse := func(status int, reason string) {
-		log.Warn().Int("status", status).Str("reason", reason).Msg("trigger call refused")
+		count := a.refusalCount.Add(1)
+		a.refusalsOnce.Do(func() { a.refusals = &rate.Sometimes{First: 10, Interval: 10 * time.Second} })
+		a.refusals.Do(func() {
+			log.Warn().Int("status", status).Str("reason", reason).Int64("refused_so_far", count).Msg("trigger call refused")
+		})
 		writeJSON(w, status, apiError{reason})
 	}
 	if a.Triggers == nil || a.Requests == nil {
@@ -327,7 +334,9 @@ func writeTriggerReply(w http.ResponseWriter, id string, reply dispatch.Reply) {
 // callInput is the first stage's input: the call's headers (credentials
 // left out, names lowercased, repeated values joined), its query (a token
 // left out), its body parsed when it is JSON, and its raw body (as text,
-// or base64 when it is not UTF-8).
+// or base64 when it is not UTF-8). A form-encoded body is also given as
+// `form`, and its `payload` field, when it holds JSON, as `body`: GitHub
+// sends that way when a webhook's content type is a form.
 func callInput(r *http.Request, body []byte) (json.RawMessage, error) {
 	headers := map[string]string{}
 	for name, values := range r.Header {
@@ -349,10 +358,26 @@ func callInput(r *http.Request, body []byte) (json.RawMessage, error) {
 	} else {
 		input["raw_body_base64"] = body
 	}
-	if trimmed := strings.TrimSpace(string(body)); trimmed != "" && json.Valid(body) {
+	contentType := r.Header.Get("Content-Type")
+	trimmed := strings.TrimSpace(string(body))
+	switch {
+	case trimmed != "" && json.Valid(body):
 		input["body"] = json.RawMessage(body)
-	} else if strings.Contains(r.Header.Get("Content-Type"), "json") && trimmed != "" {
+	case strings.Contains(contentType, "json") && trimmed != "":
 		return nil, errors.New("the body says it is JSON (Content-Type) and does not parse")
+	case strings.HasPrefix(contentType, "application/x-www-form-urlencoded"):
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("the body says it is a form (Content-Type) and does not parse: %v", err)
+		}
+		form := map[string]string{}
+		for name, v := range values {
+			form[name] = strings.Join(v, ",")
+		}
+		input["form"] = form
+		if payload := values.Get("payload"); json.Valid([]byte(payload)) {
+			input["body"] = json.RawMessage(payload)
+		}
 	}
 	return json.Marshal(input)
 }

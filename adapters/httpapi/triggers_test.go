@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -104,6 +105,14 @@ func TestATriggerAnswersWithItsPipelinesOutputAndRecordsTheRequest(t *testing.T)
 	if !strings.Contains(answer.Text, "refs/heads/main by ci") || answer.Status != "completed" {
 		t.Fatalf("answer %+v", answer)
 	}
+	// GitHub's form content type: the JSON is the payload field.
+	form := []byte("payload=" + url.QueryEscape(`{"ref": "refs/tags/v1"}`))
+	if status, out := call(t, p, "push", form, map[string]string{"X-Logbook-Token": token, "X-Sender": "gh", "Content-Type": "application/x-www-form-urlencoded"}); status != http.StatusOK || !strings.Contains(string(out), "refs/tags/v1 by gh") {
+		t.Fatalf("a form-encoded call: %d %s", status, out)
+	}
+	if status, out := call(t, p, "push", []byte(`{"ref": `), map[string]string{"X-Logbook-Token": token, "Content-Type": "application/json"}); status != http.StatusBadRequest || !strings.Contains(string(out), "does not parse") {
+		t.Fatalf("a body that says JSON and is not: %d %s", status, out)
+	}
 	// The request is in the history with provider trigger and the
 	// trigger's name, run as its user, and the token is in no event.
 	events, err := p.store.ReadStream(context.Background(), dispatch.Stream(answer.RequestID), 0, 100)
@@ -123,8 +132,8 @@ func TestATriggerAnswersWithItsPipelinesOutputAndRecordsTheRequest(t *testing.T)
 	}
 	testenvWaitForRequest(t, p, answer.RequestID)
 	page := getJSON[httpapi.HistoryPage](t, p, "/v1/history?provider=trigger", p.adminToken)
-	if len(page.Requests) != 1 || page.Requests[0].Room != "push" {
-		t.Fatalf("history %+v", page)
+	if len(page.Requests) != 2 || page.Requests[0].Room != "push" || page.Requests[1].Room != "push" {
+		t.Fatalf("history: %+v; want the two calls that parsed, from trigger push", page)
 	}
 
 	// No output is a 204; a wrong token a 401 that records nothing.
