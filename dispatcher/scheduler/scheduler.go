@@ -29,6 +29,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/schedule"
 	"github.com/logbookhq/logbook/internal/supervisor"
+	"github.com/logbookhq/logbook/projections"
 )
 
 // Receiver records a request and decides it (dispatcher.Dispatcher).
@@ -169,20 +170,47 @@ func (r *Runner) Step(ctx context.Context, now time.Time) error {
 	return errors.Join(errs...)
 }
 
+// scheduleTypes are the events the runner folds.
+var scheduleTypes = []string{
+	schedule.Added{}.EventType(), schedule.Paused{}.EventType(), schedule.Resumed{}.EventType(), schedule.Deleted{}.EventType(),
+	schedule.TickDecided{}.EventType(), schedule.TicksSkipped{}.EventType(), schedule.TickAbandoned{}.EventType(),
+}
+
+// catchUp folds the log up to its head. A store that reads the log by
+// type (projections.FeedReader, as *sqlstore.Store does) hands over only
+// the schedules' events, so a start over a long log reads little.
 func (r *Runner) catchUp(ctx context.Context) error {
-	for {
-		events, err := r.cfg.Store.ReadAll(ctx, r.position+1, 1000)
+	head, _, err := r.cfg.Store.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("scheduler: read the head of the log: %w", err)
+	}
+	feed, typed := r.cfg.Store.(projections.FeedReader)
+	for r.position < head {
+		to := min(head, r.position+20000)
+		var events []domain.RecordedEvent
+		if typed {
+			events, err = feed.ReadFeed(ctx, r.position+1, to, scheduleTypes)
+		} else {
+			events, err = r.cfg.Store.ReadAll(ctx, r.position+1, int(to-r.position))
+		}
 		if err != nil {
 			return fmt.Errorf("scheduler: read the log: %w", err)
 		}
 		for _, e := range events {
-			r.position = e.Position
+			if e.Position > to {
+				break
+			}
 			r.fold(e)
+			r.position = e.Position
 		}
-		if len(events) < 1000 {
-			return nil
+		switch {
+		case typed:
+			r.position = to // every schedule event up to to is read
+		case len(events) == 0:
+			return nil // the head moved back (it cannot) or the read saw nothing yet
 		}
 	}
+	return nil
 }
 
 func (r *Runner) fold(e domain.RecordedEvent) {
