@@ -137,8 +137,10 @@ type Schedule struct {
 func Evolve(s Schedule, e domain.Payload) Schedule {
 	switch p := e.(type) {
 	case Added:
-		spec, err := ParseSpec(p.Spec, p.TZ)
-		s = Schedule{added: p, spec: spec, exists: err == nil, from: p.Anchor}
+		// A spec this build cannot read (recorded by another) leaves a
+		// schedule that exists, can be deleted, and never ticks.
+		spec, _ := ParseSpec(p.Spec, p.TZ)
+		s = Schedule{added: p, spec: spec, exists: true, from: p.Anchor}
 	case Paused:
 		s.paused = true
 	case Resumed:
@@ -267,8 +269,12 @@ func validate(a Added) error {
 	if err := access.ValidateName("schedule name", a.Name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if _, err := ParseSpec(a.Spec, a.TZ); err != nil {
+	spec, err := ParseSpec(a.Spec, a.TZ)
+	if err != nil {
 		return err
+	}
+	if _, ok := spec.Next(a.Anchor, a.Anchor); !ok {
+		return fmt.Errorf("%w: %s is in the past (it is %s now)", ErrSpec, a.Spec, a.Anchor.UTC().Format("2006-01-02 15:04 MST"))
 	}
 	if strings.TrimSpace(a.Pipeline) == "" {
 		return fmt.Errorf("%w: schedule %s has no pipeline", ErrInvalid, a.Name)

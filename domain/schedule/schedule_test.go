@@ -141,6 +141,7 @@ func TestManagementDecider(t *testing.T) {
 		{"adding a new schedule records it", nil, schedule.Add{Added: a}, []domain.Payload{a}, nil},
 		{"adding a name that exists is refused", []domain.Payload{a}, schedule.Add{Added: a}, nil, schedule.ErrExists},
 		{"a bad spec is refused", nil, schedule.Add{Added: added("x", "every 1s", "", now)}, nil, schedule.ErrSpec},
+		{"a time that has passed is refused", nil, schedule.Add{Added: added("x", "at 2026-12-06 09:00", "", now)}, nil, schedule.ErrSpec},
 		{"a bad policy is refused", nil, schedule.Add{Added: added("x", "every 1m", "sometimes", now)}, nil, schedule.ErrInvalid},
 		{"pausing records it", []domain.Payload{a}, schedule.Pause{By: "bob", At: now}, []domain.Payload{schedule.Paused{By: "bob", At: now}}, nil},
 		{"pausing a paused one records nothing", []domain.Payload{a, schedule.Paused{}}, schedule.Pause{By: "bob", At: now}, nil, nil},

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// The zone database is built in: Logbook's image is FROM scratch, and
+	// a schedule must read its --tz the same on every host.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 )
