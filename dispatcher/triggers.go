@@ -11,6 +11,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/schedule"
 	"github.com/logbookhq/logbook/domain/trigger"
 )
 
@@ -30,26 +31,21 @@ func secretRef(name string, version int) bundleconfig.SecretRef {
 	return bundleconfig.SecretRef{Bundle: trigger.Provider, Layer: name, Key: "HMAC_SECRET", Version: version}
 }
 
-// Load folds a trigger's stream, and says its version.
+// Load folds a trigger's stream, and says its version (-1: none).
 func (t *Triggers) Load(ctx context.Context, name string) (trigger.Trigger, int64, error) {
-	var events []domain.Payload
-	version := int64(-1)
-	for {
-		batch, err := t.Store.ReadStream(ctx, trigger.Stream(name), version+1, 1000)
-		if err != nil {
-			return trigger.Trigger{}, 0, err
-		}
-		for _, e := range batch {
-			p, err := domain.Decode(e)
-			if err != nil {
-				return trigger.Trigger{}, 0, err
-			}
-			events, version = append(events, p), e.Version
-		}
-		if len(batch) < 1000 {
-			return trigger.Fold(events), version, nil
-		}
-	}
+	var state trigger.Trigger
+	version := int64(-1) // versions count from 0 without gaps
+	err := eachEvent(ctx, t.Store, trigger.Stream(name), func(p domain.Payload) {
+		state, version = trigger.Evolve(state, p), version+1
+	})
+	return state, version, err
+}
+
+// LoadSchedule folds a schedule's stream.
+func (t *Triggers) LoadSchedule(ctx context.Context, name string) (schedule.Schedule, error) {
+	var state schedule.Schedule
+	err := eachEvent(ctx, t.Store, schedule.Stream(name), func(p domain.Payload) { state = schedule.Evolve(state, p) })
+	return state, err
 }
 
 // Secret reveals the trigger's HMAC secret in force.

@@ -9,11 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
-	"github.com/logbookhq/logbook/domain/schedule"
 )
 
 // The management routes of triggers and schedules send the chat builtins'
@@ -200,29 +198,14 @@ func (a *API) switchSchedule(verb string) func(http.ResponseWriter, *http.Reques
 }
 
 func (a *API) scheduleExists(ctx context.Context, name string) (bool, error) {
-	if a.Events == nil {
-		return false, errors.New("this server has no event store")
+	if a.Triggers == nil {
+		return false, errors.New("this server has no schedules")
 	}
 	if access.ValidateName("schedule name", name) != nil {
 		return false, nil
 	}
-	var events []domain.Payload
-	for from := int64(0); ; {
-		batch, err := a.Events.ReadStream(ctx, schedule.Stream(name), from, 1000)
-		if err != nil {
-			return false, err
-		}
-		for _, e := range batch {
-			p, err := domain.Decode(e)
-			if err != nil {
-				return false, err
-			}
-			events, from = append(events, p), e.Version+1
-		}
-		if len(batch) < 1000 {
-			return schedule.Fold(events).Exists(), nil
-		}
-	}
+	s, err := a.Triggers.LoadSchedule(ctx, name)
+	return s.Exists(), err
 }
 
 // manage sends text as the token's user and waits for its reply. It

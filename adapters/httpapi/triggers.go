@@ -18,6 +18,7 @@ import (
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/schedule"
 	"github.com/logbookhq/logbook/domain/trigger"
 	"github.com/logbookhq/logbook/projections"
 )
@@ -27,6 +28,7 @@ type TriggerStore interface {
 	Load(ctx context.Context, name string) (trigger.Trigger, int64, error)
 	Secret(ctx context.Context, name string, t trigger.Trigger) ([]byte, error)
 	SetSecret(ctx context.Context, actor, name, value string) (int, error)
+	LoadSchedule(ctx context.Context, name string) (schedule.Schedule, error)
 }
 
 // SourcesReader lists triggers and schedules (projections.SourcesReader).

@@ -164,19 +164,11 @@ func linkAdminOnIRC(t *testing.T, s eventstore.Store) {
 
 func loadSchedule(t *testing.T, s eventstore.Store, name string) schedule.Schedule {
 	t.Helper()
-	events, err := s.ReadStream(context.Background(), schedule.Stream(name), 0, 1000)
+	state, err := (&dispatcher.Triggers{Store: s}).LoadSchedule(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var payloads []domain.Payload
-	for _, e := range events {
-		p, err := domain.Decode(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		payloads = append(payloads, p)
-	}
-	return schedule.Fold(payloads)
+	return state
 }
 
 func TestAScheduleAddedInChatPostsWhereItWasAddedAndRunsAsItsOwner(t *testing.T) {
