@@ -29,6 +29,8 @@ func TestIRCCommandsAreAnsweredInTheChannelAndSurviveAServerRestart(t *testing.T
 		// Slow enough that a restart lands in the middle of a long reply.
 		"LOGBOOK_IRC_LINES_PER_SECOND=4",
 		"LOGBOOK_IRC_BURST=1",
+		// help grows with every builtin; the test needs it whole.
+		"LOGBOOK_IRC_MAX_LINES=100",
 	)...)
 	s.waitReady(t)
 	admin := s.token(t)

@@ -40,7 +40,7 @@ func dialects(t *testing.T, test func(t *testing.T, open func(t *testing.T) proj
 }
 
 func allViews() []projections.Projection {
-	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit(), projections.NewSearch()}
+	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit(), projections.NewSearch(), projections.NewSources()}
 }
 
 func allTables(views []projections.Projection) []string {

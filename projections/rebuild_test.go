@@ -40,6 +40,9 @@ func TestARebuildFromZeroEqualsTheIncrementallyBuiltViews(t *testing.T) {
 					if i%5 == 0 {
 						appends = append(appends, w.AccessChange())
 					}
+					if i%3 == 0 {
+						appends = append(appends, w.SourceChange())
+					}
 					if err := projectionstest.AppendAll(ctx, src, appends); err != nil {
 						appendErrs <- err
 						return

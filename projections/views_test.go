@@ -263,7 +263,7 @@ func TestViewsSkipUnknownEventTypesAndStopOnAnEventTheyCannotRead(t *testing.T) 
 		status, _ := r.Status(ctx)
 		for _, s := range status {
 			switch s.Name {
-			case "permissions", "approvals", "audit", "search":
+			case "permissions", "approvals", "audit", "search", "sources":
 				if s.Checkpoint != 4 || s.Error != "" {
 					t.Errorf("%s does not read ContainerStarted and went on: %+v", s.Name, s)
 				}
@@ -324,7 +324,7 @@ func TestPermissionsServeTheNextRequestFromMemoryAndTables(t *testing.T) {
 		for table, want := range map[string]string{
 			"view_access_user_permissions": "u1 | ops:deploy",
 			"view_access_permissions": "logbook:admin | logbook,logbook:manage_bundles | logbook,logbook:manage_groups | logbook," +
-				"logbook:manage_roles | logbook,logbook:manage_users | logbook,logbook:read_history | logbook,ops:deploy | ops,ops:read | ops",
+				"logbook:manage_roles | logbook,logbook:manage_schedules | logbook,logbook:manage_triggers | logbook,logbook:manage_users | logbook,logbook:read_history | logbook,ops:deploy | ops,ops:read | ops",
 			"view_access_handles":     "u1 | slack | U1",
 			"view_access_users":       "u1 | alice |  | 0",
 			"view_access_group_roles": "ops | deployer",

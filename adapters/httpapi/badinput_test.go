@@ -29,12 +29,19 @@ var stringField = map[string]string{"/v1/requests": "text", "/v1/access/explain"
 
 // validBody is a body each POST route accepts.
 var validBody = map[string]string{
-	"/v1/requests":               `{"text": "echo hi"}`,
-	"/v1/access/explain":         `{"text": "echo hi"}`,
-	"/v1/secrets":                `{"bundle": "toolbox", "key": "TOKEN", "value": "v"}`,
-	"/v1/secrets/rotate-key":     `{}`,
-	"/v1/approvals/{id}/approve": `{"reason": "fine"}`,
-	"/v1/approvals/{id}/reject":  `{"reason": "not now"}`,
+	"/v1/requests":                `{"text": "echo hi"}`,
+	"/v1/access/explain":          `{"text": "echo hi"}`,
+	"/v1/secrets":                 `{"bundle": "toolbox", "key": "TOKEN", "value": "v"}`,
+	"/v1/secrets/rotate-key":      `{}`,
+	"/v1/approvals/{id}/approve":  `{"reason": "fine"}`,
+	"/v1/approvals/{id}/reject":   `{"reason": "not now"}`,
+	"/v1/triggers/{name}/secret":  `{"value": "0123456789abcdef-secret"}`,
+	"/v1/triggers":                `{"name": "hook", "pipeline": "echo hi"}`,
+	"/v1/triggers/{name}/enable":  `{}`,
+	"/v1/triggers/{name}/disable": `{}`,
+	"/v1/schedules":               `{"spec": "every 1h", "pipeline": "echo hi"}`,
+	"/v1/schedules/{name}/pause":  `{}`,
+	"/v1/schedules/{name}/resume": `{}`,
 }
 
 func TestEveryRouteRefusesBadInputSayingWhatIsWrong(t *testing.T) {

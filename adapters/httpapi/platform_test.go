@@ -52,14 +52,14 @@ func newPlatform(t *testing.T) *platform { return newPlatformOn(t, openSQLite(t)
 func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewSearch())
+	views, err := projections.NewRunner(store, projections.Config{}, projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewSearch(), projections.NewSources())
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 3)
 	go func() { done <- views.Run(ctx) }()
 	db := projections.DBOf(store)
-	adminBuiltins, err := admin.Builtins(admin.Config{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db), Search: projections.NewSearchReader(db)})
+	adminBuiltins, err := admin.Builtins(admin.Config{Store: store, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db), Search: projections.NewSearchReader(db), Sources: projections.NewSourcesReader(db)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: inProcessBuiltins(t, store, facts, noExecutor{}), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebind},
-		Posters:     map[string]dispatcher.ReplyPoster{"api": posts},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": posts, dispatch.TriggerAdapter: dispatcher.Posted{}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,9 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	api := &httpapi.API{
 		Requests: requests, Users: facts, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Live: live, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db),
-		Search: projections.NewSearchReader(db), ReplyTimeout: 10 * time.Second, // a test waiting longer has failed
+		Search:       projections.NewSearchReader(db),
+		ReplyTimeout: 10 * time.Second, // a test waiting longer has failed
+		Triggers:     &dispatcher.Triggers{Store: store, Vault: testVault(t, store)}, Sources: projections.NewSourcesReader(db),
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(alwaysReady, func() *httpapi.API { return api }))
 	t.Cleanup(func() {

@@ -9,9 +9,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -71,6 +75,19 @@ type API struct {
 	Search Searcher
 	// Exports reports the export stream's destinations (nil: 501).
 	Exports ExportStatusReader
+	// Triggers serves trigger calls and secrets; Sources the trigger and
+	// schedule lists (nil: 501).
+	Triggers TriggerStore
+	Sources  SourcesReader
+	// Logger logs refused trigger calls (zero: nothing is logged).
+	Logger zerolog.Logger
+
+	// refusals keeps a flood of refused trigger calls, which anyone can
+	// send, to a few lines: the first ten, then one every 10 seconds,
+	// each with the count so far.
+	refusalsOnce sync.Once
+	refusals     *rate.Sometimes
+	refusalCount atomic.Int64
 
 	verifier verifier
 	heads    headCache

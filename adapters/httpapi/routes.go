@@ -34,6 +34,9 @@ type Route struct {
 
 	v1     func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo)
 	public func(a *API, ready Readiness) http.HandlerFunc
+	// open is a /v1 route that authenticates its callers itself (a
+	// trigger's token or signature), not with a bearer token.
+	open func(a *API) http.HandlerFunc
 }
 
 // Param is one parameter.
@@ -115,7 +118,7 @@ func listQueryParams(statuses []string) []Param {
 // Routes is every endpoint the server answers, in the order the document
 // lists them.
 func Routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Path: "/healthz", Public: true, Summary: "Liveness: answers while the process runs.",
 			Responses: []Response{{Status: 200, Description: "ok", Text: true}},
 			public:    func(*API, Readiness) http.HandlerFunc { return healthz }},
@@ -282,7 +285,7 @@ func Routes() []Route {
 			Description: "The destinations LOGBOOK_EXPORT lists, and any cursor stored for one it no longer lists (configured false). lag_seconds is the age of the oldest event the destination has not acknowledged.",
 			Responses:   []Response{okJSON(ExportStatusAnswer{}, "The destinations, by name."), badParams, forbidden, notServing},
 			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.exportStatus }},
-	}
+	}, append(triggerRoutes(), manageRoutes()...)...)
 }
 
 // Pattern is the route's ServeMux pattern.
@@ -290,12 +293,15 @@ func (r Route) Pattern() string { return r.Method + " " + r.Path }
 
 // isV1 reports whether the route is served by the API's mux (under /v1/,
 // once the API exists) rather than by the outer one.
-func (r Route) isV1() bool { return r.v1 != nil }
+func (r Route) isV1() bool { return r.v1 != nil || r.open != nil }
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	for _, r := range Routes() {
-		if r.isV1() {
+		switch {
+		case r.open != nil:
+			mux.HandleFunc(r.Pattern(), r.open(a))
+		case r.v1 != nil:
 			mux.HandleFunc(r.Pattern(), a.authenticated(r.v1(a)))
 		}
 	}

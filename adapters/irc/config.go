@@ -32,6 +32,7 @@ const (
 	EnvSASLPass    = "LOGBOOK_IRC_SASL_PASSWORD" // SASL PLAIN password
 	EnvRate        = "LOGBOOK_IRC_LINES_PER_SECOND"
 	EnvBurst       = "LOGBOOK_IRC_BURST"
+	EnvMaxLines    = "LOGBOOK_IRC_MAX_LINES" // the most lines one reply shows (30)
 )
 
 // Config configures the IRC provider. Zero values take the defaults below.
@@ -121,6 +122,13 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool, err error) 
 			errs = append(errs, fmt.Errorf("%s %q is not a whole number of lines, 1 or more", EnvBurst, v))
 		}
 		cfg.Burst = n
+	}
+	if v := getenv(EnvMaxLines); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s %q is not a whole number of lines, 1 or more", EnvMaxLines, v))
+		}
+		cfg.MaxLines = n
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -38,12 +38,12 @@ func TestConfigFromEnv(t *testing.T) {
 
 	_, _, err = ConfigFromEnv(env(map[string]string{
 		EnvServer: "irc.example.org", EnvNick: "9bot", EnvChannels: "ops,#a b", EnvTLS: "maybe",
-		EnvSASLUser: "bot", EnvRate: "-1", EnvBurst: "x",
+		EnvSASLUser: "bot", EnvRate: "-1", EnvBurst: "x", EnvMaxLines: "0",
 	}))
 	if err == nil {
 		t.Fatal("a bad configuration was accepted")
 	}
-	for _, want := range []string{EnvServer, EnvNick, `"ops"`, `"#a b"`, EnvTLS, EnvSASLPass, EnvRate, EnvBurst} {
+	for _, want := range []string{EnvServer, EnvNick, `"ops"`, `"#a b"`, EnvTLS, EnvSASLPass, EnvRate, EnvBurst, EnvMaxLines} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not name %s:\n%v", want, err)
 		}

@@ -68,7 +68,10 @@ func browserLogin(t *testing.T, ctx context.Context, f *fixture, token, next str
 		chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", token, chromedp.ByID),
 		chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible("#main", chromedp.ByID),
+		// #whoami is on every page after the login, and not on the
+		// login page (which has a #main too): the form's navigation has
+		// ended, and no later navigation can abort it.
+		chromedp.WaitVisible("#whoami", chromedp.ByID),
 	)
 	if err != nil {
 		t.Fatal(err)

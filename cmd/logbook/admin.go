@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/pipeline"
 )
 
 // The administration commands mirror the chat builtins: each sends the
@@ -57,7 +58,7 @@ func init() {
 // adminValueOptions are the builtins' options that take a value. The
 // builtins declare no options, so the chat text must say --name=VALUE;
 // the CLI also accepts the usual --name VALUE and joins the two.
-var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group"}
+var adminValueOptions = []string{"email", "note", "user", "limit", "base64", "room", "group", "pipeline", "as", "timeout", "provider", "hmac-header", "name", "tz", "missed"}
 
 // adminNewCmd mirrors one builtin. Its arguments pass through unparsed
 // (flags included), so the CLI and chat accept the same words.
@@ -174,21 +175,11 @@ func adminCommandText(name string, args []string) string {
 	return strings.Join(words, " ")
 }
 
-var (
-	adminOptionName = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9_-]*$`)
-	adminBareWord   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:@/+-]*$`)
-)
+var adminOptionName = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9_-]*$`)
 
-// adminQuote writes s as one pipeline word whose value is the text s: bare
-// when it is a plain word that reads as text, else double-quoted with \,
-// " and $ escaped (so no ${...} interpolates).
-func adminQuote(s string) string {
-	if adminBareWord.MatchString(s) && s != "true" && s != "false" {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`)
-	return `"` + r.Replace(s) + `"`
-}
+// adminQuote writes s as one pipeline word whose value is the text s
+// (pipeline.QuoteWord).
+func adminQuote(s string) string { return pipeline.QuoteWord(s) }
 
 // adminSend issues text as a request and prints the reply as rendered.
 func adminSend(cmd *cobra.Command, text string) error { return adminSendAs(cmd, text, false) }

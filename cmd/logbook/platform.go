@@ -17,6 +17,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/telemetry"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/dispatcher/admin"
+	"github.com/logbookhq/logbook/dispatcher/scheduler"
 	"github.com/logbookhq/logbook/domain/bundleconfig"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -38,6 +39,7 @@ type platform struct {
 	views      *projections.Runner
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
+	triggers   *dispatcher.Triggers
 	chat       *chatSet
 	secrets    *dispatcher.Secrets
 	// live hands the events of followed transcripts and console requests
@@ -73,6 +75,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	adminCfg := admin.Config{
 		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
 		Vault: vaultPort(vault), Search: projections.NewSearchReader(viewsDB),
+		Sources: projections.NewSourcesReader(viewsDB),
 	}
 	if eng != nil {
 		// Bundles install from images only where they run in containers.
@@ -165,13 +168,20 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
-		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{}},
-		Chat:        p.chat.providers, TranscriptURL: p.chat.transcriptURL, Vault: vaultPort(vault),
+		Posters: map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{},
+			dispatch.TriggerAdapter: dispatcher.Posted{}, dispatch.ScheduleAdapter: dispatcher.Posted{}},
+		Chat: p.chat.providers, TranscriptURL: p.chat.transcriptURL, Vault: vaultPort(vault),
 	})
 	if err != nil {
 		return nil, err
 	}
 	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
+	p.triggers = &dispatcher.Triggers{Store: store, Vault: vaultPort(vault)}
+	schedules, err := scheduler.New(scheduler.Config{Store: store, Receiver: p.dispatcher, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	sup.Start(ctx, supervisor.Part{Name: "scheduler", ReportsReady: true, Run: schedules.Run})
 	if p.telemetry, err = startTelemetry(ctx, sup, p, runtime, log); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func init() { register(newProjectionsCmd) }
 
 // projectionsAll is every view, in the order they are built.
 func projectionsAll() []projections.Projection {
-	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit(), projections.NewSearch()}
+	return []projections.Projection{projections.NewPermissions(), projections.NewHistory(), projections.NewTranscripts(), projections.NewApprovals(), projections.NewAudit(), projections.NewSearch(), projections.NewSources()}
 }
 
 func newProjectionsCmd() *cobra.Command {

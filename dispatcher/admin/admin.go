@@ -80,6 +80,9 @@ type Config struct {
 	// Images pulls bundle images and reads registries (nil: bundles are
 	// installed from configs only, as without Docker).
 	Images Images
+	// Sources lists triggers and schedules (nil: their list subcommands
+	// say the server cannot).
+	Sources SourcesReader
 }
 
 // Validate reports what is missing.
@@ -154,7 +157,8 @@ func Builtins(cfg Config) ([]dispatch.Builtin, error) {
 		specs = append(specs, spec{"search", "Finds text in requests, command arguments and output: yours, or everyone's with logbook:read_history.",
 			searchUsage, []string{"when command is logbook:search allow"}, a.search, true})
 	}
-	out := make([]dispatch.Builtin, 0, len(specs))
+	out := make([]dispatch.Builtin, 0, len(specs)+2)
+	out = append(out, a.sourceSpecs()...)
 	for _, s := range specs {
 		b, err := dispatch.NewBuiltin(s.name, s.description, s.usage, s.rules, a.wrap(s.run))
 		if err != nil {

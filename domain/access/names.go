@@ -236,3 +236,7 @@ func quoteShort(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// ValidateName checks any other name kept to the same rules (a trigger's,
+// a schedule's); label says what it names in the error.
+func ValidateName(label, name string) error { return checkName(label, name, name, 0) }

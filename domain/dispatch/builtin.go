@@ -42,6 +42,9 @@ type Builtin struct {
 	// time, each deciding on what the one before recorded (two "user
 	// create bob" create bob once). The others run side by side.
 	Changes bool
+	// ValueOptions are the long options that take a value, so
+	// "--pipeline 'echo hi'" reads as "--pipeline='echo hi'".
+	ValueOptions []string
 }
 
 // BuiltinCall is one invocation of a builtin.
@@ -435,6 +438,7 @@ func orNone(items []string) string {
 var BuiltinPermissions = []string{
 	"logbook:admin", "logbook:manage_users", "logbook:manage_groups",
 	"logbook:manage_roles", "logbook:manage_bundles", "logbook:read_history",
+	"logbook:manage_triggers", "logbook:manage_schedules",
 }
 
 // NewDirectory returns an empty access directory that already knows the

@@ -207,7 +207,7 @@ func decideReceived(r Request, facts Facts) ([]domain.Payload, []RunStart, []Cha
 		if rd.Kind == pipeline.DestinationHere {
 			continue
 		}
-		if d := resolveDestination(rec, rd); !facts.CanPost(rec.Adapter, d) {
+		if d := resolveDestination(rec, rd); !facts.CanPost(rec.PostsVia(), d) {
 			return append(events, RequestDenied{Reason: fmt.Sprintf("I cannot post to %s (column %d): invite me there, or redirect elsewhere", rd.Target, rd.Column)}), nil, changes
 		}
 	}

@@ -55,6 +55,31 @@ type RequestReceived struct {
 	// one user chose never names another user's request. Chat providers
 	// leave it empty: their message ids are their own.
 	Sender string `json:"sender,omitempty"`
+	// Source names the trigger or schedule that made the request
+	// (providers trigger and schedule).
+	Source string `json:"source,omitempty"`
+	// ReplyVia is the chat provider a trigger's or schedule's rooms are
+	// on: its redirects (> #ops), and a schedule's Room. Empty: the reply
+	// goes back to its caller only.
+	ReplyVia string `json:"reply_via,omitempty"`
+	// Input is the first stage's input: a trigger's call (its headers,
+	// query, parsed JSON body and raw body). A stage that refers to
+	// variables ($body.ref) binds them to it.
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
+// PostsVia is the provider whose rooms the request's redirects name.
+func (r RequestReceived) PostsVia() string {
+	if r.ReplyVia != "" {
+		return r.ReplyVia
+	}
+	return r.Adapter
+}
+
+// roomOnChat says the request's Room is a room of its ReplyVia provider
+// (a schedule's); a trigger's Room is its name.
+func (r RequestReceived) roomOnChat() bool {
+	return r.ReplyVia != "" && r.Adapter == ScheduleAdapter
 }
 
 // ID is the request's id. A request with a Sender derives it from the

@@ -186,6 +186,6 @@ func admit(r Request, facts Facts, cat catalog, now time.Time) ([]domain.Payload
 	for _, e := range events {
 		after = Evolve(after, e)
 	}
-	started, runs := startStage(after, facts, cat, 0, []json.RawMessage{nil})
+	started, runs := startStage(after, facts, cat, 0, []json.RawMessage{r.received.Input})
 	return append(events, started...), runs
 }

@@ -36,7 +36,15 @@ func init() { domain.Register[UserRegistered]() }
 // AuthenticatedAdapters are the providers whose requests carry the Logbook
 // username the caller authenticated as (an API token, a web session)
 // instead of a chat handle: their senders are never registered.
-var AuthenticatedAdapters = map[string]bool{"api": true, "web": true}
+var AuthenticatedAdapters = map[string]bool{"api": true, "web": true, TriggerAdapter: true, ScheduleAdapter: true}
+
+// The providers of requests no person typed: a trigger's HTTP call and a
+// schedule's tick. Their ChatUser is the username they run as, and their
+// Sender names the trigger or schedule ("trigger:NAME").
+const (
+	TriggerAdapter  = "trigger"
+	ScheduleAdapter = "schedule"
+)
 
 // SelfRegisteredUserID is the id of the user a request registers, derived
 // from the request, so deciding the request again registers the same user.

@@ -102,6 +102,8 @@ type Problem struct {
 	Message string   // the sentence
 	Hint    string   // a command that helps, shown as code
 	Output  []string // the failed command's output
+	// Aborted says the failed command aborted (COGCMD_ACTION: abort).
+	Aborted bool
 }
 
 // NoOutput is the text of the reply to a request whose output is empty, so
@@ -144,6 +146,7 @@ func replyFor(r Request) Reply {
 		reply.Problem = &Problem{Status: StatusFailed, Title: "Failed", Message: r.failed.Reason}
 		reply.Command, reply.Version = r.stageCommand(r.failed.Stage)
 		if o, ok := r.outcomes[r.failed.RunID]; ok {
+			reply.Problem.Aborted = o.result.Aborted
 			if out := renderOutput(o.result.Value); out != "" {
 				reply.Text += "\n" + out
 				reply.Value = o.result.Value
@@ -179,6 +182,25 @@ func replyFor(r Request) Reply {
 		reply.Notice = registrationNotice(r.registered)
 		reply.Text = reply.Notice + "\n" + reply.Text
 	}
+	return r.routeToChat(reply)
+}
+
+// routeToChat sends a trigger's or schedule's reply to the rooms of its
+// chat provider: the redirects' (> #ops), the failure too, and otherwise a
+// schedule's room. A reply with neither goes back to its caller (a
+// trigger's HTTP call waits for it) and is recorded.
+func (r Request) routeToChat(reply Reply) Reply {
+	rec := r.received
+	if rec.ReplyVia == "" {
+		return reply
+	}
+	switch {
+	case len(r.redirects) > 0:
+		reply.To = r.destinations()
+	case !rec.roomOnChat():
+		return reply
+	}
+	reply.Adapter, reply.Thread = rec.ReplyVia, ""
 	return reply
 }
 

@@ -164,6 +164,9 @@ func (c catalog) names() []string {
 // declared options, so "--region us-east-1" and "-r" parse as declared.
 func (c catalog) LookupOption(cmd pipeline.CommandRef, flag string, short bool) (pipeline.OptionDecl, bool) {
 	t, err := c.resolve(cmd.Bundle, cmd.Name)
+	if err == nil && t.builtin != nil && !short && slices.Contains(t.builtin.ValueOptions, flag) {
+		return pipeline.OptionDecl{Name: flag, TakesValue: true}, true
+	}
 	if err != nil || t.command == nil {
 		return pipeline.OptionDecl{}, false
 	}

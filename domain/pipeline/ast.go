@@ -293,3 +293,9 @@ func collectOptions(list []StageOption) map[string]Value {
 	}
 	return out
 }
+
+// PostsToChat reports whether a redirect names a room or a person of a
+// chat provider, rather than where the request came from.
+func (r Redirect) PostsToChat() bool {
+	return r.Kind == DestinationRoom || r.Kind == DestinationUser || r.Kind == DestinationURL
+}

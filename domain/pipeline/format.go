@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -188,4 +189,18 @@ func bareSafe(s string) bool {
 
 func escapeDouble(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`).Replace(s)
+}
+
+var quoteBareWord = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:@/+-]*$`)
+
+// QuoteWord writes s as one word whose value is the text s, for building
+// command text from values (the CLI's and the API's administration
+// commands): bare when it is a plain word that reads as text, else
+// double-quoted with \, " and $ escaped, so no ${...} interpolates.
+func QuoteWord(s string) string {
+	if quoteBareWord.MatchString(s) && s != "true" && s != "false" {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`)
+	return `"` + r.Replace(s) + `"`
 }

@@ -506,6 +506,11 @@ func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") =
 func (p *parser) redirects(op token) ([]Redirect, error) {
 	var out []Redirect
 	for p.peek().kind == tokWord {
+		if t := p.peek(); len(out) > 0 && strings.HasPrefix(t.text, "-") {
+			// "schedule add ... > #ops --tz Europe/Berlin" reads naturally,
+			// but the redirect ends the pipeline.
+			return nil, syntaxErrorf(t.col, "%s comes after the redirect %s %s, which ends the pipeline; put options before it", t.text, op.text, out[0].Target)
+		}
 		r, err := destination(p.next())
 		if err != nil {
 			return nil, err

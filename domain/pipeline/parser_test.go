@@ -308,6 +308,7 @@ func TestParseRejectsWithColumnAndWhatWasExpected(t *testing.T) {
 		{"a redirect with nothing after it", `echo hi >`, `column 10: expected a destination after >: #room, @user, here, me or chat://...`},
 		{"a redirect to a pipe", `foo:bar --baz > |`, `column 17: expected a destination after >: #room, @user, here, me or chat://...`},
 		{"a single redirect with two destinations", `echo > #a #b`, `column 11: > takes one destination; use *> to send to several`},
+		{"an option after the redirect", `echo hi > #ops --tz UTC`, `column 16: --tz comes after the redirect > #ops, which ends the pipeline; put options before it`},
 		{"a redirect before the last stage", `echo > #a | raw`, `column 11: expected the end of the pipeline after its redirect; found | (a redirect comes last)`},
 		{"a misspelt chat URL", `foo | bar | baz > chat:/#ops`, `column 19: expected a URL destination to begin with chat://`},
 		{"another URL scheme", `echo > https://example.com`, `column 8: expected a URL destination to begin with chat://`},

@@ -22,6 +22,8 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/schedule"
+	"github.com/logbookhq/logbook/domain/trigger"
 )
 
 // Append is one append to one stream.
@@ -409,4 +411,50 @@ func Dump(ctx context.Context, db *sql.DB, tables []string) (map[string][]string
 		out[table] = lines
 	}
 	return out, nil
+}
+
+// SourceChange is one random change to a trigger or a schedule: created or
+// added (again after a delete), switched, a secret version, a tick
+// decided, skipped or abandoned, deleted.
+func (w *Workload) SourceChange() Append {
+	by := w.pick(w.users)
+	at := time.Date(2026, 12, 6, 10, w.rng.IntN(60), 0, 0, time.UTC)
+	if w.chance(50) {
+		name := w.pick([]string{"deploy", "alerts", "github-push"})
+		var p domain.Payload
+		switch w.rng.IntN(6) {
+		case 5:
+			p = trigger.TokenIssued{TokenSHA256: "def", By: by}
+		case 0:
+			p = trigger.Created{Name: name, Pipeline: "echo hi", As: by, TimeoutMS: 30000, TokenSHA256: "abc", RequireHMAC: w.chance(50), By: by}
+		case 1:
+			p = trigger.Enabled{By: by}
+		case 2:
+			p = trigger.Disabled{By: by}
+		case 3:
+			p = trigger.SecretSet{Version: 1 + w.rng.IntN(5), By: by}
+		default:
+			p = trigger.Deleted{By: by}
+		}
+		return Append{trigger.Stream(name), []domain.NewEvent{enc(p, "")}}
+	}
+	name := w.pick([]string{"nightly", "every5", "standup"})
+	var p domain.Payload
+	switch w.rng.IntN(7) {
+	case 0:
+		p = schedule.Added{ID: uuid.NewString(), Name: name, Spec: "*/5 * * * *", TZ: "Europe/Berlin", Pipeline: "echo hi", Owner: by, Provider: "irc", Room: "ops", Missed: schedule.MissedSkip, Anchor: at, By: by}
+	case 1:
+		p = schedule.Paused{By: by, At: at}
+	case 2:
+		p = schedule.Resumed{By: by, At: at}
+	case 3:
+		p = schedule.TickDecided{Scheduled: at, RequestID: uuid.NewString(), MessageID: "m", Late: w.chance(30), Missed: w.rng.IntN(3)}
+	case 4:
+		p = schedule.TicksSkipped{First: at, Last: at.Add(10 * time.Minute), Count: 3, Reason: "missed"}
+	case 5:
+		p = schedule.TickAbandoned{Scheduled: at, RequestID: uuid.NewString(), Reason: "late"}
+	default:
+		p = schedule.Deleted{By: by}
+	}
+	return Append{schedule.Stream(name), []domain.NewEvent{enc(p, "")}}
 }
