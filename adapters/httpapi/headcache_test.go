@@ -2,59 +2,86 @@ package httpapi
 
 import (
 	"context"
-	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
-	"github.com/logbookhq/logbook/adapters/sqlite"
-	"github.com/logbookhq/logbook/adapters/sqlstore"
-	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
-	"github.com/logbookhq/logbook/domain/run"
 )
 
-// countingStore counts head queries.
-type countingStore struct {
+// headStore is the part of a store the head cache uses: a head that an
+// append moves, a change signal that an append closes, and a count of the
+// head queries.
+type headStore struct {
 	eventstore.Store
-	heads atomic.Int64
+	mu      sync.Mutex
+	pos     int64
+	changed chan struct{}
+	heads   int
 }
 
-func (s *countingStore) Head(ctx context.Context) (int64, []byte, error) {
-	s.heads.Add(1)
-	return s.Store.Head(ctx)
+func newHeadStore() *headStore { return &headStore{changed: make(chan struct{})} }
+
+func (s *headStore) Head(context.Context) (int64, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.heads++
+	return s.pos, nil, nil
 }
 
-func TestTheHeadIsQueriedAgainOnlyAfterAnAppend(t *testing.T) {
-	ctx := context.Background()
-	inner, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inner.Close()
-	store := &countingStore{Store: inner}
-	appendOne := func() {
-		if _, err := inner.Append(ctx, run.Stream("r1"), eventstore.Any, domain.MustEncode(run.RunLost{}, domain.Metadata{})); err != nil {
+func (s *headStore) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *headStore) appendOne() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pos++
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *headStore) queries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heads
+}
+
+func TestTheHeadIsQueriedAgainOnlyAfterAnAppendOrOnceItIsASecondOld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		store := newHeadStore()
+		var cache headCache
+		// Given one event, read three times with nothing appended between.
+		store.appendOne()
+		for range 3 {
+			if pos, err := cache.head(ctx, store); err != nil || pos != 1 {
+				t.Fatalf("head = %d, %v; want 1", pos, err)
+			}
+		}
+		// Then the store was asked once.
+		if n := store.queries(); n != 1 {
+			t.Fatalf("%d head queries for three reads with no append between, want 1", n)
+		}
+		// When another event is appended, the next read sees it.
+		store.appendOne()
+		if pos, err := cache.head(ctx, store); err != nil || pos != 2 {
+			t.Fatalf("head after an append = %d, %v; want 2", pos, err)
+		}
+		if n := store.queries(); n != 2 {
+			t.Fatalf("%d head queries, want 2", n)
+		}
+		// A head read a second ago is read again, in case a change went
+		// unsignalled (another process, where the database cannot tell).
+		time.Sleep(maxHeadAge)
+		if _, err := cache.head(ctx, store); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var cache headCache
-	// Given one event, read twice with nothing appended between.
-	appendOne()
-	for range 3 {
-		if pos, err := cache.head(ctx, store); err != nil || pos != 1 {
-			t.Fatalf("head = %d, %v; want 1", pos, err)
+		if n := store.queries(); n != 3 {
+			t.Fatalf("%d head queries after the cached head aged %v, want 3", n, maxHeadAge)
 		}
-	}
-	// Then the store was asked once.
-	if n := store.heads.Load(); n != 1 {
-		t.Fatalf("%d head queries for three reads with no append between, want 1", n)
-	}
-	// When another event is appended, the next read sees it.
-	appendOne()
-	if pos, err := cache.head(ctx, store); err != nil || pos != 2 {
-		t.Fatalf("head after an append = %d, %v; want 2", pos, err)
-	}
-	if n := store.heads.Load(); n != 2 {
-		t.Fatalf("%d head queries, want 2", n)
-	}
+	})
 }
