@@ -126,8 +126,11 @@ type RunRequested struct {
 	// User is who the command runs as. Events recorded before Logbook chose
 	// it have none: those commands ran as the image's user (root, unless
 	// the image said otherwise). Builtins have none.
-	User       *User           `json:"user,omitempty"`
-	Mode       Mode            `json:"mode"`
+	User *User `json:"user,omitempty"`
+	Mode Mode  `json:"mode"`
+	// Group is the relay group whose executors run it: the bundle's
+	// assignment when the run was requested; empty is "default".
+	Group      string          `json:"group,omitempty"`
 	Input      json.RawMessage `json:"input,omitempty"` // the previous stage's JSON, sent on stdin
 	Invocation Invocation      `json:"invocation"`
 }
