@@ -35,7 +35,11 @@ type Config struct {
 	// Store, when set, is read before each run: a run that already has its
 	// terminal event is skipped (a redelivery), and new events continue the
 	// stream's versions. Without it the executor records RunRequested itself.
-	Store       eventstore.Store
+	Store eventstore.Store
+	// Claimer, when set (an executor without a store, on a broker), takes
+	// each run from the server before it starts: the answer says whether
+	// it may run and what its stream holds.
+	Claimer     Claimer
 	EventsTopic string     // TopicRunEvents
 	Concurrency int        // runs at once (4)
 	Defaults    run.Limits // DefaultLimits, field by field
@@ -244,7 +248,17 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 	defer func() { <-e.slots }()
 
 	var past []domain.Payload
-	if e.cfg.Store != nil {
+	switch {
+	case e.cfg.Claimer != nil:
+		var err error
+		if past, err = e.cfg.Claimer.Claim(ctx, req); err != nil {
+			if errors.Is(err, ErrClaimDone) {
+				log.Info().Err(err).Msg("run not taken")
+				return nil
+			}
+			return err
+		}
+	case e.cfg.Store != nil:
 		var err error
 		if past, _, err = readRun(ctx, e.cfg.Store, req.RunID); err != nil {
 			return err
@@ -516,3 +530,17 @@ func (s *runSink) ContainerStarted(id string, warm bool) {
 
 func (s *runSink) Stdout() io.Writer { return s.stdout }
 func (s *runSink) Stderr() io.Writer { return s.stderr }
+
+// Held lists the runs this executor holds now, for its heartbeat.
+func (e *Executor) Held() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	runs := make([]string, 0, len(e.active))
+	for id := range e.active {
+		runs = append(runs, id)
+	}
+	return runs
+}
+
+// Slots is how many runs the executor runs at once.
+func (e *Executor) Slots() int { return e.cfg.Concurrency }

@@ -150,4 +150,3 @@ func fromNATS(subject string, header nats.Header, data []byte) *message.Message 
 	msg.Metadata.Set("nats_subject", subject)
 	return msg
 }
-

@@ -30,6 +30,11 @@ func TestDecideKeepsOneTerminalEventPerRun(t *testing.T) {
 	}{
 		{"a new run may be requested", nil, requested, []domain.Payload{requested}, nil},
 		{"a run is requested only once", []domain.Payload{requested}, requested, nil, run.ErrOutOfOrder},
+		{"an executor claims a requested run", []domain.Payload{requested}, run.RunClaimed{Executor: "a"}, []domain.Payload{run.RunClaimed{Executor: "a"}}, nil},
+		{"the same executor's second claim records nothing", []domain.Payload{requested, run.RunClaimed{Executor: "a"}}, run.RunClaimed{Executor: "a"}, nil, nil},
+		{"another executor claims a run not started", []domain.Payload{requested, run.RunClaimed{Executor: "a"}}, run.RunClaimed{Executor: "b"}, []domain.Payload{run.RunClaimed{Executor: "b"}}, nil},
+		{"a started run is never claimed again", append([]domain.Payload{run.RunClaimed{Executor: "a"}}, started...), run.RunClaimed{Executor: "b"}, nil, run.ErrOutOfOrder},
+		{"a finished run is not claimed", finished, run.RunClaimed{Executor: "b"}, nil, run.ErrRunFinished},
 		{"nothing happens to a run never requested", nil, run.ContainerStarted{}, nil, run.ErrOutOfOrder},
 		{"a requested run may fail before it has a container", []domain.Payload{requested}, run.RunFailed{Reason: "image missing"}, []domain.Payload{run.RunFailed{Reason: "image missing"}}, nil},
 		{"a run gets one container", started, run.ContainerCreated{ContainerID: "c2"}, nil, run.ErrOutOfOrder},

@@ -260,6 +260,16 @@ type ContainerRemoved struct {
 	ContainerID string `json:"container_id"`
 }
 
+// RunClaimed records which executor took a run off its relay group's queue
+// (on a broker; the embedded bus records none). Only that executor's
+// events are appended to the run afterwards. A run that has not started
+// may be claimed again by another executor when the first is gone.
+type RunClaimed struct {
+	Executor string `json:"executor"`
+	Host     string `json:"host,omitempty"`
+	Group    string `json:"group,omitempty"`
+}
+
 // RunCancelRequested records a request to stop a run.
 type RunCancelRequested struct {
 	Actor  string `json:"actor,omitempty"`
@@ -280,9 +290,11 @@ func (RunLost) EventType() string            { return "RunLost" }
 func (ContainerRemoved) EventType() string   { return "ContainerRemoved" }
 func (RunCancelRequested) EventType() string { return "RunCancelRequested" }
 func (OutputRedacted) EventType() string     { return "OutputRedacted" }
+func (RunClaimed) EventType() string         { return "RunClaimed" }
 
 func init() {
 	domain.Register[RunRequested]()
+	domain.Register[RunClaimed]()
 	domain.Register[ContainerCreated]()
 	domain.Register[ContainerStarted]()
 	domain.Register[OutputChunk]()
