@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/domain/bundle"
 )
 
 // Streams and subjects of the run bus.
@@ -45,20 +46,12 @@ const (
 	subjectClaim     = "logbook.claim."
 	appenderConsumer = "appender"
 	// DefaultGroup is the relay group of a bundle assigned to none.
-	DefaultGroup = "default"
+	DefaultGroup = bundle.DefaultRelayGroup
 )
 
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // ValidateName checks an executor id or relay group name: it becomes a
-// subject token and a consumer name, so only lowercase letters, digits,
-// '-' and '_' (at most 63) are allowed.
-func ValidateName(kind, name string) error {
-	if !namePattern.MatchString(name) {
-		return fmt.Errorf("%s %q: use lowercase letters, digits, '-' and '_' (1 to 63, starting with a letter or digit)", kind, name)
-	}
-	return nil
-}
+// subject token and a consumer name.
+func ValidateName(kind, name string) error { return bundle.ValidateRelayName(kind, name) }
 
 // RunsSubject is the subject run requests for group are published on.
 func RunsSubject(group string) string { return subjectRuns + group }
