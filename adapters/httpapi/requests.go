@@ -67,6 +67,8 @@ type API struct {
 	Approvals ApprovalsReader
 	// Secrets sets secrets and rotates their key (nil: 501).
 	Secrets SecretWriter
+	// Executors lists the live executors on a NATS bus (nil: 501).
+	Executors ExecutorLister
 
 	verifier verifier
 	heads    headCache

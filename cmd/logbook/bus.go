@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/curve25519"
 
+	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/runbus"
@@ -316,4 +317,13 @@ func (p *platform) startNATS(ctx context.Context, sup *supervisor.Supervisor, cf
 		log.Info().Msg("commands run on executors over NATS (logbook executor); serve runs none itself (LOGBOOK_EXECUTOR_GROUPS is unset)")
 	}
 	return topicPublisher{byTopic: map[string]message.Publisher{runbus.TopicRunRequested: sb.pub, runbus.TopicRunCancel: sb.pub}, fallback: p.bus.Commands}, nil
+}
+
+// executors lists the live executors on a NATS bus; nil on the in-process
+// bus (a nil pointer in the interface would not read as nil).
+func (p *platform) executors() httpapi.ExecutorLister {
+	if p.nats == nil {
+		return nil
+	}
+	return p.nats.fleet
 }
