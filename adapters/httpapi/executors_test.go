@@ -55,4 +55,3 @@ func TestTheLiveExecutorsAreListedToBundleManagers(t *testing.T) {
 		t.Fatalf("on the in-process bus: %d %s", status, body)
 	}
 }
-
