@@ -1,15 +1,27 @@
 package e2e
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
+	"github.com/logbookhq/logbook/internal/samplebundle"
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // executorProc is a running `logbook executor`.
@@ -88,6 +100,178 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	}
 	if got := strings.Join(typesOf(events, runStream), " "); !strings.HasPrefix(got, "RunRequested RunClaimed ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded") {
 		t.Fatalf("%s: %s", runStream, got)
+	}
+	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+}
+
+// sayAll sends each text as its own request, inflight at a time, through
+// POST /v1/requests?wait=1, and returns each reply's text ("error: ..."
+// when there was none).
+func sayAll(t *testing.T, s *server, token string, texts []string, inflight int) []string {
+	t.Helper()
+	replies := make([]string, len(texts))
+	client := &http.Client{Timeout: 3 * time.Minute}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body, _ := json.Marshal(map[string]string{"text": texts[i]})
+				req, _ := http.NewRequest(http.MethodPost, "http://"+s.addr+"/v1/requests?wait=1", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					replies[i] = "error: " + err.Error()
+					continue
+				}
+				var answer struct {
+					Reply *struct {
+						Text   string `json:"text"`
+						Failed bool   `json:"failed"`
+					} `json:"reply"`
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case json.Unmarshal(raw, &answer) != nil || answer.Reply == nil:
+					replies[i] = fmt.Sprintf("error: %d %s", resp.StatusCode, raw)
+				case answer.Reply.Failed:
+					replies[i] = "failed: " + answer.Reply.Text
+				default:
+					replies[i] = answer.Reply.Text
+				}
+			}
+		}()
+	}
+	for i := range texts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return replies
+}
+
+// installModes installs the sample bundle again as "quick" (warm) and
+// "single" (single-use), beside toolbox (fresh).
+func installModes(t *testing.T, s *server, token string, env []string) {
+	t.Helper()
+	for name, mode := range map[string]string{"quick": "warm", "single": "single-use"} {
+		config := strings.Replace(string(samplebundle.Config), "name: toolbox", "name: "+name, 1)
+		config = strings.Replace(config, "mode: fresh", "mode: "+mode, 1)
+		config = strings.ReplaceAll(config, "toolbox:shout", name+":shout")
+		out, err := cli(t, s, token, env, "say", "bundle install --base64="+base64.StdEncoding.EncodeToString([]byte(config)))
+		if err != nil || !strings.Contains(out, "Installed") {
+			t.Fatalf("install %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// runsClaimedBy maps each run stream to the executor whose RunClaimed is
+// its last, and counts the event ids (each must be stored once).
+func runsClaimedBy(t *testing.T, events []envelope) map[string]string {
+	t.Helper()
+	claimed := map[string]string{}
+	for _, e := range events {
+		if e.Type != "RunClaimed" {
+			continue
+		}
+		var c struct {
+			Executor string `json:"executor"`
+		}
+		if err := json.Unmarshal(e.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		claimed[e.Stream] = c.Executor
+	}
+	return claimed
+}
+
+// Three executors in two relay groups run every command of each mode
+// through NATS, each run on an executor of its bundle's group, every reply
+// right, and the log verifies.
+func TestThreeExecutorsInTwoGroupsRunEveryModeOverNATS(t *testing.T) {
+	requireDocker(t)
+	// 60 of each mode by default: fresh and single-use runs go at about 3 a
+	// second on a shared 2-core machine, so 200 of each takes minutes;
+	// LOGBOOK_TEST_NATS_RUNS=200 runs the issue's full count.
+	perMode := 60
+	if v := os.Getenv("LOGBOOK_TEST_NATS_RUNS"); v != "" {
+		perMode, _ = strconv.Atoi(v)
+	}
+	nats := natstest.Start(t,
+		natstest.Executor{ID: "exec-a", Groups: []string{"default"}},
+		natstest.Executor{ID: "exec-b", Groups: []string{"default", "prod"}},
+		natstest.Executor{ID: "exec-c", Groups: []string{"prod"}})
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(append(env, natsEnv(nats)...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_LOG_LEVEL=warn")...)
+	s.waitReady(t)
+	token := s.token(t)
+	startExecutor(t, nats, "exec-a", []string{"default"}, "LOGBOOK_LOG_LEVEL=warn")
+	startExecutor(t, nats, "exec-b", []string{"default", "prod"}, "LOGBOOK_LOG_LEVEL=warn")
+	startExecutor(t, nats, "exec-c", []string{"prod"}, "LOGBOOK_LOG_LEVEL=warn")
+	installModes(t, s, token, env)
+	for _, name := range []string{"quick", "single"} {
+		if out, err := cli(t, s, token, env, "bundle", "assign", name, "prod"); err != nil || !strings.Contains(out, "relay group prod") {
+			t.Fatalf("bundle assign %s prod: %v %s", name, err, out)
+		}
+	}
+	testenv.Eventually(t, "three live executors", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Count(out, `"host"`) == 3
+	})
+
+	var texts, want []string
+	for _, bundle := range []string{"toolbox", "quick", "single"} {
+		for i := range perMode {
+			marker := fmt.Sprintf("%s-%d", bundle, i)
+			texts = append(texts, bundle+":echo "+marker)
+			want = append(want, marker)
+		}
+	}
+	var replies []string
+	for m := range 3 {
+		start := time.Now()
+		replies = append(replies, sayAll(t, s, token, texts[m*perMode:(m+1)*perMode], 12)...)
+		t.Logf("%s: %d commands through NATS in %s", strings.Fields(texts[m*perMode])[0], perMode, time.Since(start))
+	}
+	for i, r := range replies {
+		if strings.TrimSpace(r) != want[i] {
+			t.Errorf("%q replied %q", texts[i], r)
+		}
+	}
+
+	events := storedEvents(t, env)
+	claimed := runsClaimedBy(t, events)
+	groupOf := map[string][]string{"exec-a": {"default"}, "exec-b": {"default", "prod"}, "exec-c": {"prod"}}
+	byExecutor := map[string]int{}
+	runsOf := map[string]string{}
+	for _, e := range events {
+		if e.Type == "RunRequested" {
+			var r struct {
+				Mode  string `json:"mode"`
+				Group string `json:"group"`
+			}
+			_ = json.Unmarshal(e.Data, &r)
+			if r.Mode != "builtin" {
+				runsOf[e.Stream] = cmp.Or(r.Group, "default")
+			}
+		}
+	}
+	for stream, group := range runsOf {
+		ex := claimed[stream]
+		if !slices.Contains(groupOf[ex], group) {
+			t.Errorf("%s of group %s ran on %q", stream, group, ex)
+		}
+		byExecutor[ex]++
+	}
+	t.Logf("runs per executor: %v", byExecutor)
+	if len(runsOf) < 3*perMode {
+		t.Fatalf("%d container runs recorded, want %d", len(runsOf), 3*perMode)
 	}
 	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
