@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/logbookhq/logbook/adapters/docker"
+	"github.com/logbookhq/logbook/adapters/docker/dockertest"
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/internal/testenv"
@@ -276,4 +282,129 @@ func TestThreeExecutorsInTwoGroupsRunEveryModeOverNATS(t *testing.T) {
 	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
+}
+
+// ownedContainers counts the containers whose owner label is owner.
+func ownedContainers(t *testing.T, owner string) int {
+	t.Helper()
+	eng := dockertest.Engine(t)
+	list, err := eng.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner+"="+owner))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+// busFast are the settings that make loss quick to see in a test.
+var busFast = []string{"LOGBOOK_EXECUTOR_LOST_AFTER=3s", "LOGBOOK_BUS_ACK_WAIT=3s", "LOGBOOK_HEARTBEAT_INTERVAL=500ms"}
+
+// kill -9 of an executor mid-run: the runs it had started are RunLost and
+// say so, the others complete on the other executor, nothing is recorded
+// twice, the log verifies; started again, the executor removes its
+// leftover containers.
+func TestKillingAnExecutorMidRunLosesOnlyItsStartedRuns(t *testing.T) {
+	requireDocker(t)
+	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(append(append(env, natsEnv(nats)...), busFast...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_LOG_LEVEL=warn")...)
+	s.waitReady(t)
+	token := s.token(t)
+	execA := startExecutor(t, nats, "exec-a", []string{"default"}, append(busFast, "LOGBOOK_EXECUTOR_SLOTS=3")...)
+	startExecutor(t, nats, "exec-b", []string{"default"}, append(busFast, "LOGBOOK_EXECUTOR_SLOTS=3")...)
+	testenv.Eventually(t, "two live executors", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Count(out, `"host"`) == 2
+	})
+
+	// Twelve runs of 4s, six at once: each executor holds three.
+	var texts []string
+	for i := range 12 {
+		texts = append(texts, fmt.Sprintf("toolbox:sleep 4 | toolbox:echo done-%d", i))
+	}
+	done := make(chan []string, 1)
+	go func() { done <- sayAll(t, s, token, texts, 6) }()
+	testenv.Eventually(t, "exec-a to have started runs", func() bool {
+		for stream, ex := range runsClaimedBy(t, storedEvents(t, env)) {
+			if ex == "exec-a" && slices.Contains(typesOf(storedEvents(t, env), stream), "ContainerStarted") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := execA.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-execA.exited
+	replies := <-done
+
+	events := storedEvents(t, env)
+	claimed := runsClaimedBy(t, events)
+	lost, completed := 0, 0
+	for stream, ex := range claimed {
+		types := typesOf(events, stream)
+		if n := countOf(types, "ContainerStarted"); n > 1 {
+			t.Errorf("%s started %d times: %v", stream, n, types)
+		}
+		terminals := countOf(types, "RunSucceeded") + countOf(types, "RunFailed") + countOf(types, "RunLost") + countOf(types, "RunCancelled") + countOf(types, "RunTimedOut")
+		if terminals != 1 {
+			t.Errorf("%s has %d terminal events: %v", stream, terminals, types)
+		}
+		switch {
+		case slices.Contains(types, "RunLost"):
+			lost++
+			if ex != "exec-a" {
+				t.Errorf("%s, run by %s, was lost", stream, ex)
+			}
+		case slices.Contains(types, "RunSucceeded"):
+			completed++
+		}
+	}
+	if lost == 0 {
+		t.Fatalf("no run was recorded lost; claims: %v", claimed)
+	}
+	lostReplies := 0
+	for i, r := range replies {
+		switch {
+		case strings.TrimSpace(r) == fmt.Sprintf("done-%d", i):
+		case strings.Contains(r, "lost"):
+			lostReplies++
+		default:
+			t.Errorf("%q replied %q", texts[i], r)
+		}
+	}
+	if lostReplies != lost {
+		t.Errorf("%d replies say lost, %d runs were lost", lostReplies, lost)
+	}
+	t.Logf("%d runs lost with exec-a, %d completed", lost, completed)
+	replyPosted := map[string]int{}
+	for _, e := range events {
+		if strings.HasPrefix(e.Stream, "request-") && e.Type == "ReplyPosted" {
+			replyPosted[e.Stream]++
+		}
+	}
+	for stream, n := range replyPosted {
+		if n != 1 {
+			t.Errorf("%s has %d replies", stream, n)
+		}
+	}
+	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+
+	// exec-a's containers outlived it; started again, it removes them.
+	if n := ownedContainers(t, "logbook-executor-exec-a"); n == 0 {
+		t.Log("exec-a's containers had ended and been removed already")
+	}
+	startExecutor(t, nats, "exec-a", []string{"default"}, busFast...)
+	testenv.Eventually(t, "exec-a's leftover containers to be removed", func() bool { return ownedContainers(t, "logbook-executor-exec-a") == 0 })
+}
+
+func countOf(list []string, v string) int {
+	n := 0
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }

@@ -358,6 +358,14 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 	if runErr != nil {
 		runErr = redactedError{err: runErr, text: redactor.String(runErr.Error())}
 	}
+	if errors.Is(runErr, ErrAlreadyExists) && e.cfg.Claimer != nil {
+		// The claim made this run ours alone, and its stream shows no
+		// container: this one was left by an executor that stopped on
+		// this host before it could say so. Whether the command ran is
+		// unknown, so it is not run again.
+		log.Warn().Err(runErr).Msg("the run's container was left on this host by an executor that stopped; the run is lost")
+		return rec.record(run.RunLost{Reason: "an executor that stopped had already made this run's container on this host, so whether the command ran is unknown; it is not run again"})
+	}
 	if errors.Is(runErr, ErrAlreadyExists) {
 		log.Warn().Err(runErr).Msg("run already has a container; redelivery skipped")
 		return nil

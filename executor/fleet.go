@@ -202,6 +202,18 @@ func (f *Fleet) Check(ctx context.Context) {
 	}
 }
 
+// Undeliverable fails a run whose request NATS gave up delivering
+// (MaxDeliver): every executor that took it failed to run it.
+func (f *Fleet) Undeliverable(ctx context.Context, runID, group string, deliveries int) error {
+	f.Claimed(runID)
+	reason := fmt.Sprintf("the run's request was delivered %d times to executors of relay group %q and none could run it; it is kept on the poison stream", deliveries, group)
+	err := RecordRunEvent(ctx, f.cfg.Store, runID, "server", run.RunFailed{Reason: reason})
+	if errors.Is(err, run.ErrRunFinished) {
+		return nil
+	}
+	return err
+}
+
 func latest(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b

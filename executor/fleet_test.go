@@ -3,6 +3,7 @@ package executor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/executor/executortest"
 )
@@ -226,5 +228,48 @@ func TestRunEventsAreAcceptedOnlyFromTheRunsHolder(t *testing.T) {
 	}
 	if ids := w.desk.Held("a", ""); slices.Contains(ids, "r1") {
 		t.Fatalf("the desk still watches a finished run: %v", ids)
+	}
+}
+
+// storeClaimer grants every claim from the store, as the server's desk
+// does, for an executor without a store of its own.
+type storeClaimer struct {
+	desk *executor.ClaimDesk
+}
+
+func (c storeClaimer) Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Payload, error) {
+	reply, err := c.desk.Claim(ctx, "a", "boot1", "host", "default", req.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if reply.Status != executor.ClaimGranted {
+		return nil, fmt.Errorf("%w: %s", executor.ErrClaimDone, reply.Reason)
+	}
+	return executor.DecodeWireEvents(reply.Events)
+}
+
+// Given a claimed run whose container an executor that stopped on this
+// host already made, when the runtime finds the name taken, then the run
+// is lost, never run a second time.
+func TestAClaimedRunWhoseContainerIsThereAlreadyIsLostNotRunAgain(t *testing.T) {
+	t.Parallel()
+	w := givenFleet(t)
+	req := request("r1")
+	w.seed("r1", req.Request)
+	ran := 0
+	rt := &fakeRuntime{fn: func(context.Context, executor.Spec, executor.Sink) (executor.Outcome, error) {
+		ran++
+		return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, nil, "container logbook-run-r1 exists")
+	}}
+	e, err := executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(w.store)},
+		Claimer: storeClaimer{w.desk}, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Execute(req); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.types("r1"); got != "RunRequested RunClaimed RunLost" || ran != 1 {
+		t.Fatalf("stream %s after %d runs", got, ran)
 	}
 }

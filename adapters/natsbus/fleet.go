@@ -124,7 +124,25 @@ func (s *FleetService) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to heartbeats: %w", err)
 	}
 	defer beatSub.Unsubscribe()
+	advisories := make(chan *nats.Msg, 256)
+	advisorySub, err := s.Conn.NC.ChanSubscribe(advisoryMaxDeliveries+RunsStream+".*", advisories)
+	if err != nil {
+		return fmt.Errorf("subscribe to max-delivery advisories: %w", err)
+	}
+	defer advisorySub.Unsubscribe()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-advisories:
+				s.poison(ctx, m)
+			}
+		}
+	}()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -159,6 +177,63 @@ func (s *FleetService) Run(ctx context.Context) error {
 			s.Fleet.Beat(ctx, hb)
 		}
 	}
+}
+
+// advisoryMaxDeliveries is the subject prefix of JetStream's advisory for
+// a message that reached its consumer's MaxDeliver.
+const advisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+
+// maxDeliveriesAdvisory is the part of that advisory read here.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries int    `json:"deliveries"`
+}
+
+// poison handles a run request NATS stopped delivering: its message moves
+// to the poison stream (its secrets stay sealed), leaves the work queue,
+// and the run fails saying so.
+func (s *FleetService) poison(ctx context.Context, m *nats.Msg) {
+	var adv maxDeliveriesAdvisory
+	if err := json.Unmarshal(m.Data, &adv); err != nil || adv.Stream != RunsStream {
+		return
+	}
+	log := s.Conn.log.With().Str("consumer", adv.Consumer).Uint64("stream_seq", adv.StreamSeq).Logger()
+	stream, err := s.Conn.JS.Stream(ctx, RunsStream)
+	if err != nil {
+		log.Error().Err(err).Msg("reading a run request past its deliveries")
+		return
+	}
+	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		log.Error().Err(err).Msg("reading a run request past its deliveries")
+		return
+	}
+	group := strings.TrimPrefix(raw.Subject, subjectRuns)
+	poisoned := nats.NewMsg(subjectPoison + "server")
+	poisoned.Data, poisoned.Header = raw.Data, raw.Header
+	if poisoned.Header == nil {
+		poisoned.Header = nats.Header{}
+	}
+	poisoned.Header.Set("Logbook-Poison-Reason", fmt.Sprintf("delivered %d times to relay group %s without an end", adv.Deliveries, group))
+	if _, err := s.Conn.JS.PublishMsg(ctx, poisoned); err != nil {
+		log.Error().Err(err).Msg("parking a run request on the poison stream")
+		return
+	}
+	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil {
+		log.Warn().Err(err).Msg("removing a poisoned run request from the work queue")
+	}
+	req, err := runbus.DecodeRunRequest(fromNATS(raw.Subject, raw.Header, raw.Data))
+	if err != nil {
+		log.Error().Err(err).Msg("a poisoned run request that is not one")
+		return
+	}
+	if err := s.Fleet.Undeliverable(ctx, req.RunID, group, adv.Deliveries); err != nil {
+		log.Error().Err(err).Str("run_id", req.RunID).Msg("failing a run no executor could run")
+		return
+	}
+	log.Warn().Str("run_id", req.RunID).Str("group", group).Int("deliveries", adv.Deliveries).Msg("run request delivered too often; parked on the poison stream and the run failed")
 }
 
 func (s *FleetService) answerClaim(ctx context.Context, m *nats.Msg) {

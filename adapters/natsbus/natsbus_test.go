@@ -15,9 +15,11 @@ import (
 	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -220,5 +222,83 @@ func TestWrongCredentialsAreRefused(t *testing.T) {
 	_, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, User: "exec-a", Password: "wrong", Logger: zerolog.Nop()})
 	if !errors.Is(err, natsbus.ErrRefused) {
 		t.Fatalf("connect with a wrong password: %v, want ErrRefused", err)
+	}
+}
+
+// A run request every executor nacks is delivered MaxDeliver times, then
+// parked on the poison stream, taken off the work queue, and its run fails
+// saying so.
+func TestARunRequestPastMaxDeliverIsPoisonedAndItsRunFails(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	server, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, User: natstest.ServerUser, Password: srv.PasswordOf(natstest.ServerUser),
+		AckWait: time.Second, MaxDeliver: 2, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := executortest.NewMemStore()
+	var fleet *executor.Fleet
+	desk := executor.NewClaimDesk(store, func(id string) bool { return fleet.Live(id) })
+	fleet, err = executor.NewFleet(executor.FleetConfig{Store: store, Desk: desk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := &natsbus.FleetService{Conn: server, Desk: desk, Fleet: fleet}
+	serviceDone := make(chan error, 1)
+	go func() { serviceDone <- service.Run(ctx) }()
+	defer func() { cancel(); <-serviceDone }()
+
+	runID := domain.NewEventID().String()
+	requested := run.RunRequested{RequestID: "r1", Image: "img", Argv: []string{"x"}}
+	if _, err := store.Append(ctx, run.Stream(runID), eventstore.NoStream, domain.MustEncode(requested, domain.Metadata{})); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsbus.NewPublisher(server, natsbus.PublisherConfig{Source: "server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, Request: requested})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(runbus.TopicRunRequested, msg); err != nil {
+		t.Fatal(err)
+	}
+	execA := connect(t, srv, "exec-a", "exec-a")
+	sub, err := natsbus.NewSubscriber(execA, natsbus.SubscriberConfig{Groups: []string{"default"}, Retry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, runbus.TopicRunRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		receive(t, ch).Nack()
+	}
+	testenv.Eventually(t, "the run to fail", func() bool {
+		events, _ := store.ReadStream(ctx, run.Stream(runID), 0, 10)
+		return len(events) == 2 && events[1].Type == "RunFailed" && strings.Contains(string(events[1].Data), "delivered 2 times")
+	})
+	poison, err := server.JS.Stream(ctx, natsbus.PoisonStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := poison.GetLastMsgForSubject(ctx, "logbook.poison.server")
+	if err != nil || !strings.Contains(string(raw.Data), runID) || raw.Header.Get("Logbook-Poison-Reason") == "" {
+		t.Fatalf("poison stream: %v %+v", err, raw)
+	}
+	runs, err := server.JS.Stream(ctx, natsbus.RunsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := runs.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("the work queue still holds %d messages (%v)", info.State.Msgs, err)
 	}
 }
