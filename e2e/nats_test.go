@@ -408,3 +408,87 @@ func countOf(list []string, v string) int {
 	}
 	return n
 }
+
+// A restart of nats-server mid-load: every command still gets its right
+// reply, no run starts twice or ends twice, no request gets two replies,
+// and the log verifies.
+func TestARestartOfNATSMidLoadLosesAndDuplicatesNothing(t *testing.T) {
+	requireDocker(t)
+	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(append(env, natsEnv(nats)...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_BUS_ACK_WAIT=5s")...)
+	s.waitReady(t)
+	token := s.token(t)
+	for _, id := range []string{"exec-a", "exec-b"} {
+		startExecutor(t, nats, id, []string{"default"}, "LOGBOOK_BUS_ACK_WAIT=5s", "LOGBOOK_LOG_LEVEL=warn")
+	}
+	installModes(t, s, token, env)
+	testenv.Eventually(t, "two live executors", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Count(out, `"host"`) == 2
+	})
+
+	var texts []string
+	for i := range 80 {
+		texts = append(texts, fmt.Sprintf("quick:sleep 0.2 | quick:echo warm-%d", i))
+	}
+	done := make(chan []string, 1)
+	go func() { done <- sayAll(t, s, token, texts, 6) }()
+	testenv.Eventually(t, "some runs to end", func() bool {
+		return strings.Count(strings.Join(typesOfAll(storedEvents(t, env)), " "), "RunSucceeded") >= 20
+	})
+	select {
+	case <-done:
+		t.Fatal("the load ended before nats-server restarted")
+	default:
+	}
+	nats.Restart()
+	replies := <-done
+	for i, r := range replies {
+		if strings.TrimSpace(r) != fmt.Sprintf("warm-%d", i) {
+			t.Errorf("%q replied %q", texts[i], r)
+		}
+	}
+	events := storedEvents(t, env)
+	perStream := map[string][]string{}
+	for _, e := range events {
+		perStream[e.Stream] = append(perStream[e.Stream], e.Type)
+	}
+	for stream, types := range perStream {
+		if strings.HasPrefix(stream, "run-") {
+			terminals := countOf(types, "RunSucceeded") + countOf(types, "RunFailed") + countOf(types, "RunLost") + countOf(types, "RunCancelled") + countOf(types, "RunTimedOut")
+			if countOf(types, "ContainerStarted") > 1 || terminals != 1 {
+				t.Errorf("%s: %v", stream, types)
+			}
+		}
+		if strings.HasPrefix(stream, "request-") && countOf(types, "ReplyPosted") != 1 {
+			t.Errorf("%s: %v", stream, types)
+		}
+	}
+	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+}
+
+func typesOfAll(events []envelope) []string {
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.Type
+	}
+	return types
+}
+
+// An executor with wrong credentials is refused and says so; one whose
+// user may not take a group's runs never gets them.
+func TestAnExecutorWithWrongCredentialsIsRefused(t *testing.T) {
+	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	e := startExecutor(t, nats, "exec-a", []string{"default"}, "LOGBOOK_BUS_PASSWORD=wrong", "LOGBOOK_RUNTIME=process")
+	select {
+	case err := <-e.exited:
+		if code := exitCode(err); code != 3 || !strings.Contains(e.logs.String(), "NATS refused the connection") {
+			t.Fatalf("exit %d (%v); logs:\n%s", code, err, e.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("an executor with a wrong password still runs:\n%s", e.logs)
+	}
+}

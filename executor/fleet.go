@@ -49,7 +49,10 @@ type FleetConfig struct {
 	// live executor before it fails, naming the group (30s).
 	QueueTimeout time.Duration
 	Now          func() time.Time // time.Now
-	Logger       zerolog.Logger
+	// Connected, when set, says whether the server hears the bus now:
+	// while it does not, silence proves nothing, and nobody is lost.
+	Connected func() bool
+	Logger    zerolog.Logger
 }
 
 // Fleet is the server's view of its executors: who is live (heartbeats),
@@ -128,6 +131,26 @@ func (f *Fleet) Beat(ctx context.Context, hb Heartbeat) {
 	}
 }
 
+// Resume gives every executor a fresh LostAfter after the server's own
+// connection to the bus came back: the heartbeats it missed meanwhile
+// say nothing about the executors.
+func (f *Fleet) Resume() {
+	now := f.cfg.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start = now
+	for _, m := range f.members {
+		m.LastSeen = now
+	}
+	for id := range f.lastGot {
+		f.lastGot[id] = now
+	}
+	for id, q := range f.pending {
+		q.since = now
+		f.pending[id] = q
+	}
+}
+
 // Queued notes a run published for group (it waits until claimed).
 func (f *Fleet) Queued(runID, group string) {
 	f.mu.Lock()
@@ -156,6 +179,9 @@ func (f *Fleet) groupLive(group string) bool {
 // queue by NATS's redelivery); runs waiting longer than QueueTimeout for a
 // group with no live executor fail, naming the group.
 func (f *Fleet) Check(ctx context.Context) {
+	if f.cfg.Connected != nil && !f.cfg.Connected() {
+		return
+	}
 	now := f.cfg.Now()
 	f.mu.Lock()
 	var gone []string

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +122,20 @@ type Conn struct {
 	log zerolog.Logger
 	// groups are the relay groups whose consumer this process made.
 	groups sync.Map
+	// reconnected are called each time the connection comes back.
+	hooks      sync.Mutex
+	reconnects []func()
 }
+
+// OnReconnect calls f each time the connection comes back after a loss.
+func (c *Conn) OnReconnect(f func()) {
+	c.hooks.Lock()
+	c.reconnects = append(c.reconnects, f)
+	c.hooks.Unlock()
+}
+
+// Connected reports whether the connection is up now.
+func (c *Conn) Connected() bool { return c.NC.IsConnected() }
 
 // ErrRefused is the kind of a connection NATS refused (wrong credentials).
 var ErrRefused = errors.New("NATS refused the connection")
@@ -134,6 +148,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("natsbus: no URL")
 	}
+	conn := &Conn{cfg: cfg, log: cfg.Logger}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -144,6 +159,12 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			cfg.Logger.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS")
+			conn.hooks.Lock()
+			hooks := slices.Clone(conn.reconnects)
+			conn.hooks.Unlock()
+			for _, f := range hooks {
+				f()
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			ev := cfg.Logger.Error().Err(err)
@@ -191,7 +212,8 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &Conn{NC: nc, JS: js, cfg: cfg, log: cfg.Logger}, nil
+	conn.NC, conn.JS = nc, js
+	return conn, nil
 }
 
 // Close drains and closes the connection.

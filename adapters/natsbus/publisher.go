@@ -3,12 +3,14 @@ package natsbus
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
@@ -38,13 +40,19 @@ type Publisher struct {
 	timeout   time.Duration
 }
 
+// attemptTimeout bounds one JetStream publish; a publish that gets no
+// acknowledgement (NATS restarting) is tried again with the same message
+// id, which JetStream's duplicate window turns into one message.
+const attemptTimeout = 5 * time.Second
+
 // PublisherConfig configures NewPublisher.
 type PublisherConfig struct {
 	Source    string // required: the executor's id, or "server"
 	Seal      func(group string, req *runbus.RunRequest) error
 	Published func(runID, group string)
-	// Timeout bounds one JetStream publish, waiting for its
-	// acknowledgement (10s).
+	// Timeout bounds a JetStream publish with its retries while NATS does
+	// not acknowledge it (2m): an executor's events wait out a restart of
+	// nats-server instead of being dropped.
 	Timeout time.Duration
 }
 
@@ -54,7 +62,7 @@ func NewPublisher(conn *Conn, cfg PublisherConfig) (*Publisher, error) {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = 2 * time.Minute
 	}
 	return &Publisher{conn: conn, source: cfg.Source, seal: cfg.Seal, published: cfg.Published, timeout: cfg.Timeout}, nil
 }
@@ -107,23 +115,45 @@ func (p *Publisher) publish(topic string, msg *message.Message) error {
 		if p.published != nil {
 			p.published(req.RunID, group)
 		}
-		_, err = p.conn.JS.PublishMsg(ctx, toNATS(RunsSubject(group), msg))
-		return err
+		return p.persist(ctx, toNATS(RunsSubject(group), msg), msg.UUID)
 	case executor.TopicRunEvents:
 		stream := msg.Metadata.Get("stream")
 		runID, ok := strings.CutPrefix(stream, "run-")
 		if !ok || runID == "" || strings.ContainsAny(runID, ".*> ") {
 			return fmt.Errorf("%w: event %s is for stream %q, not a run", runbus.ErrBadMessage, msg.UUID, stream)
 		}
-		_, err := p.conn.JS.PublishMsg(ctx, toNATS(subjectEvents+p.source+"."+runID, msg))
-		return err
+		return p.persist(ctx, toNATS(subjectEvents+p.source+"."+runID, msg), msg.UUID)
 	case executor.TopicPoison:
-		_, err := p.conn.JS.PublishMsg(ctx, toNATS(subjectPoison+p.source, msg))
-		return err
+		return p.persist(ctx, toNATS(subjectPoison+p.source, msg), msg.UUID)
 	case runbus.TopicRunCancel:
 		return p.conn.NC.PublishMsg(toNATS(subjectCancel, msg))
 	}
 	return fmt.Errorf("natsbus: topic %q is not carried over NATS", topic)
+}
+
+// persist publishes m to JetStream until it is acknowledged or ctx ends,
+// under one message id, so a retry of a publish that did land is dropped
+// by the stream's duplicate window.
+func (p *Publisher) persist(ctx context.Context, m *nats.Msg, id string) error {
+	wait := 100 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		_, err := p.conn.JS.PublishMsg(attempt, m, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return err
+		}
+		p.conn.log.Warn().Err(err).Str("subject", m.Subject).Msg("NATS did not take a message; trying again")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish to %s: %w (last error: %v)", m.Subject, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // Close does nothing: the connection is the Conn's.

@@ -252,10 +252,7 @@ func (s *Subscriber) handOverHolding(ctx context.Context, msg *message.Message, 
 // event is handed over again in its lane (not given back to NATS, which
 // would let the run's next event overtake it).
 func (s *Subscriber) appendEvents(ctx context.Context, out chan<- *message.Message) error {
-	cons, err := s.conn.JS.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
-		Durable: appenderConsumer, Description: "the server's appender of run events",
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.conn.cfg.AckWait, MaxAckPending: 20000,
-	})
+	cons, err := s.appenderConsumer(ctx)
 	if err != nil {
 		return fmt.Errorf("the appender's consumer: %w", err)
 	}
@@ -275,11 +272,14 @@ func (s *Subscriber) appendEvents(ctx context.Context, out chan<- *message.Messa
 	if err != nil {
 		return fmt.Errorf("reading run events: %w", err)
 	}
+	var iterMu sync.Mutex
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		<-ctx.Done()
+		iterMu.Lock()
 		iter.Stop()
+		iterMu.Unlock()
 	}()
 	s.wg.Add(1)
 	go func() {
@@ -294,10 +294,25 @@ func (s *Subscriber) appendEvents(ctx context.Context, out chan<- *message.Messa
 		for {
 			m, err := iter.Next()
 			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if ctx.Err() != nil {
 					return
 				}
 				s.conn.log.Warn().Err(err).Msg("reading run events")
+				if !sleepCtx(ctx, s.cfg.Retry) {
+					return
+				}
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					// Closed under us (the consumer went, NATS restarted
+					// without it): read again from a fresh one.
+					fresh, err := s.reopenEvents(ctx)
+					if err != nil {
+						s.conn.log.Warn().Err(err).Msg("reading run events again")
+						continue
+					}
+					iterMu.Lock()
+					iter = fresh
+					iterMu.Unlock()
+				}
 				continue
 			}
 			h := fnv.New32a()
@@ -310,6 +325,23 @@ func (s *Subscriber) appendEvents(ctx context.Context, out chan<- *message.Messa
 		}
 	}()
 	return nil
+}
+
+// reopenEvents makes the appender's consumer again (it is durable: the
+// same one, if NATS kept it) and reads from it.
+func (s *Subscriber) reopenEvents(ctx context.Context) (jetstream.MessagesContext, error) {
+	cons, err := s.appenderConsumer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Messages(jetstream.PullMaxMessages(512))
+}
+
+func (s *Subscriber) appenderConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	return s.conn.JS.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable: appenderConsumer, Description: "the server's appender of run events",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.conn.cfg.AckWait, MaxAckPending: 20000,
+	})
 }
 
 func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan<- *message.Message) {

@@ -236,10 +236,12 @@ func startServerBus(ctx context.Context, sup *supervisor.Supervisor, cfg config,
 	}
 	b := &serverBus{conn: conn}
 	b.desk = executor.NewClaimDesk(store, func(id string) bool { return b.fleet.Live(id) })
-	b.fleet, err = executor.NewFleet(executor.FleetConfig{Store: store, Desk: b.desk, LostAfter: cfg.Bus.LostAfter, QueueTimeout: cfg.Bus.QueueTimeout, Logger: log})
+	b.fleet, err = executor.NewFleet(executor.FleetConfig{Store: store, Desk: b.desk, LostAfter: cfg.Bus.LostAfter, QueueTimeout: cfg.Bus.QueueTimeout,
+		Connected: conn.Connected, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	conn.OnReconnect(b.fleet.Resume)
 	seal, err := sealer(cfg.Bus, log)
 	if err != nil {
 		return nil, err
