@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,5 +301,30 @@ func TestARunRequestPastMaxDeliverIsPoisonedAndItsRunFails(t *testing.T) {
 	}
 	if info, err := runs.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Fatalf("the work queue still holds %d messages (%v)", info.State.Msgs, err)
+	}
+}
+
+// An executor may authenticate with an nkey; a seed file others may read is
+// refused before it is used.
+func TestAnExecutorAuthenticatesWithAnNKey(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-k", Groups: []string{"default"}, NKey: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, NKeySeedFile: srv.SeedFile("exec-k"), ExecutorID: "exec-k", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("connect with the nkey: %v", err)
+	}
+	defer c.Close()
+	if err := c.NC.Publish("logbook.heartbeat.exec-k", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(srv.SeedFile("exec-k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, NKeySeedFile: srv.SeedFile("exec-k"), Logger: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a seed others may read: %v", err)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
@@ -30,6 +32,9 @@ const ServerUser = "logbook"
 type Executor struct {
 	ID     string
 	Groups []string
+	// NKey makes the user an nkey instead of a password: Start writes
+	// its seed to SeedFile (mode 0600).
+	NKey bool
 }
 
 // Server is one nats-server process.
@@ -44,7 +49,12 @@ type Server struct {
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
+	// seeds holds the seed file of each executor made an nkey user.
+	seeds map[string]string
 }
+
+// SeedFile is the nkey seed file of an executor started with NKey.
+func (s *Server) SeedFile(id string) string { return s.seeds[id] }
 
 // PasswordOf is the password of user.
 func (s *Server) PasswordOf(user string) string { return s.Password + "-" + user }
@@ -71,7 +81,7 @@ func Start(t testing.TB, executors ...Executor) *Server {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	dir := t.TempDir()
-	s := &Server{t: t, Port: port, URL: "nats://127.0.0.1:" + strconv.Itoa(port), Password: "pw" + strconv.Itoa(port), dir: dir, bin: bin,
+	s := &Server{t: t, Port: port, seeds: map[string]string{}, URL: "nats://127.0.0.1:" + strconv.Itoa(port), Password: "pw" + strconv.Itoa(port), dir: dir, bin: bin,
 		conf: filepath.Join(dir, "nats.conf")}
 	if err := os.WriteFile(s.conf, []byte(s.config(executors)), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,11 +107,38 @@ func (s *Server) config(executors []Executor) string {
 	fmt.Fprintf(&b, "    {user: %q, password: %q}\n", ServerUser, s.PasswordOf(ServerUser))
 	for _, e := range executors {
 		pub, sub := natsbus.ExecutorPermissions(e.ID, e.Groups)
-		fmt.Fprintf(&b, "    {user: %q, password: %q, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n",
-			e.ID, s.PasswordOf(e.ID), quote(pub), quote(sub))
+		who := fmt.Sprintf("user: %q, password: %q", e.ID, s.PasswordOf(e.ID))
+		if e.NKey {
+			who = "nkey: " + strconv.Quote(s.newNKey(e.ID))
+		}
+		fmt.Fprintf(&b, "    {%s, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n", who, quote(pub), quote(sub))
 	}
 	b.WriteString("  ]\n}\n")
 	return b.String()
+}
+
+// newNKey makes a user nkey for id, writes its seed to a file and returns
+// its public key.
+func (s *Server) newNKey(id string) string {
+	s.t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	public, err := kp.PublicKey()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	file := filepath.Join(s.dir, id+".nk")
+	if err := os.WriteFile(file, seed, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	s.seeds[id] = file
+	return public
 }
 
 func (s *Server) start() {
