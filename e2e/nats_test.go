@@ -83,7 +83,7 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	requireDocker(t)
 	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
 	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
-	s := startServer(t, append(append(env, natsEnv(nats)...), "LOGBOOK_RUNTIME=docker")...)
+	s := startServer(t, append(append(env, natsEnv(nats)...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_QUEUE_TIMEOUT=2s")...)
 	s.waitReady(t)
 	token := s.token(t)
 	startExecutor(t, nats, "exec-a", []string{"default"})
@@ -106,6 +106,22 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	}
 	if got := strings.Join(typesOf(events, runStream), " "); !strings.HasPrefix(got, "RunRequested RunClaimed ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded") {
 		t.Fatalf("%s: %s", runStream, got)
+	}
+
+	// A relay group nobody serves: the run fails after the queue timeout,
+	// naming the group.
+	if out, err := cli(t, s, token, env, "bundle", "assign", "toolbox", "nowhere"); err != nil || !strings.Contains(out, "relay group nowhere") {
+		t.Fatalf("bundle assign: %v %s", err, out)
+	}
+	out, _ := cli(t, s, token, env, "say", "toolbox:echo hello")
+	if !strings.Contains(out, `relay group "nowhere"`) || !strings.Contains(out, "LOGBOOK_QUEUE_TIMEOUT") {
+		t.Fatalf("a run for a group nobody serves replied %q", out)
+	}
+	if out, err := cli(t, s, token, env, "bundle", "unassign", "toolbox"); err != nil || !strings.Contains(out, "left relay group nowhere") {
+		t.Fatalf("bundle unassign: %v %s", err, out)
+	}
+	if out, err := cli(t, s, token, env, "say", "toolbox:echo back home"); err != nil || out != "back home\n" {
+		t.Fatalf("say after unassign = %q, %v", out, err)
 	}
 	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %v\n%s", err, out)

@@ -83,6 +83,7 @@ func newBenchLoadCmd() *cobra.Command {
 		database, kinds string
 		profile         string
 		bus, natsServer string
+		rounds          int
 		inflight, n     int
 		duration        time.Duration
 		rate            float64
@@ -117,7 +118,9 @@ on a loopback port with a temporary store, "logbook serve" with
 LOGBOOK_BUS_URL, and one "logbook executor" process taking the runs (4
 slots, as the in-process executor has). --bus both measures each kind on
 the embedded bus and then on NATS, each on a fresh database, and prints
-NATS's throughput as a ratio of the embedded one and the p50 it adds.`,
+NATS's throughput as a ratio of the embedded one and the p50 it adds;
+--rounds N alternates the two N times and gives each round's ratio and
+their median.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if inflight < 1 || (n < 1 && duration <= 0) || rate < 0 {
@@ -171,9 +174,13 @@ NATS's throughput as a ratio of the embedded one and the p50 it adds.`,
 				}
 				servers[b] = srv
 			}
+			if rounds < 1 {
+				return exitWith(2, "--rounds must be at least 1")
+			}
 			var results []loadResult
 			for _, k := range chosen {
-				for _, b := range buses {
+				for round := range rounds * len(buses) {
+					b := buses[round%len(buses)]
 					if !asJSON {
 						fmt.Fprintf(cmd.ErrOrStderr(), "%s (%s): ", k.name, b)
 					}
@@ -223,6 +230,7 @@ NATS's throughput as a ratio of the embedded one and the p50 it adds.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array, an object per kind")
 	cmd.Flags().StringVar(&bus, "bus", "embedded", "embedded, nats (NATS JetStream and a separate executor process), or both")
 	cmd.Flags().StringVar(&natsServer, "nats-server", "nats-server", "the nats-server binary for --bus nats")
+	cmd.Flags().IntVar(&rounds, "rounds", 1, "measure each kind this many times, alternating the buses, so that a machine's changing load falls on both alike")
 	cmd.Flags().StringVar(&profile, "profile", "", "write a CPU profile of the server's whole run to this file (LOGBOOK_CPU_PROFILE)")
 	return cmd
 }

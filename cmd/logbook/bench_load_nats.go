@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -110,22 +111,38 @@ func stopProcess(cmd *exec.Cmd) {
 	}
 }
 
-// printBusRatios prints, per kind measured on both buses, NATS's requests
-// a second as a ratio of the embedded bus's and the p50 NATS adds.
+// printBusRatios prints, per kind and round, NATS's requests a second as a
+// ratio of the embedded bus's measured just before it, and the p50 NATS
+// adds; with several rounds, their medians.
 func printBusRatios(w io.Writer, results []loadResult) {
-	embedded := map[string]loadResult{}
+	type pair struct{ ratio, added float64 }
+	byKind := map[string][]pair{}
+	var kinds []string
+	var last loadResult
 	for _, r := range results {
-		if r.Bus == "embedded" && r.Skipped == "" {
-			embedded[r.Kind] = r
+		if r.Bus == "nats" && last.Bus == "embedded" && last.Kind == r.Kind && r.Skipped == "" && last.Skipped == "" && last.PerS > 0 {
+			if _, seen := byKind[r.Kind]; !seen {
+				kinds = append(kinds, r.Kind)
+			}
+			byKind[r.Kind] = append(byKind[r.Kind], pair{r.PerS / last.PerS, r.P50Ms - last.P50Ms})
 		}
+		last = r
 	}
-	t := newTable(w, "kind", "nats/embedded req/s", "p50 added ms")
-	for _, r := range results {
-		e, ok := embedded[r.Kind]
-		if r.Bus != "nats" || r.Skipped != "" || !ok || e.PerS == 0 {
-			continue
+	t := newTable(w, "kind", "round", "nats/embedded req/s", "p50 added ms")
+	for _, k := range kinds {
+		pairs := byKind[k]
+		for i, p := range pairs {
+			t.Row(k, i+1, fmt.Sprintf("%.3f", p.ratio), fmt.Sprintf("%+.2f", p.added))
 		}
-		t.Row(r.Kind, fmt.Sprintf("%.3f", r.PerS/e.PerS), fmt.Sprintf("%+.2f", r.P50Ms-e.P50Ms))
+		if len(pairs) > 1 {
+			ratios, added := make([]float64, len(pairs)), make([]float64, len(pairs))
+			for i, p := range pairs {
+				ratios[i], added[i] = p.ratio, p.added
+			}
+			slices.Sort(ratios)
+			slices.Sort(added)
+			t.Row(k, "median", fmt.Sprintf("%.3f", ratios[len(ratios)/2]), fmt.Sprintf("%+.2f", added[len(added)/2]))
+		}
 	}
 	_ = t.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -134,8 +135,14 @@ func readKeyLines(path, what string, private bool) (map[string]*[32]byte, error)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
+	return parseKeyLines(f, what+" "+path)
+}
+
+// parseKeyLines reads "GROUP BASE64-KEY" lines; where names the file in
+// errors, which give the line.
+func parseKeyLines(r io.Reader, where string) (map[string]*[32]byte, error) {
 	keys := map[string]*[32]byte{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -143,14 +150,17 @@ func readKeyLines(path, what string, private bool) (map[string]*[32]byte, error)
 		}
 		group, key, ok := strings.Cut(line, " ")
 		if !ok {
-			return nil, fmt.Errorf("%s %s line %d: want GROUP KEY", what, path, n)
+			return nil, fmt.Errorf("%s line %d: want GROUP KEY", where, n)
 		}
 		if err := natsbus.ValidateName("relay group", group); err != nil {
-			return nil, fmt.Errorf("%s %s line %d: %w", what, path, n, err)
+			return nil, fmt.Errorf("%s line %d: %w", where, n, err)
+		}
+		if _, dup := keys[group]; dup {
+			return nil, fmt.Errorf("%s line %d: relay group %s has a key already", where, n, group)
 		}
 		k, err := runbus.DecodeKey(key)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s line %d: %w", what, path, n, err)
+			return nil, fmt.Errorf("%s line %d: %w", where, n, err)
 		}
 		keys[group] = k
 	}
