@@ -77,6 +77,9 @@ type ClaimDesk struct {
 	store eventstore.Store
 	// live reports whether an executor still sends heartbeats.
 	live func(executorID string) bool
+	// serves, when set, reports whether a live executor serves a relay
+	// group: a run goes only to an executor of its group.
+	serves func(executorID, group string) bool
 
 	mu     sync.Mutex
 	owners map[string]holder // run id → who holds it, for runs not yet ended
@@ -93,6 +96,10 @@ type holder struct {
 func NewClaimDesk(store eventstore.Store, live func(executorID string) bool) *ClaimDesk {
 	return &ClaimDesk{store: store, live: live, owners: map[string]holder{}}
 }
+
+// ServedBy makes the desk grant a run only to an executor whose heartbeats
+// name the run's relay group (Fleet.Serves).
+func (d *ClaimDesk) ServedBy(serves func(executorID, group string) bool) { d.serves = serves }
 
 // Claim gives runID to executorID unless it ended, started, or another live
 // executor holds it.
@@ -116,6 +123,8 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 			return ClaimReply{Status: ClaimDone, Reason: fmt.Sprintf("the run started on executor %q and is never run again", state.ClaimedBy)}, nil
 		case state.ClaimedBy != "" && state.ClaimedBy != executorID && d.live != nil && d.live(state.ClaimedBy):
 			return ClaimReply{Status: ClaimHeld, Reason: fmt.Sprintf("executor %q holds the run", state.ClaimedBy)}, nil
+		case d.serves != nil && !d.serves(executorID, runGroup(past)):
+			return ClaimReply{Status: ClaimHeld, Reason: fmt.Sprintf("executor %q has not said it serves relay group %q", executorID, runGroup(past))}, nil
 		}
 		if state.ClaimedBy != executorID {
 			md := domain.Metadata{CorrelationID: requestOf(past), Actor: "executor:" + executorID}
@@ -139,6 +148,16 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		}
 		return reply, nil
 	}
+}
+
+// runGroup is the relay group a run was requested for.
+func runGroup(past []domain.Payload) string {
+	for _, p := range past {
+		if r, ok := p.(run.RunRequested); ok && r.Group != "" {
+			return r.Group
+		}
+	}
+	return "default"
 }
 
 func requestOf(past []domain.Payload) string {

@@ -98,6 +98,14 @@ func (f *Fleet) Live(id string) bool {
 	return ok
 }
 
+// Serves reports whether live executor id named group in its heartbeat.
+func (f *Fleet) Serves(id, group string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.members[id]
+	return ok && slices.Contains(m.Groups, group)
+}
+
 // Executors lists the live executors by id.
 func (f *Fleet) Executors() []ExecutorStatus {
 	f.mu.Lock()

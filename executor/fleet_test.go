@@ -35,6 +35,7 @@ func givenFleet(t *testing.T) *fleetWorld {
 	t.Helper()
 	w := &fleetWorld{t: t, ctx: context.Background(), store: executortest.NewMemStore(), now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	w.desk = executor.NewClaimDesk(w.store, func(id string) bool { return w.fleet.Live(id) })
+	w.desk.ServedBy(func(id, group string) bool { return w.fleet.Serves(id, group) })
 	var err error
 	w.fleet, err = executor.NewFleet(executor.FleetConfig{Store: w.store, Desk: w.desk, LostAfter: 15 * time.Second, QueueTimeout: 30 * time.Second,
 		Now: func() time.Time { return w.now }, Logger: zerolog.New(zerolog.NewTestWriter(t))})
@@ -109,6 +110,16 @@ func TestAClaimIsGrantedOnceAndNeverForAStartedRun(t *testing.T) {
 	}
 	if got := w.claim("a", "boot1", "nope"); got.Status != executor.ClaimUnknown {
 		t.Fatalf("claiming an unknown run: %+v", got)
+	}
+	prod := requested()
+	prod.Group = "prod"
+	w.seed("prod-run", prod)
+	if got := w.claim("a", "boot1", "prod-run"); got.Status != executor.ClaimHeld || !strings.Contains(got.Reason, `relay group "prod"`) {
+		t.Fatalf("an executor of default claiming a prod run: %+v", got)
+	}
+	w.beat("c", "boot1", "prod")
+	if got := w.claim("c", "boot1", "prod-run"); got.Status != executor.ClaimGranted {
+		t.Fatalf("an executor of prod claiming a prod run: %+v", got)
 	}
 }
 
@@ -254,6 +265,7 @@ func (c storeClaimer) Claim(ctx context.Context, req runbus.RunRequest) ([]domai
 func TestAClaimedRunWhoseContainerIsThereAlreadyIsLostNotRunAgain(t *testing.T) {
 	t.Parallel()
 	w := givenFleet(t)
+	w.beat("a", "boot1", "default")
 	req := request("r1")
 	w.seed("r1", req.Request)
 	ran := 0

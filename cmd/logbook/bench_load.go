@@ -243,10 +243,13 @@ type loadServer struct {
 	// (the executor and nats-server).
 	others   []*exec.Cmd
 	measured []int
-	url      string
-	token    string
-	client   *http.Client
-	logs     *bytes.Buffer
+	// installed are the kinds' bundles installed already (a kind measured
+	// again, in rounds, installs nothing).
+	installed map[string]bool
+	url       string
+	token     string
+	client    *http.Client
+	logs      *bytes.Buffer
 }
 
 var adminTokenLine = regexp.MustCompile(`admin token: (lbk_[A-Za-z0-9_-]+)`)
@@ -376,11 +379,15 @@ func (s *loadServer) installKind(ctx context.Context, k loadKind) error {
 // rate, from the time it was scheduled for.
 func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, duration time.Duration, rate float64) loadResult {
 	res := loadResult{Kind: k.name, Inflight: inflight, Rate: rate}
-	if k.bundle != "" {
+	if k.bundle != "" && !s.installed[k.bundle] {
 		if err := s.installKind(ctx, k); err != nil {
 			res.Skipped = err.Error()
 			return res
 		}
+		if s.installed == nil {
+			s.installed = map[string]bool{}
+		}
+		s.installed[k.bundle] = true
 	}
 	var seq int64
 	var seqMu sync.Mutex

@@ -252,6 +252,7 @@ func startServerBus(ctx context.Context, sup *supervisor.Supervisor, cfg config,
 		return nil, err
 	}
 	conn.OnReconnect(b.fleet.Resume)
+	b.desk.ServedBy(b.fleet.Serves)
 	seal, err := sealer(cfg.Bus, log)
 	if err != nil {
 		return nil, err
