@@ -210,9 +210,13 @@ func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.
 	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
 	switch {
 	case acked:
-		if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+		// Acknowledged and confirmed, or (NATS away) delivered again later
+		// and answered done by its claim.
+		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := m.DoubleAck(ackCtx); err != nil {
 			s.conn.log.Warn().Err(err).Str("subject", m.Subject()).Msg("acknowledging a run request")
 		}
+		cancel()
 	case ctx.Err() != nil:
 		// Shutting down: the run request goes back at once.
 		_ = m.Nak()
