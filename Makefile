@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 # Static binaries: modernc's SQLite is pure Go, so nothing needs cgo.
 export CGO_ENABLED = 0
 
-.PHONY: build run test bench fuzz lint clean
+.PHONY: build run test bench fuzz lint clean image
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -17,6 +17,11 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Logbook's own image, FROM scratch (see Dockerfile); IMAGE names it.
+IMAGE ?= logbook:dev
+image: build
+	scripts/image.sh $(IMAGE)
 
 bench: build
 	scripts/bench.sh

@@ -65,7 +65,9 @@ type Config struct {
 
 // Dispatcher is the runner of domain/dispatch.
 type Dispatcher struct {
-	cfg       Config
+	cfg Config
+	// position mirrors loop.folded for readers outside the loop (metrics).
+	position  atomic.Int64
 	requests  map[string]*requestState // open requests, by id
 	runOwners map[string]string        // run id → request id
 	// builtins are the builtin runs this dispatcher requested, published
@@ -157,6 +159,9 @@ func New(cfg Config) (*Dispatcher, error) {
 		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, waitingFor: map[string]bool{},
 	}, nil
 }
+
+// Position is the last position of the log the dispatcher has folded.
+func (d *Dispatcher) Position() int64 { return d.position.Load() }
 
 // Receive records a chat message as a request. A provider's redelivery of
 // the same message id is recognised and recorded once; a message from

@@ -49,6 +49,7 @@ func (d *Dispatcher) consume(ctx context.Context, log zerolog.Logger, e domain.R
 	deciding := e.Position > d.loop.start
 	d.handle(ctx, log, e, deciding)
 	d.loop.folded = e.Position
+	d.position.Store(e.Position)
 	if deciding {
 		d.loop.checkpoint = e.Position
 	}

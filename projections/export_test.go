@@ -7,3 +7,6 @@ func SetMinEventsBetweenAnalyses(n int64) (restore func()) {
 	minEventsBetweenAnalyses = n
 	return func() { minEventsBetweenAnalyses = old }
 }
+
+// QueueLen is how many keys the Activity's expiry queue holds.
+func (a *Activity) QueueLen() int { return len(a.order) }

@@ -405,6 +405,25 @@ func (sp *singleUsePools) close(ctx context.Context) error {
 	}
 }
 
+// WarmPoolStatus is one warm pool: its image, the containers started
+// (Live, idle or busy) and those idle now.
+type WarmPoolStatus struct {
+	Image      string
+	Live, Idle int
+}
+
+// WarmStatus reports each warm pool.
+func (r *Runtime) WarmStatus() []WarmPoolStatus {
+	wp := r.warm
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	out := make([]WarmPoolStatus, 0, len(wp.pools))
+	for key, p := range wp.pools {
+		out = append(out, WarmPoolStatus{Image: key.image, Live: p.live, Idle: len(p.idle)})
+	}
+	return out
+}
+
 // SingleUseStatus reports each single-use pool.
 func (r *Runtime) SingleUseStatus() []SingleUsePoolStatus {
 	sp := r.single

@@ -153,7 +153,7 @@ func permissionViews(t *testing.T, p *platform) {
 		}
 	}
 	// Bob may read himself but not the lists.
-	for _, path := range []string{"/v1/users", "/v1/groups", "/v1/roles", "/v1/permissions", "/v1/bundles", "/v1/access/who?command=toolbox:echo", "/v1/audit/verify"} {
+	for _, path := range []string{"/v1/users", "/v1/groups", "/v1/roles", "/v1/permissions", "/v1/bundles", "/v1/access/who?command=toolbox:echo", "/v1/audit/verify", "/v1/export/status"} {
 		if status, body := get(path, bob); status != http.StatusForbidden || !bytesContain(body, "permission") {
 			t.Errorf("bob GET %s: %d %s, want 403 naming the permission", path, status, body)
 		}

@@ -69,6 +69,8 @@ type API struct {
 	Secrets SecretWriter
 	// Executors lists the live executors on a NATS bus (nil: 501).
 	Executors ExecutorLister
+	// Exports reports the export stream's destinations (nil: 501).
+	Exports ExportStatusReader
 
 	verifier verifier
 	heads    headCache

@@ -277,6 +277,11 @@ func Routes() []Route {
 			Query:       []Param{{Name: "from", Type: "integer", Description: "Walk from this position (default 1), anchored at the stored hash of the one before; says nothing about the events before it."}},
 			Responses:   []Response{okJSON(AuditReport{}, "ok, or the first bad position and why."), badParams, forbidden, notServing},
 			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.verifyAudit }},
+
+		{Method: "GET", Path: "/v1/export/status", Permission: permAdmin, Summary: "Each export destination's cursor, the head, its lag and last error.",
+			Description: "The destinations LOGBOOK_EXPORT lists, and any cursor stored for one it no longer lists (configured false). lag_seconds is the age of the oldest event the destination has not acknowledged.",
+			Responses:   []Response{okJSON(ExportStatusAnswer{}, "The destinations, by name."), badParams, forbidden, notServing},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.exportStatus }},
 	}
 }
 

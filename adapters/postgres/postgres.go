@@ -160,6 +160,10 @@ func newDialect(db *sql.DB, schema string) dialect {
 
 func (dialect) Name() string               { return "postgres" }
 func (dialect) Rebind(query string) string { return query }
+func (dialect) NowMillisSQL() string {
+	return "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+}
+func (dialect) ShareLockSQL() string { return " FOR SHARE" }
 
 func (d dialect) LockAppends(ctx context.Context, tx *sql.Tx) error {
 	// A statement of its own: a statement's snapshot is taken when it starts,

@@ -313,6 +313,15 @@ func newDialect(statements *stmtcache.Cache, write *sql.DB) dialect {
 	}}
 }
 
+// NowMillisSQL implements sqlstore.Dialect.
+func (dialect) NowMillisSQL() string {
+	return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+}
+
+// ShareLockSQL implements sqlstore.Dialect: a write transaction is
+// BEGIN IMMEDIATE, which already excludes every other writer.
+func (dialect) ShareLockSQL() string { return "" }
+
 // AppendIfUnchanged implements sqlstore.OptimisticAppender: one write
 // transaction that checks the head and the streams the writer has not seen,
 // then inserts. It skips what the locked path reads first (every id of the

@@ -37,6 +37,13 @@ type Dialect interface {
 	DecodeTime(src any) (time.Time, error)
 	// IsUniqueViolation reports a unique-constraint failure.
 	IsUniqueViolation(err error) bool
+	// NowMillisSQL is an SQL expression for the database's clock in Unix
+	// milliseconds: leases are timed by it, never by a process's clock.
+	NowMillisSQL() string
+	// ShareLockSQL ends a SELECT of lease rows read under the append lock,
+	// so that a takeover waits for the append to commit ("" where the
+	// append's transaction already excludes every other writer).
+	ShareLockSQL() string
 }
 
 // OptimisticAppender is what a dialect implements to append in one round

@@ -75,6 +75,7 @@ type Store struct {
 	requests chan *appendRequest
 	cache    writerCache // the writer goroutine's own
 	stats    struct{ optimistic, locked atomic.Int64 }
+	observer atomic.Pointer[CommitObserver]
 	done     chan struct{} // closed by Close
 	stopped  chan struct{} // closed when the writer has exited
 	closing  sync.Once
@@ -113,6 +114,10 @@ type appendRequest struct {
 	parts []appendPart
 	size  int // events in all parts
 	reply chan appendReply
+	// fence, when set, is the lease the append was made under; fenced is
+	// set by checkFences when the lease has a newer term.
+	fence  *eventstore.Lease
+	fenced error
 }
 
 type appendPart struct {
@@ -151,10 +156,37 @@ func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppen
 	return s.submit(ctx, parts)
 }
 
+// CommitObserver is told how the writer does, for metrics. Its methods are
+// called on the hot path and must not block.
+type CommitObserver interface {
+	// Committed reports one group commit that wrote: the append requests
+	// it carried, the events it wrote and how long its transaction took.
+	Committed(requests, events int, took time.Duration)
+	// Appended reports one Append or AppendMulti, from its call to its
+	// result, and whether it failed.
+	Appended(took time.Duration, failed bool)
+}
+
+// Observe makes o the store's observer (nil: none).
+func (s *Store) Observe(o CommitObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
+}
+
 // submit encodes the metadata, queues the request for the writer and waits
 // for the commit.
-func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) (results []eventstore.AppendResult, err error) {
+	if o := s.observer.Load(); o != nil {
+		start := time.Now()
+		defer func() { (*o).Appended(time.Since(start), err != nil) }()
+	}
 	req := &appendRequest{ctx: ctx, parts: make([]appendPart, len(parts)), reply: make(chan appendReply, 1)}
+	if l, ok := eventstore.FenceOf(ctx); ok {
+		req.fence = &l
+	}
 	for i, p := range parts {
 		metadata := make([][]byte, len(p.Events))
 		for j, e := range p.Events {
@@ -283,7 +315,15 @@ func (s *Store) commit(batch []*appendRequest) {
 	if len(live) == 0 {
 		return
 	}
+	start := time.Now()
 	replies, err := s.tryCommit(live)
+	if o := s.observer.Load(); o != nil && err == nil {
+		events := 0
+		for _, r := range live {
+			events += r.size
+		}
+		(*o).Committed(len(live), events, time.Since(start))
+	}
 	if err != nil && s.dialect.IsUniqueViolation(err) && len(live) > 1 {
 		for _, r := range live {
 			s.commit([]*appendRequest{r})
@@ -317,7 +357,8 @@ func (s *Store) writeError(err error) error {
 func (s *Store) tryCommit(batch []*appendRequest) ([]appendReply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	defer cancel()
-	if fast, ok := s.dialect.(OptimisticAppender); ok && s.cache.valid {
+	// A fenced append reads its lease under the append lock: the locked path.
+	if fast, ok := s.dialect.(OptimisticAppender); ok && s.cache.valid && !anyFenced(batch) {
 		replies, done, err := s.tryOptimistic(ctx, fast, batch)
 		if err != nil {
 			s.cache = writerCache{}
@@ -343,6 +384,9 @@ func (s *Store) tryLocked(ctx context.Context, batch []*appendRequest) ([]append
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := s.dialect.LockAppends(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := s.checkFences(ctx, tx, batch); err != nil {
 		return nil, err
 	}
 	var (
@@ -437,6 +481,10 @@ func (s *Store) plan(batch []*appendRequest, state BatchState) ([]appendReply, [
 	replies := make([]appendReply, len(batch))
 	var rows []domain.RecordedEvent
 	for i, r := range batch {
+		if r.fenced != nil {
+			replies[i] = appendReply{err: r.fenced}
+			continue
+		}
 		if dups, err, ok := duplicateOutcome(r, existing); ok {
 			replies[i] = appendReply{results: dups, err: err}
 			continue

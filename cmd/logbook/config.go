@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/export"
 	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlite"
@@ -70,6 +71,10 @@ type config struct {
 	pullTimeoutErr error
 	// Bus is the NATS run bus and the executors' settings (bus.go).
 	Bus busSettings
+	// Exports (LOGBOOK_EXPORT, LOGBOOK_EXPORT_<NAME>_*) are the
+	// destinations the event log is streamed to.
+	Exports   []export.Config
+	exportErr error
 }
 
 // maxApprovalTTL bounds LOGBOOK_APPROVAL_TTL: a request left waiting for
@@ -110,6 +115,7 @@ func loadConfig() (config, error) {
 		}
 		c.PullTimeout = d
 	}
+	c.Exports, c.exportErr = export.ParseConfig(os.Environ())
 	return c, c.Validate()
 }
 
@@ -181,6 +187,9 @@ func (c config) Validate() error {
 	}
 	if c.pullTimeoutErr != nil {
 		errs = append(errs, c.pullTimeoutErr)
+	}
+	if c.exportErr != nil {
+		errs = append(errs, c.exportErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/process"
 	"github.com/logbookhq/logbook/adapters/secretvault"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
+	"github.com/logbookhq/logbook/adapters/telemetry"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/domain/bundleconfig"
@@ -45,6 +46,8 @@ type platform struct {
 	live *eventstore.Hub
 	// nats is the NATS run bus (LOGBOOK_BUS_URL), nil on the embedded one.
 	nats *serverBus
+	// telemetry serves /metrics and exports traces.
+	telemetry *telemetry.Reporter
 }
 
 // startPlatform wires the platform and starts its parts under sup, in the
@@ -183,11 +186,17 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		return nil, err
 	}
 	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
+	if p.telemetry, err = startTelemetry(ctx, sup, p, runtime, log); err != nil {
+		return nil, err
+	}
 	p.secrets = &dispatcher.Secrets{Store: store, Facts: p.facts}
 	if vault != nil {
 		p.secrets.Vault, p.secrets.Rotator = vault, vault
 	}
 	p.chat.start(ctx, sup, p.dispatcher, log)
+	if err := startExports(ctx, sup, cfg, store, vaultPort(vault), log); err != nil {
+		return nil, err
+	}
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
 	case err == nil:

@@ -82,6 +82,7 @@ func (s *server) withWeb(api http.Handler) http.Handler {
 	mux.Handle("/v1/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
+	mux.Handle("/metrics", s.metricsHandler())
 	mux.Handle("/", webui.Starting(func() http.Handler {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
@@ -200,7 +201,8 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 	}
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets,
-		Executors: p.executors()}
+		Executors: p.executors(),
+		Exports:   exportStatus{store: p.store, configs: cfg.Exports}}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
 		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Executors: p.executors(), Logger: log})
 	if err != nil {

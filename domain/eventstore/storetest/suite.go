@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("keeps one chain with two processes writing", func(t *testing.T) { t.Parallel(); testTwoWriters(t, h) })
 	t.Run("has one identity per database, kept when it is opened again", func(t *testing.T) { t.Parallel(); testIdentity(t, h) })
 	runMulti(t, h)
+	runLeases(t, h)
 }
 
 // Event is a small payload for tests.
