@@ -104,7 +104,7 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	if runStream == "" {
 		t.Fatal("no run was claimed")
 	}
-	if got := strings.Join(typesOf(events, runStream), " "); !strings.HasPrefix(got, "RunRequested RunClaimed ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded") {
+	if got := strings.Join(typesOf(events, runStream), " "); !strings.HasPrefix(got, "RunRequested RunClaimed RunStarting ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded") {
 		t.Fatalf("%s: %s", runStream, got)
 	}
 
@@ -506,5 +506,79 @@ func TestAnExecutorWithWrongCredentialsIsRefused(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("an executor with a wrong password still runs:\n%s", e.logs)
+	}
+}
+
+// An executor cut off from NATS (its connection through a proxy that is
+// cut, the process alive): the runs it had begun are RunLost once its
+// heartbeats stop, the others run on the other executor; when the link
+// comes back, what it publishes late about those runs is refused, nothing
+// is recorded twice, and it rejoins. (A stand-in for executors in
+// containers cut off with `docker network disconnect`.)
+func TestAnExecutorCutOffFromNATSLosesOnlyWhatItBegan(t *testing.T) {
+	requireDocker(t)
+	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	link := testenv.NewProxy(t, strings.TrimPrefix(nats.URL, "nats://"), true)
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(append(append(env, natsEnv(nats)...), busFast...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_LOG_LEVEL=warn")...)
+	s.waitReady(t)
+	token := s.token(t)
+	startExecutor(t, nats, "exec-a", []string{"default"}, append(busFast, "LOGBOOK_EXECUTOR_SLOTS=3", "LOGBOOK_BUS_URL=nats://"+link.Addr())...)
+	startExecutor(t, nats, "exec-b", []string{"default"}, append(busFast, "LOGBOOK_EXECUTOR_SLOTS=3")...)
+	testenv.Eventually(t, "two live executors", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Count(out, `"host"`) == 2
+	})
+
+	var texts []string
+	for i := range 12 {
+		texts = append(texts, fmt.Sprintf("toolbox:sleep 3 | toolbox:echo cut-%d", i))
+	}
+	done := make(chan []string, 1)
+	go func() { done <- sayAll(t, s, token, texts, 6) }()
+	testenv.Eventually(t, "exec-a to have begun runs", func() bool {
+		events := storedEvents(t, env)
+		for stream, ex := range runsClaimedBy(t, events) {
+			if ex == "exec-a" && slices.Contains(typesOf(events, stream), "ContainerStarted") {
+				return true
+			}
+		}
+		return false
+	})
+	link.Cut()
+	testenv.Eventually(t, "exec-a's begun runs to be lost", func() bool {
+		return strings.Contains(strings.Join(typesOfAll(storedEvents(t, env)), " "), "RunLost")
+	})
+	link.Restore()
+	replies := <-done
+	testenv.Eventually(t, "exec-a to rejoin", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Contains(out, `"id": "exec-a"`)
+	})
+
+	events := storedEvents(t, env)
+	claimed := runsClaimedBy(t, events)
+	lost := 0
+	for stream, ex := range claimed {
+		types := typesOf(events, stream)
+		terminals := countOf(types, "RunSucceeded") + countOf(types, "RunFailed") + countOf(types, "RunLost") + countOf(types, "RunCancelled") + countOf(types, "RunTimedOut")
+		if countOf(types, "RunStarting") > 1 || countOf(types, "ContainerStarted") > 1 || terminals != 1 {
+			t.Errorf("%s: %v", stream, types)
+		}
+		if slices.Contains(types, "RunLost") {
+			lost++
+			if ex != "exec-a" {
+				t.Errorf("%s, run by %s, was lost", stream, ex)
+			}
+		}
+	}
+	for i, r := range replies {
+		if strings.TrimSpace(r) != fmt.Sprintf("cut-%d", i) && !strings.Contains(r, "lost") {
+			t.Errorf("%q replied %q", texts[i], r)
+		}
+	}
+	t.Logf("%d runs lost with exec-a cut off", lost)
+	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
 }

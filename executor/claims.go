@@ -23,6 +23,15 @@ type Claimer interface {
 	Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Payload, error)
 }
 
+// StartGate is a Claimer's second step: the server records RunStarting
+// before the executor starts the command, so a run is never given to
+// another executor once its command may have begun. An error means the
+// command must not start (the run is not this executor's any more, or the
+// server cannot be reached: a cut-off executor starts nothing).
+type StartGate interface {
+	Starting(ctx context.Context, req runbus.RunRequest) error
+}
+
 // ErrHeldElsewhere: another live executor holds the run (a request
 // delivered twice). The message goes back to the queue and is looked at
 // again later.
@@ -83,6 +92,9 @@ type ClaimDesk struct {
 
 	mu     sync.Mutex
 	owners map[string]holder // run id → who holds it, for runs not yet ended
+	// closed are runs the server ended itself (lost): no executor's event
+	// is appended to them any more.
+	closed map[string]bool
 }
 
 // holder is an executor holding a run, and the boot (process) of that
@@ -94,7 +106,23 @@ type holder struct {
 
 // NewClaimDesk returns a desk over store.
 func NewClaimDesk(store eventstore.Store, live func(executorID string) bool) *ClaimDesk {
-	return &ClaimDesk{store: store, live: live, owners: map[string]holder{}}
+	return &ClaimDesk{store: store, live: live, owners: map[string]holder{}, closed: map[string]bool{}}
+}
+
+// Close stops every executor's events for runID, before the server
+// records the run's end itself; Reopen undoes it when that fails.
+func (d *ClaimDesk) Close(runID string) {
+	d.mu.Lock()
+	d.closed[runID] = true
+	delete(d.owners, runID)
+	d.mu.Unlock()
+}
+
+// Reopen undoes Close.
+func (d *ClaimDesk) Reopen(runID string) {
+	d.mu.Lock()
+	delete(d.closed, runID)
+	d.mu.Unlock()
 }
 
 // ServedBy makes the desk grant a run only to an executor whose heartbeats
@@ -118,7 +146,7 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 			return ClaimReply{Status: ClaimUnknown, Reason: "no such run"}, nil
 		case state.Finished():
 			return ClaimReply{Status: ClaimDone, Reason: "the run ended with " + state.Terminal}, nil
-		case state.Created || state.Started:
+		case state.Starting || state.Created || state.Started:
 			d.remember(runID, holder{executor: state.ClaimedBy})
 			return ClaimReply{Status: ClaimDone, Reason: fmt.Sprintf("the run started on executor %q and is never run again", state.ClaimedBy)}, nil
 		case state.ClaimedBy != "" && state.ClaimedBy != executorID && d.live != nil && d.live(state.ClaimedBy):
@@ -148,6 +176,31 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		}
 		return reply, nil
 	}
+}
+
+// Start records that executorID is about to start runID's command
+// (RunStarting), if it still holds the run and the run has not ended.
+func (d *ClaimDesk) Start(ctx context.Context, executorID, runID string) error {
+	past, _, err := readRun(ctx, d.store, runID)
+	if err != nil {
+		return err
+	}
+	state := run.Fold(past)
+	accepted, err := run.Decide(state, run.RunStarting{Executor: executorID})
+	if err != nil {
+		return err
+	}
+	md := domain.Metadata{CorrelationID: requestOf(past), Actor: "executor:" + executorID}
+	for _, a := range accepted {
+		ev, err := domain.Encode(a, md)
+		if err != nil {
+			return err
+		}
+		if _, err := d.store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(len(past))-1), ev); err != nil {
+			return fmt.Errorf("record the start of run %s: %w", runID, err)
+		}
+	}
+	return nil
 }
 
 // runGroup is the relay group a run was requested for.
@@ -214,19 +267,26 @@ func (d *ClaimDesk) Forget(runID string) {
 	d.mu.Unlock()
 }
 
-// Owner is the executor holding runID, from memory or the run's stream.
-func (d *ClaimDesk) Owner(ctx context.Context, runID string) (string, error) {
+// Owner is the executor holding runID, from memory or the run's stream,
+// and whether the run has ended (then only its container's removal may
+// follow).
+func (d *ClaimDesk) Owner(ctx context.Context, runID string) (owner string, finished bool, err error) {
 	d.mu.Lock()
 	h, ok := d.owners[runID]
+	closed := d.closed[runID]
 	d.mu.Unlock()
+	if closed {
+		return "", true, nil
+	}
 	if ok {
-		return h.executor, nil
+		return h.executor, false, nil
 	}
 	past, _, err := readRun(ctx, d.store, runID)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return run.Fold(past).ClaimedBy, nil
+	state := run.Fold(past)
+	return state.ClaimedBy, state.Finished(), nil
 }
 
 // Guard wraps the appender's handler for events from a broker: each event
@@ -244,12 +304,15 @@ func (d *ClaimDesk) Guard(a *Appender, executorOf func(*message.Message) string)
 		if from == "" || !ok {
 			return fmt.Errorf("%w: event %s for %s names no executor", ErrNotYourRun, ev.ID, stream)
 		}
-		owner, err := d.Owner(msg.Context(), runID)
+		owner, finished, err := d.Owner(msg.Context(), runID)
 		if err != nil {
 			return err
 		}
 		if owner != from {
 			return fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, held by %q", ErrNotYourRun, from, ev.ID, ev.Type, runID, owner)
+		}
+		if finished && ev.Type != "ContainerRemoved" {
+			return fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, which has ended (recorded lost while it was cut off?)", ErrNotYourRun, from, ev.ID, ev.Type, runID)
 		}
 		if err := a.Append(msg.Context(), stream, version, ev); err != nil {
 			return err

@@ -269,12 +269,16 @@ func (f *Fleet) settle(ctx context.Context, executorID, keep, reason string) {
 		switch {
 		case state.Finished():
 			f.cfg.Desk.Forget(runID)
-		case state.Created || state.Started:
+		case state.Starting || state.Created || state.Started:
+			// Its executor may come back and say more: close the run to
+			// it first, so nothing follows the loss.
+			f.cfg.Desk.Close(runID)
 			if err := RecordRunEvent(ctx, f.cfg.Store, runID, "server", run.RunLost{Reason: reason}); err != nil {
+				f.cfg.Desk.Reopen(runID)
+				f.cfg.Desk.remember(runID, holder{executor: executorID}) // the next sweep tries again
 				f.cfg.Logger.Error().Err(err).Str("run_id", runID).Msg("recording a run lost")
 				continue
 			}
-			f.cfg.Desk.Forget(runID)
 			f.cfg.Logger.Warn().Str("run_id", runID).Str("executor", executorID).Msg("run recorded lost")
 		default:
 			f.cfg.Desk.Forget(runID)

@@ -136,6 +136,14 @@ func TestASilentExecutorsStartedRunsAreLostAndTheOthersGoElsewhere(t *testing.T)
 	w.claim("a", "boot1", "started")
 	w.claim("a", "boot1", "waiting")
 	w.seed("started", run.ContainerCreated{ContainerID: "c"}, run.ContainerStarted{})
+	w.seed("starting", requested())
+	w.claim("a", "boot1", "starting")
+	if err := w.desk.Start(w.ctx, "a", "starting"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.desk.Start(w.ctx, "b", "waiting"); err == nil {
+		t.Fatal("b recorded the start of a run a holds")
+	}
 
 	w.now = w.now.Add(10 * time.Second)
 	w.beat("b", "boot1", "default")
@@ -149,6 +157,24 @@ func TestASilentExecutorsStartedRunsAreLostAndTheOthersGoElsewhere(t *testing.T)
 	}
 	if got := w.types("started"); got != "RunRequested RunClaimed ContainerCreated ContainerStarted RunLost" {
 		t.Fatalf("started run: %s", got)
+	}
+	// a comes back and says what it saw: nothing follows the loss.
+	handle := w.desk.Guard(executor.NewAppender(w.store), func(*message.Message) string { return "a" })
+	for v, p := range []domain.Payload{run.ContainerStopped{}, run.RunSucceeded{}} {
+		msg := executor.NewEventMessage(run.Stream("started"), int64(5+v), domain.MustEncode(p, domain.Metadata{}))
+		msg.SetContext(w.ctx)
+		if err := handle(msg); !errors.Is(err, executor.ErrNotYourRun) {
+			t.Fatalf("a's late %s after the loss: %v", p.EventType(), err)
+		}
+	}
+	if got := w.types("started"); !strings.HasSuffix(got, "RunLost") {
+		t.Fatalf("late events were appended after the loss: %s", got)
+	}
+	if got := w.types("starting"); got != "RunRequested RunClaimed RunStarting RunLost" {
+		t.Fatalf("a run a was starting, cut off before it could say more: %s", got)
+	}
+	if got := w.claim("b", "boot1", "starting"); got.Status != executor.ClaimDone {
+		t.Fatalf("b's claim of a run a had begun: %+v", got)
 	}
 	if got := w.claim("b", "boot1", "waiting"); got.Status != executor.ClaimGranted {
 		t.Fatalf("b's claim of the run a never started: %+v", got)
@@ -259,6 +285,10 @@ func (c storeClaimer) Claim(ctx context.Context, req runbus.RunRequest) ([]domai
 	return executor.DecodeWireEvents(reply.Events)
 }
 
+func (c storeClaimer) Starting(ctx context.Context, req runbus.RunRequest) error {
+	return c.desk.Start(ctx, "a", req.RunID)
+}
+
 // Given a claimed run whose container an executor that stopped on this
 // host already made, when the runtime finds the name taken, then the run
 // is lost, never run a second time.
@@ -274,14 +304,14 @@ func TestAClaimedRunWhoseContainerIsThereAlreadyIsLostNotRunAgain(t *testing.T) 
 		return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, nil, "container logbook-run-r1 exists")
 	}}
 	e, err := executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(w.store)},
-		Claimer: storeClaimer{w.desk}, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		Claimer: storeClaimer{w.desk}, ExecutorID: "a", Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Execute(req); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.types("r1"); got != "RunRequested RunClaimed RunLost" || ran != 1 {
+	if got := w.types("r1"); got != "RunRequested RunClaimed RunStarting RunLost" || ran != 1 {
 		t.Fatalf("stream %s after %d runs", got, ran)
 	}
 }

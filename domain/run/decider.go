@@ -22,6 +22,7 @@ type State struct {
 	Removed         bool
 	Redacted        bool   // OutputRedacted is recorded
 	ClaimedBy       string // the executor of the last RunClaimed
+	Starting        bool   // RunStarting: the command may have begun
 	NextSeq         int64  // the seq the next OutputChunk must carry
 }
 
@@ -124,8 +125,15 @@ func Decide(s State, proposed domain.Payload) ([]domain.Payload, error) {
 		if s.CancelRequested {
 			return nil, nil
 		}
+	case RunStarting:
+		if s.Starting || s.Created || s.Started {
+			return nil, reject(ErrOutOfOrder, p, "the run is already starting")
+		}
+		if p.Executor == "" || p.Executor != s.ClaimedBy {
+			return nil, reject(ErrOutOfOrder, p, "executor %q does not hold the run (%q does)", p.Executor, s.ClaimedBy)
+		}
 	case RunClaimed:
-		if s.Created || s.Started {
+		if s.Starting || s.Created || s.Started {
 			return nil, reject(ErrOutOfOrder, p, "the run already started on executor %q; a started run is never run again", s.ClaimedBy)
 		}
 		if p.Executor == "" {
@@ -187,6 +195,8 @@ func Evolve(s State, e domain.Payload) State {
 		s.Redacted = true
 	case RunClaimed:
 		s.ClaimedBy = p.Executor
+	case RunStarting:
+		s.Starting = true
 	case ContainerRemoved:
 		s.Removed = true
 	case RunSucceeded, RunFailed, RunTimedOut, RunCancelled, RunLost:

@@ -270,6 +270,15 @@ type RunClaimed struct {
 	Group    string `json:"group,omitempty"`
 }
 
+// RunStarting records, on a broker, that the executor holding a run is
+// about to start its command. The server appends it before the executor
+// goes on, so a run whose command may have begun is never given to
+// another executor, even when its holder is cut off before it can say
+// more: it ends RunLost instead.
+type RunStarting struct {
+	Executor string `json:"executor"`
+}
+
 // RunCancelRequested records a request to stop a run.
 type RunCancelRequested struct {
 	Actor  string `json:"actor,omitempty"`
@@ -291,10 +300,12 @@ func (ContainerRemoved) EventType() string   { return "ContainerRemoved" }
 func (RunCancelRequested) EventType() string { return "RunCancelRequested" }
 func (OutputRedacted) EventType() string     { return "OutputRedacted" }
 func (RunClaimed) EventType() string         { return "RunClaimed" }
+func (RunStarting) EventType() string        { return "RunStarting" }
 
 func init() {
 	domain.Register[RunRequested]()
 	domain.Register[RunClaimed]()
+	domain.Register[RunStarting]()
 	domain.Register[ContainerCreated]()
 	domain.Register[ContainerStarted]()
 	domain.Register[OutputChunk]()
