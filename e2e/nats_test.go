@@ -218,10 +218,10 @@ func runsClaimedBy(t *testing.T, events []envelope) map[string]string {
 // right, and the log verifies.
 func TestThreeExecutorsInTwoGroupsRunEveryModeOverNATS(t *testing.T) {
 	requireDocker(t)
-	// 60 of each mode by default: fresh and single-use runs go at about 3 a
-	// second on a shared 2-core machine, so 200 of each takes minutes;
-	// LOGBOOK_TEST_NATS_RUNS=200 runs the issue's full count.
-	perMode := 60
+	// 200 of each mode, as the issue asks: about 80 s on the 2-core
+	// machine when it is quiet (fresh and single-use runs go at about 5
+	// a second); LOGBOOK_TEST_NATS_RUNS=N runs fewer while iterating.
+	perMode := 200
 	if v := os.Getenv("LOGBOOK_TEST_NATS_RUNS"); v != "" {
 		perMode, _ = strconv.Atoi(v)
 	}
