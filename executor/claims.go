@@ -23,15 +23,6 @@ type Claimer interface {
 	Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Payload, error)
 }
 
-// StartGate is a Claimer's second step: the server records RunStarting
-// before the executor starts the command, so a run is never given to
-// another executor once its command may have begun. An error means the
-// command must not start (the run is not this executor's any more, or the
-// server cannot be reached: a cut-off executor starts nothing).
-type StartGate interface {
-	Starting(ctx context.Context, req runbus.RunRequest) error
-}
-
 // ErrHeldElsewhere: another live executor holds the run (a request
 // delivered twice). The message goes back to the queue and is looked at
 // again later.
@@ -131,7 +122,13 @@ func (d *ClaimDesk) ServedBy(serves func(executorID, group string) bool) { d.ser
 
 // Claim gives runID to executorID unless it ended, started, or another live
 // executor holds it.
-func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, runID string) (ClaimReply, error) {
+//
+// With start, the run is also recorded RunStarting in the same append: the
+// executor starts its command right after (it claims only with a free
+// slot), so the log says the command may have begun before it can have,
+// and the run is never given to another executor, even when this one is
+// cut off before it says more; it ends RunLost instead.
+func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, runID string, start bool) (ClaimReply, error) {
 	if err := run.ValidateID(runID); err != nil {
 		return ClaimReply{Status: ClaimUnknown, Reason: err.Error()}, nil
 	}
@@ -154,20 +151,31 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		case d.serves != nil && !d.serves(executorID, runGroup(past)):
 			return ClaimReply{Status: ClaimHeld, Reason: fmt.Sprintf("executor %q has not said it serves relay group %q", executorID, runGroup(past))}, nil
 		}
+		var proposed []domain.Payload
 		if state.ClaimedBy != executorID {
+			proposed = append(proposed, run.RunClaimed{Executor: executorID, Host: host, Group: group})
+		}
+		if start {
+			proposed = append(proposed, run.RunStarting{Executor: executorID})
+		}
+		if len(proposed) > 0 {
 			md := domain.Metadata{CorrelationID: requestOf(past), Actor: "executor:" + executorID}
-			ev, err := domain.Encode(run.RunClaimed{Executor: executorID, Host: host, Group: group}, md)
-			if err != nil {
-				return ClaimReply{}, err
+			events := make([]domain.NewEvent, len(proposed))
+			for i, p := range proposed {
+				if events[i], err = domain.Encode(p, md); err != nil {
+					return ClaimReply{}, err
+				}
 			}
-			_, err = d.store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(len(past))-1), ev)
+			_, err = d.store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(len(past))-1), events...)
 			if errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < 3 {
 				continue // something was appended meanwhile: look again
 			}
 			if err != nil {
 				return ClaimReply{}, fmt.Errorf("record the claim of run %s: %w", runID, err)
 			}
-			recorded = append(recorded, domain.RecordedEvent{Type: ev.Type, Data: ev.Data})
+			for _, ev := range events {
+				recorded = append(recorded, domain.RecordedEvent{Type: ev.Type, Data: ev.Data})
+			}
 		}
 		d.remember(runID, holder{executor: executorID, boot: boot})
 		reply := ClaimReply{Status: ClaimGranted, Events: make([]WireEvent, len(recorded))}
@@ -176,31 +184,6 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		}
 		return reply, nil
 	}
-}
-
-// Start records that executorID is about to start runID's command
-// (RunStarting), if it still holds the run and the run has not ended.
-func (d *ClaimDesk) Start(ctx context.Context, executorID, runID string) error {
-	past, _, err := readRun(ctx, d.store, runID)
-	if err != nil {
-		return err
-	}
-	state := run.Fold(past)
-	accepted, err := run.Decide(state, run.RunStarting{Executor: executorID})
-	if err != nil {
-		return err
-	}
-	md := domain.Metadata{CorrelationID: requestOf(past), Actor: "executor:" + executorID}
-	for _, a := range accepted {
-		ev, err := domain.Encode(a, md)
-		if err != nil {
-			return err
-		}
-		if _, err := d.store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(len(past))-1), ev); err != nil {
-			return fmt.Errorf("record the start of run %s: %w", runID, err)
-		}
-	}
-	return nil
 }
 
 // runGroup is the relay group a run was requested for.

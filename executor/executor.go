@@ -37,12 +37,10 @@ type Config struct {
 	// stream's versions. Without it the executor records RunRequested itself.
 	Store eventstore.Store
 	// Claimer, when set (an executor without a store, on a broker), takes
-	// each run from the server before it starts: the answer says whether
-	// it may run and what its stream holds.
-	Claimer Claimer
-	// ExecutorID names this executor in the events the server records for
-	// it (RunStarting), with a Claimer.
-	ExecutorID  string
+	// each run from the server just before it starts: the answer says
+	// whether it may run and what its stream holds, which then ends with
+	// this executor's RunClaimed and RunStarting.
+	Claimer     Claimer
 	EventsTopic string     // TopicRunEvents
 	Concurrency int        // runs at once (4)
 	Defaults    run.Limits // DefaultLimits, field by field
@@ -272,7 +270,7 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 	case state.Finished():
 		log.Info().Str("terminal", state.Terminal).Msg("run already finished; redelivery skipped")
 		return nil
-	case state.Starting || state.Created || state.Started:
+	case state.Created || state.Started || state.Starting && e.cfg.Claimer == nil:
 		log.Warn().Msg("run was started by an earlier executor; the reconciler settles it, not a second run")
 		return nil
 	}
@@ -339,18 +337,6 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 		return rec.record(run.RunFailed{Reason: reason, Result: run.Result{}})
 	}
 	redactor := NewRedactor(secrets)
-	if gate, ok := e.cfg.Claimer.(StartGate); ok {
-		if err := gate.Starting(ctx, req); err != nil {
-			// Not recorded as starting: the run goes back to its queue
-			// (or, when it is not ours any more, its holder runs it).
-			log.Warn().Err(err).Msg("the server did not record the run's start; it is not started here")
-			if errors.Is(err, ErrClaimDone) {
-				return nil
-			}
-			return err
-		}
-		rec.recorded(run.RunStarting{Executor: e.cfg.ExecutorID})
-	}
 
 	chunking := e.cfg.Chunking
 	chunking.LimitBytes = limits.OutputBytes

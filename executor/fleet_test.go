@@ -77,7 +77,7 @@ func (w *fleetWorld) beat(id, boot string, groups ...string) {
 
 func (w *fleetWorld) claim(id, boot, runID string) executor.ClaimReply {
 	w.t.Helper()
-	reply, err := w.desk.Claim(w.ctx, id, boot, "host-"+id, "default", runID)
+	reply, err := w.desk.Claim(w.ctx, id, boot, "host-"+id, "default", runID, false)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -137,12 +137,11 @@ func TestASilentExecutorsStartedRunsAreLostAndTheOthersGoElsewhere(t *testing.T)
 	w.claim("a", "boot1", "waiting")
 	w.seed("started", run.ContainerCreated{ContainerID: "c"}, run.ContainerStarted{})
 	w.seed("starting", requested())
-	w.claim("a", "boot1", "starting")
-	if err := w.desk.Start(w.ctx, "a", "starting"); err != nil {
-		t.Fatal(err)
+	if got, err := w.desk.Claim(w.ctx, "a", "boot1", "host-a", "default", "starting", true); err != nil || got.Status != executor.ClaimGranted {
+		t.Fatalf("a's claim to start a run: %+v %v", got, err)
 	}
-	if err := w.desk.Start(w.ctx, "b", "waiting"); err == nil {
-		t.Fatal("b recorded the start of a run a holds")
+	if got, err := w.desk.Claim(w.ctx, "b", "boot1", "host-b", "default", "waiting", true); err != nil || got.Status != executor.ClaimHeld {
+		t.Fatalf("b's claim to start a run a holds: %+v %v", got, err)
 	}
 
 	w.now = w.now.Add(10 * time.Second)
@@ -275,7 +274,7 @@ type storeClaimer struct {
 }
 
 func (c storeClaimer) Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Payload, error) {
-	reply, err := c.desk.Claim(ctx, "a", "boot1", "host", "default", req.RunID)
+	reply, err := c.desk.Claim(ctx, "a", "boot1", "host", "default", req.RunID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -283,10 +282,6 @@ func (c storeClaimer) Claim(ctx context.Context, req runbus.RunRequest) ([]domai
 		return nil, fmt.Errorf("%w: %s", executor.ErrClaimDone, reply.Reason)
 	}
 	return executor.DecodeWireEvents(reply.Events)
-}
-
-func (c storeClaimer) Starting(ctx context.Context, req runbus.RunRequest) error {
-	return c.desk.Start(ctx, "a", req.RunID)
 }
 
 // Given a claimed run whose container an executor that stopped on this
@@ -304,7 +299,7 @@ func TestAClaimedRunWhoseContainerIsThereAlreadyIsLostNotRunAgain(t *testing.T) 
 		return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, nil, "container logbook-run-r1 exists")
 	}}
 	e, err := executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(w.store)},
-		Claimer: storeClaimer{w.desk}, ExecutorID: "a", Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		Claimer: storeClaimer{w.desk}, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,15 +76,6 @@ func (r *recorder) publish(msg *message.Message) error {
 	return err
 }
 
-// recorded takes in an event another writer (the server) appended to the
-// run at the next version on this recorder's behalf.
-func (r *recorder) recorded(p domain.Payload) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.state = run.Evolve(r.state, p)
-	r.next++
-}
-
 func (r *recorder) snapshot() run.State {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,16 +11,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/logbookhq/logbook/domain"
-	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/executor"
 )
 
 // claimRequest is what an executor sends on logbook.claim.<id>.
 type claimRequest struct {
-	// Op is "claim" (or empty) to take a run, "start" to have its start
-	// recorded before the command starts.
-	Op    string `json:"op,omitempty"`
 	RunID string `json:"run_id"`
 	Group string `json:"group"`
 	Host  string `json:"host"`
@@ -45,8 +40,9 @@ func NewLink(conn *Conn, id, boot, host string, groups []string) *Link {
 	return &Link{conn: conn, id: id, boot: boot, host: host, groups: groups, Timeout: 10 * time.Second}
 }
 
-// Claim asks the server for req's run: executor.ErrClaimDone when it must
-// not run, executor.ErrHeldElsewhere when another executor holds it.
+// Claim asks the server for req's run, to start it now (the server records
+// RunClaimed and RunStarting): executor.ErrClaimDone when it must not run,
+// executor.ErrHeldElsewhere when another executor holds it.
 func (l *Link) Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Payload, error) {
 	body, err := json.Marshal(claimRequest{RunID: req.RunID, Group: cmpGroup(req.Request.Group), Host: l.host, Boot: l.boot})
 	if err != nil {
@@ -71,33 +67,6 @@ func (l *Link) Claim(ctx context.Context, req runbus.RunRequest) ([]domain.Paylo
 		return nil, fmt.Errorf("%w: %s", executor.ErrClaimDone, reply.Reason)
 	}
 	return nil, fmt.Errorf("claim run %s: the server answered %q: %s", req.RunID, reply.Status, reply.Reason)
-}
-
-// Starting has the server record RunStarting (executor.StartGate): a
-// refusal is executor.ErrClaimDone, no answer an error; either way the
-// command must not start.
-func (l *Link) Starting(ctx context.Context, req runbus.RunRequest) error {
-	body, err := json.Marshal(claimRequest{Op: "start", RunID: req.RunID, Boot: l.boot})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
-	defer cancel()
-	msg, err := l.conn.NC.RequestWithContext(ctx, subjectClaim+l.id, body)
-	if err != nil {
-		return fmt.Errorf("record the start of run %s: %w", req.RunID, err)
-	}
-	var reply executor.ClaimReply
-	if err := json.Unmarshal(msg.Data, &reply); err != nil {
-		return fmt.Errorf("record the start of run %s: the server's answer is not JSON: %w", req.RunID, err)
-	}
-	switch reply.Status {
-	case executor.ClaimGranted:
-		return nil
-	case executor.ClaimDone:
-		return fmt.Errorf("%w: %s", executor.ErrClaimDone, reply.Reason)
-	}
-	return fmt.Errorf("record the start of run %s: the server answered %q: %s", req.RunID, reply.Status, reply.Reason)
 }
 
 func cmpGroup(g string) string {
@@ -273,21 +242,14 @@ func (s *FleetService) answerClaim(ctx context.Context, m *nats.Msg) {
 	var req claimRequest
 	reply := executor.ClaimReply{Status: executor.ClaimUnknown}
 	err := json.Unmarshal(m.Data, &req)
-	switch {
-	case err != nil:
-	case req.Op == "start":
-		reply = executor.ClaimReply{Status: executor.ClaimGranted}
-		if err = s.Desk.Start(ctx, id, req.RunID); errors.Is(err, run.ErrOutOfOrder) || errors.Is(err, run.ErrRunFinished) {
-			reply, err = executor.ClaimReply{Status: executor.ClaimDone, Reason: err.Error()}, nil
-		}
-	default:
-		reply, err = s.Desk.Claim(ctx, id, req.Boot, req.Host, req.Group, req.RunID)
+	if err == nil {
+		reply, err = s.Desk.Claim(ctx, id, req.Boot, req.Host, req.Group, req.RunID, true)
 	}
 	if err != nil {
 		s.Conn.log.Error().Err(err).Str("executor", id).Str("run_id", req.RunID).Msg("answering a claim")
 		reply = executor.ClaimReply{Status: "error", Reason: "the server could not record the claim now; the run comes again"}
 	}
-	if req.Op != "start" && (reply.Status == executor.ClaimGranted || reply.Status == executor.ClaimDone) {
+	if reply.Status == executor.ClaimGranted || reply.Status == executor.ClaimDone {
 		s.Fleet.Claimed(req.RunID)
 	}
 	b, _ := json.Marshal(reply)

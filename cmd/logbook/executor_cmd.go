@@ -95,7 +95,7 @@ func newBusExecutor(conn *natsbus.Conn, settings busSettings, rt executor.Runtim
 	if b.sub, err = natsbus.NewSubscriber(conn, natsbus.SubscriberConfig{Groups: settings.Groups, Slots: settings.Slots, Open: open}); err != nil {
 		return nil, err
 	}
-	b.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: b.pub, Claimer: b.link, ExecutorID: settings.ExecutorID, Concurrency: settings.Slots,
+	b.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: b.pub, Claimer: b.link, Concurrency: settings.Slots,
 		MaxPids: maxPids, Actor: "executor:" + settings.ExecutorID, Logger: log.With().Str("executor", settings.ExecutorID).Logger()})
 	return b, err
 }
