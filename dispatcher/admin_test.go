@@ -268,7 +268,13 @@ func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 		{"a config asking for more pids than the site allows is refused", "bundle install --base64=" + greedy, true, "execution.pids: 2000 is above this site's maximum of 1024 processes"},
 		{"a config installs from base64", "bundle install --base64=" + config, false, "Installed and enabled bundle toolbox 0.1.0"},
 		{"installing the same version again only enables it", "bundle install --base64=" + config, false, "already enabled"},
-		{"the list shows the version", "bundle list", false, "toolbox: enabled 0.1.0; installed 0.1.0"},
+		{"the list shows the version and the relay group", "bundle list", false, "toolbox: enabled 0.1.0; installed 0.1.0; relay group default"},
+		{"a bundle is assigned to a relay group", "bundle assign toolbox prod", false, "run in relay group prod"},
+		{"assigning it again says so", "bundle assign toolbox prod", false, "already runs in relay group prod"},
+		{"a relay group name is checked", "bundle assign toolbox Prod.EU", true, `relay group "Prod.EU"`},
+		{"an unknown bundle cannot be assigned", "bundle assign nope prod", true, "no bundle named nope"},
+		{"the list shows its group", "bundle list", false, "relay group prod"},
+		{"unassigning sends it back to the default group", "bundle unassign toolbox", false, "left relay group prod"},
 		{"its commands run", "which wc", false, "toolbox:wc"},
 		{"a bundle is disabled", "bundle disable toolbox", false, "Disabled bundle toolbox"},
 		{"its commands no longer run", "toolbox:wc", true, "disabled"},
@@ -281,6 +287,9 @@ func TestBundlesAreInstalledEnabledAndDisabledFromChat(t *testing.T) {
 		if reply.Failed != s.failed || !strings.Contains(reply.Text, s.mention) {
 			t.Fatalf("%s: %q: failed=%v, reply %q; want failed=%v mentioning %q", s.name, s.text, reply.Failed, reply.Text, s.failed, s.mention)
 		}
+	}
+	if got := strings.Join(eventTypes(t, h, "bundle-toolbox"), " "); !strings.Contains(got, "BundleAssigned BundleUnassigned") {
+		t.Fatalf("bundle stream: %s", got)
 	}
 	changed := strings.Replace(string(samplebundle.Config), "Small commands", "Other commands", 1)
 	reply := h.as(t, "admin", "bundle install --base64="+base64.StdEncoding.EncodeToString([]byte(changed)))

@@ -36,7 +36,7 @@ func (f *Facts) InstalledBundles() []dispatch.BundleVersions {
 	out := make([]dispatch.BundleVersions, 0, len(f.bundles))
 	for _, name := range slices.Sorted(maps.Keys(f.bundles)) {
 		in := f.bundles[name]
-		out = append(out, dispatch.BundleVersions{Name: name, Versions: slices.Sorted(maps.Keys(in.versions)), Enabled: in.enabled})
+		out = append(out, dispatch.BundleVersions{Name: name, Versions: slices.Sorted(maps.Keys(in.versions)), Enabled: in.enabled, Group: in.group})
 	}
 	return out
 }

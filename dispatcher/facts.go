@@ -62,6 +62,7 @@ type installed struct {
 	configs  map[string]string // version → the config text as installed
 	images   map[string]string // version → the pinned image, when the install pulled one
 	enabled  string            // "" when disabled
+	group    string            // the relay group its runs go to, "" for the default
 }
 
 // postableWithoutChat is where the bot can post while no chat provider is
@@ -129,6 +130,14 @@ func (f *Facts) Apply(p domain.Payload, e domain.RecordedEvent) {
 		}
 	case bundle.BundleUninstalled:
 		delete(f.bundles, ev.Name)
+	case bundle.BundleAssigned:
+		if in := f.bundles[ev.Name]; in != nil {
+			in.group = ev.Group
+		}
+	case bundle.BundleUnassigned:
+		if in := f.bundles[ev.Name]; in != nil {
+			in.group = ""
+		}
 	case dispatch.RequestReceived:
 		f.texts[requestIDOf(e)] = ev.Text
 	case dispatch.IdentityResolved:
@@ -264,7 +273,7 @@ func (f *Facts) Bundles() []dispatch.InstalledBundle {
 			slices.Sort(versions)
 			version = versions[len(versions)-1]
 		}
-		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != "", Image: in.images[version]})
+		out = append(out, dispatch.InstalledBundle{Bundle: in.versions[version], Enabled: in.enabled != "", Image: in.images[version], Group: in.group})
 	}
 	return out
 }

@@ -35,7 +35,12 @@ type Config struct {
 	// Store, when set, is read before each run: a run that already has its
 	// terminal event is skipped (a redelivery), and new events continue the
 	// stream's versions. Without it the executor records RunRequested itself.
-	Store       eventstore.Store
+	Store eventstore.Store
+	// Claimer, when set (an executor without a store, on a broker), takes
+	// each run from the server just before it starts: the answer says
+	// whether it may run and what its stream holds, which then ends with
+	// this executor's RunClaimed and RunStarting.
+	Claimer     Claimer
 	EventsTopic string     // TopicRunEvents
 	Concurrency int        // runs at once (4)
 	Defaults    run.Limits // DefaultLimits, field by field
@@ -244,7 +249,17 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 	defer func() { <-e.slots }()
 
 	var past []domain.Payload
-	if e.cfg.Store != nil {
+	switch {
+	case e.cfg.Claimer != nil:
+		var err error
+		if past, err = e.cfg.Claimer.Claim(ctx, req); err != nil {
+			if errors.Is(err, ErrClaimDone) {
+				log.Info().Err(err).Msg("run not taken")
+				return nil
+			}
+			return err
+		}
+	case e.cfg.Store != nil:
 		var err error
 		if past, _, err = readRun(ctx, e.cfg.Store, req.RunID); err != nil {
 			return err
@@ -255,7 +270,7 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 	case state.Finished():
 		log.Info().Str("terminal", state.Terminal).Msg("run already finished; redelivery skipped")
 		return nil
-	case state.Created || state.Started:
+	case state.Created || state.Started || state.Starting && e.cfg.Claimer == nil:
 		log.Warn().Msg("run was started by an earlier executor; the reconciler settles it, not a second run")
 		return nil
 	}
@@ -343,6 +358,14 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 	}
 	if runErr != nil {
 		runErr = redactedError{err: runErr, text: redactor.String(runErr.Error())}
+	}
+	if errors.Is(runErr, ErrAlreadyExists) && e.cfg.Claimer != nil {
+		// The claim made this run ours alone, and its stream shows no
+		// container: this one was left by an executor that stopped on
+		// this host before it could say so. Whether the command ran is
+		// unknown, so it is not run again.
+		log.Warn().Err(runErr).Msg("the run's container was left on this host by an executor that stopped; the run is lost")
+		return rec.record(run.RunLost{Reason: "an executor that stopped had already made this run's container on this host, so whether the command ran is unknown; it is not run again"})
 	}
 	if errors.Is(runErr, ErrAlreadyExists) {
 		log.Warn().Err(runErr).Msg("run already has a container; redelivery skipped")
@@ -516,3 +539,17 @@ func (s *runSink) ContainerStarted(id string, warm bool) {
 
 func (s *runSink) Stdout() io.Writer { return s.stdout }
 func (s *runSink) Stderr() io.Writer { return s.stderr }
+
+// Held lists the runs this executor holds now, for its heartbeat.
+func (e *Executor) Held() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	runs := make([]string, 0, len(e.active))
+	for id := range e.active {
+		runs = append(runs, id)
+	}
+	return runs
+}
+
+// Slots is how many runs the executor runs at once.
+func (e *Executor) Slots() int { return e.cfg.Concurrency }

@@ -448,3 +448,18 @@ func agentUserAllowed(spec executor.Spec) error {
 	}
 	return nil
 }
+
+// PoolContainers counts the containers the warm and single-use pools hold
+// (started or starting, idle or busy), for an executor's heartbeat.
+func (r *Runtime) PoolContainers() int {
+	n := 0
+	r.warm.mu.Lock()
+	for _, p := range r.warm.pools {
+		n += p.live
+	}
+	r.warm.mu.Unlock()
+	for _, s := range r.SingleUseStatus() {
+		n += s.Spare + s.Starting
+	}
+	return n
+}

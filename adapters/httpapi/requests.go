@@ -73,6 +73,8 @@ type API struct {
 	Secrets SecretWriter
 	// Search serves GET /v1/search from the search view (nil: 501).
 	Search Searcher
+	// Executors lists the live executors on a NATS bus (nil: 501).
+	Executors ExecutorLister
 	// Exports reports the export stream's destinations (nil: 501).
 	Exports ExportStatusReader
 	// Triggers serves trigger calls and secrets; Sources the trigger and

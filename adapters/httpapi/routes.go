@@ -260,6 +260,11 @@ func Routes() []Route {
 			Responses:  []Response{okJSON(BundleView{}, "The bundle."), badParams, forbidden, notFound, notServing},
 			v1:         func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.getBundle }},
 
+		{Method: "GET", Path: "/v1/executors", Permission: permManageBundles, Summary: "The live executors on a NATS bus: id, host, relay groups, version, the runs they hold.",
+			Description: "An executor is live while its heartbeats arrive; one silent for LOGBOOK_EXECUTOR_LOST_AFTER leaves the list, and its started runs are recorded RunLost.",
+			Responses:   []Response{okJSON(ExecutorsList{}, "Every live executor, by id."), badParams, forbidden, errorResponse(http.StatusNotImplemented, "The server runs commands in-process (no LOGBOOK_BUS_URL).")},
+			v1:          func(a *API) func(http.ResponseWriter, *http.Request, access.UserInfo) { return a.listExecutors }},
+
 		{Method: "POST", Path: "/v1/secrets", Permission: permManageBundles, Summary: "Set a bundle's secret in one configuration layer.",
 			Description: "Stores the value encrypted, outside the event log, as the secret's next version, and records SecretSet with the bundle, key, layer and version: never the value. Send the value here, never in a chat message (a message is recorded as typed). `logbook secret set` reads it from standard input.",
 			Body:        secretBody{},

@@ -69,7 +69,10 @@ type Config struct {
 	// Search reads the search view for the search page (nil: the page
 	// says the server does not serve it).
 	Search httpapi.Searcher
-	Logger zerolog.Logger
+	// Executors lists the live executors on a NATS bus (nil: the page says
+	// commands run in-process).
+	Executors httpapi.ExecutorLister
+	Logger    zerolog.Logger
 	// Heartbeat is how often a quiet console stream sends a comment line,
 	// so that proxies keep it open (default 15s).
 	Heartbeat time.Duration
@@ -187,6 +190,7 @@ func (ui *UI) routes() {
 	m.HandleFunc("POST /approvals/{id}/approve", ui.authed(ui.approve))
 	m.HandleFunc("POST /approvals/{id}/reject", ui.authed(ui.reject))
 	m.HandleFunc("GET /audit", ui.authed(ui.auditPage))
+	m.HandleFunc("GET /executors", ui.authed(ui.executorsPage))
 	m.HandleFunc("POST /audit/verify", ui.authed(ui.auditVerify))
 	m.HandleFunc("/", ui.authed(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		ui.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")

@@ -28,7 +28,7 @@ func TestNoPageIsReadableWithoutASession(t *testing.T) {
 	f := newFixture(t)
 	b := f.browser(t)
 	for _, path := range []string{"/", "/console", "/history", "/history?status=failed", "/requests/x", "/runs/x", "/runs/x/transcript",
-		"/users", "/users/admin", "/groups", "/roles", "/audit", "/no/such/page"} {
+		"/users", "/users/admin", "/groups", "/roles", "/audit", "/executors", "/no/such/page"} {
 		resp, body := b.get(path)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next="+url.QueryEscape(path) {
 			t.Errorf("GET %s without a session answered %d to %q, want 303 to the login form", path, resp.StatusCode, resp.Header.Get("Location"))
@@ -407,6 +407,9 @@ func TestThePermissionPages(t *testing.T) {
 	if !strings.Contains(roles, `<tr id="role-admin">`) || !strings.Contains(roles, "<code>logbook:manage_users</code>") || !strings.Contains(roles, `id="permissions-table"`) {
 		t.Fatalf("/roles:\n%s", roles)
 	}
+	if _, executors := admin.get("/executors"); !strings.Contains(executors, "runs its commands in-process") {
+		t.Fatalf("/executors on the in-process bus:\n%s", executors)
+	}
 	if resp, _ := admin.get("/users/nobody"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("an unknown user answered %d", resp.StatusCode)
 	}
@@ -418,7 +421,7 @@ func TestThePermissionPages(t *testing.T) {
 		t.Fatalf("bob's own page:\n%s", own)
 	}
 	for path, perm := range map[string]string{"/users": "logbook:manage_users", "/users/admin": "logbook:manage_users", "/users/nobody": "logbook:manage_users",
-		"/groups": "logbook:manage_groups", "/roles": "logbook:manage_roles"} {
+		"/groups": "logbook:manage_groups", "/roles": "logbook:manage_roles", "/executors": "logbook:manage_bundles"} {
 		resp, body := bob.get(path)
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "needs the "+perm+" permission") || strings.Contains(body, "/users/admin\"") {
 			t.Errorf("GET %s as bob answered %d:\n%s", path, resp.StatusCode, body)

@@ -49,6 +49,8 @@ func init() {
 		{"search REGISTRY[/PREFIX]", "List a registry's repositories under PREFIX with their tags (its catalog API)"},
 		{"enable NAME VERSION", "Enable an installed version of a bundle"},
 		{"disable NAME", "Stop a bundle's commands from running"},
+		{"assign NAME GROUP", "Run a bundle's commands on the executors of a relay group"},
+		{"unassign NAME", "Run a bundle's commands in the default relay group again"},
 		{"list", "List the installed bundles and their enabled versions"},
 	} {
 		bundleRegisterSubcommand(func() *cobra.Command { return adminNewBundleCmd(sub.use, sub.short) })

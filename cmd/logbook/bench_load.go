@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +47,10 @@ var loadKinds = []loadKind{
 
 // loadResult is what `bench load` measured of one kind.
 type loadResult struct {
-	Kind     string `json:"kind"`
+	Kind string `json:"kind"`
+	// Bus is "embedded" (the in-process bus) or "nats" (a separate
+	// executor process over NATS JetStream).
+	Bus      string `json:"bus"`
 	Inflight int    `json:"inflight"`
 	// Rate is the schedule requests were sent on (per second; 0: each
 	// worker sent its next request as soon as it had a reply).
@@ -67,6 +69,9 @@ type loadResult struct {
 	// read (0 otherwise).
 	ServerCPUMsPerReq  float64 `json:"server_cpu_ms_per_req"`
 	DockerdCPUMsPerReq float64 `json:"dockerd_cpu_ms_per_req,omitempty"`
+	// ExecutorCPUMsPerReq is the executor process's and nats-server's CPU
+	// time per request, on the NATS bus.
+	ExecutorCPUMsPerReq float64 `json:"executor_cpu_ms_per_req,omitempty"`
 	// Skipped says why the kind was not measured (this build has no such
 	// mode, or no Docker).
 	Skipped    string `json:"skipped,omitempty"`
@@ -77,6 +82,8 @@ func newBenchLoadCmd() *cobra.Command {
 	var (
 		database, kinds string
 		profile         string
+		bus, natsServer string
+		rounds          int
 		inflight, n     int
 		duration        time.Duration
 		rate            float64
@@ -104,7 +111,16 @@ Each reply must hold its own request's marker; one that does not counts as
 wrong. Per kind it reports requests/s, p50, p99 and max latency, errors,
 wrong replies, and the CPU time the server (and dockerd, when readable)
 spent per request, from /proc/<pid>/stat. A short warm-up of each kind is
-not measured.`,
+not measured.
+
+--bus nats runs the same on NATS JetStream: a nats-server (--nats-server)
+on a loopback port with a temporary store, "logbook serve" with
+LOGBOOK_BUS_URL, and one "logbook executor" process taking the runs (4
+slots, as the in-process executor has). --bus both measures each kind on
+the embedded bus and then on NATS, each on a fresh database, and prints
+NATS's throughput as a ratio of the embedded one and the p50 it adds;
+--rounds N alternates the two N times and gives each round's ratio and
+their median.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if inflight < 1 || (n < 1 && duration <= 0) || rate < 0 {
@@ -118,36 +134,72 @@ not measured.`,
 				}
 				chosen = append(chosen, loadKinds[i])
 			}
+			var buses []string
+			switch bus {
+			case "embedded", "nats":
+				buses = []string{bus}
+			case "both":
+				buses = []string{"embedded", "nats"}
+			default:
+				return exitWith(2, "--bus %q is not embedded, nats or both", bus)
+			}
 			ctx := cmd.Context()
-			target, cleanup, err := benchStoreTarget(ctx, database)
-			if err != nil {
-				return redactErr(err, database)
+			servers := map[string]*loadServer{}
+			for _, b := range buses {
+				target, cleanup, err := benchStoreTarget(ctx, database)
+				if err != nil {
+					return redactErr(err, database)
+				}
+				defer cleanup()
+				var env []string
+				natsPid := 0
+				if b == "nats" {
+					nats, err := startBenchNATS(ctx, natsServer)
+					if err != nil {
+						return err
+					}
+					defer nats.stop()
+					env, natsPid = []string{"LOGBOOK_BUS_URL=" + nats.url}, nats.cmd.Process.Pid
+				}
+				srv, err := startLoadServer(ctx, target, profile, env...)
+				if err != nil {
+					return redactErr(err, target)
+				}
+				defer srv.stop()
+				if b == "nats" {
+					if err := srv.startExecutor(env); err != nil {
+						return err
+					}
+					srv.measured = append(srv.measured, natsPid)
+				}
+				servers[b] = srv
 			}
-			defer cleanup()
-			srv, err := startLoadServer(ctx, target, profile)
-			if err != nil {
-				return redactErr(err, target)
+			if rounds < 1 {
+				return exitWith(2, "--rounds must be at least 1")
 			}
-			defer srv.stop()
 			var results []loadResult
 			for _, k := range chosen {
-				if !asJSON {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", k.name)
-				}
-				res := srv.measure(ctx, k, inflight, n, duration, rate)
-				results = append(results, res)
-				if !asJSON {
-					if res.Skipped != "" {
-						fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s\n", res.Skipped)
-					} else {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%.0f/s, p99 %.1f ms\n", res.PerS, res.P99Ms)
+				for round := range rounds * len(buses) {
+					b := buses[round%len(buses)]
+					if !asJSON {
+						fmt.Fprintf(cmd.ErrOrStderr(), "%s (%s): ", k.name, b)
+					}
+					res := servers[b].measure(ctx, k, inflight, n, duration, rate)
+					res.Bus = b
+					results = append(results, res)
+					if !asJSON {
+						if res.Skipped != "" {
+							fmt.Fprintf(cmd.ErrOrStderr(), "skipped: %s\n", res.Skipped)
+						} else {
+							fmt.Fprintf(cmd.ErrOrStderr(), "%.0f/s, p99 %.1f ms\n", res.PerS, res.P99Ms)
+						}
 					}
 				}
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), results)
 			}
-			t := newTable(cmd.OutOrStdout(), "kind", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "dockerd CPU ms/req", "note")
+			t := newTable(cmd.OutOrStdout(), "kind", "bus", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "executor+nats CPU ms/req", "dockerd CPU ms/req", "note")
 			for _, r := range results {
 				note := r.Skipped
 				if note == "" {
@@ -157,10 +209,16 @@ not measured.`,
 				if r.Rate > 0 {
 					rate = fmt.Sprintf("%g/s", r.Rate)
 				}
-				t.Row(r.Kind, r.Inflight, rate, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
-					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), note)
+				t.Row(r.Kind, r.Bus, r.Inflight, rate, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
+					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.ExecutorCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), note)
 			}
-			return t.Flush()
+			if err := t.Flush(); err != nil {
+				return err
+			}
+			if len(buses) == 2 {
+				printBusRatios(cmd.OutOrStdout(), results)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&database, "database", "", "postgres://... to run on a fresh schema there; empty for a temporary SQLite file")
@@ -170,24 +228,35 @@ not measured.`,
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to drive each kind")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "requests a second, sent on schedule (0: as fast as --inflight allows)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array, an object per kind")
+	cmd.Flags().StringVar(&bus, "bus", "embedded", "embedded, nats (NATS JetStream and a separate executor process), or both")
+	cmd.Flags().StringVar(&natsServer, "nats-server", "nats-server", "the nats-server binary for --bus nats")
+	cmd.Flags().IntVar(&rounds, "rounds", 1, "measure each kind this many times, alternating the buses, so that a machine's changing load falls on both alike")
 	cmd.Flags().StringVar(&profile, "profile", "", "write a CPU profile of the server's whole run to this file (LOGBOOK_CPU_PROFILE)")
 	return cmd
 }
 
 // loadServer is the server `bench load` started.
 type loadServer struct {
-	cmd    *exec.Cmd
-	url    string
-	token  string
-	client *http.Client
-	logs   *bytes.Buffer
+	cmd *exec.Cmd
+	// others are processes it stops with the server (the executor, on the
+	// NATS bus); measured are the pids whose CPU counts as the executor's
+	// (the executor and nats-server).
+	others   []*exec.Cmd
+	measured []int
+	// installed are the kinds' bundles installed already (a kind measured
+	// again, in rounds, installs nothing).
+	installed map[string]bool
+	url       string
+	token     string
+	client    *http.Client
+	logs      *bytes.Buffer
 }
 
 var adminTokenLine = regexp.MustCompile(`admin token: (lbk_[A-Za-z0-9_-]+)`)
 
 // startLoadServer starts `logbook serve` on database and waits until it is
 // ready and has printed its admin token.
-func startLoadServer(ctx context.Context, database, profile string) (*loadServer, error) {
+func startLoadServer(ctx context.Context, database, profile string, env ...string) (*loadServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -202,6 +271,7 @@ func startLoadServer(ctx context.Context, database, profile string) (*loadServer
 	s.cmd = exec.Command(self, "serve")
 	s.cmd.Env = append(os.Environ(), "LOGBOOK_DATABASE_URL="+database, "LOGBOOK_HTTP_ADDR="+addr, "LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_LOG_FORMAT=json",
 		"LOGBOOK_DATA_DIR="+filepath.Join(os.TempDir(), "logbook-bench-load-unused"), "LOGBOOK_CPU_PROFILE="+profile)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -247,15 +317,10 @@ func startLoadServer(ctx context.Context, database, profile string) (*loadServer
 }
 
 func (s *loadServer) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
+	for _, c := range s.others {
+		stopProcess(c)
 	}
+	stopProcess(s.cmd)
 }
 
 // say sends one request as the admin and waits for its reply.
@@ -314,11 +379,15 @@ func (s *loadServer) installKind(ctx context.Context, k loadKind) error {
 // rate, from the time it was scheduled for.
 func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, duration time.Duration, rate float64) loadResult {
 	res := loadResult{Kind: k.name, Inflight: inflight, Rate: rate}
-	if k.bundle != "" {
+	if k.bundle != "" && !s.installed[k.bundle] {
 		if err := s.installKind(ctx, k); err != nil {
 			res.Skipped = err.Error()
 			return res
 		}
+		if s.installed == nil {
+			s.installed = map[string]bool{}
+		}
+		s.installed[k.bundle] = true
 	}
 	var seq int64
 	var seqMu sync.Mutex
@@ -337,6 +406,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 		}
 	}
 	serverBefore, _ := processCPU(s.cmd.Process.Pid)
+	othersBefore := s.othersCPU()
 	dockerd := findProcess("dockerd")
 	dockerdBefore, _ := processCPU(dockerd)
 	var (
@@ -397,12 +467,14 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	wg.Wait()
 	elapsed := time.Since(start)
 	serverAfter, _ := processCPU(s.cmd.Process.Pid)
+	othersAfter := s.othersCPU()
 	dockerdAfter, dockerdErr := processCPU(dockerd)
 	done := len(latencies) + res.Errors + res.Wrong
 	res.Requests, res.Seconds = done, elapsed.Seconds()
 	if done > 0 {
 		res.PerS = float64(len(latencies)) / elapsed.Seconds()
 		res.ServerCPUMsPerReq = ms(serverAfter-serverBefore) / float64(done)
+		res.ExecutorCPUMsPerReq = ms(othersAfter-othersBefore) / float64(done)
 		if dockerd > 0 && dockerdErr == nil {
 			res.DockerdCPUMsPerReq = ms(dockerdAfter-dockerdBefore) / float64(done)
 		}

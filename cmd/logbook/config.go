@@ -69,6 +69,8 @@ type config struct {
 	// image; the pull runs on its own, not under the builtin's 30s.
 	PullTimeout    time.Duration
 	pullTimeoutErr error
+	// Bus is the NATS run bus and the executors' settings (bus.go).
+	Bus busSettings
 	// Exports (LOGBOOK_EXPORT, LOGBOOK_EXPORT_<NAME>_*) are the
 	// destinations the event log is streamed to.
 	Exports   []export.Config
@@ -92,6 +94,7 @@ func loadConfig() (config, error) {
 		CPUProfile:  os.Getenv("LOGBOOK_CPU_PROFILE"),
 		Slack:       loadSlackConfig(),
 		IRC:         loadIRCSettings(),
+		Bus:         loadBusSettings(),
 	}
 	c.selfRegisterRaw = os.Getenv("LOGBOOK_SELF_REGISTER")
 	c.SelfRegister = c.selfRegisterRaw == "1" || c.selfRegisterRaw == "true"
@@ -192,6 +195,7 @@ func (c config) Validate() error {
 	if c.IRC.err != nil {
 		errs = append(errs, c.IRC.err)
 	}
+	errs = append(errs, c.Bus.errs...)
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/docker"
@@ -45,6 +46,8 @@ type platform struct {
 	// live hands the events of followed transcripts and console requests
 	// to their readers: one follower of the log for all of them.
 	live *eventstore.Hub
+	// nats is the NATS run bus (LOGBOOK_BUS_URL), nil on the embedded one.
+	nats *serverBus
 	// telemetry serves /metrics and exports traces.
 	telemetry *telemetry.Reporter
 }
@@ -100,11 +103,18 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	if err != nil {
 		return nil, err
 	}
-	p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
-	if err != nil {
+	// The dispatcher publishes container runs and cancels here: the
+	// in-process bus, or NATS for executors on other hosts.
+	var runs message.Publisher = p.bus.Commands
+	if cfg.Bus.URL == "" {
+		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
+	} else if runs, err = p.startNATS(ctx, sup, cfg, runtime, router, log); err != nil {
 		return nil, err
 	}
-	p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
 	p.builtins, err = executor.NewBuiltinExecutor(executor.BuiltinConfig{
 		Store: store, Builtins: p.facts.Builtins(), Facts: p.facts, Recorded: p.facts.ApplyRecorded, Logger: log,
 	})
@@ -136,7 +146,11 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		// Runs in flight end RunCancelled and are recorded before the
 		// router stops taking their events.
 		Stop: func(ctx context.Context) error {
-			return errors.Join(p.exec.Shutdown(ctx), p.builtins.Shutdown(ctx), router.Close())
+			var errs []error
+			if p.exec != nil {
+				errs = append(errs, p.exec.Shutdown(ctx))
+			}
+			return errors.Join(append(errs, p.builtins.Shutdown(ctx), router.Close())...)
 		},
 	})
 	select {
@@ -166,7 +180,7 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	sup.Start(ctx, supervisor.Part{Name: "views", Essential: true, ReportsReady: true, Run: p.views.Run})
 
 	p.dispatcher, err = dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: p.bus.Commands, Facts: p.facts, Logger: log,
+		Store: store, Publisher: runs, Facts: p.facts, Logger: log,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
 		Posters: map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{},
 			dispatch.TriggerAdapter: dispatcher.Posted{}, dispatch.ScheduleAdapter: dispatcher.Posted{}},

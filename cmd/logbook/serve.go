@@ -204,11 +204,12 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 	}
 	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets,
-		Search:   projections.NewSearchReader(projections.DBOf(p.store)),
-		Exports:  exportStatus{store: p.store, configs: cfg.Exports},
-		Triggers: p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store)), Logger: log}
+		Search:    projections.NewSearchReader(projections.DBOf(p.store)),
+		Executors: p.executors(),
+		Exports:   exportStatus{store: p.store, configs: cfg.Exports},
+		Triggers:  p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store)), Logger: log}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Logger: log,
+		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Executors: p.executors(), Logger: log,
 		Audit: projections.NewAuditReader(projections.DBOf(p.store))})
 	if err != nil {
 		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))

@@ -7,6 +7,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -588,10 +589,10 @@ func (a *admin) permission(c *adminCall) (run.Result, error) {
 	return dispatch.BodyResult(perms...), nil
 }
 
-const bundleUsage = "bundle install IMAGE[:TAG] | install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | upgrade NAME [--to=TAG] | uninstall NAME | search REGISTRY[/PREFIX] | enable NAME VERSION | disable NAME | list"
+const bundleUsage = "bundle install IMAGE[:TAG] | install 'CONFIG' | install --base64=CONFIG | install NAME VERSION | upgrade NAME [--to=TAG] | uninstall NAME | search REGISTRY[/PREFIX] | enable NAME VERSION | disable NAME | assign NAME GROUP | unassign NAME | list"
 
 func (a *admin) bundle(c *adminCall) (run.Result, error) {
-	sub, args, err := subcommand(c, bundleUsage, "install", "upgrade", "uninstall", "search", "enable", "disable", "list")
+	sub, args, err := subcommand(c, bundleUsage, "install", "upgrade", "uninstall", "search", "enable", "disable", "assign", "unassign", "list")
 	if err != nil {
 		return run.Result{}, err
 	}
@@ -623,6 +624,16 @@ func (a *admin) bundle(c *adminCall) (run.Result, error) {
 			return run.Result{}, err
 		}
 		return a.bundleDisable(c, args[0])
+	case "assign":
+		if err := needArgs(args, 2, "bundle assign NAME GROUP"); err != nil {
+			return run.Result{}, err
+		}
+		return a.bundleAssign(c, args[0], args[1])
+	case "unassign":
+		if err := needArgs(args, 1, "bundle unassign NAME"); err != nil {
+			return run.Result{}, err
+		}
+		return a.bundleAssign(c, args[0], "")
 	}
 	if err := needArgs(args, 0, "bundle list"); err != nil {
 		return run.Result{}, err
@@ -633,7 +644,7 @@ func (a *admin) bundle(c *adminCall) (run.Result, error) {
 		if b.Enabled != "" {
 			state = "enabled " + b.Enabled
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s; installed %s", b.Name, state, strings.Join(b.Versions, ", ")))
+		lines = append(lines, fmt.Sprintf("%s: %s; installed %s; relay group %s", b.Name, state, strings.Join(b.Versions, ", "), cmp.Or(b.Group, bundle.DefaultRelayGroup)))
 	}
 	if len(lines) == 0 {
 		lines = []string{"No bundles are installed."}
@@ -721,6 +732,41 @@ func (a *admin) bundleDisable(c *adminCall, name string) (run.Result, error) {
 	}
 	a.record(c, bundle.Stream(name), v, bundle.BundleDisabled{Name: name})
 	return dispatch.BodyResult("Disabled bundle " + name + "; its commands no longer run."), nil
+}
+
+// bundleAssign sends a bundle's runs to group, or to the default group
+// again when group is "" (unassign).
+func (a *admin) bundleAssign(c *adminCall, name, group string) (run.Result, error) {
+	var found *dispatch.BundleVersions
+	for _, b := range c.facts.InstalledBundles() {
+		if b.Name == name {
+			found = &b
+		}
+	}
+	if found == nil {
+		return run.Result{}, fmt.Errorf("no bundle named %s is installed", name)
+	}
+	if group != "" {
+		if err := bundle.ValidateRelayGroup(group); err != nil {
+			return run.Result{}, err
+		}
+	}
+	if group == bundle.DefaultRelayGroup {
+		group = ""
+	}
+	if found.Group == group {
+		return dispatch.BodyResult(fmt.Sprintf("Bundle %s already runs in relay group %s.", name, cmp.Or(group, bundle.DefaultRelayGroup))), nil
+	}
+	_, v, err := a.load(c.ctx, bundle.Stream(name))
+	if err != nil {
+		return run.Result{}, err
+	}
+	if group == "" {
+		a.record(c, bundle.Stream(name), v, bundle.BundleUnassigned{Name: name, Group: found.Group})
+		return dispatch.BodyResult(fmt.Sprintf("Bundle %s left relay group %s; its commands run in relay group %s.", name, found.Group, bundle.DefaultRelayGroup)), nil
+	}
+	a.record(c, bundle.Stream(name), v, bundle.BundleAssigned{Name: name, Group: group})
+	return dispatch.BodyResult(fmt.Sprintf("Bundle %s's commands run in relay group %s.", name, group)), nil
 }
 
 const aliasUsage = "alias create [--site] NAME 'PIPELINE' | delete [--site] NAME | list"

@@ -1,6 +1,9 @@
 package bundle
 
 import (
+	"fmt"
+	"regexp"
+
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
@@ -47,6 +50,37 @@ type BundleUninstalled struct {
 	Name string `json:"name"`
 }
 
+// BundleAssigned sends a bundle's runs to the executors of a relay group
+// (on a NATS bus). A bundle assigned to none runs in DefaultRelayGroup.
+type BundleAssigned struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+}
+
+// BundleUnassigned sends a bundle's runs to DefaultRelayGroup again.
+type BundleUnassigned struct {
+	Name  string `json:"name"`
+	Group string `json:"group"` // the group it leaves
+}
+
+// DefaultRelayGroup runs the commands of bundles assigned to no group.
+const DefaultRelayGroup = "default"
+
+var relayNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidateRelayName checks the name of a relay group or an executor (what
+// it is, kind, starts the error): it becomes a NATS subject token and a
+// consumer name.
+func ValidateRelayName(kind, name string) error {
+	if !relayNamePattern.MatchString(name) {
+		return fmt.Errorf("%s %q: use lowercase letters, digits, '-' and '_' (1 to 63, starting with a letter or digit)", kind, name)
+	}
+	return nil
+}
+
+// ValidateRelayGroup checks a relay group's name.
+func ValidateRelayGroup(name string) error { return ValidateRelayName("relay group", name) }
+
 // RuleAdded adds an operator's rule to a bundle's commands, beside the
 // rules its config declares. ID names it for removal.
 type RuleAdded struct {
@@ -67,6 +101,8 @@ func (BundleDisabled) EventType() string    { return "BundleDisabled" }
 func (RuleAdded) EventType() string         { return "RuleAdded" }
 func (BundleUninstalled) EventType() string { return "BundleUninstalled" }
 func (RuleRemoved) EventType() string       { return "RuleRemoved" }
+func (BundleAssigned) EventType() string    { return "BundleAssigned" }
+func (BundleUnassigned) EventType() string  { return "BundleUnassigned" }
 
 func init() {
 	domain.Register[BundleInstalled]()
@@ -75,6 +111,8 @@ func init() {
 	domain.Register[RuleAdded]()
 	domain.Register[BundleUninstalled]()
 	domain.Register[RuleRemoved]()
+	domain.Register[BundleAssigned]()
+	domain.Register[BundleUnassigned]()
 }
 
 // InstallEvents are the events that install and enable a bundle version,

@@ -57,6 +57,19 @@ func TestARunMissingADeclaredVariableFailsBeforeAnythingRuns(t *testing.T) {
 	wantReply(t, d, "OPS_TOKEN", "logbook config set ops OPS_TOKEN=VALUE", "logbook secret set ops OPS_TOKEN")
 }
 
+// A run goes to its bundle's relay group.
+func TestARunGoesToItsBundlesRelayGroup(t *testing.T) {
+	t.Parallel()
+	d := given(t).withFacts(func(f *StaticFacts) { f.Installed[0].Group = "prod" }).then(received("U1", "ops:deploy staging"))
+	if got := d.Runs[0].Request.Group; got != "prod" {
+		t.Fatalf("relay group %q, want prod", got)
+	}
+	d = given(t).then(received("U1", "ops:deploy staging"))
+	if got := d.Runs[0].Request.Group; got != "" {
+		t.Fatalf("relay group %q of an unassigned bundle, want none (the default)", got)
+	}
+}
+
 // A bundle installed from a registry runs the image it pinned, not its
 // tag.
 func TestARunUsesThePinnedImage(t *testing.T) {

@@ -766,7 +766,7 @@ func runRequest(r Request, t target, stage pipeline.Stage, settings Settings, co
 		return req
 	}
 	b, cmd := t.bundle, t.command
-	req.Bundle, req.Version, req.Command, req.Image = b.Name, b.Version, cmd.Name, t.image
+	req.Bundle, req.Version, req.Command, req.Image, req.Group = b.Name, b.Version, cmd.Name, t.image, t.group
 	if req.Image == "" {
 		req.Image = b.Image()
 	}

@@ -71,6 +71,8 @@ type InstalledBundle struct {
 	// (repository@sha256:...), when the install recorded a digest; its
 	// runs use it instead of the config's tag.
 	Image string
+	// Group is the relay group its runs go to ("" is the default).
+	Group string
 }
 
 // RunImage is the image a run of b uses: the pinned one, else the
@@ -88,6 +90,7 @@ type BundleVersions struct {
 	Name     string
 	Versions []string // sorted
 	Enabled  string   // "" when disabled
+	Group    string   // its relay group, "" when assigned to none
 }
 
 // Settings are the dispatcher's limits and defaults.

@@ -18,15 +18,17 @@ type catalog struct {
 	enabled  []*bundle.Bundle          // sorted by name
 	disabled map[string]*bundle.Bundle // installed but not enabled
 	images   map[string]string         // bundle name → the image its runs use
+	groups   map[string]string         // bundle name → its relay group
 }
 
 func newCatalog(f Facts) catalog {
-	c := catalog{builtins: f.Builtins(), disabled: map[string]*bundle.Bundle{}, images: map[string]string{}}
+	c := catalog{builtins: f.Builtins(), disabled: map[string]*bundle.Bundle{}, images: map[string]string{}, groups: map[string]string{}}
 	for _, ib := range f.Bundles() {
 		if ib.Bundle == nil {
 			continue
 		}
 		c.images[ib.Bundle.Name] = ib.RunImage()
+		c.groups[ib.Bundle.Name] = ib.Group
 		if ib.Enabled {
 			c.enabled = append(c.enabled, ib.Bundle)
 		} else {
@@ -44,6 +46,7 @@ type target struct {
 	command *bundle.Command
 	builtin *Builtin
 	image   string // the image a bundle command runs in (pinned by digest when installed so)
+	group   string // the relay group of its bundle
 }
 
 // FullName is "bundle:command"; builtins live in the logbook namespace.
@@ -92,7 +95,7 @@ func (c catalog) resolve(bundleName, name string) (target, error) {
 				continue
 			}
 			if cmd, ok := b.Command(name); ok {
-				return target{bundle: b, command: cmd, image: c.images[b.Name]}, nil
+				return target{bundle: b, command: cmd, image: c.images[b.Name], group: c.groups[b.Name]}, nil
 			}
 			return target{}, c.unknown(written)
 		}
@@ -108,7 +111,7 @@ func (c catalog) resolve(bundleName, name string) (target, error) {
 	var found []target
 	for _, b := range c.enabled {
 		if cmd, ok := b.Command(name); ok {
-			found = append(found, target{bundle: b, command: cmd, image: c.images[b.Name]})
+			found = append(found, target{bundle: b, command: cmd, image: c.images[b.Name], group: c.groups[b.Name]})
 		}
 	}
 	switch len(found) {

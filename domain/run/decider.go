@@ -20,8 +20,10 @@ type State struct {
 	CancelRequested bool
 	Terminal        string // the type of the terminal event, "" while running
 	Removed         bool
-	Redacted        bool  // OutputRedacted is recorded
-	NextSeq         int64 // the seq the next OutputChunk must carry
+	Redacted        bool   // OutputRedacted is recorded
+	ClaimedBy       string // the executor of the last RunClaimed
+	Starting        bool   // RunStarting: the command may have begun
+	NextSeq         int64  // the seq the next OutputChunk must carry
 }
 
 // Finished reports whether the run has its terminal event.
@@ -123,6 +125,23 @@ func Decide(s State, proposed domain.Payload) ([]domain.Payload, error) {
 		if s.CancelRequested {
 			return nil, nil
 		}
+	case RunStarting:
+		if s.Starting || s.Created || s.Started {
+			return nil, reject(ErrOutOfOrder, p, "the run is already starting")
+		}
+		if p.Executor == "" || p.Executor != s.ClaimedBy {
+			return nil, reject(ErrOutOfOrder, p, "executor %q does not hold the run (%q does)", p.Executor, s.ClaimedBy)
+		}
+	case RunClaimed:
+		if s.Starting || s.Created || s.Started {
+			return nil, reject(ErrOutOfOrder, p, "the run already started on executor %q; a started run is never run again", s.ClaimedBy)
+		}
+		if p.Executor == "" {
+			return nil, reject(ErrOutOfOrder, p, "it names no executor")
+		}
+		if p.Executor == s.ClaimedBy {
+			return nil, nil
+		}
 	case OutputRedacted:
 		if s.Redacted {
 			return nil, reject(ErrOutOfOrder, p, "the run's redactions were already recorded")
@@ -174,6 +193,10 @@ func Evolve(s State, e domain.Payload) State {
 		s.CancelRequested = true
 	case OutputRedacted:
 		s.Redacted = true
+	case RunClaimed:
+		s.ClaimedBy = p.Executor
+	case RunStarting:
+		s.Starting = true
 	case ContainerRemoved:
 		s.Removed = true
 	case RunSucceeded, RunFailed, RunTimedOut, RunCancelled, RunLost:

@@ -126,8 +126,11 @@ type RunRequested struct {
 	// User is who the command runs as. Events recorded before Logbook chose
 	// it have none: those commands ran as the image's user (root, unless
 	// the image said otherwise). Builtins have none.
-	User       *User           `json:"user,omitempty"`
-	Mode       Mode            `json:"mode"`
+	User *User `json:"user,omitempty"`
+	Mode Mode  `json:"mode"`
+	// Group is the relay group whose executors run it: the bundle's
+	// assignment when the run was requested; empty is "default".
+	Group      string          `json:"group,omitempty"`
 	Input      json.RawMessage `json:"input,omitempty"` // the previous stage's JSON, sent on stdin
 	Invocation Invocation      `json:"invocation"`
 }
@@ -257,6 +260,25 @@ type ContainerRemoved struct {
 	ContainerID string `json:"container_id"`
 }
 
+// RunClaimed records which executor took a run off its relay group's queue
+// (on a broker; the embedded bus records none). Only that executor's
+// events are appended to the run afterwards. A run that has not started
+// may be claimed again by another executor when the first is gone.
+type RunClaimed struct {
+	Executor string `json:"executor"`
+	Host     string `json:"host,omitempty"`
+	Group    string `json:"group,omitempty"`
+}
+
+// RunStarting records, on a broker, that the executor holding a run is
+// about to start its command. The server appends it before the executor
+// goes on, so a run whose command may have begun is never given to
+// another executor, even when its holder is cut off before it can say
+// more: it ends RunLost instead.
+type RunStarting struct {
+	Executor string `json:"executor"`
+}
+
 // RunCancelRequested records a request to stop a run.
 type RunCancelRequested struct {
 	Actor  string `json:"actor,omitempty"`
@@ -277,9 +299,13 @@ func (RunLost) EventType() string            { return "RunLost" }
 func (ContainerRemoved) EventType() string   { return "ContainerRemoved" }
 func (RunCancelRequested) EventType() string { return "RunCancelRequested" }
 func (OutputRedacted) EventType() string     { return "OutputRedacted" }
+func (RunClaimed) EventType() string         { return "RunClaimed" }
+func (RunStarting) EventType() string        { return "RunStarting" }
 
 func init() {
 	domain.Register[RunRequested]()
+	domain.Register[RunClaimed]()
+	domain.Register[RunStarting]()
 	domain.Register[ContainerCreated]()
 	domain.Register[ContainerStarted]()
 	domain.Register[OutputChunk]()

@@ -38,6 +38,10 @@ type RunRequest struct {
 	EventID string            `json:"event_id,omitempty"`
 	Request run.RunRequested  `json:"request"`
 	Env     map[string]string `json:"env,omitempty"`
+	// SealedEnv is Env sealed to the relay group's public key (NaCl
+	// anonymous box) when the request crosses a broker: NATS keeps its
+	// streams on disk, so a secret never travels there in the clear.
+	SealedEnv []byte `json:"sealed_env,omitempty"`
 }
 
 // CancelRequest asks whichever executor holds a run to stop it.

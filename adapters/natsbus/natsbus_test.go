@@ -1,0 +1,330 @@
+package natsbus_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/logbookhq/logbook/adapters/natsbus"
+	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
+	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
+	"github.com/logbookhq/logbook/internal/testenv"
+)
+
+func connect(t *testing.T, srv *natstest.Server, user, executorID string) *natsbus.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, User: user, Password: srv.PasswordOf(user), ExecutorID: executorID,
+		AckWait: 3 * time.Second, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func serverConn(t *testing.T, srv *natstest.Server) *natsbus.Conn {
+	c := connect(t, srv, natstest.ServerUser, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(15 * time.Second):
+		t.Fatal("no message within 15s")
+		return nil
+	}
+}
+
+// A run request goes to its relay group's executor only, its secrets sealed
+// on the way (the stream holds no clear value), opened by the group's key.
+func TestRunRequestReachesItsGroupSealed(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"prod"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	key, err := runbus.NewGroupKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsbus.NewPublisher(server, natsbus.PublisherConfig{Source: "server", Seal: func(group string, r *runbus.RunRequest) error {
+		if group != "prod" {
+			t.Errorf("sealed for group %q", group)
+		}
+		return r.Seal(key.Public)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	execA := connect(t, srv, "exec-a", "exec-a")
+	subA, err := natsbus.NewSubscriber(execA, natsbus.SubscriberConfig{Groups: []string{"prod"}, Slots: 2,
+		Open: func(_ string, r *runbus.RunRequest) error { return r.Open(key) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subA.Close()
+	execB := connect(t, srv, "exec-b", "exec-b")
+	subB, err := natsbus.NewSubscriber(execB, natsbus.SubscriberConfig{Groups: []string{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subB.Close()
+
+	const secret = "s3cr3t-value-of-prod"
+	runID := domain.NewEventID().String()
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, Request: run.RunRequested{RequestID: "r1", Group: "prod"}, Env: map[string]string{"TOKEN": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(runbus.TopicRunRequested, msg); err != nil {
+		t.Fatal(err)
+	}
+	// What NATS keeps on disk holds no clear secret.
+	stream, err := server.JS.Stream(ctx, natsbus.RunsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := stream.GetLastMsgForSubject(ctx, natsbus.RunsSubject("prod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw.Data), secret) {
+		t.Fatalf("the stream holds the secret in the clear: %s", raw.Data)
+	}
+
+	chA, err := subA.Subscribe(ctx, runbus.TopicRunRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chB, err := subB.Subscribe(ctx, runbus.TopicRunRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, chA)
+	req, err := runbus.DecodeRunRequest(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.RunID != runID || req.Env["TOKEN"] != secret {
+		t.Fatalf("executor of prod got run %s with env %v", req.RunID, req.Env)
+	}
+	got.Ack()
+	select {
+	case m := <-chB:
+		t.Fatalf("the default group's executor got a prod run: %s", m.Payload)
+	default:
+	}
+	// Acked: the work queue no longer holds it.
+	testenv.Eventually(t, "the run request to leave the work queue", func() bool {
+		info, err := stream.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+// Run events come back in order per run, tagged with the executor NATS
+// authenticated; another executor cannot publish under its name; a nacked
+// event comes again before the run's next.
+func TestRunEventsComeBackInOrderTaggedWithTheirExecutor(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	execA := connect(t, srv, "exec-a", "exec-a")
+	pubA, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 4, Retry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := []string{domain.NewEventID().String(), domain.NewEventID().String()}
+	const perRun = 20
+	for i := range perRun {
+		for _, r := range runs {
+			ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(i) + `}`)}
+			if err := pubA.Publish(executor.TopicRunEvents, executor.NewEventMessage(run.Stream(r), int64(i), ev)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	next := map[string]int64{}
+	nacked := false
+	for range 2*perRun + 1 {
+		m := receive(t, events)
+		stream, version, _, err := executor.DecodeEventMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if who := m.Metadata.Get(natsbus.MetaExecutor); who != "exec-a" {
+			t.Fatalf("event tagged with executor %q", who)
+		}
+		if version != next[stream] {
+			t.Fatalf("%s: version %d arrived where %d was next", stream, version, next[stream])
+		}
+		if version == 5 && !nacked {
+			nacked = true
+			m.Nack()
+			continue
+		}
+		next[stream]++
+		m.Ack()
+	}
+	for _, r := range runs {
+		if next[run.Stream(r)] != perRun {
+			t.Fatalf("%s: %d events of %d", r, next[run.Stream(r)], perRun)
+		}
+	}
+
+	// exec-b may not publish on exec-a's subjects.
+	execB := connect(t, srv, "exec-b", "exec-b")
+	pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer pcancel()
+	_, err = execB.JS.Publish(pctx, "logbook.events.exec-a."+runs[0], []byte("{}"))
+	if err == nil {
+		t.Fatal("exec-b published an event under exec-a's name")
+	}
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) && !strings.Contains(strings.ToLower(err.Error()), "permission") && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("exec-b's publish failed, but not for permissions: %v", err)
+	}
+}
+
+func TestWrongCredentialsAreRefused(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, User: "exec-a", Password: "wrong", Logger: zerolog.Nop()})
+	if !errors.Is(err, natsbus.ErrRefused) {
+		t.Fatalf("connect with a wrong password: %v, want ErrRefused", err)
+	}
+}
+
+// A run request every executor nacks is delivered MaxDeliver times, then
+// parked on the poison stream, taken off the work queue, and its run fails
+// saying so.
+func TestARunRequestPastMaxDeliverIsPoisonedAndItsRunFails(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	server, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, User: natstest.ServerUser, Password: srv.PasswordOf(natstest.ServerUser),
+		AckWait: time.Second, MaxDeliver: 2, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := executortest.NewMemStore()
+	var fleet *executor.Fleet
+	desk := executor.NewClaimDesk(store, func(id string) bool { return fleet.Live(id) })
+	fleet, err = executor.NewFleet(executor.FleetConfig{Store: store, Desk: desk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := &natsbus.FleetService{Conn: server, Desk: desk, Fleet: fleet}
+	serviceDone := make(chan error, 1)
+	go func() { serviceDone <- service.Run(ctx) }()
+	defer func() { cancel(); <-serviceDone }()
+
+	runID := domain.NewEventID().String()
+	requested := run.RunRequested{RequestID: "r1", Image: "img", Argv: []string{"x"}}
+	if _, err := store.Append(ctx, run.Stream(runID), eventstore.NoStream, domain.MustEncode(requested, domain.Metadata{})); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsbus.NewPublisher(server, natsbus.PublisherConfig{Source: "server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, Request: requested})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(runbus.TopicRunRequested, msg); err != nil {
+		t.Fatal(err)
+	}
+	execA := connect(t, srv, "exec-a", "exec-a")
+	sub, err := natsbus.NewSubscriber(execA, natsbus.SubscriberConfig{Groups: []string{"default"}, Retry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, runbus.TopicRunRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		receive(t, ch).Nack()
+	}
+	testenv.Eventually(t, "the run to fail", func() bool {
+		events, _ := store.ReadStream(ctx, run.Stream(runID), 0, 10)
+		return len(events) == 2 && events[1].Type == "RunFailed" && strings.Contains(string(events[1].Data), "delivered 2 times")
+	})
+	poison, err := server.JS.Stream(ctx, natsbus.PoisonStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := poison.GetLastMsgForSubject(ctx, "logbook.poison.server")
+	if err != nil || !strings.Contains(string(raw.Data), runID) || raw.Header.Get("Logbook-Poison-Reason") == "" {
+		t.Fatalf("poison stream: %v %+v", err, raw)
+	}
+	runs, err := server.JS.Stream(ctx, natsbus.RunsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := runs.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("the work queue still holds %d messages (%v)", info.State.Msgs, err)
+	}
+}
+
+// An executor may authenticate with an nkey; a seed file others may read is
+// refused before it is used.
+func TestAnExecutorAuthenticatesWithAnNKey(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-k", Groups: []string{"default"}, NKey: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, NKeySeedFile: srv.SeedFile("exec-k"), ExecutorID: "exec-k", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("connect with the nkey: %v", err)
+	}
+	defer c.Close()
+	if err := c.NC.Publish("logbook.heartbeat.exec-k", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(srv.SeedFile("exec-k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, NKeySeedFile: srv.SeedFile("exec-k"), Logger: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a seed others may read: %v", err)
+	}
+}

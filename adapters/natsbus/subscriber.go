@@ -1,0 +1,411 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/executor"
+)
+
+// MetaExecutor is the metadata key a run event message gets from the
+// subject it came on: the executor that published it, as NATS
+// authenticated it, whatever the message itself says.
+const MetaExecutor = "executor_id"
+
+// SubscriberConfig configures NewSubscriber.
+type SubscriberConfig struct {
+	// Groups are the relay groups whose run requests an executor takes.
+	Groups []string
+	// Slots bounds the run requests held at once across the groups: a
+	// request is fetched only when a slot is free, so runs wait in the
+	// stream, where another executor of the group can take them, rather
+	// than in this process (4).
+	Slots int
+	// Open, when set, unseals a run request's secrets (the executor's
+	// group keys). A request it cannot open loses its secrets, and the
+	// executor fails the run naming them.
+	Open func(group string, req *runbus.RunRequest) error
+	// Lanes is how many runs' events the server appends at once; one run's
+	// events always go through one lane, in order (16).
+	Lanes int
+	// Retry is the pause before a message the handler nacked is handed
+	// over again (250ms, doubling to 5s).
+	Retry time.Duration
+}
+
+// Subscriber is a watermill Subscriber on the run bus: run.requested (an
+// executor's groups), run.cancel, and run.events (the server's appender).
+type Subscriber struct {
+	conn *Conn
+	cfg  SubscriberConfig
+
+	slots chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	stops []func()
+}
+
+// NewSubscriber returns a subscriber on conn.
+func NewSubscriber(conn *Conn, cfg SubscriberConfig) (*Subscriber, error) {
+	for _, g := range cfg.Groups {
+		if err := ValidateName("relay group", g); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 4
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 16
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 250 * time.Millisecond
+	}
+	return &Subscriber{conn: conn, cfg: cfg, slots: make(chan struct{}, cfg.Slots)}, nil
+}
+
+// Subscribe starts delivering topic's messages until ctx ends or Close.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.stops = append(s.stops, cancel)
+	s.mu.Unlock()
+	out := make(chan *message.Message)
+	switch topic {
+	case runbus.TopicRunRequested:
+		if len(s.cfg.Groups) == 0 {
+			cancel()
+			return nil, errors.New("natsbus: run requests need at least one relay group")
+		}
+		var wg sync.WaitGroup
+		for _, g := range s.cfg.Groups {
+			wg.Add(1)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer wg.Done()
+				s.takeRuns(ctx, g, out)
+			}()
+		}
+		go func() { wg.Wait(); close(out) }()
+	case runbus.TopicRunCancel:
+		ch := make(chan *nats.Msg, 256)
+		sub, err := s.conn.NC.ChanSubscribe(subjectCancel, ch)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("subscribe to cancels: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer close(out)
+			defer sub.Unsubscribe()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-ch:
+					msg := fromNATS(m.Subject, m.Header, m.Data)
+					msg.SetContext(ctx)
+					if !s.handOver(ctx, msg, out, nil) {
+						return
+					}
+				}
+			}
+		}()
+	case executor.TopicRunEvents:
+		if err := s.appendEvents(ctx, out); err != nil {
+			cancel()
+			return nil, err
+		}
+	default:
+		cancel()
+		return nil, fmt.Errorf("natsbus: topic %q is not carried over NATS", topic)
+	}
+	return out, nil
+}
+
+// takeRuns fetches group's run requests one at a time, each when a slot is
+// free, and hands each to the handler, keeping it with in-progress
+// acknowledgements until the handler acks (the run ended) or nacks (it is
+// delivered again later, perhaps to another executor).
+func (s *Subscriber) takeRuns(ctx context.Context, group string, out chan<- *message.Message) {
+	var cons jetstream.Consumer
+	for wait := s.cfg.Retry; ; wait = min(wait*2, 5*time.Second) {
+		var err error
+		cons, err = s.conn.JS.Consumer(ctx, RunsStream, GroupConsumer(group))
+		if err == nil {
+			break
+		}
+		s.conn.log.Warn().Err(err).Str("group", group).Msg("the relay group's consumer is not there yet (the server makes it); waiting")
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		fetchCtx, cancelFetch := context.WithTimeout(ctx, 5*time.Second)
+		m, err := cons.Next(jetstream.FetchContext(fetchCtx))
+		cancelFetch()
+		if err != nil {
+			<-s.slots
+			if ctx.Err() != nil {
+				return
+			}
+			if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+				s.conn.log.Warn().Err(err).Str("group", group).Msg("fetching a run request")
+				sleepCtx(ctx, s.cfg.Retry)
+			}
+			continue
+		}
+		msg := fromNATS(m.Subject(), m.Headers(), m.Data())
+		if s.cfg.Open != nil {
+			s.open(group, msg)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			s.holdRun(ctx, m, msg, out)
+		}()
+	}
+}
+
+// open unseals a run request's secrets into its message.
+func (s *Subscriber) open(group string, msg *message.Message) {
+	req, err := runbus.DecodeRunRequest(msg)
+	if err != nil || len(req.SealedEnv) == 0 {
+		return
+	}
+	if err := s.cfg.Open(group, &req); err != nil {
+		s.conn.log.Error().Err(err).Str("run_id", req.RunID).Str("group", group).Msg("the run's secrets could not be opened; it runs without them and fails naming them")
+		req.SealedEnv = nil
+	}
+	opened, err := runbus.NewRunRequestMessage(req)
+	if err != nil {
+		return
+	}
+	msg.Payload = opened.Payload
+}
+
+func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message) {
+	msg.SetContext(ctx)
+	every := s.conn.cfg.AckWait / 3
+	progress := time.NewTicker(every)
+	defer progress.Stop()
+	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+	switch {
+	case acked:
+		// Acknowledged and confirmed, or (NATS away) delivered again later
+		// and answered done by its claim.
+		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := m.DoubleAck(ackCtx); err != nil {
+			s.conn.log.Warn().Err(err).Str("subject", m.Subject()).Msg("acknowledging a run request")
+		}
+		cancel()
+	case ctx.Err() != nil:
+		// Shutting down: the run request goes back at once.
+		_ = m.Nak()
+	default:
+		_ = m.NakWithDelay(s.cfg.Retry)
+	}
+}
+
+// handOver sends msg to out and waits for the handler's verdict.
+func (s *Subscriber) handOver(ctx context.Context, msg *message.Message, out chan<- *message.Message, keep func()) bool {
+	return s.handOverHolding(ctx, msg, out, keep, nil)
+}
+
+func (s *Subscriber) handOverHolding(ctx context.Context, msg *message.Message, out chan<- *message.Message, keep func(), tick <-chan time.Time) bool {
+	select {
+	case out <- msg:
+	case <-ctx.Done():
+		return false
+	}
+	for {
+		select {
+		case <-msg.Acked():
+			return true
+		case <-msg.Nacked():
+			return false
+		case <-tick:
+			keep()
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// appendEvents delivers run events to the server's appender: one puller,
+// and lanes by run, so each run's events reach the handler one at a time in
+// the order they were published, while many runs go at once. A nacked
+// event is handed over again in its lane (not given back to NATS, which
+// would let the run's next event overtake it).
+func (s *Subscriber) appendEvents(ctx context.Context, out chan<- *message.Message) error {
+	cons, err := s.appenderConsumer(ctx)
+	if err != nil {
+		return fmt.Errorf("the appender's consumer: %w", err)
+	}
+	lanes := make([]chan jetstream.Msg, s.cfg.Lanes)
+	var lanesDone sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan jetstream.Msg, 64)
+		lanesDone.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer lanesDone.Done()
+			s.lane(ctx, lanes[i], out)
+		}()
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("reading run events: %w", err)
+	}
+	var iterMu sync.Mutex
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		<-ctx.Done()
+		iterMu.Lock()
+		iter.Stop()
+		iterMu.Unlock()
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			for _, l := range lanes {
+				close(l)
+			}
+			lanesDone.Wait()
+			close(out)
+		}()
+		for {
+			m, err := iter.Next()
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.conn.log.Warn().Err(err).Msg("reading run events")
+				if !sleepCtx(ctx, s.cfg.Retry) {
+					return
+				}
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					// Closed under us (the consumer went, NATS restarted
+					// without it): read again from a fresh one.
+					fresh, err := s.reopenEvents(ctx)
+					if err != nil {
+						s.conn.log.Warn().Err(err).Msg("reading run events again")
+						continue
+					}
+					iterMu.Lock()
+					iter = fresh
+					iterMu.Unlock()
+				}
+				continue
+			}
+			h := fnv.New32a()
+			h.Write([]byte(runOfSubject(m.Subject())))
+			select {
+			case lanes[h.Sum32()%uint32(len(lanes))] <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// reopenEvents makes the appender's consumer again (it is durable: the
+// same one, if NATS kept it) and reads from it.
+func (s *Subscriber) reopenEvents(ctx context.Context) (jetstream.MessagesContext, error) {
+	cons, err := s.appenderConsumer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Messages(jetstream.PullMaxMessages(512))
+}
+
+func (s *Subscriber) appenderConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	return s.conn.JS.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable: appenderConsumer, Description: "the server's appender of run events",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.conn.cfg.AckWait, MaxAckPending: 20000,
+	})
+}
+
+func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan<- *message.Message) {
+	for m := range in {
+		wait := s.cfg.Retry
+		for {
+			msg := fromNATS(m.Subject(), m.Headers(), m.Data())
+			msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+			msg.SetContext(ctx)
+			progress := time.NewTicker(s.conn.cfg.AckWait / 3)
+			acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+			progress.Stop()
+			if acked {
+				if err := m.Ack(); err != nil {
+					s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return // unacked: NATS delivers it again after a restart
+			}
+			_ = m.InProgress()
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+			wait = min(wait*2, 5*time.Second)
+		}
+	}
+}
+
+// executorOfSubject reads <executor> from logbook.events.<executor>.<run>.
+func executorOfSubject(subject string) string {
+	rest, _ := strings.CutPrefix(subject, subjectEvents)
+	id, _, _ := strings.Cut(rest, ".")
+	return id
+}
+
+func runOfSubject(subject string) string {
+	_, run, _ := strings.Cut(strings.TrimPrefix(subject, subjectEvents), ".")
+	return run
+}
+
+// Close stops every subscription and waits for its goroutines.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	for _, stop := range s.stops {
+		stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
