@@ -50,8 +50,8 @@ func TestEveryStatusHasItsColour(t *testing.T) {
 	}
 }
 
-// The navigation links Users, Groups and Roles only for those who may
-// open them.
+// The navigation links Users, Groups, Roles and Executors only for those
+// who may open them.
 func TestTheNavigationShowsOnlyPagesTheViewerMayOpen(t *testing.T) {
 	f := newFixture(t)
 	nav := func(b *browser) []string {
@@ -64,7 +64,7 @@ func TestTheNavigationShowsOnlyPagesTheViewerMayOpen(t *testing.T) {
 		}
 		return links
 	}
-	if got := nav(f.login(t, f.adminToken)); !slices.Equal(got, []string{"/", "/console", "/history", "/approvals", "/users", "/groups", "/roles", "/audit"}) {
+	if got := nav(f.login(t, f.adminToken)); !slices.Equal(got, []string{"/", "/console", "/history", "/approvals", "/users", "/groups", "/roles", "/audit", "/executors"}) {
 		t.Errorf("the admin's navigation: %v", got)
 	}
 	if got := nav(f.login(t, f.bobToken)); !slices.Equal(got, []string{"/", "/console", "/history", "/approvals", "/audit"}) {

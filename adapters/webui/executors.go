@@ -15,7 +15,7 @@ type executorsData struct {
 // executorsPage lists the live executors (on a NATS bus), as GET
 // /v1/executors does, for holders of logbook:manage_bundles.
 func (ui *UI) executorsPage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	const perm = "logbook:manage_bundles"
+	const perm = permManageBundles
 	if !v.may(perm) {
 		ui.fail(w, r, v, http.StatusForbidden, "The list of executors needs the "+perm+" permission.")
 		return

@@ -19,6 +19,8 @@ const (
 	permManageUsers  = "logbook:manage_users"
 	permManageGroups = "logbook:manage_groups"
 	permManageRoles  = "logbook:manage_roles"
+	// permManageBundles opens the executors page.
+	permManageBundles = "logbook:manage_bundles"
 )
 
 // snapshot waits for the permission view, briefly, then reads all of it

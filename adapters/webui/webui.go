@@ -272,6 +272,8 @@ func (v *viewer) Shows(section string) bool {
 		return v.may(permManageGroups)
 	case "roles":
 		return v.may(permManageRoles)
+	case "executors":
+		return v.may(permManageBundles)
 	}
 	return true
 }

@@ -180,7 +180,8 @@ func runExecutorProcess(ctx context.Context, cfg config) error {
 	return runErr
 }
 
-// routerPart runs a watermill router as the "executor" part.
+// routerPart runs a watermill router as the "executor" part. A router runs
+// once: its end before the process stops is one no restart can undo.
 func routerPart(router interface {
 	Run(context.Context) error
 	Running() chan struct{}

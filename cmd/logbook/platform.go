@@ -123,36 +123,15 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	}
 	p.builtins.AddHandler(router, p.bus.Commands)
 	executor.NewAppender(store).AddHandler(router, p.bus.Events)
-	sup.Start(ctx, supervisor.Part{
-		Name: "executor", Essential: true, ReportsReady: true, StopTimeout: 40 * time.Second,
-		Run: func(ctx context.Context) error {
-			// A router runs once: its end before the server stops is one
-			// no restart can undo.
-			go func() {
-				select {
-				case <-router.Running():
-					supervisor.Ready(ctx)
-				case <-ctx.Done():
-				}
-			}()
-			if err := router.Run(ctx); err != nil {
-				return supervisor.Permanent(fmt.Errorf("the executor's router: %w", err))
-			}
-			if ctx.Err() == nil {
-				return supervisor.Permanent(errors.New("the executor's router stopped"))
-			}
-			return nil
-		},
-		// Runs in flight end RunCancelled and are recorded before the
-		// router stops taking their events.
-		Stop: func(ctx context.Context) error {
-			var errs []error
-			if p.exec != nil {
-				errs = append(errs, p.exec.Shutdown(ctx))
-			}
-			return errors.Join(append(errs, p.builtins.Shutdown(ctx), router.Close())...)
-		},
-	})
+	// Runs in flight end RunCancelled and are recorded before the router
+	// stops taking their events.
+	sup.Start(ctx, routerPart(router, func(ctx context.Context) error {
+		var errs []error
+		if p.exec != nil {
+			errs = append(errs, p.exec.Shutdown(ctx))
+		}
+		return errors.Join(append(errs, p.builtins.Shutdown(ctx), router.Close())...)
+	}))
 	select {
 	case <-router.Running():
 	case <-ctx.Done():
