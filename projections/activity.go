@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -145,7 +146,7 @@ func (a *Activity) Apply(e domain.RecordedEvent, payload domain.Payload) Activit
 			end(RequestDenied)
 		case dispatch.StageStarted:
 			decided()
-			if rn := a.runs[p.RunID]; rn != nil && !containsRun(r.Runs, rn) {
+			if rn := a.runs[p.RunID]; rn != nil && !slices.Contains(r.Runs, rn) {
 				r.Runs = append(r.Runs, rn)
 			}
 		case dispatch.RequestCompleted:
@@ -273,13 +274,4 @@ func (a *Activity) remember(key string) {
 		}
 	}
 	a.order = kept
-}
-
-func containsRun(runs []*RunActivity, rn *RunActivity) bool {
-	for _, r := range runs {
-		if r == rn {
-			return true
-		}
-	}
-	return false
 }

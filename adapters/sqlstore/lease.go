@@ -109,25 +109,32 @@ func checkLeaseArgs(name, holder string, ttl time.Duration) error {
 // a takeover waits until this append has committed: no append made under
 // an older term commits after a newer term began.
 func (s *Store) checkFences(ctx context.Context, tx *sql.Tx, batch []*appendRequest) error {
+	// A lease is read once per batch, however many appends it fences.
+	current := map[string]*eventstore.Lease{}
 	for _, r := range batch {
 		r.fenced = nil
 		if r.fence == nil {
 			continue
 		}
-		var (
-			holder string
-			term   int64
-		)
-		err := tx.QueryRowContext(ctx, s.dialect.Rebind("SELECT holder, term FROM leases WHERE name = $1"+s.dialect.ShareLockSQL()), r.fence.Name).Scan(&holder, &term)
-		if errors.Is(err, sql.ErrNoRows) {
+		lease, read := current[r.fence.Name]
+		if !read {
+			l := eventstore.Lease{Name: r.fence.Name}
+			err := tx.QueryRowContext(ctx, s.dialect.Rebind("SELECT holder, term FROM leases WHERE name = $1"+s.dialect.ShareLockSQL()), r.fence.Name).Scan(&l.Holder, &l.Term)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				lease = nil
+			case err != nil:
+				return fmt.Errorf("read lease %s for a fenced append: %w", r.fence.Name, err)
+			default:
+				lease = &l
+			}
+			current[r.fence.Name] = lease
+		}
+		switch {
+		case lease == nil:
 			r.fenced = &eventstore.FencedError{Name: r.fence.Name, Term: r.fence.Term, CurrentHolder: "nobody"}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read lease %s for a fenced append: %w", r.fence.Name, err)
-		}
-		if term != r.fence.Term || holder != r.fence.Holder {
-			r.fenced = &eventstore.FencedError{Name: r.fence.Name, Term: r.fence.Term, CurrentTerm: term, CurrentHolder: holder}
+		case lease.Term != r.fence.Term || lease.Holder != r.fence.Holder:
+			r.fenced = &eventstore.FencedError{Name: r.fence.Name, Term: r.fence.Term, CurrentTerm: lease.Term, CurrentHolder: lease.Holder}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -110,8 +111,8 @@ type requestIDs struct{}
 func (requestIDs) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
 	id, _ := ctx.Value(traceIDKey{}).(trace.TraceID)
 	if !id.IsValid() {
-		binaryPut(id[:8], rand.Uint64())
-		binaryPut(id[8:], rand.Uint64())
+		binary.LittleEndian.PutUint64(id[:8], rand.Uint64())
+		binary.LittleEndian.PutUint64(id[8:], rand.Uint64())
 	}
 	return id, newSpanID()
 }
@@ -121,15 +122,9 @@ func (requestIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID { retur
 func newSpanID() trace.SpanID {
 	var id trace.SpanID
 	for !id.IsValid() {
-		binaryPut(id[:], rand.Uint64())
+		binary.LittleEndian.PutUint64(id[:], rand.Uint64())
 	}
 	return id
-}
-
-func binaryPut(b []byte, v uint64) {
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
 }
 
 // TracerFromEnv builds the tracer provider that OTEL_EXPORTER_OTLP_ENDPOINT

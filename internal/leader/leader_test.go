@@ -3,6 +3,7 @@ package leader_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -251,7 +252,7 @@ func TestGivenALeaderCutOffFromTheDatabaseItStepsDownBeforeItsLeaseCanExpire(t *
 		}
 		a.stop()
 		<-a.done
-		if want := []string{"start a", "stop a", "start a", "stop a"}; !equal(d.log, want) {
+		if want := []string{"start a", "stop a", "start a", "stop a"}; !slices.Equal(d.log, want) {
 			t.Errorf("duties: %v, want %v", d.log, want)
 		}
 	})
@@ -267,16 +268,4 @@ func TestConfigIsChecked(t *testing.T) {
 	if err == nil {
 		t.Error("renewing less often than the TTL was accepted")
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
