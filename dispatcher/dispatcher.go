@@ -353,6 +353,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		if d.failure != nil {
 			d.saveCheckpoint(context.Background(), log)
+			if ctx.Err() != nil {
+				// Stopped mid-step: what failed, failed for the stop
+				// (a cancelled read), and the next Run does it again.
+				d.delivery.wait()
+				return nil
+			}
 			return d.failure
 		}
 	}
