@@ -66,8 +66,8 @@ type Config struct {
 	// (200ms).
 	FollowEvery time.Duration
 	Name        string // checkpoint name ("dispatcher")
-	Actor         string // recorded as the actor of its events ("dispatcher")
-	Logger        zerolog.Logger
+	Actor       string // recorded as the actor of its events ("dispatcher")
+	Logger      zerolog.Logger
 }
 
 // Dispatcher is the runner of domain/dispatch.
