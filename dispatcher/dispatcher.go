@@ -293,16 +293,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dispatcher checkpoint: %w", err)
 		}
-		if d.loop.folded > checkpoint {
-			// Follow folds no further than the stored checkpoint, which
-			// never goes back: something else moved it.
-			return supervisor.Permanent(fmt.Errorf("dispatcher: followed the log to %d, past the stored checkpoint %d; restart the server", d.loop.folded, checkpoint))
-		}
 		// Resume once everything stored at start is folded, so that what
 		// a previous process already recorded (a reply posted, a run
 		// ended) is known before anything is redone. What Follow folded
-		// (up to an older checkpoint) is not folded again.
-		d.loop = loopState{start: checkpoint, checkpoint: checkpoint, resumeAt: max(checkpoint, head), folded: d.loop.folded}
+		// (up to an older checkpoint) is not folded again; what this
+		// dispatcher folded past the stored checkpoint, it folded leading
+		// an earlier term, and decided (or holds pending).
+		start := max(checkpoint, d.loop.folded)
+		d.loop = loopState{start: start, checkpoint: start, resumeAt: max(start, head), folded: d.loop.folded}
 		d.lastSaved = checkpoint
 		d.opened = true
 	} else {

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,14 +25,17 @@ import (
 // A takeover calls Run once Follow has returned: Run goes on from the
 // checkpoint as a restart would, deciding again what follows it (event
 // ids derive from their triggers, so what the old leader recorded is not
-// recorded twice) and resuming what it left half done. Follow after Run is
-// refused: a server that led and stepped down restarts to follow.
+// recorded twice) and resuming what it left half done. Follow after Run
+// (a leader that stepped down) keeps what Run folded and stops what Run
+// had under way: its deadlines and the builtins it was to hand over; the
+// next leader resumes them.
 //
 // Follow is a part of the server's supervisor: it reports itself ready once
-// it has folded up to the checkpoint stored when it started.
+// it has folded up to the checkpoint stored when it started. Never call it
+// beside Run.
 func (d *Dispatcher) Follow(ctx context.Context) error {
 	if d.opened {
-		return supervisor.Permanent(errors.New("dispatcher: Follow after Run: a server that led restarts to follow"))
+		d.stepDown()
 	}
 	log := d.cfg.Logger.With().Str("component", "dispatcher").Str("mode", "follow").Logger()
 	head, _, err := d.cfg.Store.Head(ctx)
@@ -75,6 +77,33 @@ func (d *Dispatcher) Follow(ctx context.Context) error {
 			}
 			return fmt.Errorf("dispatcher: follow the replies: %w", err)
 		case <-ticker.C:
+		}
+	}
+}
+
+// stepDown leaves what Run had under way to the next leader, keeping the
+// fold: deadlines stop, builtins not yet handed over are forgotten (the
+// next leader's resume publishes them again), and the next Run reads the
+// stored checkpoint again. Decisions that failed stay pending: a later
+// term of this server decides them again, as a restart of Run would.
+func (d *Dispatcher) stepDown() {
+	for _, st := range d.requests {
+		if st.timer != nil {
+			st.timer.Stop()
+			st.timer = nil
+		}
+	}
+	clear(d.builtins)
+	d.changing = changingBuiltins{}
+	d.resumed = false
+	d.opened = false
+	// Drain deadlines that fired before they stopped: a later term arms
+	// them again from the requests.
+	for {
+		select {
+		case <-d.timeouts:
+		default:
+			return
 		}
 	}
 }

@@ -174,14 +174,37 @@ func TestAFollowerTakesOverAsARestartWouldAndRecordsNothingTwice(t *testing.T) {
 	}
 }
 
-func TestFollowAfterRunIsRefused(t *testing.T) {
+func TestALeaderThatSteppedDownFollowsAndLeadsAgain(t *testing.T) {
+	// Given two servers, the first leading, the second following
 	store := openShared(t)
-	s := newServer(t, store)
-	s.run(t, s.d.Run)
-	s.ask(t, "once", "echo once")
-	s.stop()
-	if err := s.d.Follow(t.Context()); err == nil {
-		t.Fatal("Follow after Run was accepted: a server that led must restart to follow")
+	first, second := newServer(t, store), newServer(t, store)
+	first.run(t, first.d.Run)
+	second.run(t, second.d.Follow)
+	first.ask(t, "first-term", "echo one")
+
+	// When the first steps down to follow, and the second leads
+	first.stop()
+	first.run(t, first.d.Follow)
+	second.stop()
+	second.run(t, second.d.Run)
+
+	// Then requests through the first are answered by the second
+	if got := strings.TrimSpace(first.ask(t, "second-term", "echo two").Text); got != "two" {
+		t.Fatalf("reply through the deposed leader = %q", got)
+	}
+	// And when the first leads again, it decides, and nothing was
+	// recorded twice across the three terms
+	second.stop()
+	second.run(t, second.d.Follow)
+	first.stop()
+	first.run(t, first.d.Run)
+	if got := strings.TrimSpace(second.ask(t, "third-term", "echo three").Text); got != "three" {
+		t.Fatalf("reply in the third term = %q", got)
+	}
+	for _, typ := range []string{"RequestReceived", "RequestCompleted", "ReplyPosted"} {
+		if n := countType(t, store, typ); n != 3 {
+			t.Errorf("%s recorded %d times for 3 requests", typ, n)
+		}
 	}
 }
 
