@@ -31,6 +31,9 @@ type election struct {
 	// duties is the supervisor of the current term's duties (nil while
 	// following), whose parts readiness reports beside the server's.
 	duties *supervisor.Supervisor
+	// started says the current term's duties have all started (the
+	// first start's bootstrap among them).
+	started bool
 	// fatal takes a duty's permanent failure (bad settings) to Run.
 	fatal chan error
 }
@@ -131,6 +134,9 @@ func (e *election) lead(term context.Context, lease eventstore.Lease) error {
 	e.p.leading.Store(true)
 	err := e.p.startDuties(term, fencedParts{sup: duties, lease: lease})
 	if err == nil {
+		e.mu.Lock()
+		e.started = true
+		e.mu.Unlock()
 		supervisor.Ready(runCtx)
 		select {
 		case <-term.Done():
@@ -147,7 +153,7 @@ func (e *election) lead(term context.Context, lease eventstore.Lease) error {
 	}
 	e.p.leading.Store(false)
 	e.mu.Lock()
-	e.duties = nil
+	e.duties, e.started = nil, false
 	e.mu.Unlock()
 	e.startFollowing()
 	return err
@@ -171,16 +177,28 @@ func (e *election) Leadership() telemetry.Leadership {
 // Status is the election's state for /readyz.
 func (e *election) Status() leader.Status { return e.elector.Status() }
 
-// dutyParts are the statuses of the current term's duties (none while
-// following).
-func (e *election) dutyParts() (bool, []supervisor.Status) {
+// readiness is the election's part in /readyz: the statuses of the
+// current term's duties (none while following), and why the server cannot
+// serve yet, if it cannot: it leads but its duties are still starting, or
+// nobody leads yet (requests would be recorded and wait for a leader).
+func (e *election) readiness() (reason string, parts []supervisor.Status) {
+	st := e.elector.Status()
 	e.mu.Lock()
-	duties := e.duties
+	duties, started := e.duties, e.started
 	e.mu.Unlock()
-	if duties == nil {
-		return true, nil
+	switch {
+	case st.Leader && (duties == nil || !started):
+		return "elected: starting the leader's duties", nil
+	case st.Leader:
+		ready, parts := duties.Ready()
+		if !ready {
+			return "a duty of the leader is not running", parts
+		}
+		return "", parts
+	case st.LeaderHolder == "":
+		return "no server leads yet: the election is under way", nil
 	}
-	return duties.Ready()
+	return "", nil
 }
 
 // fencedParts starts parts on sup whose Stop is fenced by the lease too

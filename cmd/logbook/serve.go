@@ -65,10 +65,11 @@ func (s *server) ready(ctx context.Context) httpapi.ReadinessReport {
 		if p.election != nil {
 			status := p.election.Status()
 			report.Term, report.Holder, report.LeaderHolder = status.Term, status.Holder, status.LeaderHolder
-			dutiesReady, duties := p.election.dutyParts()
+			why, duties := p.election.readiness()
 			report.Parts = append(report.Parts, duties...)
-			ready = ready && dutiesReady
-			report.Ready = ready
+			if why != "" && ready {
+				ready, report.Ready, report.Reason = false, false, why
+			}
 		}
 	}
 	switch {
@@ -77,7 +78,9 @@ func (s *server) ready(ctx context.Context) httpapi.ReadinessReport {
 	case p == nil:
 		report.Ready, report.Reason = false, "starting the executor, views and dispatcher"
 	case !ready:
-		report.Reason = "a part of the server is not running"
+		if report.Reason == "" {
+			report.Reason = "a part of the server is not running"
+		}
 	default:
 		if err := st.Ping(ctx); err != nil {
 			report.Ready, report.Reason = false, "the database does not answer: "+err.Error()
