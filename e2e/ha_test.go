@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -568,4 +569,84 @@ func (c *cluster) check(t *testing.T, l *haLoad) {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
 	t.Logf("%d api requests and %d Slack messages, each answered once; %d requests in the log", len(l.replies), len(l.slackTS), len(counts))
+}
+
+// A leader paused (SIGSTOP) loses its lease to the other server; resumed
+// (SIGCONT), it finds the lease taken, stops its duties without recording
+// anything (its appends are fenced by its old term), and follows. Requests
+// sent to the follower all along are each answered once.
+func TestALeaderPausedAndResumedStepsDownToFollow(t *testing.T) {
+	env := []string{"LOGBOOK_DATABASE_URL=" + testenv.PostgresSchema(t), "LOGBOOK_RUNTIME=process"}
+	first := startServer(t, env...)
+	first.waitReady(t)
+	admin := first.token(t)
+	second := startServer(t, env...)
+	second.waitReady(t)
+	if !readyzOf(first).Leader || readyzOf(second).Leader {
+		t.Fatalf("the first server should lead and the second follow: %+v, %+v", readyzOf(first), readyzOf(second))
+	}
+
+	l := startLoad(t, second.addr, admin, 4)
+	l.waitAnswered(t, 10, "requests answered through the follower")
+	if err := first.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	testenv.EventuallyWithin(t, 60*time.Second, "the second server to lead", func() bool { return readyzOf(second).Leader })
+	t.Logf("the second server led %v after the leader was paused", time.Since(paused).Round(10*time.Millisecond))
+	l.waitAnswered(t, 10, "requests answered by the new leader")
+	if err := first.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	testenv.EventuallyWithin(t, 60*time.Second, "the resumed server to step down and follow", func() bool {
+		r := readyzOf(first)
+		return r.Ready && !r.Leader
+	})
+	l.waitAnswered(t, 10, "requests answered after the resume")
+	l.finish()
+	if !strings.Contains(first.logs.String(), "stepped down") {
+		t.Errorf("the resumed server's log does not say it stepped down")
+	}
+
+	events := storedEvents(t, env)
+	counts := map[string]map[string]int{}
+	for _, e := range events {
+		if e.Type == "RequestReceived" || e.Type == "ReplyPosted" || e.Type == "RequestCompleted" {
+			if counts[e.Stream] == nil {
+				counts[e.Stream] = map[string]int{}
+			}
+			counts[e.Stream][e.Type]++
+		}
+	}
+	for stream, n := range counts {
+		if n["RequestReceived"] != 1 || n["ReplyPosted"] > 1 || n["RequestCompleted"] > 1 {
+			t.Errorf("%s recorded %v, want each once", stream, n)
+		}
+	}
+	l.mu.Lock()
+	for id, outcome := range l.outcomes {
+		if outcome == "200" && !strings.Contains(l.replies[id], "marker-"+id) {
+			t.Errorf("%s was answered %q, not its own reply", id, l.replies[id])
+		}
+	}
+	l.mu.Unlock()
+	testenv.EventuallyWithin(t, 60*time.Second, "every recorded request answered", func() bool {
+		return len(unansweredRequests(storedEvents(t, env))) == 0
+	})
+	verify := exec.Command(binary, "audit", "verify")
+	verify.Env = append(os.Environ(), env...)
+	if out, err := verify.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+}
+
+func readyzOf(s *server) readiness {
+	var answer readiness
+	resp, err := http.Get("http://" + s.addr + "/readyz")
+	if err != nil {
+		return answer
+	}
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(&answer)
+	return answer
 }

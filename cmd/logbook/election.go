@@ -43,7 +43,11 @@ func newElection(p *platform, sup *supervisor.Supervisor) (*election, error) {
 	var err error
 	e.elector, err = leader.New(leader.Config{
 		Leases: p.store, Name: leaseName, Holder: leader.NewHolder(), TTL: p.cfg.LeaseTTL,
-		Lead: e.lead, Logger: p.log,
+		// A follower asks often (an acquire that finds the lease held is
+		// one indexed read), so a dead leader's duties move within the
+		// TTL and a sixth of it.
+		Campaign: p.cfg.LeaseTTL / 6,
+		Lead:     e.lead, Logger: p.log,
 	})
 	return e, err
 }
