@@ -63,7 +63,12 @@ func TestServersOnOnePostgresFailOverAndRestartInTurnUnderLoad(t *testing.T) {
 			}
 			return false
 		})
-		t.Logf("another server led %v after the leader was killed", time.Since(killed).Round(10*time.Millisecond))
+		t.Logf("another server said it led %v after the leader was killed", time.Since(killed).Round(10*time.Millisecond))
+		for _, r := range c.replicas {
+			if at, ok := electedAfter(c.logs(r), killed); ok {
+				t.Logf("%s was elected %v after the kill (its log)", r.name, at.Round(time.Millisecond))
+			}
+		}
 		l.waitAnswered(t, 30, "requests answered after the takeover")
 		c.start(t, leader) // it comes back as a follower
 		l.waitAnswered(t, 20, "requests answered with the killed server back")
@@ -649,4 +654,23 @@ func readyzOf(s *server) readiness {
 	defer resp.Body.Close()
 	json.NewDecoder(resp.Body).Decode(&answer)
 	return answer
+}
+
+// electedAfter finds in a server's JSON log the first election after t,
+// and says how long after t it was.
+func electedAfter(logs string, t time.Time) (time.Duration, bool) {
+	for _, line := range strings.Split(logs, "\n") {
+		var entry struct {
+			Message string `json:"message"`
+			Time    string `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Message != "elected: leading" {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, entry.Time)
+		if err == nil && at.After(t) {
+			return at.Sub(t), true
+		}
+	}
+	return 0, false
 }
