@@ -664,6 +664,10 @@ func electedAfter(logs string, t time.Time) (time.Duration, bool) {
 			Message string `json:"message"`
 			Time    string `json:"time"`
 		}
+		// Docker's log stream puts a frame header before each line.
+		if i := strings.IndexByte(line, '{'); i > 0 {
+			line = line[i:]
+		}
 		if json.Unmarshal([]byte(line), &entry) != nil || entry.Message != "elected: leading" {
 			continue
 		}
