@@ -315,7 +315,7 @@ func (p *platform) startNATS(ctx context.Context, sup partStarter, cfg config, r
 	if err != nil {
 		return nil, err
 	}
-	p.nats = sb
+	p.nats.Store(sb)
 	router.AddConsumerHandler("appender.nats_events", executor.TopicRunEvents, sb.sub, sb.eventsHandler(p.store))
 	if len(cfg.Bus.Groups) > 0 {
 		be, err := newBusExecutor(sb.conn, cfg.Bus, rt, cfg.MaxPids, log)
@@ -333,10 +333,22 @@ func (p *platform) startNATS(ctx context.Context, sup partStarter, cfg config, r
 }
 
 // executors lists the live executors on a NATS bus; nil on the in-process
-// bus (a nil pointer in the interface would not read as nil).
+// bus (a nil pointer in the interface would not read as nil). The fleet is
+// the leader's: a server that does not lead lists none.
 func (p *platform) executors() httpapi.ExecutorLister {
-	if p.nats == nil {
+	if p.cfg.Bus.URL == "" {
 		return nil
 	}
-	return p.nats.fleet
+	return leaderFleet{p}
+}
+
+// leaderFleet is the fleet of the current term's NATS bus, when this
+// server leads.
+type leaderFleet struct{ p *platform }
+
+func (f leaderFleet) Executors() []executor.ExecutorStatus {
+	if sb := f.p.nats.Load(); sb != nil && f.p.leading.Load() {
+		return sb.fleet.Executors()
+	}
+	return nil
 }

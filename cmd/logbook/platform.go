@@ -65,7 +65,7 @@ type platform struct {
 	// to their readers: one follower of the log for all of them.
 	live *eventstore.Hub
 	// nats is the NATS run bus (LOGBOOK_BUS_URL), nil on the embedded one.
-	nats *serverBus
+	nats atomic.Pointer[serverBus]
 	// telemetry serves /metrics and exports traces.
 	telemetry *telemetry.Reporter
 	// election is nil on a server alone (SQLite).
