@@ -30,6 +30,8 @@ func (p StoredProgress) WaitFor(ctx context.Context, name string, position int64
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			// Not created yet: the leader has not opened the view.
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
 		case err != nil:
 			return fmt.Errorf("read the checkpoint of view %s: %w", name, err)
 		case checkpoint >= position:

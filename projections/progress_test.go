@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestStoredProgressWaitsForTheStoredCheckpoint(t *testing.T) {
 	// ends with its context.
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := progress.WaitFor(short, "history", 1); err != context.DeadlineExceeded {
+	if err := progress.WaitFor(short, "history", 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("wait for a view with no checkpoint = %v, want the context's deadline", err)
 	}
 
