@@ -309,3 +309,65 @@ func encodings(secret string) [][]byte {
 		[]byte(base64.RawURLEncoding.EncodeToString(b)),
 	}
 }
+
+// BenchmarkSQLSessions times what a session costs the database: Load is
+// the read of every page view, Remember the write of every console
+// command (with the scrollback at its bound, so each drops the oldest).
+func BenchmarkSQLSessions(b *testing.B) {
+	opens := map[string]func(b *testing.B) projections.Source{
+		"SQLite": func(b *testing.B) projections.Source {
+			s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "logbook.db"), sqlstore.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
+		"Postgres": func(b *testing.B) projections.Source {
+			s, err := postgres.Open(context.Background(), testenv.PostgresSchema(b), sqlstore.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+	for _, dialect := range []string{"SQLite", "Postgres"} {
+		b.Run(dialect, func(b *testing.B) {
+			ctx := b.Context()
+			store := sqlSessionsOf(opens[dialect](b))
+			s := newStoredSession("cookie-bench", "u-1", t0)
+			if err := store.Create(ctx, s); err != nil {
+				b.Fatal(err)
+			}
+			for i := range webui.MaxScrollback {
+				if _, err := store.Remember(ctx, s.ID, webui.ConsoleCommand{RequestID: fmt.Sprintf("r%d", i), Text: "!echo hello", At: t0}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run("Load", func(b *testing.B) {
+				for b.Loop() {
+					if _, ok, err := store.Load(ctx, s.ID); err != nil || !ok {
+						b.Fatalf("load: %v, %v", ok, err)
+					}
+				}
+			})
+			b.Run("Remember", func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					i++
+					if _, err := store.Remember(ctx, s.ID, webui.ConsoleCommand{RequestID: fmt.Sprintf("b%d", i), Text: "!echo hello", At: t0}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("Scrollback", func(b *testing.B) {
+				for b.Loop() {
+					if c, err := store.Scrollback(ctx, s.ID); err != nil || len(c) != webui.MaxScrollback {
+						b.Fatalf("scrollback of %d: %v", len(c), err)
+					}
+				}
+			})
+		})
+	}
+}
