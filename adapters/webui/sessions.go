@@ -205,12 +205,9 @@ func (m *MemorySessions) deleteLocked(id string) {
 // session is the session a request came with, as loaded for it. Its
 // fields are unexported so no template can show the token.
 type session struct {
-	id      string
-	user    string
-	token   string
-	csrf    string
-	created time.Time
-	seen    time.Time
+	id    string
+	token string
+	csrf  string
 }
 
 // touchEvery is how stale a session's Seen may get: a page view writes it
@@ -252,7 +249,7 @@ func (ss *sessions) start(ctx context.Context, user, token string) (*session, er
 }
 
 func sessionOf(s StoredSession) *session {
-	return &session{id: s.ID, user: s.User, token: s.Token, csrf: s.CSRF, created: s.Created, seen: s.Seen}
+	return &session{id: s.ID, token: s.Token, csrf: s.CSRF}
 }
 
 // sweep deletes the expired sessions, unless this server did so within
@@ -285,7 +282,6 @@ func (ss *sessions) get(ctx context.Context, id string) (*session, bool, error) 
 		if err := ss.store.Touch(ctx, id, now); err != nil {
 			return nil, false, err
 		}
-		stored.Seen = now
 	}
 	return sessionOf(stored), true, nil
 }
