@@ -169,19 +169,24 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
 		return
 	}
-	// A login is part of the audit log; one that cannot be recorded does
-	// not happen.
-	if err := ui.record(r.Context(), user.Username, access.SessionStarted{User: user.ID, Username: user.Username, Client: client}); err != nil {
-		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("recording a web login")
-		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
-			Error: "The login could not be recorded in the log, so it was refused. Try again in a moment."}})
-		return
-	}
+	// The session is stored before the login is recorded, so the audit
+	// log never shows a login that did not happen. A login is part of the
+	// audit log; one that cannot be recorded does not happen: its session
+	// is deleted, and its cookie was never handed out anyway.
 	s, err := ui.sessions.start(r.Context(), user.ID, token)
 	if err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("storing a web session")
 		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
 			Error: "The session could not be stored, so the login did not happen. Try again in a moment."}})
+		return
+	}
+	if err := ui.record(r.Context(), user.Username, access.SessionStarted{User: user.ID, Username: user.Username, Client: client}); err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("recording a web login")
+		if err := ui.sessions.end(r.Context(), s.id); err != nil {
+			ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("deleting the session of a login not recorded")
+		}
+		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
+			Error: "The login could not be recorded in the log, so it was refused. Try again in a moment."}})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{

@@ -1,12 +1,20 @@
 package webui_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logbookhq/logbook/adapters/webui"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/access"
+	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
 // clock is a settable clock the UI's handlers may read concurrently.
@@ -156,5 +164,67 @@ func TestAnExpiredSessionIsRefusedOnEveryServer(t *testing.T) {
 	f.login(t, f.adminToken) // on the first server: the sweep runs at a login
 	if n := sessionRows(t, f, "WHERE user_id = ?1", bobID); n != 0 {
 		t.Fatalf("bob's expired session outlived a login's sweep (%d rows)", n)
+	}
+}
+
+// refusingAppends is a store whose appends fail, as a database that
+// refuses writes makes it.
+type refusingAppends struct{ eventstore.Store }
+
+func (refusingAppends) Append(context.Context, string, eventstore.ExpectedVersion, ...domain.NewEvent) (eventstore.AppendResult, error) {
+	return eventstore.AppendResult{}, errors.New("the database refuses writes")
+}
+
+// A login that cannot be recorded in the audit log is refused and leaves
+// no session behind.
+func TestALoginThatCannotBeRecordedLeavesNoSession(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, fixtureOptions{sqlSessions: true})
+	cfg := f.cfg
+	cfg.Events = refusingAppends{f.store}
+	ui, err := webui.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(srv.Close)
+	b := f.browser(t)
+	b.base = srv.URL
+	if resp := b.post("/login", url.Values{"token": {f.adminToken}}, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a login that could not be recorded answered %d, want 503", resp.StatusCode)
+	}
+	if n := sessionRows(t, f, ""); n != 0 {
+		t.Fatalf("a refused login left %d sessions", n)
+	}
+}
+
+// refusingSessions is a session store that cannot store a session.
+type refusingSessions struct{ *webui.MemorySessions }
+
+func (refusingSessions) Create(context.Context, webui.StoredSession) error {
+	return errors.New("the database refuses writes")
+}
+
+// A login whose session cannot be stored is refused, and the audit log
+// does not show it.
+func TestALoginWhoseSessionCannotBeStoredIsNotInTheAuditLog(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.cfg
+	cfg.Sessions = refusingSessions{webui.NewMemorySessions()}
+	ui, err := webui.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(srv.Close)
+	b := f.browser(t)
+	b.base = srv.URL
+	if resp := b.post("/login", url.Values{"token": {f.bobToken}}, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a login whose session could not be stored answered %d, want 503", resp.StatusCode)
+	}
+	logins, err := f.store.ReadStream(t.Context(), access.SessionStream(bobID), 0, 10)
+	if err != nil || len(logins) != 0 {
+		t.Fatalf("the audit log holds %d of bob's logins (%v), want none", len(logins), err)
 	}
 }
