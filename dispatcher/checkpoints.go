@@ -25,10 +25,14 @@ func (c SQLCheckpoints) Load(ctx context.Context, name string) (int64, error) {
 	return position, err
 }
 
-// Save implements Checkpoints.
+// Save implements Checkpoints. A checkpoint only moves forward: a leader
+// deposed while paused may save an older position after its successor
+// saved a newer one, and a follower folds only up to the stored position
+// (Follow), so the stored one must never go back.
 func (c SQLCheckpoints) Save(ctx context.Context, name string, position int64) error {
 	_, err := c.DB.ExecContext(ctx, c.Rebind(
-		"INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = excluded.position"), name, position)
+		"INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = "+
+			"CASE WHEN excluded.position > checkpoints.position THEN excluded.position ELSE checkpoints.position END"), name, position)
 	return err
 }
 

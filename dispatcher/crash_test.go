@@ -239,7 +239,8 @@ func rewind(t *testing.T, path string, position int64) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if err := (dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion}).Save(context.Background(), "dispatcher", position); err != nil {
+	// Set outright: Save never moves a checkpoint back.
+	if _, err := store.WriteDB().Exec("UPDATE checkpoints SET position = ? WHERE name = 'dispatcher'", position); err != nil {
 		t.Fatal(err)
 	}
 }

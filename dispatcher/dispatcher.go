@@ -58,9 +58,16 @@ type Config struct {
 	// TranscriptURL gives the web address of a run's transcript, linked
 	// from a reply too long to post whole (nil: no link).
 	TranscriptURL func(runID string) string
-	Name          string // checkpoint name ("dispatcher")
-	Actor         string // recorded as the actor of its events ("dispatcher")
-	Logger        zerolog.Logger
+	// CheckpointEvery is how often the checkpoint is stored while it
+	// moves (1s). A follower (Follow) folds up to the stored checkpoint,
+	// so with several servers this bounds how far its facts lag.
+	CheckpointEvery time.Duration
+	// FollowEvery is how often a follower reads the stored checkpoint
+	// (200ms).
+	FollowEvery time.Duration
+	Name        string // checkpoint name ("dispatcher")
+	Actor       string // recorded as the actor of its events ("dispatcher")
+	Logger      zerolog.Logger
 }
 
 // Dispatcher is the runner of domain/dispatch.
@@ -150,6 +157,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = "dispatcher"
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = time.Second
+	}
+	if cfg.FollowEvery <= 0 {
+		cfg.FollowEvery = 200 * time.Millisecond
 	}
 	stopped := make(chan struct{})
 	close(stopped) // no Run yet
@@ -282,8 +295,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		// Resume once everything stored at start is folded, so that what
 		// a previous process already recorded (a reply posted, a run
-		// ended) is known before anything is redone.
-		d.loop = loopState{start: checkpoint, checkpoint: checkpoint, resumeAt: max(checkpoint, head)}
+		// ended) is known before anything is redone. What Follow folded
+		// (up to an older checkpoint) is not folded again; what this
+		// dispatcher folded past the stored checkpoint, it folded leading
+		// an earlier term, and decided (or holds pending).
+		start := max(checkpoint, d.loop.folded)
+		d.loop = loopState{start: start, checkpoint: start, resumeAt: max(start, head), folded: d.loop.folded}
 		d.lastSaved = checkpoint
 		d.opened = true
 	} else {
@@ -320,7 +337,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	idle := time.NewTicker(time.Second)
+	idle := time.NewTicker(d.cfg.CheckpointEvery)
 	defer idle.Stop()
 	for {
 		select {
@@ -504,6 +521,10 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			if st.req.Status().Ended() {
 				d.forget(id)
 			}
+			// Posted by another server (the leader this one follows, or
+			// the one it took over from): its callers waiting here get
+			// the reply from the log.
+			d.handOverFromLog(ctx, id)
 		}
 	case strings.HasPrefix(e.Stream, run.StreamPrefix):
 		runID := strings.TrimPrefix(e.Stream, run.StreamPrefix)

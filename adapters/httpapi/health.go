@@ -13,9 +13,20 @@ import (
 // ReadinessReport answers /readyz: whether the server can do its work now,
 // why not, and the state of each of its parts.
 type ReadinessReport struct {
-	Ready  bool                `json:"ready"`
-	Reason string              `json:"reason,omitempty"`
-	Parts  []supervisor.Status `json:"parts"`
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	// Leader says whether this server does the single duties (decides,
+	// runs the views and the timers): always on a server alone, on the
+	// holder of the leader lease when several share one database.
+	Leader bool `json:"leader"`
+	// Term is the lease's term as this server last saw it, Holder names
+	// this server and LeaderHolder the leader (several servers only).
+	Term         int64  `json:"term,omitempty"`
+	Holder       string `json:"holder,omitempty"`
+	LeaderHolder string `json:"leader_holder,omitempty"`
+	// Parts are the parts this server runs, the leader's duties among
+	// them while it leads.
+	Parts []supervisor.Status `json:"parts"`
 }
 
 // Readiness reports the server's readiness.

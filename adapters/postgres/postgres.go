@@ -59,6 +59,14 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 	if !strings.Contains(url, "binary_parameters=") {
 		url = withParam(url, "binary_parameters", "yes")
 	}
+	// A server that dies in the middle of a transaction without closing its
+	// connection (its host gone, a network cut) would hold the append lock
+	// until TCP gives up, hours later, and no other server could record
+	// anything: PostgreSQL ends such a session after 30s. Every transaction
+	// of the store's runs its statements back to back.
+	if !strings.Contains(url, "idle_in_transaction_session_timeout=") {
+		url = withParam(url, "idle_in_transaction_session_timeout", "30000")
+	}
 	db, err := sql.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

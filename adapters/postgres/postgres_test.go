@@ -171,3 +171,17 @@ func TestASchemaFromANewerBuildIsRefused(t *testing.T) {
 		t.Fatalf("open of a newer schema: %v, want ErrMigration naming version 9999", err)
 	}
 }
+
+// A server that dies inside a transaction without closing its connection
+// must not hold the store's locks for as long as TCP takes to notice:
+// PostgreSQL ends a session idle in a transaction.
+func TestTheStoreEndsSessionsLeftIdleInATransaction(t *testing.T) {
+	s := openURL(t, testenv.PostgresSchema(t))
+	var timeout string
+	if err := s.DB().QueryRow("SHOW idle_in_transaction_session_timeout").Scan(&timeout); err != nil {
+		t.Fatal(err)
+	}
+	if timeout != "30s" {
+		t.Fatalf("idle_in_transaction_session_timeout = %q on the store's sessions, want 30s", timeout)
+	}
+}

@@ -54,6 +54,9 @@ type Config struct {
 	Followers func(ctx context.Context) ([]Lag, error)
 	// Pools reports the runtime's container pools.
 	Pools func() []Pool
+	// Leader reports this server's part in the election of servers
+	// sharing one database (nil: a single server, always leading).
+	Leader func() Leadership
 	// From is the first position to read (0: the head's next at start, so
 	// the figures count what happens from then on, as counters do).
 	From int64
@@ -286,6 +289,13 @@ func bundleLabel(bundle string) string {
 	return bundle
 }
 
+// Leadership is this server's part in the election: whether it leads, and
+// the term of the lease as last seen (its own while it leads).
+type Leadership struct {
+	Leading bool
+	Term    int64
+}
+
 // scrapeCollector reports, at each scrape, what is read when asked: the
 // log's head, each follower's lag and the container pools.
 type scrapeCollector struct{ r *Reporter }
@@ -296,6 +306,8 @@ var (
 	poolDesc  = prometheus.NewDesc("logbook_pool_containers", "Containers of the runtime's pools, by execution mode, image and state.", []string{"mode", "image", "state"}, nil)
 	waitDesc  = prometheus.NewDesc("logbook_pool_waiting_runs", "Runs waiting for a container of a pool.", []string{"mode", "image"}, nil)
 	errorDesc = prometheus.NewDesc("logbook_scrape_errors", "Figures this scrape could not read (1 each).", []string{"figure"}, nil)
+	termDesc  = prometheus.NewDesc("logbook_leader_term", "The term of the leader lease as this server last saw it; it grows by one at each takeover.", nil, nil)
+	leadDesc  = prometheus.NewDesc("logbook_leader", "1 while this server holds the leader lease (runs the dispatcher, the views and the timers), else 0.", nil, nil)
 )
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -304,6 +316,8 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolDesc
 	ch <- waitDesc
 	ch <- errorDesc
+	ch <- termDesc
+	ch <- leadDesc
 }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -315,6 +329,15 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(headDesc, prometheus.GaugeValue, float64(head))
+	if c.r.cfg.Leader != nil {
+		l := c.r.cfg.Leader()
+		leading := 0.0
+		if l.Leading {
+			leading = 1
+		}
+		ch <- prometheus.MustNewConstMetric(leadDesc, prometheus.GaugeValue, leading)
+		ch <- prometheus.MustNewConstMetric(termDesc, prometheus.GaugeValue, float64(l.Term))
+	}
 	if c.r.cfg.Followers != nil {
 		lags, err := c.r.cfg.Followers(ctx)
 		if err != nil {

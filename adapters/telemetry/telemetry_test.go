@@ -65,6 +65,7 @@ func newFixture(t *testing.T) *fixture {
 		Pools: func() []telemetry.Pool {
 			return []telemetry.Pool{{Mode: run.ModeWarm, Image: "toolbox:1", Containers: map[string]int{"idle": 1, "busy": 2}}}
 		},
+		Leader: func() telemetry.Leadership { return telemetry.Leadership{Leading: true, Term: 7} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +211,12 @@ func TestReporterCountsWhatTheLogRecordsAndTracesEachRequest(t *testing.T) {
 	}
 	if got, _, _ := f.value("logbook_pool_containers", map[string]string{"mode": "warm", "state": "busy"}); got != 2 {
 		t.Errorf("busy warm containers = %v, want 2", got)
+	}
+	if term, _, _ := f.value("logbook_leader_term", nil); term != 7 {
+		t.Errorf("leader term = %v, want 7", term)
+	}
+	if leading, _, _ := f.value("logbook_leader", nil); leading != 1 {
+		t.Errorf("leading = %v, want 1", leading)
 	}
 
 	// The text of /metrics holds the same.

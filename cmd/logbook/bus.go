@@ -226,7 +226,7 @@ type serverBus struct {
 
 // startServerBus connects the server to NATS (retrying until it answers,
 // a refusal is permanent), makes the streams, and starts the fleet's parts.
-func startServerBus(ctx context.Context, sup *supervisor.Supervisor, cfg config, store eventstore.Store, log zerolog.Logger) (*serverBus, error) {
+func startServerBus(ctx context.Context, sup partStarter, cfg config, store eventstore.Store, log zerolog.Logger) (*serverBus, error) {
 	conn, err := natsbus.Connect(ctx, cfg.Bus.connConfig("logbook-server", "", log))
 	if err != nil {
 		return nil, err
@@ -310,7 +310,7 @@ func buildVersion() string {
 // heartbeats, the appender of run events from executors) and, when
 // LOGBOOK_EXECUTOR_GROUPS is set, an executor of its own on the same
 // connection. It returns the publisher the dispatcher hands runs to.
-func (p *platform) startNATS(ctx context.Context, sup *supervisor.Supervisor, cfg config, rt executor.Runtime, router *message.Router, log zerolog.Logger) (message.Publisher, error) {
+func (p *platform) startNATS(ctx context.Context, sup partStarter, cfg config, rt executor.Runtime, router *message.Router, log zerolog.Logger) (message.Publisher, error) {
 	sb, err := startServerBus(ctx, sup, cfg, p.store, log)
 	if err != nil {
 		return nil, err

@@ -167,12 +167,16 @@ func (s *chatSet) canPost(adapter string, to dispatch.Destination) bool {
 	return ok && p.CanPost(to)
 }
 
-// start runs each provider as a part of sup, handing every message to
-// the dispatcher. A provider that stops for good (a rejected token, a
-// refused nick) stops the server: its settings need fixing.
-func (s *chatSet) start(ctx context.Context, sup *supervisor.Supervisor, d *dispatcher.Dispatcher, log zerolog.Logger) {
+// start runs each provider that which picks as a part of sup, handing
+// every message to the dispatcher. A provider that stops for good (a
+// rejected token, a refused nick) stops the server: its settings need
+// fixing.
+func (s *chatSet) start(ctx context.Context, sup partStarter, d *dispatcher.Dispatcher, log zerolog.Logger, which func(chat.Provider) bool) {
 	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
 		p := s.providers[name]
+		if !which(p) {
+			continue
+		}
 		plog := log.With().Str("provider", name).Logger()
 		handler := chatHandler(d, plog)
 		sup.Start(ctx, supervisor.Part{Name: "chat:" + name, Run: func(ctx context.Context) error {
@@ -184,6 +188,15 @@ func (s *chatSet) start(ctx context.Context, sup *supervisor.Supervisor, d *disp
 			return err
 		}})
 	}
+}
+
+// sharedProvider says whether any number of servers may run the provider
+// at once: Slack's Events API and Socket Mode spread deliveries over the
+// servers (and a redelivery is recorded once), but IRC is one connection
+// under one nick, which only the leader holds.
+func sharedProvider(p chat.Provider) bool {
+	_, single := p.(*irc.Provider)
+	return !single
 }
 
 // receiver is what a chat provider's handler needs of the dispatcher.

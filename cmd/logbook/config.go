@@ -69,6 +69,11 @@ type config struct {
 	// image; the pull runs on its own, not under the builtin's 30s.
 	PullTimeout    time.Duration
 	pullTimeoutErr error
+	// LeaseTTL (LOGBOOK_LEASE_TTL, default 3s) is how long the leader
+	// lease lasts unrenewed, with several servers on one PostgreSQL: a dead
+	// leader's duties move within it plus a third of it.
+	LeaseTTL    time.Duration
+	leaseTTLErr error
 	// Bus is the NATS run bus and the executors' settings (bus.go).
 	Bus busSettings
 	// Exports (LOGBOOK_EXPORT, LOGBOOK_EXPORT_<NAME>_*) are the
@@ -108,6 +113,15 @@ func loadConfig() (config, error) {
 	c.MaxPids, c.maxPidsErr = maxPidsFromEnv()
 	c.SecretKeyFile = os.Getenv("LOGBOOK_SECRET_KEY_FILE")
 	c.PullTimeout = 10 * time.Minute
+	c.LeaseTTL = 3 * time.Second
+	if raw := os.Getenv("LOGBOOK_LEASE_TTL"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 300*time.Millisecond || d > 5*time.Minute {
+			c.leaseTTLErr = fmt.Errorf("LOGBOOK_LEASE_TTL %q is not a duration between 300ms and 5m, such as 3s", raw)
+		} else {
+			c.LeaseTTL = d
+		}
+	}
 	if raw := os.Getenv("LOGBOOK_PULL_TIMEOUT"); raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || d < time.Second {
@@ -184,6 +198,9 @@ func (c config) Validate() error {
 	}
 	if c.maxPidsErr != nil {
 		errs = append(errs, c.maxPidsErr)
+	}
+	if c.leaseTTLErr != nil {
+		errs = append(errs, c.leaseTTLErr)
 	}
 	if c.pullTimeoutErr != nil {
 		errs = append(errs, c.pullTimeoutErr)
@@ -348,6 +365,9 @@ func newLogger(c config, w io.Writer) zerolog.Logger {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
+	// Milliseconds: a takeover or a retry is read from the logs of several
+	// processes side by side.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 

@@ -19,7 +19,7 @@ func init() { register(newExportCmd) }
 // startExports runs one part of the supervisor per configured export
 // destination, "export:<name>". None is essential: a destination that is
 // down is degraded and retried, and the server stays ready.
-func startExports(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, vault bundleconfig.Vault, log zerolog.Logger) error {
+func startExports(ctx context.Context, sup partStarter, cfg config, store *sqlstore.Store, vault bundleconfig.Vault, log zerolog.Logger) error {
 	for _, c := range cfg.Exports {
 		x, err := export.New(c, export.Options{Store: store, Cursors: export.CursorsOf(store), Vault: vault, Logger: log})
 		if err != nil {

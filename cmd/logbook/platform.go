@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,6 +21,7 @@ import (
 	"github.com/logbookhq/logbook/dispatcher/admin"
 	"github.com/logbookhq/logbook/dispatcher/scheduler"
 	"github.com/logbookhq/logbook/domain/bundleconfig"
+	"github.com/logbookhq/logbook/domain/chat"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/executor"
@@ -28,21 +30,37 @@ import (
 	"github.com/logbookhq/logbook/projections"
 )
 
-// platform is what serve runs on top of the store, all in one process in
-// the embedded default: the views, the executor with its runtime, the
-// appender, the dispatcher, the chat providers and the in-process bus
-// between them. Each is a part of the server's supervisor.
+// platform is what serve runs on top of the store: the views, the
+// executor with its runtime, the appender, the dispatcher, the chat
+// providers and the in-process bus between them, each a part of the
+// server's supervisor.
+//
+// Several servers may share one PostgreSQL database. Every one serves
+// people (the API, the web UI, Slack's Events API) and records requests;
+// the duties that must be single (deciding, delivering replies, running
+// commands on the in-process bus, the views, the timers, the IRC
+// connection, the exports and the Merkle tree) run on the one holding the
+// leader lease (election.go). On SQLite the server is alone and always
+// does them.
 type platform struct {
+	cfg        config
+	log        zerolog.Logger
 	store      *sqlstore.Store
 	bus        executor.EmbeddedBus
+	runtime    executor.Runtime
+	engine     docker.Engine // nil without Docker
+	vault      *secretvault.Vault
 	exec       *executor.Executor
 	builtins   *executor.BuiltinExecutor
 	views      *projections.Runner
 	facts      *dispatcher.Facts
 	dispatcher *dispatcher.Dispatcher
-	triggers   *dispatcher.Triggers
-	chat       *chatSet
-	secrets    *dispatcher.Secrets
+	// runs is where the dispatcher publishes container runs and cancels:
+	// the in-process bus, or NATS, chosen when the duties start.
+	runs     *laterPublisher
+	triggers *dispatcher.Triggers
+	chat     *chatSet
+	secrets  *dispatcher.Secrets
 	// live hands the events of followed transcripts and console requests
 	// to their readers: one follower of the log for all of them.
 	live *eventstore.Hub
@@ -50,76 +68,147 @@ type platform struct {
 	nats *serverBus
 	// telemetry serves /metrics and exports traces.
 	telemetry *telemetry.Reporter
+	// election is nil on a server alone (SQLite).
+	election *election
+	// leading says whether this server does the single duties now.
+	leading atomic.Bool
 }
 
-// startPlatform wires the platform and starts its parts under sup, in the
-// order they depend on each other, which is also the reverse of the order
-// they stop in: the bus, the runtime, the executors (containers and
-// builtins) on their router, reconcile, the live streams, the views, the
-// dispatcher, then the chat providers. An error
-// is one a restart cannot fix (a bad setting, no Docker when it is
-// required).
+// startPlatform wires the platform and starts its parts under sup: first
+// what every server runs, then the single duties, at once on a server
+// alone, or on the server that wins the election when several share the
+// database. An error is one a restart cannot fix (a bad setting, no
+// Docker when it is required).
 func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, log zerolog.Logger) (*platform, error) {
-	p := &platform{store: store, bus: executor.NewEmbeddedBus(log)}
+	p := &platform{cfg: cfg, log: log, store: store, bus: executor.NewEmbeddedBus(log), runs: &laterPublisher{}}
+	if err := p.startShared(ctx, sup); err != nil {
+		return nil, err
+	}
+	if store.Dialect() == "sqlite" {
+		p.leading.Store(true)
+		return p, p.startDuties(ctx, sup)
+	}
+	var err error
+	if p.election, err = newElection(p, sup); err != nil {
+		return nil, err
+	}
+	// Its stop waits for the duties to stop when it leads (the executor's
+	// takes up to 40s), then hands the lease over.
+	sup.Start(ctx, supervisor.Part{Name: "election", Essential: true, ReportsReady: true, StopTimeout: 60 * time.Second, Run: p.election.Run})
+	return p, nil
+}
+
+// startShared starts what every server runs: the bus and the runtime
+// (used only by the duties, but built here so that the builtins and the
+// API know what the server can do), the facts and the dispatcher's
+// front (Receive: any server records requests), the live streams, the
+// metrics, and the chat providers that any number of servers may run.
+func (p *platform) startShared(ctx context.Context, sup *supervisor.Supervisor) error {
+	cfg, store, log := p.cfg, p.store, p.log
 	sup.Start(ctx, supervisor.Part{Name: "bus", Run: waitForStop, Stop: func(context.Context) error { return p.bus.Close() }})
 
 	runtime, closeRT, eng, err := chooseRuntime(ctx, cfg, store, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	p.runtime, p.engine = runtime, eng
 	sup.Start(ctx, supervisor.Part{Name: "runtime", Run: waitForStop, Stop: closeRT, StopTimeout: 30 * time.Second})
 
-	vault, err := openVault(cfg, store, log)
-	if err != nil {
-		return nil, err
+	if p.vault, err = openVault(cfg, store, log); err != nil {
+		return err
 	}
 	// The facts the dispatcher decides with, which the builtins read too.
 	viewsDB := projections.DBOf(store)
 	adminCfg := admin.Config{
 		Store: store, History: projections.NewHistoryReader(viewsDB), Transcripts: projections.NewTranscriptReader(viewsDB),
-		Vault: vaultPort(vault), Search: projections.NewSearchReader(viewsDB),
+		Vault: vaultPort(p.vault), Search: projections.NewSearchReader(viewsDB),
 		Sources: projections.NewSourcesReader(viewsDB),
 	}
 	if eng != nil {
 		// Bundles install from images only where they run in containers.
 		registry, err := docker.NewRegistry(docker.RegistryConfig{Engine: eng, CredentialsFile: docker.DefaultCredentialsFile(), PullTimeout: cfg.PullTimeout, Logger: log})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		adminCfg.Images = registry
 	}
 	adminBuiltins, err := admin.Builtins(adminCfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.chat, err = configuredChat(cfg, log)
-	if err != nil {
-		return nil, err
+	if p.chat, err = configuredChat(cfg, log); err != nil {
+		return err
 	}
 	p.facts = dispatcher.NewFacts(dispatch.DefaultBuiltins().With(adminBuiltins...),
 		dispatch.Settings{SelfRegister: cfg.SelfRegister, SelfRegisterGroup: cfg.SelfRegisterGroup, MaxPids: cfg.MaxPids, ApprovalTTL: cfg.ApprovalTTL, Quotas: cfg.Quotas}, p.chat.canPost)
 
+	p.live = eventstore.NewHub(store, eventstore.HubOptions{})
+	sup.Start(ctx, supervisor.Part{Name: "live", Run: p.live.Run})
+	if p.views, err = projections.NewRunner(store, projections.Config{}, projectionsAll()...); err != nil {
+		return err
+	}
+	dcfg := dispatcher.Config{
+		Store: store, Publisher: p.runs, Facts: p.facts, Logger: log,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
+		Posters: map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{},
+			dispatch.TriggerAdapter: dispatcher.Posted{}, dispatch.ScheduleAdapter: dispatcher.Posted{}},
+		Chat: p.chat.providers, TranscriptURL: p.chat.transcriptURL, Vault: vaultPort(p.vault),
+	}
+	if store.Dialect() != "sqlite" {
+		// Followers fold up to the stored checkpoint: store it often.
+		dcfg.CheckpointEvery = 250 * time.Millisecond
+	}
+	if p.dispatcher, err = dispatcher.New(dcfg); err != nil {
+		return err
+	}
+	p.triggers = &dispatcher.Triggers{Store: store, Vault: vaultPort(p.vault)}
+	p.secrets = &dispatcher.Secrets{Store: store, Facts: p.facts}
+	if p.vault != nil {
+		p.secrets.Vault, p.secrets.Rotator = p.vault, p.vault
+	}
+	if p.telemetry, err = startTelemetry(ctx, sup, p, runtime, log); err != nil {
+		return err
+	}
+	p.chat.start(ctx, sup, p.dispatcher, log, sharedProvider)
+	return nil
+}
+
+// partStarter starts parts: the server's supervisor, or the leader's
+// (fencedParts).
+type partStarter interface {
+	Start(ctx context.Context, part supervisor.Part)
+}
+
+// startDuties starts the duties that must be single among the servers on
+// one database, in the order they depend on each other (the reverse of
+// the order they stop in): the executors (containers and builtins) on
+// their router, reconcile, the views, the dispatcher, the timers, the
+// chat providers that hold a single connection, the exports, the Merkle
+// tree; then the first start's bootstrap and the sample bundle. On the
+// leader, ctx is fenced by its lease: an append after another server took
+// over fails.
+func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
+	cfg, store, log := p.cfg, p.store, p.log
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: p.bus.Commands, Logger: log})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// The dispatcher publishes container runs and cancels here: the
-	// in-process bus, or NATS for executors on other hosts.
 	var runs message.Publisher = p.bus.Commands
 	if cfg.Bus.URL == "" {
-		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
+		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: p.runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.exec.AddHandlers(router, p.bus.Commands, p.bus.Commands)
-	} else if runs, err = p.startNATS(ctx, sup, cfg, runtime, router, log); err != nil {
-		return nil, err
+	} else if runs, err = p.startNATS(ctx, sup, cfg, p.runtime, router, log); err != nil {
+		return err
 	}
+	p.runs.set(runs)
 	p.builtins, err = executor.NewBuiltinExecutor(executor.BuiltinConfig{
 		Store: store, Builtins: p.facts.Builtins(), Facts: p.facts, Recorded: p.facts.ApplyRecorded, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.builtins.AddHandler(router, p.bus.Commands)
 	executor.NewAppender(store).AddHandler(router, p.bus.Events)
@@ -135,9 +224,9 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 	select {
 	case <-router.Running():
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if leftovers, ok := runtime.(executor.LeftoverRuntime); ok {
+	if leftovers, ok := p.runtime.(executor.LeftoverRuntime); ok {
 		report, err := executor.Reconcile(ctx, executor.ReconcileConfig{Runtime: leftovers, Store: store, Publisher: p.bus.Events})
 		if err != nil {
 			log.Error().Err(err).Msg("reconciling leftover containers")
@@ -149,57 +238,75 @@ func startPlatform(ctx context.Context, sup *supervisor.Supervisor, cfg config, 
 		}
 	}
 
-	p.live = eventstore.NewHub(store, eventstore.HubOptions{})
-	sup.Start(ctx, supervisor.Part{Name: "live", Run: p.live.Run})
-
-	p.views, err = projections.NewRunner(store, projections.Config{}, projectionsAll()...)
-	if err != nil {
-		return nil, err
-	}
 	sup.Start(ctx, supervisor.Part{Name: "views", Essential: true, ReportsReady: true, Run: p.views.Run})
-
-	p.dispatcher, err = dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: runs, Facts: p.facts, Logger: log,
-		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebindFor(store)},
-		Posters: map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}, "web": dispatcher.Posted{},
-			dispatch.TriggerAdapter: dispatcher.Posted{}, dispatch.ScheduleAdapter: dispatcher.Posted{}},
-		Chat: p.chat.providers, TranscriptURL: p.chat.transcriptURL, Vault: vaultPort(vault),
-	})
-	if err != nil {
-		return nil, err
-	}
 	sup.Start(ctx, supervisor.Part{Name: "dispatcher", Essential: true, ReportsReady: true, Run: p.dispatcher.Run})
-	p.triggers = &dispatcher.Triggers{Store: store, Vault: vaultPort(vault)}
 	schedules, err := scheduler.New(scheduler.Config{Store: store, Receiver: p.dispatcher, Logger: log})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sup.Start(ctx, supervisor.Part{Name: "scheduler", ReportsReady: true, Run: schedules.Run})
-	if p.telemetry, err = startTelemetry(ctx, sup, p, runtime, log); err != nil {
-		return nil, err
+	p.chat.start(ctx, sup, p.dispatcher, log, func(pr chat.Provider) bool { return !sharedProvider(pr) })
+	if err := startExports(ctx, sup, cfg, store, vaultPort(p.vault), log); err != nil {
+		return err
 	}
-	p.secrets = &dispatcher.Secrets{Store: store, Facts: p.facts}
-	if vault != nil {
-		p.secrets.Vault, p.secrets.Rotator = vault, vault
-	}
-	p.chat.start(ctx, sup, p.dispatcher, log)
-	if err := startExports(ctx, sup, cfg, store, vaultPort(vault), log); err != nil {
-		return nil, err
+	if err := startTransparency(ctx, sup, cfg, store, log); err != nil {
+		return fmt.Errorf("the Merkle tree and checkpoints: %w", err)
 	}
 
 	switch token, err := dispatcher.Bootstrap(ctx, store); {
 	case err == nil:
 		fmt.Fprintf(os.Stdout, "admin token: %s\n", token)
 	case !errors.Is(err, dispatcher.ErrAlreadyBootstrapped):
-		return nil, err
+		return err
 	}
 	if b, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "serve"); err != nil {
 		log.Error().Err(err).Msg("installing the sample bundle")
-	} else if eng != nil {
-		buildSampleImage(ctx, eng, b.Image(), log)
+	} else if p.engine != nil {
+		buildSampleImage(ctx, p.engine, b.Image(), log)
 	}
-	return p, nil
+	return nil
 }
+
+// viewProgress lets a read wait for a lagging view: from the views this
+// server runs while it leads, from their stored checkpoints otherwise.
+func (p *platform) viewProgress() viewProgressFunc {
+	stored := projections.StoredProgress{DB: projections.DBOf(p.store)}
+	return func(ctx context.Context, name string, position int64) error {
+		if p.leading.Load() {
+			return p.views.WaitFor(ctx, name, position)
+		}
+		return stored.WaitFor(ctx, name, position)
+	}
+}
+
+// viewProgressFunc is a func as httpapi.ViewProgress.
+type viewProgressFunc func(ctx context.Context, name string, position int64) error
+
+func (f viewProgressFunc) WaitFor(ctx context.Context, name string, position int64) error {
+	return f(ctx, name, position)
+}
+
+// laterPublisher is the dispatcher's publisher of runs, chosen when the
+// duties start (the dispatcher is built before: any server records
+// requests through it, only the leader publishes).
+type laterPublisher struct {
+	to atomic.Pointer[message.Publisher]
+}
+
+func (l *laterPublisher) set(p message.Publisher) { l.to.Store(&p) }
+
+// Publish implements message.Publisher.
+func (l *laterPublisher) Publish(topic string, msgs ...*message.Message) error {
+	to := l.to.Load()
+	if to == nil {
+		return fmt.Errorf("publish to %s: this server does not run the duties that publish runs", topic)
+	}
+	return (*to).Publish(topic, msgs...)
+}
+
+// Close implements message.Publisher: the bus it hands to is closed by
+// its own part.
+func (l *laterPublisher) Close() error { return nil }
 
 // openVault opens the vault secrets are kept in, or none when the server
 // has no key file (PostgreSQL without LOGBOOK_SECRET_KEY_FILE).

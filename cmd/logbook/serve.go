@@ -60,13 +60,27 @@ func (s *server) ready(ctx context.Context) httpapi.ReadinessReport {
 	s.mu.RLock()
 	st, p := s.store, s.platform
 	s.mu.RUnlock()
+	if p != nil {
+		report.Leader = p.leading.Load()
+		if p.election != nil {
+			status := p.election.Status()
+			report.Term, report.Holder, report.LeaderHolder = status.Term, status.Holder, status.LeaderHolder
+			why, duties := p.election.readiness()
+			report.Parts = append(report.Parts, duties...)
+			if why != "" && ready {
+				ready, report.Ready, report.Reason = false, false, why
+			}
+		}
+	}
 	switch {
 	case st == nil:
 		report.Ready, report.Reason = false, "database not connected yet"
 	case p == nil:
 		report.Ready, report.Reason = false, "starting the executor, views and dispatcher"
 	case !ready:
-		report.Reason = "a part of the server is not running"
+		if report.Reason == "" {
+			report.Reason = "a part of the server is not running"
+		}
 	default:
 		if err := st.Ping(ctx); err != nil {
 			report.Ready, report.Reason = false, "the database does not answer: "+err.Error()
@@ -199,17 +213,14 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 		}
 		return supervisor.Permanent(fmt.Errorf("start: %w", err))
 	}
-	if err := startTransparency(ctx, s.sup, cfg, st, log); err != nil {
-		return supervisor.Permanent(fmt.Errorf("the Merkle tree and checkpoints: %w", err))
-	}
-	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.views,
+	api := &httpapi.API{Requests: p.dispatcher, Users: p.facts, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store), Events: p.store, Views: p.viewProgress(),
 		Live: p.live, Permissions: projections.NewPermissionReader(projections.DBOf(p.store)), Approvals: projections.NewApprovalReader(projections.DBOf(p.store)), Secrets: p.secrets,
 		Search:    projections.NewSearchReader(projections.DBOf(p.store)),
 		Executors: p.executors(),
 		Exports:   exportStatus{store: p.store, configs: cfg.Exports},
 		Triggers:  p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store)), Logger: log}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
-		Events: p.store, Views: p.views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Executors: p.executors(), Logger: log,
+		Events: p.store, Views: api.Views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Executors: p.executors(), Logger: log,
 		Audit: projections.NewAuditReader(projections.DBOf(p.store)), Sessions: webui.SQLSessions{Read: p.store.DB(), Write: p.store.WriteDB(), Rebind: rebindFor(p.store)}})
 	if err != nil {
 		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))
@@ -218,7 +229,11 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 	s.platform, s.api, s.web = p, api, web
 	s.mu.Unlock()
 	supervisor.Ready(ctx)
-	log.Info().Msg("ready: executor, views and dispatcher running")
+	if p.election == nil {
+		log.Info().Msg("ready: executor, views and dispatcher running")
+	} else {
+		log.Info().Msg("ready: serving; the executor, views and dispatcher run on the server that holds the leader lease")
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -31,6 +31,12 @@ func startTelemetry(ctx context.Context, sup *supervisor.Supervisor, p *platform
 			return lags, err
 		},
 	}
+	cfg.Leader = func() telemetry.Leadership {
+		if p.election != nil {
+			return p.election.Leadership()
+		}
+		return telemetry.Leadership{Leading: true}
+	}
 	if pools, ok := runtime.(dockerPools); ok {
 		cfg.Pools = func() []telemetry.Pool { return poolsOf(pools) }
 	}

@@ -124,7 +124,7 @@ func signingKeyPath(ctx context.Context, cfg config, s transparencySettings, sto
 
 // startTransparency starts the tree's maintainer and, when checkpoints are
 // published anywhere, the publisher, as parts of the server.
-func startTransparency(ctx context.Context, sup *supervisor.Supervisor, cfg config, store *sqlstore.Store, log zerolog.Logger) error {
+func startTransparency(ctx context.Context, sup partStarter, cfg config, store *sqlstore.Store, log zerolog.Logger) error {
 	s, err := loadTransparencySettings()
 	if err != nil {
 		return err
