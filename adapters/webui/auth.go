@@ -12,114 +12,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
-	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 )
 
 // sessionCookie names the cookie that carries the session id. The token
-// itself stays on the server: the cookie is worthless once the session
-// ends, and the token is checked again on every request.
+// itself stays on the server (sealed under a key only the cookie yields,
+// in SQLSessions): the cookie is worthless once the session ends, and the
+// token is checked again on every request.
 const sessionCookie = "logbook_session"
-
-// maxSessions bounds the sessions kept; the least recently used goes first.
-const maxSessions = 10000
-
-// maxScrollback is how many console commands a session remembers.
-const maxScrollback = 50
-
-type session struct {
-	id      string
-	token   string
-	csrf    string
-	created time.Time
-	seen    time.Time
-
-	mu         sync.Mutex
-	scrollback []consoleEntry          // oldest first
-	pending    map[string]pendingReply // request id → its reply, once posted
-}
-
-// pendingReply is the dispatcher's wait for the reply to a request this
-// session sent; stop ends the wait.
-type pendingReply struct {
-	reply <-chan dispatch.Reply
-	stop  context.CancelFunc
-}
-
-// consoleEntry is one command typed in this session's console.
-type consoleEntry struct {
-	RequestID string
-	Text      string
-	At        time.Time
-}
-
-func (s *session) remember(e consoleEntry, reply pendingReply) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scrollback = append(s.scrollback, e)
-	if over := len(s.scrollback) - maxScrollback; over > 0 {
-		for _, old := range s.scrollback[:over] {
-			s.dropReplyLocked(old.RequestID)
-		}
-		s.scrollback = slices.Clone(s.scrollback[over:])
-	}
-	s.pending[e.RequestID] = reply
-}
-
-func (s *session) entries() []consoleEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.scrollback)
-}
-
-// replyChannel is the channel the console registered before recording the
-// request; it carries the reply as posted (with any secret it shows, such
-// as a new token, which the log never holds). nil when this session did
-// not send the request.
-func (s *session) replyChannel(requestID string) <-chan dispatch.Reply {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending[requestID].reply
-}
-
-// forgetReply ends the wait for one reply.
-func (s *session) forgetReply(requestID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropReplyLocked(requestID)
-}
-
-// forgetReplies ends every wait, when the session ends.
-func (s *session) forgetReplies() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id := range s.pending {
-		s.dropReplyLocked(id)
-	}
-}
-
-func (s *session) dropReplyLocked(requestID string) {
-	if p, ok := s.pending[requestID]; ok {
-		p.stop()
-		delete(s.pending, requestID)
-	}
-}
-
-type sessions struct {
-	mu        sync.Mutex
-	byID      map[string]*session
-	now       func() time.Time
-	idle, max time.Duration
-}
-
-func newSessions(now func() time.Time, idle, max time.Duration) *sessions {
-	return &sessions{byID: map[string]*session{}, now: now, idle: idle, max: max}
-}
 
 func randomString() string {
 	b := make([]byte, 32)
@@ -127,69 +30,25 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (ss *sessions) start(token string) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.byID) >= maxSessions {
-		var oldest *session
-		for _, s := range ss.byID {
-			if oldest == nil || s.seen.Before(oldest.seen) {
-				oldest = s
-			}
-		}
-		delete(ss.byID, oldest.id)
-		oldest.forgetReplies()
-	}
-	now := ss.now()
-	s := &session{id: randomString(), token: token, csrf: randomString(), created: now, seen: now, pending: map[string]pendingReply{}}
-	ss.byID[s.id] = s
-	return s
-}
-
-func (ss *sessions) get(id string) (*session, bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.byID[id]
-	if !ok {
-		return nil, false
-	}
-	now := ss.now()
-	if now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max {
-		delete(ss.byID, id)
-		s.forgetReplies()
-		return nil, false
-	}
-	s.seen = now
-	return s, true
-}
-
-func (ss *sessions) end(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if s, ok := ss.byID[id]; ok {
-		delete(ss.byID, id)
-		s.forgetReplies()
-	}
-}
-
 // currentViewer resolves the session cookie to the person, checking the
-// session's token as the API checks a bearer token.
-func (ui *UI) currentViewer(r *http.Request) (*viewer, bool) {
+// session's token as the API checks a bearer token. An error is a session
+// store that could not be read.
+func (ui *UI) currentViewer(r *http.Request) (*viewer, bool, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return nil, false
+		return nil, false, nil
 	}
-	s, ok := ui.sessions.get(c.Value)
-	if !ok {
-		return nil, false
+	s, ok, err := ui.sessions.get(r.Context(), c.Value)
+	if err != nil || !ok {
+		return nil, false, err
 	}
 	user, ok := ui.cfg.Users.UserForToken(s.token)
 	if !ok {
-		ui.sessions.end(s.id) // the token was revoked or the user disabled
-		return nil, false
+		// The token was revoked or the user disabled.
+		return nil, false, ui.sessions.end(r.Context(), s.id)
 	}
 	held := ui.cfg.Users.PermissionsOf(user.ID)
-	return &viewer{User: user, Session: s, Admin: slices.Contains(held, permAdmin), held: held}, true
+	return &viewer{User: user, Session: s, Admin: slices.Contains(held, permAdmin), held: held}, true, nil
 }
 
 // authed lets a request through only with a live session; a page asked for
@@ -197,7 +56,11 @@ func (ui *UI) currentViewer(r *http.Request) (*viewer, bool) {
 // request gets a bare 401. Every POST must also pass the CSRF checks.
 func (ui *UI) authed(next func(http.ResponseWriter, *http.Request, *viewer)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, ok := ui.currentViewer(r)
+		v, ok, err := ui.currentViewer(r)
+		if err != nil {
+			ui.unavailable(w, r, nil, "reading the session", err)
+			return
+		}
 		if !ok {
 			if wantsData(r) || r.Method != http.MethodGet {
 				http.Error(w, "log in first: no valid session", http.StatusUnauthorized)
@@ -268,7 +131,7 @@ type loginData struct {
 }
 
 func (ui *UI) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := ui.currentViewer(r); ok {
+	if _, ok, _ := ui.currentViewer(r); ok { // a session that cannot be read asks for a login
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -306,15 +169,26 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg}})
 		return
 	}
-	// A login is part of the audit log; one that cannot be recorded does
-	// not happen.
+	// The session is stored before the login is recorded, so the audit
+	// log never shows a login that did not happen. A login is part of the
+	// audit log; one that cannot be recorded does not happen: its session
+	// is deleted, and its cookie was never handed out anyway.
+	s, err := ui.sessions.start(r.Context(), user.ID, token)
+	if err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("storing a web session")
+		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
+			Error: "The session could not be stored, so the login did not happen. Try again in a moment."}})
+		return
+	}
 	if err := ui.record(r.Context(), user.Username, access.SessionStarted{User: user.ID, Username: user.Username, Client: client}); err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("recording a web login")
+		if err := ui.sessions.end(r.Context(), s.id); err != nil {
+			ui.cfg.Logger.Error().Err(err).Str("user", user.Username).Msg("deleting the session of a login not recorded")
+		}
 		ui.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Log in", Data: loginData{Next: next,
 			Error: "The login could not be recorded in the log, so it was refused. Try again in a moment."}})
 		return
 	}
-	s := ui.sessions.start(token)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: s.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
@@ -323,9 +197,12 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ui *UI) logout(w http.ResponseWriter, r *http.Request, v *viewer) {
-	ui.sessions.end(v.Session.id)
-	// The session ends whatever happens; a logout that cannot be recorded
-	// is logged.
+	if err := ui.sessions.end(r.Context(), v.Session.id); err != nil {
+		// The cookie is still valid: say so rather than pretend.
+		ui.unavailable(w, r, v, "ending the session", err)
+		return
+	}
+	// The session has ended; a logout that cannot be recorded is logged.
 	if err := ui.record(r.Context(), v.User.Username, access.SessionEnded{User: v.User.ID, Username: v.User.Username}); err != nil {
 		ui.cfg.Logger.Error().Err(err).Str("user", v.User.Username).Msg("recording a web logout")
 	}

@@ -37,13 +37,17 @@ type consoleData struct {
 // ended, so the page replays the ended ones at once and never queues
 // them behind one still running.
 type consoleEntryView struct {
-	consoleEntry
+	ConsoleCommand
 	Ended bool
 }
 
 func (ui *UI) consolePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	var data consoleData
-	entries := v.Session.entries()
+	entries, err := ui.sessions.scrollback(r.Context(), v.Session)
+	if err != nil {
+		ui.unavailable(w, r, v, "reading the console's history", err)
+		return
+	}
 	if len(entries) > 0 {
 		// A lagging view only costs the replay its order: a command it
 		// has not seen end is followed as one that runs.
@@ -54,7 +58,7 @@ func (ui *UI) consolePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		// A request the view has not seen yet, or a failed read, is
 		// followed as one that runs: its stream says how it ends.
 		ended := err == nil && slices.Contains(endedStatuses, row.Status)
-		data.Entries = append(data.Entries, consoleEntryView{consoleEntry: e, Ended: ended})
+		data.Entries = append(data.Entries, consoleEntryView{ConsoleCommand: e, Ended: ended})
 	}
 	ui.render(w, r, http.StatusOK, "console", page{Title: "Console", Section: "console", Viewer: v, Data: data})
 }
@@ -91,7 +95,6 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	// latest after consoleReplyWait.
 	waiting, stopWaiting := context.WithTimeout(ui.streams, consoleReplyWait)
 	_, replies, err := ui.cfg.Requests.ReceiveAndWait(r.Context(), waiting, in, v.User.Username)
-	reply := pendingReply{reply: replies, stop: stopWaiting}
 	if err != nil {
 		stopWaiting()
 		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("recording a console request")
@@ -103,7 +106,12 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	ui.cfg.Logger.Info().Str("request_id", id).Str("user", v.User.Username).Msg("console request recorded")
-	v.Session.remember(consoleEntry{RequestID: id, Text: text, At: ui.cfg.Now()}, reply)
+	ui.sessions.waits.add(v.Session.id, id, waiting, replies, stopWaiting)
+	// The request is recorded whatever happens here; a scrollback that
+	// cannot be written only leaves it out of the console's history.
+	if err := ui.sessions.remember(r.Context(), v.Session, ConsoleCommand{RequestID: id, Text: text, At: ui.cfg.Now()}); err != nil {
+		ui.cfg.Logger.Error().Err(err).Str("request_id", id).Str("user", v.User.Username).Msg("remembering a console command")
+	}
 	if wantsData(r) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
@@ -347,11 +355,11 @@ func (ui *UI) consoleEvents(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	reply, ok := f.reply()
-	if ch := v.Session.replyChannel(id); ch != nil {
+	if ch := ui.sessions.waits.channel(v.Session.id, id); ch != nil {
 		select {
 		case posted := <-ch:
 			reply, ok = posted, true
-			v.Session.forgetReply(id)
+			ui.sessions.waits.forget(v.Session.id, id)
 		case <-time.After(replyGrace):
 		case <-ctx.Done():
 			return

@@ -45,6 +45,7 @@ func (nowhere) Close() error                              { return nil }
 type fixture struct {
 	store      *sqlite.Store
 	ui         *webui.UI
+	cfg        webui.Config // the UI's, for replicas
 	facts      *dispatcher.Facts
 	url        string
 	adminToken string
@@ -54,6 +55,20 @@ type fixture struct {
 const bobID = "u-bob"
 
 func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newFixtureWith(t, fixtureOptions{})
+}
+
+// fixtureOptions change the fixture's UI.
+type fixtureOptions struct {
+	// sqlSessions keeps the sessions in the store's database, as serve
+	// does, rather than in the UI's memory.
+	sqlSessions bool
+	// now is the UI's clock (time.Now when nil).
+	now func() time.Time
+}
+
+func newFixtureWith(t testing.TB, opts fixtureOptions) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{})
@@ -79,12 +94,17 @@ func newFixture(t testing.TB) *fixture {
 	go func() { done <- views.Run(ctx) }()
 	go func() { done <- live.Run(ctx) }()
 	db := projections.DBOf(store)
-	ui, err := webui.New(webui.Config{
+	cfg := webui.Config{
 		Users: facts, Requests: d, History: projections.NewHistoryReader(db), Transcripts: projections.NewTranscriptReader(db),
 		Events: store, Views: views, Live: live, Access: facts, Permissions: projections.NewPermissionReader(db), Approvals: projections.NewApprovalReader(db), Search: projections.NewSearchReader(db), Logger: zerolog.Nop(),
 		Audit:     projections.NewAuditReader(db),
 		Heartbeat: 100 * time.Millisecond, // every stream in the tests carries heartbeats between its events
-	})
+		Now:       opts.now,
+	}
+	if opts.sqlSessions {
+		cfg.Sessions = webui.SQLSessions{Read: store.DB(), Write: store.WriteDB(), Rebind: sqlstore.RebindQuestion}
+	}
+	ui, err := webui.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +127,7 @@ func newFixture(t testing.TB) *fixture {
 		}
 		store.Close()
 	})
-	f := &fixture{store: store, ui: ui, facts: facts, url: srv.URL}
+	f := &fixture{store: store, ui: ui, cfg: cfg, facts: facts, url: srv.URL}
 	if f.adminToken, err = dispatcher.Bootstrap(ctx, store); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +138,24 @@ func newFixture(t testing.TB) *fixture {
 	testenv.Eventually(t, "bob's token to be known", func() bool { _, ok := facts.UserForToken(f.bobToken); return ok })
 	testenv.Eventually(t, "the admin's token to be known", func() bool { _, ok := facts.UserForToken(f.adminToken); return ok })
 	return f
+}
+
+// replica serves a second UI on the fixture's store, dispatcher and views,
+// as a second server on the same database would, and returns its URL. It
+// shares the fixture's sessions when they are in the database; otherwise
+// it keeps its own in its memory.
+func (f *fixture) replica(t testing.TB) string {
+	t.Helper()
+	ui, err := webui.New(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(func() {
+		ui.Shutdown()
+		srv.Close()
+	})
+	return srv.URL
 }
 
 func (f *fixture) append(t testing.TB, stream string, payloads ...domain.Payload) {

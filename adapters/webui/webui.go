@@ -76,6 +76,10 @@ type Config struct {
 	// Heartbeat is how often a quiet console stream sends a comment line,
 	// so that proxies keep it open (default 15s).
 	Heartbeat time.Duration
+	// Sessions keeps the web sessions (nil: a MemorySessions, which a
+	// restart empties and other servers do not see). serve passes
+	// SQLSessions on the event store's database.
+	Sessions SessionStore
 	// SessionIdle ends a session unused for that long (default 12h);
 	// SessionMax ends any session that old (default 7 days).
 	SessionIdle time.Duration
@@ -134,6 +138,9 @@ func New(cfg Config) (*UI, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = NewMemorySessions()
+	}
 	if cfg.Dashboard == nil {
 		d, ok := cfg.History.(Dashboard)
 		if !ok {
@@ -149,7 +156,7 @@ func New(cfg Config) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux(),
+	ui := &UI{cfg: cfg, sessions: newSessions(cfg.Sessions, cfg.Now, cfg.SessionIdle, cfg.SessionMax), pages: pages, mux: http.NewServeMux(),
 		logins: newLoginThrottle(), refusals: newRefusalLog(cfg.Logger, refusalSummaryEvery)}
 	ui.streams, ui.endStreams = context.WithCancel(context.Background())
 	ui.heartbeat = cfg.Heartbeat

@@ -221,7 +221,7 @@ func (s *server) runStore(ctx context.Context, cfg config, log zerolog.Logger) e
 		Triggers:  p.triggers, Sources: projections.NewSourcesReader(projections.DBOf(p.store)), Logger: log}
 	web, err := webui.New(webui.Config{Users: p.facts, Requests: p.dispatcher, History: historyReaderOf(p.store), Transcripts: historyTranscriptsOf(p.store),
 		Events: p.store, Views: api.Views, Live: p.live, Access: p.facts, Permissions: api.Permissions, Approvals: api.Approvals, Search: api.Search, Executors: p.executors(), Logger: log,
-		Audit: projections.NewAuditReader(projections.DBOf(p.store))})
+		Audit: projections.NewAuditReader(projections.DBOf(p.store)), Sessions: webui.SQLSessions{Read: p.store.DB(), Write: p.store.WriteDB(), Rebind: rebindFor(p.store)}})
 	if err != nil {
 		return supervisor.Permanent(fmt.Errorf("web UI: %w", err))
 	}
