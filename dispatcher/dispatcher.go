@@ -521,10 +521,13 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			if st.req.Status().Ended() {
 				d.forget(id)
 			}
-			// Posted by another server (the leader this one follows, or
-			// the one it took over from): its callers waiting here get
-			// the reply from the log.
-			d.handOverFromLog(ctx, id)
+			// Posted by another server (the one this one took over
+			// from): its callers waiting here get the reply from the
+			// log. One this dispatcher delivers is handed over whole,
+			// with any secret it shows, by the delivery itself.
+			if !d.delivering(id) {
+				d.handOverFromLog(ctx, id)
+			}
 		}
 	case strings.HasPrefix(e.Stream, run.StreamPrefix):
 		runID := strings.TrimPrefix(e.Stream, run.StreamPrefix)

@@ -155,6 +155,16 @@ func (d *Dispatcher) awaited(requestID string) bool {
 	return len(d.waiters[requestID]) > 0
 }
 
+// delivering says whether this dispatcher is delivering the request's
+// reply (it hands the reply over itself once recorded).
+func (d *Dispatcher) delivering(requestID string) bool {
+	q := &d.delivery
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.inFlight[requestID]
+	return ok
+}
+
 // handOverFromLog gives the callers waiting here for the request's reply
 // the reply as the log holds it posted (rendered again, its secrets left
 // out: only the server that decided it had them).
