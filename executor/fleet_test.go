@@ -41,7 +41,9 @@ func givenFleet(t *testing.T) *fleetWorld {
 	var err error
 	w.fleet, err = executor.NewFleet(executor.FleetConfig{Store: w.store, Desk: w.desk, LostAfter: 15 * time.Second, QueueTimeout: 30 * time.Second,
 		Now: func() time.Time { return w.now }, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-		Release: func(_ context.Context, id string, runIDs []string) { w.released[id] = append(w.released[id], runIDs...) }})
+		Release: func(_ context.Context, id string, runIDs []string) {
+			w.released[id] = append(w.released[id], runIDs...)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
