@@ -24,7 +24,7 @@ import (
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
-func connect(t *testing.T, srv *natstest.Server, user, executorID string) *natsbus.Conn {
+func connect(t testing.TB, srv *natstest.Server, user, executorID string) *natsbus.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -37,7 +37,7 @@ func connect(t *testing.T, srv *natstest.Server, user, executorID string) *natsb
 	return c
 }
 
-func serverConn(t *testing.T, srv *natstest.Server) *natsbus.Conn {
+func serverConn(t testing.TB, srv *natstest.Server) *natsbus.Conn {
 	c := connect(t, srv, natstest.ServerUser, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

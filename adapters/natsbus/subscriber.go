@@ -187,8 +187,7 @@ func (s *Subscriber) takeRuns(ctx context.Context, group string, out chan<- *mes
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.holdRun(ctx, m, msg, out)
+			s.holdRun(ctx, m, msg, out, func() { <-s.slots })
 		}()
 	}
 }
@@ -210,12 +209,17 @@ func (s *Subscriber) open(group string, msg *message.Message) {
 	msg.Payload = opened.Payload
 }
 
-func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message) {
+// holdRun hands a run request over and keeps it until the handler's
+// verdict. The slot is freed as soon as the verdict is in (the run is over
+// here), so the next request is fetched while this one's events are
+// settled and it is acknowledged.
+func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message, freeSlot func()) {
 	msg.SetContext(ctx)
 	every := s.conn.cfg.AckWait / 3
 	progress := time.NewTicker(every)
 	defer progress.Stop()
 	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+	freeSlot()
 	switch {
 	case acked:
 		// Acknowledged and confirmed, or (NATS away) delivered again later
