@@ -24,6 +24,11 @@ import (
 // authenticated it, whatever the message itself says.
 const MetaExecutor = "executor_id"
 
+// MetaLastTry marks a run event handed over for the last time: it was held
+// back longer than HoldFor waiting for its run's earlier events, and a
+// handler refuses it for good now (poison) rather than have it held again.
+const MetaLastTry = "last_try"
+
 // SubscriberConfig configures NewSubscriber.
 type SubscriberConfig struct {
 	// Groups are the relay groups whose run requests an executor takes.
@@ -49,6 +54,9 @@ type SubscriberConfig struct {
 	// (Publisher.Settle), so a request never leaves the queue before
 	// what its run recorded is safe in the events stream.
 	Settle func(ctx context.Context, runID string) error
+	// HoldFor bounds how long a run's events are held back waiting for an
+	// earlier one (5m, beyond a publisher's two minutes of retries).
+	HoldFor time.Duration
 }
 
 // Subscriber is a watermill Subscriber on the run bus: run.requested (an
@@ -78,6 +86,9 @@ func NewSubscriber(conn *Conn, cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = 250 * time.Millisecond
+	}
+	if cfg.HoldFor <= 0 {
+		cfg.HoldFor = 5 * time.Minute
 	}
 	return &Subscriber{conn: conn, cfg: cfg, slots: make(chan struct{}, cfg.Slots)}, nil
 }
@@ -405,7 +416,7 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 	// is nacked again.
 	drain := func(run string, h *heldEvents) {
 		for len(h.msgs) > 0 {
-			if !s.deliver(ctx, h.msgs[0], out) {
+			if !s.deliver(ctx, h.msgs[0], out, time.Since(h.since) > s.cfg.HoldFor) {
 				if ctx.Err() != nil {
 					return
 				}
@@ -417,7 +428,7 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 				return
 			}
 			h.msgs = h.msgs[1:]
-			h.wait = s.cfg.Retry
+			h.wait, h.since = s.cfg.Retry, time.Now()
 		}
 		delete(held, run)
 	}
@@ -431,12 +442,12 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 			if h := held[run]; h != nil {
 				h.add(m)
 				drain(run, h)
-			} else if !s.deliver(ctx, m, out) {
+			} else if !s.deliver(ctx, m, out, false) {
 				if ctx.Err() != nil {
 					return // unacked: NATS delivers it again after a restart
 				}
 				_ = m.InProgress()
-				held[run] = &heldEvents{msgs: []jetstream.Msg{m}, at: time.Now().Add(s.cfg.Retry), wait: min(2*s.cfg.Retry, maxWait)}
+				held[run] = &heldEvents{msgs: []jetstream.Msg{m}, since: time.Now(), at: time.Now().Add(s.cfg.Retry), wait: min(2*s.cfg.Retry, maxWait)}
 			}
 		case <-retry.C:
 			armed = time.Time{}
@@ -459,9 +470,10 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 // heldEvents are a run's events waiting for the first of them to be
 // taken, in version order.
 type heldEvents struct {
-	msgs []jetstream.Msg
-	at   time.Time     // when to hand the first over again
-	wait time.Duration // the pause after the next refusal
+	msgs  []jetstream.Msg
+	since time.Time     // since when the first has been held
+	at    time.Time     // when to hand the first over again
+	wait  time.Duration // the pause after the next refusal
 }
 
 // add puts m among the held events by its version; a second delivery of
@@ -492,9 +504,13 @@ func versionOf(m jetstream.Msg) int64 {
 
 // deliver hands one run event to the handler and acknowledges it to NATS
 // when the handler took it, keeping it meanwhile.
-func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message) bool {
+func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, lastTry bool) bool {
 	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
 	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+	delete(msg.Metadata, MetaLastTry) // the lane's to set, not the publisher's
+	if lastTry {
+		msg.Metadata.Set(MetaLastTry, "1")
+	}
 	msg.SetContext(ctx)
 	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
 	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)

@@ -288,8 +288,18 @@ func (b *serverBus) release(_ context.Context, executorID string, runIDs []strin
 
 // eventsHandler appends run events from NATS, each only if it comes from
 // the executor holding its run.
+// An event whose run's stream is behind it waits in its lane for the
+// earlier ones (an executor's pipelined publish may land a run's events
+// out of order), until held back too long.
 func (b *serverBus) eventsHandler(store eventstore.Store) message.NoPublishHandlerFunc {
-	return b.desk.Guard(executor.NewAppender(store), func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) })
+	guard := b.desk.Guard(executor.NewAppender(store), func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) })
+	return func(m *message.Message) error {
+		err := guard(m)
+		if errors.Is(err, executor.ErrStreamBehind) && m.Metadata.Get(natsbus.MetaLastTry) == "" {
+			return fmt.Errorf("%w: %v", executor.ErrHeldBack, err)
+		}
+		return err
+	}
 }
 
 // topicPublisher sends each topic to its publisher: container runs and
