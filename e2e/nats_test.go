@@ -513,8 +513,8 @@ func TestAnExecutorWithWrongCredentialsIsRefused(t *testing.T) {
 // cut, the process alive): the runs it had begun are RunLost once its
 // heartbeats stop, the others run on the other executor; when the link
 // comes back, what it publishes late about those runs is refused, nothing
-// is recorded twice, and it rejoins. (A stand-in for executors in
-// containers cut off with `docker network disconnect`.)
+// is recorded twice, and it rejoins. (The same with executors in
+// containers and `docker network disconnect`: nats_network_test.go.)
 func TestAnExecutorCutOffFromNATSLosesOnlyWhatItBegan(t *testing.T) {
 	requireDocker(t)
 	nats := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}}, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})

@@ -16,6 +16,12 @@ import (
 // predecessor: the message is retried until the gap fills.
 var ErrStreamBehind = errors.New("stream is behind the event")
 
+// ErrHeldBack is the kind of an event a bus hands over again once the
+// events before it are in (NATS's lanes hold a run's events back in
+// version order): it is nacked at once, neither retried in place nor
+// poisoned.
+var ErrHeldBack = errors.New("the event waits for its run's earlier events")
+
 // ErrStreamConflict is the kind of an event whose place in its stream holds
 // a different event: retrying cannot help, so it goes to the poison queue.
 var ErrStreamConflict = errors.New("stream holds another event at this version")

@@ -109,6 +109,19 @@ func (d *ClaimDesk) Close(runID string) {
 	d.mu.Unlock()
 }
 
+// ClosedAmong lists the runs of runIDs the server ended itself (Close).
+func (d *ClaimDesk) ClosedAmong(runIDs []string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var closed []string
+	for _, r := range runIDs {
+		if d.closed[r] {
+			closed = append(closed, r)
+		}
+	}
+	return closed
+}
+
 // Reopen undoes Close.
 func (d *ClaimDesk) Reopen(runID string) {
 	d.mu.Lock()

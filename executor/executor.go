@@ -190,6 +190,7 @@ func (e *Executor) Cancel(c runbus.CancelRequest) bool {
 		return false
 	}
 	e.mu.Unlock()
+	zerolog.Ctx(e.base).Info().Str("run_id", c.RunID).Str("actor", c.Actor).Str("reason", c.Reason).Msg("stopping a run on request")
 	if err := a.rec.record(run.RunCancelRequested{Actor: c.Actor, Reason: c.Reason}); err != nil {
 		zerolog.Ctx(e.base).Warn().Err(err).Str("run_id", c.RunID).Msg("cancel request not recorded")
 	}

@@ -52,7 +52,12 @@ type FleetConfig struct {
 	// Connected, when set, says whether the server hears the bus now:
 	// while it does not, silence proves nothing, and nobody is lost.
 	Connected func() bool
-	Logger    zerolog.Logger
+	// Release, when set, tells an executor that rejoined after being
+	// taken for gone to stop the runs its heartbeat still names and the
+	// server recorded lost meanwhile: it cancels them and removes their
+	// containers, so a command the log says was lost does not run on.
+	Release func(ctx context.Context, executorID string, runIDs []string)
+	Logger  zerolog.Logger
 }
 
 // Fleet is the server's view of its executors: who is live (heartbeats),
@@ -136,6 +141,10 @@ func (f *Fleet) Beat(ctx context.Context, hb Heartbeat) {
 	if newBoot {
 		f.cfg.Logger.Info().Str("executor", hb.ID).Str("host", hb.Host).Strs("groups", hb.Groups).Str("version", hb.Version).Msg("executor joined")
 		f.settle(ctx, hb.ID, hb.Boot, fmt.Sprintf("executor %s restarted while the run was in its hands", hb.ID))
+		if lost := f.cfg.Desk.ClosedAmong(hb.Runs); len(lost) > 0 && f.cfg.Release != nil {
+			f.cfg.Logger.Warn().Str("executor", hb.ID).Strs("runs", lost).Msg("executor rejoined still holding runs recorded lost; telling it to stop them")
+			f.cfg.Release(ctx, hb.ID, lost)
+		}
 	}
 }
 

@@ -29,16 +29,21 @@ type fleetWorld struct {
 	desk  *executor.ClaimDesk
 	fleet *executor.Fleet
 	now   time.Time
+	// released are the runs the fleet told each executor to stop.
+	released map[string][]string
 }
 
 func givenFleet(t *testing.T) *fleetWorld {
 	t.Helper()
-	w := &fleetWorld{t: t, ctx: context.Background(), store: executortest.NewMemStore(), now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	w := &fleetWorld{t: t, ctx: context.Background(), store: executortest.NewMemStore(), now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), released: map[string][]string{}}
 	w.desk = executor.NewClaimDesk(w.store, func(id string) bool { return w.fleet.Live(id) })
 	w.desk.ServedBy(func(id, group string) bool { return w.fleet.Serves(id, group) })
 	var err error
 	w.fleet, err = executor.NewFleet(executor.FleetConfig{Store: w.store, Desk: w.desk, LostAfter: 15 * time.Second, QueueTimeout: 30 * time.Second,
-		Now: func() time.Time { return w.now }, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		Now: func() time.Time { return w.now }, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Release: func(_ context.Context, id string, runIDs []string) {
+			w.released[id] = append(w.released[id], runIDs...)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +209,30 @@ func TestAnExecutorThatRestartedNoLongerHoldsItsEarlierRuns(t *testing.T) {
 	w.beat("a", "boot2", "default")
 	if got := w.types("r1"); !strings.HasSuffix(got, "RunLost") {
 		t.Fatalf("after a restart: %s", got)
+	}
+}
+
+// Given executor a was taken for gone and its started run recorded lost,
+// when a rejoins (same process) with a heartbeat still naming that run,
+// then the fleet tells a to stop it, and only it: not a run a holds
+// rightly, nor anything on a later heartbeat.
+func TestAnExecutorThatRejoinsIsToldToStopTheRunsRecordedLost(t *testing.T) {
+	t.Parallel()
+	w := givenFleet(t)
+	w.beat("a", "boot1", "default")
+	w.seed("r1", requested())
+	w.claim("a", "boot1", "r1")
+	w.seed("r1", run.ContainerCreated{ContainerID: "c"}, run.ContainerStarted{})
+	w.pass(15 * time.Second)
+	if got := w.types("r1"); !strings.HasSuffix(got, "RunLost") {
+		t.Fatalf("a silent executor's run: %s", got)
+	}
+	w.seed("r2", requested())
+	w.fleet.Beat(w.ctx, executor.Heartbeat{ID: "a", Boot: "boot1", Groups: []string{"default"}, Runs: []string{"r1"}})
+	w.claim("a", "boot1", "r2")
+	w.fleet.Beat(w.ctx, executor.Heartbeat{ID: "a", Boot: "boot1", Groups: []string{"default"}, Runs: []string{"r1", "r2"}})
+	if got := w.released["a"]; !slices.Equal(got, []string{"r1"}) {
+		t.Fatalf("a was told to stop %v, want [r1]", got)
 	}
 }
 

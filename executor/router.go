@@ -75,7 +75,7 @@ func NewRouter(cfg RouterConfig) (*message.Router, error) {
 		MaxInterval:     time.Second,
 		Multiplier:      2,
 		ShouldRetry: func(p middleware.RetryParams) bool {
-			return !errors.Is(p.Err, runbus.ErrBadMessage) && !errors.Is(p.Err, ErrStreamConflict)
+			return !errors.Is(p.Err, runbus.ErrBadMessage) && !errors.Is(p.Err, ErrStreamConflict) && !errors.Is(p.Err, ErrHeldBack)
 		},
 		Logger: logger,
 	}

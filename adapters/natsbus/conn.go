@@ -207,7 +207,9 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		case <-time.After(time.Second):
 		}
 	}
-	js, err := jetstream.New(nc)
+	// An asynchronous publish (a run's events) not acknowledged within
+	// attemptTimeout fails, and is published again.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(attemptTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -24,7 +24,7 @@ import (
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
-func connect(t *testing.T, srv *natstest.Server, user, executorID string) *natsbus.Conn {
+func connect(t testing.TB, srv *natstest.Server, user, executorID string) *natsbus.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -37,7 +37,7 @@ func connect(t *testing.T, srv *natstest.Server, user, executorID string) *natsb
 	return c
 }
 
-func serverConn(t *testing.T, srv *natstest.Server) *natsbus.Conn {
+func serverConn(t testing.TB, srv *natstest.Server) *natsbus.Conn {
 	c := connect(t, srv, natstest.ServerUser, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -326,5 +326,91 @@ func TestAnExecutorAuthenticatesWithAnNKey(t *testing.T) {
 	}
 	if _, err := natsbus.Connect(ctx, natsbus.Config{URL: srv.URL, NKeySeedFile: srv.SeedFile("exec-k"), Logger: zerolog.Nop()}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a seed others may read: %v", err)
+	}
+}
+
+// A pipelined publisher's events (not each acknowledged before the next)
+// reach the appender in order per run, and Settle returns once they are
+// all in the stream. Events of a run that reach the stream out of order
+// (one published again after its acknowledgement was lost) are held back
+// in their lane and handed over in version order, without holding up
+// another run of the lane.
+func TestPipelinedEventsAndEventsOutOfOrderAreHandedOverInOrder(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	execA := connect(t, srv, "exec-a", "exec-a")
+	pipelined, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a", Pipelined: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(p *natsbus.Publisher, runID string, version int) {
+		t.Helper()
+		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(version) + `}`)}
+		if err := p.Publish(executor.TopicRunEvents, executor.NewEventMessage(run.Stream(runID), int64(version), ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reordered := domain.NewEventID().String()
+	publish(plain, reordered, 1)
+	publish(plain, reordered, 0)
+	runs := []string{domain.NewEventID().String(), domain.NewEventID().String()}
+	const perRun = 20
+	for i := range perRun {
+		for _, r := range runs {
+			publish(pipelined, r, i)
+		}
+	}
+	settleCtx, settleCancel := context.WithTimeout(ctx, 15*time.Second)
+	defer settleCancel()
+	for _, r := range runs {
+		if err := pipelined.Settle(settleCtx, r); err != nil {
+			t.Fatalf("settle %s: %v", r, err)
+		}
+	}
+
+	// The handler takes only the version each stream needs next, as the
+	// appender does; the first delivery of the reordered run is version 1.
+	want := map[string]int64{run.Stream(reordered): 2, run.Stream(runs[0]): perRun, run.Stream(runs[1]): perRun}
+	next := map[string]int64{}
+	var order []int64
+	deadline := time.Now().Add(30 * time.Second)
+	for done := 0; done < len(want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s: %v of %v; the reordered run's deliveries: %v", next, want, order)
+		}
+		m := receive(t, events)
+		stream, version, _, err := executor.DecodeEventMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stream == run.Stream(reordered) {
+			order = append(order, version)
+		}
+		if version != next[stream] {
+			m.Nack()
+			continue
+		}
+		m.Ack()
+		if next[stream]++; next[stream] == want[stream] {
+			done++
+		}
+	}
+	if len(order) < 3 || order[0] != 1 || order[len(order)-2] != 0 || order[len(order)-1] != 1 {
+		t.Fatalf("the reordered run's deliveries: %v, want 1 first, then 0 and 1", order)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -38,6 +39,27 @@ type Publisher struct {
 	// queue watch of the server).
 	published func(runID, group string)
 	timeout   time.Duration
+	pipelined bool
+
+	mu sync.Mutex
+	// pipes are the runs whose events are published and not yet all
+	// acknowledged (Pipelined).
+	pipes map[string]*pipeline
+}
+
+// pipeline is one run's events in flight: each acknowledgement is waited
+// for in publish order, apart from the run's progress.
+type pipeline struct {
+	pending chan pendingEvent
+	n       int           // events sent and not yet confirmed (under Publisher.mu)
+	done    chan struct{} // closed when the last one is confirmed
+	err     error         // the first event that could not be published
+}
+
+type pendingEvent struct {
+	msg    *nats.Msg
+	id     string
+	future jetstream.PubAckFuture
 }
 
 // attemptTimeout bounds one JetStream publish; a publish that gets no
@@ -54,6 +76,12 @@ type PublisherConfig struct {
 	// not acknowledge it (2m): an executor's events wait out a restart of
 	// nats-server instead of being dropped.
 	Timeout time.Duration
+	// Pipelined publishes run events without waiting for each
+	// acknowledgement: a run's events leave in order on the one
+	// connection, their acknowledgements are confirmed behind them, one
+	// that fails is published again (the appender puts a run's events
+	// back in order by version), and Settle waits for them all.
+	Pipelined bool
 }
 
 // NewPublisher returns a publisher on conn.
@@ -64,7 +92,8 @@ func NewPublisher(conn *Conn, cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	return &Publisher{conn: conn, source: cfg.Source, seal: cfg.Seal, published: cfg.Published, timeout: cfg.Timeout}, nil
+	return &Publisher{conn: conn, source: cfg.Source, seal: cfg.Seal, published: cfg.Published, timeout: cfg.Timeout,
+		pipelined: cfg.Pipelined, pipes: map[string]*pipeline{}}, nil
 }
 
 // Publish sends msgs on topic, each acknowledged by JetStream (persisted)
@@ -122,6 +151,9 @@ func (p *Publisher) publish(topic string, msg *message.Message) error {
 		if !ok || runID == "" || strings.ContainsAny(runID, ".*> ") {
 			return fmt.Errorf("%w: event %s is for stream %q, not a run", runbus.ErrBadMessage, msg.UUID, stream)
 		}
+		if p.pipelined {
+			return p.pipeline(ctx, runID, toNATS(subjectEvents+p.source+"."+runID, msg), msg.UUID)
+		}
 		return p.persist(ctx, toNATS(subjectEvents+p.source+"."+runID, msg), msg.UUID)
 	case executor.TopicPoison:
 		return p.persist(ctx, toNATS(subjectPoison+p.source, msg), msg.UUID)
@@ -153,6 +185,82 @@ func (p *Publisher) persist(ctx context.Context, m *nats.Msg, id string) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// pipeline sends a run event without waiting for its acknowledgement,
+// which the run's pipeline confirms behind it. When the event cannot even
+// be sent (too many in flight, the connection closing), the run's earlier
+// events are settled and this one is published and acknowledged before
+// Publish returns.
+func (p *Publisher) pipeline(ctx context.Context, runID string, m *nats.Msg, id string) error {
+	// PublishMsgAsync sets the message's reply subject: a retry goes out
+	// as a copy.
+	sent := &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+	p.mu.Lock()
+	future, err := p.conn.JS.PublishMsgAsync(sent, jetstream.WithMsgID(id))
+	if err != nil {
+		p.mu.Unlock()
+		if err := p.Settle(ctx, runID); err != nil {
+			return err
+		}
+		return p.persist(ctx, m, id)
+	}
+	pipe := p.pipes[runID]
+	if pipe == nil {
+		pipe = &pipeline{pending: make(chan pendingEvent, 256), done: make(chan struct{})}
+		p.pipes[runID] = pipe
+		go p.confirm(runID, pipe)
+	}
+	pipe.n++
+	p.mu.Unlock()
+	// The recorder publishes a run's events one at a time, so they queue
+	// here in publish order.
+	pipe.pending <- pendingEvent{msg: m, id: id, future: future}
+	return nil
+}
+
+// confirm waits for each of a run's events to be acknowledged, in order,
+// and publishes again (until acknowledged or Timeout) one that was not.
+func (p *Publisher) confirm(runID string, pipe *pipeline) {
+	for ev := range pipe.pending {
+		select {
+		case <-ev.future.Ok():
+		case err := <-ev.future.Err():
+			p.conn.log.Warn().Err(err).Str("subject", ev.msg.Subject).Msg("NATS did not acknowledge a run event; publishing it again")
+			ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+			if err := p.persist(ctx, ev.msg, ev.id); err != nil && pipe.err == nil {
+				pipe.err = err
+				p.conn.log.Error().Err(err).Str("subject", ev.msg.Subject).Msg("a run event could not be published")
+			}
+			cancel()
+		}
+		p.mu.Lock()
+		pipe.n--
+		if pipe.n == 0 {
+			delete(p.pipes, runID)
+			p.mu.Unlock()
+			close(pipe.done)
+			return
+		}
+		p.mu.Unlock()
+	}
+}
+
+// Settle waits until every event of runID published so far is
+// acknowledged, and says whether one could not be published.
+func (p *Publisher) Settle(ctx context.Context, runID string) error {
+	p.mu.Lock()
+	pipe := p.pipes[runID]
+	p.mu.Unlock()
+	if pipe == nil {
+		return nil
+	}
+	select {
+	case <-pipe.done:
+		return pipe.err
+	case <-ctx.Done():
+		return fmt.Errorf("the events of run %s are not all acknowledged: %w", runID, ctx.Err())
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +23,11 @@ import (
 // subject it came on: the executor that published it, as NATS
 // authenticated it, whatever the message itself says.
 const MetaExecutor = "executor_id"
+
+// MetaLastTry marks a run event handed over for the last time: it was held
+// back longer than HoldFor waiting for its run's earlier events, and a
+// handler refuses it for good now (poison) rather than have it held again.
+const MetaLastTry = "last_try"
 
 // SubscriberConfig configures NewSubscriber.
 type SubscriberConfig struct {
@@ -41,6 +48,15 @@ type SubscriberConfig struct {
 	// Retry is the pause before a message the handler nacked is handed
 	// over again (250ms, doubling to 5s).
 	Retry time.Duration
+	// Settle, when set, is called once the handler has acknowledged a run
+	// request (the run ended), before the request is acknowledged to
+	// NATS: it waits for the run's events to be acknowledged
+	// (Publisher.Settle), so a request never leaves the queue before
+	// what its run recorded is safe in the events stream.
+	Settle func(ctx context.Context, runID string) error
+	// HoldFor bounds how long a run's events are held back waiting for an
+	// earlier one (5m, beyond a publisher's two minutes of retries).
+	HoldFor time.Duration
 }
 
 // Subscriber is a watermill Subscriber on the run bus: run.requested (an
@@ -70,6 +86,9 @@ func NewSubscriber(conn *Conn, cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = 250 * time.Millisecond
+	}
+	if cfg.HoldFor <= 0 {
+		cfg.HoldFor = 5 * time.Minute
 	}
 	return &Subscriber{conn: conn, cfg: cfg, slots: make(chan struct{}, cfg.Slots)}, nil
 }
@@ -179,8 +198,7 @@ func (s *Subscriber) takeRuns(ctx context.Context, group string, out chan<- *mes
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.holdRun(ctx, m, msg, out)
+			s.holdRun(ctx, m, msg, out, func() { <-s.slots })
 		}()
 	}
 }
@@ -202,16 +220,33 @@ func (s *Subscriber) open(group string, msg *message.Message) {
 	msg.Payload = opened.Payload
 }
 
-func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message) {
+// holdRun hands a run request over and keeps it until the handler's
+// verdict. The slot is freed as soon as the verdict is in (the run is over
+// here), so the next request is fetched while this one's events are
+// settled and it is acknowledged.
+func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message, freeSlot func()) {
 	msg.SetContext(ctx)
 	every := s.conn.cfg.AckWait / 3
 	progress := time.NewTicker(every)
 	defer progress.Stop()
 	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+	freeSlot()
 	switch {
 	case acked:
 		// Acknowledged and confirmed, or (NATS away) delivered again later
 		// and answered done by its claim.
+		if s.cfg.Settle != nil {
+			if req, err := runbus.DecodeRunRequest(msg); err == nil {
+				settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+				err := s.cfg.Settle(settleCtx, req.RunID)
+				cancel()
+				if err != nil {
+					s.conn.log.Error().Err(err).Str("run_id", req.RunID).Msg("the run's events are not all in the events stream; its request goes back")
+					_ = m.NakWithDelay(s.cfg.Retry)
+					return
+				}
+			}
+		}
 		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if err := m.DoubleAck(ackCtx); err != nil {
 			s.conn.log.Warn().Err(err).Str("subject", m.Subject()).Msg("acknowledging a run request")
@@ -348,32 +383,144 @@ func (s *Subscriber) appenderConsumer(ctx context.Context) (jetstream.Consumer, 
 	})
 }
 
+// lane hands its runs' events over one at a time. An event the handler
+// nacks (its run's stream is behind it, or the store failed) is held back
+// with the run's later events, in version order, and handed over again
+// after a pause or when an event of the run arrives: a run's events that
+// reached the stream out of order (an event published again after its
+// acknowledgement was lost) are appended in order, and one stuck run does
+// not hold up the others in its lane.
 func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan<- *message.Message) {
-	for m := range in {
-		wait := s.cfg.Retry
-		for {
-			msg := fromNATS(m.Subject(), m.Headers(), m.Data())
-			msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
-			msg.SetContext(ctx)
-			progress := time.NewTicker(s.conn.cfg.AckWait / 3)
-			acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
-			progress.Stop()
-			if acked {
-				if err := m.Ack(); err != nil {
-					s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
+	held := map[string]*heldEvents{}
+	// A held event is kept (InProgress) at each retry: retry well within
+	// AckWait, so NATS does not give it again meanwhile.
+	maxWait := max(min(5*time.Second, s.conn.cfg.AckWait/3), s.cfg.Retry)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	armed := time.Time{}
+	arm := func() {
+		next := time.Time{}
+		for _, h := range held {
+			if next.IsZero() || h.at.Before(next) {
+				next = h.at
+			}
+		}
+		if next.IsZero() || (!armed.IsZero() && !next.Before(armed)) {
+			return
+		}
+		armed = next
+		retry.Reset(time.Until(next))
+	}
+	// drain hands over the held events of a run from the first, until one
+	// is nacked again.
+	drain := func(run string, h *heldEvents) {
+		for len(h.msgs) > 0 {
+			if !s.deliver(ctx, h.msgs[0], out, time.Since(h.since) > s.cfg.HoldFor) {
+				if ctx.Err() != nil {
+					return
 				}
-				break
-			}
-			if ctx.Err() != nil {
-				return // unacked: NATS delivers it again after a restart
-			}
-			_ = m.InProgress()
-			if !sleepCtx(ctx, wait) {
+				for _, m := range h.msgs {
+					_ = m.InProgress()
+				}
+				h.at = time.Now().Add(h.wait)
+				h.wait = min(h.wait*2, maxWait)
 				return
 			}
-			wait = min(wait*2, 5*time.Second)
+			h.msgs = h.msgs[1:]
+			h.wait, h.since = s.cfg.Retry, time.Now()
+		}
+		delete(held, run)
+	}
+	for {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return
+			}
+			run := runOfSubject(m.Subject())
+			if h := held[run]; h != nil {
+				h.add(m)
+				drain(run, h)
+			} else if !s.deliver(ctx, m, out, false) {
+				if ctx.Err() != nil {
+					return // unacked: NATS delivers it again after a restart
+				}
+				_ = m.InProgress()
+				held[run] = &heldEvents{msgs: []jetstream.Msg{m}, since: time.Now(), at: time.Now().Add(s.cfg.Retry), wait: min(2*s.cfg.Retry, maxWait)}
+			}
+		case <-retry.C:
+			armed = time.Time{}
+			now := time.Now()
+			for run, h := range held {
+				if !h.at.After(now) {
+					drain(run, h)
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		arm()
+	}
+}
+
+// heldEvents are a run's events waiting for the first of them to be
+// taken, in version order.
+type heldEvents struct {
+	msgs  []jetstream.Msg
+	since time.Time     // since when the first has been held
+	at    time.Time     // when to hand the first over again
+	wait  time.Duration // the pause after the next refusal
+}
+
+// add puts m among the held events by its version; a second delivery of
+// a held event (NATS gave it again after AckWait) takes the place of the
+// first, whose acknowledgement would no longer count.
+func (h *heldEvents) add(m jetstream.Msg) {
+	v := versionOf(m)
+	i := 0
+	for i < len(h.msgs) && versionOf(h.msgs[i]) < v {
+		i++
+	}
+	if i < len(h.msgs) && versionOf(h.msgs[i]) == v && h.msgs[i].Headers().Get(headerUUID) == m.Headers().Get(headerUUID) {
+		h.msgs[i] = m
+		return
+	}
+	h.msgs = slices.Insert(h.msgs, i, m)
+}
+
+// versionOf is a run event's version in its stream (-1 when it has none:
+// the handler refuses it).
+func versionOf(m jetstream.Msg) int64 {
+	v, err := strconv.ParseInt(m.Headers().Get("version"), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// deliver hands one run event to the handler and acknowledges it to NATS
+// when the handler took it, keeping it meanwhile.
+func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, lastTry bool) bool {
+	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
+	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+	delete(msg.Metadata, MetaLastTry) // the lane's to set, not the publisher's
+	if lastTry {
+		msg.Metadata.Set(MetaLastTry, "1")
+	}
+	msg.SetContext(ctx)
+	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
+	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+	progress.Stop()
+	if acked {
+		if err := m.Ack(); err != nil {
+			s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
 		}
 	}
+	return acked
 }
 
 // executorOfSubject reads <executor> from logbook.events.<executor>.<run>.

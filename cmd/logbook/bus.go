@@ -222,6 +222,7 @@ type serverBus struct {
 	sub   *natsbus.Subscriber
 	desk  *executor.ClaimDesk
 	fleet *executor.Fleet
+	log   zerolog.Logger
 }
 
 // startServerBus connects the server to NATS (retrying until it answers,
@@ -244,10 +245,10 @@ func startServerBus(ctx context.Context, sup partStarter, cfg config, store even
 		case <-time.After(wait):
 		}
 	}
-	b := &serverBus{conn: conn}
+	b := &serverBus{conn: conn, log: log}
 	b.desk = executor.NewClaimDesk(store, func(id string) bool { return b.fleet.Live(id) })
 	b.fleet, err = executor.NewFleet(executor.FleetConfig{Store: store, Desk: b.desk, LostAfter: cfg.Bus.LostAfter, QueueTimeout: cfg.Bus.QueueTimeout,
-		Connected: conn.Connected, Logger: log})
+		Connected: conn.Connected, Release: b.release, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -269,10 +270,36 @@ func startServerBus(ctx context.Context, sup partStarter, cfg config, store even
 	return b, nil
 }
 
+// release tells executorID, back after it was taken for gone, to stop the
+// runs the server recorded lost meanwhile: a cancel, which every executor
+// hears and only the holder acts on.
+func (b *serverBus) release(_ context.Context, executorID string, runIDs []string) {
+	for _, runID := range runIDs {
+		msg, err := runbus.NewCancelMessage(runbus.CancelRequest{RunID: runID, Actor: "server",
+			Reason: fmt.Sprintf("the server recorded the run lost while executor %s was cut off", executorID)})
+		if err == nil {
+			err = b.pub.Publish(runbus.TopicRunCancel, msg)
+		}
+		if err != nil {
+			b.log.Error().Err(err).Str("run_id", runID).Str("executor", executorID).Msg("telling an executor to stop a run recorded lost")
+		}
+	}
+}
+
 // eventsHandler appends run events from NATS, each only if it comes from
 // the executor holding its run.
+// An event whose run's stream is behind it waits in its lane for the
+// earlier ones (an executor's pipelined publish may land a run's events
+// out of order), until held back too long.
 func (b *serverBus) eventsHandler(store eventstore.Store) message.NoPublishHandlerFunc {
-	return b.desk.Guard(executor.NewAppender(store), func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) })
+	guard := b.desk.Guard(executor.NewAppender(store), func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) })
+	return func(m *message.Message) error {
+		err := guard(m)
+		if errors.Is(err, executor.ErrStreamBehind) && m.Metadata.Get(natsbus.MetaLastTry) == "" {
+			return fmt.Errorf("%w: %v", executor.ErrHeldBack, err)
+		}
+		return err
+	}
 }
 
 // topicPublisher sends each topic to its publisher: container runs and

@@ -1,11 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/logbookhq/logbook/adapters/natsbus"
+	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/domain/runbus"
+	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/executor/executortest"
 )
 
 func TestTheBusSettingsAreReadAndChecked(t *testing.T) {
@@ -101,4 +111,36 @@ func FuzzParseKeyLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A run event from NATS whose stream is behind it is nacked to be held in
+// its lane (ErrHeldBack: neither retried in place nor poisoned), until its
+// last try, when it is unprocessable as on the embedded bus.
+func TestAnEventAheadOfItsStreamIsHeldBackUntilItsLastTry(t *testing.T) {
+	ctx := context.Background()
+	store := executortest.NewMemStore()
+	runID := domain.NewEventID().String()
+	for i, p := range []domain.Payload{run.RunRequested{RequestID: "r", Image: "i", Argv: []string{"x"}}, run.RunClaimed{Executor: "exec-a"}} {
+		if _, err := store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &serverBus{desk: executor.NewClaimDesk(store, func(string) bool { return true })}
+	handle := b.eventsHandler(store)
+	ahead := func(lastTry bool) *message.Message {
+		ev := domain.MustEncode(run.OutputChunk{Seq: 3, Stream: run.Stdout, Bytes: []byte("x")}, domain.Metadata{})
+		msg := executor.NewEventMessage(run.Stream(runID), 5, ev)
+		msg.Metadata.Set(natsbus.MetaExecutor, "exec-a")
+		if lastTry {
+			msg.Metadata.Set(natsbus.MetaLastTry, "1")
+		}
+		msg.SetContext(ctx)
+		return msg
+	}
+	if err := handle(ahead(false)); !errors.Is(err, executor.ErrHeldBack) || executor.Unprocessable(err) {
+		t.Fatalf("an event ahead of its stream: %v", err)
+	}
+	if err := handle(ahead(true)); !errors.Is(err, executor.ErrStreamBehind) || !executor.Unprocessable(err) {
+		t.Fatalf("its last try: %v", err)
+	}
 }

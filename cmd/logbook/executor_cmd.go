@@ -89,10 +89,12 @@ func newBusExecutor(conn *natsbus.Conn, settings busSettings, rt executor.Runtim
 	}
 	host, _ := os.Hostname()
 	b := &busExecutor{link: natsbus.NewLink(conn, settings.ExecutorID, uuid.NewString(), host, settings.Groups)}
-	if b.pub, err = natsbus.NewPublisher(conn, natsbus.PublisherConfig{Source: settings.ExecutorID}); err != nil {
+	// A run's events go out without waiting for each acknowledgement; its
+	// request is acknowledged once they all are.
+	if b.pub, err = natsbus.NewPublisher(conn, natsbus.PublisherConfig{Source: settings.ExecutorID, Pipelined: true}); err != nil {
 		return nil, err
 	}
-	if b.sub, err = natsbus.NewSubscriber(conn, natsbus.SubscriberConfig{Groups: settings.Groups, Slots: settings.Slots, Open: open}); err != nil {
+	if b.sub, err = natsbus.NewSubscriber(conn, natsbus.SubscriberConfig{Groups: settings.Groups, Slots: settings.Slots, Open: open, Settle: b.pub.Settle}); err != nil {
 		return nil, err
 	}
 	b.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: b.pub, Claimer: b.link, Concurrency: settings.Slots,

@@ -42,6 +42,7 @@ type Server struct {
 	t        testing.TB
 	URL      string
 	Port     int
+	host     string
 	Password string // every user's password is Password + "-" + user
 	dir      string
 	conf     string
@@ -59,8 +60,17 @@ func (s *Server) SeedFile(id string) string { return s.seeds[id] }
 // PasswordOf is the password of user.
 func (s *Server) PasswordOf(user string) string { return s.Password + "-" + user }
 
-// Start runs nats-server with a user for the server and one per executor.
+// Start runs nats-server on a loopback port with a user for the server and
+// one per executor.
 func Start(t testing.TB, executors ...Executor) *Server {
+	t.Helper()
+	return StartOn(t, "127.0.0.1", executors...)
+}
+
+// StartOn is Start listening on host, an address of this machine: a
+// loopback one, or the gateway of a Docker network the test made, so
+// executors in containers on that network reach it.
+func StartOn(t testing.TB, host string, executors ...Executor) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -74,14 +84,14 @@ func Start(t testing.TB, executors ...Executor) *Server {
 	if err != nil {
 		testenv.Missing(t, "nats-server", "the binary is not installed (apt-get install nats-server)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	dir := t.TempDir()
-	s := &Server{t: t, Port: port, seeds: map[string]string{}, URL: "nats://127.0.0.1:" + strconv.Itoa(port), Password: "pw" + strconv.Itoa(port), dir: dir, bin: bin,
+	s := &Server{t: t, Port: port, host: host, seeds: map[string]string{}, URL: "nats://" + net.JoinHostPort(host, strconv.Itoa(port)), Password: "pw" + strconv.Itoa(port), dir: dir, bin: bin,
 		conf: filepath.Join(dir, "nats.conf")}
 	if err := os.WriteFile(s.conf, []byte(s.config(executors)), 0o600); err != nil {
 		t.Fatal(err)
@@ -101,7 +111,7 @@ func quote(subjects []string) string {
 
 func (s *Server) config(executors []Executor) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: 127.0.0.1:%d\nserver_name: logbook-test\n", s.Port)
+	fmt.Fprintf(&b, "listen: %q\nserver_name: logbook-test\n", net.JoinHostPort(s.host, strconv.Itoa(s.Port)))
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n  max_memory_store: 64MB\n  max_file_store: 1GB\n}\n", filepath.Join(s.dir, "js"))
 	b.WriteString("authorization {\n  users: [\n")
 	fmt.Fprintf(&b, "    {user: %q, password: %q}\n", ServerUser, s.PasswordOf(ServerUser))
@@ -155,7 +165,7 @@ func (s *Server) start() {
 	s.mu.Unlock()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.Port), time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.host, strconv.Itoa(s.Port)), time.Second)
 		if err == nil {
 			c.Close()
 			return
