@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
@@ -29,15 +25,7 @@ func TestTheImageServesAsAnUnprivilegedUserAndReportsHealthy(t *testing.T) {
 	requireDocker(t)
 	ctx := context.Background()
 	eng := dockertest.Engine(t)
-	tag := fmt.Sprintf("logbook-e2e-image:%d", os.Getpid())
-	build := exec.Command("bash", "../scripts/image.sh", tag)
-	build.Env = append(os.Environ(), "BIN="+filepath.Dir(binary))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		eng.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
+	tag := logbookImage(t)
 
 	inspect, err := eng.ImageInspect(ctx, tag)
 	if err != nil {

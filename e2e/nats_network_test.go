@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -69,16 +67,7 @@ func givenExecutorNetwork(t *testing.T, executors ...natstest.Executor) *netExec
 		testenv.Missing(t, "a local Docker daemon", err.Error())
 	}
 	n := &netExecutors{t: t, eng: eng, socket: socket, gid: info.Sys().(*syscall.Stat_t).Gid,
-		image: fmt.Sprintf("logbook-e2e-executor:%d", os.Getpid()), network: fmt.Sprintf("logbook-e2e-executors-%d", os.Getpid())}
-
-	build := exec.Command("bash", "../scripts/image.sh", n.image)
-	build.Env = append(os.Environ(), "BIN="+filepath.Dir(binary))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		eng.ImageRemove(context.Background(), n.image, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
+		image: logbookImage(t), network: fmt.Sprintf("logbook-e2e-executors-%d", os.Getpid())}
 
 	created, err := eng.NetworkCreate(ctx, n.network, network.CreateOptions{Driver: "bridge"})
 	if err != nil {
