@@ -70,19 +70,32 @@ func (s *server) run(t *testing.T, part func(context.Context) error) {
 	t.Cleanup(func() { s.stop() })
 }
 
-func (s *server) ask(t *testing.T, messageID, text string) dispatch.Reply {
+// send records a request through s and returns the channel its reply
+// comes on.
+func (s *server) send(t *testing.T, messageID, text string) <-chan dispatch.Reply {
 	t.Helper()
 	in := dispatch.RequestReceived{Adapter: "api", MessageID: messageID, Room: "api", ChatUser: "admin", Text: text, Sender: "admin"}
 	_, replies, err := s.d.ReceiveAndWait(context.Background(), t.Context(), in, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return replies
+}
+
+// ask sends a request through s and waits for its reply's text.
+func (s *server) ask(t *testing.T, messageID, text string) string {
+	t.Helper()
+	return awaitReply(t, s.send(t, messageID, text), text)
+}
+
+func awaitReply(t *testing.T, replies <-chan dispatch.Reply, text string) string {
+	t.Helper()
 	select {
 	case reply := <-replies:
-		return reply
+		return strings.TrimSpace(reply.Text)
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no reply to %q within 10s", text)
-		return dispatch.Reply{}
+		return ""
 	}
 }
 
@@ -107,10 +120,10 @@ func TestAFollowerKnowsWhatTheLeaderDecidedAndHandsOverItsReplies(t *testing.T) 
 	follower.run(t, follower.d.Follow)
 
 	// When a request arrives at the follower
-	reply := follower.ask(t, "on-the-follower", "echo hello from afar")
+	got := follower.ask(t, "on-the-follower", "echo hello from afar")
 
 	// Then the leader decides it, and the follower's caller gets the reply
-	if got := strings.TrimSpace(reply.Text); got != "hello from afar" {
+	if got != "hello from afar" {
 		t.Fatalf("reply through the follower = %q", got)
 	}
 	// And the follower's facts know what the leader recorded, once the
@@ -143,27 +156,18 @@ func TestAFollowerTakesOverAsARestartWouldAndRecordsNothingTwice(t *testing.T) {
 	leader.checkpoints.frozen.Store(true)
 	leader.ask(t, "past-the-checkpoint", "echo past")
 	leader.stop()
-	in := dispatch.RequestReceived{Adapter: "api", MessageID: "while-nobody-leads", Room: "api", ChatUser: "admin", Text: "echo meanwhile", Sender: "admin"}
-	_, waiting, err := follower.d.ReceiveAndWait(context.Background(), t.Context(), in, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
+	waiting := follower.send(t, "while-nobody-leads", "echo meanwhile")
 
 	// When the follower takes over
 	follower.stop()
 	follower.run(t, follower.d.Run)
 
 	// Then the request that waited is decided and its caller answered
-	select {
-	case reply := <-waiting:
-		if got := strings.TrimSpace(reply.Text); got != "meanwhile" {
-			t.Fatalf("reply after the takeover = %q", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reply after the takeover within 10s")
+	if got := awaitReply(t, waiting, "echo meanwhile"); got != "meanwhile" {
+		t.Fatalf("reply after the takeover = %q", got)
 	}
 	// And what the old leader decided is not decided again
-	if got := strings.TrimSpace(follower.ask(t, "after", "echo after").Text); got != "after" {
+	if got := follower.ask(t, "after", "echo after"); got != "after" {
 		t.Fatalf("reply from the new leader = %q", got)
 	}
 	if n := countType(t, store, "RequestCompleted"); n != 4 {
@@ -189,7 +193,7 @@ func TestALeaderThatSteppedDownFollowsAndLeadsAgain(t *testing.T) {
 	second.run(t, second.d.Run)
 
 	// Then requests through the first are answered by the second
-	if got := strings.TrimSpace(first.ask(t, "second-term", "echo two").Text); got != "two" {
+	if got := first.ask(t, "second-term", "echo two"); got != "two" {
 		t.Fatalf("reply through the deposed leader = %q", got)
 	}
 	// And when the first leads again, it decides, and nothing was
@@ -198,7 +202,7 @@ func TestALeaderThatSteppedDownFollowsAndLeadsAgain(t *testing.T) {
 	second.run(t, second.d.Follow)
 	first.stop()
 	first.run(t, first.d.Run)
-	if got := strings.TrimSpace(second.ask(t, "third-term", "echo three").Text); got != "three" {
+	if got := second.ask(t, "third-term", "echo three"); got != "three" {
 		t.Fatalf("reply in the third term = %q", got)
 	}
 	for _, typ := range []string{"RequestReceived", "RequestCompleted", "ReplyPosted"} {
