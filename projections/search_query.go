@@ -294,10 +294,11 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 	w.eq("adapter", f.Adapter)
 	w.eq("room", f.Room)
 	if f.Command != "" {
-		// The run's command, or for a request's own text any stage's (as
-		// parsed: a builtin typed bare is its bare name there). Both "?"
-		// are the one parameter.
-		w.add("(u.command = ? OR EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+		// The run's command, or for a request's own text (no run) any
+		// stage's (as parsed: a builtin typed bare is its bare name
+		// there). Both "?" are the one parameter. A run's documents skip
+		// the lookup of the request's commands.
+		w.add("(u.command = ? OR u.command IS NULL AND EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
 	}
 	if !f.From.IsZero() {
 		w.add("r.received_at >= ?", f.From.UnixMicro())

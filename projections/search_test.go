@@ -318,3 +318,41 @@ func TestSearchOfSubstringsWithCommonTrigramsAndOfOneUsersDocuments(t *testing.T
 		}
 	})
 }
+
+// Given a request of two stages that both print a word, a search for it
+// with one stage's command finds that stage's output only (and the
+// request's own text, which names both).
+func TestSearchWithACommandFindsThatStagesOutputNotTheOthers(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		appendTo(t, src, dispatch.Stream("q1"),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: "q1", Room: "ops", ChatUser: "alice", Text: "probe alpha | notify"},
+			dispatch.IdentityResolved{User: "u-alice", Username: "alice"},
+			dispatch.PipelineParsed{Stages: json.RawMessage(`[{"command":"ops:probe"},{"command":"ops:notify"}]`), Redirects: json.RawMessage("[]")})
+		for i, c := range []string{"probe", "notify"} {
+			appendTo(t, src, run.Stream("r"+c),
+				run.RunRequested{RequestID: "q1", Stage: i, Bundle: "ops", Command: c},
+				run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte(c + " saw alpha\n")},
+				run.RunSucceeded{})
+		}
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		query, err := projections.ParseSearchQuery("alpha")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := projections.NewSearchReader(projections.DBOf(src)).Search(ctx, projections.SearchFilter{Query: query, Command: "ops:notify"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range page.Hits {
+			got = append(got, hitString(h))
+		}
+		want := []string{"q1/rnotify output L1: notify saw [alpha]", "q1/ request L0: probe [alpha] | notify"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("alpha in ops:notify:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
