@@ -224,7 +224,7 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		}
 	}
 	w := &whereClause{cols: "r.", pos: "d.position"}
-	var from string
+	var with, from string
 	if s.db.Dialect == "postgres" {
 		from = " FROM view_search_docs d"
 		if len(terms) > 0 {
@@ -239,8 +239,29 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 			}
 			w.add("d.words @@ to_tsquery('simple', ?)", strings.Join(parts, " & "))
 		}
-		for _, t := range subs {
-			w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+		rare := false
+		if len(terms) == 0 {
+			var err error
+			if rare, err = s.rareSubstrings(ctx, subs); err != nil {
+				return SearchPage{}, err
+			}
+		}
+		if rare {
+			// Gathered from the trigram index first, whatever the
+			// planner guesses: it cannot tell how often a substring
+			// occurs, and guessing rarely would walk every document
+			// newest first looking for one that is not there.
+			conds := make([]string, len(subs))
+			for i, t := range subs {
+				w.args = append(w.args, likePattern(t.Text))
+				conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, len(w.args))
+			}
+			with = "WITH m AS MATERIALIZED (SELECT position FROM view_search_docs WHERE " + strings.Join(conds, " AND ") + ") "
+			from = " FROM m JOIN view_search_docs d ON d.position = m.position"
+		} else {
+			for _, t := range subs {
+				w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+			}
 		}
 	} else {
 		if len(terms) > 0 {
@@ -298,7 +319,15 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		// stage's (as parsed: a builtin typed bare is its bare name
 		// there). Both "?" are the one parameter. A run's documents skip
 		// the lookup of the request's commands.
-		w.add("(u.command = ? OR u.command IS NULL AND EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+		if s.db.Dialect == "postgres" {
+			// The same as sets, which Postgres hashes once and checks
+			// each document against as it walks them newest first; the
+			// join's form had it gather every match of the word and hash
+			// every run.
+			w.add("(d.run_id IN (SELECT run_id FROM view_history_runs WHERE command = ?) OR d.run_id = '' AND d.request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?))", f.Command)
+		} else {
+			w.add("(u.command = ? OR d.run_id = '' AND EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+		}
 	}
 	if !f.From.IsZero() {
 		w.add("r.received_at >= ?", f.From.UnixMicro())
@@ -310,7 +339,7 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		return SearchPage{}, err
 	}
 	limit := pageLimit(f.Limit)
-	query := "SELECT d.position, d.request_id, d.run_id, d.kind, d.line, d.body, COALESCE(u.command, r.commands), r.username, r.adapter, r.room, r.status, r.text, r.received_at" +
+	query := with + "SELECT d.position, d.request_id, d.run_id, d.kind, d.line, d.body, COALESCE(u.command, r.commands), r.username, r.adapter, r.room, r.status, r.text, r.received_at" +
 		from + w.String() + fmt.Sprintf(" ORDER BY %s DESC LIMIT %d", w.position(), limit+1)
 	rows, err := s.db.query(ctx, query, w.args...)
 	if err != nil {
@@ -360,6 +389,34 @@ func (s *SearchReader) fewRequests(ctx context.Context, username string) (bool, 
 		return false, fmt.Errorf("count the requests of %s: %w", username, err)
 	}
 	return n <= maxUserRequests, nil
+}
+
+// How a substring search on Postgres chooses its plan (rareSubstrings).
+const (
+	// substringSample of the newest documents are searched for it
+	// (ILIKE costs some µs a document):
+	substringSample = 500
+	// with fewer hits there, it is rare (under 0.2%).
+	rareSubstringHits = 1
+)
+
+// rareSubstrings reports whether the newest substringSample documents hold
+// fewer than rareSubstringHits matching all of subs: a search for them is
+// then best gathered from the trigram index (pg_trgm) whole, and one for
+// common text by walking the documents newest first until a page is full.
+func (s *SearchReader) rareSubstrings(ctx context.Context, subs []SearchToken) (bool, error) {
+	conds := make([]string, len(subs))
+	args := make([]any, len(subs))
+	for i, t := range subs {
+		conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, i+1)
+		args[i] = likePattern(t.Text)
+	}
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT body FROM view_search_docs ORDER BY position DESC LIMIT %d) s WHERE %s", substringSample, strings.Join(conds, " AND ")), args...).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sample the search documents: %w", err)
+	}
+	return n < rareSubstringHits, nil
 }
 
 // How a substring search finds its candidates on SQLite (narrowSubstrings).
