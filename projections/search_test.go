@@ -101,6 +101,9 @@ func TestSearchFindsTermsAndSubstringsInTextArgumentsAndOutput(t *testing.T) {
 			{"every token must match", `api "to 10.0"`, projections.SearchFilter{}, []string{
 				"q2/r2 output L1: deployed [api] [to 10.0].3.70\uFFFD\uFFFD",
 			}},
+			{"a term between punctuation is a word of its own", "70", projections.SearchFilter{}, []string{
+				"q2/r2 output L1: deployed api to 10.0.3.[70]\uFFFD\uFFFD",
+			}},
 			{"the output left without a newline is indexed when the run ends", "trailing", projections.SearchFilter{}, []string{
 				"q1/r1 output L4: [trailing] words",
 			}},
