@@ -460,8 +460,9 @@ const (
 // (on SQLite) and what the rows are then checked against with LIKE. FTS5
 // reads the whole list of documents of every trigram of a phrase, and in
 // `trace=3fa2b1` `tra`, `rac`, `ace` and `ce=` are in every document of
-// some outputs. So each substring is matched by its longest run of
-// trigrams that are not common (`3fa2b1`) and checked whole with LIKE; a
+// some outputs. So each substring is matched by its runs of trigrams that
+// are not common (`3fa2b1`; `.17.` and `.25` of `10.0.17.251`), each a
+// phrase, and checked whole with LIKE; a
 // substring all of common trigrams is checked with LIKE only, when another
 // one has a narrower window. The LIKE check is exact for ASCII text, which
 // alone is narrowed; on a small view (fewer documents than a sample shows)
@@ -507,25 +508,26 @@ func (s *SearchReader) narrowSubstrings(ctx context.Context, subs []SearchToken)
 	}
 	var allCommon []SearchToken
 	for _, t := range subs {
-		// The longest run of trigrams none of which is common.
-		best, bestLen, run := 0, 0, 0
-		for i := 0; i+3 <= len(t.Text); i++ {
-			if trigrams[strings.ToLower(t.Text[i:i+3])] {
-				run = 0
-				continue
-			}
-			run++
-			if run > bestLen {
-				best, bestLen = i-run+1, run
+		// Every run of trigrams none of which is common, each a phrase.
+		var runs []string
+		start := -1
+		for i := 0; i+3 <= len(t.Text)+1; i++ {
+			common := i+3 > len(t.Text) || trigrams[strings.ToLower(t.Text[i:i+3])]
+			switch {
+			case !common && start < 0:
+				start = i
+			case common && start >= 0:
+				runs = append(runs, t.Text[start:i+2])
+				start = -1
 			}
 		}
 		switch {
-		case bestLen == 0:
+		case len(runs) == 0:
 			allCommon = append(allCommon, t)
-		case bestLen == len(t.Text)-2:
+		case len(runs) == 1 && runs[0] == t.Text:
 			match = append(match, t.Text)
 		default:
-			match = append(match, t.Text[best:best+bestLen+2])
+			match = append(match, runs...)
 			check = append(check, t)
 		}
 	}
