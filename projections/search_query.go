@@ -256,8 +256,10 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 				w.args = append(w.args, likePattern(t.Text))
 				conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, len(w.args))
 			}
-			with = "WITH m AS MATERIALIZED (SELECT position FROM view_search_docs WHERE " + strings.Join(conds, " AND ") + ") "
-			from = " FROM m JOIN view_search_docs d ON d.position = m.position"
+			// The documents whole, not their positions: joined back to
+			// the table, a command's filter had Postgres scan it all.
+			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body FROM view_search_docs WHERE " + strings.Join(conds, " AND ") + ") "
+			from = " FROM m d"
 		} else {
 			for _, t := range subs {
 				w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
