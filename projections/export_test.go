@@ -1,5 +1,7 @@
 package projections
 
+import "context"
+
 // SetMinEventsBetweenAnalyses lowers how many events a runner applies
 // before it refreshes SQLite's statistics, so a test log is big enough.
 func SetMinEventsBetweenAnalyses(n int64) (restore func()) {
@@ -10,3 +12,9 @@ func SetMinEventsBetweenAnalyses(n int64) (restore func()) {
 
 // QueueLen is how many keys the Activity's expiry queue holds.
 func (a *Activity) QueueLen() int { return len(a.order) }
+
+// NarrowSubstrings is what the trigram index matches for subs on SQLite,
+// and what the rows are then checked against.
+func (s *SearchReader) NarrowSubstrings(ctx context.Context, subs []SearchToken) (match []string, check []SearchToken, err error) {
+	return s.narrowSubstrings(ctx, subs)
+}

@@ -224,7 +224,7 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		}
 	}
 	w := &whereClause{cols: "r.", pos: "d.position"}
-	var from string
+	var with, from string
 	if s.db.Dialect == "postgres" {
 		from = " FROM view_search_docs d"
 		if len(terms) > 0 {
@@ -239,10 +239,34 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 			}
 			w.add("d.words @@ to_tsquery('simple', ?)", strings.Join(parts, " & "))
 		}
-		for _, t := range subs {
-			w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+		rare := false
+		if len(terms) == 0 {
+			var err error
+			if rare, err = s.rareSubstrings(ctx, subs); err != nil {
+				return SearchPage{}, err
+			}
+		}
+		if rare {
+			// Gathered from the trigram index first, whatever the
+			// planner guesses: it cannot tell how often a substring
+			// occurs, and guessing rarely would walk every document
+			// newest first looking for one that is not there.
+			conds := make([]string, len(subs))
+			for i, t := range subs {
+				w.args = append(w.args, likePattern(t.Text))
+				conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, len(w.args))
+			}
+			// The documents whole, not their positions: joined back to
+			// the table, a command's filter had Postgres scan it all.
+			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body FROM view_search_docs WHERE " + strings.Join(conds, " AND ") + ") "
+			from = " FROM m d"
+		} else {
+			for _, t := range subs {
+				w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+			}
 		}
 	} else {
+		var ftsTable, ftsMatch string
 		if len(terms) > 0 {
 			parts := make([]string, len(terms))
 			for i, t := range terms {
@@ -253,30 +277,80 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 			}
 			from = " FROM view_search_words x JOIN view_search_docs d ON d.position = x.rowid"
 			w.pos = "x.rowid"
-			w.add("view_search_words MATCH ?", strings.Join(parts, " AND "))
+			ftsTable, ftsMatch = "view_search_words", strings.Join(parts, " AND ")
+			w.add("view_search_words MATCH ?", ftsMatch)
 			for _, t := range subs {
 				w.add(`d.body LIKE ? ESCAPE '\'`, likePattern(t.Text))
 			}
 		} else {
-			parts := make([]string, len(subs))
-			for i, t := range subs {
-				parts[i] = ftsString(t.Text)
+			match, check, err := s.narrowSubstrings(ctx, subs)
+			if err != nil {
+				return SearchPage{}, err
+			}
+			parts := make([]string, len(match))
+			for i, m := range match {
+				parts[i] = ftsString(m)
 			}
 			from = " FROM view_search_trigrams x JOIN view_search_docs d ON d.position = x.rowid"
 			w.pos = "x.rowid"
-			w.add("view_search_trigrams MATCH ?", strings.Join(parts, " AND "))
+			ftsTable, ftsMatch = "view_search_trigrams", strings.Join(parts, " AND ")
+			w.add("view_search_trigrams MATCH ?", ftsMatch)
+			for _, t := range check {
+				w.add(`d.body LIKE ? ESCAPE '\'`, likePattern(t.Text))
+			}
+		}
+		if f.Username != "" {
+			// Gathering a user's documents costs a lookup per request
+			// (some 90 ms over 800,000 runs); a walk of fewer matches
+			// than manyMatches costs less, checking each one's request.
+			var many int
+			err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+ftsTable+" WHERE "+ftsTable+" MATCH ? LIMIT ?)", ftsMatch, manyMatches).Scan(&many)
+			if err != nil {
+				return SearchPage{}, fmt.Errorf("count the matches: %w", err)
+			}
+			few := false
+			if many == manyMatches {
+				if few, err = s.fewRequests(ctx, f.Username); err != nil {
+					return SearchPage{}, err
+				}
+			}
+			if few {
+				// The user's documents, gathered from the user's requests,
+				// so the walk of the index skips every other user's
+				// without reading its row. The unary + keeps SQLite from
+				// handing the list to FTS5, which would look each one up
+				// (some 150 µs each) and sort the hits.
+				w.add("+x.rowid IN (SELECT o.position FROM view_history_requests q JOIN view_search_docs o ON o.request_id = q.request_id WHERE q.username = ?)", f.Username)
+			}
 		}
 	}
-	from += " JOIN view_history_requests r ON r.request_id = d.request_id LEFT JOIN view_history_runs u ON u.run_id = d.run_id"
+	if s.db.Dialect == "postgres" {
+		from += " JOIN view_history_requests r ON r.request_id = d.request_id LEFT JOIN view_history_runs u ON u.run_id = d.run_id"
+	} else {
+		// In this order (CROSS JOIN keeps it): the walk of the index reads
+		// a document, then its run, and its request only for what the run
+		// did not rule out; a command's search read 40% less.
+		from = strings.Replace(from, " JOIN view_search_docs d", " CROSS JOIN view_search_docs d", 1) +
+			" LEFT JOIN view_history_runs u ON u.run_id = d.run_id CROSS JOIN view_history_requests r ON r.request_id = d.request_id"
+	}
 	w.eq("username", f.Username)
 	w.eq("status", f.Status)
 	w.eq("adapter", f.Adapter)
 	w.eq("room", f.Room)
 	if f.Command != "" {
-		// The run's command, or for a request's own text any stage's (as
-		// parsed: a builtin typed bare is its bare name there). Both "?"
-		// are the one parameter.
-		w.add("(u.command = ? OR EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+		// The run's command, or for a request's own text (no run) any
+		// stage's (as parsed: a builtin typed bare is its bare name
+		// there). Both "?" are the one parameter. A run's documents skip
+		// the lookup of the request's commands.
+		if s.db.Dialect == "postgres" {
+			// The same as sets, which Postgres hashes once and checks
+			// each document against as it walks them newest first; the
+			// join's form had it gather every match of the word and hash
+			// every run.
+			w.add("(d.run_id IN (SELECT run_id FROM view_history_runs WHERE command = ?) OR d.run_id = '' AND d.request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?))", f.Command)
+		} else {
+			w.add("(u.command = ? OR d.run_id = '' AND EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
+		}
 	}
 	if !f.From.IsZero() {
 		w.add("r.received_at >= ?", f.From.UnixMicro())
@@ -288,7 +362,7 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		return SearchPage{}, err
 	}
 	limit := pageLimit(f.Limit)
-	query := "SELECT d.position, d.request_id, d.run_id, d.kind, d.line, d.body, COALESCE(u.command, r.commands), r.username, r.adapter, r.room, r.status, r.text, r.received_at" +
+	query := with + "SELECT d.position, d.request_id, d.run_id, d.kind, d.line, d.body, COALESCE(u.command, r.commands), r.username, r.adapter, r.room, r.status, r.text, r.received_at" +
 		from + w.String() + fmt.Sprintf(" ORDER BY %s DESC LIMIT %d", w.position(), limit+1)
 	rows, err := s.db.query(ctx, query, w.args...)
 	if err != nil {
@@ -319,6 +393,160 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		page.Next = strconv.FormatInt(page.Hits[limit-1].Position, 10)
 	}
 	return page, nil
+}
+
+// maxUserRequests is how many requests a user may have for a search
+// filtered to them to gather the user's documents first (on SQLite). Then
+// the walk of the full-text index checks each hit against that list and
+// reads no row of another user's; otherwise, for a user with more, hits
+// are frequent enough that the walk checks each hit's request instead.
+// Either way a page reads some tens of thousands of rows at most.
+const maxUserRequests = 10_000
+
+// manyMatches is how many matches of the text make it worth gathering a
+// user's documents before the walk, on SQLite.
+const manyMatches = 2000
+
+// fewRequests reports whether username has at most maxUserRequests
+// requests, counting no further than that.
+func (s *SearchReader) fewRequests(ctx context.Context, username string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, s.db.rebind("SELECT count(*) FROM (SELECT 1 FROM view_history_requests WHERE username = $1 LIMIT $2)"), username, maxUserRequests+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("count the requests of %s: %w", username, err)
+	}
+	return n <= maxUserRequests, nil
+}
+
+// How a substring search on Postgres chooses its plan (rareSubstrings).
+const (
+	// substringSample of the newest documents are searched for it
+	// (ILIKE costs some µs a document):
+	substringSample = 500
+	// with fewer hits there, it is rare (under 0.2%).
+	rareSubstringHits = 1
+)
+
+// rareSubstrings reports whether the newest substringSample documents hold
+// fewer than rareSubstringHits matching all of subs: a search for them is
+// then best gathered from the trigram index (pg_trgm) whole, and one for
+// common text by walking the documents newest first until a page is full.
+func (s *SearchReader) rareSubstrings(ctx context.Context, subs []SearchToken) (bool, error) {
+	conds := make([]string, len(subs))
+	args := make([]any, len(subs))
+	for i, t := range subs {
+		conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, i+1)
+		args[i] = likePattern(t.Text)
+	}
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT body FROM view_search_docs ORDER BY position DESC LIMIT %d) s WHERE %s", substringSample, strings.Join(conds, " AND ")), args...).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sample the search documents: %w", err)
+	}
+	return n < rareSubstringHits, nil
+}
+
+// How a substring search finds its candidates on SQLite (narrowSubstrings).
+const (
+	// trigramSample hits of a trigram, newest first, tell how common it is:
+	trigramSample = 64
+	// it is common when they are all among the newest trigramSample /
+	// commonTrigramShare documents, that is in about 5% of them or more.
+	commonTrigramShare = 0.05
+	// maxSampledTrigrams bounds the lookups a query costs; a query with
+	// more distinct trigrams is matched whole.
+	maxSampledTrigrams = 48
+)
+
+// narrowSubstrings chooses what the trigram index matches for substrings
+// (on SQLite) and what the rows are then checked against with LIKE. FTS5
+// reads the whole list of documents of every trigram of a phrase, and in
+// `trace=3fa2b1` `tra`, `rac`, `ace` and `ce=` are in every document of
+// some outputs. So each substring is matched by its runs of trigrams that
+// are not common (`3fa2b1`; `.17.` and `.25` of `10.0.17.251`), each a
+// phrase, and checked whole with LIKE; a
+// substring all of common trigrams is checked with LIKE only, when another
+// one has a narrower window. The LIKE check is exact for ASCII text, which
+// alone is narrowed; on a small view (fewer documents than a sample shows)
+// nothing is.
+func (s *SearchReader) narrowSubstrings(ctx context.Context, subs []SearchToken) (match []string, check []SearchToken, err error) {
+	whole := func() ([]string, []SearchToken, error) {
+		match := make([]string, len(subs))
+		for i, t := range subs {
+			match[i] = t.Text
+		}
+		return match, nil, nil
+	}
+	trigrams := map[string]bool{} // lower-case trigram: common
+	for _, t := range subs {
+		if !isASCII(t.Text) {
+			return whole()
+		}
+		for i := 0; i+3 <= len(t.Text); i++ {
+			trigrams[strings.ToLower(t.Text[i:i+3])] = false
+		}
+	}
+	if len(trigrams) > maxSampledTrigrams {
+		return whole()
+	}
+	var newest int64 // the oldest of the newest documents a common trigram fills
+	err = s.db.Read.QueryRowContext(ctx, "SELECT position FROM view_search_docs ORDER BY position DESC LIMIT 1 OFFSET ?", int(trigramSample/commonTrigramShare)-1).Scan(&newest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return whole()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("sample the search documents: %w", err)
+	}
+	for tri := range trigrams {
+		var last int64
+		err := s.db.Read.QueryRowContext(ctx, "SELECT rowid FROM view_search_trigrams WHERE view_search_trigrams MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", ftsString(tri), trigramSample-1).Scan(&last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, nil, fmt.Errorf("sample trigram %q: %w", tri, err)
+		default:
+			trigrams[tri] = last >= newest
+		}
+	}
+	var allCommon []SearchToken
+	for _, t := range subs {
+		// Every run of trigrams none of which is common, each a phrase.
+		var runs []string
+		start := -1
+		for i := 0; i+3 <= len(t.Text)+1; i++ {
+			common := i+3 > len(t.Text) || trigrams[strings.ToLower(t.Text[i:i+3])]
+			switch {
+			case !common && start < 0:
+				start = i
+			case common && start >= 0:
+				runs = append(runs, t.Text[start:i+2])
+				start = -1
+			}
+		}
+		switch {
+		case len(runs) == 0:
+			allCommon = append(allCommon, t)
+		case len(runs) == 1 && runs[0] == t.Text:
+			match = append(match, t.Text)
+		default:
+			match = append(match, runs...)
+			check = append(check, t)
+		}
+	}
+	if len(match) == 0 {
+		// Every trigram is common: any page fills at once.
+		return whole()
+	}
+	return match, append(check, allCommon...), nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // snippetWidth is how much of a long line a snippet shows, in bytes.

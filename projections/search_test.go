@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/run"
 	"github.com/logbookhq/logbook/projections"
@@ -99,6 +100,9 @@ func TestSearchFindsTermsAndSubstringsInTextArgumentsAndOutput(t *testing.T) {
 			}},
 			{"every token must match", `api "to 10.0"`, projections.SearchFilter{}, []string{
 				"q2/r2 output L1: deployed [api] [to 10.0].3.70\uFFFD\uFFFD",
+			}},
+			{"a term between punctuation is a word of its own", "70", projections.SearchFilter{}, []string{
+				"q2/r2 output L1: deployed api to 10.0.3.[70]\uFFFD\uFFFD",
 			}},
 			{"the output left without a newline is indexed when the run ends", "trailing", projections.SearchFilter{}, []string{
 				"q1/r1 output L4: [trailing] words",
@@ -221,6 +225,137 @@ func FuzzParseSearchQuery(f *testing.F) {
 		}
 		if utf8.ValidString(text) && !utf8.ValidString(joined.String()) {
 			t.Fatalf("snippet %q cuts a character", joined.String())
+		}
+	})
+}
+
+// Given more documents than a sample of a trigram reads, where every one
+// holds "trace=" and each its own id, a substring search matches only the
+// rare part of the text in the trigram index (on SQLite) and checks the
+// rest with LIKE; the hits are those of the whole text, in any case. A
+// user's search gathers the user's documents first, and pages the same.
+func TestSearchOfSubstringsWithCommonTrigramsAndOfOneUsersDocuments(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		const docs = 2100 // more than a user's search walks without gathering the user's documents
+		request := func(id, user string) {
+			appendTo(t, src, dispatch.Stream(id),
+				dispatch.RequestReceived{Adapter: "slack", MessageID: id, Room: "ops", ChatUser: user, Text: "trace " + id},
+				dispatch.IdentityResolved{User: "u-" + user, Username: user},
+				dispatch.PipelineParsed{Stages: json.RawMessage(`[{"command":"ops:trace"}]`), Redirects: json.RawMessage("[]")})
+		}
+		request("q1", "alice")
+		request("q2", "bob")
+		chunks := []domain.Payload{run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "trace"}}
+		for i := range docs {
+			// Ids of 8 hex digits; every 100th line is bob's, below.
+			chunks = append(chunks, run.OutputChunk{Seq: int64(i), Stream: run.Stdout, Bytes: fmt.Appendf(nil, "span trace=%08x ok\n", uint32(i)*2654435761)})
+		}
+		appendTo(t, src, run.Stream("r1"), append(chunks, run.RunSucceeded{})...)
+		var bobs []domain.Payload
+		bobs = append(bobs, run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "trace"})
+		for i := range docs / 100 {
+			bobs = append(bobs, run.OutputChunk{Seq: int64(i), Stream: run.Stdout, Bytes: fmt.Appendf(nil, "span trace=%08x bob\n", uint32(i))})
+		}
+		// The id alone, without "trace=", is no hit for "trace=<id>".
+		bobs = append(bobs, run.OutputChunk{Seq: int64(docs / 100), Stream: run.Stdout, Bytes: []byte("id=00000007 only\n")}, run.RunSucceeded{})
+		appendTo(t, src, run.Stream("r2"), bobs...)
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		reader := projections.NewSearchReader(projections.DBOf(src))
+
+		search := func(t *testing.T, q string, f projections.SearchFilter) (lines []string, pages int) {
+			t.Helper()
+			query, err := projections.ParseSearchQuery(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Query = query
+			for {
+				page, err := reader.Search(ctx, f)
+				if err != nil {
+					t.Fatalf("search %q: %v", q, err)
+				}
+				pages++
+				for _, h := range page.Hits {
+					lines = append(lines, hitString(h))
+				}
+				if page.Next == "" {
+					return lines, pages
+				}
+				f.Cursor = page.Next
+			}
+		}
+		line := uint32(700)
+		id := fmt.Sprintf("%08x", line*2654435761)
+		for _, q := range []string{"trace=" + id, "TRACE=" + strings.ToUpper(id), `"span trace=` + id + `"`} {
+			got, _ := search(t, q, projections.SearchFilter{})
+			if len(got) != 1 || !strings.HasPrefix(got[0], "q1/r1 output L701: ") || !strings.Contains(got[0], id+"]") {
+				t.Fatalf("search %q: %q, want line 701 of r1", q, got)
+			}
+		}
+		if got, _ := search(t, "trace=00000007", projections.SearchFilter{}); len(got) != 1 || got[0] != "q2/r2 output L8: span [trace=00000007] bob" {
+			t.Fatalf("trace=00000007: %q", got)
+		}
+		if src.Dialect() == "sqlite" {
+			match, check, err := reader.NarrowSubstrings(ctx, []projections.SearchToken{{Text: "trace=" + id, Substring: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(match) != 1 || strings.Contains(match[0], "tra") || !strings.HasSuffix(id, strings.TrimPrefix(match[0], "=")) && !strings.Contains(id, match[0]) ||
+				len(check) != 1 || check[0].Text != "trace="+id {
+				t.Fatalf("narrowed to match %q, check %+v; want the id's part of the text matched and the whole checked", match, check)
+			}
+		}
+		// Bob's 21 lines, 4 a page, newest first; alice's never.
+		got, pages := search(t, "span", projections.SearchFilter{Username: "bob", Limit: 4})
+		if len(got) != docs/100 || pages != 6 || got[0] != "q2/r2 output L21: [span] trace=00000014 bob" || got[len(got)-1] != "q2/r2 output L1: [span] trace=00000000 bob" {
+			t.Fatalf("bob's spans in %d pages: %q", pages, got)
+		}
+		if got, _ := search(t, "trace=", projections.SearchFilter{Username: "bob", Limit: 100}); len(got) != docs/100 {
+			t.Fatalf("bob's trace= substrings: %d hits, want %d", len(got), docs/100)
+		}
+		if got, _ := search(t, "bob", projections.SearchFilter{Username: "alice"}); len(got) != 0 {
+			t.Fatalf("alice's bob: %q", got)
+		}
+	})
+}
+
+// Given a request of two stages that both print a word, a search for it
+// with one stage's command finds that stage's output only (and the
+// request's own text, which names both).
+func TestSearchWithACommandFindsThatStagesOutputNotTheOthers(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		appendTo(t, src, dispatch.Stream("q1"),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: "q1", Room: "ops", ChatUser: "alice", Text: "probe alpha | notify"},
+			dispatch.IdentityResolved{User: "u-alice", Username: "alice"},
+			dispatch.PipelineParsed{Stages: json.RawMessage(`[{"command":"ops:probe"},{"command":"ops:notify"}]`), Redirects: json.RawMessage("[]")})
+		for i, c := range []string{"probe", "notify"} {
+			appendTo(t, src, run.Stream("r"+c),
+				run.RunRequested{RequestID: "q1", Stage: i, Bundle: "ops", Command: c},
+				run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte(c + " saw alpha\n")},
+				run.RunSucceeded{})
+		}
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		query, err := projections.ParseSearchQuery("alpha")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := projections.NewSearchReader(projections.DBOf(src)).Search(ctx, projections.SearchFilter{Query: query, Command: "ops:notify"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range page.Hits {
+			got = append(got, hitString(h))
+		}
+		want := []string{"q1/rnotify output L1: notify saw [alpha]", "q1/ request L0: probe [alpha] | notify"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("alpha in ops:notify:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -42,6 +43,18 @@ type benchSeedResult struct {
 	SearchSubstringP50 float64 `json:"search_substring_p50_ms"`
 	SearchSubstringP99 float64 `json:"search_substring_p99_ms"`
 	SearchAverageHits  float64 `json:"search_average_hits_per_page"`
+	// SlowestSearches are the ten slowest, to tell what the tail is.
+	SlowestSearches []timedSearch `json:"slowest_searches"`
+}
+
+// timedSearch is one search of the benchmark: its query, filter and page.
+type timedSearch struct {
+	Ms      float64 `json:"ms"`
+	Query   string  `json:"query"`
+	User    string  `json:"user,omitempty"`
+	Command string  `json:"command,omitempty"`
+	Page    int     `json:"page"`
+	Hits    int     `json:"hits"`
 }
 
 func newBenchSeedCmd() *cobra.Command {
@@ -205,6 +218,7 @@ func timeSearches(ctx context.Context, store projections.Source, searches int, r
 	rng := rand.New(rand.NewPCG(43, 43))
 	commands := []string{"ops:status", "k8s:deploy", "aws:logs", "github:list", "statuspage:describe"}
 	var terms, substrings []time.Duration
+	var all []timedSearch
 	var hits int64
 	for i := range searches {
 		var text string
@@ -230,24 +244,28 @@ func timeSearches(ctx context.Context, store projections.Source, searches int, r
 		case 2:
 			f.Command = commands[rng.IntN(len(commands))]
 		}
-		for depth := rng.IntN(3); ; depth-- {
+		for depth, page := rng.IntN(3), 1; ; depth, page = depth-1, page+1 {
 			began := time.Now()
-			page, err := reader.Search(ctx, f)
+			found, err := reader.Search(ctx, f)
+			took := time.Since(began)
 			if err != nil {
 				return fmt.Errorf("search %q: %w", text, err)
 			}
 			if substring {
-				substrings = append(substrings, time.Since(began))
+				substrings = append(substrings, took)
 			} else {
-				terms = append(terms, time.Since(began))
+				terms = append(terms, took)
 			}
-			hits += int64(len(page.Hits))
-			if page.Next == "" || depth <= 0 {
+			all = append(all, timedSearch{Ms: float64(took) / float64(time.Millisecond), Query: text, User: f.Username, Command: f.Command, Page: page, Hits: len(found.Hits)})
+			hits += int64(len(found.Hits))
+			if found.Next == "" || depth <= 0 {
 				break
 			}
-			f.Cursor = page.Next
+			f.Cursor = found.Next
 		}
 	}
+	slices.SortFunc(all, func(a, b timedSearch) int { return cmp.Compare(b.Ms, a.Ms) })
+	res.SlowestSearches = all[:min(10, len(all))]
 	res.Searches = len(terms) + len(substrings)
 	res.SearchTermP50Ms, res.SearchTermP99Ms = percentiles(terms)
 	res.SearchSubstringP50, res.SearchSubstringP99 = percentiles(substrings)
