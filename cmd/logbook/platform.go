@@ -264,6 +264,27 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 	} else if p.engine != nil {
 		buildSampleImage(ctx, p.engine, b.Image(), log)
 	}
+	return p.awaitFolded(ctx)
+}
+
+// awaitFolded returns once the dispatcher has folded the log as it is
+// now: the server says it is ready after this, and by then the admin
+// token the first start printed authenticates (the API checks tokens
+// against the dispatcher's facts).
+func (p *platform) awaitFolded(ctx context.Context) error {
+	head, _, err := p.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for p.dispatcher.Position() < head {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 	return nil
 }
 
