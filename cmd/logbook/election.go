@@ -152,7 +152,8 @@ func (e *election) lead(term context.Context, lease eventstore.Lease) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(term), 55*time.Second)
 	defer cancel()
-	if stopErr := duties.Stop(eventstore.WithFence(stopCtx, lease)); stopErr != nil {
+	// fencedParts fenced every duty's Stop already.
+	if stopErr := duties.Stop(stopCtx); stopErr != nil {
 		e.p.log.Error().Err(stopErr).Msg("stopping the leader's duties")
 	}
 	e.p.leading.Store(false)
