@@ -227,6 +227,9 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 	var with, from string
 	if s.db.Dialect == "postgres" {
 		from = " FROM view_search_docs d"
+		// What every hit must hold: conditions on view_search_docs'
+		// columns, each with one argument.
+		var conds []searchCond
 		if len(terms) > 0 {
 			parts := make([]string, len(terms))
 			for i, t := range terms {
@@ -237,32 +240,33 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 					parts[i] += ":*"
 				}
 			}
-			w.add("d.words @@ to_tsquery('simple', ?)", strings.Join(parts, " & "))
+			conds = append(conds, searchCond{"words @@ to_tsquery('simple', ?)", strings.Join(parts, " & ")})
 		}
-		rare := false
-		if len(terms) == 0 {
-			var err error
-			if rare, err = s.rareSubstrings(ctx, subs); err != nil {
-				return SearchPage{}, err
-			}
+		for _, t := range subs {
+			conds = append(conds, searchCond{`body ILIKE ? ESCAPE '\'`, likePattern(t.Text)})
+		}
+		rare, err := s.rareMatches(ctx, conds)
+		if err != nil {
+			return SearchPage{}, err
 		}
 		if rare {
-			// Gathered from the trigram index first, whatever the
-			// planner guesses: it cannot tell how often a substring
-			// occurs, and guessing rarely would walk every document
-			// newest first looking for one that is not there.
-			conds := make([]string, len(subs))
-			for i, t := range subs {
-				w.args = append(w.args, likePattern(t.Text))
-				conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, len(w.args))
-			}
+			// Gathered from the indexes first, whatever the planner
+			// guesses: it cannot tell how often a substring occurs, nor
+			// a word outside its most common ones, and guessing rarely
+			// walks every document newest first looking for one that
+			// is not there (`web 1234`: `web` is in every document).
 			// The documents whole, not their positions: joined back to
 			// the table, a command's filter had Postgres scan it all.
-			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body FROM view_search_docs WHERE " + strings.Join(conds, " AND ") + ") "
+			where := make([]string, len(conds))
+			for i, c := range conds {
+				w.args = append(w.args, c.arg)
+				where[i] = strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", len(w.args)))
+			}
+			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body, username FROM view_search_docs WHERE " + strings.Join(where, " AND ") + ") "
 			from = " FROM m d"
 		} else {
-			for _, t := range subs {
-				w.add(`d.body ILIKE ? ESCAPE '\'`, likePattern(t.Text))
+			for _, c := range conds {
+				w.add("d."+c.sql, c.arg)
 			}
 		}
 	} else {
@@ -300,9 +304,10 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 			}
 		}
 		if f.Username != "" {
-			// Gathering a user's documents costs a lookup per request
-			// (some 90 ms over 800,000 runs); a walk of fewer matches
-			// than manyMatches costs less, checking each one's request.
+			// A walk of fewer matches than manyMatches costs less than
+			// gathering the user's documents first; so does one for a
+			// user with more documents than maxUserDocuments, whose hits
+			// are frequent.
 			var many int
 			err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+ftsTable+" WHERE "+ftsTable+" MATCH ? LIMIT ?)", ftsMatch, manyMatches).Scan(&many)
 			if err != nil {
@@ -310,19 +315,25 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 			}
 			few := false
 			if many == manyMatches {
-				if few, err = s.fewRequests(ctx, f.Username); err != nil {
+				if few, err = s.fewDocuments(ctx, f.Username); err != nil {
 					return SearchPage{}, err
 				}
 			}
 			if few {
-				// The user's documents, gathered from the user's requests,
-				// so the walk of the index skips every other user's
-				// without reading its row. The unary + keeps SQLite from
-				// handing the list to FTS5, which would look each one up
-				// (some 150 µs each) and sort the hits.
-				w.add("+x.rowid IN (SELECT o.position FROM view_history_requests q JOIN view_search_docs o ON o.request_id = q.request_id WHERE q.username = ?)", f.Username)
+				// The user's documents, one range of (username,
+				// position), so the walk of the index skips every other
+				// user's without reading its row. The unary + keeps
+				// SQLite from handing the list to FTS5, which would look
+				// each one up (some 150 µs each) and sort the hits.
+				w.add("+x.rowid IN (SELECT position FROM view_search_docs WHERE username = ?)", f.Username)
 			}
 		}
+	}
+	if f.Username != "" {
+		// The document's own user, checked before its request is read;
+		// on Postgres the planner may walk (username, position) newest
+		// first and check each of the user's documents for the words.
+		w.add("d.username = ?", f.Username)
 	}
 	if s.db.Dialect == "postgres" {
 		from += " JOIN view_history_requests r ON r.request_id = d.request_id LEFT JOIN view_history_runs u ON u.run_id = d.run_id"
@@ -395,55 +406,62 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 	return page, nil
 }
 
-// maxUserRequests is how many requests a user may have for a search
+// maxUserDocuments is how many documents a user may have for a search
 // filtered to them to gather the user's documents first (on SQLite). Then
 // the walk of the full-text index checks each hit against that list and
 // reads no row of another user's; otherwise, for a user with more, hits
-// are frequent enough that the walk checks each hit's request instead.
-// Either way a page reads some tens of thousands of rows at most.
-const maxUserRequests = 10_000
+// are frequent enough that the walk checks each hit's row instead.
+// Either way a page reads some tens of thousands of index entries at most.
+const maxUserDocuments = 50_000
 
 // manyMatches is how many matches of the text make it worth gathering a
 // user's documents before the walk, on SQLite.
 const manyMatches = 2000
 
-// fewRequests reports whether username has at most maxUserRequests
-// requests, counting no further than that.
-func (s *SearchReader) fewRequests(ctx context.Context, username string) (bool, error) {
+// fewDocuments reports whether username has at most maxUserDocuments
+// documents, counting no further than that.
+func (s *SearchReader) fewDocuments(ctx context.Context, username string) (bool, error) {
 	var n int
-	err := s.db.Read.QueryRowContext(ctx, s.db.rebind("SELECT count(*) FROM (SELECT 1 FROM view_history_requests WHERE username = $1 LIMIT $2)"), username, maxUserRequests+1).Scan(&n)
+	err := s.db.Read.QueryRowContext(ctx, s.db.rebind("SELECT count(*) FROM (SELECT 1 FROM view_search_docs WHERE username = $1 LIMIT $2)"), username, maxUserDocuments+1).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("count the requests of %s: %w", username, err)
+		return false, fmt.Errorf("count the documents of %s: %w", username, err)
 	}
-	return n <= maxUserRequests, nil
+	return n <= maxUserDocuments, nil
 }
 
-// How a substring search on Postgres chooses its plan (rareSubstrings).
+// How a search on Postgres chooses its plan (rareMatches).
 const (
-	// substringSample of the newest documents are searched for it
-	// (ILIKE costs some µs a document):
-	substringSample = 500
+	// matchSample of the newest documents are checked against the query
+	// (ILIKE and @@ cost some µs a document):
+	matchSample = 500
 	// with fewer hits there, it is rare (under 0.2%).
-	rareSubstringHits = 1
+	rareMatchHits = 1
 )
 
-// rareSubstrings reports whether the newest substringSample documents hold
-// fewer than rareSubstringHits matching all of subs: a search for them is
-// then best gathered from the trigram index (pg_trgm) whole, and one for
+// searchCond is a condition on view_search_docs' columns with one
+// argument, written "?".
+type searchCond struct {
+	sql string
+	arg any
+}
+
+// rareMatches reports whether the newest matchSample documents hold fewer
+// than rareMatchHits matching all of conds: a search for them is then best
+// gathered from the indexes (GIN of words, pg_trgm) whole, and one for
 // common text by walking the documents newest first until a page is full.
-func (s *SearchReader) rareSubstrings(ctx context.Context, subs []SearchToken) (bool, error) {
-	conds := make([]string, len(subs))
-	args := make([]any, len(subs))
-	for i, t := range subs {
-		conds[i] = fmt.Sprintf(`body ILIKE $%d ESCAPE '\'`, i+1)
-		args[i] = likePattern(t.Text)
+func (s *SearchReader) rareMatches(ctx context.Context, conds []searchCond) (bool, error) {
+	where := make([]string, len(conds))
+	args := make([]any, len(conds))
+	for i, c := range conds {
+		where[i] = strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", i+1))
+		args[i] = c.arg
 	}
 	var n int
-	err := s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT body FROM view_search_docs ORDER BY position DESC LIMIT %d) s WHERE %s", substringSample, strings.Join(conds, " AND ")), args...).Scan(&n)
+	err := s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT body, words FROM view_search_docs ORDER BY position DESC LIMIT %d) s WHERE %s", matchSample, strings.Join(where, " AND ")), args...).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sample the search documents: %w", err)
 	}
-	return n < rareSubstringHits, nil
+	return n < rareMatchHits, nil
 }
 
 // How a substring search finds its candidates on SQLite (narrowSubstrings).

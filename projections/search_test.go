@@ -27,7 +27,7 @@ func searchFixture(t *testing.T, src projections.Source) *projections.SearchRead
 	}
 	request("q1", "alice", "netcheck 10.0.3.7 --verbose", "ops:netcheck")
 	appendTo(t, src, run.Stream("r1"),
-		run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "netcheck", Args: []string{"10.0.3.7", "--verbose"}},
+		run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "netcheck", Args: []string{"10.0.3.7", "--verbose"}, Invocation: run.Invocation{Username: "alice"}},
 		run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("checking routes\npinging 10.0.")},
 		// seq 2 is recorded before seq 1: lines count in seq order.
 		run.OutputChunk{Seq: 2, Stream: run.Stdout, Bytes: []byte("all Deployments healthy\ntrailing words")},
@@ -36,7 +36,7 @@ func searchFixture(t *testing.T, src projections.Source) *projections.SearchRead
 		run.RunFailed{Reason: "exit status 1"})
 	request("q2", "bob", "deploy api", "ops:deploy")
 	appendTo(t, src, run.Stream("r2"),
-		run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "deploy", Args: []string{"api"}},
+		run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "deploy", Args: []string{"api"}, Invocation: run.Invocation{Username: "bob"}},
 		run.OutputChunk{Seq: 0, Stream: run.Stdout, Bytes: []byte("deployed api to 10.0.3.70\x00\xff\n")},
 		run.RunSucceeded{})
 	catchUp(t, src, projections.NewHistory(), projections.NewSearch())
@@ -248,14 +248,14 @@ func TestSearchOfSubstringsWithCommonTrigramsAndOfOneUsersDocuments(t *testing.T
 		}
 		request("q1", "alice")
 		request("q2", "bob")
-		chunks := []domain.Payload{run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "trace"}}
+		chunks := []domain.Payload{run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "trace", Invocation: run.Invocation{Username: "alice"}}}
 		for i := range docs {
 			// Ids of 8 hex digits; every 100th line is bob's, below.
 			chunks = append(chunks, run.OutputChunk{Seq: int64(i), Stream: run.Stdout, Bytes: fmt.Appendf(nil, "span trace=%08x ok\n", uint32(i)*2654435761)})
 		}
 		appendTo(t, src, run.Stream("r1"), append(chunks, run.RunSucceeded{})...)
 		var bobs []domain.Payload
-		bobs = append(bobs, run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "trace"})
+		bobs = append(bobs, run.RunRequested{RequestID: "q2", Bundle: "ops", Command: "trace", Invocation: run.Invocation{Username: "bob"}})
 		for i := range docs / 100 {
 			bobs = append(bobs, run.OutputChunk{Seq: int64(i), Stream: run.Stdout, Bytes: fmt.Appendf(nil, "span trace=%08x bob\n", uint32(i))})
 		}
@@ -356,6 +356,38 @@ func TestSearchWithACommandFindsThatStagesOutputNotTheOthers(t *testing.T) {
 		want := []string{"q1/rnotify output L1: notify saw [alpha]", "q1/ request L0: probe [alpha] | notify"}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("alpha in ops:notify:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// Given a request whose identity is resolved in a later batch than the
+// one that indexed its text, a search filtered to its user finds the text:
+// the document gets its user when the identity comes.
+func TestSearchOfAUserFindsARequestResolvedInALaterBatch(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		appendTo(t, src, dispatch.Stream("q1"),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: "q1", Room: "ops", ChatUser: "carol", Text: "rotate keys"})
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		query, err := projections.ParseSearchQuery("rotate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader := projections.NewSearchReader(projections.DBOf(src))
+		page, err := reader.Search(ctx, projections.SearchFilter{Query: query, Username: "carol"})
+		if err != nil || len(page.Hits) != 0 {
+			t.Fatalf("before the identity: %+v, %v; want no hit", page.Hits, err)
+		}
+		appendTo(t, src, dispatch.Stream("q1"), dispatch.IdentityResolved{User: "u-carol", Username: "carol"})
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		page, err = reader.Search(ctx, projections.SearchFilter{Query: query, Username: "carol"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Hits) != 1 || page.Hits[0].RequestID != "q1" || page.Hits[0].Username != "carol" {
+			t.Fatalf("after the identity: %+v; want q1's text", page.Hits)
 		}
 	})
 }
