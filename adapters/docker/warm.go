@@ -31,8 +31,14 @@ type WarmConfig struct {
 	// runs; FindAgent locates it.
 	AgentPath string
 	// PoolSize is how many containers one image (with one set of limits)
-	// may keep started (2).
+	// may keep started (8). The pool grows toward it while runs wait,
+	// starting a container in the background for each run waiting (so a
+	// run takes whichever frees first: a busy container or the new one),
+	// and shrinks as containers stay idle for IdleExpiry.
 	PoolSize int
+	// Prewarm is how many containers Runtime.Prewarm starts for an image
+	// (2, at most PoolSize).
+	Prewarm int
 	// IdleExpiry removes a container idle this long (5m).
 	IdleExpiry time.Duration
 	// MaxInvocations recycles a container after this many runs (100).
@@ -70,9 +76,18 @@ type poolKey struct {
 }
 
 type pool struct {
-	idle []*warmContainer // most recently used last
-	live int              // started or starting, idle or busy
+	idle     []*warmContainer // most recently used last
+	live     int              // started or starting, idle or busy
+	starting int              // started in the background for waiting runs
+	waiting  int              // runs waiting for a container
+	// failedAt is when a start in the background last failed: the pool
+	// does not grow again for growBackoff, its runs wait for busy ones.
+	failedAt time.Time
 }
+
+// growBackoff is how long a pool whose background start failed waits
+// before it tries to grow again.
+const growBackoff = time.Second
 
 type warmPools struct {
 	rt  *Runtime
@@ -84,6 +99,7 @@ type warmPools struct {
 	closed   bool
 	stop     chan struct{}
 	janitor  sync.WaitGroup
+	growing  sync.WaitGroup // containers started in the background
 	settling sync.WaitGroup // containers whose agents are cleaning up after a run
 	removing sync.WaitGroup // retired containers being removed
 }
@@ -104,8 +120,12 @@ type agentFrame struct {
 
 func newWarmPools(rt *Runtime, cfg WarmConfig) *warmPools {
 	if cfg.PoolSize <= 0 {
-		cfg.PoolSize = 2
+		cfg.PoolSize = 8
 	}
+	if cfg.Prewarm <= 0 {
+		cfg.Prewarm = 2
+	}
+	cfg.Prewarm = min(cfg.Prewarm, cfg.PoolSize)
 	if cfg.IdleExpiry <= 0 {
 		cfg.IdleExpiry = 5 * time.Minute
 	}
@@ -131,7 +151,7 @@ func (r *Runtime) Prewarm(ctx context.Context, image string, limits run.Limits) 
 	wp, key := r.warm, keyFor(image, limits)
 	wp.mu.Lock()
 	p := wp.poolLocked(key)
-	need := wp.cfg.PoolSize - p.live
+	need := wp.cfg.Prewarm - p.live
 	p.live += max(need, 0)
 	wp.mu.Unlock()
 	errs := make([]error, max(need, 0))
@@ -164,8 +184,11 @@ func (wp *warmPools) poolLocked(key poolKey) *pool {
 	return p
 }
 
-// acquire returns an idle container, or starts one when the pool has room,
-// or waits for one to free up.
+// acquire returns an idle container. With none idle, the pool's first
+// container is started for this run (so a start's error is the run's);
+// otherwise the run waits for a busy one to free up, and while runs wait
+// and the pool has room, a container is started in the background for
+// each of them.
 func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, error) {
 	for {
 		wp.mu.Lock()
@@ -180,7 +203,7 @@ func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, 
 			wp.mu.Unlock()
 			return c, nil
 		}
-		if p.live < wp.cfg.PoolSize {
+		if p.live == 0 {
 			p.live++
 			wp.mu.Unlock()
 			c, err := wp.start(ctx, key)
@@ -193,14 +216,55 @@ func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, 
 			}
 			return c, nil
 		}
+		if p.live < wp.cfg.PoolSize && p.starting <= p.waiting && time.Since(p.failedAt) >= growBackoff {
+			p.live++
+			p.starting++
+			wp.growing.Add(1)
+			go wp.grow(key, p)
+		}
+		p.waiting++
 		wake := wp.wake
 		wp.mu.Unlock()
 		select {
 		case <-wake:
+			wp.mu.Lock()
+			p.waiting--
+			wp.mu.Unlock()
 		case <-ctx.Done():
+			wp.mu.Lock()
+			p.waiting--
+			wp.mu.Unlock()
 			return nil, executor.Errorf(executor.ErrUnavailable, ctx.Err(), "no warm container for %s became free", key.image)
 		}
 	}
+}
+
+// grow starts a container for p in the background and puts it with the
+// idle ones, for whichever run takes it first.
+func (wp *warmPools) grow(key poolKey, p *pool) {
+	defer wp.growing.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-wp.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c, err := wp.start(ctx, key)
+	wp.mu.Lock()
+	p.starting--
+	if err != nil {
+		p.live--
+		p.failedAt = time.Now()
+		wp.broadcastLocked()
+		wp.mu.Unlock()
+		wp.rt.cfg.Logger.Warn().Err(err).Str("image", key.image).Msg("a warm container for waiting runs did not start; they wait for busy ones")
+		return
+	}
+	wp.mu.Unlock()
+	wp.release(key, c, true)
 }
 
 func (wp *warmPools) broadcastLocked() {
@@ -287,6 +351,7 @@ func (wp *warmPools) close(ctx context.Context) error {
 	wp.broadcastLocked()
 	wp.mu.Unlock()
 	wp.janitor.Wait()
+	wp.growing.Wait() // each puts its container back, to be retired
 	wp.mu.Lock()
 	for _, c := range idle {
 		wp.retireLocked(c)

@@ -195,7 +195,7 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 	}
 	var runs message.Publisher = p.bus.Commands
 	if cfg.Bus.URL == "" {
-		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: p.runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Logger: log})
+		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: p.runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Concurrency: cfg.Bus.Slots, Logger: log})
 		if err != nil {
 			return err
 		}
