@@ -225,47 +225,54 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 	}
 	w := &whereClause{cols: "r.", pos: "d.position"}
 	var with, from string
+	gathered := false // on Postgres: the matches are gathered first (rareMatches)
 	if s.db.Dialect == "postgres" {
 		from = " FROM view_search_docs d"
 		// What every hit must hold: conditions on view_search_docs'
-		// columns, each with one argument.
+		// columns, each with one argument; a term each, so the rare ones
+		// can drive the search alone.
 		var conds []searchCond
-		if len(terms) > 0 {
-			parts := make([]string, len(terms))
-			for i, t := range terms {
-				// Terms are letters and digits only, so they are safe in
-				// a tsquery's text.
-				parts[i] = strings.ToLower(t.Text)
-				if t.Prefix {
-					parts[i] += ":*"
-				}
+		for _, t := range terms {
+			// Terms are letters and digits only, so they are safe in a
+			// tsquery's text.
+			q := strings.ToLower(t.Text)
+			if t.Prefix {
+				q += ":*"
 			}
-			conds = append(conds, searchCond{"words @@ to_tsquery('simple', ?)", strings.Join(parts, " & ")})
+			conds = append(conds, searchCond{"words @@ to_tsquery('simple', ?)", q})
 		}
 		for _, t := range subs {
 			conds = append(conds, searchCond{`body ILIKE ? ESCAPE '\'`, likePattern(t.Text)})
 		}
-		rare, err := s.rareMatches(ctx, conds)
+		drive, err := s.rareMatches(ctx, conds)
 		if err != nil {
 			return SearchPage{}, err
 		}
-		if rare {
-			// Gathered from the indexes first, whatever the planner
-			// guesses: it cannot tell how often a substring occurs, nor
-			// a word outside its most common ones, and guessing rarely
-			// walks every document newest first looking for one that
-			// is not there (`web 1234`: `web` is in every document).
-			// The documents whole, not their positions: joined back to
-			// the table, a command's filter had Postgres scan it all.
-			where := make([]string, len(conds))
+		if len(drive) > 0 {
+			// Gathered from the indexes first, by the rare conditions
+			// only, whatever the planner guesses: it cannot tell how
+			// often a substring occurs, nor a word outside its most
+			// common ones, and guessing rarely walks every document
+			// newest first looking for one that is not there; nor may
+			// a common word (`web` of `web 1234`, in every document)
+			// take part, since GIN reads its whole list. The rest is
+			// checked on what they gathered. The documents whole, not
+			// their positions: joined back to the table, a command's
+			// filter had Postgres scan it all.
+			where := make([]string, 0, len(drive))
 			for i, c := range conds {
+				if !drive[i] {
+					continue
+				}
 				w.args = append(w.args, c.arg)
-				where[i] = strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", len(w.args)))
+				where = append(where, strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", len(w.args))))
 			}
-			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body, username FROM view_search_docs WHERE " + strings.Join(where, " AND ") + ") "
+			with = "WITH m AS MATERIALIZED (SELECT position, request_id, run_id, kind, line, body, username, words FROM view_search_docs WHERE " + strings.Join(where, " AND ") + ") "
 			from = " FROM m d"
-		} else {
-			for _, c := range conds {
+			gathered = true
+		}
+		for i, c := range conds {
+			if !gathered || !drive[i] {
 				w.add("d."+c.sql, c.arg)
 			}
 		}
@@ -344,7 +351,10 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		from = strings.Replace(from, " JOIN view_search_docs d", " CROSS JOIN view_search_docs d", 1) +
 			" LEFT JOIN view_history_runs u ON u.run_id = d.run_id CROSS JOIN view_history_requests r ON r.request_id = d.request_id"
 	}
-	w.eq("username", f.Username)
+	// The user is the document's own (above), the same as its request's:
+	// checked on the request as well, Postgres would take the two for
+	// independent, expect almost no hit, and gather every match of the
+	// text instead of walking the user's documents.
 	w.eq("status", f.Status)
 	w.eq("adapter", f.Adapter)
 	w.eq("room", f.Room)
@@ -353,11 +363,12 @@ func (s *SearchReader) Search(ctx context.Context, f SearchFilter) (SearchPage, 
 		// stage's (as parsed: a builtin typed bare is its bare name
 		// there). Both "?" are the one parameter. A run's documents skip
 		// the lookup of the request's commands.
-		if s.db.Dialect == "postgres" {
+		if s.db.Dialect == "postgres" && !gathered {
 			// The same as sets, which Postgres hashes once and checks
 			// each document against as it walks them newest first; the
 			// join's form had it gather every match of the word and hash
-			// every run.
+			// every run. Matches gathered first are few: each is looked
+			// up, where building the sets read some 28,000 runs.
 			w.add("(d.run_id IN (SELECT run_id FROM view_history_runs WHERE command = ?) OR d.run_id = '' AND d.request_id IN (SELECT request_id FROM view_history_request_commands WHERE command = ?))", f.Command)
 		} else {
 			w.add("(u.command = ? OR d.run_id = '' AND EXISTS (SELECT 1 FROM view_history_request_commands c WHERE c.request_id = d.request_id AND c.command = ?))", f.Command)
@@ -445,23 +456,46 @@ type searchCond struct {
 	arg any
 }
 
-// rareMatches reports whether the newest matchSample documents hold fewer
-// than rareMatchHits matching all of conds: a search for them is then best
-// gathered from the indexes (GIN of words, pg_trgm) whole, and one for
-// common text by walking the documents newest first until a page is full.
-func (s *SearchReader) rareMatches(ctx context.Context, conds []searchCond) (bool, error) {
-	where := make([]string, len(conds))
+// rareMatches counts the documents matching each of conds, and all of
+// them, among the newest matchSample. With fewer than rareMatchHits for
+// all, a search is best gathered from the indexes (GIN of words, pg_trgm)
+// whole, and drive says by which conditions: those rare on their own, or
+// all when none is. Otherwise drive is nil: the search walks the
+// documents newest first until a page is full.
+func (s *SearchReader) rareMatches(ctx context.Context, conds []searchCond) (drive []bool, err error) {
+	counts := make([]string, len(conds)+1)
+	all := make([]string, len(conds))
 	args := make([]any, len(conds))
 	for i, c := range conds {
-		where[i] = strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", i+1))
+		all[i] = strings.ReplaceAll(c.sql, "?", fmt.Sprintf("$%d", i+1))
+		counts[i] = "count(*) FILTER (WHERE " + all[i] + ")"
 		args[i] = c.arg
 	}
-	var n int
-	err := s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT body, words FROM view_search_docs ORDER BY position DESC LIMIT %d) s WHERE %s", matchSample, strings.Join(where, " AND ")), args...).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("sample the search documents: %w", err)
+	counts[len(conds)] = "count(*) FILTER (WHERE " + strings.Join(all, " AND ") + ")"
+	n := make([]int, len(counts))
+	dest := make([]any, len(n))
+	for i := range n {
+		dest[i] = &n[i]
 	}
-	return n < rareMatchHits, nil
+	err = s.db.Read.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM (SELECT body, words FROM view_search_docs ORDER BY position DESC LIMIT %d) s", strings.Join(counts, ", "), matchSample), args...).Scan(dest...)
+	if err != nil {
+		return nil, fmt.Errorf("sample the search documents: %w", err)
+	}
+	if n[len(conds)] >= rareMatchHits {
+		return nil, nil
+	}
+	drive = make([]bool, len(conds))
+	some := false
+	for i := range conds {
+		drive[i] = n[i] < rareMatchHits
+		some = some || drive[i]
+	}
+	if !some {
+		for i := range drive {
+			drive[i] = true
+		}
+	}
+	return drive, nil
 }
 
 // How a substring search finds its candidates on SQLite (narrowSubstrings).
