@@ -41,17 +41,16 @@ const LabelAgent = "org.logbook.agent"
 // agentDir is where the agent's volume is mounted: agentTarget is in it.
 const agentDir = "/.logbook"
 
-// DefaultAgentMount is AgentVolume when this process runs in a container
-// (Docker's /.dockerenv, Podman's /run/.containerenv) or the daemon is not
-// on a local socket (daemonHost, as the client names it): then its own
-// path to the agent is not the daemon host's. AgentBind otherwise.
-func DefaultAgentMount(daemonHost string) string {
-	for _, marker := range []string{"/.dockerenv", "/run/.containerenv"} {
-		if _, err := os.Stat(marker); err == nil {
-			return AgentVolume
-		}
-	}
-	if daemonHost != "" && !strings.HasPrefix(daemonHost, "unix://") {
+// DefaultAgentMount chooses AgentBind when the daemon runs on this very
+// host: it is reached on a local socket (daemonHost, as the client names
+// it) and calls itself by this host's name (daemonName, from its info).
+// Anything else, a Logbook in a container (its own host name) or a remote
+// daemon, gets AgentVolume: its path to the agent is not the daemon
+// host's. A container given the host's name (--uts=host) sets
+// LOGBOOK_AGENT_MOUNT=volume itself.
+func DefaultAgentMount(daemonHost, daemonName string) string {
+	host, err := os.Hostname()
+	if err != nil || daemonName == "" || daemonName != host || (daemonHost != "" && !strings.HasPrefix(daemonHost, "unix://")) {
 		return AgentVolume
 	}
 	return AgentBind
