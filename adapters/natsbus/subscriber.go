@@ -618,6 +618,7 @@ func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *m
 	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
 	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
 	delete(msg.Metadata, MetaLastTry) // the lane's to set, not the publisher's
+	delete(msg.Metadata, MetaRunEvents)
 	if lastTry {
 		msg.Metadata.Set(MetaLastTry, "1")
 	}
