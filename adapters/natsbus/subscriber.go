@@ -544,6 +544,16 @@ func RunEvents(msg *message.Message) []*message.Message {
 	return msgs
 }
 
+// NewRunEventsMessage is one message carrying events, of one run in
+// version order, for the handler (RunEvents reads them back).
+func NewRunEventsMessage(ctx context.Context, events []*message.Message) *message.Message {
+	msg := message.NewMessage(events[0].UUID+"+"+strconv.Itoa(len(events)), nil)
+	msg.Metadata.Set(MetaRunEvents, strconv.Itoa(len(events)))
+	msg.Metadata.Set(MetaExecutor, events[0].Metadata.Get(MetaExecutor))
+	msg.SetContext(context.WithValue(ctx, runEventsKey{}, events))
+	return msg
+}
+
 // deliverRun hands a run's events over as one message, and acknowledges
 // them all to NATS when the handler took them; false (nothing
 // acknowledged) when it did not, and they are then taken one by one.
@@ -555,10 +565,7 @@ func (s *Subscriber) deliverRun(ctx context.Context, ms []jetstream.Msg, out cha
 		delete(events[i].Metadata, MetaLastTry)
 		events[i].SetContext(ctx)
 	}
-	msg := message.NewMessage(events[0].UUID+"+"+strconv.Itoa(len(events)), nil)
-	msg.Metadata.Set(MetaRunEvents, strconv.Itoa(len(events)))
-	msg.Metadata.Set(MetaExecutor, executorOfSubject(ms[0].Subject()))
-	msg.SetContext(context.WithValue(ctx, runEventsKey{}, events))
+	msg := NewRunEventsMessage(ctx, events)
 	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
 	acked := s.handOverHolding(ctx, msg, out, func() {
 		for _, m := range ms {
