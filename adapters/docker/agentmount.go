@@ -94,7 +94,9 @@ var volumeNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 // agent in through a helper container that is created and removed, never
 // started. It is filled again at each process's first use: a fill an
 // earlier process left half done is overwritten. Volumes of this owner
-// holding another agent are removed when no container uses them.
+// holding another agent are removed when no container uses them. A volume
+// rather than an image FROM scratch holding the agent: mounting an image
+// into another container needs Docker 28; this works on any daemon.
 func (r *Runtime) fillAgentVolume(ctx context.Context, image string) (string, error) {
 	agent, err := os.ReadFile(r.cfg.Warm.AgentPath)
 	if err != nil {
