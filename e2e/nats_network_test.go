@@ -15,7 +15,9 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -118,6 +120,11 @@ func (n *netExecutors) start(id string, groups []string, env ...string) *contain
 		list, _ := n.eng.ContainerList(bg, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner+"=logbook-executor-"+id))})
 		for _, c := range list {
 			n.eng.ContainerRemove(bg, c.ID, container.RemoveOptions{Force: true})
+		}
+		// So does the volume it put logbook-agent in.
+		volumes, _ := n.eng.VolumeList(bg, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner+"=logbook-executor-"+id))})
+		for _, v := range volumes.Volumes {
+			n.eng.VolumeRemove(bg, v.Name, true)
 		}
 	})
 	if err := n.eng.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
@@ -249,6 +256,79 @@ func TestAnExecutorContainerCutOffByANetworkDisconnectLosesOnlyWhatItBegan(t *te
 		if n != 1 {
 			t.Errorf("%s has %d replies", stream, n)
 		}
+	}
+	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+}
+
+// An executor in a container, talking to the host's Docker daemon through
+// its socket, runs warm and single-use bundles: its own path to
+// logbook-agent is not the Docker host's, so it copies the agent into a
+// volume through the Engine API, and its warm and single-use containers
+// mount that volume read-only. Every reply is right.
+func TestAnExecutorContainerRunsWarmAndSingleUseBundles(t *testing.T) {
+	n := givenExecutorNetwork(t, natstest.Executor{ID: "net-w", Groups: []string{"default"}})
+	env := []string{"LOGBOOK_DATA_DIR=" + filepath.Join(t.TempDir(), "data")}
+	s := startServer(t, append(append(append(env, natsEnv(n.nats)...), busFast...), "LOGBOOK_RUNTIME=docker", "LOGBOOK_LOG_LEVEL=warn")...)
+	s.waitReady(t)
+	token := s.token(t)
+	installModes(t, s, token, env)
+	w := n.start("net-w", []string{"default"}, append(slices.Clone(busFast), "LOGBOOK_EXECUTOR_SLOTS=2")...)
+	testenv.EventuallyWithin(t, 90*time.Second, "net-w (a container) to join", func() bool {
+		out, err := cli(t, s, token, env, "executors", "--json")
+		return err == nil && strings.Count(out, `"host"`) == 1
+	})
+
+	var texts, want []string
+	for i := range 6 {
+		texts, want = append(texts, fmt.Sprintf("quick:echo warm-%d", i)), append(want, fmt.Sprintf("warm-%d", i))
+	}
+	for i := range 3 {
+		texts, want = append(texts, fmt.Sprintf("single:echo single-%d", i)), append(want, fmt.Sprintf("single-%d", i))
+	}
+	for i, r := range sayAll(t, s, token, texts, 2) {
+		if strings.TrimSpace(r) != want[i] {
+			t.Errorf("%q replied %q", texts[i], r)
+		}
+	}
+	events := storedEvents(t, env)
+	warmRuns := 0
+	for _, e := range events {
+		if e.Type == "ContainerStarted" && strings.Contains(string(e.Data), `"warm":true`) {
+			warmRuns++
+		}
+	}
+	if warmRuns != 6 {
+		t.Errorf("%d runs started in a warm container, want 6", warmRuns)
+	}
+
+	// The warm containers still in the pool (and the single-use spares)
+	// take the agent from a volume, read-only.
+	pool, err := n.eng.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", docker.LabelOwner+"=logbook-executor-net-w"), filters.Arg("label", docker.LabelPool))})
+	if err != nil || len(pool) == 0 {
+		t.Fatalf("net-w has no pool container left: %v", err)
+	}
+	warmPool := 0
+	for _, c := range pool {
+		if c.Labels[docker.LabelSingleUse] == "true" {
+			continue // a spare may be taken and removed meanwhile
+		}
+		warmPool++
+		info, err := n.eng.ContainerInspect(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Mounts) != 1 || info.Mounts[0].Type != mount.TypeVolume || info.Mounts[0].RW || info.Mounts[0].Destination != "/.logbook" {
+			t.Errorf("pool container %s mounts %+v, want one volume, read-only, at /.logbook", c.ID[:12], info.Mounts)
+		}
+	}
+	if warmPool == 0 {
+		t.Error("net-w has no warm container left in its pool")
+	}
+	if logs := n.logs(w.container); !strings.Contains(logs, "logbook-agent is in a Docker volume") {
+		t.Errorf("net-w's log does not say where the agent is:\n%s", logs)
 	}
 	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %v\n%s", err, out)

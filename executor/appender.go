@@ -72,3 +72,14 @@ func (a *Appender) Append(ctx context.Context, stream string, version int64, ev 
 	}
 	return fmt.Errorf("%w: %s version %d is event %s, not %s", ErrStreamConflict, stream, version, stored[0].ID, eventID)
 }
+
+// AppendRun stores events at versions first, first+1, ... of stream in
+// one commit, and only if the stream is exactly at first-1: no
+// idempotence here, a caller that gets an error appends them one at a
+// time with Append, which settles redeliveries and conflicts.
+func (a *Appender) AppendRun(ctx context.Context, stream string, first int64, events []domain.NewEvent) error {
+	if _, err := a.store.Append(ctx, stream, eventstore.Exact(first-1), events...); err != nil {
+		return fmt.Errorf("append %d events to %s from version %d: %w", len(events), stream, first, err)
+	}
+	return nil
+}

@@ -291,24 +291,9 @@ func (d *ClaimDesk) Owner(ctx context.Context, runID string) (owner string, fini
 // refused, and so is one whose executor the message does not name.
 func (d *ClaimDesk) Guard(a *Appender, executorOf func(*message.Message) string) func(*message.Message) error {
 	return func(msg *message.Message) error {
-		stream, version, ev, err := DecodeEventMessage(msg)
+		stream, version, ev, runID, err := d.check(msg, executorOf)
 		if err != nil {
 			return err
-		}
-		from := executorOf(msg)
-		runID, ok := strings.CutPrefix(stream, "run-")
-		if from == "" || !ok {
-			return fmt.Errorf("%w: event %s for %s names no executor", ErrNotYourRun, ev.ID, stream)
-		}
-		owner, finished, err := d.Owner(msg.Context(), runID)
-		if err != nil {
-			return err
-		}
-		if owner != from {
-			return fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, held by %q", ErrNotYourRun, from, ev.ID, ev.Type, runID, owner)
-		}
-		if finished && ev.Type != "ContainerRemoved" {
-			return fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, which has ended (recorded lost while it was cut off?)", ErrNotYourRun, from, ev.ID, ev.Type, runID)
 		}
 		if err := a.Append(msg.Context(), stream, version, ev); err != nil {
 			return err
@@ -318,6 +303,71 @@ func (d *ClaimDesk) Guard(a *Appender, executorOf func(*message.Message) string)
 		}
 		return nil
 	}
+}
+
+// GuardRun is Guard for several events of one run, in version order from
+// the first, appended in one commit: each passes Guard's checks, or none
+// is appended. Any error leaves them all unappended, to be taken one by
+// one by Guard (an append already made is recognised there by its event
+// id).
+func (d *ClaimDesk) GuardRun(a *Appender, executorOf func(*message.Message) string) func(ctx context.Context, msgs []*message.Message) error {
+	return func(ctx context.Context, msgs []*message.Message) error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		var (
+			stream, runID string
+			first         int64
+			events        = make([]domain.NewEvent, 0, len(msgs))
+			terminal      bool
+		)
+		for i, msg := range msgs {
+			s, version, ev, r, err := d.check(msg, executorOf)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				stream, runID, first = s, r, version
+			} else if s != stream || version != first+int64(i) {
+				return fmt.Errorf("events of %s at %d and of %s at %d are not one run's in a row", stream, first+int64(i)-1, s, version)
+			}
+			events = append(events, ev)
+			terminal = terminal || isTerminalType(ev.Type)
+		}
+		if err := a.AppendRun(ctx, stream, first, events); err != nil {
+			return err
+		}
+		if terminal {
+			d.Forget(runID)
+		}
+		return nil
+	}
+}
+
+// check decodes a run event and says whether its executor may append it:
+// it must hold the run, and once the run ended only the container's
+// removal may follow.
+func (d *ClaimDesk) check(msg *message.Message, executorOf func(*message.Message) string) (stream string, version int64, ev domain.NewEvent, runID string, err error) {
+	stream, version, ev, err = DecodeEventMessage(msg)
+	if err != nil {
+		return "", 0, ev, "", err
+	}
+	from := executorOf(msg)
+	runID, ok := strings.CutPrefix(stream, "run-")
+	if from == "" || !ok {
+		return "", 0, ev, "", fmt.Errorf("%w: event %s for %s names no executor", ErrNotYourRun, ev.ID, stream)
+	}
+	owner, finished, err := d.Owner(msg.Context(), runID)
+	if err != nil {
+		return "", 0, ev, "", err
+	}
+	if owner != from {
+		return "", 0, ev, "", fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, held by %q", ErrNotYourRun, from, ev.ID, ev.Type, runID, owner)
+	}
+	if finished && ev.Type != "ContainerRemoved" {
+		return "", 0, ev, "", fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, which has ended (recorded lost while it was cut off?)", ErrNotYourRun, from, ev.ID, ev.Type, runID)
+	}
+	return stream, version, ev, runID, nil
 }
 
 func isTerminalType(t string) bool {

@@ -352,6 +352,7 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 
 	log.Debug().Str("image", spec.Image).Str("mode", string(mode)).Msg("run starting")
 	outcome, runErr := e.cfg.Runtime.Run(ctx, spec, sink)
+	rec.end()
 	// What each stream held back for a value split across writes goes to
 	// the chunker, redacted, before the chunker's last flush.
 	if err := errors.Join(sink.stdout.Close(), sink.stderr.Close(), chunker.Close()); err != nil {

@@ -339,3 +339,53 @@ func TestAClaimedRunWhoseContainerIsThereAlreadyIsLostNotRunAgain(t *testing.T) 
 		t.Fatalf("stream %s after %d runs", got, ran)
 	}
 }
+
+// A run's events handed over together are appended together, each checked
+// as Guard checks one, or none is: one from another executor, a gap in
+// their versions, or one stored already (a redelivery, which Guard then
+// takes one by one) leave the stream as it was.
+func TestARunsEventsTogetherAreAppendedAllOrNone(t *testing.T) {
+	t.Parallel()
+	w := givenFleet(t)
+	w.beat("a", "boot1", "default")
+	w.seed("r1", requested())
+	w.claim("a", "boot1", "r1")
+	appender := executor.NewAppender(w.store)
+	from := func(m *message.Message) string { return m.Metadata.Get("from") }
+	together, one := w.desk.GuardRun(appender, from), w.desk.Guard(appender, from)
+	event := func(who string, version int64, p domain.Payload) *message.Message {
+		msg := executor.NewEventMessage(run.Stream("r1"), version, domain.MustEncode(p, domain.Metadata{}))
+		msg.Metadata.Set("from", who)
+		msg.SetContext(w.ctx)
+		return msg
+	}
+	started, stopped, succeeded := event("a", 2, run.ContainerStarted{ContainerID: "c"}), event("a", 3, run.ContainerStopped{}), event("a", 4, run.RunSucceeded{})
+	for name, msgs := range map[string][]*message.Message{
+		"one from another executor": {started, event("b", 3, run.ContainerStopped{}), succeeded},
+		"a gap in the versions":     {started, succeeded},
+	} {
+		if err := together(w.ctx, msgs); err == nil {
+			t.Fatalf("%s: appended", name)
+		}
+		if got := w.types("r1"); got != "RunRequested RunClaimed" {
+			t.Fatalf("%s: stream %s", name, got)
+		}
+	}
+	if err := together(w.ctx, []*message.Message{started, stopped}); err != nil {
+		t.Fatal(err)
+	}
+	if err := together(w.ctx, []*message.Message{started, stopped, succeeded}); err == nil {
+		t.Fatal("a redelivery of stored events was appended together again")
+	}
+	for _, m := range []*message.Message{started, stopped, succeeded} {
+		if err := one(m); err != nil {
+			t.Fatalf("one by one: %v", err)
+		}
+	}
+	if got := w.types("r1"); got != "RunRequested RunClaimed ContainerStarted ContainerStopped RunSucceeded" {
+		t.Fatalf("stream: %s", got)
+	}
+	if ids := w.desk.Held("a", ""); slices.Contains(ids, "r1") {
+		t.Fatalf("the desk still watches a finished run: %v", ids)
+	}
+}

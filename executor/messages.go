@@ -27,7 +27,15 @@ const (
 	metaCausation   = "causation_id"
 	metaActor       = "actor"
 	metaCorrelation = middleware.CorrelationIDMetadataKey
+	// MetaMore marks a run event that another event of the same run
+	// follows at once (the events a run records as it ends): a bus that
+	// carries them apart (NATS) may wait for the rest and append them in
+	// one commit.
+	MetaMore = "more"
 )
+
+// MoreFollows says whether msg is marked MetaMore.
+func MoreFollows(msg *message.Message) bool { return msg.Metadata.Get(MetaMore) == "1" }
 
 // NewEventMessage wraps an event bound for stream at version for the
 // run.events topic. The message uuid is the event id, so the Appender's

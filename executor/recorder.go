@@ -28,6 +28,9 @@ type recorder struct {
 	md     domain.Metadata
 	state  run.State
 	next   int64 // the version the next event takes
+	// ending: the command is over, and the run's last events follow one
+	// another at once; each but the terminal one is marked MetaMore.
+	ending bool
 }
 
 func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
@@ -54,10 +57,15 @@ func (r *recorder) record(p domain.Payload) error {
 		if err != nil {
 			return err
 		}
-		if err := r.publish(NewEventMessage(r.stream, r.next, ev)); err != nil {
+		msg := NewEventMessage(r.stream, r.next, ev)
+		after := run.Evolve(r.state, a)
+		if r.ending && !after.Finished() {
+			msg.Metadata.Set(MetaMore, "1")
+		}
+		if err := r.publish(msg); err != nil {
 			return fmt.Errorf("publish %s of %s: %w", a.EventType(), r.stream, err)
 		}
-		r.state = run.Evolve(r.state, a)
+		r.state = after
 		r.next++
 	}
 	return nil
@@ -74,6 +82,14 @@ func (r *recorder) publish(msg *message.Message) error {
 		return struct{}{}, r.pub.Publish(r.topic, msg)
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(3))
 	return err
+}
+
+// end says the command is over: the run's remaining events (its last
+// output, the container's stop, the terminal event) follow at once.
+func (r *recorder) end() {
+	r.mu.Lock()
+	r.ending = true
+	r.mu.Unlock()
 }
 
 func (r *recorder) snapshot() run.State {

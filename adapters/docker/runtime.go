@@ -75,6 +75,11 @@ type Runtime struct {
 
 	warm   *warmPools
 	single *singleUsePools
+
+	// agentMu guards agentVolume: the volume holding logbook-agent, once
+	// filled (AgentVolume).
+	agentMu     sync.Mutex
+	agentVolume string
 }
 
 type imageCheck struct {
@@ -101,9 +106,20 @@ func NewRuntimeWithConfig(cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close stops the warm and single-use pools and removes their containers.
+// Close stops the warm and single-use pools and removes their containers,
+// and the volume holding the agent (AgentVolume).
 func (r *Runtime) Close(ctx context.Context) error {
-	return errors.Join(r.warm.close(ctx), r.single.close(ctx))
+	err := errors.Join(r.warm.close(ctx), r.single.close(ctx))
+	r.agentMu.Lock()
+	defer r.agentMu.Unlock()
+	if r.agentVolume != "" && err == nil {
+		// The pools' containers are gone, so nothing uses it.
+		if rmErr := r.cfg.Engine.VolumeRemove(ctx, r.agentVolume, false); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			err = fmt.Errorf("remove the agent's volume %s: %w", r.agentVolume, rmErr)
+		}
+		r.agentVolume = ""
+	}
+	return err
 }
 
 // Run implements executor.Runtime: fresh mode unless spec.Mode is warm or

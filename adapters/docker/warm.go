@@ -26,10 +26,16 @@ import (
 
 // WarmConfig configures warm mode. Zero fields take the defaults named.
 type WarmConfig struct {
-	// AgentPath is the static logbook-agent binary on the Docker host,
-	// bind-mounted read-only into each warm container. Required for warm
-	// runs; FindAgent locates it.
+	// AgentPath is the static logbook-agent binary, mounted read-only
+	// into each warm and single-use container as AgentMount says.
+	// Required for warm runs; FindAgent locates it.
 	AgentPath string
+	// AgentMount is AgentBind (AgentPath is a path on the Docker host,
+	// bind-mounted: the default) or AgentVolume (the agent is copied into
+	// a volume of this runtime's, mounted: for a runtime in a container
+	// or against a remote daemon, whose AgentPath the Docker host has
+	// not). DefaultAgentMount chooses.
+	AgentMount string
 	// PoolSize is how many containers one image (with one set of limits)
 	// may keep started (8). The pool grows toward it while runs wait,
 	// starting a container in the background for each run waiting (so a
@@ -376,12 +382,9 @@ func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, er
 // for warm mode or (one run, then removed) single-use mode, and waits for
 // the agent's Ready frame.
 func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*warmContainer, error) {
-	agentPath := r.cfg.Warm.AgentPath
-	if agentPath == "" {
-		return nil, executor.Errorf(executor.ErrInvalidSpec, nil, "%s mode needs logbook-agent: set LOGBOOK_AGENT_PATH or install it next to logbook", mode)
-	}
-	if fi, err := os.Stat(agentPath); err != nil || fi.Mode()&0o001 == 0 {
-		return nil, executor.Errorf(executor.ErrInvalidSpec, err, "%s mode needs %s executable by every user (chmod 755): the agent cleans up after each run as the run's user", mode, agentPath)
+	agentMount, err := r.agentMount(ctx, key.image, mode)
+	if err != nil {
+		return nil, err
 	}
 	eng := r.cfg.Engine
 	limits := run.Limits{MemoryBytes: key.memory, NanoCPUs: key.cpus, Pids: key.pids}
@@ -397,7 +400,7 @@ func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*
 	// to run each command as its user, and to end every process of a run.
 	cfg.User = "0:0"
 	host.CapAdd = []string{"SETUID", "SETGID", "KILL"}
-	host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: agentPath, Target: agentTarget, ReadOnly: true}}
+	host.Mounts = []mount.Mount{agentMount}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	// The create runs to its end whatever ctx says: one cut short can still
@@ -431,7 +434,7 @@ func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*
 	select {
 	case f, ok := <-c.frames:
 		if !ok || f.typ != agentproto.Ready {
-			return fail(nil, "the agent in %s container %s did not start (is %s a static linux binary?)", mode, c.id, agentPath)
+			return fail(nil, "the agent in %s container %s did not start (is %s a static linux binary?)", mode, c.id, r.cfg.Warm.AgentPath)
 		}
 	case <-time.After(30 * time.Second):
 		return fail(nil, "the agent in %s container %s did not answer within 30s", mode, c.id)

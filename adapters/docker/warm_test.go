@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 
@@ -466,5 +468,76 @@ func TestDockerWarmPoolGrowsWhileRunsWait(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// With AgentVolume (a runtime in a container, whose path to the agent the
+// Docker host has not), warm and single-use containers get the agent from
+// a volume the runtime filled through the Engine API, mounted read-only,
+// and run commands as with the bind mount; Close removes the volume.
+func TestDockerWarmAndSingleUseRunTheAgentFromAVolume(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: owner, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+		Warm: docker.WarmConfig{AgentPath: dockertest.Agent(t), AgentMount: docker.AgentVolume, PoolSize: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	e, store := executortest.NewExecutor(t, rt, executor.Config{})
+	agentVolumes := func() []string {
+		list, err := cli.VolumeList(context.Background(), volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner+"="+owner), filters.Arg("label", docker.LabelAgent))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, v := range list.Volumes {
+			names = append(names, v.Name)
+		}
+		return names
+	}
+	for _, mode := range []run.Mode{run.ModeWarm, run.ModeSingleUse, run.ModeWarm} {
+		id := runID(t)
+		if err := e.Execute(runbus.RunRequest{RunID: id, Request: run.RunRequested{RequestID: "v", Image: img, Argv: []string{"echo", "from " + string(mode)},
+			Mode: mode, User: &run.DefaultUser, Limits: testLimits}}); err != nil {
+			t.Fatal(err)
+		}
+		events := store.Payloads(run.Stream(id))
+		if _, ok := executortest.Terminal(t, events).(run.RunSucceeded); !ok {
+			t.Fatalf("%s run: %s, want RunSucceeded", mode, executortest.Types(events))
+		}
+		if got := string(executortest.Output(events, run.Stdout)); got != "from "+string(mode)+"\n" {
+			t.Fatalf("%s run: stdout %q", mode, got)
+		}
+	}
+	volumes := agentVolumes()
+	if len(volumes) != 1 {
+		t.Fatalf("agent volumes of the runtime: %v, want one", volumes)
+	}
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner+"="+owner), filters.Arg("label", docker.LabelPool))})
+	if err != nil || len(list) == 0 {
+		t.Fatalf("no pool container of the runtime: %v", err)
+	}
+	for _, c := range list {
+		info, err := cli.ContainerInspect(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Mounts) != 1 || info.Mounts[0].Type != mount.TypeVolume || info.Mounts[0].Name != volumes[0] || info.Mounts[0].RW || info.Mounts[0].Destination != "/.logbook" {
+			t.Fatalf("pool container %s mounts %+v, want only volume %s read-only at /.logbook", c.ID[:12], info.Mounts, volumes[0])
+		}
+		if !info.HostConfig.ReadonlyRootfs || !slices.Contains(info.HostConfig.SecurityOpt, "no-new-privileges") {
+			t.Fatalf("pool container %s: read-only root %v, security %v", c.ID[:12], info.HostConfig.ReadonlyRootfs, info.HostConfig.SecurityOpt)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := agentVolumes(); len(left) != 0 {
+		t.Fatalf("agent volumes left after Close: %v", left)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -413,4 +414,94 @@ func TestPipelinedEventsAndEventsOutOfOrderAreHandedOverInOrder(t *testing.T) {
 	if len(order) < 3 || order[0] != 1 || order[len(order)-2] != 0 || order[len(order)-1] != 1 {
 		t.Fatalf("the reordered run's deliveries: %v, want 1 first, then 0 and 1", order)
 	}
+}
+
+// A run's last events, each but the last marked MetaMore, reach the
+// server's handler as one message carrying them in order, each with its
+// executor; another run's event that arrives between them comes after.
+// When the handler refuses them together, they come again one by one.
+func TestARunsLastEventsAreHandedOverTogetherAndOneByOneWhenRefused(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	execA := connect(t, srv, "exec-a", "exec-a")
+	pub, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(runID string, version int, more bool) {
+		t.Helper()
+		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(version) + `}`)}
+		msg := executor.NewEventMessage(run.Stream(runID), int64(version), ev)
+		if more {
+			msg.Metadata.Set(executor.MetaMore, "1")
+		}
+		if err := pub.Publish(executor.TopicRunEvents, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var events <-chan *message.Message
+	type got struct {
+		stream   string
+		versions []int64
+	}
+	take := func(ack bool) got {
+		t.Helper()
+		m := receive(t, events)
+		msgs := natsbus.RunEvents(m)
+		if msgs == nil {
+			msgs = []*message.Message{m}
+		}
+		var g got
+		for _, e := range msgs {
+			stream, version, _, err := executor.DecodeEventMessage(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Metadata.Get(natsbus.MetaExecutor) != "exec-a" {
+				t.Fatalf("event %s of %s names executor %q", e.UUID, stream, e.Metadata.Get(natsbus.MetaExecutor))
+			}
+			g.stream, g.versions = stream, append(g.versions, version)
+		}
+		if ack {
+			m.Ack()
+		} else {
+			m.Nack()
+		}
+		return g
+	}
+	check := func(g got, stream string, versions ...int64) {
+		t.Helper()
+		if g.stream != stream || !slices.Equal(g.versions, versions) {
+			t.Fatalf("handed over %s %v, want %s %v", g.stream, g.versions, stream, versions)
+		}
+	}
+
+	r, other := domain.NewEventID().String(), domain.NewEventID().String()
+	publish(r, 0, false)
+	publish(r, 1, true)
+	publish(other, 0, false)
+	publish(r, 2, true)
+	publish(r, 3, false)
+	publish(r, 4, true)
+	publish(r, 5, false)
+	// All are in the stream before the server reads it, so no wait for a
+	// marked event's successor depends on how fast they were published.
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	events, err = sub.Subscribe(ctx, executor.TopicRunEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(take(true), run.Stream(r), 0)
+	check(take(false), run.Stream(r), 1, 2, 3)
+	for v := range int64(3) {
+		check(take(true), run.Stream(r), v+1)
+	}
+	check(take(true), run.Stream(other), 0)
+	check(take(true), run.Stream(r), 4, 5)
 }

@@ -432,22 +432,47 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 		}
 		delete(held, run)
 	}
+	// take hands one event over, or holds it back behind its run's
+	// earlier ones; false when the lane stops.
+	take := func(m jetstream.Msg) bool {
+		run := runOfSubject(m.Subject())
+		if h := held[run]; h != nil {
+			h.add(m)
+			drain(run, h)
+		} else if !s.deliver(ctx, m, out, false) {
+			if ctx.Err() != nil {
+				return false // unacked: NATS delivers it again after a restart
+			}
+			_ = m.InProgress()
+			held[run] = &heldEvents{msgs: []jetstream.Msg{m}, since: time.Now(), at: time.Now().Add(s.cfg.Retry), wait: min(2*s.cfg.Retry, maxWait)}
+		}
+		return true
+	}
 	for {
 		select {
 		case m, ok := <-in:
 			if !ok {
 				return
 			}
-			run := runOfSubject(m.Subject())
-			if h := held[run]; h != nil {
-				h.add(m)
-				drain(run, h)
-			} else if !s.deliver(ctx, m, out, false) {
-				if ctx.Err() != nil {
-					return // unacked: NATS delivers it again after a restart
+			if held[runOfSubject(m.Subject())] != nil || m.Headers().Get(executor.MetaMore) != "1" {
+				if !take(m) {
+					return
 				}
-				_ = m.InProgress()
-				held[run] = &heldEvents{msgs: []jetstream.Msg{m}, since: time.Now(), at: time.Now().Add(s.cfg.Retry), wait: min(2*s.cfg.Retry, maxWait)}
+				break
+			}
+			// The run's last events: wait for the rest and append them
+			// together, in one commit.
+			together, others, open := s.gatherRun(ctx, m, in)
+			if len(together) > 1 && s.deliverRun(ctx, together, out) {
+				together = nil
+			}
+			for _, m := range append(together, others...) {
+				if !take(m) {
+					return
+				}
+			}
+			if !open {
+				return
 			}
 		case <-retry.C:
 			armed = time.Time{}
@@ -465,6 +490,98 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 		}
 		arm()
 	}
+}
+
+// moreWait bounds the wait for the next of a run's last events (an event
+// marked executor.MetaMore): they leave the executor one right after the
+// other, so the wait ends at once unless the executor stopped between.
+const moreWait = 100 * time.Millisecond
+
+// gatherRun collects, after first, the run's events that follow it at
+// once: until one is not marked MetaMore, or none comes within moreWait,
+// or 256 are in. Other runs' events that arrive meanwhile come back in
+// others, in their order; open is false when in was closed.
+func (s *Subscriber) gatherRun(ctx context.Context, first jetstream.Msg, in <-chan jetstream.Msg) (together, others []jetstream.Msg, open bool) {
+	run := runOfSubject(first.Subject())
+	together = []jetstream.Msg{first}
+	timer := time.NewTimer(moreWait)
+	defer timer.Stop()
+	for len(together) < 256 && together[len(together)-1].Headers().Get(executor.MetaMore) == "1" {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return together, others, false
+			}
+			if runOfSubject(m.Subject()) != run {
+				others = append(others, m)
+				continue
+			}
+			together = append(together, m)
+		case <-timer.C:
+			return together, others, true
+		case <-ctx.Done():
+			return together, others, true
+		}
+	}
+	return together, others, true
+}
+
+// runEventsKey carries, in the context of the message the handler gets,
+// the events of one run handed over together.
+type runEventsKey struct{}
+
+// MetaRunEvents marks a message that carries several events of one run
+// (RunEvents has them); its payload is empty.
+const MetaRunEvents = "run_events"
+
+// RunEvents are the events of one run a message carries together, in
+// version order; nil for a message of one event.
+func RunEvents(msg *message.Message) []*message.Message {
+	if msg.Metadata.Get(MetaRunEvents) == "" {
+		return nil
+	}
+	msgs, _ := msg.Context().Value(runEventsKey{}).([]*message.Message)
+	return msgs
+}
+
+// NewRunEventsMessage is one message carrying events, of one run in
+// version order, for the handler (RunEvents reads them back).
+func NewRunEventsMessage(ctx context.Context, events []*message.Message) *message.Message {
+	msg := message.NewMessage(events[0].UUID+"+"+strconv.Itoa(len(events)), nil)
+	msg.Metadata.Set(MetaRunEvents, strconv.Itoa(len(events)))
+	msg.Metadata.Set(MetaExecutor, events[0].Metadata.Get(MetaExecutor))
+	msg.SetContext(context.WithValue(ctx, runEventsKey{}, events))
+	return msg
+}
+
+// deliverRun hands a run's events over as one message, and acknowledges
+// them all to NATS when the handler took them; false (nothing
+// acknowledged) when it did not, and they are then taken one by one.
+func (s *Subscriber) deliverRun(ctx context.Context, ms []jetstream.Msg, out chan<- *message.Message) bool {
+	events := make([]*message.Message, len(ms))
+	for i, m := range ms {
+		events[i] = fromNATS(m.Subject(), m.Headers(), m.Data())
+		events[i].Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+		delete(events[i].Metadata, MetaLastTry)
+		events[i].SetContext(ctx)
+	}
+	msg := NewRunEventsMessage(ctx, events)
+	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
+	acked := s.handOverHolding(ctx, msg, out, func() {
+		for _, m := range ms {
+			_ = m.InProgress()
+		}
+	}, progress.C)
+	progress.Stop()
+	if !acked {
+		return false
+	}
+	for _, m := range ms {
+		if err := m.Ack(); err != nil {
+			s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
+		}
+	}
+	return true
 }
 
 // heldEvents are a run's events waiting for the first of them to be
@@ -508,6 +625,7 @@ func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *m
 	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
 	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
 	delete(msg.Metadata, MetaLastTry) // the lane's to set, not the publisher's
+	delete(msg.Metadata, MetaRunEvents)
 	if lastTry {
 		msg.Metadata.Set(MetaLastTry, "1")
 	}

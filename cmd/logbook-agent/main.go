@@ -1,5 +1,6 @@
 // Command logbook-agent runs inside a warm or single-use container. The
-// docker runtime bind-mounts it read-only and talks to it over the
+// docker runtime mounts it read-only (bound from its path, or from a volume
+// it filled) and talks to it over the
 // container's attached stdio with agentproto frames. For each request it forks the command as the
 // request's unprivileged user, in a fresh work dir under /tmp, with the
 // request's env and stdin; streams stdout and stderr back; enforces the

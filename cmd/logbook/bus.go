@@ -291,9 +291,22 @@ func (b *serverBus) release(_ context.Context, executorID string, runIDs []strin
 // An event whose run's stream is behind it waits in its lane for the
 // earlier ones (an executor's pipelined publish may land a run's events
 // out of order), until held back too long.
+//
+// A run's last events, handed over together (natsbus.RunEvents), are
+// appended in one commit; when that cannot be done as they are (one was
+// appended already, the run's stream is behind them, one is refused) they
+// are handed over again one by one, where each is settled on its own.
 func (b *serverBus) eventsHandler(store eventstore.Store) message.NoPublishHandlerFunc {
-	guard := b.desk.Guard(executor.NewAppender(store), func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) })
+	appender := executor.NewAppender(store)
+	executorOf := func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) }
+	guard, guardRun := b.desk.Guard(appender, executorOf), b.desk.GuardRun(appender, executorOf)
 	return func(m *message.Message) error {
+		if together := natsbus.RunEvents(m); together != nil {
+			if err := guardRun(m.Context(), together); err != nil {
+				return fmt.Errorf("%w: appending them together: %v", executor.ErrHeldBack, err)
+			}
+			return nil
+		}
 		err := guard(m)
 		if errors.Is(err, executor.ErrStreamBehind) && m.Metadata.Get(natsbus.MetaLastTry) == "" {
 			return fmt.Errorf("%w: %v", executor.ErrHeldBack, err)

@@ -144,3 +144,40 @@ func TestAnEventAheadOfItsStreamIsHeldBackUntilItsLastTry(t *testing.T) {
 		t.Fatalf("its last try: %v", err)
 	}
 }
+
+// A run's last events handed over together are appended in one commit;
+// when they cannot be (here one names an executor that does not hold the
+// run) the handler nacks them to be handed over one by one (ErrHeldBack),
+// never poisons them together, and appends none.
+func TestARunsEventsTogetherAreAppendedOrHandedBackWhole(t *testing.T) {
+	ctx := context.Background()
+	store := executortest.NewMemStore()
+	runID := domain.NewEventID().String()
+	for i, p := range []domain.Payload{run.RunRequested{RequestID: "r", Image: "i", Argv: []string{"x"}}, run.RunClaimed{Executor: "exec-a"}} {
+		if _, err := store.Append(ctx, run.Stream(runID), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &serverBus{desk: executor.NewClaimDesk(store, func(string) bool { return true })}
+	handle := b.eventsHandler(store)
+	event := func(from string, version int64, p domain.Payload) *message.Message {
+		msg := executor.NewEventMessage(run.Stream(runID), version, domain.MustEncode(p, domain.Metadata{}))
+		msg.Metadata.Set(natsbus.MetaExecutor, from)
+		msg.SetContext(ctx)
+		return msg
+	}
+	stopped, succeeded := event("exec-a", 2, run.ContainerStopped{}), event("exec-a", 3, run.RunSucceeded{})
+	err := handle(natsbus.NewRunEventsMessage(ctx, []*message.Message{stopped, event("exec-b", 3, run.RunSucceeded{})}))
+	if !errors.Is(err, executor.ErrHeldBack) || executor.Unprocessable(err) {
+		t.Fatalf("events together, one from another executor: %v", err)
+	}
+	if events, _ := store.ReadStream(ctx, run.Stream(runID), 0, 10); len(events) != 2 {
+		t.Fatalf("%d events stored after a refusal, want the 2 before", len(events))
+	}
+	if err := handle(natsbus.NewRunEventsMessage(ctx, []*message.Message{stopped, succeeded})); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := store.ReadStream(ctx, run.Stream(runID), 0, 10); len(events) != 4 || events[3].Type != "RunSucceeded" {
+		t.Fatalf("stream after the events together: %+v", events)
+	}
+}

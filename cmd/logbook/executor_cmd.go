@@ -226,11 +226,9 @@ func executorRuntime(ctx context.Context, cfg config, log zerolog.Logger) (execu
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("an executor needs a Docker daemon (or LOGBOOK_RUNTIME=process for development): %w", err)
 	}
-	warm := docker.WarmConfig{}
-	if agent, err := docker.FindAgent(); err == nil {
-		warm.AgentPath = agent
-	} else {
-		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
+	warm, err := agentConfig(ctx, cli, log)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	rt, err := docker.NewRuntimeWithConfig(docker.Config{Engine: cli, Owner: "logbook-executor-" + cfg.Bus.ExecutorID, Warm: warm, PullMissing: true, Logger: log})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
+	"github.com/docker/docker/client"
+
 	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/process"
 	"github.com/logbookhq/logbook/adapters/secretvault"
@@ -399,17 +401,44 @@ func chooseRuntime(ctx context.Context, cfg config, store identifiedStore, log z
 		log.Warn().Err(err).Msg("no Docker daemon answers: commands run as host processes, UNISOLATED; set LOGBOOK_RUNTIME=docker to require Docker")
 		return useProcess()
 	}
-	warm := docker.WarmConfig{}
-	if agent, err := docker.FindAgent(); err == nil {
-		warm.AgentPath = agent
-	} else {
-		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
+	warm, err := agentConfig(ctx, cli, log)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	rt, err := storeDockerRuntime(ctx, cli, store, warm, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return rt, rt.Close, cli, nil
+}
+
+// agentConfig is where warm and single-use containers get logbook-agent
+// from: FindAgent's path, mounted as LOGBOOK_AGENT_MOUNT says (bind: the
+// path is the Docker host's; volume: the runtime copies the agent into a
+// Docker volume through the Engine API, for a Logbook in a container or a
+// remote daemon), by default as docker.DefaultAgentMount chooses.
+func agentConfig(ctx context.Context, cli *client.Client, log zerolog.Logger) (docker.WarmConfig, error) {
+	warm := docker.WarmConfig{AgentMount: os.Getenv("LOGBOOK_AGENT_MOUNT")}
+	switch warm.AgentMount {
+	case "":
+		name := ""
+		infoCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if info, err := cli.Info(infoCtx); err == nil {
+			name = info.Name
+		}
+		cancel()
+		warm.AgentMount = docker.DefaultAgentMount(cli.DaemonHost(), name)
+	case docker.AgentBind, docker.AgentVolume:
+	default:
+		return warm, fmt.Errorf("LOGBOOK_AGENT_MOUNT %q is not bind or volume", warm.AgentMount)
+	}
+	if agent, err := docker.FindAgent(); err == nil {
+		warm.AgentPath = agent
+		log.Debug().Str("agent", agent).Str("mount", warm.AgentMount).Msg("warm and single-use containers get logbook-agent")
+	} else {
+		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
+	}
+	return warm, nil
 }
 
 // identifiedStore is a store with an identity of its own (sqlstore.Store).
