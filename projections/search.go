@@ -38,7 +38,7 @@ func (*Search) Name() string { return "search" }
 
 // Types implements Projection.
 func (*Search) Types() []string {
-	return []string{"RequestReceived", "IdentityResolved", "RunRequested", "OutputChunk",
+	return []string{"RequestReceived", "IdentityResolved", "PipelineParsed", "RunRequested", "OutputChunk",
 		"RunSucceeded", "RunFailed", "RunTimedOut", "RunCancelled", "RunLost"}
 }
 
@@ -91,13 +91,14 @@ const (
 const maxSearchTail = 16 << 10
 
 var (
-	searchDocCols = []string{"position", "request_id", "run_id", "kind", "line", "body", "username"}
-	searchRunCols = []string{"run_id", "request_id", "last_seq", "line", "tail", "pending", "username"}
+	searchDocCols = []string{"position", "request_id", "run_id", "kind", "line", "body", "username", "command"}
+	searchRunCols = []string{"run_id", "request_id", "last_seq", "line", "tail", "pending", "username", "command"}
 )
 
 type searchRun struct {
 	requestID string
 	username  string
+	command   string
 	lastSeq   int64
 	line      int64
 	tail      []byte
@@ -114,11 +115,12 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 	var docs [][]any
 	var order []string
 	// A request's own document waits here, in this batch, for the user
-	// its IdentityResolved names; one written by an earlier batch gets its
-	// user by an update, found by its key (the RequestReceived's position):
-	// a rebuild drops the index by request until it has caught up.
+	// its IdentityResolved names and the commands its PipelineParsed
+	// does; one written by an earlier batch gets them by an update, found
+	// by its key (the RequestReceived's position): a rebuild drops the
+	// index by request until it has caught up.
 	requestDocs := map[string][]any{}
-	var resolvedLater [][2]string // request stream, username
+	var later []searchDocUpdate
 	touch := func(id string) *searchRun {
 		r, ok := runs[id]
 		if !ok {
@@ -131,27 +133,40 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		}
 		return r
 	}
-	doc := func(e Event, requestID, runID, kind string, line int64, body []byte, username string) []any {
-		row := []any{e.Position, requestID, runID, kind, line, searchText(body), username}
+	doc := func(e Event, requestID, runID, kind string, line int64, body []byte, username, command string) []any {
+		row := []any{e.Position, requestID, runID, kind, line, searchText(body), username, command}
 		docs = append(docs, row)
 		return row
+	}
+	const usernameCol, commandCol = 6, 7 // in searchDocCols
+	setLater := func(e Event, col int, value string) {
+		if row, ok := requestDocs[strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)]; ok {
+			row[col] = value
+		} else {
+			later = append(later, searchDocUpdate{stream: e.Stream, column: searchDocCols[col], value: value})
+		}
 	}
 	for _, e := range batch.Events {
 		switch p := e.Payload.(type) {
 		case dispatch.RequestReceived:
 			id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
-			requestDocs[id] = doc(e, id, "", SearchKindRequest, 0, []byte(p.Text), "")
+			requestDocs[id] = doc(e, id, "", SearchKindRequest, 0, []byte(p.Text), "", "")
 		case dispatch.IdentityResolved:
-			if row, ok := requestDocs[strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)]; ok {
-				row[len(row)-1] = p.Username
-			} else {
-				resolvedLater = append(resolvedLater, [2]string{e.Stream, p.Username})
+			setLater(e, usernameCol, p.Username)
+		case dispatch.PipelineParsed:
+			commands, err := stageCommands(p.Stages)
+			if err != nil {
+				return err
 			}
+			setLater(e, commandCol, strings.Join(commands, " "))
 		case run.RunRequested:
 			id := strings.TrimPrefix(e.Stream, run.StreamPrefix)
 			r := touch(id)
-			r.requestID, r.username = p.RequestID, p.Invocation.Username
-			doc(e, p.RequestID, id, SearchKindCommand, 0, []byte(strings.Join(append([]string{p.Bundle + ":" + p.Command}, p.Args...), " ")), r.username)
+			r.requestID, r.username, r.command = p.RequestID, p.Invocation.Username, p.Command
+			if p.Bundle != "" {
+				r.command = p.Bundle + ":" + p.Command // as the history's runs name it
+			}
+			doc(e, p.RequestID, id, SearchKindCommand, 0, []byte(strings.Join(append([]string{p.Bundle + ":" + p.Command}, p.Args...), " ")), r.username, r.command)
 		case run.OutputChunk:
 			id := strings.TrimPrefix(e.Stream, run.StreamPrefix)
 			r := touch(id)
@@ -179,7 +194,7 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 				cut = len(text)
 			}
 			if cut > 0 {
-				doc(e, r.requestID, id, SearchKindOutput, r.line, text[:cut], r.username)
+				doc(e, r.requestID, id, SearchKindOutput, r.line, text[:cut], r.username, r.command)
 				r.line += int64(bytes.Count(text[:cut], []byte{'\n'}))
 			}
 			r.tail = slices.Clone(text[cut:])
@@ -193,7 +208,7 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 			}
 			r.pending = nil
 			if len(r.tail) > 0 {
-				doc(e, r.requestID, id, SearchKindOutput, r.line, r.tail, r.username)
+				doc(e, r.requestID, id, SearchKindOutput, r.line, r.tail, r.username, r.command)
 				r.line += int64(bytes.Count(r.tail, []byte{'\n'}))
 				r.tail = nil
 			}
@@ -202,18 +217,24 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 	if err := tx.insertIgnore(ctx, "view_search_docs", searchDocCols, 1, docs); err != nil {
 		return err
 	}
-	for _, u := range resolvedLater {
-		err := tx.Exec(ctx, "UPDATE view_search_docs SET username = $1 WHERE position = (SELECT position FROM events WHERE stream_id = $2 AND type = 'RequestReceived')", u[1], u[0])
+	for _, u := range later {
+		err := tx.Exec(ctx, "UPDATE view_search_docs SET "+u.column+" = $1 WHERE position = (SELECT position FROM events WHERE stream_id = $2 AND type = 'RequestReceived')", u.value, u.stream)
 		if err != nil {
-			return fmt.Errorf("the user of %s: %w", u[0], err)
+			return fmt.Errorf("the %s of %s: %w", u.column, u.stream, err)
 		}
 	}
 	rows := make([][]any, 0, len(order))
 	for _, id := range order {
 		r := runs[id]
-		rows = append(rows, []any{id, r.requestID, r.lastSeq, r.line, nonNil(r.tail), encodePending(r.pending), r.username})
+		rows = append(rows, []any{id, r.requestID, r.lastSeq, r.line, nonNil(r.tail), encodePending(r.pending), r.username, r.command})
 	}
 	return tx.upsert(ctx, "view_search_runs", searchRunCols, 1, rows)
+}
+
+// searchDocUpdate sets a column of a request's own document that an
+// earlier batch wrote.
+type searchDocUpdate struct {
+	stream, column, value string
 }
 
 // loadSearchRuns reads the stored state of the runs the batch continues.
@@ -227,7 +248,7 @@ func loadSearchRuns(ctx context.Context, tx *Tx, events []Event) (map[string]*se
 	}
 	runs := make(map[string]*searchRun, len(ids))
 	err := inChunks(tx.db, keysOf(ids), func(args []any, in string) error {
-		rows, err := tx.Query(ctx, "SELECT run_id, request_id, last_seq, line, tail, pending, username FROM view_search_runs WHERE run_id IN ("+in+")", args...)
+		rows, err := tx.Query(ctx, "SELECT run_id, request_id, last_seq, line, tail, pending, username, command FROM view_search_runs WHERE run_id IN ("+in+")", args...)
 		if err != nil {
 			return err
 		}
@@ -238,7 +259,7 @@ func loadSearchRuns(ctx context.Context, tx *Tx, events []Event) (map[string]*se
 				r       searchRun
 				pending []byte
 			)
-			if err := rows.Scan(&id, &r.requestID, &r.lastSeq, &r.line, &r.tail, &pending, &r.username); err != nil {
+			if err := rows.Scan(&id, &r.requestID, &r.lastSeq, &r.line, &r.tail, &pending, &r.username, &r.command); err != nil {
 				return err
 			}
 			if r.pending, err = decodePending(pending); err != nil {

@@ -360,10 +360,11 @@ func TestSearchWithACommandFindsThatStagesOutputNotTheOthers(t *testing.T) {
 	})
 }
 
-// Given a request whose identity is resolved in a later batch than the
-// one that indexed its text, a search filtered to its user finds the text:
-// the document gets its user when the identity comes.
-func TestSearchOfAUserFindsARequestResolvedInALaterBatch(t *testing.T) {
+// Given a request whose identity is resolved and whose pipeline is parsed
+// in a later batch than the one that indexed its text, a search filtered
+// to its user, or to one of its commands, finds the text: the document
+// gets both when they come.
+func TestSearchOfAUserOrCommandFindsARequestResolvedInALaterBatch(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
 		ctx := context.Background()
@@ -380,14 +381,22 @@ func TestSearchOfAUserFindsARequestResolvedInALaterBatch(t *testing.T) {
 		if err != nil || len(page.Hits) != 0 {
 			t.Fatalf("before the identity: %+v, %v; want no hit", page.Hits, err)
 		}
-		appendTo(t, src, dispatch.Stream("q1"), dispatch.IdentityResolved{User: "u-carol", Username: "carol"})
+		appendTo(t, src, dispatch.Stream("q1"), dispatch.IdentityResolved{User: "u-carol", Username: "carol"},
+			dispatch.PipelineParsed{Stages: json.RawMessage(`[{"command":"vault:rotate"},{"command":"ops:notify"}]`), Redirects: json.RawMessage("[]")})
 		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
-		page, err = reader.Search(ctx, projections.SearchFilter{Query: query, Username: "carol"})
-		if err != nil {
-			t.Fatal(err)
+		for _, f := range []projections.SearchFilter{{Username: "carol"}, {Command: "ops:notify"}, {Command: "vault:rotate", Username: "carol"}} {
+			f.Query = query
+			page, err = reader.Search(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Hits) != 1 || page.Hits[0].RequestID != "q1" || page.Hits[0].Username != "carol" || page.Hits[0].Command != "vault:rotate ops:notify" {
+				t.Fatalf("after the identity and the parse, %+v: %+v; want q1's text", f, page.Hits)
+			}
 		}
-		if len(page.Hits) != 1 || page.Hits[0].RequestID != "q1" || page.Hits[0].Username != "carol" {
-			t.Fatalf("after the identity: %+v; want q1's text", page.Hits)
+		f := projections.SearchFilter{Query: query, Command: "ops:rotate"}
+		if page, err = reader.Search(ctx, f); err != nil || len(page.Hits) != 0 {
+			t.Fatalf("another command: %+v, %v; want no hit", page.Hits, err)
 		}
 	})
 }
