@@ -400,3 +400,59 @@ func TestSearchOfAUserOrCommandFindsARequestResolvedInALaterBatch(t *testing.T) 
 		}
 	})
 }
+
+// Given 6,000 documents, 7 of the newest 2,000 and 5 of the oldest 1,000
+// holding a word, a search for it one hit a page (which Postgres gathers
+// from the newest documents first, where the sample says a few pages lie)
+// pages through all 12 newest first: when the documents below a page's
+// cursor that the sample points to hold less than a page, the search
+// gathers from all of them.
+func TestSearchPagesThroughMatchesOlderThanTheNewestDocuments(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		ctx := context.Background()
+		src := open(t)
+		appendTo(t, src, dispatch.Stream("q1"),
+			dispatch.RequestReceived{Adapter: "slack", MessageID: "q1", Room: "ops", ChatUser: "alice", Text: "scan"},
+			dispatch.IdentityResolved{User: "u-alice", Username: "alice"})
+		const docs = 6000
+		chunks := []domain.Payload{run.RunRequested{RequestID: "q1", Bundle: "ops", Command: "scan", Invocation: run.Invocation{Username: "alice"}}}
+		var want []string
+		for i := range docs {
+			word := "hay"
+			if i < 1000 && i%200 == 0 || i > 4000 && (i-4000)%285 == 0 {
+				word = "needle"
+				want = append([]string{fmt.Sprintf("q1/r1 output L%d: line %d [needle]", i+1, i)}, want...)
+			}
+			chunks = append(chunks, run.OutputChunk{Seq: int64(i), Stream: run.Stdout, Bytes: fmt.Appendf(nil, "line %d %s\n", i, word)})
+		}
+		appendTo(t, src, run.Stream("r1"), append(chunks, run.RunSucceeded{})...)
+		catchUp(t, src, projections.NewHistory(), projections.NewSearch())
+		if len(want) != 12 {
+			t.Fatalf("the fixture has %d needles, want 12", len(want))
+		}
+		reader := projections.NewSearchReader(projections.DBOf(src))
+		query, err := projections.ParseSearchQuery("needle")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := projections.SearchFilter{Query: query, Limit: 1}
+		var got []string
+		for {
+			page, err := reader.Search(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range page.Hits {
+				got = append(got, hitString(h))
+			}
+			if page.Next == "" {
+				break
+			}
+			f.Cursor = page.Next
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("pages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
