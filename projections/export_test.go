@@ -18,3 +18,9 @@ func (a *Activity) QueueLen() int { return len(a.order) }
 func (s *SearchReader) NarrowSubstrings(ctx context.Context, subs []SearchToken) (match []string, check []SearchToken, err error) {
 	return s.narrowSubstrings(ctx, subs)
 }
+
+// TrigramsAcrossPunctuation and AcrossPunctuation are Postgres's trigram
+// index expression and the reading of a substring that must agree with it.
+const TrigramsAcrossPunctuation = trigramsAcrossPunctuation
+
+var AcrossPunctuation = acrossPunctuation

@@ -456,3 +456,31 @@ func TestSearchPagesThroughMatchesOlderThanTheNewestDocuments(t *testing.T) {
 		}
 	})
 }
+
+// Postgres's trigram index reads every ASCII punctuation mark as q; a
+// substring is read the same way in Go to be found by it.
+func TestSubstringsAreReadAcrossPunctuationAsTheTrigramIndexReadsThem(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(t *testing.T) projections.Source) {
+		if open(t).Dialect() != "postgres" {
+			t.Skip("the index of substrings across punctuation is Postgres's")
+		}
+		src := open(t)
+		var text strings.Builder
+		for c := rune(0x21); c < 0x7f; c++ {
+			text.WriteRune(c)
+		}
+		text.WriteString(" 10.0.10.188 trace=3fa2b1 é…")
+		var indexed string
+		err := src.DB().QueryRowContext(context.Background(), "SELECT "+projections.TrigramsAcrossPunctuation+" FROM (SELECT $1::text AS body) s", text.String()).Scan(&indexed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := projections.AcrossPunctuation(text.String()); got != indexed {
+			t.Fatalf("Go reads %q, the index %q", got, indexed)
+		}
+		if !strings.Contains(indexed, " 10q0q10q188 traceq3fa2b1 é…") {
+			t.Fatalf("indexed %q", indexed)
+		}
+	})
+}
