@@ -457,7 +457,7 @@ func TestSearchPagesThroughMatchesOlderThanTheNewestDocuments(t *testing.T) {
 	})
 }
 
-// Postgres's trigram index reads every ASCII punctuation mark as q; a
+// Postgres's trigram index reads the marks that join ids and addresses as q; a
 // substring is read the same way in Go to be found by it.
 func TestSubstringsAreReadAcrossPunctuationAsTheTrigramIndexReadsThem(t *testing.T) {
 	t.Parallel()
