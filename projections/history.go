@@ -388,10 +388,7 @@ func (hb *historyBatch) fold(e Event) error {
 		switch p := e.Payload.(type) {
 		case run.RunRequested:
 			r.RequestID, r.Stage, r.Bundle, r.Version, r.Image = p.RequestID, int64(p.Stage), p.Bundle, p.Version, p.Image
-			r.Command = p.Command
-			if p.Bundle != "" {
-				r.Command = p.Bundle + ":" + p.Command
-			}
+			r.Command = runCommand(p)
 			r.RequestedAt = at
 			r.Room, r.Username = p.Invocation.Room, p.Invocation.Username
 			if req := hb.request(p.RequestID, 0, false); req != nil {
@@ -435,6 +432,15 @@ func (hb *historyBatch) fold(e Event) error {
 		}
 	}
 	return nil
+}
+
+// runCommand is how the views name a run's command: bundle:command, or
+// the command alone for a run of no bundle.
+func runCommand(p run.RunRequested) string {
+	if p.Bundle == "" {
+		return p.Command
+	}
+	return p.Bundle + ":" + p.Command
 }
 
 // stageCommands reads the command names from PipelineParsed's stages,

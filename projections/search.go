@@ -162,10 +162,7 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		case run.RunRequested:
 			id := strings.TrimPrefix(e.Stream, run.StreamPrefix)
 			r := touch(id)
-			r.requestID, r.username, r.command = p.RequestID, p.Invocation.Username, p.Command
-			if p.Bundle != "" {
-				r.command = p.Bundle + ":" + p.Command // as the history's runs name it
-			}
+			r.requestID, r.username, r.command = p.RequestID, p.Invocation.Username, runCommand(p)
 			doc(e, p.RequestID, id, SearchKindCommand, 0, []byte(strings.Join(append([]string{p.Bundle + ":" + p.Command}, p.Args...), " ")), r.username, r.command)
 		case run.OutputChunk:
 			id := strings.TrimPrefix(e.Stream, run.StreamPrefix)

@@ -233,13 +233,12 @@ func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, 
 		wp.mu.Unlock()
 		select {
 		case <-wake:
-			wp.mu.Lock()
-			p.waiting--
-			wp.mu.Unlock()
 		case <-ctx.Done():
-			wp.mu.Lock()
-			p.waiting--
-			wp.mu.Unlock()
+		}
+		wp.mu.Lock()
+		p.waiting--
+		wp.mu.Unlock()
+		if ctx.Err() != nil {
 			return nil, executor.Errorf(executor.ErrUnavailable, ctx.Err(), "no warm container for %s became free", key.image)
 		}
 	}

@@ -560,28 +560,9 @@ func NewRunEventsMessage(ctx context.Context, events []*message.Message) *messag
 func (s *Subscriber) deliverRun(ctx context.Context, ms []jetstream.Msg, out chan<- *message.Message) bool {
 	events := make([]*message.Message, len(ms))
 	for i, m := range ms {
-		events[i] = fromNATS(m.Subject(), m.Headers(), m.Data())
-		events[i].Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
-		delete(events[i].Metadata, MetaLastTry)
-		events[i].SetContext(ctx)
+		events[i] = s.eventMessage(ctx, m)
 	}
-	msg := NewRunEventsMessage(ctx, events)
-	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
-	acked := s.handOverHolding(ctx, msg, out, func() {
-		for _, m := range ms {
-			_ = m.InProgress()
-		}
-	}, progress.C)
-	progress.Stop()
-	if !acked {
-		return false
-	}
-	for _, m := range ms {
-		if err := m.Ack(); err != nil {
-			s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
-		}
-	}
-	return true
+	return s.handOverEvents(ctx, NewRunEventsMessage(ctx, events), ms, out)
 }
 
 // heldEvents are a run's events waiting for the first of them to be
@@ -622,23 +603,44 @@ func versionOf(m jetstream.Msg) int64 {
 // deliver hands one run event to the handler and acknowledges it to NATS
 // when the handler took it, keeping it meanwhile.
 func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, lastTry bool) bool {
-	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
-	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
-	delete(msg.Metadata, MetaLastTry) // the lane's to set, not the publisher's
-	delete(msg.Metadata, MetaRunEvents)
+	msg := s.eventMessage(ctx, m)
 	if lastTry {
 		msg.Metadata.Set(MetaLastTry, "1")
 	}
+	return s.handOverEvents(ctx, msg, []jetstream.Msg{m}, out)
+}
+
+// eventMessage is run event m as the handler gets it: from the executor
+// its subject names, without the metadata only the lane sets.
+func (s *Subscriber) eventMessage(ctx context.Context, m jetstream.Msg) *message.Message {
+	msg := fromNATS(m.Subject(), m.Headers(), m.Data())
+	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+	delete(msg.Metadata, MetaLastTry)
+	delete(msg.Metadata, MetaRunEvents)
 	msg.SetContext(ctx)
+	return msg
+}
+
+// handOverEvents hands msg, which carries the events ms, to the handler,
+// keeping ms in progress meanwhile, and acknowledges them to NATS when
+// the handler took it.
+func (s *Subscriber) handOverEvents(ctx context.Context, msg *message.Message, ms []jetstream.Msg, out chan<- *message.Message) bool {
 	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
-	acked := s.handOverHolding(ctx, msg, out, func() { _ = m.InProgress() }, progress.C)
+	acked := s.handOverHolding(ctx, msg, out, func() {
+		for _, m := range ms {
+			_ = m.InProgress()
+		}
+	}, progress.C)
 	progress.Stop()
-	if acked {
+	if !acked {
+		return false
+	}
+	for _, m := range ms {
 		if err := m.Ack(); err != nil {
 			s.conn.log.Warn().Err(err).Msg("acknowledging a run event")
 		}
 	}
-	return acked
+	return true
 }
 
 // executorOfSubject reads <executor> from logbook.events.<executor>.<run>.
