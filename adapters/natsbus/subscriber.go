@@ -454,7 +454,7 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 			if !ok {
 				return
 			}
-			if held[runOfSubject(m.Subject())] != nil || m.Headers().Get(executor.MetaMore) != "1" {
+			if held[runOfSubject(m.Subject())] != nil || !moreFollows(m) {
 				if !take(m) {
 					return
 				}
@@ -492,6 +492,10 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 	}
 }
 
+// moreFollows says whether the executor marked m executor.MetaMore: more
+// of its run's events follow at once.
+func moreFollows(m jetstream.Msg) bool { return m.Headers().Get(executor.MetaMore) == "1" }
+
 // moreWait bounds the wait for the next of a run's last events (an event
 // marked executor.MetaMore): they leave the executor one right after the
 // other, so the wait ends at once unless the executor stopped between.
@@ -506,7 +510,7 @@ func (s *Subscriber) gatherRun(ctx context.Context, first jetstream.Msg, in <-ch
 	together = []jetstream.Msg{first}
 	timer := time.NewTimer(moreWait)
 	defer timer.Stop()
-	for len(together) < 256 && together[len(together)-1].Headers().Get(executor.MetaMore) == "1" {
+	for len(together) < 256 && moreFollows(together[len(together)-1]) {
 		select {
 		case m, ok := <-in:
 			if !ok {
