@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -520,17 +521,25 @@ func TestDockerWarmAndSingleUseRunTheAgentFromAVolume(t *testing.T) {
 	if err != nil || len(list) == 0 {
 		t.Fatalf("no pool container of the runtime: %v", err)
 	}
+	inspected := 0
 	for _, c := range list {
 		info, err := cli.ContainerInspect(context.Background(), c.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue // a used single-use container, removed since the list
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		inspected++
 		if len(info.Mounts) != 1 || info.Mounts[0].Type != mount.TypeVolume || info.Mounts[0].Name != volumes[0] || info.Mounts[0].RW || info.Mounts[0].Destination != "/.logbook" {
 			t.Fatalf("pool container %s mounts %+v, want only volume %s read-only at /.logbook", c.ID[:12], info.Mounts, volumes[0])
 		}
 		if !info.HostConfig.ReadonlyRootfs || !slices.Contains(info.HostConfig.SecurityOpt, "no-new-privileges") {
 			t.Fatalf("pool container %s: read-only root %v, security %v", c.ID[:12], info.HostConfig.ReadonlyRootfs, info.HostConfig.SecurityOpt)
 		}
+	}
+	if inspected == 0 { // the warm container stays until Close
+		t.Fatalf("no pool container of the runtime left to inspect among %d listed", len(list))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
