@@ -660,10 +660,15 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 				continue
 			}
 		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn().Err(err).Str("trigger", trigger.EventType()).Msg("recording the decision failed; it is decided again when the dispatcher resumes")
+		if err != nil {
+			// Pending even when the stop cut it short: the checkpoint
+			// saved on the way out stays before its trigger, so the next
+			// leader, or this dispatcher's next Run, decides it again.
 			d.pending[id] = pendingDecision{trigger: trigger, triggerID: triggerID, position: position, at: at}
-			d.fail(fmt.Errorf("record the decision of request %s: %w", id, err))
+			if ctx.Err() == nil {
+				log.Warn().Err(err).Str("trigger", trigger.EventType()).Msg("recording the decision failed; it is decided again when the dispatcher resumes")
+				d.fail(fmt.Errorf("record the decision of request %s: %w", id, err))
+			}
 		}
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain/dispatch"
+	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -40,10 +41,16 @@ func (f *freezable) Save(ctx context.Context, name string, position int64) error
 
 func newServer(t *testing.T, store *sqlite.Store) *server {
 	t.Helper()
+	return newServerOn(t, store, store)
+}
+
+// newServerOn is newServer deciding through via (a wrapper of store).
+func newServerOn(t *testing.T, store *sqlite.Store, via eventstore.Store) *server {
+	t.Helper()
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
 	checkpoints := &freezable{SQLCheckpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion}}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
+		Store: via, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
 		Checkpoints:     checkpoints,
 		Posters:         map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 		CheckpointEvery: 20 * time.Millisecond, FollowEvery: 10 * time.Millisecond,
@@ -175,6 +182,57 @@ func TestAFollowerTakesOverAsARestartWouldAndRecordsNothingTwice(t *testing.T) {
 	}
 	if n := countType(t, store, "ReplyPosted"); n != 4 {
 		t.Fatalf("ReplyPosted recorded %d times for 4 requests", n)
+	}
+}
+
+// stoppingStore holds a leader's next decision until the leader stops,
+// then fails it with the stop, as a decision under way when SIGTERM
+// arrives does.
+type stoppingStore struct {
+	eventstore.Store
+	hold    atomic.Bool
+	holding chan struct{} // closed once a decision is held
+}
+
+func (s *stoppingStore) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if s.hold.CompareAndSwap(true, false) {
+		close(s.holding)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.AppendMulti(ctx, parts...)
+}
+
+func TestADecisionCutShortByTheLeadersStopIsMadeByTheNextLeader(t *testing.T) {
+	// Given a leader whose next decision is under way when it stops
+	store := openShared(t)
+	stopping := &stoppingStore{Store: store, holding: make(chan struct{})}
+	leader, follower := newServerOn(t, store, stopping), newServer(t, store)
+	leader.run(t, leader.d.Run)
+	follower.run(t, follower.d.Follow)
+	leader.ask(t, "before", "echo before")
+	stopping.hold.Store(true)
+
+	// When a request arrives at the follower, and the leader stops while
+	// it records the decision
+	waiting := follower.send(t, "cut-short", "echo cut short")
+	select {
+	case <-stopping.holding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader never decided the request")
+	}
+	leader.stop()
+
+	// And the follower takes over
+	follower.stop()
+	follower.run(t, follower.d.Run)
+
+	// Then the request is decided, once, and its caller answered
+	if got := awaitReply(t, waiting, "echo cut short"); got != "cut short" {
+		t.Fatalf("reply after the takeover = %q", got)
+	}
+	if n := countType(t, store, "RequestCompleted"); n != 2 {
+		t.Fatalf("RequestCompleted recorded %d times for 2 requests", n)
 	}
 }
 
