@@ -272,6 +272,7 @@ func startLoadServer(ctx context.Context, database, profile string, env ...strin
 	s.cmd.Env = append(os.Environ(), "LOGBOOK_DATABASE_URL="+database, "LOGBOOK_HTTP_ADDR="+addr, "LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_LOG_FORMAT=json",
 		"LOGBOOK_DATA_DIR="+filepath.Join(os.TempDir(), "logbook-bench-load-unused"), "LOGBOOK_CPU_PROFILE="+profile)
 	s.cmd.Env = append(s.cmd.Env, env...)
+	stopWithBench(s.cmd)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ func startBenchNATS(ctx context.Context, bin string) (*benchNATS, error) {
 		return nil, err
 	}
 	n := &benchNATS{cmd: exec.Command(path, "-c", conf), url: "nats://127.0.0.1:" + strconv.Itoa(port), dir: dir}
+	stopWithBench(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start nats-server: %w", err)
@@ -79,6 +80,7 @@ func (s *loadServer) startExecutor(env []string) error {
 	cmd := exec.Command(self, "executor")
 	cmd.Env = append(os.Environ(), append([]string{"LOGBOOK_LOG_LEVEL=warn", "LOGBOOK_LOG_FORMAT=json", "LOGBOOK_EXECUTOR_ID=bench", "LOGBOOK_EXECUTOR_GROUPS=default"}, env...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, s.logs
+	stopWithBench(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start the executor: %w", err)
 	}
