@@ -259,14 +259,9 @@ func builtinParts(requested uuid.UUID, runID string, out dispatch.BuiltinRun, md
 	if err != nil {
 		return nil, err
 	}
-	events := make([]domain.NewEvent, len(out.Events))
-	for i, p := range out.Events {
-		e, err := domain.Encode(p, md)
-		if err != nil {
-			return nil, err
-		}
-		e.ID = dispatch.DerivedID(requested, "builtin", i)
-		events[i] = e
+	events, err := dispatch.BuiltinRunEvents(requested, out.Events, md)
+	if err != nil {
+		return nil, err
 	}
 	return append(parts, eventstore.StreamAppend{Stream: run.Stream(runID), Expected: eventstore.Exact(0), Events: events}), nil
 }

@@ -42,6 +42,11 @@ type Builtin struct {
 	// time, each deciding on what the one before recorded (two "user
 	// create bob" create bob once). The others run side by side.
 	Changes bool
+	// Pure marks a builtin that reads only its call (arguments, input,
+	// invocation, facts) and answers at once: the dispatcher runs it as
+	// it decides, and records the run with the decision, so the whole
+	// request takes one commit.
+	Pure bool
 	// ValueOptions are the long options that take a value, so
 	// "--pipeline 'echo hi'" reads as "--pipeline='echo hi'".
 	ValueOptions []string
@@ -139,6 +144,12 @@ func recording(b Builtin) Builtin {
 	return b
 }
 
+// pure marks a builtin that reads only its call (Builtin.Pure).
+func pure(b Builtin) Builtin {
+	b.Pure = true
+	return b
+}
+
 // Builtins is the registry of builtin commands by name.
 type Builtins map[string]Builtin
 
@@ -161,6 +172,12 @@ func (b Builtins) Changes(req run.RunRequested) bool {
 	return ok && req.Bundle == BuiltinBundle && builtin.Changes
 }
 
+// Pure says whether the builtin a run asks for is pure (Builtin.Pure).
+func (b Builtins) Pure(req run.RunRequested) bool {
+	builtin, ok := b[req.Command]
+	return ok && req.Bundle == BuiltinBundle && builtin.Pure && !builtin.Changes
+}
+
 // Names lists the registry's names, sorted.
 func (b Builtins) Names() []string {
 	names := make([]string, 0, len(b))
@@ -177,13 +194,13 @@ func (b Builtins) Names() []string {
 func DefaultBuiltins() Builtins {
 	allow := []string{"allow"}
 	return Builtins{}.With(
-		mustBuiltin("echo", "Repeats its arguments.", "echo TEXT...", allow, runEcho),
-		mustBuiltin("help", "Lists the commands, or describes one.", "help [COMMAND]", allow, runHelp),
-		mustBuiltin("which", "Says which bundle a bare command name runs.", "which COMMAND", allow, runWhich),
-		mustBuiltin("whoami", "Says who Logbook thinks you are.", "whoami", allow, runWhoami),
+		pure(mustBuiltin("echo", "Repeats its arguments.", "echo TEXT...", allow, runEcho)),
+		pure(mustBuiltin("help", "Lists the commands, or describes one.", "help [COMMAND]", allow, runHelp)),
+		pure(mustBuiltin("which", "Says which bundle a bare command name runs.", "which COMMAND", allow, runWhich)),
+		pure(mustBuiltin("whoami", "Says who Logbook thinks you are.", "whoami", allow, runWhoami)),
 		recording(mustBuiltin("approve", "Approves a request that waits for approval.", "approve ID [REASON...]", allow, runApprove)),
 		recording(mustBuiltin("reject", "Rejects a request that waits for approval, saying why.", "reject ID REASON...", allow, runReject)),
-		mustBuiltin("approvals", "Lists the requests waiting for approval that you may answer, or that are yours.", "approvals", allow, runApprovals),
+		pure(mustBuiltin("approvals", "Lists the requests waiting for approval that you may answer, or that are yours.", "approvals", allow, runApprovals)),
 	)
 }
 
@@ -472,6 +489,23 @@ func FoldAccess(dir *access.Directory, p domain.Payload) {
 // which the store takes as no-ops.
 func DerivedID(trigger uuid.UUID, purpose string, n int) uuid.UUID {
 	return uuid.NewSHA1(trigger, []byte(fmt.Sprintf("%s/%d", purpose, n)))
+}
+
+// BuiltinRunEvents encodes a builtin run's own events (what it printed,
+// then its end) with ids derived from its RunRequested's id, so that the
+// run recorded again, by the builtin executor or by the dispatcher that
+// ran it as it decided, makes the same events.
+func BuiltinRunEvents(requested uuid.UUID, events []domain.Payload, md domain.Metadata) ([]domain.NewEvent, error) {
+	out := make([]domain.NewEvent, len(events))
+	for i, p := range events {
+		e, err := domain.Encode(p, md)
+		if err != nil {
+			return nil, err
+		}
+		e.ID = DerivedID(requested, "builtin", i)
+		out[i] = e
+	}
+	return out, nil
 }
 
 // EncodeChanges encodes changes to other streams, each event with its
