@@ -550,6 +550,11 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		}
 		st := d.requests[id]
 		if st == nil {
+			// The request ended and was forgotten, or comes later in the
+			// log (a pure builtin's run goes before the request's events
+			// in the commit that decided it): its own events say how
+			// the run ended.
+			delete(d.runOwners, runID)
 			return
 		}
 		trigger := dispatch.RunEvent{RunID: runID, Event: p}
@@ -675,61 +680,150 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 }
 
 func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *requestState, decision dispatch.Decision, triggerID uuid.UUID, received ...domain.NewEvent) error {
+	steps := d.runPureBuiltins(ctx, log, st.req, decision, triggerID, time.Now().UTC())
+	err := d.recordSteps(ctx, log, st, steps, received...)
+	if errors.Is(err, eventstore.ErrDuplicateEvent) && steps[0].ran != nil && len(received) == 0 {
+		// Part of the decision is stored already (an earlier build
+		// recorded it one stream at a time): its run is left to the
+		// builtin executor, as it was then.
+		return d.recordSteps(ctx, log, st, []decisionStep{{decision: decision, triggerID: triggerID}})
+	}
+	return err
+}
+
+// decisionStep is one decision of a commit and the id of its trigger; ran
+// is its run's output and end when the run is a pure builtin the
+// dispatcher ran as it decided.
+type decisionStep struct {
+	decision  dispatch.Decision
+	triggerID uuid.UUID
+	ran       *ranBuiltin
+}
+
+type ranBuiltin struct {
+	runID  string
+	events []domain.Payload // after its RunRequested: its output, then its end
+}
+
+// maxPureSteps bounds the pure builtins run in one commit (a pipeline of
+// them, stage after stage).
+const maxPureSteps = 16
+
+// runPureBuiltins runs the decision's run when it is a pure builtin
+// (echo, help, whoami: they read only their call and answer at once) and
+// decides what its end calls for, again while that starts another such
+// run. A request of pure builtins is so decided to its end in one commit
+// instead of three. Each step's trigger is the one the feed would decide
+// it on, the run's end with the id the builtin executor gives it, so both
+// paths record the same events.
+func (d *Dispatcher) runPureBuiltins(ctx context.Context, log zerolog.Logger, req dispatch.Request, decision dispatch.Decision, triggerID uuid.UUID, at time.Time) []decisionStep {
+	steps := []decisionStep{{decision: decision, triggerID: triggerID}}
+	builtins := d.cfg.Facts.Builtins()
+	for len(steps) <= maxPureSteps {
+		step := &steps[len(steps)-1]
+		dec := step.decision
+		if len(dec.Runs) != 1 || !dec.Runs[0].Builtin || !builtins.Pure(dec.Runs[0].Request) ||
+			len(dec.Changes)+len(dec.Cancel)+len(dec.Notices) > 0 || dec.Reply != nil {
+			break
+		}
+		start := dec.Runs[0]
+		out := builtins.Execute(ctx, start.Request, start.RunID, d.cfg.Facts, at)
+		if len(out.Changes) > 0 {
+			break
+		}
+		for _, p := range dec.Request {
+			req = dispatch.Evolve(req, p)
+		}
+		end := dispatch.RunEvent{RunID: start.RunID, Event: out.Events[len(out.Events)-1]}
+		req = dispatch.Evolve(req, end)
+		next, err := dispatch.Decide(req, end, decidingAt{d.cfg.Facts, at})
+		if err != nil {
+			log.Error().Err(err).Str("run_id", start.RunID).Msg("deciding on a pure builtin's end failed; the builtin executor runs it")
+			break
+		}
+		step.ran = &ranBuiltin{runID: start.RunID, events: out.Events}
+		if next.IsZero() {
+			break
+		}
+		// The ids the feed path gives: the run's RunRequested is the
+		// step's first decision event, its end the builtin's last event.
+		requested := dispatch.DerivedID(step.triggerID, "decision", 0)
+		steps = append(steps, decisionStep{decision: next, triggerID: dispatch.DerivedID(requested, "builtin", len(out.Events)-1)})
+	}
+	return steps
+}
+
+// recordSteps records the steps' decisions in one atomic append and does
+// what the last one calls for.
+func (d *Dispatcher) recordSteps(ctx context.Context, log zerolog.Logger, st *requestState, steps []decisionStep, received ...domain.NewEvent) error {
 	id := st.req.ID()
-	md := domain.Metadata{CorrelationID: id, CausationID: triggerID.String(), Actor: d.cfg.Actor}
-	seq := 0
-	next := func(p domain.Payload) (domain.NewEvent, error) {
-		e, err := domain.Encode(p, md)
-		e.ID = dispatch.DerivedID(triggerID, "decision", seq)
-		seq++
-		return e, err
-	}
-	// The decision's changes, the runs' RunRequested and the request's
-	// events go in one atomic append: one commit on the way from a request
-	// to its runs, no StageStarted is ever recorded without its run, and no
-	// user a request registered without the request.
-	parts, err := dispatch.EncodeChanges(decision.Changes, md, triggerID)
-	if err != nil {
-		return err
-	}
+	last := steps[len(steps)-1]
+	// The decisions' changes, the runs' RunRequested (and a pure
+	// builtin's output and end) and the request's events go in one
+	// atomic append: one commit on the way from a request to its runs,
+	// no StageStarted is ever recorded without its run, and no user a
+	// request registered without the request.
+	var parts []eventstore.StreamAppend
+	var requestEvents []domain.NewEvent
 	runEventIDs := map[string]string{}
-	for _, start := range decision.Runs {
-		e, err := next(start.Request)
+	for _, step := range steps {
+		md := domain.Metadata{CorrelationID: id, CausationID: step.triggerID.String(), Actor: d.cfg.Actor}
+		seq := 0
+		next := func(p domain.Payload) (domain.NewEvent, error) {
+			e, err := domain.Encode(p, md)
+			e.ID = dispatch.DerivedID(step.triggerID, "decision", seq)
+			seq++
+			return e, err
+		}
+		changes, err := dispatch.EncodeChanges(step.decision.Changes, md, step.triggerID)
 		if err != nil {
 			return err
 		}
-		parts = append(parts, eventstore.StreamAppend{Stream: run.Stream(start.RunID), Expected: eventstore.NoStream, Events: []domain.NewEvent{e}})
-		runEventIDs[start.RunID] = e.ID.String()
-		d.runOwners[start.RunID] = id
+		parts = append(parts, changes...)
+		for _, start := range step.decision.Runs {
+			e, err := next(start.Request)
+			if err != nil {
+				return err
+			}
+			events := []domain.NewEvent{e}
+			if step.ran != nil && step.ran.runID == start.RunID {
+				ran, err := dispatch.BuiltinRunEvents(e.ID, step.ran.events, domain.Metadata{CorrelationID: id, CausationID: e.ID.String(), Actor: d.cfg.Actor})
+				if err != nil {
+					return err
+				}
+				events = append(events, ran...)
+			} else {
+				runEventIDs[start.RunID] = e.ID.String()
+				d.runOwners[start.RunID] = id
+			}
+			parts = append(parts, eventstore.StreamAppend{Stream: run.Stream(start.RunID), Expected: eventstore.NoStream, Events: events})
+		}
+		for _, p := range step.decision.Request {
+			e, err := next(p)
+			if err != nil {
+				return err
+			}
+			requestEvents = append(requestEvents, e)
+		}
 	}
 	// A reply read back over HTTP (api, web) is posted by recording it:
 	// its ReplyPosted goes in this append, and the caller is woken after
 	// the commit, one commit fewer per request.
 	var posted *postedWithDecision
-	if decision.Reply != nil && d.postsByRecording(decision.Reply.Adapter) {
-		reply := d.prepareReply(id, *decision.Reply)
-		record := dispatch.NewReplyPosted(reply, replyRoom(reply), "")
-		e, err := d.replyPostedEvent(id, record, triggerID)
+	if reply := last.decision.Reply; reply != nil && d.postsByRecording(reply.Adapter) {
+		prepared := d.prepareReply(id, *reply)
+		record := dispatch.NewReplyPosted(prepared, replyRoom(prepared), "")
+		e, err := d.replyPostedEvent(id, record, last.triggerID)
 		if err != nil {
 			return err
 		}
-		posted = &postedWithDecision{reply: reply, record: record, event: e}
+		posted = &postedWithDecision{reply: prepared, record: record, event: e}
+		requestEvents = append(requestEvents, e)
 	}
-	if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
-		events := make([]domain.NewEvent, 0, len(decision.Request)+1)
-		for _, p := range decision.Request {
-			e, err := next(p)
-			if err != nil {
-				return err
-			}
-			events = append(events, e)
-		}
-		if posted != nil {
-			events = append(events, posted.event)
-		}
+	if len(requestEvents) > 0 || len(received) > 0 {
 		// A request decided as it is received (receiveInline) starts its
 		// stream with the RequestReceived.
-		events = append(received, events...)
+		events := append(received, requestEvents...)
 		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.Exact(st.version), Events: events})
 	}
 	if len(parts) > 0 {
@@ -742,14 +836,23 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			// id came again, and what followed was done then.
 			return errAlreadyRecorded
 		}
-		d.cfg.Facts.ApplyRecorded(decision.Changes)
-		d.cfg.Facts.applyOwnRuns(decision.Runs, time.Now().UTC())
-		if len(decision.Request) > 0 || len(received) > 0 || posted != nil {
+		now := time.Now().UTC()
+		for _, step := range steps {
+			d.cfg.Facts.ApplyRecorded(step.decision.Changes)
+			d.cfg.Facts.applyOwnRuns(step.decision.Runs, now)
+		}
+		if len(requestEvents) > 0 || len(received) > 0 {
 			// The feed delivers these events too; folding them now keeps
 			// the state current for the steps below, and the feed's copies
-			// are recognised by version.
-			for _, p := range decision.Request {
-				st.req = dispatch.Evolve(st.req, p)
+			// are recognised by version (a pure builtin's end, by the run
+			// having ended).
+			for _, step := range steps {
+				for _, p := range step.decision.Request {
+					st.req = dispatch.Evolve(st.req, p)
+				}
+				if step.ran != nil {
+					st.req = dispatch.Evolve(st.req, dispatch.RunEvent{RunID: step.ran.runID, Event: step.ran.events[len(step.ran.events)-1]})
+				}
 			}
 			if posted != nil {
 				st.req = dispatch.Evolve(st.req, posted.record)
@@ -758,12 +861,15 @@ func (d *Dispatcher) record(ctx context.Context, log zerolog.Logger, st *request
 			d.track(id, st)
 		}
 	}
+	decision, triggerID := last.decision, last.triggerID
 	for _, start := range decision.Runs {
-		if start.Builtin {
+		switch {
+		case last.ran != nil && last.ran.runID == start.RunID:
+		case start.Builtin:
 			d.builtins[start.RunID] = true
-			continue
+		default:
+			d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
 		}
-		d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
 	}
 	for _, runID := range decision.Cancel {
 		msg, err := runbus.NewCancelMessage(runbus.CancelRequest{RunID: runID, Actor: d.cfg.Actor, Reason: "the request ended"})

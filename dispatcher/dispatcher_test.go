@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,12 @@ func startWith(t *testing.T, path string, cfg sqlstore.Config) *harness {
 // startWrapped starts a dispatcher that sees the store through wrap.
 func startWrapped(t *testing.T, path string, cfg sqlstore.Config, wrap func(eventstore.Store) eventstore.Store) *harness {
 	t.Helper()
+	return startWithBuiltins(t, path, cfg, wrap, dispatch.DefaultBuiltins())
+}
+
+// startWithBuiltins starts a dispatcher with the builtins given.
+func startWithBuiltins(t *testing.T, path string, cfg sqlstore.Config, wrap func(eventstore.Store) eventstore.Store, builtins dispatch.Builtins) *harness {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), path, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +76,7 @@ func startWrapped(t *testing.T, path string, cfg sqlstore.Config, wrap func(even
 	if wrap != nil {
 		seen = wrap(store)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	facts := dispatcher.NewFacts(builtins, dispatch.Settings{}, nil)
 	bus := &capture{}
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: seen, Publisher: withBuiltins(t, store, facts, bus), Facts: facts,
@@ -154,15 +161,29 @@ func TestABuiltinRequestIsAnsweredAndRecordedEndToEnd(t *testing.T) {
 	}
 }
 
+// impureEcho is echo as a builtin that is not pure: the builtin executor
+// runs it, after the decision's commit, as it runs a builtin that reads
+// the store.
+func impureEcho() dispatch.Builtin {
+	b, err := dispatch.NewBuiltin("relay", "Repeats its arguments, from the builtin executor.", "relay TEXT...", []string{"allow"}, dispatch.DefaultBuiltins()["echo"].Run)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// tickingClock moves on at each read: every commit reads the clock once,
+// so commits are told apart by their events' time.
+func tickingClock() func() time.Time {
+	var ticks atomic.Int64
+	return func() time.Time { return time.Unix(1_800_000_000+ticks.Add(1), 0) }
+}
+
 // An api reply is posted by recording it, so its ReplyPosted goes in the
 // commit of the decision that ends the request (one commit fewer per
 // request), and the caller is handed the reply once that commit is made.
 func TestAnAPIReplyIsRecordedInTheCommitThatEndsTheRequest(t *testing.T) {
-	// Every commit reads the clock once: a clock that moves on each read
-	// tells commits apart by their events' time.
-	var ticks atomic.Int64
-	clock := func() time.Time { return time.Unix(1_800_000_000+ticks.Add(1), 0) }
-	h := startWith(t, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{Now: clock})
+	h := startWithBuiltins(t, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{Now: tickingClock()}, nil, dispatch.DefaultBuiltins().With(impureEcho()))
 	defer h.stop()
 	token, err := dispatcher.Bootstrap(context.Background(), h.store)
 	if err != nil {
@@ -170,7 +191,7 @@ func TestAnAPIReplyIsRecordedInTheCommitThatEndsTheRequest(t *testing.T) {
 	}
 	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
 
-	if reply := h.say(t, "m-1", "admin", "echo one commit"); strings.TrimSpace(reply.Text) != "one commit" {
+	if reply := h.say(t, "m-1", "admin", "relay one commit"); strings.TrimSpace(reply.Text) != "one commit" {
 		t.Fatalf("reply = %+v", reply)
 	}
 	events, err := h.store.ReadStream(context.Background(), dispatch.Stream(apiRequestID("admin", "m-1")), 0, 100)
@@ -186,6 +207,71 @@ func TestAnAPIReplyIsRecordedInTheCommitThatEndsTheRequest(t *testing.T) {
 	}
 	if events[n-3].RecordedAt.Equal(events[n-2].RecordedAt) {
 		t.Fatalf("%s and RequestCompleted share a commit: the clock does not tell commits apart", events[n-3].Type)
+	}
+}
+
+// A request of pure builtins (echo, a pipeline of them) is decided to
+// its end as it is received: its runs' output and ends, its completion and
+// its reply go in the commit that records it, and the builtin executor is
+// handed nothing.
+func TestARequestOfPureBuiltinsTakesOneCommit(t *testing.T) {
+	// Given a dispatcher whose store's clock tells commits apart
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	h := startWithBuiltins(t, path, sqlstore.Config{Now: tickingClock()}, nil, dispatch.DefaultBuiltins())
+	token, err := dispatcher.Bootstrap(context.Background(), h.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+	before, _, err := h.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// When a pipeline of two echoes arrives
+	if reply := h.say(t, "pure-1", "admin", "echo first | echo second"); strings.TrimSpace(reply.Text) != "second" {
+		t.Fatalf("reply = %q", reply.Text)
+	}
+
+	// Then everything it recorded shares one commit: the request's
+	// events, both runs' RunRequested, output and end
+	events, err := h.store.ReadAll(context.Background(), before+1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, e := range events {
+		types[e.Type]++
+		if !e.RecordedAt.Equal(events[0].RecordedAt) {
+			t.Errorf("%s in %s at %s, not in the request's one commit (%s)", e.Type, e.Stream, e.RecordedAt, events[0].RecordedAt)
+		}
+	}
+	for typ, want := range map[string]int{"RequestReceived": 1, "RunRequested": 2, "RunSucceeded": 2, "StageStarted": 2, "RequestCompleted": 1, "ReplyPosted": 1} {
+		if types[typ] != want {
+			t.Errorf("%d %s recorded, want %d (all: %v)", types[typ], typ, want, typesOf(events))
+		}
+	}
+	// And the builtin executor was handed no run
+	h.bus.mu.Lock()
+	topics := slices.Clone(h.bus.topics)
+	h.bus.mu.Unlock()
+	if len(topics) != 0 {
+		t.Errorf("published %v, want nothing", topics)
+	}
+
+	// And a dispatcher that starts again on this log, from before the
+	// request, decides nothing more and answers the next one
+	h.stop()
+	rewind(t, path, before)
+	again := startWithBuiltins(t, path, sqlstore.Config{}, nil, dispatch.DefaultBuiltins())
+	defer again.stop()
+	if reply := again.say(t, "pure-2", "admin", "echo after"); strings.TrimSpace(reply.Text) != "after" {
+		t.Fatalf("reply after the restart = %q", reply.Text)
+	}
+	for _, typ := range []string{"RequestCompleted", "ReplyPosted", "RunSucceeded"} {
+		if n := countType(t, again.store, typ); n != map[string]int{"RequestCompleted": 2, "ReplyPosted": 2, "RunSucceeded": 3}[typ] {
+			t.Errorf("%d %s in the log after the restart", n, typ)
+		}
 	}
 }
 

@@ -31,6 +31,12 @@ type Activity struct {
 	queued   int      // runs requested and not yet started
 	running  int      // runs started and not yet ended
 	dropped  int64
+	// unlinked are the runs of this commit whose request comes later in
+	// it (a request decided as it was received: its runs' streams go
+	// before its own), linked when its RequestReceived comes; commitAt
+	// is that commit's recorded time, which every event of it shares.
+	unlinked []*RunActivity
+	commitAt time.Time
 }
 
 // RequestActivity is one request's lifecycle as far as the log has told.
@@ -101,12 +107,21 @@ func (a *Activity) Dropped() int64 { return a.dropped }
 func (a *Activity) Apply(e domain.RecordedEvent, payload domain.Payload) ActivityChanges {
 	var changes ActivityChanges
 	at := e.RecordedAt
+	if !at.Equal(a.commitAt) {
+		a.unlinked, a.commitAt = nil, at
+	}
 	switch {
 	case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
 		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
 		if p, ok := payload.(dispatch.RequestReceived); ok {
 			if _, seen := a.requests[id]; !seen {
-				a.requests[id] = &RequestActivity{RequestID: id, Adapter: p.Adapter, Room: p.Room, User: p.ChatUser, ReceivedAt: at}
+				r := &RequestActivity{RequestID: id, Adapter: p.Adapter, Room: p.Room, User: p.ChatUser, ReceivedAt: at}
+				for _, rn := range a.unlinked {
+					if rn.RequestID == id {
+						r.Runs = append(r.Runs, rn)
+					}
+				}
+				a.requests[id] = r
 				a.remember(id)
 			}
 			break
@@ -171,7 +186,13 @@ func (a *Activity) Apply(e domain.RecordedEvent, payload domain.Payload) Activit
 				a.remember("run:" + id)
 				a.queued++
 				// The RunRequested comes before its StageStarted, in the
-				// same commit: the request links it then.
+				// same commit; a pure builtin's end comes before it too,
+				// so the request links its run now, or when it comes.
+				if r := a.requests[p.RequestID]; r != nil {
+					r.Runs = append(r.Runs, rn)
+				} else {
+					a.unlinked = append(a.unlinked, rn)
+				}
 			}
 			break
 		}

@@ -192,3 +192,46 @@ func TestActivityGivenALongRunningRequestWhenThousandsEndBehindItThenTheQueueSta
 		t.Errorf("the long request was not reported at its end")
 	}
 }
+
+func TestActivityGivenAPureBuiltinDecidedInTheCommitThatReceivedItThenItsRequestHoldsItsRun(t *testing.T) {
+	// Given one commit, as the dispatcher records a request of a pure
+	// builtin: the run's stream, whole, before the request's
+	s := givenActivity(t).
+		on(runOf("r1"), 0, run.RunRequested{RequestID: "q1", Bundle: dispatch.BuiltinBundle, Command: "echo", Mode: dispatch.ModeBuiltin}).
+		on(runOf("r1"), 0, run.OutputChunk{Stream: run.Stdout, Bytes: []byte("hi\n")}).
+		on(runOf("r1"), 0, run.RunSucceeded{}).
+		on(req("q1"), 0, received("api")).
+		on(req("q1"), 0, dispatch.StageStarted{RunID: "r1"}).
+		on(req("q1"), 0, dispatch.RequestCompleted{})
+
+	// When its reply is recorded in that commit too
+	s.on(req("q1"), 0, dispatch.ReplyPosted{Adapter: "api", Room: "api"})
+
+	// Then the request is done with its run, which ended succeeded
+	if len(s.done) != 1 || len(s.done[0].Runs) != 1 {
+		t.Fatalf("done: %+v, want one request with one run", s.done)
+	}
+	if rn := s.done[0].Runs[0]; rn.RunID != "r1" || rn.Outcome != projections.RunSucceeded || rn.OutputChunks != 1 {
+		t.Fatalf("its run: %+v", rn)
+	}
+	if s.a.Queued() != 0 || s.a.Running() != 0 {
+		t.Fatalf("queued %d running %d, want none", s.a.Queued(), s.a.Running())
+	}
+}
+
+func TestActivityGivenARunOfARequestNotYetReceivedWhenALaterCommitReceivesOneOfItsIDThenItIsNotLinked(t *testing.T) {
+	// Given a run whose request the fold never saw (it began before)
+	s := givenActivity(t).
+		on(runOf("r1"), 0, run.RunRequested{RequestID: "q1", Command: "echo"}).
+		on(runOf("r1"), ms(1), run.RunSucceeded{})
+
+	// When a request of that id is received in a later commit
+	s.on(req("q1"), ms(1), received("api")).
+		on(req("q1"), 0, dispatch.RequestCompleted{}).
+		on(req("q1"), 0, dispatch.ReplyPosted{Adapter: "api"})
+
+	// Then it holds no run: only a run of its own commit is linked so
+	if len(s.done) != 1 || len(s.done[0].Runs) != 0 {
+		t.Fatalf("done: %+v, want one request without runs", s.done)
+	}
+}
