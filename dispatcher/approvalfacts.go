@@ -20,7 +20,16 @@ type usage struct {
 	// started is, by bundle and username, when each request first ran a
 	// command of the bundle; entries older than a minute are dropped as
 	// new ones come.
-	started map[usageKey][]startedRequest
+	started map[usageKey]*startedRequests
+}
+
+// startedRequests are one bundle's and user's requests of the last
+// minute, in the order they started (the order of the log, or of this
+// dispatcher's own decisions, each near the clock's), and their ids, so a
+// run is folded in constant time however many there are.
+type startedRequests struct {
+	list []startedRequest
+	ids  map[string]bool
 }
 
 type runningRun struct{ bundle, username, room string }
@@ -36,7 +45,7 @@ type startedRequest struct {
 const rateWindow = time.Minute
 
 func newUsage() usage {
-	return usage{running: map[string]runningRun{}, started: map[usageKey][]startedRequest{}}
+	return usage{running: map[string]runningRun{}, started: map[usageKey]*startedRequests{}}
 }
 
 // apply folds a run's event: a RunRequested starts it (once), a terminal
@@ -48,14 +57,20 @@ func (u usage) apply(runID string, p domain.Payload, at time.Time) {
 		}
 		u.running[runID] = runningRun{bundle: rr.Bundle, username: rr.Invocation.Username, room: rr.Invocation.Room}
 		key := usageKey{rr.Bundle, rr.Invocation.Username}
-		list := slices.DeleteFunc(u.started[key], func(s startedRequest) bool { return at.Sub(s.at) > rateWindow })
-		if !slices.ContainsFunc(list, func(s startedRequest) bool { return s.requestID == rr.RequestID }) {
-			list = append(list, startedRequest{requestID: rr.RequestID, at: at})
+		started := u.started[key]
+		if started == nil {
+			started = &startedRequests{ids: map[string]bool{}}
+			u.started[key] = started
 		}
-		if len(list) == 0 {
-			delete(u.started, key)
-		} else {
-			u.started[key] = list
+		old := 0
+		for old < len(started.list) && at.Sub(started.list[old].at) > rateWindow {
+			delete(started.ids, started.list[old].requestID)
+			old++
+		}
+		started.list = started.list[old:]
+		if !started.ids[rr.RequestID] {
+			started.ids[rr.RequestID] = true
+			started.list = append(started.list, startedRequest{requestID: rr.RequestID, at: at})
 		}
 		return
 	}
@@ -78,9 +93,11 @@ func (u usage) of(bundleName, username, room string, since time.Time) dispatch.U
 			out.RoomRunning++
 		}
 	}
-	for _, s := range u.started[usageKey{bundleName, username}] {
-		if !s.at.Before(since) {
-			out.Requests++
+	if started := u.started[usageKey{bundleName, username}]; started != nil {
+		for _, s := range started.list {
+			if !s.at.Before(since) {
+				out.Requests++
+			}
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -35,5 +36,32 @@ func TestUsageCountsRunsInFlightAndTheLastMinutesRequests(t *testing.T) {
 	}
 	if got := u.of("ops", "bob", "dev", t0); got.Requests != 1 || got.UserRunning != 1 || got.RoomRunning != 1 {
 		t.Fatalf("bob's usage from #dev: %+v", got)
+	}
+}
+
+func TestUsageCountsARequestOnceHoweverManyCameBetweenItsRuns(t *testing.T) {
+	t.Parallel()
+	// Given a request's first run, then a thousand other requests'
+	u := newUsage()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	requested := func(request string) run.RunRequested {
+		return run.RunRequested{RequestID: request, Bundle: "ops", Invocation: run.Invocation{Username: "alice"}}
+	}
+	u.apply("first-run", requested("q-first"), t0)
+	for i := range 1000 {
+		u.apply(fmt.Sprintf("run-%d", i), requested(fmt.Sprintf("q-%d", i)), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+
+	// When the first request runs its next stage
+	u.apply("second-run", requested("q-first"), t0.Add(2*time.Second))
+
+	// Then it still counts once
+	if got := u.of("ops", "alice", "", t0).Requests; got != 1001 {
+		t.Fatalf("requests counted %d, want 1001", got)
+	}
+	// And a minute after the last of them, none is left
+	u.apply("later", requested("q-later"), t0.Add(2*time.Second+rateWindow+time.Millisecond))
+	if got := u.of("ops", "alice", "", t0).Requests; got != 1 {
+		t.Fatalf("requests counted a minute later %d, want 1 (the new one)", got)
 	}
 }
