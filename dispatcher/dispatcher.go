@@ -286,11 +286,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	log := d.cfg.Logger.With().Str("component", "dispatcher").Logger()
 	head, _, err := d.cfg.Store.Head(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing to report
+		}
 		return fmt.Errorf("dispatcher: read the head of the log: %w", err)
 	}
 	if !d.opened {
 		checkpoint, err := d.cfg.Checkpoints.Load(ctx, d.cfg.Name)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("dispatcher checkpoint: %w", err)
 		}
 		// Resume once everything stored at start is folded, so that what

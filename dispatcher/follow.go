@@ -40,6 +40,9 @@ func (d *Dispatcher) Follow(ctx context.Context) error {
 	log := d.cfg.Logger.With().Str("component", "dispatcher").Str("mode", "follow").Logger()
 	head, _, err := d.cfg.Store.Head(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing to report
+		}
 		return fmt.Errorf("dispatcher: read the head of the log: %w", err)
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
