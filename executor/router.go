@@ -111,7 +111,8 @@ type EmbeddedBus struct {
 	Commands *gochannel.GoChannel
 	// Events carries run.events. Publish waits until the Appender
 	// acknowledges, which keeps a run's events in order and throttles a
-	// chatty command to the speed of the store.
+	// chatty command to the speed of the store. Executors publish on it
+	// through EventsPublisher.
 	Events *gochannel.GoChannel
 }
 
