@@ -43,17 +43,19 @@ type recorder struct {
 
 func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
 	_, together := pub.(GroupPublisher)
-	return &recorder{together: together,
+	return &recorder{
 		ctx: ctx, pub: pub, topic: topic,
-		stream: run.Stream(runID),
-		md:     md,
-		state:  run.Fold(past),
-		next:   int64(len(past)),
+		stream:   run.Stream(runID),
+		md:       md,
+		state:    run.Fold(past),
+		next:     int64(len(past)),
+		together: together,
 	}
 }
 
-// record publishes p if the run's lifecycle allows it. A rejection is a bug
-// in the executor or runtime and comes back as an error.
+// record publishes p if the run's lifecycle allows it (or holds it, see
+// end). A rejection is a bug in the executor or runtime and comes back as
+// an error.
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
