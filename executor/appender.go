@@ -39,6 +39,13 @@ func NewAppender(store eventstore.Store) *Appender { return &Appender{store: sto
 
 // Handle is the router handler of the run.events topic.
 func (a *Appender) Handle(msg *message.Message) error {
+	together, err := DecodeRunEventsMessage(msg)
+	if err != nil {
+		return err
+	}
+	if together != nil {
+		return a.appendTogether(msg.Context(), together)
+	}
 	stream, version, ev, err := DecodeEventMessage(msg)
 	if err != nil {
 		return err
@@ -71,6 +78,40 @@ func (a *Appender) Append(ctx context.Context, stream string, version int64, ev 
 		return nil
 	}
 	return fmt.Errorf("%w: %s version %d is event %s, not %s", ErrStreamConflict, stream, version, stored[0].ID, eventID)
+}
+
+// appendTogether stores a run's events carried in one message
+// (GroupPublisher) in one commit. When they cannot go in as they are (one
+// is stored already after a redelivery, the stream is behind them, another
+// event holds a place), each is appended alone with Append, in order, as
+// if it had come on its own: a redelivery is acknowledged, nothing is
+// stored twice, and a failure stops at the event that failed.
+func (a *Appender) appendTogether(ctx context.Context, msgs []*message.Message) error {
+	events := make([]domain.NewEvent, len(msgs))
+	var stream string
+	var first int64
+	for i, m := range msgs {
+		s, version, ev, err := DecodeEventMessage(m)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			stream, first = s, version
+		}
+		events[i] = ev
+	}
+	err := a.AppendRun(ctx, stream, first, events)
+	if err == nil {
+		return nil
+	}
+	zerolog.Ctx(ctx).Debug().Err(err).Str("stream", stream).Int64("version", first).Int("events", len(events)).
+		Msg("a run's events not appended together; appending them one by one")
+	for i, ev := range events {
+		if err := a.Append(ctx, stream, first+int64(i), ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AppendRun stores events at versions first, first+1, ... of stream in

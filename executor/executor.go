@@ -353,6 +353,13 @@ func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbu
 	log.Debug().Str("image", spec.Image).Str("mode", string(mode)).Msg("run starting")
 	outcome, runErr := e.cfg.Runtime.Run(ctx, spec, sink)
 	rec.end()
+	// The events held for the terminal event go out however the run ends
+	// here, even without one.
+	defer func() {
+		if err := rec.flush(); err != nil {
+			log.Error().Err(err).Msg("the run's last events not recorded")
+		}
+	}()
 	// What each stream held back for a value split across writes goes to
 	// the chunker, redacted, before the chunker's last flush.
 	if err := errors.Join(sink.stdout.Close(), sink.stderr.Close(), chunker.Close()); err != nil {

@@ -74,3 +74,78 @@ func DecodeEventMessage(msg *message.Message) (stream string, version int64, e d
 	}
 	return stream, version, e, nil
 }
+
+// metaRunEvents marks a message that carries several consecutive events of
+// one run (GroupPublisher makes it); its value is how many.
+const metaRunEvents = "run_events"
+
+// groupedEvent is one event of a group message's payload.
+type groupedEvent struct {
+	UUID     string            `json:"uuid"`
+	Metadata map[string]string `json:"metadata"`
+	Payload  []byte            `json:"payload"`
+}
+
+// NewRunEventsMessage is one message carrying msgs, one run's events at
+// consecutive versions, for the Appender to store in one commit. The
+// events travel in the payload, so the message can be copied, parked on
+// the poison topic and read back like any other.
+func NewRunEventsMessage(msgs []*message.Message) (*message.Message, error) {
+	if _, _, err := consecutiveEvents(msgs); err != nil {
+		return nil, err
+	}
+	grouped := make([]groupedEvent, len(msgs))
+	for i, m := range msgs {
+		grouped[i] = groupedEvent{UUID: m.UUID, Metadata: m.Metadata, Payload: m.Payload}
+	}
+	payload, err := json.Marshal(grouped)
+	if err != nil {
+		return nil, fmt.Errorf("%w: grouping %d events: %v", runbus.ErrBadMessage, len(msgs), err)
+	}
+	msg := message.NewMessage(msgs[0].UUID+"+"+strconv.Itoa(len(msgs)), payload)
+	msg.Metadata.Set(metaRunEvents, strconv.Itoa(len(msgs)))
+	msg.Metadata.Set(metaStream, msgs[0].Metadata.Get(metaStream))
+	msg.Metadata.Set(metaCorrelation, msgs[0].Metadata.Get(metaCorrelation))
+	return msg, nil
+}
+
+// DecodeRunEventsMessage reads a message of NewRunEventsMessage back into
+// its events, in version order; nil for a message of one event.
+func DecodeRunEventsMessage(msg *message.Message) ([]*message.Message, error) {
+	if msg.Metadata.Get(metaRunEvents) == "" {
+		return nil, nil
+	}
+	var grouped []groupedEvent
+	if err := json.Unmarshal(msg.Payload, &grouped); err != nil || len(grouped) == 0 {
+		return nil, fmt.Errorf("%w: message %s carries no events of a run", runbus.ErrBadMessage, msg.UUID)
+	}
+	msgs := make([]*message.Message, len(grouped))
+	for i, g := range grouped {
+		msgs[i] = message.NewMessage(g.UUID, g.Payload)
+		msgs[i].Metadata = g.Metadata
+		msgs[i].SetContext(msg.Context())
+	}
+	if _, _, err := consecutiveEvents(msgs); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// consecutiveEvents checks that msgs are run events of one stream at
+// consecutive versions, and says which and from where.
+func consecutiveEvents(msgs []*message.Message) (stream string, first int64, err error) {
+	if len(msgs) == 0 {
+		return "", 0, fmt.Errorf("%w: no events to group", runbus.ErrBadMessage)
+	}
+	for i, m := range msgs {
+		s := m.Metadata.Get(metaStream)
+		v, perr := strconv.ParseInt(m.Metadata.Get(metaVersion), 10, 64)
+		if i == 0 {
+			stream, first = s, v
+		}
+		if s == "" || perr != nil || s != stream || v != first+int64(i) {
+			return "", 0, fmt.Errorf("%w: event %s is not the next of %s after version %d", runbus.ErrBadMessage, m.UUID, stream, first+int64(i)-1)
+		}
+	}
+	return stream, first, nil
+}

@@ -31,20 +31,31 @@ type recorder struct {
 	// ending: the command is over, and the run's last events follow one
 	// another at once; each but the terminal one is marked MetaMore.
 	ending bool
+	// together: the bus stores the events of one Publish in one commit
+	// (GroupPublisher), so while ending the marked events are held and
+	// published with the terminal event. held are those events, in
+	// order; state and next already count them, heldFrom is the state
+	// before the first.
+	together bool
+	held     []*message.Message
+	heldFrom run.State
 }
 
 func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
+	_, together := pub.(GroupPublisher)
 	return &recorder{
 		ctx: ctx, pub: pub, topic: topic,
-		stream: run.Stream(runID),
-		md:     md,
-		state:  run.Fold(past),
-		next:   int64(len(past)),
+		stream:   run.Stream(runID),
+		md:       md,
+		state:    run.Fold(past),
+		next:     int64(len(past)),
+		together: together,
 	}
 }
 
-// record publishes p if the run's lifecycle allows it. A rejection is a bug
-// in the executor or runtime and comes back as an error.
+// record publishes p if the run's lifecycle allows it (or holds it, see
+// end). A rejection is a bug in the executor or runtime and comes back as
+// an error.
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -59,10 +70,20 @@ func (r *recorder) record(p domain.Payload) error {
 		}
 		msg := NewEventMessage(r.stream, r.next, ev)
 		after := run.Evolve(r.state, a)
-		if r.ending && !after.Finished() {
+		more := r.ending && !after.Finished()
+		if more {
 			msg.Metadata.Set(MetaMore, "1")
 		}
-		if err := r.publish(msg); err != nil {
+		if more && r.together {
+			if len(r.held) == 0 {
+				r.heldFrom = r.state
+			}
+			r.held = append(r.held, msg)
+			r.state = after
+			r.next++
+			continue
+		}
+		if err := r.publishHeldAnd(msg); err != nil {
 			return fmt.Errorf("publish %s of %s: %w", a.EventType(), r.stream, err)
 		}
 		r.state = after
@@ -71,21 +92,63 @@ func (r *recorder) record(p domain.Payload) error {
 	return nil
 }
 
-// publish hands msg to the bus, retrying a failed publish three times with
-// backoff while ctx (the executor's drain context: it outlives a cancelled
-// run, so its end is still recorded, and ends when shutdown gives up)
-// lasts.
-func (r *recorder) publish(msg *message.Message) error {
+// publishHeldAnd publishes the held events and then msg (if any) in one
+// Publish. When that fails the held events are forgotten: the recorder
+// goes back to the state before them, so the run's next event takes the
+// first one's version and the stream has no gap.
+func (r *recorder) publishHeldAnd(msg *message.Message) error {
+	msgs := r.held
+	if msg != nil {
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	err := r.publish(msgs...)
+	if err != nil && len(r.held) > 0 {
+		err = fmt.Errorf("%w (and the %d events of the run held before it are not recorded)", err, len(r.held))
+		r.state = r.heldFrom
+		r.next -= int64(len(r.held))
+	}
+	r.held = nil
+	return err
+}
+
+// flush publishes the events held for a terminal event that was not
+// recorded (the run ended on an error, or its terminal event was
+// refused), and holds none after. The executor calls it once a run's
+// command is over, however the run ended.
+func (r *recorder) flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.together = false
+	if len(r.held) == 0 {
+		return nil
+	}
+	n := len(r.held)
+	if err := r.publishHeldAnd(nil); err != nil {
+		return fmt.Errorf("publish the %d events of %s held for its terminal event: %w", n, r.stream, err)
+	}
+	return nil
+}
+
+// publish hands msgs to the bus in one Publish, retrying a failed publish
+// three times with backoff while ctx (the executor's drain context: it
+// outlives a cancelled run, so its end is still recorded, and ends when
+// shutdown gives up) lasts.
+func (r *recorder) publish(msgs ...*message.Message) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 50 * time.Millisecond
 	_, err := backoff.Retry(r.ctx, func() (struct{}, error) {
-		return struct{}{}, r.pub.Publish(r.topic, msg)
+		return struct{}{}, r.pub.Publish(r.topic, msgs...)
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(3))
 	return err
 }
 
 // end says the command is over: the run's remaining events (its last
-// output, the container's stop, the terminal event) follow at once.
+// output, the container's stop, the terminal event) follow at once. On a
+// bus that stores a Publish in one commit they are held until the terminal
+// event, or until flush.
 func (r *recorder) end() {
 	r.mu.Lock()
 	r.ending = true

@@ -111,8 +111,35 @@ type EmbeddedBus struct {
 	Commands *gochannel.GoChannel
 	// Events carries run.events. Publish waits until the Appender
 	// acknowledges, which keeps a run's events in order and throttles a
-	// chatty command to the speed of the store.
+	// chatty command to the speed of the store. Executors publish on it
+	// through EventsPublisher.
 	Events *gochannel.GoChannel
+}
+
+// EventsPublisher is what executors publish run events with on the
+// in-process bus: the events of one Publish call reach the Appender as one
+// message, stored in one commit (GroupPublisher).
+func (b EmbeddedBus) EventsPublisher() GroupPublisher { return GroupPublisher{b.Events} }
+
+// GroupPublisher publishes run events so that the events of one Publish
+// call, one run's at consecutive versions, travel as one message, which
+// the Appender stores in one commit, all or none. A recorder that
+// publishes through it holds a run's last events (those marked MetaMore)
+// and publishes them with the terminal event: one commit for them all,
+// where each would take its own.
+type GroupPublisher struct{ message.Publisher }
+
+// Publish implements message.Publisher. Messages that are not one run's
+// events in a row go one by one, as through the publisher underneath.
+func (p GroupPublisher) Publish(topic string, msgs ...*message.Message) error {
+	if len(msgs) < 2 {
+		return p.Publisher.Publish(topic, msgs...)
+	}
+	together, err := NewRunEventsMessage(msgs)
+	if err != nil {
+		return p.Publisher.Publish(topic, msgs...)
+	}
+	return p.Publisher.Publish(topic, together)
 }
 
 // NewEmbeddedBus builds the in-process bus.

@@ -34,7 +34,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: &fakeRuntime{fn: echoRun("routed\n", executor.Outcome{})}, Publisher: bus.Events, Store: store, Logger: log,
+		Runtime: &fakeRuntime{fn: echoRun("routed\n", executor.Outcome{})}, Publisher: bus.EventsPublisher(), Store: store, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 		t.Fatal(err)
 	}
 	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: &fakeRuntime{fn: echoRun("waited\n", executor.Outcome{})}, Publisher: bus.Events, Store: store.MemStore, Logger: log,
+		Runtime: &fakeRuntime{fn: echoRun("waited\n", executor.Outcome{})}, Publisher: bus.EventsPublisher(), Store: store.MemStore, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -197,7 +197,7 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 	}
 	var runs message.Publisher = p.bus.Commands
 	if cfg.Bus.URL == "" {
-		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: p.runtime, Publisher: p.bus.Events, Store: store, MaxPids: cfg.MaxPids, Concurrency: cfg.Bus.Slots, Logger: log})
+		p.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: p.runtime, Publisher: p.bus.EventsPublisher(), Store: store, MaxPids: cfg.MaxPids, Concurrency: cfg.Bus.Slots, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 		return ctx.Err()
 	}
 	if leftovers, ok := p.runtime.(executor.LeftoverRuntime); ok {
-		report, err := executor.Reconcile(ctx, executor.ReconcileConfig{Runtime: leftovers, Store: store, Publisher: p.bus.Events})
+		report, err := executor.Reconcile(ctx, executor.ReconcileConfig{Runtime: leftovers, Store: store, Publisher: p.bus.EventsPublisher()})
 		if err != nil {
 			log.Error().Err(err).Msg("reconciling leftover containers")
 		} else if len(report.Lost) > 0 || report.Removed > 0 {
