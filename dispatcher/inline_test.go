@@ -2,13 +2,16 @@ package dispatcher_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/access"
@@ -165,5 +168,76 @@ func TestASlowBuiltinHoldsUpNoOtherRequest(t *testing.T) {
 	case <-blocked:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reply once the slow builtin ended")
+	}
+}
+
+// feedGate holds the dispatcher's feed (its reads of a page of 500) while
+// held, and lets the inline catch-up's read (1,001 events) through.
+type feedGate struct {
+	eventstore.Store
+	held    atomic.Bool
+	release chan struct{}
+}
+
+func (g *feedGate) ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error) {
+	if limit == 500 && g.held.Load() {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Store.ReadAll(ctx, from, limit)
+}
+
+// A request that arrives while the loop is more than 1,000 events behind
+// the log is recorded alone, at once, and decided when the feed brings it.
+func TestARequestArrivingFarBehindTheLogIsRecordedAloneAndDecidedInItsTurn(t *testing.T) {
+	// Given a dispatcher whose feed is held, and 1,200 events appended
+	// behind its back
+	gate := &feedGate{release: make(chan struct{})}
+	h := startWrapped(t, filepath.Join(t.TempDir(), "logbook.db"), sqlstore.Config{}, func(s eventstore.Store) eventstore.Store {
+		gate.Store = s
+		return gate
+	})
+	defer h.stop()
+	token, err := dispatcher.Bootstrap(context.Background(), h.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin to be known", func() bool { _, ok := h.facts.UserForToken(token); return ok })
+	if got := strings.TrimSpace(h.say(t, "warm-up", "admin", "echo ready").Text); got != "ready" {
+		t.Fatalf("reply = %q", got)
+	}
+	gate.held.Store(true)
+	for i := range 1200 {
+		user := uuid.NewString()
+		e := domain.MustEncode(access.UserCreated{User: user, Username: fmt.Sprintf("u%d", i)}, domain.Metadata{Actor: "test"})
+		if _, err := h.store.Append(context.Background(), access.UserStream(user), eventstore.NoStream, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// When a request arrives
+	id := apiRequestID("admin", "far-behind")
+	wait := h.d.WaitForReply(t.Context(), id)
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "far-behind", Room: "api", ChatUser: "admin", Text: "echo in its turn", Sender: "admin"}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Then it is recorded alone: nothing is decided yet
+	if types := eventTypes(t, h, dispatch.Stream(id)); strings.Join(types, " ") != "RequestReceived" {
+		t.Fatalf("request stream while the feed is held = %v, want RequestReceived alone", types)
+	}
+	// And once the feed goes on, it is decided and answered
+	gate.held.Store(false)
+	close(gate.release)
+	select {
+	case reply := <-wait:
+		if strings.TrimSpace(reply.Text) != "in its turn" {
+			t.Fatalf("reply = %q", reply.Text)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply once the feed went on")
 	}
 }

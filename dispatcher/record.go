@@ -72,25 +72,20 @@ var errAlreadyRecorded = errors.New("the request is recorded already")
 // catchUp folds what the log holds beyond the last event handled, so that a
 // decision made now sees everything recorded before it. The feed skips
 // what catchUp handled.
+//
+// One read, not a read of the head and then of the events: what it
+// returns is the log as committed when it ran, and one event more than
+// maxInlineCatchUp says the loop is too far behind.
 func (d *Dispatcher) catchUp(ctx context.Context, log zerolog.Logger) error {
-	head, _, err := d.cfg.Store.Head(ctx)
+	events, err := d.cfg.Store.ReadAll(ctx, d.loop.folded+1, maxInlineCatchUp+1)
 	if err != nil {
 		return err
 	}
-	for d.loop.folded < head {
-		if head-d.loop.folded > maxInlineCatchUp {
-			return errBehind
-		}
-		events, err := d.cfg.Store.ReadAll(ctx, d.loop.folded+1, int(head-d.loop.folded))
-		if err != nil {
-			return err
-		}
-		if len(events) == 0 {
-			return errBehind
-		}
-		for _, e := range events {
-			d.consume(ctx, log, e)
-		}
+	if len(events) > maxInlineCatchUp {
+		return errBehind
+	}
+	for _, e := range events {
+		d.consume(ctx, log, e)
 	}
 	return nil
 }
