@@ -347,16 +347,20 @@ func (c *Client) Expect(timeout time.Duration, ok func(Line) bool) Line {
 	c.t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	var seen []string // the last lines that did not match, for the failure
 	for {
 		select {
 		case l := <-c.Lines:
 			if ok(l) {
 				return l
 			}
+			if seen = append(seen, l.At.Format("15:04:05.000 ")+l.Raw); len(seen) > 20 {
+				seen = seen[1:]
+			}
 		case <-c.done:
-			c.t.Fatalf("%s: connection closed while waiting", c.Nick)
+			c.t.Fatalf("%s: connection closed while waiting; it got meanwhile:\n%s", c.Nick, strings.Join(seen, "\n"))
 		case <-timer.C:
-			c.t.Fatalf("%s: nothing expected arrived within %v", c.Nick, timeout)
+			c.t.Fatalf("%s: nothing expected arrived within %v; it got meanwhile (the last 20):\n%s", c.Nick, timeout, strings.Join(seen, "\n"))
 		}
 	}
 }
