@@ -123,9 +123,13 @@ func (d *Dispatcher) resumeWaiting(ctx context.Context, log zerolog.Logger, id s
 func (d *Dispatcher) judgeLate(ctx context.Context, log zerolog.Logger, id string, answer domain.RecordedEvent) {
 	events, err := d.cfg.Store.ReadStream(ctx, dispatch.Stream(id), 0, int(answer.Version)+1)
 	if err != nil {
-		d.fail(fmt.Errorf("read request %s to judge a late answer: %w", id, err))
+		d.late[id] = answer // judged again on resume
+		if ctx.Err() == nil {
+			d.fail(fmt.Errorf("read request %s to judge a late answer: %w", id, err))
+		}
 		return
 	}
+	delete(d.late, id)
 	st := &requestState{version: -1}
 	var trigger domain.Payload
 	for _, e := range events {
@@ -140,5 +144,11 @@ func (d *Dispatcher) judgeLate(ctx context.Context, log zerolog.Logger, id strin
 	}
 	d.requests[id] = st
 	d.decide(ctx, log, st, trigger, answer.ID, answer.Position, answer.RecordedAt)
+	if _, failed := d.pending[id]; failed {
+		// Pending decisions of an ended request are dropped on resume:
+		// this one is kept as the late answer it is.
+		delete(d.pending, id)
+		d.late[id] = answer
+	}
 	d.forget(id)
 }

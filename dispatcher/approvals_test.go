@@ -2,9 +2,11 @@ package dispatcher_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,15 +99,27 @@ type approvalHarness struct {
 // handle of their name. Setting up twice on one file is a no-op.
 func startApprovals(t *testing.T, path string, settings dispatch.Settings) *approvalHarness {
 	t.Helper()
+	return startApprovalsVia(t, path, settings, nil, nil)
+}
+
+// startApprovalsVia is startApprovals with the dispatcher seeing the store
+// through wrap; with restarts set, a Run that ends with an error is run
+// again at once, as the server's supervisor would, and counted.
+func startApprovalsVia(t *testing.T, path string, settings dispatch.Settings, wrap func(eventstore.Store) eventstore.Store, restarts *atomic.Int64) *approvalHarness {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), path, sqlstore.Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var seen eventstore.Store = store
+	if wrap != nil {
+		seen = wrap(store)
 	}
 	fake := &fakeChat{name: "slack", limits: chat.Limits{MaxMessageBytes: 4000, MaxParts: 4}, rooms: map[string][]chat.Part{}}
 	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), settings, func(adapter string, to dispatch.Destination) bool { return adapter == "slack" })
 	published := &runs{}
 	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: withBuiltins(t, store, facts, published), Facts: facts,
+		Store: seen, Publisher: withBuiltins(t, store, facts, published), Facts: facts,
 		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
 		Chat:        map[string]chat.Provider{"slack": fake},
@@ -116,7 +130,16 @@ func startApprovals(t *testing.T, path string, settings dispatch.Settings) *appr
 	setUpRel(t, store)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() {
+		for {
+			err := d.Run(ctx)
+			if err == nil || ctx.Err() != nil || restarts == nil {
+				done <- err
+				return
+			}
+			restarts.Add(1)
+		}
+	}()
 	h := &approvalHarness{store: store, d: d, facts: facts, runs: published, chat: fake}
 	stopped := false
 	h.stop = func() {
@@ -387,6 +410,56 @@ func TestARestartDoesNotPostTheApprovalRequestAgain(t *testing.T) {
 // An answer recorded after its request expired, was answered and was
 // forgotten (the approve builtin judged it while it still waited) is
 // judged all the same: refused, in the request's chain.
+// failingRead fails one read of a request stream, the one armed, as a
+// database that drops its connection does.
+type failingRead struct {
+	eventstore.Store
+	stream string
+	limit  atomic.Int64 // the read's limit; 0: disarmed
+}
+
+func (f *failingRead) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
+	if stream == f.stream && from == 0 && f.limit.CompareAndSwap(int64(limit), 0) {
+		return nil, errors.New("the database went away")
+	}
+	return f.Store.ReadStream(ctx, stream, from, limit)
+}
+
+// A late answer whose judgement the store did not take (its read failed)
+// is judged when the dispatcher runs again: the failure held the
+// checkpoint before it, and the restart's resume judges it.
+func TestALateAnswerJudgedWhileTheStoreFailsIsJudgedOnTheRestart(t *testing.T) {
+	// Given a request that ended and was forgotten, and a store whose read
+	// of it for the judgement of a late answer fails
+	failing := &failingRead{}
+	var restarts atomic.Int64
+	h := startApprovalsVia(t, t.TempDir()+"/logbook.db", dispatch.Settings{ApprovalTTL: time.Millisecond}, func(s eventstore.Store) eventstore.Store {
+		failing.Store = s
+		return failing
+	}, &restarts)
+	id := h.say(t, "m1", "alice", "rel:prod web")
+	h.until(t, id, "ReplyPosted")
+	before, _ := streamTypes(t, h.store, id)
+	failing.stream = dispatch.Stream(id)
+	failing.limit.Store(int64(len(before) + 1)) // the answer's version is len(before)
+
+	// When a late answer is recorded
+	late := domain.MustEncode(dispatch.ApprovalAnswered{Verdict: dispatch.VerdictApprove, User: "u-bob", Username: "bob", At: time.Now().UTC(), Via: "late-run-s0-i0", Room: "ops"}, domain.Metadata{Actor: "bob"})
+	if _, err := h.store.Append(context.Background(), dispatch.Stream(id), eventstore.Any, late); err != nil {
+		t.Fatal(err)
+	}
+
+	// Then the dispatcher's loop failed on it and ran again, and the answer
+	// is refused on the record all the same
+	types := h.until(t, id, "ApprovalRefused")
+	if failing.limit.Load() != 0 || restarts.Load() == 0 {
+		t.Fatalf("the read failed: %v, restarts: %d; the test did not exercise the failure", failing.limit.Load() == 0, restarts.Load())
+	}
+	if slices.Contains(types, "StageStarted") {
+		t.Fatalf("a late answer started the request: %v", types)
+	}
+}
+
 func TestALateAnswerToAForgottenRequestIsRefusedOnTheRecord(t *testing.T) {
 	h := startApprovals(t, t.TempDir()+"/logbook.db", dispatch.Settings{ApprovalTTL: time.Millisecond})
 	id := h.say(t, "m1", "alice", "rel:prod web")

@@ -105,6 +105,10 @@ type Dispatcher struct {
 	// pending are the triggers whose decision was not recorded, by
 	// request id; the checkpoint stays before the first of them.
 	pending map[string]pendingDecision
+	// late are answers to requests that ended and were forgotten whose
+	// judgement the store did not take (judgeLate), by request id: judged
+	// again on resume, and the checkpoint stays before the first of them.
+	late map[string]domain.RecordedEvent
 	// waitingFor are the requests waiting for approval or for a quota, by id
 	// (approvals.go).
 	waitingFor map[string]bool
@@ -169,7 +173,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
-		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, waitingFor: map[string]bool{},
+		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, late: map[string]domain.RecordedEvent{}, waitingFor: map[string]bool{},
 	}, nil
 }
 
@@ -414,6 +418,9 @@ func (d *Dispatcher) saveCheckpoint(ctx context.Context, log zerolog.Logger) {
 			position = min(position, p.position-1)
 		}
 	}
+	for _, answer := range d.late {
+		position = min(position, answer.Position-1)
+	}
 	if position <= d.lastSaved {
 		return
 	}
@@ -437,6 +444,13 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			continue
 		}
 		d.decide(ctx, log, st, p.trigger, p.triggerID, p.position, p.at)
+	}
+	for id, answer := range d.late {
+		if d.requests[id] != nil {
+			delete(d.late, id) // folded again: its own trigger decides it
+			continue
+		}
+		d.judgeLate(ctx, log, id, answer)
 	}
 	var builtins []domain.RecordedEvent
 	for id, st := range d.requests {
