@@ -13,7 +13,10 @@ import (
 
 // AcquireLease implements eventstore.Leases: one statement that inserts
 // the lease, takes it over when it expired (next term), or extends it for
-// its holder (same term), by the database's clock.
+// its holder (same term), by the database's clock. A takeover dates its
+// expiry once it has the row: the row may be locked for a long time (a
+// paused leader's append holds it FOR SHARE until its session is ended),
+// and an expiry reckoned before that wait would be over on arrival.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (eventstore.Lease, bool, error) {
 	if err := checkLeaseArgs(name, holder, ttl); err != nil {
 		return eventstore.Lease{}, false, err
@@ -24,7 +27,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		ON CONFLICT (name) DO UPDATE SET
 			holder = excluded.holder,
 			term = CASE WHEN leases.holder = excluded.holder THEN leases.term ELSE leases.term + 1 END,
-			expires_ms = excluded.expires_ms
+			expires_ms = `+now+` + $3
 		WHERE leases.holder = excluded.holder OR leases.expires_ms < `+now+`
 		RETURNING holder, term, expires_ms`), name, holder, ttl.Milliseconds())
 	lease, err := scanLease(name, row)
