@@ -244,6 +244,10 @@ func watchOtherWriters(path string, notifier *sqlstore.Notifier) (stop func() er
 	}, nil
 }
 
+// walAutocheckpointPages is how many pages the WAL grows to before the
+// committing connection copies them into the database file.
+const walAutocheckpointPages = 10000
+
 func dsn(path string, writer bool, synchronous string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -251,6 +255,12 @@ func dsn(path string, writer bool, synchronous string) string {
 	// FULL by default: a commit survives power loss, not just a process
 	// crash. Group commit keeps the fsync cost per event small.
 	q.Add("_pragma", "synchronous("+synchronous+")")
+	// A checkpoint copies every page changed since the last one into the
+	// database file. Spaced to 10,000 pages (40 MB of WAL) rather than
+	// SQLite's 1,000, the pages every commit touches again (the ends of
+	// the log's and the views' indexes) are copied a tenth as often:
+	// builtin requests under load took 10% less CPU (docs/benchmarks.md).
+	q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walAutocheckpointPages)+")")
 	if writer {
 		q.Set("_txlock", "immediate")
 	}
