@@ -365,17 +365,26 @@ func webApprovals(t *testing.T, base, chromium, alice, bob string, completed fun
 	}
 
 	login("alice", alice)
-	var requestID, waiting string
-	var ok bool
+	// The entry is read in the evaluation that finds it waiting: the
+	// console redraws an entry as its events arrive, so a node looked up
+	// in one step may be gone by the next ("Could not find node with
+	// given id").
+	var entry struct {
+		Request string `json:"request"`
+		Status  string `json:"status"`
+	}
 	step("alice asks for rel:prod ui and sees it wait for approval",
 		chromedp.SendKeys("#command", "!rel:prod ui", chromedp.ByID),
 		chromedp.Click(`#console-form button[type="submit"]`, chromedp.ByQuery),
-		chromedp.Poll(`(() => { const s = document.querySelector("#scrollback li.entry:last-child .status"); return s !== null && s.textContent.includes("awaiting approval"); })()`, nil,
-			chromedp.WithPollingTimeout(15*time.Second)),
-		chromedp.Text("#scrollback li.entry:last-child .status", &waiting, chromedp.ByQuery),
-		chromedp.AttributeValue("#scrollback li.entry:last-child", "data-request", &requestID, &ok, chromedp.ByQuery),
+		chromedp.Poll(`(() => {
+			const e = document.querySelector("#scrollback li.entry:last-child");
+			const s = e && e.querySelector(".status");
+			if (s === null || !s.textContent.includes("awaiting approval")) return null;
+			return {request: e.getAttribute("data-request") || "", status: s.innerText};
+		})()`, &entry, chromedp.WithPollingTimeout(15*time.Second)),
 	)
-	if !ok || requestID == "" || !strings.Contains(waiting, "bob may approve") {
+	requestID, waiting := entry.Request, entry.Status
+	if requestID == "" || !strings.Contains(waiting, "bob may approve") {
 		t.Fatalf("the console shows %q for request %q", waiting, requestID)
 	}
 	logout()

@@ -36,6 +36,7 @@ type executorProc struct {
 	cmd    *exec.Cmd
 	logs   *syncBuffer
 	exited chan error
+	done   chan struct{} // closed once the process has exited
 }
 
 // natsEnv is what serve needs to use nats as its bus.
@@ -45,7 +46,7 @@ func natsEnv(nats *natstest.Server) []string {
 
 func startExecutor(t *testing.T, nats *natstest.Server, id string, groups []string, env ...string) *executorProc {
 	t.Helper()
-	e := &executorProc{id: id, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	e := &executorProc{id: id, logs: &syncBuffer{}, exited: make(chan error, 1), done: make(chan struct{})}
 	e.cmd = exec.Command(binary, "executor")
 	base := []string{"LOGBOOK_LOG_FORMAT=json", "LOGBOOK_BUS_URL=" + nats.URL, "LOGBOOK_BUS_USER=" + id, "LOGBOOK_BUS_PASSWORD=" + nats.PasswordOf(id),
 		"LOGBOOK_EXECUTOR_ID=" + id, "LOGBOOK_EXECUTOR_GROUPS=" + strings.Join(groups, ","), "LOGBOOK_HEARTBEAT_INTERVAL=500ms",
@@ -55,9 +56,9 @@ func startExecutor(t *testing.T, nats *natstest.Server, id string, groups []stri
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.exited <- e.cmd.Wait() }()
+	go func() { e.exited <- e.cmd.Wait(); close(e.done) }()
 	t.Cleanup(func() {
-		_ = e.cmd.Process.Kill()
+		stopAtCleanup(e.cmd, e.done)
 		if t.Failed() {
 			t.Logf("executor %s logs:\n%s", id, e.logs)
 		}

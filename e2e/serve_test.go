@@ -23,6 +23,7 @@ type server struct {
 	addr   string
 	logs   *syncBuffer
 	exited chan error
+	done   chan struct{} // closed once the process has exited
 }
 
 // syncBuffer is a bytes.Buffer the server's output goroutine writes while
@@ -52,7 +53,7 @@ func startServer(t *testing.T, env ...string) *server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &server{addr: addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
+	s := &server{addr: addr, logs: &syncBuffer{}, exited: make(chan error, 1), done: make(chan struct{})}
 	s.cmd = exec.Command(binary, "serve")
 	// A data directory of the test's own unless the test names one: the
 	// default ./data would put the server's files (a secret key) in the
@@ -63,14 +64,34 @@ func startServer(t *testing.T, env ...string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	go func() { s.exited <- s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill()
+		stopAtCleanup(s.cmd, s.done)
 		if t.Failed() {
 			t.Logf("server logs:\n%s", s.logs)
 		}
 	})
 	return s
+}
+
+// stopAtCleanup stops a process the test left running the way an operator
+// would, with SIGTERM, so it removes the containers it holds (a warm pool,
+// spare single-use containers); a kill would leave them running on the
+// Docker host after the test. It kills what has not stopped within 30 s.
+func stopAtCleanup(cmd *exec.Cmd, done <-chan struct{}) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a test may have paused it
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 func (s *server) waitReady(t *testing.T) {

@@ -82,20 +82,30 @@ func TestTheWebConsoleInHeadlessChromium(t *testing.T) {
 		t.Fatalf("the console says %q is logged in", who)
 	}
 
-	var output, reply, requestID string
-	var ok bool
+	// The entry is read in the evaluation that finds its reply: the
+	// console redraws an entry as its events arrive, so a node looked up
+	// in one step may be gone by the next.
+	var entry struct {
+		Request string `json:"request"`
+		Output  string `json:"output"`
+		Reply   string `json:"reply"`
+	}
 	step("type !echo hello and see hello",
 		chromedp.SendKeys("#command", "!echo hello", chromedp.ByID),
 		// A click, as a person does: form.submit() would skip console.js.
 		chromedp.Click(`#console-form button[type="submit"]`, chromedp.ByQuery),
-		chromedp.Poll(`(() => { const r = document.querySelector("#scrollback li.entry .reply"); return r !== null && r.textContent.trim() === "hello"; })()`, nil,
-			chromedp.WithPollingTimeout(15*time.Second)),
-		// The stage's raw output is behind its toggle, under the reply.
-		chromedp.TextContent("#scrollback li.entry details.stage .output", &output, chromedp.ByQuery),
-		chromedp.Text("#scrollback li.entry .reply", &reply, chromedp.ByQuery),
-		chromedp.AttributeValue("#scrollback li.entry", "data-request", &requestID, &ok, chromedp.ByQuery),
+		// The stage's raw output is behind its toggle, under the reply:
+		// textContent reads it folded.
+		chromedp.Poll(`(() => {
+			const e = document.querySelector("#scrollback li.entry");
+			const r = e && e.querySelector(".reply");
+			if (r === null || r.textContent.trim() !== "hello") return null;
+			const o = e.querySelector("details.stage .output");
+			return {request: e.getAttribute("data-request") || "", output: o ? o.textContent : "", reply: r.innerText};
+		})()`, &entry, chromedp.WithPollingTimeout(15*time.Second)),
 	)
-	if strings.TrimSpace(output) != "hello" || strings.TrimSpace(reply) != "hello" || !ok || requestID == "" {
+	output, reply, requestID := entry.Output, entry.Reply, entry.Request
+	if strings.TrimSpace(output) != "hello" || strings.TrimSpace(reply) != "hello" || requestID == "" {
 		t.Fatalf("the console shows output %q, reply %q, request %q", output, reply, requestID)
 	}
 
