@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,38 +13,71 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cleanUpArg makes the agent the clean-up helper. The agent runs it as a
-// run's user once every process of the run has ended.
-const cleanUpArg = "clean-up-after-run"
-
 const (
 	mountinfoPath = "/proc/self/mountinfo"
 	sysvipcDir    = "/proc/sysvipc"
 )
 
-// cleanUpAsRunUser removes everything its user owns on the writable mounts,
-// with all it holds, and the SysV IPC objects its user owns or made; then
-// checks that none is left. It returns the exit status.
-func cleanUpAsRunUser(stderr io.Writer) int {
-	uid := os.Getuid()
-	if uid == 0 {
-		fmt.Fprintln(stderr, "the clean-up runs as a run's user, never as root")
-		return 2
+// asUserOnAThread runs fn on an OS thread of its own whose credentials
+// alone become uid:gid with no supplementary groups: the raw setgroups,
+// setresgid and setresuid system calls change the calling thread only
+// (the libc wrappers, and Go's syscall.Setuid, change them all). With
+// every uid of the thread nonzero, the kernel also clears its
+// capabilities, so fn has exactly the user's rights and no more. The
+// goroutine ends locked to the thread, so the Go runtime ends the thread
+// with it: nothing else ever runs with those credentials, and the agent
+// never has to take root back.
+//
+// Why not a helper process as before: exec'ing one per run (a Go binary's
+// start, its page faults, its path lookups through the container's
+// overlay) took a third of a warm run's CPU on the machine
+// (docs/benchmarks.md).
+func asUserOnAThread(uid, gid uint32, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if err := becomeOnThisThread(uid, gid); err != nil {
+			done <- err
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
+
+func becomeOnThisThread(uid, gid uint32) error {
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); errno != 0 {
+		return fmt.Errorf("dropping the supplementary groups: %w", errno)
 	}
-	mounts, err := writableMounts(mountinfoPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); errno != 0 {
+		return fmt.Errorf("becoming gid %d: %w", gid, errno)
+	}
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); errno != 0 {
+		return fmt.Errorf("becoming uid %d: %w", uid, errno)
+	}
+	return nil
+}
+
+// cleanUpAsRunUser removes everything its user owns on the writable
+// mounts, with all it holds, and the SysV IPC objects its user owns or
+// made; then checks that none is left. It runs as the run's user
+// (asUserOnAThread), which can remove what root without CAP_DAC_OVERRIDE
+// could not, and which no link or mode a run left behind can lead
+// further than the user's own rights.
+func cleanUpAsRunUser(mounts []string) error {
+	uid := uint32(unix.Getuid()) // this thread's
+	if uid == 0 {
+		return errors.New("the clean-up runs as a run's user, never as root")
 	}
 	var errs []error
 	for _, m := range mounts {
-		errs = append(errs, walkOwned(m, uint32(uid), removeTree))
+		errs = append(errs, walkOwned(m, uid, removeTree))
 	}
-	errs = append(errs, removeIPC(sysvipcDir, uint32(uid)))
+	errs = append(errs, removeIPC(sysvipcDir, uid))
 	// Then prove it.
 	for _, m := range mounts {
 		var left []string
-		_ = walkOwned(m, uint32(uid), func(_ int, _ string, path string, _ *unix.Stat_t) error {
+		_ = walkOwned(m, uid, func(_ int, _ string, path string, _ *unix.Stat_t) error {
 			left = append(left, path)
 			return nil
 		})
@@ -54,14 +87,10 @@ func cleanUpAsRunUser(stderr io.Writer) int {
 	}
 	if objects, err := sysvObjects(sysvipcDir); err != nil {
 		errs = append(errs, err)
-	} else if n := len(ownedBy(objects, uint32(uid))); n > 0 {
+	} else if n := len(ownedBy(objects, uid)); n > 0 {
 		errs = append(errs, fmt.Errorf("%d SysV IPC objects of uid %d are still there", n, uid))
 	}
-	if err := errors.Join(errs...); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	return 0
+	return errors.Join(errs...)
 }
 
 // kernelFileSystems are mounted writable but hold nothing a run can leave

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // What a warm container's mountinfo looks like (Docker 20.10, a read-only
@@ -130,5 +133,83 @@ func TestTheCleanUpRemovesEverythingItsUserOwnsAndNothingElse(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "kept")); err != nil {
 		t.Fatalf("the clean-up followed a link out of its mount: %v", err)
+	}
+}
+
+// The clean-up runs as the run's user on a thread of its own: there it has
+// the user's ids, no groups and no privilege; the rest of the agent stays
+// root; and the thread is gone once it is done, so nothing else ever runs
+// with the user's credentials.
+func TestTheCleanUpThreadHasTheRunsUserAndOnlyIt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching a thread to another user needs root (CI runs the tests as root)")
+	}
+	const uid, gid = 65534, 65533
+	mustDo := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not under t.TempDir, whose parent only root may enter.
+	dir, err := os.MkdirTemp("", "logbook-agent-clean-up-")
+	mustDo(err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	mustDo(os.Chmod(dir, 0o777))
+	rootOnly := filepath.Join(dir, "root-only")
+	mustDo(os.WriteFile(rootOnly, []byte("secret"), 0o600))
+
+	var seenUID, seenGID int
+	var groups []int
+	var readErr error
+	err = asUserOnAThread(uid, gid, func() error {
+		seenUID, seenGID = unix.Getuid(), unix.Getgid()
+		var err error
+		if groups, err = unix.Getgroups(); err != nil {
+			return err
+		}
+		_, readErr = os.ReadFile(rootOnly)
+		return os.WriteFile(filepath.Join(dir, "made"), nil, 0o600)
+	})
+	mustDo(err)
+	if seenUID != uid || seenGID != gid || len(groups) != 0 {
+		t.Fatalf("on the clean-up's thread: uid %d gid %d groups %v, want %d %d and none", seenUID, seenGID, groups, uid, gid)
+	}
+	if !errors.Is(readErr, unix.EACCES) {
+		t.Fatalf("reading root's 0600 file on the clean-up's thread: %v, want permission denied", readErr)
+	}
+	var st unix.Stat_t
+	mustDo(unix.Stat(filepath.Join(dir, "made"), &st))
+	if st.Uid != uid || st.Gid != gid {
+		t.Fatalf("a file made on the clean-up's thread belongs to %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
+	}
+	if os.Getuid() != 0 || os.Getgid() != 0 {
+		t.Fatalf("the test's own thread became %d:%d", os.Getuid(), os.Getgid())
+	}
+	testenv.Eventually(t, "no thread of the process left with uid 65534", func() bool {
+		tasks, err := os.ReadDir("/proc/self/task")
+		mustDo(err)
+		for _, task := range tasks {
+			status, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "status"))
+			if err != nil {
+				continue // ended meanwhile
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] == "65534" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func TestTheCleanUpRefusesToRunAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to be root")
+	}
+	err := cleanUpAsRunUser(nil)
+	if err == nil || !strings.Contains(err.Error(), "never as root") {
+		t.Fatalf("the clean-up as root: %v, want a refusal", err)
 	}
 }

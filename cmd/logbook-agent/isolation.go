@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,7 +18,7 @@ import (
 )
 
 // How long the agent waits for the run's processes to be gone, and for the
-// clean-up helper.
+// clean-up.
 const (
 	endTimeout     = 5 * time.Second
 	cleanUpTimeout = 30 * time.Second
@@ -29,15 +28,14 @@ const (
 // agent runs as root holding only CAP_SETUID, CAP_SETGID and CAP_KILL; each
 // command runs as its run's unprivileged user, so it can neither signal
 // nor trace the agent. After the run the agent kills every process but
-// init and itself, has a helper running as the run's user remove what that
-// user owns (cleanup.go: it can, where root without CAP_DAC_OVERRIDE could
+// init and itself, removes what the run's user owns on a thread running as
+// that user (cleanup.go: it can, where root without CAP_DAC_OVERRIDE could
 // not), and then proves the container is as it was when the agent started:
 // no other process, the same entries at the top of each writable mount, the
 // same SysV IPC objects. A container it cannot prove clean is retired by
 // the host.
 type containerIsolation struct {
 	self   int
-	helper string   // this binary, run as the run's user to clean up
 	mounts []string // the writable mounts, cleaned after each run
 
 	// What the container held when the agent started.
@@ -50,15 +48,11 @@ func newContainerIsolation() (*containerIsolation, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("the agent runs as uid %d; it must run as root to run each command as its own user", os.Geteuid())
 	}
-	helper, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	mounts, err := writableMounts(mountinfoPath)
 	if err != nil {
 		return nil, err
 	}
-	c := &containerIsolation{self: os.Getpid(), helper: helper, mounts: mounts, entries: map[string][]string{}}
+	c := &containerIsolation{self: os.Getpid(), mounts: mounts, entries: map[string][]string{}}
 	for _, m := range mounts {
 		names, err := dirNames(m)
 		if err != nil {
@@ -97,8 +91,8 @@ func reserveThreads(n int) {
 }
 
 func (c *containerIsolation) prepare(cmd *exec.Cmd, uid, gid int64, workDir string) error {
-	// The run's user works in the agent's work dir; the helper empties it
-	// and the agent, which owns it, removes it.
+	// The run's user works in the agent's work dir; the clean-up, as that
+	// user, empties it and the agent, which owns it, removes it.
 	if err := os.Chmod(workDir, 0o777); err != nil {
 		return err
 	}
@@ -144,16 +138,21 @@ func (c *containerIsolation) others() ([]int, error) {
 }
 
 func (c *containerIsolation) cleanUp(uid, gid int64, workDir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanUpTimeout)
-	defer cancel()
-	helper := exec.CommandContext(ctx, c.helper, cleanUpArg)
-	helper.Dir, helper.Env = "/", []string{}
-	helper.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	var out strings.Builder
-	helper.Stdout, helper.Stderr = &out, &out
 	var errs []error
-	if err := helper.Run(); err != nil {
-		errs = append(errs, fmt.Errorf("cleaning up as uid %d: %v: %s", uid, err, strings.TrimSpace(truncate(out.String(), 2000))))
+	cleaned := make(chan error, 1)
+	go func() {
+		cleaned <- asUserOnAThread(uint32(uid), uint32(gid), func() error { return cleanUpAsRunUser(c.mounts) })
+	}()
+	t := time.NewTimer(cleanUpTimeout)
+	defer t.Stop()
+	select {
+	case err := <-cleaned:
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleaning up as uid %d: %w", uid, err))
+		}
+	case <-t.C:
+		// The walk goes on in the background; the container is retired.
+		errs = append(errs, fmt.Errorf("cleaning up as uid %d took more than %v", uid, cleanUpTimeout))
 	}
 	if err := unix.Rmdir(workDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("removing the work dir %s: %w", workDir, err))

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,10 +34,15 @@ import (
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// The main goroutine keeps the main thread to itself. The clean-up takes a
+// run's user on a thread of its own (asUserOnAThread), which the Go
+// runtime must be able to end afterwards; it cannot end the main thread,
+// which would stay with the run's user, and the kernel checks that
+// thread's credentials when someone signals the agent or opens its /proc
+// entries: the next run could then signal the agent.
+func init() { runtime.LockOSThread() }
+
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == cleanUpArg {
-		os.Exit(cleanUpAsRunUser(os.Stderr))
-	}
 	oneRun := len(os.Args) == 2 && os.Args[1] == agentproto.OneRunArg
 	iso, err := newContainerIsolation()
 	if err == nil {
