@@ -132,6 +132,50 @@ func (f *Facts) applyOwnRuns(starts []dispatch.RunStart, at time.Time) {
 	}
 }
 
+// ownRun is a run applyOwnRunsUndoably added to the usage, and whether
+// its request joined the recent ones with it.
+type ownRun struct {
+	runID, requestID string
+	key              usageKey
+	startedRequest   bool
+}
+
+// applyOwnRunsUndoably is applyOwnRuns for decisions not yet committed (a
+// batch of requests, each deciding with the runs of those before it): it
+// says what it added, for forgetOwnRuns to take back if the commit fails.
+func (f *Facts) applyOwnRunsUndoably(starts []dispatch.RunStart, at time.Time) []ownRun {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var added []ownRun
+	for _, s := range starts {
+		if _, known := f.usage.running[s.RunID]; known {
+			continue
+		}
+		key := usageKey{s.Request.Bundle, s.Request.Invocation.Username}
+		before := f.usage.started[key] != nil && f.usage.started[key].ids[s.Request.RequestID]
+		f.usage.apply(s.RunID, s.Request, at)
+		added = append(added, ownRun{runID: s.RunID, requestID: s.Request.RequestID, key: key, startedRequest: !before})
+	}
+	return added
+}
+
+// forgetOwnRuns takes back what applyOwnRunsUndoably added.
+func (f *Facts) forgetOwnRuns(added []ownRun) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range added {
+		delete(f.usage.running, a.runID)
+		started := f.usage.started[a.key]
+		if !a.startedRequest || started == nil || !started.ids[a.requestID] {
+			continue
+		}
+		delete(started.ids, a.requestID)
+		if i := slices.IndexFunc(started.list, func(s startedRequest) bool { return s.requestID == a.requestID }); i >= 0 {
+			started.list = slices.Delete(started.list, i, i+1)
+		}
+	}
+}
+
 // Now implements dispatch.Facts: the clock, for whoever decides outside
 // the loop (an explanation). The loop decides with the time of the
 // trigger (decidingAt).

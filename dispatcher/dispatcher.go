@@ -88,9 +88,11 @@ type Dispatcher struct {
 	// says the loop is there to take them, and loopDone closes when the
 	// current Run returns.
 	received chan *receiveJob
-	inline   atomic.Bool
-	loopMu   sync.Mutex
-	loopDone chan struct{}
+	// undecided counts the requests waiting for the loop to take them.
+	undecided atomic.Int64
+	inline    atomic.Bool
+	loopMu    sync.Mutex
+	loopDone  chan struct{}
 
 	// The loop's own state, which only Run's goroutine touches. It
 	// outlives a Run: a restart goes on from what was folded.
@@ -224,8 +226,10 @@ func (d *Dispatcher) receiveOnce(ctx context.Context, in dispatch.RequestReceive
 		loopDone := d.loopDone
 		d.loopMu.Unlock()
 		job := &receiveJob{in: in, event: e, done: make(chan error, 1)}
+		d.undecided.Add(1)
 		select {
 		case d.received <- job:
+			d.undecided.Add(-1)
 			select {
 			case err := <-job.done:
 				return id, err
@@ -235,7 +239,9 @@ func (d *Dispatcher) receiveOnce(ctx context.Context, in dispatch.RequestReceive
 		case <-loopDone:
 			// The loop stopped (it restarts): record the request alone,
 			// the feed decides it in its turn.
+			d.undecided.Add(-1)
 		case <-ctx.Done():
+			d.undecided.Add(-1)
 			return "", ctx.Err()
 		}
 	}
@@ -369,7 +375,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
-			job.done <- d.receiveInline(ctx, log, job)
+			d.receiveBatch(ctx, log, d.takeWaiting(job))
 		case e, ok := <-feed:
 			if !ok {
 				return nil
@@ -776,78 +782,12 @@ func (d *Dispatcher) runPureBuiltins(ctx context.Context, log zerolog.Logger, re
 // recordSteps records the steps' decisions in one atomic append and does
 // what the last one calls for.
 func (d *Dispatcher) recordSteps(ctx context.Context, log zerolog.Logger, st *requestState, steps []decisionStep, received ...domain.NewEvent) error {
-	id := st.req.ID()
-	last := steps[len(steps)-1]
-	// The decisions' changes, the runs' RunRequested (and a pure
-	// builtin's output and end) and the request's events go in one
-	// atomic append: one commit on the way from a request to its runs,
-	// no StageStarted is ever recorded without its run, and no user a
-	// request registered without the request.
-	var parts []eventstore.StreamAppend
-	var requestEvents []domain.NewEvent
-	runEventIDs := map[string]string{}
-	for _, step := range steps {
-		md := domain.Metadata{CorrelationID: id, CausationID: step.triggerID.String(), Actor: d.cfg.Actor}
-		seq := 0
-		next := func(p domain.Payload) (domain.NewEvent, error) {
-			e, err := domain.Encode(p, md)
-			e.ID = dispatch.DerivedID(step.triggerID, "decision", seq)
-			seq++
-			return e, err
-		}
-		changes, err := dispatch.EncodeChanges(step.decision.Changes, md, step.triggerID)
-		if err != nil {
-			return err
-		}
-		parts = append(parts, changes...)
-		for _, start := range step.decision.Runs {
-			e, err := next(start.Request)
-			if err != nil {
-				return err
-			}
-			events := []domain.NewEvent{e}
-			if step.ran != nil && step.ran.runID == start.RunID {
-				ran, err := dispatch.BuiltinRunEvents(e.ID, step.ran.events, domain.Metadata{CorrelationID: id, CausationID: e.ID.String(), Actor: d.cfg.Actor})
-				if err != nil {
-					return err
-				}
-				events = append(events, ran...)
-			} else {
-				runEventIDs[start.RunID] = e.ID.String()
-				d.runOwners[start.RunID] = id
-			}
-			parts = append(parts, eventstore.StreamAppend{Stream: run.Stream(start.RunID), Expected: eventstore.NoStream, Events: events})
-		}
-		for _, p := range step.decision.Request {
-			e, err := next(p)
-			if err != nil {
-				return err
-			}
-			requestEvents = append(requestEvents, e)
-		}
+	rec, err := d.prepareSteps(st, steps, received...)
+	if err != nil {
+		return err
 	}
-	// A reply read back over HTTP (api, web) is posted by recording it:
-	// its ReplyPosted goes in this append, and the caller is woken after
-	// the commit, one commit fewer per request.
-	var posted *postedWithDecision
-	if reply := last.decision.Reply; reply != nil && d.postsByRecording(reply.Adapter) {
-		prepared := d.prepareReply(id, *reply)
-		record := dispatch.NewReplyPosted(prepared, replyRoom(prepared), "")
-		e, err := d.replyPostedEvent(id, record, last.triggerID)
-		if err != nil {
-			return err
-		}
-		posted = &postedWithDecision{reply: prepared, record: record, event: e}
-		requestEvents = append(requestEvents, e)
-	}
-	if len(requestEvents) > 0 || len(received) > 0 {
-		// A request decided as it is received (receiveInline) starts its
-		// stream with the RequestReceived.
-		events := append(received, requestEvents...)
-		parts = append(parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.Exact(st.version), Events: events})
-	}
-	if len(parts) > 0 {
-		results, err := d.appendDecision(ctx, parts, len(received) == 0)
+	if len(rec.parts) > 0 {
+		results, err := d.appendDecision(ctx, rec.parts, len(received) == 0)
 		if err != nil {
 			return err
 		}
@@ -861,26 +801,125 @@ func (d *Dispatcher) recordSteps(ctx context.Context, log zerolog.Logger, st *re
 			d.cfg.Facts.ApplyRecorded(step.decision.Changes)
 			d.cfg.Facts.applyOwnRuns(step.decision.Runs, now)
 		}
-		if len(requestEvents) > 0 || len(received) > 0 {
-			// The feed delivers these events too; folding them now keeps
-			// the state current for the steps below, and the feed's copies
-			// are recognised by version (a pure builtin's end, by the run
-			// having ended).
-			for _, step := range steps {
-				for _, p := range step.decision.Request {
-					st.req = dispatch.Evolve(st.req, p)
-				}
-				if step.ran != nil {
-					st.req = dispatch.Evolve(st.req, dispatch.RunEvent{RunID: step.ran.runID, Event: step.ran.events[len(step.ran.events)-1]})
-				}
+		d.foldRecorded(st, rec, results)
+	}
+	d.followUp(ctx, log, st, rec)
+	return nil
+}
+
+// preparedRecord is a request's decision steps made into the parts of one
+// atomic append, with what is left to do once it is committed.
+type preparedRecord struct {
+	steps         []decisionStep
+	parts         []eventstore.StreamAppend
+	requestEvents []domain.NewEvent
+	received      []domain.NewEvent
+	runEventIDs   map[string]string // run id → its RunRequested's event id
+	posted        *postedWithDecision
+}
+
+// prepareSteps makes the steps' decisions into the parts of one append.
+func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, received ...domain.NewEvent) (*preparedRecord, error) {
+	id := st.req.ID()
+	last := steps[len(steps)-1]
+	rec := &preparedRecord{steps: steps, received: received, runEventIDs: map[string]string{}}
+	// The decisions' changes, the runs' RunRequested (and a pure
+	// builtin's output and end) and the request's events go in one
+	// atomic append: one commit on the way from a request to its runs,
+	// no StageStarted is ever recorded without its run, and no user a
+	// request registered without the request.
+	for _, step := range steps {
+		md := domain.Metadata{CorrelationID: id, CausationID: step.triggerID.String(), Actor: d.cfg.Actor}
+		seq := 0
+		next := func(p domain.Payload) (domain.NewEvent, error) {
+			e, err := domain.Encode(p, md)
+			e.ID = dispatch.DerivedID(step.triggerID, "decision", seq)
+			seq++
+			return e, err
+		}
+		changes, err := dispatch.EncodeChanges(step.decision.Changes, md, step.triggerID)
+		if err != nil {
+			return nil, err
+		}
+		rec.parts = append(rec.parts, changes...)
+		for _, start := range step.decision.Runs {
+			e, err := next(start.Request)
+			if err != nil {
+				return nil, err
 			}
-			if posted != nil {
-				st.req = dispatch.Evolve(st.req, posted.record)
+			events := []domain.NewEvent{e}
+			if step.ran != nil && step.ran.runID == start.RunID {
+				ran, err := dispatch.BuiltinRunEvents(e.ID, step.ran.events, domain.Metadata{CorrelationID: id, CausationID: e.ID.String(), Actor: d.cfg.Actor})
+				if err != nil {
+					return nil, err
+				}
+				events = append(events, ran...)
+			} else {
+				rec.runEventIDs[start.RunID] = e.ID.String()
+				d.runOwners[start.RunID] = id
 			}
-			st.version = results[len(results)-1].LastVersion
-			d.track(id, st)
+			rec.parts = append(rec.parts, eventstore.StreamAppend{Stream: run.Stream(start.RunID), Expected: eventstore.NoStream, Events: events})
+		}
+		for _, p := range step.decision.Request {
+			e, err := next(p)
+			if err != nil {
+				return nil, err
+			}
+			rec.requestEvents = append(rec.requestEvents, e)
 		}
 	}
+	// A reply read back over HTTP (api, web) is posted by recording it:
+	// its ReplyPosted goes in this append, and the caller is woken after
+	// the commit, one commit fewer per request.
+	if reply := last.decision.Reply; reply != nil && d.postsByRecording(reply.Adapter) {
+		prepared := d.prepareReply(id, *reply)
+		record := dispatch.NewReplyPosted(prepared, replyRoom(prepared), "")
+		e, err := d.replyPostedEvent(id, record, last.triggerID)
+		if err != nil {
+			return nil, err
+		}
+		rec.posted = &postedWithDecision{reply: prepared, record: record, event: e}
+		rec.requestEvents = append(rec.requestEvents, e)
+	}
+	if len(rec.requestEvents) > 0 || len(received) > 0 {
+		// A request decided as it is received (receiveInline) starts its
+		// stream with the RequestReceived.
+		events := append(slices.Clone(received), rec.requestEvents...)
+		rec.parts = append(rec.parts, eventstore.StreamAppend{Stream: dispatch.Stream(id), Expected: eventstore.Exact(st.version), Events: events})
+	}
+	return rec, nil
+}
+
+// foldRecorded folds a committed record's request events into the
+// request's state. results are the append's, one for each of rec.parts.
+func (d *Dispatcher) foldRecorded(st *requestState, rec *preparedRecord, results []eventstore.AppendResult) {
+	if len(rec.requestEvents) == 0 && len(rec.received) == 0 {
+		return
+	}
+	// The feed delivers these events too; folding them now keeps the
+	// state current for the steps below, and the feed's copies are
+	// recognised by version (a pure builtin's end, by the run having
+	// ended).
+	for _, step := range rec.steps {
+		for _, p := range step.decision.Request {
+			st.req = dispatch.Evolve(st.req, p)
+		}
+		if step.ran != nil {
+			st.req = dispatch.Evolve(st.req, dispatch.RunEvent{RunID: step.ran.runID, Event: step.ran.events[len(step.ran.events)-1]})
+		}
+	}
+	if rec.posted != nil {
+		st.req = dispatch.Evolve(st.req, rec.posted.record)
+	}
+	st.version = results[len(results)-1].LastVersion
+	d.track(st.req.ID(), st)
+}
+
+// followUp does what a recorded decision calls for once it is committed:
+// hands its runs to their executors, cancels, replies, notifies.
+func (d *Dispatcher) followUp(ctx context.Context, log zerolog.Logger, st *requestState, rec *preparedRecord) {
+	id := st.req.ID()
+	last := rec.steps[len(rec.steps)-1]
 	decision, triggerID := last.decision, last.triggerID
 	for _, start := range decision.Runs {
 		switch {
@@ -888,7 +927,7 @@ func (d *Dispatcher) recordSteps(ctx context.Context, log zerolog.Logger, st *re
 		case start.Builtin:
 			d.builtins[start.RunID] = true
 		default:
-			d.publishRun(ctx, log, start.RunID, runEventIDs[start.RunID], start.Request)
+			d.publishRun(ctx, log, start.RunID, rec.runEventIDs[start.RunID], start.Request)
 		}
 	}
 	for _, runID := range decision.Cancel {
@@ -901,15 +940,14 @@ func (d *Dispatcher) recordSteps(ctx context.Context, log zerolog.Logger, st *re
 		}
 	}
 	switch {
-	case posted != nil:
-		d.notify(id, posted.reply)
+	case rec.posted != nil:
+		d.notify(id, rec.posted.reply)
 	case decision.Reply != nil:
 		d.post(ctx, log, id, *decision.Reply, triggerID)
 	}
 	for _, n := range decision.Notices {
 		d.deliverNotice(ctx, log, id, n, triggerID)
 	}
-	return nil
 }
 
 // publishRun hands a run to its executor: a builtin run to the builtin

@@ -65,3 +65,35 @@ func TestUsageCountsARequestOnceHoweverManyCameBetweenItsRuns(t *testing.T) {
 		t.Fatalf("requests counted a minute later %d, want 1 (the new one)", got)
 	}
 }
+
+// A batch's runs are counted before its commit, so each request decides
+// with those before it; when the commit fails, they are taken back, and
+// only they: a run the facts held already stays.
+func TestRunsCountedBeforeACommitThatFailedAreTakenBack(t *testing.T) {
+	t.Parallel()
+	// Given a run of alice's in flight
+	f := NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	start := func(runID, request, user string) dispatch.RunStart {
+		return dispatch.RunStart{RunID: runID, Request: run.RunRequested{RequestID: request, Bundle: "ops", Invocation: run.Invocation{Username: user, Room: "ops"}}}
+	}
+	f.applyOwnRuns([]dispatch.RunStart{start("q1-r0", "q1", "alice")}, t0)
+
+	// When a batch counts q1's run again, a second run of q1, and bob's q2
+	added := f.applyOwnRunsUndoably([]dispatch.RunStart{start("q1-r0", "q1", "alice"), start("q1-r1", "q1", "alice")}, t0)
+	added = append(added, f.applyOwnRunsUndoably([]dispatch.RunStart{start("q2-r0", "q2", "bob")}, t0)...)
+	if got := f.Usage("ops", "bob", "ops", t0.Add(-time.Minute)); got.Running != 3 || got.UserRunning != 1 || got.Requests != 1 {
+		t.Fatalf("usage before the commit: %+v, want 3 running, bob's one request", got)
+	}
+
+	// And its commit fails
+	f.forgetOwnRuns(added)
+
+	// Then only what the facts held before is left: q1's first run, and q1
+	if got := f.Usage("ops", "alice", "ops", t0.Add(-time.Minute)); got != (dispatch.Usage{Running: 1, UserRunning: 1, RoomRunning: 1, Requests: 1}) {
+		t.Fatalf("alice's usage after the failed commit: %+v, want her one run and request", got)
+	}
+	if got := f.Usage("ops", "bob", "ops", t0.Add(-time.Minute)); got.UserRunning != 0 || got.Requests != 0 {
+		t.Fatalf("bob's usage after the failed commit: %+v, want none", got)
+	}
+}

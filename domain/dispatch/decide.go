@@ -469,6 +469,10 @@ func expansionOf(p PipelineParsed) string {
 	return "your previous request"
 }
 
+// IsRerun says whether a request's text is "!!", which runs the sender's
+// previous request again.
+func IsRerun(text string) bool { return isRerun(text) }
+
 // isRerun recognises "!!"; with the chat prefix already stripped it
 // arrives as "!".
 func isRerun(text string) bool {
