@@ -167,7 +167,11 @@ their median.`,
 				}
 				defer srv.stop()
 				if b == "nats" {
-					if err := srv.startExecutor(env); err != nil {
+					executorEnv := env
+					if profile != "" {
+						executorEnv = append(slices.Clone(env), "LOGBOOK_CPU_PROFILE="+profile+".executor")
+					}
+					if err := srv.startExecutor(executorEnv); err != nil {
 						return err
 					}
 					srv.measured = append(srv.measured, natsPid)
@@ -231,7 +235,7 @@ their median.`,
 	cmd.Flags().StringVar(&bus, "bus", "embedded", "embedded, nats (NATS JetStream and a separate executor process), or both")
 	cmd.Flags().StringVar(&natsServer, "nats-server", "nats-server", "the nats-server binary for --bus nats")
 	cmd.Flags().IntVar(&rounds, "rounds", 1, "measure each kind this many times, alternating the buses, so that a machine's changing load falls on both alike")
-	cmd.Flags().StringVar(&profile, "profile", "", "write a CPU profile of the server's whole run to this file (LOGBOOK_CPU_PROFILE)")
+	cmd.Flags().StringVar(&profile, "profile", "", "write a CPU profile of the server's whole run to this file (LOGBOOK_CPU_PROFILE), and on NATS the executor's to FILE.executor")
 	return cmd
 }
 

@@ -40,7 +40,7 @@ type config struct {
 	Runtime     string // LOGBOOK_RUNTIME: docker, process, or empty for Docker when a daemon answers
 	SQLiteSync  string // LOGBOOK_SQLITE_SYNC: full (default) or normal
 	PublicURL   string // LOGBOOK_PUBLIC_URL: where people reach the web UI, for links in chat
-	CPUProfile  string // LOGBOOK_CPU_PROFILE: write a CPU profile of serve's whole run to this file (diagnostics)
+	CPUProfile  string // LOGBOOK_CPU_PROFILE: write a CPU profile of serve's (or executor's) whole run to this file (diagnostics)
 	Slack       slackConfig
 	IRC         ircSettings // LOGBOOK_IRC_*
 	// SelfRegister (LOGBOOK_SELF_REGISTER=1) lets an unknown chat user in as

@@ -120,6 +120,15 @@ func (b *busExecutor) heartbeat(rt executor.Runtime) func() executor.Heartbeat {
 func runExecutorProcess(ctx context.Context, cfg config) error {
 	log := newLogger(cfg, os.Stderr).With().Str("executor", cfg.Bus.ExecutorID).Logger()
 	ctx = log.WithContext(ctx)
+	if cfg.CPUProfile != "" {
+		// A diagnostic, as serve's: the executor's whole life, written
+		// when it stops.
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("LOGBOOK_CPU_PROFILE: %w", err)
+		}
+		defer stop()
+	}
 	sup := supervisor.New(supervisor.Config{Logger: log})
 	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopParts()
