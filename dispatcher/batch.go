@@ -73,10 +73,11 @@ func (d *Dispatcher) receiveBatch(ctx context.Context, log zerolog.Logger, jobs 
 		at := time.Now().UTC()
 		st := &requestState{version: -1, req: dispatch.Evolve(dispatch.Request{}, job.in)}
 		decision, err := dispatch.Decide(st.req, job.in, decidingAt{d.cfg.Facts, at})
-		if err != nil || len(decision.Changes) > 0 {
+		if err != nil {
 			alone = append(alone, job)
 			continue
 		}
+		// A decision with changes runs no pure builtin: steps holds it alone.
 		steps := d.runPureBuiltins(ctx, log, st.req, decision, job.event.ID, at)
 		if changesIn(steps) {
 			alone = append(alone, job)
@@ -108,8 +109,6 @@ func (d *Dispatcher) receiveBatch(ctx context.Context, log zerolog.Logger, jobs 
 		for _, m := range members {
 			d.cfg.Facts.forgetOwnRuns(m.added)
 			delete(d.requests, m.job.in.ID())
-		}
-		for _, m := range members {
 			alone = append(alone, m.job)
 		}
 		return

@@ -32,7 +32,9 @@ const (
 // start, its page faults, its path lookups through the container's
 // overlay) took a third of a warm run's CPU on the machine
 // (docs/benchmarks.md).
-func asUserOnAThread(uid, gid uint32, fn func() error) error {
+// The channel it returns receives fn's error, or why the thread could not
+// take the user's credentials.
+func asUserOnAThread(uid, gid uint32, fn func() error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
@@ -42,7 +44,7 @@ func asUserOnAThread(uid, gid uint32, fn func() error) error {
 		}
 		done <- fn()
 	}()
-	return <-done
+	return done
 }
 
 func becomeOnThisThread(uid, gid uint32) error {

@@ -162,7 +162,7 @@ func TestTheCleanUpThreadHasTheRunsUserAndOnlyIt(t *testing.T) {
 	var seenUID, seenGID int
 	var groups []int
 	var readErr error
-	err = asUserOnAThread(uid, gid, func() error {
+	err = <-asUserOnAThread(uid, gid, func() error {
 		seenUID, seenGID = unix.Getuid(), unix.Getgid()
 		var err error
 		if groups, err = unix.Getgroups(); err != nil {

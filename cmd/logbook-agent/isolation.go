@@ -139,10 +139,7 @@ func (c *containerIsolation) others() ([]int, error) {
 
 func (c *containerIsolation) cleanUp(uid, gid int64, workDir string) error {
 	var errs []error
-	cleaned := make(chan error, 1)
-	go func() {
-		cleaned <- asUserOnAThread(uint32(uid), uint32(gid), func() error { return cleanUpAsRunUser(c.mounts) })
-	}()
+	cleaned := asUserOnAThread(uint32(uid), uint32(gid), func() error { return cleanUpAsRunUser(c.mounts) })
 	t := time.NewTimer(cleanUpTimeout)
 	defer t.Stop()
 	select {

@@ -400,12 +400,12 @@ type parsedRequest struct {
 func parseRequest(r Request, facts Facts, cat catalog) (parsedRequest, *PipelineRejected) {
 	text := r.received.Text
 	var p parsedRequest
-	if isRerun(text) {
+	if IsRerun(text) {
 		prev, ok := facts.PreviousRequest(r.user, r.id)
 		if !ok {
 			return p, &PipelineRejected{Error: "there is no previous request of yours to run again"}
 		}
-		if isRerun(prev) {
+		if IsRerun(prev) {
 			return p, &PipelineRejected{Error: "your previous request was !! too, so there is nothing to run again"}
 		}
 		text = prev
@@ -469,13 +469,9 @@ func expansionOf(p PipelineParsed) string {
 	return "your previous request"
 }
 
-// IsRerun says whether a request's text is "!!", which runs the sender's
-// previous request again.
-func IsRerun(text string) bool { return isRerun(text) }
-
-// isRerun recognises "!!"; with the chat prefix already stripped it
-// arrives as "!".
-func isRerun(text string) bool {
+// IsRerun recognises "!!", which runs the sender's previous request again;
+// with the chat prefix already stripped it arrives as "!".
+func IsRerun(text string) bool {
 	t := strings.TrimSpace(text)
 	return t == "!!" || t == "!"
 }
