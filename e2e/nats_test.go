@@ -22,9 +22,12 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
+	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
 	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/internal/testenv"
@@ -108,6 +111,14 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	if got := strings.Join(typesOf(events, runStream), " "); !strings.HasPrefix(got, "RunRequested RunClaimed RunStarting ContainerCreated ContainerStarted OutputChunk ContainerStopped RunSucceeded") {
 		t.Fatalf("%s: %s", runStream, got)
 	}
+	// The run's last events (its output, the container's stop, the
+	// terminal event) left the executor in one message: the events stream
+	// holds fewer messages than the executor recorded events, even if the
+	// container's removal went out after the log was read.
+	fromExecutor := len(typesOf(events, runStream)) - 3 // not RunRequested, RunClaimed, RunStarting
+	if published := eventsPublished(t, nats); published >= uint64(fromExecutor) {
+		t.Fatalf("the events stream holds %d messages for %d events of the executor: a run's last events did not go together", published, fromExecutor)
+	}
 
 	// A relay group nobody serves: the run fails after the queue timeout,
 	// naming the group.
@@ -127,6 +138,32 @@ func TestAnExecutorProcessRunsTheServersCommandsOverNATS(t *testing.T) {
 	if out, err := cli(t, s, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
+}
+
+// eventsPublished is how many messages executors have published on the
+// run events stream.
+func eventsPublished(t *testing.T, srv *natstest.Server) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := natsgo.Connect(srv.URL, natsgo.UserInfo(natstest.ServerUser, srv.PasswordOf(natstest.ServerUser)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, natsbus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
 }
 
 // sayAll sends each text as its own request, inflight at a time, through

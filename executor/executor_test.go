@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
@@ -352,58 +351,5 @@ func TestExecutorPassesTheRunsUserAndHoldsPidsToTheMaximum(t *testing.T) {
 	}
 	if specs[1].User != nil || specs[1].Limits.Pids != 64 {
 		t.Fatalf("spec user %v, pids %d; want no user (the image's) and the default 128 held to 64", specs[1].User, specs[1].Limits.Pids)
-	}
-}
-
-// markingPublisher appends like AppendingPublisher and notes each event's
-// type, with "+" when it is marked MetaMore.
-type markingPublisher struct {
-	executortest.AppendingPublisher
-	mu   sync.Mutex
-	seen []string
-}
-
-func (p *markingPublisher) Publish(topic string, msgs ...*message.Message) error {
-	p.mu.Lock()
-	for _, m := range msgs {
-		_, _, ev, err := executor.DecodeEventMessage(m)
-		if err != nil {
-			p.mu.Unlock()
-			return err
-		}
-		if executor.MoreFollows(m) {
-			ev.Type += "+"
-		}
-		p.seen = append(p.seen, ev.Type)
-	}
-	p.mu.Unlock()
-	return p.AppendingPublisher.Publish(topic, msgs...)
-}
-
-// Once the command is over, each event the executor records but the
-// terminal one says another of the run follows at once (MetaMore), so a
-// bus can append a run's last events together; none before, none after.
-func TestExecutorMarksARunsLastEventsButTheTerminalOne(t *testing.T) {
-	t.Parallel()
-	store := executortest.NewMemStore()
-	pub := &markingPublisher{AppendingPublisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)}}
-	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: &fakeRuntime{fn: echoRun("hello\n", executor.Outcome{Duration: time.Millisecond})}, Publisher: pub, Store: store,
-		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Execute(request("m1")); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Shutdown(context.Background()); err != nil { // waits for the container's removal
-		t.Fatal(err)
-	}
-	pub.mu.Lock()
-	defer pub.mu.Unlock()
-	want := "RunRequested ContainerCreated ContainerStarted OutputChunk+ ContainerStopped+ RunSucceeded ContainerRemoved"
-	if got := strings.Join(pub.seen, " "); got != want {
-		t.Fatalf("published %s\nwant      %s", got, want)
 	}
 }

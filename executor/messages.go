@@ -27,15 +27,7 @@ const (
 	metaCausation   = "causation_id"
 	metaActor       = "actor"
 	metaCorrelation = middleware.CorrelationIDMetadataKey
-	// MetaMore marks a run event that another event of the same run
-	// follows at once (the events a run records as it ends): a bus that
-	// carries them apart (NATS) may wait for the rest and append them in
-	// one commit.
-	MetaMore = "more"
 )
-
-// MoreFollows says whether msg is marked MetaMore.
-func MoreFollows(msg *message.Message) bool { return msg.Metadata.Get(MetaMore) == "1" }
 
 // NewEventMessage wraps an event bound for stream at version for the
 // run.events topic. The message uuid is the event id, so the Appender's
@@ -75,9 +67,9 @@ func DecodeEventMessage(msg *message.Message) (stream string, version int64, e d
 	return stream, version, e, nil
 }
 
-// metaRunEvents marks a message that carries several consecutive events of
+// MetaRunEvents marks a message that carries several consecutive events of
 // one run (GroupPublisher makes it); its value is how many.
-const metaRunEvents = "run_events"
+const MetaRunEvents = "run_events"
 
 // groupedEvent is one event of a group message's payload.
 type groupedEvent struct {
@@ -103,8 +95,11 @@ func NewRunEventsMessage(msgs []*message.Message) (*message.Message, error) {
 		return nil, fmt.Errorf("%w: grouping %d events: %v", runbus.ErrBadMessage, len(msgs), err)
 	}
 	msg := message.NewMessage(msgs[0].UUID+"+"+strconv.Itoa(len(msgs)), payload)
-	msg.Metadata.Set(metaRunEvents, strconv.Itoa(len(msgs)))
+	msg.Metadata.Set(MetaRunEvents, strconv.Itoa(len(msgs)))
 	msg.Metadata.Set(metaStream, msgs[0].Metadata.Get(metaStream))
+	// The first event's version: a bus that orders a run's messages by
+	// version (NATS's lanes) puts the group where its first event goes.
+	msg.Metadata.Set(metaVersion, msgs[0].Metadata.Get(metaVersion))
 	msg.Metadata.Set(metaCorrelation, msgs[0].Metadata.Get(metaCorrelation))
 	return msg, nil
 }
@@ -112,7 +107,7 @@ func NewRunEventsMessage(msgs []*message.Message) (*message.Message, error) {
 // DecodeRunEventsMessage reads a message of NewRunEventsMessage back into
 // its events, in version order; nil for a message of one event.
 func DecodeRunEventsMessage(msg *message.Message) ([]*message.Message, error) {
-	if msg.Metadata.Get(metaRunEvents) == "" {
+	if msg.Metadata.Get(MetaRunEvents) == "" {
 		return nil, nil
 	}
 	var grouped []groupedEvent

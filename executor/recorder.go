@@ -29,11 +29,11 @@ type recorder struct {
 	state  run.State
 	next   int64 // the version the next event takes
 	// ending: the command is over, and the run's last events follow one
-	// another at once; each but the terminal one is marked MetaMore.
+	// another at once.
 	ending bool
 	// together: the bus stores the events of one Publish in one commit
-	// (GroupPublisher), so while ending the marked events are held and
-	// published with the terminal event. held are those events, in
+	// (GroupPublisher), so while ending the events before the terminal
+	// one are held and published with it. held are those events, in
 	// order; state and next already count them, heldFrom is the state
 	// before the first.
 	together bool
@@ -70,11 +70,7 @@ func (r *recorder) record(p domain.Payload) error {
 		}
 		msg := NewEventMessage(r.stream, r.next, ev)
 		after := run.Evolve(r.state, a)
-		more := r.ending && !after.Finished()
-		if more {
-			msg.Metadata.Set(MetaMore, "1")
-		}
-		if more && r.together {
+		if r.ending && r.together && !after.Finished() {
 			if len(r.held) == 0 {
 				r.heldFrom = r.state
 			}

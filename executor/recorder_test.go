@@ -17,7 +17,7 @@ type refusingGroups struct{ published []*message.Message }
 
 func (b *refusingGroups) Publish(_ string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		if m.Metadata.Get(metaRunEvents) != "" {
+		if m.Metadata.Get(MetaRunEvents) != "" {
 			return errors.New("bus refused the message")
 		}
 	}

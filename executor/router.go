@@ -123,10 +123,11 @@ func (b EmbeddedBus) EventsPublisher() GroupPublisher { return GroupPublisher{b.
 
 // GroupPublisher publishes run events so that the events of one Publish
 // call, one run's at consecutive versions, travel as one message, which
-// the Appender stores in one commit, all or none. A recorder that
-// publishes through it holds a run's last events (those marked MetaMore)
-// and publishes them with the terminal event: one commit for them all,
-// where each would take its own.
+// the Appender stores in one commit, all or none (on NATS, one JetStream
+// message, which the server's lane hands over together). A recorder that
+// publishes through it holds a run's last events (those after the
+// command's end) and publishes them with the terminal event: one commit
+// for them all, where each would take its own.
 type GroupPublisher struct{ message.Publisher }
 
 // Publish implements message.Publisher. Messages that are not one run's

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
 	"github.com/logbookhq/logbook/domain"
@@ -16,14 +18,16 @@ import (
 // an executor publishes five events of one run, and the appender's
 // subscriber has taken them all. Waited: each publish acknowledged before
 // the next (as before pipelining); pipelined: published without waiting,
-// then settled.
+// then settled; together: pipelined, the last three in one message, as a
+// run's events after its command's end go (executor.GroupPublisher).
 //
 //	go test ./adapters/natsbus -run '^$' -bench ARunsEvents -count 5
 func BenchmarkARunsEventsThroughNATS(b *testing.B) {
 	for _, mode := range []struct {
 		name      string
 		pipelined bool
-	}{{"waited", false}, {"pipelined", true}} {
+		together  int // how many of the last events go in one message
+	}{{"waited", false, 0}, {"pipelined", true, 0}, {"together", true, 3}} {
 		b.Run(mode.name, func(b *testing.B) {
 			srv := natstest.Start(b, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
 			server := serverConn(b, srv)
@@ -47,15 +51,30 @@ func BenchmarkARunsEventsThroughNATS(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				runID := domain.NewEventID().String()
+				var held []*message.Message
 				for v := range perRun {
 					ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":1}`)}
-					if err := pub.Publish(executor.TopicRunEvents, executor.NewEventMessage(run.Stream(runID), int64(v), ev)); err != nil {
+					msg := executor.NewEventMessage(run.Stream(runID), int64(v), ev)
+					if v >= perRun-mode.together {
+						held = append(held, msg)
+						if v < perRun-1 {
+							continue
+						}
+					} else {
+						held = []*message.Message{msg}
+					}
+					if err := (executor.GroupPublisher{Publisher: pub}).Publish(executor.TopicRunEvents, held...); err != nil {
 						b.Fatal(err)
 					}
 				}
-				for range perRun {
+				for taken := 0; taken < perRun; {
 					select {
 					case m := <-events:
+						together, err := natsbus.RunEvents(m)
+						if err != nil {
+							b.Fatal(err)
+						}
+						taken += max(1, len(together))
 						m.Ack()
 					case <-time.After(15 * time.Second):
 						b.Fatal("an event did not arrive within 15s")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -416,11 +415,109 @@ func TestPipelinedEventsAndEventsOutOfOrderAreHandedOverInOrder(t *testing.T) {
 	}
 }
 
-// A run's last events, each but the last marked MetaMore, reach the
-// server's handler as one message carrying them in order, each with its
-// executor; another run's event that arrives between them comes after.
-// When the handler refuses them together, they come again one by one.
-func TestARunsLastEventsAreHandedOverTogetherAndOneByOneWhenRefused(t *testing.T) {
+// A run's last events, which the executor sends in one message
+// (executor.GroupPublisher), reach the server's handler together, in
+// order, each naming the executor the subject names whatever its own
+// metadata says. When the handler refuses them together they come one by
+// one, and when it refuses one of those the whole message comes again
+// later, together first.
+func TestARunsEventsSentTogetherAreHandedOverTogetherAndOneByOneWhenRefused(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	execA := connect(t, srv, "exec-a", "exec-a")
+	plain, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := executor.GroupPublisher{Publisher: plain}
+	event := func(runID string, version int) *message.Message {
+		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(version) + `}`)}
+		return executor.NewEventMessage(run.Stream(runID), int64(version), ev)
+	}
+	publish := func(runID string, versions ...int) {
+		t.Helper()
+		var msgs []*message.Message
+		for _, v := range versions {
+			m := event(runID, v)
+			// An executor cannot speak for another, nor ask for a last try.
+			m.Metadata.Set(natsbus.MetaExecutor, "exec-b")
+			m.Metadata.Set(natsbus.MetaLastTry, "1")
+			msgs = append(msgs, m)
+		}
+		if err := pub.Publish(executor.TopicRunEvents, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, other := domain.NewEventID().String(), domain.NewEventID().String()
+	publish(r, 0)
+	publish(r, 1, 2, 3)
+	publish(other, 0)
+	publish(r, 4, 5)
+	// All are in the stream before the server reads it, and a refused
+	// message is retried only when its run's next one arrives (Retry is
+	// an hour), so the order below does not depend on timing.
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := func(ack bool) string {
+		t.Helper()
+		m := receive(t, events)
+		msgs, err := natsbus.RunEvents(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		together := msgs != nil
+		if !together {
+			msgs = []*message.Message{m}
+		}
+		var got []string
+		for _, e := range msgs {
+			stream, version, _, err := executor.DecodeEventMessage(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Metadata.Get(natsbus.MetaExecutor) != "exec-a" || e.Metadata.Get(natsbus.MetaLastTry) != "" {
+				t.Fatalf("event %s of %s names executor %q, last try %q", e.UUID, stream, e.Metadata.Get(natsbus.MetaExecutor), e.Metadata.Get(natsbus.MetaLastTry))
+			}
+			name := "r"
+			if stream == run.Stream(other) {
+				name = "other"
+			}
+			got = append(got, name+strconv.FormatInt(version, 10))
+		}
+		if ack {
+			m.Ack()
+		} else {
+			m.Nack()
+		}
+		if together {
+			return "[" + strings.Join(got, " ") + "]"
+		}
+		return got[0]
+	}
+	var order []string
+	for _, ack := range []bool{true, false, true, true, false, true, true, true} {
+		order = append(order, take(ack))
+	}
+	want := "r0 [r1 r2 r3] r1 r2 r3 other0 [r1 r2 r3] [r4 r5]"
+	if got := strings.Join(order, " "); got != want {
+		t.Fatalf("handed over %s\nwant        %s", got, want)
+	}
+}
+
+// A message an executor marks as a run's events together is refused whole
+// when it does not read as events of the run its subject names, and never
+// taken as one event; one too large for NATS goes as its events, one by
+// one.
+func TestRunEventsTogetherThatDoNotReadAreRefusedAndTooManyGoOneByOne(t *testing.T) {
 	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
 	server := serverConn(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -430,78 +527,61 @@ func TestARunsLastEventsAreHandedOverTogetherAndOneByOneWhenRefused(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish := func(runID string, version int, more bool) {
-		t.Helper()
-		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(version) + `}`)}
-		msg := executor.NewEventMessage(run.Stream(runID), int64(version), ev)
-		if more {
-			msg.Metadata.Set(executor.MetaMore, "1")
-		}
-		if err := pub.Publish(executor.TopicRunEvents, msg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var events <-chan *message.Message
-	type got struct {
-		stream   string
-		versions []int64
-	}
-	take := func(ack bool) got {
-		t.Helper()
-		m := receive(t, events)
-		msgs := natsbus.RunEvents(m)
-		if msgs == nil {
-			msgs = []*message.Message{m}
-		}
-		var g got
-		for _, e := range msgs {
-			stream, version, _, err := executor.DecodeEventMessage(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.Metadata.Get(natsbus.MetaExecutor) != "exec-a" {
-				t.Fatalf("event %s of %s names executor %q", e.UUID, stream, e.Metadata.Get(natsbus.MetaExecutor))
-			}
-			g.stream, g.versions = stream, append(g.versions, version)
-		}
-		if ack {
-			m.Ack()
-		} else {
-			m.Nack()
-		}
-		return g
-	}
-	check := func(g got, stream string, versions ...int64) {
-		t.Helper()
-		if g.stream != stream || !slices.Equal(g.versions, versions) {
-			t.Fatalf("handed over %s %v, want %s %v", g.stream, g.versions, stream, versions)
-		}
-	}
-
-	r, other := domain.NewEventID().String(), domain.NewEventID().String()
-	publish(r, 0, false)
-	publish(r, 1, true)
-	publish(other, 0, false)
-	publish(r, 2, true)
-	publish(r, 3, false)
-	publish(r, 4, true)
-	publish(r, 5, false)
-	// All are in the stream before the server reads it, so no wait for a
-	// marked event's successor depends on how fast they were published.
-	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: 10 * time.Millisecond})
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	events, err = sub.Subscribe(ctx, executor.TopicRunEvents)
+	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(take(true), run.Stream(r), 0)
-	check(take(false), run.Stream(r), 1, 2, 3)
-	for v := range int64(3) {
-		check(take(true), run.Stream(r), v+1)
+	event := func(runID string, version int, pad int) *message.Message {
+		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk",
+			Data: []byte(`{"seq":` + strconv.Itoa(version) + `,"pad":"` + strings.Repeat("x", pad) + `"}`)}
+		return executor.NewEventMessage(run.Stream(runID), int64(version), ev)
 	}
-	check(take(true), run.Stream(other), 0)
-	check(take(true), run.Stream(r), 4, 5)
+	refused := func(what string) {
+		t.Helper()
+		m := receive(t, events)
+		if _, err := natsbus.RunEvents(m); !errors.Is(err, runbus.ErrBadMessage) {
+			t.Fatalf("%s: handed over with %v, want a bad message", what, err)
+		}
+		m.Ack()
+	}
+
+	garbage := message.NewMessage(domain.NewEventID().String(), []byte("not events"))
+	garbage.Metadata.Set(natsbus.MetaRunEvents, "2")
+	garbage.Metadata.Set("stream", run.Stream(domain.NewEventID().String()))
+	garbage.Metadata.Set("version", "0")
+	if err := pub.Publish(executor.TopicRunEvents, garbage); err != nil {
+		t.Fatal(err)
+	}
+	refused("a payload that is not events")
+
+	r, elsewhere := domain.NewEventID().String(), domain.NewEventID().String()
+	misfiled, err := executor.NewRunEventsMessage([]*message.Message{event(elsewhere, 0, 0), event(elsewhere, 1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	misfiled.Metadata.Set("stream", run.Stream(r)) // the subject names r
+	if err := pub.Publish(executor.TopicRunEvents, misfiled); err != nil {
+		t.Fatal(err)
+	}
+	refused("events of another run than the subject's")
+
+	big := []*message.Message{event(r, 0, 400_000), event(r, 1, 400_000), event(r, 2, 400_000)}
+	if err := (executor.GroupPublisher{Publisher: pub}).Publish(executor.TopicRunEvents, big...); err != nil {
+		t.Fatal(err)
+	}
+	for v := range int64(3) {
+		m := receive(t, events)
+		if msgs, err := natsbus.RunEvents(m); msgs != nil || err != nil {
+			t.Fatalf("a group too large for NATS handed over together (%d events, %v)", len(msgs), err)
+		}
+		if _, version, _, err := executor.DecodeEventMessage(m); err != nil || version != v {
+			t.Fatalf("event %d handed over as version %d (%v)", v, version, err)
+		}
+		m.Ack()
+	}
 }

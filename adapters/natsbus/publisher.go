@@ -107,6 +107,10 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	return nil
 }
 
+// groupHeadroom is what a message of a run's events together keeps free
+// of NATS's maximum payload for its headers.
+const groupHeadroom = 4096
+
 func (p *Publisher) publish(topic string, msg *message.Message) error {
 	ctx := msg.Context()
 	if ctx == nil {
@@ -146,6 +150,15 @@ func (p *Publisher) publish(topic string, msg *message.Message) error {
 		}
 		return p.persist(ctx, toNATS(RunsSubject(group), msg), msg.UUID)
 	case executor.TopicRunEvents:
+		if msg.Metadata.Get(MetaRunEvents) != "" && int64(len(msg.Payload))+groupHeadroom > p.conn.NC.MaxPayload() {
+			// A run's events together, more than NATS takes in one
+			// message: each goes on its own, in order.
+			events, err := executor.DecodeRunEventsMessage(msg)
+			if err != nil {
+				return err
+			}
+			return p.Publish(topic, events...)
+		}
 		stream := msg.Metadata.Get("stream")
 		runID, ok := strings.CutPrefix(stream, "run-")
 		if !ok || runID == "" || strings.ContainsAny(runID, ".*> ") {

@@ -454,24 +454,7 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 			if !ok {
 				return
 			}
-			if held[runOfSubject(m.Subject())] != nil || !moreFollows(m) {
-				if !take(m) {
-					return
-				}
-				break
-			}
-			// The run's last events: wait for the rest and append them
-			// together, in one commit.
-			together, others, open := s.gatherRun(ctx, m, in)
-			if len(together) > 1 && s.deliverRun(ctx, together, out) {
-				together = nil
-			}
-			for _, m := range append(together, others...) {
-				if !take(m) {
-					return
-				}
-			}
-			if !open {
+			if !take(m) {
 				return
 			}
 		case <-retry.C:
@@ -492,61 +475,34 @@ func (s *Subscriber) lane(ctx context.Context, in <-chan jetstream.Msg, out chan
 	}
 }
 
-// moreFollows says whether the executor marked m executor.MetaMore: more
-// of its run's events follow at once.
-func moreFollows(m jetstream.Msg) bool { return m.Headers().Get(executor.MetaMore) == "1" }
-
-// moreWait bounds the wait for the next of a run's last events (an event
-// marked executor.MetaMore): they leave the executor one right after the
-// other, so the wait ends at once unless the executor stopped between.
-const moreWait = 100 * time.Millisecond
-
-// gatherRun collects, after first, the run's events that follow it at
-// once: until one is not marked MetaMore, or none comes within moreWait,
-// or 256 are in. Other runs' events that arrive meanwhile come back in
-// others, in their order; open is false when in was closed.
-func (s *Subscriber) gatherRun(ctx context.Context, first jetstream.Msg, in <-chan jetstream.Msg) (together, others []jetstream.Msg, open bool) {
-	run := runOfSubject(first.Subject())
-	together = []jetstream.Msg{first}
-	timer := time.NewTimer(moreWait)
-	defer timer.Stop()
-	for len(together) < 256 && moreFollows(together[len(together)-1]) {
-		select {
-		case m, ok := <-in:
-			if !ok {
-				return together, others, false
-			}
-			if runOfSubject(m.Subject()) != run {
-				others = append(others, m)
-				continue
-			}
-			together = append(together, m)
-		case <-timer.C:
-			return together, others, true
-		case <-ctx.Done():
-			return together, others, true
-		}
-	}
-	return together, others, true
-}
-
 // runEventsKey carries, in the context of the message the handler gets,
 // the events of one run handed over together.
 type runEventsKey struct{}
 
-// MetaRunEvents marks a message that carries several events of one run
-// (RunEvents has them); its payload is empty.
-const MetaRunEvents = "run_events"
+// MetaRunEvents marks a message that carries several events of one run,
+// as the executor sent them in one message (executor.GroupPublisher).
+// RunEvents has them, read and checked.
+const MetaRunEvents = executor.MetaRunEvents
 
 // RunEvents are the events of one run a message carries together, in
-// version order; nil for a message of one event.
-func RunEvents(msg *message.Message) []*message.Message {
+// version order, each naming the executor the subject names; nil for a
+// message of one event. A message the executor sent as a group that does
+// not read as one run's events in a row is an error (runbus.ErrBadMessage):
+// it is refused whole, never taken as one event.
+func RunEvents(msg *message.Message) ([]*message.Message, error) {
 	if msg.Metadata.Get(MetaRunEvents) == "" {
-		return nil
+		return nil, nil
 	}
 	msgs, _ := msg.Context().Value(runEventsKey{}).([]*message.Message)
-	return msgs
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%w: message %s from executor %q is marked as a run's events together but does not carry them: %s",
+			runbus.ErrBadMessage, msg.UUID, msg.Metadata.Get(MetaExecutor), msg.Metadata.Get(metaUnreadable))
+	}
+	return msgs, nil
 }
+
+// metaUnreadable says why a message marked MetaRunEvents carries no events.
+const metaUnreadable = "unreadable"
 
 // NewRunEventsMessage is one message carrying events, of one run in
 // version order, for the handler (RunEvents reads them back).
@@ -558,15 +514,68 @@ func NewRunEventsMessage(ctx context.Context, events []*message.Message) *messag
 	return msg
 }
 
-// deliverRun hands a run's events over as one message, and acknowledges
-// them all to NATS when the handler took them; false (nothing
-// acknowledged) when it did not, and they are then taken one by one.
-func (s *Subscriber) deliverRun(ctx context.Context, ms []jetstream.Msg, out chan<- *message.Message) bool {
-	events := make([]*message.Message, len(ms))
-	for i, m := range ms {
-		events[i] = s.eventMessage(ctx, m)
+// deliverTogether hands over a run's events that the executor sent in one
+// message (m): together, for one commit, and when the handler refuses them
+// so (one is stored already after a redelivery, the run's stream is behind
+// them), one by one, each settled as if it had come alone (an event stored
+// already is recognised by its id). m is acknowledged once they are all
+// taken; false when one is refused, and m is then handed over again, whole,
+// after a pause.
+func (s *Subscriber) deliverTogether(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, lastTry bool) bool {
+	events, err := s.groupedEvents(ctx, m)
+	if err != nil {
+		// Handed over marked and empty: the handler refuses it whole.
+		msg := s.eventMessage(ctx, m)
+		msg.Metadata.Set(MetaRunEvents, "0")
+		msg.Metadata.Set(metaUnreadable, err.Error())
+		return s.handOverEvents(ctx, msg, []jetstream.Msg{m}, out)
 	}
-	return s.handOverEvents(ctx, NewRunEventsMessage(ctx, events), ms, out)
+	progress := time.NewTicker(s.conn.cfg.AckWait / 3)
+	defer progress.Stop()
+	keep := func() { _ = m.InProgress() }
+	if !s.handOverHolding(ctx, NewRunEventsMessage(ctx, events), out, keep, progress.C) {
+		if ctx.Err() != nil {
+			return false
+		}
+		// A handed-over message is settled once: each goes again as a
+		// fresh copy.
+		for _, e := range events {
+			one := e.Copy()
+			one.SetContext(ctx)
+			if lastTry {
+				one.Metadata.Set(MetaLastTry, "1")
+			}
+			if !s.handOverHolding(ctx, one, out, keep, progress.C) {
+				return false
+			}
+		}
+	}
+	if err := m.Ack(); err != nil {
+		s.conn.log.Warn().Err(err).Msg("acknowledging a run's events")
+	}
+	return true
+}
+
+// groupedEvents reads the events an executor sent together in m: one
+// run's in a row, the run the subject names, each from the executor the
+// subject names whatever its own metadata says.
+func (s *Subscriber) groupedEvents(ctx context.Context, m jetstream.Msg) ([]*message.Message, error) {
+	events, err := executor.DecodeRunEventsMessage(fromNATS(m.Subject(), m.Headers(), m.Data()))
+	if err != nil {
+		return nil, err
+	}
+	runID := runOfSubject(m.Subject())
+	for _, e := range events {
+		if stream := e.Metadata.Get("stream"); stream != "run-"+runID {
+			return nil, fmt.Errorf("event %s is for %q, sent on the subject of run %s", e.UUID, stream, runID)
+		}
+		e.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
+		delete(e.Metadata, MetaLastTry)
+		delete(e.Metadata, MetaRunEvents)
+		delete(e.Metadata, metaUnreadable)
+		e.SetContext(ctx)
+	}
+	return events, nil
 }
 
 // heldEvents are a run's events waiting for the first of them to be
@@ -607,6 +616,9 @@ func versionOf(m jetstream.Msg) int64 {
 // deliver hands one run event to the handler and acknowledges it to NATS
 // when the handler took it, keeping it meanwhile.
 func (s *Subscriber) deliver(ctx context.Context, m jetstream.Msg, out chan<- *message.Message, lastTry bool) bool {
+	if m.Headers().Get(MetaRunEvents) != "" {
+		return s.deliverTogether(ctx, m, out, lastTry)
+	}
 	msg := s.eventMessage(ctx, m)
 	if lastTry {
 		msg.Metadata.Set(MetaLastTry, "1")
@@ -621,6 +633,7 @@ func (s *Subscriber) eventMessage(ctx context.Context, m jetstream.Msg) *message
 	msg.Metadata.Set(MetaExecutor, executorOfSubject(m.Subject()))
 	delete(msg.Metadata, MetaLastTry)
 	delete(msg.Metadata, MetaRunEvents)
+	delete(msg.Metadata, metaUnreadable)
 	msg.SetContext(ctx)
 	return msg
 }

@@ -292,22 +292,27 @@ func (b *serverBus) release(_ context.Context, executorID string, runIDs []strin
 // earlier ones (an executor's pipelined publish may land a run's events
 // out of order), until held back too long.
 //
-// A run's last events, handed over together (natsbus.RunEvents), are
-// appended in one commit; when that cannot be done as they are (one was
-// appended already, the run's stream is behind them, one is refused) they
-// are handed over again one by one, where each is settled on its own.
+// A run's last events, which its executor sends in one message
+// (natsbus.RunEvents), are appended in one commit; when that cannot be
+// done as they are (one was appended already, the run's stream is behind
+// them, one is refused) they are handed over again one by one, where each
+// is settled on its own.
 func (b *serverBus) eventsHandler(store eventstore.Store) message.NoPublishHandlerFunc {
 	appender := executor.NewAppender(store)
 	executorOf := func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) }
 	guard, guardRun := b.desk.Guard(appender, executorOf), b.desk.GuardRun(appender, executorOf)
 	return func(m *message.Message) error {
-		if together := natsbus.RunEvents(m); together != nil {
+		together, err := natsbus.RunEvents(m)
+		if err != nil {
+			return err
+		}
+		if together != nil {
 			if err := guardRun(m.Context(), together); err != nil {
 				return fmt.Errorf("%w: appending them together: %v", executor.ErrHeldBack, err)
 			}
 			return nil
 		}
-		err := guard(m)
+		err = guard(m)
 		if errors.Is(err, executor.ErrStreamBehind) && m.Metadata.Get(natsbus.MetaLastTry) == "" {
 			return fmt.Errorf("%w: %v", executor.ErrHeldBack, err)
 		}

@@ -97,7 +97,8 @@ func newBusExecutor(conn *natsbus.Conn, settings busSettings, rt executor.Runtim
 	if b.sub, err = natsbus.NewSubscriber(conn, natsbus.SubscriberConfig{Groups: settings.Groups, Slots: settings.Slots, Open: open, Settle: b.pub.Settle}); err != nil {
 		return nil, err
 	}
-	b.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: b.pub, Claimer: b.link, Concurrency: settings.Slots,
+	// A run's last events go in one message (and one commit).
+	b.exec, err = executor.NewExecutorWithConfig(executor.Config{Runtime: rt, Publisher: executor.GroupPublisher{Publisher: b.pub}, Claimer: b.link, Concurrency: settings.Slots,
 		MaxPids: maxPids, Actor: "executor:" + settings.ExecutorID, Logger: log.With().Str("executor", settings.ExecutorID).Logger()})
 	return b, err
 }
