@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/logbookhq/logbook/adapters/natsbus"
 	"github.com/logbookhq/logbook/adapters/natsbus/natstest"
@@ -86,4 +88,64 @@ func BenchmarkARunsEventsThroughNATS(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAHopThroughNATS is what one hop through nats-server costs on
+// this machine, the floor of what NATS adds to a run: a core request and
+// its reply (a claim's two hops, with an empty answer), and a JetStream
+// message from its publish (acknowledged, persisted) to a waiting pull
+// consumer (a run request reaching an executor, a run's events reaching
+// the server).
+//
+//	go test ./adapters/natsbus -run '^$' -bench AHop -count 5
+func BenchmarkAHopThroughNATS(b *testing.B) {
+	srv := natstest.Start(b, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	server := serverConn(b, srv)
+	execA := connect(b, srv, "exec-a", "exec-a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	b.Run("request-reply", func(b *testing.B) {
+		sub, err := server.NC.Subscribe("logbook.claim.exec-a", func(m *nats.Msg) { _ = m.Respond([]byte("{}")) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		if err := server.NC.Flush(); err != nil { // the subscription is the server's before the first request
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			if _, err := execA.NC.RequestWithContext(ctx, "logbook.claim.exec-a", []byte(`{"run_id":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("jetstream-publish-to-pull", func(b *testing.B) {
+		stream, err := server.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH_HOP", Subjects: []string{"bench.hop"}, Retention: jetstream.WorkQueuePolicy})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "hop", AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			b.Fatal(err)
+		}
+		iter, err := cons.Messages(jetstream.PullMaxMessages(16))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer iter.Stop()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := server.JS.Publish(ctx, "bench.hop", []byte(`{"run_id":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+			m, err := iter.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = m.Ack()
+		}
+	})
 }
