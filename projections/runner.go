@@ -31,7 +31,11 @@ type Source interface {
 
 // DBOf is the database of a Source.
 func DBOf(src Source) DB {
-	return DB{Read: src.DB(), Write: src.WriteDB(), Dialect: src.Dialect()}
+	db := DB{Read: src.DB(), Write: src.WriteDB(), Dialect: src.Dialect()}
+	if w, ok := src.(interface{ AppendsCommitting() <-chan struct{} }); ok {
+		db.AppendsCommitting = w.AppendsCommitting
+	}
+	return db
 }
 
 // Event is a recorded event with its typed payload, decoded once for every
@@ -820,15 +824,14 @@ func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
 // connection it pins): the rows and their checkpoints go together, a crash
 // can lose only the last of them whole, the runner then applies those
 // events again, and the event writer's next commit syncs them anyway.
+//
+// Appends come first: when the event store's writer waits for the
+// connection, the transaction commits after the view it is in, the writer
+// takes the connection, and the next views go on in a new transaction. A
+// request's commit so waits for one view's work at most, not for all of
+// it.
 func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched) {
-	type step struct {
-		v          *viewState
-		batch      Batch
-		unreadable error
-		failed     error
-		applied    bool
-	}
-	steps := make([]step, len(due))
+	steps := make([]viewStep, len(due))
 	work := false
 	for i, v := range due {
 		steps[i].v = v
@@ -836,38 +839,7 @@ func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched)
 		work = work || steps[i].batch.Last > v.checkpoint
 	}
 	if work {
-		err := r.inOneTransaction(ctx, func(tx *sql.Tx) error {
-			for i := range steps {
-				st := &steps[i]
-				if st.batch.Last <= st.v.checkpoint {
-					continue
-				}
-				savepoint := fmt.Sprintf("view_%d", i)
-				if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-					return err
-				}
-				if err := r.applyIn(ctx, tx, st.v, st.batch); err != nil {
-					st.failed = err
-					if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+savepoint); err != nil {
-						return err
-					}
-				} else {
-					st.applied = true
-				}
-				if _, err := tx.ExecContext(ctx, "RELEASE "+savepoint); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			// Nothing was committed: each view that applied is interrupted.
-			for i := range steps {
-				if steps[i].applied {
-					steps[i].applied, steps[i].failed = false, fmt.Errorf("commit positions %d to %d: %w", steps[i].v.checkpoint+1, steps[i].batch.Last, err)
-				}
-			}
-		}
+		r.applyInTurns(ctx, steps)
 	}
 	if work && r.stmts != nil {
 		// The write connection is free again: prepare what this batch ran
@@ -889,32 +861,138 @@ func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched)
 	}
 }
 
-// inOneTransaction runs fn in one transaction on a connection of its own,
-// whose commit does not wait for the disk (see applyTogether); the
-// connection's synchronous setting is put back after.
-func (r *Runner) inOneTransaction(ctx context.Context, fn func(*sql.Tx) error) error {
+// viewStep is one view's part of a batch applied together.
+type viewStep struct {
+	v          *viewState
+	batch      Batch
+	unreadable error
+	failed     error
+	applied    bool // and committed, once applyInTurns returns
+}
+
+// applyInTurns applies each step with work inside a savepoint of the
+// views' transaction, which gives way to waiting appends between views
+// (see applyTogether). When a transaction fails, the views it applied are
+// interrupted; those an earlier one committed stay applied.
+func (r *Runner) applyInTurns(ctx context.Context, steps []viewStep) {
+	var vt *viewsTx
+	first := 0 // the first step of vt
+	interrupt := func(upTo int, err error) {
+		for j := first; j < upTo; j++ {
+			if st := &steps[j]; st.applied {
+				st.applied, st.failed = false, fmt.Errorf("commit positions %d to %d: %w", st.v.checkpoint+1, st.batch.Last, err)
+			}
+		}
+	}
+	hasWork := func(st *viewStep) bool { return st.batch.Last > st.v.checkpoint }
+	for i := range steps {
+		st := &steps[i]
+		if !hasWork(st) {
+			continue
+		}
+		if vt == nil {
+			var err error
+			if vt, err = r.beginViews(ctx); err != nil {
+				return // nothing of this transaction applied: the views stay where they are
+			}
+			first = i
+		}
+		savepoint := fmt.Sprintf("view_%d", i)
+		err := vt.exec(ctx, "SAVEPOINT "+savepoint)
+		if err == nil {
+			if st.failed = r.applyIn(ctx, vt.tx, st.v, st.batch); st.failed != nil {
+				err = vt.exec(ctx, "ROLLBACK TO "+savepoint)
+			} else {
+				st.applied = true
+			}
+		}
+		if err == nil {
+			err = vt.exec(ctx, "RELEASE "+savepoint)
+		}
+		if err != nil {
+			vt.end(ctx, false) //nolint:errcheck // rolled back: the error that matters is err
+			interrupt(i+1, err)
+			return
+		}
+		if appends := r.appendsCommitting(); appends != nil && slices.ContainsFunc(steps[i+1:], func(s viewStep) bool { return hasWork(&s) }) {
+			if err := vt.end(ctx, true); err != nil {
+				interrupt(i+1, err)
+				return
+			}
+			vt = nil
+			// The connection is theirs first.
+			select {
+			case <-appends:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	if vt != nil {
+		if err := vt.end(ctx, true); err != nil {
+			interrupt(len(steps), err)
+		}
+	}
+}
+
+func (r *Runner) appendsCommitting() <-chan struct{} {
+	if r.db.AppendsCommitting == nil {
+		return nil
+	}
+	return r.db.AppendsCommitting()
+}
+
+// viewsTx is a transaction of the views on a connection of its own, whose
+// commit does not wait for the disk (see applyTogether); the connection's
+// synchronous setting is put back when it ends.
+type viewsTx struct {
+	conn *sql.Conn
+	tx   *sql.Tx
+	was  int
+}
+
+func (r *Runner) beginViews(ctx context.Context) (*viewsTx, error) {
 	conn, err := r.db.Write.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
-	var was int
-	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&was); err != nil {
-		return err
+	vt := &viewsTx{conn: conn}
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&vt.was); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return err
+		conn.Close()
+		return nil, err
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", was)) //nolint:errcheck // the connection is closed on failure
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+	if vt.tx, err = conn.BeginTx(ctx, nil); err != nil {
+		vt.release(ctx)
+		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
+	return vt, nil
+}
+
+func (vt *viewsTx) exec(ctx context.Context, stmt string) error {
+	_, err := vt.tx.ExecContext(ctx, stmt)
+	return err
+}
+
+// end commits the transaction (or rolls it back) and gives the connection
+// back.
+func (vt *viewsTx) end(ctx context.Context, commit bool) error {
+	var err error
+	if commit {
+		err = vt.tx.Commit()
+	} else {
+		err = vt.tx.Rollback()
 	}
-	return tx.Commit()
+	vt.release(ctx)
+	return err
+}
+
+func (vt *viewsTx) release(ctx context.Context) {
+	vt.conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", vt.was)) //nolint:errcheck // the connection is closed on failure
+	vt.conn.Close()
 }
 
 // settle notes a view's failure, if any: one a retry cannot get past stops

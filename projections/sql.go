@@ -21,6 +21,10 @@ type DB struct {
 	Read    *sql.DB
 	Write   *sql.DB
 	Dialect string // "postgres" or "sqlite"
+	// AppendsCommitting, when set, is nil unless the event store's writer
+	// is committing appends, and then a channel closed when it is done
+	// (SQLite: one write connection for appends and views).
+	AppendsCommitting func() <-chan struct{}
 }
 
 var dollarParam = regexp.MustCompile(`\$(\d+)`)

@@ -75,12 +75,16 @@ type Store struct {
 	requests chan *appendRequest
 	cache    writerCache // the writer goroutine's own
 	stats    struct{ optimistic, locked atomic.Int64 }
-	observer atomic.Pointer[CommitObserver]
-	done     chan struct{} // closed by Close
-	stopped  chan struct{} // closed when the writer has exited
-	closing  sync.Once
-	writerWG sync.WaitGroup
-	onClose  []func() error
+	// committing is, while the writer commits a batch, a channel closed
+	// when it is done: on SQLite's one write connection, appends then wait
+	// for whoever holds it.
+	committing atomic.Pointer[chan struct{}]
+	observer   atomic.Pointer[CommitObserver]
+	done       chan struct{} // closed by Close
+	stopped    chan struct{} // closed when the writer has exited
+	closing    sync.Once
+	writerWG   sync.WaitGroup
+	onClose    []func() error
 }
 
 // New starts a store. read and write may be the same pool; SQLite uses a
@@ -316,7 +320,11 @@ func (s *Store) commit(batch []*appendRequest) {
 		return
 	}
 	start := time.Now()
+	done := make(chan struct{})
+	s.committing.Store(&done)
 	replies, err := s.tryCommit(live)
+	s.committing.Store(nil)
+	close(done)
 	if o := s.observer.Load(); o != nil && err == nil {
 		events := 0
 		for _, r := range live {
@@ -705,6 +713,17 @@ func (s *Store) Dialect() string { return s.dialect.Name() }
 
 // DB exposes the read pool for the views that live beside the events.
 func (s *Store) DB() *sql.DB { return s.read }
+
+// AppendsCommitting is nil when no appends are being committed, else a
+// channel closed when their commit ends. Views that share the one write
+// connection (SQLite) give way to them between views: a request's commit
+// waits for one view's work, not for the whole batch's.
+func (s *Store) AppendsCommitting() <-chan struct{} {
+	if done := s.committing.Load(); done != nil {
+		return *done
+	}
+	return nil
+}
 
 // WriteDB exposes the pool that writes, for views updated in their own
 // transactions. On SQLite it is the single connection that begins
