@@ -192,40 +192,43 @@ func (s *Subscriber) takeRuns(ctx context.Context, group string, out chan<- *mes
 			continue
 		}
 		msg := fromNATS(m.Subject(), m.Headers(), m.Data())
-		if s.cfg.Open != nil {
-			s.open(group, msg)
+		// Decoded once here, and carried to the handler (runbus.Carry).
+		req, err := runbus.DecodeRunRequest(msg)
+		if err == nil && s.cfg.Open != nil && len(req.SealedEnv) > 0 {
+			req = s.open(group, msg, req)
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.holdRun(ctx, m, msg, out, func() { <-s.slots })
+			msg.SetContext(ctx)
+			if err == nil {
+				runbus.Carry(msg, req)
+			}
+			s.holdRun(ctx, m, msg, req.RunID, out, func() { <-s.slots })
 		}()
 	}
 }
 
-// open unseals a run request's secrets into its message.
-func (s *Subscriber) open(group string, msg *message.Message) {
-	req, err := runbus.DecodeRunRequest(msg)
-	if err != nil || len(req.SealedEnv) == 0 {
-		return
-	}
+// open unseals a run request's secrets into its message, and returns the
+// request as the message now holds it.
+func (s *Subscriber) open(group string, msg *message.Message, req runbus.RunRequest) runbus.RunRequest {
 	if err := s.cfg.Open(group, &req); err != nil {
 		s.conn.log.Error().Err(err).Str("run_id", req.RunID).Str("group", group).Msg("the run's secrets could not be opened; it runs without them and fails naming them")
 		req.SealedEnv = nil
 	}
 	opened, err := runbus.NewRunRequestMessage(req)
 	if err != nil {
-		return
+		return req
 	}
 	msg.Payload = opened.Payload
+	return req
 }
 
 // holdRun hands a run request over and keeps it until the handler's
 // verdict. The slot is freed as soon as the verdict is in (the run is over
 // here), so the next request is fetched while this one's events are
 // settled and it is acknowledged.
-func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, out chan<- *message.Message, freeSlot func()) {
-	msg.SetContext(ctx)
+func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.Message, runID string, out chan<- *message.Message, freeSlot func()) {
 	every := s.conn.cfg.AckWait / 3
 	progress := time.NewTicker(every)
 	defer progress.Stop()
@@ -233,25 +236,24 @@ func (s *Subscriber) holdRun(ctx context.Context, m jetstream.Msg, msg *message.
 	freeSlot()
 	switch {
 	case acked:
-		// Acknowledged and confirmed, or (NATS away) delivered again later
-		// and answered done by its claim.
-		if s.cfg.Settle != nil {
-			if req, err := runbus.DecodeRunRequest(msg); err == nil {
-				settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
-				err := s.cfg.Settle(settleCtx, req.RunID)
-				cancel()
-				if err != nil {
-					s.conn.log.Error().Err(err).Str("run_id", req.RunID).Msg("the run's events are not all in the events stream; its request goes back")
-					_ = m.NakWithDelay(s.cfg.Retry)
-					return
-				}
+		// The run is over here: its events are all in the events stream,
+		// and the request is acknowledged.
+		if s.cfg.Settle != nil && runID != "" {
+			settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+			err := s.cfg.Settle(settleCtx, runID)
+			cancel()
+			if err != nil {
+				s.conn.log.Error().Err(err).Str("run_id", runID).Msg("the run's events are not all in the events stream; its request goes back")
+				_ = m.NakWithDelay(s.cfg.Retry)
+				return
 			}
 		}
-		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := m.DoubleAck(ackCtx); err != nil {
+		// Not waited for: an acknowledgement NATS loses gives the request
+		// again later, and its claim answers that the run is not to be
+		// run, as for any redelivery.
+		if err := m.Ack(); err != nil {
 			s.conn.log.Warn().Err(err).Str("subject", m.Subject()).Msg("acknowledging a run request")
 		}
-		cancel()
 	case ctx.Err() != nil:
 		// Shutting down: the run request goes back at once.
 		_ = m.Nak()

@@ -5,6 +5,7 @@
 package runbus
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,22 +68,46 @@ func NewRunRequestMessage(r RunRequest) (*message.Message, error) {
 	}
 	msg := message.NewMessage(uuid.NewString(), b)
 	middleware.SetCorrelationID(r.Request.RequestID, msg)
+	Carry(msg, r)
 	return msg, nil
 }
 
-// DecodeRunRequest reads a run.requested message.
+// requestKey carries, in a run request message's context, the request its
+// payload holds.
+type requestKey struct{}
+
+// Carry puts r, the request msg's payload holds, in msg's context (kept
+// through a SetContext that derives from it), so that DecodeRunRequest
+// of msg in the same process does not decode the payload again: a run
+// request went through JSON three times on an executor. Whoever changes
+// the payload carries the new request.
+func Carry(msg *message.Message, r RunRequest) {
+	msg.SetContext(context.WithValue(msg.Context(), requestKey{}, r))
+}
+
+// DecodeRunRequest reads a run.requested message (the request Carry put
+// in its context, when there is one). The request shares its maps and
+// slices with the carried one: a caller changes a field of its copy, never
+// an element of a map or slice.
 func DecodeRunRequest(msg *message.Message) (RunRequest, error) {
+	if r, ok := msg.Context().Value(requestKey{}).(RunRequest); ok {
+		return r, validRunRequest(msg, r)
+	}
 	var r RunRequest
 	if err := json.Unmarshal(msg.Payload, &r); err != nil {
 		return r, fmt.Errorf("%w: run request %s is not JSON: %v", ErrBadMessage, msg.UUID, err)
 	}
+	return r, validRunRequest(msg, r)
+}
+
+func validRunRequest(msg *message.Message, r RunRequest) error {
 	if r.RunID == "" {
-		return r, fmt.Errorf("%w: run request %s has no run_id", ErrBadMessage, msg.UUID)
+		return fmt.Errorf("%w: run request %s has no run_id", ErrBadMessage, msg.UUID)
 	}
 	if err := run.ValidateID(r.RunID); err != nil {
-		return r, fmt.Errorf("%w: run request %s: %v", ErrBadMessage, msg.UUID, err)
+		return fmt.Errorf("%w: run request %s: %v", ErrBadMessage, msg.UUID, err)
 	}
-	return r, nil
+	return nil
 }
 
 // NewCancelMessage encodes c for the run.cancel topic.
