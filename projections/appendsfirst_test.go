@@ -108,15 +108,6 @@ func TestAnAppendWaitsForOneViewNotForTheWholeBatch(t *testing.T) {
 		if _, err := runner.CatchUp(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
-		head, _, _ := src.Head(ctx)
-		status, err := runner.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range status {
-			if s.Error != "" || s.Checkpoint != head {
-				t.Fatalf("%s = %+v, want at the head %d with no error", s.Name, s, head)
-			}
-		}
+		requireAtHead(t, ctx, src, runner)
 	})
 }

@@ -50,3 +50,22 @@ func allTables(views []projections.Projection) []string {
 	}
 	return out
 }
+
+// requireAtHead fails the test unless every view of runner is at src's
+// head with no error.
+func requireAtHead(t *testing.T, ctx context.Context, src projections.Source, runner *projections.Runner) {
+	t.Helper()
+	head, _, err := src.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := runner.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range status {
+		if s.Error != "" || s.Checkpoint != head {
+			t.Fatalf("%s = %+v, want at the head %d with no error", s.Name, s, head)
+		}
+	}
+}

@@ -415,6 +415,37 @@ func TestPipelinedEventsAndEventsOutOfOrderAreHandedOverInOrder(t *testing.T) {
 	}
 }
 
+// execAPublishing starts nats-server with executor exec-a, and returns the
+// server's connection and exec-a's publisher of run events (not
+// pipelined), with a context that ends with the test.
+func execAPublishing(t *testing.T) (context.Context, *natsbus.Conn, *natsbus.Publisher) {
+	t.Helper()
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
+	server := serverConn(t, srv)
+	pub, err := natsbus.NewPublisher(connect(t, srv, "exec-a", "exec-a"), natsbus.PublisherConfig{Source: "exec-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return t.Context(), server, pub
+}
+
+// oneLaneEvents are the run events the server's subscriber hands over
+// through one lane, which gives a refused message again only when its
+// run's next one arrives (Retry is an hour).
+func oneLaneEvents(t *testing.T, ctx context.Context, server *natsbus.Conn) <-chan *message.Message {
+	t.Helper()
+	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
 // A run's last events, which the executor sends in one message
 // (executor.GroupPublisher), reach the server's handler together, in
 // order, each naming the executor the subject names whatever its own
@@ -422,15 +453,7 @@ func TestPipelinedEventsAndEventsOutOfOrderAreHandedOverInOrder(t *testing.T) {
 // one, and when it refuses one of those the whole message comes again
 // later, together first.
 func TestARunsEventsSentTogetherAreHandedOverTogetherAndOneByOneWhenRefused(t *testing.T) {
-	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
-	server := serverConn(t, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	execA := connect(t, srv, "exec-a", "exec-a")
-	plain, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, server, plain := execAPublishing(t)
 	pub := executor.GroupPublisher{Publisher: plain}
 	event := func(runID string, version int) *message.Message {
 		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk", Data: []byte(`{"seq":` + strconv.Itoa(version) + `}`)}
@@ -458,15 +481,7 @@ func TestARunsEventsSentTogetherAreHandedOverTogetherAndOneByOneWhenRefused(t *t
 	// All are in the stream before the server reads it, and a refused
 	// message is retried only when its run's next one arrives (Retry is
 	// an hour), so the order below does not depend on timing.
-	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := oneLaneEvents(t, ctx, server)
 	take := func(ack bool) string {
 		t.Helper()
 		m := receive(t, events)
@@ -518,24 +533,8 @@ func TestARunsEventsSentTogetherAreHandedOverTogetherAndOneByOneWhenRefused(t *t
 // taken as one event; one too large for NATS goes as its events, one by
 // one.
 func TestRunEventsTogetherThatDoNotReadAreRefusedAndTooManyGoOneByOne(t *testing.T) {
-	srv := natstest.Start(t, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
-	server := serverConn(t, srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	execA := connect(t, srv, "exec-a", "exec-a")
-	pub, err := natsbus.NewPublisher(execA, natsbus.PublisherConfig{Source: "exec-a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := natsbus.NewSubscriber(server, natsbus.SubscriberConfig{Lanes: 1, Retry: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	events, err := sub.Subscribe(ctx, executor.TopicRunEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, server, pub := execAPublishing(t)
+	events := oneLaneEvents(t, ctx, server)
 	event := func(runID string, version int, pad int) *message.Message {
 		ev := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk",
 			Data: []byte(`{"seq":` + strconv.Itoa(version) + `,"pad":"` + strings.Repeat("x", pad) + `"}`)}
