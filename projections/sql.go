@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/logbookhq/logbook/internal/sqlparams"
 	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
@@ -27,12 +27,11 @@ type DB struct {
 	AppendsCommitting func() <-chan struct{}
 }
 
-var dollarParam = regexp.MustCompile(`\$(\d+)`)
-
-// rebind turns the shared `$1` placeholders into SQLite's `?1`.
+// rebind turns the shared `$1` placeholders into SQLite's
+// (sqlparams.ToSQLite).
 func (db DB) rebind(query string) string {
 	if db.Dialect == "sqlite" {
-		return dollarParam.ReplaceAllString(query, "?$1")
+		return sqlparams.ToSQLite(query)
 	}
 	return query
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/internal/sqlparams"
 	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
@@ -71,10 +71,8 @@ type StoredRef struct {
 	Position int64
 }
 
-var dollarParam = regexp.MustCompile(`\$(\d+)`)
-
-// RebindQuestion rewrites `$1` to `?1`, SQLite's numbered form.
-func RebindQuestion(query string) string { return dollarParam.ReplaceAllString(query, "?$1") }
+// RebindQuestion rewrites `$1` for SQLite (sqlparams.ToSQLite).
+func RebindQuestion(query string) string { return sqlparams.ToSQLite(query) }
 
 // Portable implements the batch reads and inserts with plain SQL in
 // statements of at most MaxParams parameters, for databases without arrays.
