@@ -965,9 +965,11 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 		}
 		return
 	}
-	msg, err := runbus.NewRunRequestMessage(runbus.RunRequest{RunID: runID, EventID: eventID, Request: req, Env: env})
+	request := runbus.RunRequest{RunID: runID, EventID: eventID, Request: req, Env: env}
+	msg, err := runbus.NewRunRequestMessage(request)
 	if err == nil {
 		msg.SetContext(ctx)
+		runbus.Carry(msg, request) // a publisher or builtin executor in this process reads it without decoding
 		err = d.cfg.Publisher.Publish(topic, msg)
 	}
 	if err != nil && ctx.Err() == nil {
