@@ -885,6 +885,12 @@ func (r *Runner) applyInTurns(ctx context.Context, steps []viewStep) {
 		}
 	}
 	hasWork := func(st *viewStep) bool { return st.batch.Last > st.v.checkpoint }
+	lastWork := -1 // the last step with work: no giving way after it
+	for i := range steps {
+		if hasWork(&steps[i]) {
+			lastWork = i
+		}
+	}
 	for i := range steps {
 		st := &steps[i]
 		if !hasWork(st) {
@@ -914,7 +920,7 @@ func (r *Runner) applyInTurns(ctx context.Context, steps []viewStep) {
 			interrupt(i+1, err)
 			return
 		}
-		if appends := r.appendsCommitting(); appends != nil && slices.ContainsFunc(steps[i+1:], func(s viewStep) bool { return hasWork(&s) }) {
+		if appends := r.appendsCommitting(); appends != nil && i < lastWork {
 			if err := vt.end(ctx, true); err != nil {
 				interrupt(i+1, err)
 				return
