@@ -2,6 +2,9 @@ package executor
 
 import (
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -98,10 +101,12 @@ func (e *Executor) AddHandlers(r *message.Router, requests, cancels message.Subs
 	r.AddConsumerHandler("executor.run_cancel", runbus.TopicRunCancel, cancels, e.HandleCancel)
 }
 
-// AddHandler subscribes the appender to run events.
-func (a *Appender) AddHandler(r *message.Router, events message.Subscriber) {
-	r.AddConsumerHandler("appender.run_events", TopicRunEvents, events, a.Handle)
-}
+// EventLanes is how many runs' events the Appender takes at once on the
+// embedded bus: a GoChannel hands a subscriber one message at a time and
+// waits for its acknowledgement, so with one subscription every run's
+// events waited for every other's commit, one commit each, and the
+// store's group commit never had two to group.
+const EventLanes = 16
 
 // EmbeddedBus is the in-process bus of the embedded default: two GoChannels
 // because the topics want opposite publishing rules.
@@ -109,17 +114,58 @@ type EmbeddedBus struct {
 	// Commands carries run.requested, run.cancel and the poison topic.
 	// Publish returns at once: a run request must not wait for its run.
 	Commands *gochannel.GoChannel
-	// Events carries run.events. Publish waits until the Appender
-	// acknowledges, which keeps a run's events in order and throttles a
-	// chatty command to the speed of the store. Executors publish on it
-	// through EventsPublisher.
+	// Events carries run.events, in EventLanes lanes (topics) chosen by
+	// the run: a run's events keep their order in its lane, and the
+	// Appender serves the lanes at once (AddAppender). Publish waits until
+	// the Appender acknowledges, which keeps a run's events in order and
+	// throttles a chatty command to the speed of the store. Executors
+	// publish on it through EventsPublisher.
 	Events *gochannel.GoChannel
 }
 
 // EventsPublisher is what executors publish run events with on the
 // in-process bus: the events of one Publish call reach the Appender as one
-// message, stored in one commit (GroupPublisher).
-func (b EmbeddedBus) EventsPublisher() GroupPublisher { return GroupPublisher{b.Events} }
+// message, stored in one commit (GroupPublisher), in the run's lane.
+func (b EmbeddedBus) EventsPublisher() GroupPublisher { return GroupPublisher{b.LanePublisher()} }
+
+// LanePublisher publishes each run.events message in its run's lane, as it
+// is; other topics go as they are.
+func (b EmbeddedBus) LanePublisher() message.Publisher { return lanePublisher{b.Events} }
+
+// AddAppender subscribes a to every lane of run events: each lane is
+// handed over one message at a time, so a run's events are appended in
+// order, and the lanes at once, so the store commits several runs' events
+// together.
+func (b EmbeddedBus) AddAppender(r *message.Router, a *Appender) {
+	for lane := range EventLanes {
+		r.AddConsumerHandler(fmt.Sprintf("appender.run_events.%d", lane), laneTopic(lane), b.Events, a.Handle)
+	}
+}
+
+type lanePublisher struct{ message.Publisher }
+
+// Publish sends msgs one after the other, each to its run's lane: a
+// Publish of several runs' events keeps each run's order.
+func (p lanePublisher) Publish(topic string, msgs ...*message.Message) error {
+	if topic != TopicRunEvents {
+		return p.Publisher.Publish(topic, msgs...)
+	}
+	for _, msg := range msgs {
+		if err := p.Publisher.Publish(laneTopic(laneOf(msg.Metadata.Get(metaStream))), msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// laneOf is a stream's lane.
+func laneOf(stream string) int {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return int(h.Sum32() % EventLanes)
+}
+
+func laneTopic(lane int) string { return TopicRunEvents + "." + strconv.Itoa(lane) }
 
 // GroupPublisher publishes run events so that the events of one Publish
 // call, one run's at consecutive versions, travel as one message, which

@@ -40,7 +40,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
-	executor.NewAppender(store).AddHandler(router, bus.Events)
+	bus.AddAppender(router, executor.NewAppender(store))
 	runRouter(t, router)
 	<-router.Running()
 
@@ -107,7 +107,7 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 		t.Fatal(err)
 	}
 	e.AddHandlers(router, bus.Commands, bus.Commands)
-	executor.NewAppender(store).AddHandler(router, bus.Events)
+	bus.AddAppender(router, executor.NewAppender(store))
 	runRouter(t, router)
 	<-router.Running()
 

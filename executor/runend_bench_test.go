@@ -46,7 +46,7 @@ func BenchmarkWarmRunOnTheEmbeddedBus(b *testing.B) {
 		name      string
 		publisher func(executor.EmbeddedBus) message.Publisher
 	}{
-		{"one by one", func(bus executor.EmbeddedBus) message.Publisher { return bus.Events }},
+		{"one by one", func(bus executor.EmbeddedBus) message.Publisher { return bus.LanePublisher() }},
 		{"together", func(bus executor.EmbeddedBus) message.Publisher { return bus.EventsPublisher() }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -63,7 +63,7 @@ func BenchmarkWarmRunOnTheEmbeddedBus(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			executor.NewAppender(store).AddHandler(router, bus.Events)
+			bus.AddAppender(router, executor.NewAppender(store))
 			go func() { _ = router.Run(ctx) }()
 			defer router.Close()
 			<-router.Running()

@@ -67,7 +67,7 @@ func TestEmbeddedBusStoresARunsLastEventsInOneCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	executor.NewAppender(store).AddHandler(router, bus.Events)
+	bus.AddAppender(router, executor.NewAppender(store))
 	runRouter(t, router)
 	<-router.Running()
 

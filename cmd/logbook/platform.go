@@ -213,7 +213,7 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 		return err
 	}
 	p.builtins.AddHandler(router, p.bus.Commands)
-	executor.NewAppender(store).AddHandler(router, p.bus.Events)
+	p.bus.AddAppender(router, executor.NewAppender(store))
 	// Runs in flight end RunCancelled and are recorded before the router
 	// stops taking their events.
 	sup.Start(ctx, routerPart(router, func(ctx context.Context) error {
