@@ -117,6 +117,9 @@ type Dispatcher struct {
 	// changing holds the builtin runs that may record changes back, so
 	// they run in the order of the log.
 	changing changingBuiltins
+	// batch, while the loop handles what the feed holds, gathers the
+	// decisions to record in one commit (feedbatch.go); nil otherwise.
+	batch *feedBatch
 
 	mu       sync.Mutex // guards waiters
 	waiters  map[string][]*replyWaiter
@@ -337,17 +340,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
-	feed := make(chan domain.RecordedEvent)
+	feed := make(chan []domain.RecordedEvent)
 	feedErr := make(chan error, 1)
 	go func() {
 		defer close(feed)
-		for e, err := range eventstore.Follow(feedCtx, d.cfg.Store, d.loop.folded+1, eventstore.FeedOptions{}) {
+		for page, err := range eventstore.FollowPages(feedCtx, d.cfg.Store, d.loop.folded+1, eventstore.FeedOptions{}) {
 			if err != nil {
 				feedErr <- err
 				return
 			}
 			select {
-			case feed <- e:
+			case feed <- page:
 			case <-feedCtx.Done():
 				return
 			}
@@ -376,13 +379,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
 			d.receiveBatch(ctx, log, d.takeWaiting(job))
-		case e, ok := <-feed:
+		case page, ok := <-feed:
 			if !ok {
 				return nil
 			}
-			if e.Position > d.loop.folded { // not read already by catchUp
-				d.consume(ctx, log, e)
-			}
+			d.consumePage(ctx, log, page)
 		}
 		if d.failure != nil {
 			d.saveCheckpoint(context.Background(), log)
@@ -409,6 +410,7 @@ func (d *Dispatcher) fail(err error) {
 // requests be decided as they arrive and reports the part ready.
 func (d *Dispatcher) resumeNow(ctx context.Context, log zerolog.Logger) {
 	d.resumed = true
+	d.flushBatch(ctx, log) // resume reads the requests as recorded
 	d.resume(ctx, log)
 	d.inline.Store(true)
 	supervisor.Ready(ctx)
@@ -508,6 +510,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 	switch {
 	case strings.HasPrefix(e.Stream, dispatch.StreamPrefix):
 		id := strings.TrimPrefix(e.Stream, dispatch.StreamPrefix)
+		d.flushFor(ctx, log, id)
 		st := d.requests[id]
 		if st == nil {
 			if _, late := p.(dispatch.ApprovalAnswered); late && deciding {
@@ -583,6 +586,7 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 			delete(d.runOwners, runID)
 			return
 		}
+		d.flushFor(ctx, log, id)
 		trigger := dispatch.RunEvent{RunID: runID, Event: p}
 		st.req = dispatch.Evolve(st.req, trigger)
 		delete(d.runOwners, runID)
@@ -672,6 +676,9 @@ func (d *Dispatcher) decide(ctx context.Context, log zerolog.Logger, st *request
 			return
 		}
 		if decision.IsZero() {
+			return
+		}
+		if attempt == 0 && d.batchDecision(log, st, decision, feedMember{trigger: trigger, triggerID: triggerID, position: position, at: at}) {
 			return
 		}
 		err = d.record(ctx, log, st, decision, triggerID)

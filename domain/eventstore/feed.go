@@ -25,6 +25,25 @@ type FeedOptions struct {
 // Follow(ctx, s, p+1, ...). On a read error the error is yielded and the
 // feed stops.
 func Follow(ctx context.Context, s Store, from int64, opts FeedOptions) iter.Seq2[domain.RecordedEvent, error] {
+	return func(yield func(domain.RecordedEvent, error) bool) {
+		for page, err := range FollowPages(ctx, s, from, opts) {
+			if err != nil {
+				yield(domain.RecordedEvent{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// FollowPages is Follow a read at a time: each page is what one read of
+// the log returned (never empty), so a consumer can act on the events
+// that came together at once.
+func FollowPages(ctx context.Context, s Store, from int64, opts FeedOptions) iter.Seq2[[]domain.RecordedEvent, error] {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 500
 	}
@@ -34,7 +53,7 @@ func Follow(ctx context.Context, s Store, from int64, opts FeedOptions) iter.Seq
 	if from < 1 {
 		from = 1
 	}
-	return func(yield func(domain.RecordedEvent, error) bool) {
+	return func(yield func([]domain.RecordedEvent, error) bool) {
 		next := from
 		timer := time.NewTimer(opts.SafetyNet)
 		defer timer.Stop()
@@ -45,15 +64,15 @@ func Follow(ctx context.Context, s Store, from int64, opts FeedOptions) iter.Seq
 			events, err := s.ReadAll(ctx, next, opts.BatchSize)
 			if err != nil {
 				if ctx.Err() == nil {
-					yield(domain.RecordedEvent{}, err)
+					yield(nil, err)
 				}
 				return
 			}
-			for _, e := range events {
-				if !yield(e, nil) {
+			if len(events) > 0 {
+				if !yield(events, nil) {
 					return
 				}
-				next = e.Position + 1
+				next = events[len(events)-1].Position + 1
 			}
 			if len(events) == opts.BatchSize {
 				continue
