@@ -51,6 +51,11 @@ type Config struct {
 	Chunking  ChunkerConfig // LimitBytes comes from each run's limits
 	// ReleaseTimeout bounds the clean-up after a run (30s).
 	ReleaseTimeout time.Duration
+	// StartedHold is how long, on a broker (with a Claimer), a run's
+	// ContainerStarted and the output after it wait for the run's end, so
+	// that a short command's events go in one message and one commit
+	// (100ms; below zero, never).
+	StartedHold time.Duration
 	Actor          string         // recorded as the actor of run events ("executor")
 	Logger         zerolog.Logger // every line about a run carries run_id and request_id
 }
@@ -86,6 +91,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReleaseTimeout <= 0 {
 		c.ReleaseTimeout = 30 * time.Second
+	}
+	if c.StartedHold == 0 {
+		c.StartedHold = 100 * time.Millisecond
 	}
 	if c.Actor == "" {
 		c.Actor = "executor"
@@ -278,6 +286,9 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 
 	md := domain.Metadata{CorrelationID: req.Request.RequestID, CausationID: req.EventID, Actor: e.cfg.Actor}
 	rec := newRecorder(e.drain, e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
+	if e.cfg.Claimer != nil && e.cfg.StartedHold > 0 {
+		rec.holdStarted(e.cfg.StartedHold, log)
+	}
 	if !state.Requested {
 		if err := rec.record(req.Request); err != nil {
 			return err

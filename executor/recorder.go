@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/cenkalti/backoff/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -39,6 +40,14 @@ type recorder struct {
 	together bool
 	held     []*message.Message
 	heldFrom run.State
+	// startedHold, when set (holdStarted), holds ContainerStarted and what
+	// follows it for up to that long: a short command's whole run then
+	// goes in one Publish with its end. holding says the hold is on, and
+	// release ends it when the time is up.
+	startedHold time.Duration
+	holding     bool
+	release     *time.Timer
+	log         zerolog.Logger
 }
 
 func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string, md domain.Metadata, past []domain.Payload) *recorder {
@@ -70,7 +79,11 @@ func (r *recorder) record(p domain.Payload) error {
 		}
 		msg := NewEventMessage(r.stream, r.next, ev)
 		after := run.Evolve(r.state, a)
-		if r.ending && r.together && !after.Finished() {
+		if _, started := a.(run.ContainerStarted); started && r.startedHold > 0 && r.together {
+			r.holding = true
+			r.release = time.AfterFunc(r.startedHold, r.endHold)
+		}
+		if (r.ending || r.holding) && r.together && !after.Finished() {
 			if len(r.held) == 0 {
 				r.heldFrom = r.state
 			}
@@ -79,6 +92,7 @@ func (r *recorder) record(p domain.Payload) error {
 			r.next++
 			continue
 		}
+		r.stopHolding()
 		if err := r.publishHeldAnd(msg); err != nil {
 			return fmt.Errorf("publish %s of %s: %w", a.EventType(), r.stream, err)
 		}
@@ -118,6 +132,7 @@ func (r *recorder) flush() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.together = false
+	r.stopHolding()
 	if len(r.held) == 0 {
 		return nil
 	}
@@ -139,6 +154,48 @@ func (r *recorder) publish(msgs ...*message.Message) error {
 		return struct{}{}, r.pub.Publish(r.topic, msgs...)
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(3))
 	return err
+}
+
+// holdStarted holds ContainerStarted, and the output after it, for up to d
+// (see startedHold). Only for a run whose claim recorded RunStarting: that
+// is what says the command may have begun if the executor is lost
+// meanwhile, so ContainerStarted may come late. Without a claim (the
+// embedded bus) ContainerStarted is what a restarted server reads to know
+// the command began, and it is never held.
+func (r *recorder) holdStarted(d time.Duration, log zerolog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.Starting {
+		r.startedHold, r.log = d, log
+	}
+}
+
+// endHold publishes what the hold kept when its time is up: a run that
+// goes on is seen started, and its output goes out as it comes from then
+// on.
+func (r *recorder) endHold() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.holding {
+		return
+	}
+	r.holding = false
+	if r.ending || len(r.held) == 0 {
+		return // the command is over: its end takes them
+	}
+	n := len(r.held)
+	if err := r.publishHeldAnd(nil); err != nil {
+		r.log.Error().Err(err).Int("events", n).Msg("the run's events held since its start not recorded")
+	}
+}
+
+// stopHolding ends the hold without publishing: what it kept goes with
+// the event at hand.
+func (r *recorder) stopHolding() {
+	if r.holding {
+		r.holding = false
+		r.release.Stop()
+	}
 }
 
 // end says the command is over: the run's remaining events (its last

@@ -3,9 +3,14 @@ package executor
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/run"
@@ -57,5 +62,117 @@ func TestRecorderForgetsHeldEventsWhosePublishFailed(t *testing.T) {
 	}
 	if err := rec.flush(); err != nil || len(bus.published) != 1 {
 		t.Fatalf("flush = %v with %d published, want nothing left held", err, len(bus.published))
+	}
+}
+
+// publishes records each Publish call's messages as one entry, the
+// events a group message carries counted one by one.
+type publishes struct {
+	mu    sync.Mutex
+	calls [][]string // the event types of each Publish
+}
+
+func (b *publishes) Publish(_ string, msgs ...*message.Message) error {
+	var types []string
+	for _, m := range msgs {
+		events, err := DecodeRunEventsMessage(m)
+		if err != nil {
+			return err
+		}
+		if events == nil {
+			events = []*message.Message{m}
+		}
+		for _, e := range events {
+			types = append(types, e.Metadata.Get(metaType))
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, types)
+	return nil
+}
+
+func (*publishes) Close() error { return nil }
+
+func (b *publishes) got() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, c := range b.calls {
+		out = append(out, "["+strings.Join(c, " ")+"]")
+	}
+	return strings.Join(out, " ")
+}
+
+func claimedRun() []domain.Payload {
+	return []domain.Payload{run.RunRequested{RequestID: "req-h", Argv: []string{"/bin/x"}}, run.RunClaimed{Executor: "e1"}, run.RunStarting{}}
+}
+
+// Given a claimed run on a broker, when its command ends within the hold,
+// then ContainerStarted, its output and its end go in one Publish; when
+// the command outlasts the hold, then what was held goes when the hold
+// ends and the output after it as it comes.
+func TestAClaimedRunsStartWaitsForItsEndWithinTheHold(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// A short command
+		bus := &publishes{}
+		rec := newRecorder(context.Background(), GroupPublisher{bus}, TopicRunEvents, "h", domain.Metadata{}, claimedRun())
+		rec.holdStarted(100*time.Millisecond, zerolog.Nop())
+		mustRecord(t, rec, run.ContainerStarted{ContainerID: "w", Warm: true}, run.OutputChunk{Stream: run.Stdout, Bytes: []byte("hi\n")})
+		time.Sleep(50 * time.Millisecond)
+		if got := bus.got(); got != "" {
+			t.Fatalf("published %s within the hold, want nothing yet", got)
+		}
+		rec.end()
+		mustRecord(t, rec, run.ContainerStopped{}, run.RunSucceeded{})
+		if got, want := bus.got(), "[ContainerStarted OutputChunk ContainerStopped RunSucceeded]"; got != want {
+			t.Fatalf("published %s, want %s", got, want)
+		}
+		time.Sleep(time.Second) // the hold's timer, stopped, publishes nothing more
+		synctest.Wait()
+		if got, want := bus.got(), "[ContainerStarted OutputChunk ContainerStopped RunSucceeded]"; got != want {
+			t.Fatalf("published %s after the hold, want %s", got, want)
+		}
+
+		// A long command
+		bus = &publishes{}
+		rec = newRecorder(context.Background(), GroupPublisher{bus}, TopicRunEvents, "l", domain.Metadata{}, claimedRun())
+		rec.holdStarted(100*time.Millisecond, zerolog.Nop())
+		mustRecord(t, rec, run.ContainerStarted{ContainerID: "w", Warm: true}, run.OutputChunk{Stream: run.Stdout, Bytes: []byte("one\n")})
+		time.Sleep(150 * time.Millisecond)
+		synctest.Wait()
+		if got, want := bus.got(), "[ContainerStarted OutputChunk]"; got != want {
+			t.Fatalf("published %s once the hold ended, want %s", got, want)
+		}
+		mustRecord(t, rec, run.OutputChunk{Stream: run.Stdout, Seq: 1, Bytes: []byte("two\n")})
+		rec.end()
+		mustRecord(t, rec, run.ContainerStopped{}, run.RunSucceeded{})
+		if got, want := bus.got(), "[ContainerStarted OutputChunk] [OutputChunk] [ContainerStopped RunSucceeded]"; got != want {
+			t.Fatalf("published %s, want %s", got, want)
+		}
+	})
+}
+
+// Given a run that was not claimed (the embedded bus, where a restarted
+// server reads ContainerStarted to know the command began), when its
+// container starts, then ContainerStarted goes at once, whatever the hold.
+func TestAnUnclaimedRunsStartIsNeverHeld(t *testing.T) {
+	t.Parallel()
+	bus := &publishes{}
+	rec := newRecorder(context.Background(), GroupPublisher{bus}, TopicRunEvents, "u", domain.Metadata{}, []domain.Payload{run.RunRequested{RequestID: "req-u", Argv: []string{"/bin/x"}}})
+	rec.holdStarted(time.Hour, zerolog.Nop())
+	mustRecord(t, rec, run.ContainerStarted{ContainerID: "w", Warm: true})
+	if got, want := bus.got(), "[ContainerStarted]"; got != want {
+		t.Fatalf("published %s, want %s", got, want)
+	}
+}
+
+func mustRecord(t *testing.T, rec *recorder, events ...domain.Payload) {
+	t.Helper()
+	for _, p := range events {
+		if err := rec.record(p); err != nil {
+			t.Fatalf("record %s: %v", p.EventType(), err)
+		}
 	}
 }
