@@ -56,8 +56,8 @@ type Config struct {
 	// that a short command's events go in one message and one commit
 	// (100ms; below zero, never).
 	StartedHold time.Duration
-	Actor          string         // recorded as the actor of run events ("executor")
-	Logger         zerolog.Logger // every line about a run carries run_id and request_id
+	Actor       string         // recorded as the actor of run events ("executor")
+	Logger      zerolog.Logger // every line about a run carries run_id and request_id
 }
 
 // Validate reports every missing required field.
