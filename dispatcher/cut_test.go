@@ -15,8 +15,6 @@ import (
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
-	"github.com/logbookhq/logbook/internal/samplebundle"
-	"github.com/logbookhq/logbook/internal/testenv"
 )
 
 // A command whose output is longer than a reply holds is answered with
@@ -28,29 +26,8 @@ func TestAReplyCutShortSaysSoAndLinksTheTranscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
-	d, err := dispatcher.New(dispatcher.Config{
-		Store: store, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
-		Checkpoints:   dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
-		Posters:       map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
-		TranscriptURL: func(runID string) string { return "https://logbook.example/runs/" + runID + "/transcript" },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(running) }()
-	t.Cleanup(func() { stop(); <-done; store.Close() })
-	if _, err := dispatcher.Bootstrap(ctx, store); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the admin and the sample bundle", func() bool {
-		_, ok := facts.UserByUsername("admin")
-		return ok && facts.BundleInstalled("toolbox")
+	d := startWithSampleBundle(t, store, store, func(cfg *dispatcher.Config) {
+		cfg.TranscriptURL = func(runID string) string { return "https://logbook.example/runs/" + runID + "/transcript" }
 	})
 
 	// Given a command whose run printed more than its result holds (the

@@ -20,6 +20,7 @@ import (
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/executor"
+	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -98,6 +99,42 @@ func startWithBuiltins(t *testing.T, path string, cfg sqlstore.Config, wrap func
 		store.Close()
 	}
 	return h
+}
+
+// startWithSampleBundle runs a dispatcher over seen (store, or a wrapper
+// of it) until the test ends, with the admin bootstrapped and the sample
+// bundle installed; configure, when set, adjusts its configuration.
+func startWithSampleBundle(t *testing.T, store *sqlite.Store, seen eventstore.Store, configure func(*dispatcher.Config)) *dispatcher.Dispatcher {
+	t.Helper()
+	ctx := context.Background()
+	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
+	cfg := dispatcher.Config{
+		Store: seen, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
+		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
+		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	d, err := dispatcher.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(running) }()
+	t.Cleanup(func() { stop(); <-done; store.Close() })
+	if _, err := dispatcher.Bootstrap(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the admin and the sample bundle", func() bool {
+		_, ok := facts.UserByUsername("admin")
+		return ok && facts.BundleInstalled("toolbox")
+	})
+	return d
 }
 
 // apiRequestID is the id of the api request user sends with messageID.

@@ -11,12 +11,10 @@ import (
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
-	"github.com/logbookhq/logbook/dispatcher"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
-	"github.com/logbookhq/logbook/internal/samplebundle"
 	"github.com/logbookhq/logbook/internal/testenv"
 )
 
@@ -72,29 +70,7 @@ func runsEndingTogether(t *testing.T, markers []string, refuseBatch bool) (*sqli
 		t.Fatal(err)
 	}
 	counted := &completionsStore{Store: store, refuseBatch: refuseBatch}
-	facts := dispatcher.NewFacts(dispatch.DefaultBuiltins(), dispatch.Settings{}, nil)
-	d, err := dispatcher.New(dispatcher.Config{
-		Store: counted, Publisher: withBuiltins(t, store, facts, &capture{}), Facts: facts,
-		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: sqlstore.RebindQuestion},
-		Posters:     map[string]dispatcher.ReplyPoster{"api": dispatcher.Posted{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(running) }()
-	t.Cleanup(func() { stop(); <-done; store.Close() })
-	if _, err := dispatcher.Bootstrap(ctx, store); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dispatcher.InstallBundle(ctx, store, samplebundle.Config, "test"); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "the admin and the sample bundle", func() bool {
-		_, ok := facts.UserByUsername("admin")
-		return ok && facts.BundleInstalled("toolbox")
-	})
+	d := startWithSampleBundle(t, store, counted, nil)
 	replies := map[string]<-chan dispatch.Reply{}
 	for _, m := range markers {
 		in := dispatch.RequestReceived{Adapter: "api", MessageID: m, Room: "api", ChatUser: "admin", Text: "toolbox:echo " + m, Sender: "admin"}
