@@ -72,6 +72,13 @@ type loadResult struct {
 	// ExecutorCPUMsPerReq is the executor process's and nats-server's CPU
 	// time per request, on the NATS bus.
 	ExecutorCPUMsPerReq float64 `json:"executor_cpu_ms_per_req,omitempty"`
+	// MachineCPUMsPerReq is the whole machine's CPU time per request (every
+	// process, the containers' commands and this benchmark included, and
+	// the kernel's), from /proc/stat; MachineBusy is the share of the
+	// machine's CPUs it kept busy. A machine near 1 is bound by its CPU,
+	// whatever the server's share.
+	MachineCPUMsPerReq float64 `json:"machine_cpu_ms_per_req,omitempty"`
+	MachineBusy        float64 `json:"machine_busy,omitempty"`
 	// Skipped says why the kind was not measured (this build has no such
 	// mode, or no Docker).
 	Skipped    string `json:"skipped,omitempty"`
@@ -110,8 +117,11 @@ rather than slowing the load down:
 Each reply must hold its own request's marker; one that does not counts as
 wrong. Per kind it reports requests/s, p50, p99 and max latency, errors,
 wrong replies, and the CPU time the server (and dockerd, when readable)
-spent per request, from /proc/<pid>/stat. A short warm-up of each kind is
-not measured.
+spent per request, from /proc/<pid>/stat, beside the whole machine's CPU
+time per request (every process and the kernel, this benchmark included)
+and how busy it kept the machine's CPUs, from /proc/stat: a machine near
+100% busy is bound by its CPU, whatever the server's share. A short
+warm-up of each kind is not measured.
 
 --bus nats runs the same on NATS JetStream: a nats-server (--nats-server)
 on a loopback port with a temporary store, "logbook serve" with
@@ -203,7 +213,7 @@ their median.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), results)
 			}
-			t := newTable(cmd.OutOrStdout(), "kind", "bus", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "executor+nats CPU ms/req", "dockerd CPU ms/req", "note")
+			t := newTable(cmd.OutOrStdout(), "kind", "bus", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "executor+nats CPU ms/req", "dockerd CPU ms/req", "machine CPU ms/req", "machine busy", "note")
 			for _, r := range results {
 				note := r.Skipped
 				if note == "" {
@@ -214,7 +224,7 @@ their median.`,
 					rate = fmt.Sprintf("%g/s", r.Rate)
 				}
 				t.Row(r.Kind, r.Bus, r.Inflight, rate, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
-					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.ExecutorCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), note)
+					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.ExecutorCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), fmt.Sprintf("%.2f", r.MachineCPUMsPerReq), fmt.Sprintf("%.0f%%", 100*r.MachineBusy), note)
 			}
 			if err := t.Flush(); err != nil {
 				return err
@@ -414,6 +424,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	othersBefore := s.othersCPU()
 	dockerd := findProcess("dockerd")
 	dockerdBefore, _ := processCPU(dockerd)
+	machineBefore, machineErr := machineCPU()
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -474,6 +485,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	serverAfter, _ := processCPU(s.cmd.Process.Pid)
 	othersAfter := s.othersCPU()
 	dockerdAfter, dockerdErr := processCPU(dockerd)
+	machineAfter, machineErr2 := machineCPU()
 	done := len(latencies) + res.Errors + res.Wrong
 	res.Requests, res.Seconds = done, elapsed.Seconds()
 	if done > 0 {
@@ -482,6 +494,11 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 		res.ExecutorCPUMsPerReq = ms(othersAfter-othersBefore) / float64(done)
 		if dockerd > 0 && dockerdErr == nil {
 			res.DockerdCPUMsPerReq = ms(dockerdAfter-dockerdBefore) / float64(done)
+		}
+		if machineErr == nil && machineErr2 == nil && machineAfter.all > machineBefore.all {
+			busy := machineAfter.busy - machineBefore.busy
+			res.MachineCPUMsPerReq = ms(busy) / float64(done)
+			res.MachineBusy = float64(busy) / float64(machineAfter.all-machineBefore.all)
 		}
 	}
 	if len(latencies) > 0 {
@@ -525,6 +542,49 @@ func processCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
+
+// machineTimes are the CPU times of all the machine's CPUs together, from
+// /proc/stat: busy, and all (busy, idle and waiting for I/O).
+type machineTimes struct{ busy, all time.Duration }
+
+// machineCPU reads the machine's CPU times from /proc/stat.
+func machineCPU() (machineTimes, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineTimes{}, err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	return parseProcStatCPU(line)
+}
+
+// parseProcStatCPU reads /proc/stat's first line: "cpu" and the ticks spent
+// in user, nice, system, idle, iowait, irq, softirq and steal (guest time
+// is inside user and nice already, and left out).
+func parseProcStatCPU(line string) (machineTimes, error) {
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return machineTimes{}, fmt.Errorf("/proc/stat starts with %q, not the cpu line", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		v, err := strconv.ParseInt(fields[1+i], 10, 64)
+		if err != nil || v < 0 || v > maxTicks {
+			return machineTimes{}, fmt.Errorf("/proc/stat's cpu line, field %d: %q is not a count of ticks", i+1, fields[1+i])
+		}
+		ticks[i] = v
+	}
+	var all int64
+	for _, v := range ticks {
+		all += v
+	}
+	idle := ticks[3] + ticks[4]
+	const tick = time.Second / clockTicks
+	return machineTimes{busy: time.Duration(all-idle) * tick, all: time.Duration(all) * tick}, nil
+}
+
+// maxTicks bounds each of /proc/stat's counts (about 21 years of 100
+// CPUs), so that their sum in nanoseconds cannot overflow.
+const maxTicks = 1 << 36
 
 // findProcess is the pid of the first process whose command name is comm,
 // or 0.

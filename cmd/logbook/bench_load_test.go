@@ -48,3 +48,48 @@ func TestFindProcessFindsThisOne(t *testing.T) {
 		t.Fatalf("found pid %d for a name nothing has", pid)
 	}
 }
+
+// The machine's CPU times come from /proc/stat's first line: busy is all
+// but idle and I/O wait, and a line that is not the cpu line is refused.
+func TestMachineCPUIsReadFromProcStat(t *testing.T) {
+	got, err := parseProcStatCPU("cpu  400 100 300 1000 200 0 50 150 70 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (machineTimes{busy: 10 * time.Second, all: 22 * time.Second}); got != want {
+		t.Fatalf("parsed %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3", "cpu 1 2 x 4 5 6 7 8", "cpu 1 -2 3 4 5 6 7 8", "cpu 1 2 3 99999999999999 5 6 7 8"} {
+		if _, err := parseProcStatCPU(bad); err == nil {
+			t.Errorf("%q read as the cpu line", bad)
+		}
+	}
+	before, err := machineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := machineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.busy < before.busy || after.all < before.all || after.busy > after.all {
+		t.Fatalf("read %+v then %+v", before, after)
+	}
+}
+
+// Whatever /proc/stat holds, reading it never panics, and what it reads is
+// never busier than all, nor negative.
+func FuzzParseProcStatCPU(f *testing.F) {
+	f.Add("cpu  400 100 300 1000 200 0 50 150 70 0")
+	f.Add("cpu 1 2 3")
+	f.Add("intr 1 2 3 4 5 6 7 8 9")
+	f.Fuzz(func(t *testing.T, line string) {
+		got, err := parseProcStatCPU(line)
+		if err != nil {
+			return
+		}
+		if got.busy < 0 || got.busy > got.all {
+			t.Fatalf("%q read as %+v: busier than all", line, got)
+		}
+	})
+}
