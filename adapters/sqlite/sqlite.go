@@ -261,6 +261,13 @@ func dsn(path string, writer bool, synchronous string) string {
 	// the log's and the views' indexes) are copied a tenth as often:
 	// builtin requests under load took 10% less CPU (docs/benchmarks.md).
 	q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walAutocheckpointPages)+")")
+	// The views apply each view inside a savepoint, and a savepoint keeps
+	// the pages it changes in a statement journal. Past 64 KiB SQLite
+	// spills that journal to a temporary file, written a page and its
+	// 4-byte number at a time: a tenth of the server's CPU under builtin
+	// load went to those writes (docs/benchmarks.md). In memory, the
+	// journal is as big as one view's batch and never touches the disk.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if writer {
 		q.Set("_txlock", "immediate")
 	}

@@ -213,3 +213,18 @@ func TestEveryConnectionCheckpointsTheWALAtTenThousandPages(t *testing.T) {
 		}
 	}
 }
+
+// The write connection keeps a savepoint's statement journal in memory:
+// the views apply each view inside a savepoint, and spilled to a
+// temporary file that journal cost a write syscall per page and per page
+// number.
+func TestTheWriteConnectionKeepsStatementJournalsInMemory(t *testing.T) {
+	s := openTemp(t)
+	var store int
+	if err := s.WriteDB().QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&store); err != nil {
+		t.Fatal(err)
+	}
+	if store != 2 { // 2 is MEMORY
+		t.Errorf("the write connection's temp_store is %d, want 2 (memory)", store)
+	}
+}
