@@ -114,7 +114,7 @@ func (d *Dispatcher) stepDown() {
 // foldTo folds the log up to position, deciding nothing.
 func (d *Dispatcher) foldTo(ctx context.Context, log zerolog.Logger, position int64) error {
 	for d.loop.folded < position {
-		events, err := d.cfg.Store.ReadAll(ctx, d.loop.folded+1, int(min(position-d.loop.folded, 500)))
+		events, err := eventstore.ReadLive(ctx, d.cfg.Store, d.loop.folded+1, int(min(position-d.loop.folded, 500)))
 		if err != nil {
 			return err
 		}

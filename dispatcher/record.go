@@ -77,7 +77,7 @@ var errAlreadyRecorded = errors.New("the request is recorded already")
 // returns is the log as committed when it ran, and one event more than
 // maxInlineCatchUp says the loop is too far behind.
 func (d *Dispatcher) catchUp(ctx context.Context, log zerolog.Logger) error {
-	events, err := d.cfg.Store.ReadAll(ctx, d.loop.folded+1, maxInlineCatchUp+1)
+	events, err := eventstore.ReadLive(ctx, d.cfg.Store, d.loop.folded+1, maxInlineCatchUp+1)
 	if err != nil {
 		return err
 	}

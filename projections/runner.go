@@ -171,7 +171,7 @@ func (f readAllFeed) ReadFeed(ctx context.Context, from, to int64, types []strin
 	}
 	var out []domain.RecordedEvent
 	for from <= to {
-		events, err := f.store.ReadAll(ctx, from, int(min(to-from+1, 10000)))
+		events, err := eventstore.ReadLive(ctx, f.store, from, int(min(to-from+1, 10000)))
 		if err != nil {
 			return nil, err
 		}

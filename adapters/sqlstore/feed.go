@@ -18,7 +18,8 @@ const maxFeedRange = 1_000_000
 // stream, version, type, data and recording time are read; the id,
 // metadata and hashes are left zero, and rows of other types never leave
 // the database. Because positions have no gaps, a view that read up to to
-// has seen every event of its types up to to.
+// has seen every event of its types up to to. A range among the events
+// this store's writer committed last is read from memory (recent.go).
 func (s *Store) ReadFeed(ctx context.Context, from, to int64, types []string) ([]domain.RecordedEvent, error) {
 	from = max(from, 1)
 	if to < from {
@@ -26,6 +27,9 @@ func (s *Store) ReadFeed(ctx context.Context, from, to int64, types []string) ([
 	}
 	if to-from >= maxFeedRange {
 		return nil, fmt.Errorf("read the %s feed from %d to %d: at most %d positions at a time", s.dialect.Name(), from, to, maxFeedRange)
+	}
+	if kept, ok := s.recent.feed(from, to, types); ok {
+		return kept, nil
 	}
 	var q strings.Builder
 	q.WriteString("SELECT position, stream_id, version, type, data, recorded_at FROM events WHERE position >= $1 AND position <= $2")

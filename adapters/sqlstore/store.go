@@ -74,6 +74,7 @@ type Store struct {
 
 	requests chan *appendRequest
 	cache    writerCache // the writer goroutine's own
+	recent   *recentEvents
 	stats    struct{ optimistic, locked atomic.Int64 }
 	// committing is, while the writer commits a batch, a channel closed
 	// when it is done: on SQLite's one write connection, appends then wait
@@ -99,6 +100,7 @@ func New(read, write *sql.DB, dialect Dialect, notifier *Notifier, cfg Config, o
 		dialect:  dialect,
 		cfg:      cfg,
 		notifier: notifier,
+		recent:   newRecentEvents(recentMaxEvents, recentMaxBytes),
 		requests: make(chan *appendRequest, 4096),
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -541,9 +543,11 @@ type writerCache struct {
 // maxCachedStreams bounds the stream versions the writer remembers.
 const maxCachedStreams = 50000
 
-// remember records the state after a commit: the head and the version of
-// every stream the batch read or wrote.
+// remember records the state after a commit: the head, the version of
+// every stream the batch read or wrote, and the rows among the recent
+// events.
 func (s *Store) remember(state BatchState, rows []domain.RecordedEvent) {
+	s.recent.add(rows)
 	// A head other than this writer's last means another process appended
 	// since: any stream this writer remembers may have moved, so only what
 	// was just read is kept (the optimistic path trusts what it remembers).

@@ -61,7 +61,7 @@ func FollowPages(ctx context.Context, s Store, from int64, opts FeedOptions) ite
 			// Subscribe before reading, so an append that lands between the
 			// read and the wait still wakes us.
 			changed := s.Changed()
-			events, err := s.ReadAll(ctx, next, opts.BatchSize)
+			events, err := ReadLive(ctx, s, next, opts.BatchSize)
 			if err != nil {
 				if ctx.Err() == nil {
 					yield(nil, err)

@@ -98,7 +98,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		// and the wait still wakes the hub.
 		changed := h.store.Changed()
 		lastRead = time.Now()
-		events, err := h.store.ReadAll(ctx, from, h.opts.BatchSize)
+		events, err := ReadLive(ctx, h.store, from, h.opts.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -211,7 +211,7 @@ func (m *Maintainer) open(ctx context.Context) error {
 func (m *Maintainer) catchUp(ctx context.Context, progress func(int64)) (int64, error) {
 	for {
 		from := m.frontier.Size()
-		events, err := m.cfg.Events.ReadAll(ctx, from+1, m.cfg.BatchSize)
+		events, err := eventstore.ReadLive(ctx, m.cfg.Events, from+1, m.cfg.BatchSize)
 		if err != nil {
 			return from, err
 		}

@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("verifies an intact chain", func(t *testing.T) { t.Parallel(); testVerifyIntact(t, h) })
 	t.Run("detects tampering", func(t *testing.T) { t.Parallel(); testTamper(t, h) })
 	t.Run("keeps one chain with two processes writing", func(t *testing.T) { t.Parallel(); testTwoWriters(t, h) })
+	t.Run("gives followers exactly what is stored", func(t *testing.T) { t.Parallel(); testLiveReads(t, h) })
 	t.Run("has one identity per database, kept when it is opened again", func(t *testing.T) { t.Parallel(); testIdentity(t, h) })
 	runMulti(t, h)
 	runTree(t, h)
