@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -130,7 +131,8 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
 	notifier := &sqlstore.Notifier{}
-	stopWatching, err := watchOtherWriters(path, notifier)
+	var watched atomic.Pointer[sqlstore.Store]
+	stopWatching, err := watchOtherWriters(path, notifier, &watched)
 	if err != nil {
 		return fail(fmt.Errorf("watch %s for appends by other processes: %w", path, err))
 	}
@@ -143,6 +145,8 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(fmt.Errorf("prepare the writer's statements on %s: %w", path, err))
 	}
 	st := sqlstore.New(read, write, d, notifier, cfg, closers...)
+	st.WatchForeignAppends()
+	watched.Store(st)
 	return &Store{Store: st, path: path}, nil
 }
 
@@ -193,11 +197,23 @@ func lockServer(path string) (release func() error, err error) {
 	return f.Close, nil // closing the file releases the lock
 }
 
+// Checks for another process's appends (sqlstore.CheckForeignAppends):
+// at most one per foreignCheckSpacing while the WAL is written (this
+// process's own writes are reported too, thousands a second under load),
+// and one every foreignCheckEvery in any case, should inotify miss one.
+const (
+	foreignCheckSpacing = 10 * time.Millisecond
+	foreignCheckEvery   = time.Second
+)
+
 // watchOtherWriters wakes feeds when another process appends: every commit
 // writes the -wal file, and inotify reports it without polling. The write
 // can be reported a moment before the commit is visible, so a second wake
-// follows shortly after the last write.
-func watchOtherWriters(path string, notifier *sqlstore.Notifier) (stop func() error, err error) {
+// follows shortly after the last write. The store, once open, is also
+// told to look for another process's appends (see foreignCheckSpacing),
+// and wakes the feeds again when it finds one: its followers caught up
+// with its own last commit do not read the database until then.
+func watchOtherWriters(path string, notifier *sqlstore.Notifier, store *atomic.Pointer[sqlstore.Store]) (stop func() error, err error) {
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
@@ -218,17 +234,50 @@ func watchOtherWriters(path string, notifier *sqlstore.Notifier) (stop func() er
 		trailing := time.NewTimer(time.Hour)
 		trailing.Stop()
 		defer trailing.Stop()
+		spaced := time.NewTimer(time.Hour)
+		spaced.Stop()
+		defer spaced.Stop()
+		every := time.NewTicker(foreignCheckEvery)
+		defer every.Stop()
+		spacedArmed := false
+		var lastCheck time.Time
+		check := func() {
+			lastCheck = time.Now()
+			st := store.Load()
+			if st == nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			foreign, err := st.CheckForeignAppends(ctx)
+			cancel()
+			if err == nil && foreign {
+				notifier.Broadcast()
+			}
+		}
 		for {
 			select {
 			case <-trailing.C:
 				notifier.Broadcast()
+				check()
+			case <-spaced.C:
+				spacedArmed = false
+				check()
+			case <-every.C:
+				check()
 			case ev, ok := <-watcher.Events:
 				if !ok {
 					return
 				}
-				if ev.Name == wal && ev.Has(fsnotify.Write) {
-					notifier.Broadcast()
-					trailing.Reset(20 * time.Millisecond)
+				if ev.Name != wal || !ev.Has(fsnotify.Write) {
+					continue
+				}
+				notifier.Broadcast()
+				trailing.Reset(20 * time.Millisecond)
+				if since := time.Since(lastCheck); since >= foreignCheckSpacing {
+					check()
+				} else if !spacedArmed {
+					spaced.Reset(foreignCheckSpacing - since)
+					spacedArmed = true
 				}
 			case _, ok := <-watcher.Errors:
 				if !ok {

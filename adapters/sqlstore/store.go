@@ -334,6 +334,11 @@ func (s *Store) commit(batch []*appendRequest) {
 		}
 		(*o).Committed(len(live), events, time.Since(start))
 	}
+	if err != nil {
+		// A commit that failed may still have been made (a lost
+		// connection): the database may hold more than was kept.
+		s.recent.behind()
+	}
 	if err != nil && s.dialect.IsUniqueViolation(err) && len(live) > 1 {
 		for _, r := range live {
 			s.commit([]*appendRequest{r})

@@ -19,7 +19,7 @@ type feedReader interface {
 // A follower's reads (eventstore.ReadLive, and ReadFeed where the store
 // has it) return exactly what is stored, whatever a store keeps in memory
 // of its own appends, and also when another process appended between
-// them or after them.
+// them or after them (after, once the store's change signal said so).
 func testLiveReads(t *testing.T, h Harness) {
 	s := h.New(t)
 	other := h.Another(t, s)
@@ -46,6 +46,29 @@ func testLiveReads(t *testing.T, h Harness) {
 	}
 	if len(stored) != 15 {
 		t.Fatalf("%d events stored, want 15", len(stored))
+	}
+	// Another process's appends after this store's last commit reach its
+	// followers once the store has seen them: its change signal says when.
+	for {
+		changed := s.Changed()
+		short := int64(0) // a position from which a follower reads less than is stored
+		for from := int64(1); from <= int64(len(stored)) && short == 0; from++ {
+			live, err := eventstore.ReadLive(ctx, s, from, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(live)) != int64(len(stored))-from+1 {
+				short = from
+			}
+		}
+		if short == 0 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("a follower of the first store reading from position %d still misses the other process's last appends", short)
+		}
 	}
 	for from := int64(0); from <= 17; from++ {
 		for _, limit := range []int{1, 2, 5, 1000} {
