@@ -228,3 +228,17 @@ func TestTheWriteConnectionKeepsStatementJournalsInMemory(t *testing.T) {
 		t.Errorf("the write connection's temp_store is %d, want 2 (memory)", store)
 	}
 }
+
+// The write connection keeps 64 MB of pages: its inserts go to indexes in
+// random order, and a cache smaller than those indexes reads most pages
+// back from the file.
+func TestTheWriteConnectionKeepsSixtyFourMegabytesOfPages(t *testing.T) {
+	s := openTemp(t)
+	var kib int
+	if err := s.WriteDB().QueryRowContext(context.Background(), "PRAGMA cache_size").Scan(&kib); err != nil {
+		t.Fatal(err)
+	}
+	if kib != -64*1024 { // negative: KiB
+		t.Errorf("the write connection's cache_size is %d, want %d (64 MB)", kib, -64*1024)
+	}
+}
