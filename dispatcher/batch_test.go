@@ -47,15 +47,21 @@ func (s *gatedStore) open() {
 
 var errBatchRefused = errors.New("the store refused this batch")
 
-func (s *gatedStore) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
-	received := 0
+// eventsOfType counts the events of type typ an append holds.
+func eventsOfType(parts []eventstore.StreamAppend, typ string) int {
+	n := 0
 	for _, p := range parts {
 		for _, e := range p.Events {
-			if e.Type == "RequestReceived" {
-				received++
+			if e.Type == typ {
+				n++
 			}
 		}
 	}
+	return n
+}
+
+func (s *gatedStore) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	received := eventsOfType(parts, "RequestReceived")
 	s.mu.Lock()
 	s.arrived++
 	gate := s.gate

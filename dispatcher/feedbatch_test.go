@@ -29,14 +29,7 @@ type completionsStore struct {
 }
 
 func (s *completionsStore) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
-	completed := 0
-	for _, p := range parts {
-		for _, e := range p.Events {
-			if e.Type == "RequestCompleted" {
-				completed++
-			}
-		}
-	}
+	completed := eventsOfType(parts, "RequestCompleted")
 	s.mu.Lock()
 	if completed > 0 {
 		s.perAppend = append(s.perAppend, completed)

@@ -14,15 +14,10 @@ type RecentReader interface {
 	ReadRecent(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error)
 }
 
-// AllReader reads the log in global order.
-type AllReader interface {
-	ReadAll(ctx context.Context, from int64, limit int) ([]domain.RecordedEvent, error)
-}
-
 // ReadLive is ReadAll for a consumer that follows the log as it grows:
 // from memory where the store keeps its latest appends (RecentReader).
 // A verification of the log reads what is stored, with ReadAll.
-func ReadLive(ctx context.Context, s AllReader, from int64, limit int) ([]domain.RecordedEvent, error) {
+func ReadLive(ctx context.Context, s Store, from int64, limit int) ([]domain.RecordedEvent, error) {
 	if r, ok := s.(RecentReader); ok {
 		return r.ReadRecent(ctx, from, limit)
 	}
