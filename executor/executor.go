@@ -551,6 +551,12 @@ func (s *runSink) ContainerCreated(id, digest string) {
 	}
 }
 
+func (s *runSink) ContainerTaken(id, digest string) {
+	if err := s.rec.recordWithNext(run.ContainerCreated{ContainerID: id, Image: s.image, ImageDigest: digest}); err != nil {
+		s.log.Error().Err(err).Msg("ContainerCreated not recorded")
+	}
+}
+
 func (s *runSink) ContainerStarted(id string, warm bool) {
 	if err := s.rec.record(run.ContainerStarted{ContainerID: id, Warm: warm}); err != nil {
 		s.log.Error().Err(err).Msg("ContainerStarted not recorded")

@@ -68,6 +68,10 @@ func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.recordLocked(p)
+}
+
+func (r *recorder) recordLocked(p domain.Payload) error {
 	accepted, err := run.Decide(r.state, p)
 	if err != nil {
 		return err
@@ -84,12 +88,7 @@ func (r *recorder) record(p domain.Payload) error {
 			r.release = time.AfterFunc(r.startedHold, r.endHold)
 		}
 		if (r.ending || r.holding) && r.together && !after.Finished() {
-			if len(r.held) == 0 {
-				r.heldFrom = r.state
-			}
-			r.held = append(r.held, msg)
-			r.state = after
-			r.next++
+			r.hold(msg, after)
 			continue
 		}
 		r.stopHolding()
@@ -100,6 +99,41 @@ func (r *recorder) record(p domain.Payload) error {
 		r.next++
 	}
 	return nil
+}
+
+// recordWithNext records p like record, but on a bus that stores a
+// Publish in one commit it holds p for the run's next event: the two go in
+// one commit, and the caller does not wait for one of its own. Only for an
+// event a restart does not need to read (see Sink.ContainerTaken).
+func (r *recorder) recordWithNext(p domain.Payload) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.together {
+		return r.recordLocked(p)
+	}
+	accepted, err := run.Decide(r.state, p)
+	if err != nil {
+		return err
+	}
+	for _, a := range accepted {
+		ev, err := encode(a, r.md)
+		if err != nil {
+			return err
+		}
+		r.hold(NewEventMessage(r.stream, r.next, ev), run.Evolve(r.state, a))
+	}
+	return nil
+}
+
+// hold keeps msg to publish with a later event; after is the run's state
+// with it.
+func (r *recorder) hold(msg *message.Message, after run.State) {
+	if len(r.held) == 0 {
+		r.heldFrom = r.state
+	}
+	r.held = append(r.held, msg)
+	r.state = after
+	r.next++
 }
 
 // publishHeldAnd publishes the held events and then msg (if any) in one

@@ -45,8 +45,14 @@ type Spec struct {
 // Sink receives what a runtime observes while running a command.
 type Sink interface {
 	// ContainerCreated reports the container made for this run (fresh
-	// mode), or taken for it alone (single-use mode).
+	// mode); it is stored before the runtime starts the container.
 	ContainerCreated(containerID, imageDigest string)
+	// ContainerTaken reports a container started ahead of the run and
+	// named after it before the command starts (single-use mode). A
+	// restart finds the run's container by that name, so the report need
+	// not be stored before the command starts: it goes with the run's
+	// next event, in the same commit where the bus allows.
+	ContainerTaken(containerID, imageDigest string)
 	// ContainerStarted reports that the command began; in warm mode
 	// containerID is the pooled container it was forked in.
 	ContainerStarted(containerID string, warm bool)

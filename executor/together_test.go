@@ -90,6 +90,66 @@ func TestEmbeddedBusStoresARunsLastEventsInOneCommit(t *testing.T) {
 	}
 }
 
+// Given a runtime that takes a container started ahead of the run
+// (single-use mode), when the run goes, then the container's
+// ContainerCreated is stored in one commit with ContainerStarted: the run
+// does not wait for a commit of its own before its command starts.
+func TestATakenContainerIsStoredWithTheRunsStart(t *testing.T) {
+	t.Parallel()
+	store := &committingStore{MemStore: executortest.NewMemStore()}
+	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+		sink.ContainerTaken("c-"+spec.RunID, "sha256:abc")
+		sink.ContainerStarted("c-"+spec.RunID, false)
+		_, _ = sink.Stdout().Write([]byte("once\n"))
+		return executor.Outcome{Started: true, ContainerID: "c-" + spec.RunID, Release: func(context.Context) error { return nil }}, nil
+	}}
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: rt, Publisher: appendingGroups(store), Store: store,
+		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Execute(request("taken")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(context.Background()); err != nil { // waits for the container's removal
+		t.Fatal(err)
+	}
+	want := []string{"RunRequested", "ContainerCreated ContainerStarted", "OutputChunk ContainerStopped RunSucceeded", "ContainerRemoved"}
+	if got := store.Commits(); strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Fatalf("commits = %q\nwant      %q", got, want)
+	}
+	if created := store.Payloads("run-taken")[1].(run.ContainerCreated); created.ContainerID != "c-taken" || created.ImageDigest != "sha256:abc" {
+		t.Fatalf("ContainerCreated = %+v", created)
+	}
+}
+
+// Given a runtime that takes a container for the run and then fails to
+// start the command in it, when the run ends, then the container's
+// ContainerCreated is stored with the run's failure.
+func TestATakenContainerIsStoredWhenTheCommandNeverStarts(t *testing.T) {
+	t.Parallel()
+	store := &committingStore{MemStore: executortest.NewMemStore()}
+	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+		sink.ContainerTaken("c-"+spec.RunID, "sha256:abc")
+		return executor.Outcome{ContainerID: "c-" + spec.RunID}, executor.Errorf(executor.ErrUnavailable, nil, "the agent went away")
+	}}
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: rt, Publisher: appendingGroups(store), Store: store,
+		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	_ = e.Execute(request("never"))
+	got := store.Commits()
+	if len(got) != 2 || !strings.HasPrefix(got[1], "ContainerCreated Run") {
+		t.Fatalf("commits = %q, want ContainerCreated stored with the run's terminal event", got)
+	}
+}
+
 // appendingGroups is the embedded bus without its router: a Publish goes
 // through GroupPublisher and straight to an Appender.
 func appendingGroups(store eventstore.Store) executor.GroupPublisher {

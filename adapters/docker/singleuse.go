@@ -345,7 +345,8 @@ func (sp *singleUsePools) run(ctx context.Context, spec executor.Spec, digest st
 	}
 	// Named after its run from now on: a second delivery of the run finds
 	// the name taken, and reconcile finds the run of a container a crash
-	// left behind.
+	// left behind. So the run need not wait for its ContainerCreated to be
+	// stored before the command starts (ContainerTaken).
 	if err := sp.rt.cfg.Engine.ContainerRename(ctx, c.id, ContainerName(spec.RunID)); err != nil {
 		if cerrdefs.IsConflict(err) {
 			sp.putBack(key, c)
@@ -357,7 +358,7 @@ func (sp *singleUsePools) run(ctx context.Context, spec executor.Spec, digest st
 		sp.mu.Unlock()
 		return executor.Outcome{}, executor.Errorf(executor.ErrUnavailable, err, "cannot name single-use container %s after run %s", c.id, spec.RunID)
 	}
-	sink.ContainerCreated(c.id, digest)
+	sink.ContainerTaken(c.id, digest)
 	out, _, err := sp.rt.invokeAgent(ctx, c, spec, sink)
 	out.ContainerID, out.Release = c.id, sp.release(c)
 	return out, err

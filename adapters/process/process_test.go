@@ -36,6 +36,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (s *captureSink) ContainerCreated(string, string) {}
+func (s *captureSink) ContainerTaken(string, string)   {}
 func (s *captureSink) ContainerStarted(string, bool)   { s.started = true }
 func (s *captureSink) Stdout() io.Writer               { return lockedWriter{&s.mu, &s.stdout} }
 func (s *captureSink) Stderr() io.Writer               { return lockedWriter{&s.mu, &s.stderr} }

@@ -171,6 +171,7 @@ func benchRefill(ctx context.Context, progress io.Writer, n int, starts []int, i
 type refillSink struct{}
 
 func (refillSink) ContainerCreated(string, string) {}
+func (refillSink) ContainerTaken(string, string)   {}
 func (refillSink) ContainerStarted(string, bool)   {}
 func (refillSink) Stdout() io.Writer               { return io.Discard }
 func (refillSink) Stderr() io.Writer               { return io.Discard }

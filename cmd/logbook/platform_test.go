@@ -23,6 +23,7 @@ import (
 type discardSink struct{}
 
 func (discardSink) ContainerCreated(string, string) {}
+func (discardSink) ContainerTaken(string, string)   {}
 func (discardSink) ContainerStarted(string, bool)   {}
 func (discardSink) Stdout() io.Writer               { return io.Discard }
 func (discardSink) Stderr() io.Writer               { return io.Discard }
