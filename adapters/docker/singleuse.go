@@ -27,6 +27,12 @@ type SingleUseConfig struct {
 	// Starts bounds how many containers start at once, across images (4):
 	// dockerd starts them, and more at once only queue there.
 	Starts int
+	// RefillHold holds back the start of a pool's replacement spares
+	// while runs of the pool are in progress, for at most this long from
+	// the first of them (250ms). A container start takes far more CPU
+	// than a short run, and started at once it competes with the very run
+	// that took the spare; a run that finds no spare never waits for it.
+	RefillHold time.Duration
 	// Now is the clock spares age by (time.Now); tests move it.
 	Now func() time.Time
 }
@@ -35,8 +41,9 @@ type SingleUseConfig struct {
 type SingleUsePoolStatus struct {
 	Image string
 	// Target is how many spares the pool keeps; Spare how many wait now,
-	// Starting how many are starting, Waiting how many runs wait.
-	Target, Spare, Starting, Waiting int
+	// Starting how many are starting, Waiting how many runs wait, Running
+	// how many runs hold one of its containers.
+	Target, Spare, Starting, Waiting, Running int
 }
 
 // singleUsePools keeps, for each image and set of limits, containers
@@ -57,6 +64,7 @@ type singleUsePools struct {
 	// kick wakes the refill worker (it holds at most one wake-up).
 	kick chan struct{}
 
+	refillCtx  context.Context // the refill worker's, for its starts
 	stopRefill context.CancelFunc
 	refilling  sync.WaitGroup // the refill worker
 	starts     sync.WaitGroup // container starts in flight
@@ -72,6 +80,11 @@ type sparePool struct {
 	// each gets the next container started, or a failed start's error.
 	waiting []chan startResult
 	target  int
+	// running counts the runs that took a container and whose command is
+	// not over; busySince is when the first of them took it, for
+	// RefillHold.
+	running   int
+	busySince time.Time
 	// retryAt holds starts for the target back after a failed start; runs
 	// that wait are not held back (each gets its start's error).
 	retryAt time.Time
@@ -98,12 +111,15 @@ func newSingleUsePools(rt *Runtime, cfg SingleUseConfig) *singleUsePools {
 	if cfg.Starts <= 0 {
 		cfg.Starts = 4
 	}
+	if cfg.RefillHold <= 0 {
+		cfg.RefillHold = 250 * time.Millisecond
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	sp := &singleUsePools{rt: rt, cfg: cfg, pools: map[poolKey]*sparePool{}, inUse: map[string]*warmContainer{}, kick: make(chan struct{}, 1)}
 	ctx, stop := context.WithCancel(context.Background())
-	sp.stopRefill = stop
+	sp.refillCtx, sp.stopRefill = ctx, stop
 	sp.refilling.Add(1)
 	go sp.refill(ctx)
 	return sp
@@ -160,7 +176,10 @@ func (sp *singleUsePools) tend(ctx context.Context) time.Duration {
 		if p.retryAt.After(now) && p.target > len(p.spare)+p.starting {
 			next = min(next, p.retryAt.Sub(now))
 		}
-		if p.target == 0 && len(p.spare) == 0 && p.starting == 0 && len(p.waiting) == 0 {
+		if until := sp.refillHeldUntil(p); until.After(now) && p.target > len(p.spare)+p.starting {
+			next = min(next, until.Sub(now))
+		}
+		if p.target == 0 && len(p.spare) == 0 && p.starting == 0 && len(p.waiting) == 0 && p.running == 0 {
 			delete(sp.pools, key)
 		}
 	}
@@ -168,12 +187,40 @@ func (sp *singleUsePools) tend(ctx context.Context) time.Duration {
 }
 
 // needsStart says whether p needs one more container started: for a run
-// that waits, or, unless starts are held back, to reach its target.
+// that waits, or, unless starts are held back (after a failed start, or
+// while the pool's runs are in progress), to reach its target.
 func (sp *singleUsePools) needsStart(p *sparePool, now time.Time) bool {
 	if len(p.waiting) > p.starting {
 		return true
 	}
-	return len(p.spare)+p.starting-len(p.waiting) < p.target && !now.Before(p.retryAt)
+	return len(p.spare)+p.starting-len(p.waiting) < p.target && !now.Before(p.retryAt) && !now.Before(sp.refillHeldUntil(p))
+}
+
+// refillHeldUntil is when p's spares may be started again while its runs
+// are in progress (RefillHold); the zero time when none is.
+func (sp *singleUsePools) refillHeldUntil(p *sparePool) time.Time {
+	if p.running == 0 {
+		return time.Time{}
+	}
+	return p.busySince.Add(sp.cfg.RefillHold)
+}
+
+// taken counts a run that took one of p's containers.
+func (sp *singleUsePools) taken(p *sparePool) {
+	if p.running == 0 {
+		p.busySince = sp.cfg.Now()
+	}
+	p.running++
+}
+
+// done counts the end of a run that held one of key's containers (its
+// command is over, or it never started), and wakes the refill worker: the
+// starts held back for it may go.
+func (sp *singleUsePools) done(key poolKey) {
+	if p := sp.pools[key]; p != nil && p.running > 0 {
+		p.running--
+	}
+	sp.wake()
 }
 
 // start starts one container for p and hands it to the first run waiting,
@@ -207,6 +254,7 @@ func (sp *singleUsePools) start(ctx context.Context, p *sparePool) {
 	}
 	if len(p.waiting) > 0 {
 		sp.inUse[c.id] = c
+		sp.taken(p)
 		p.waiting[0] <- startResult{c: c}
 		p.waiting = p.waiting[1:]
 		return
@@ -243,8 +291,9 @@ func (sp *singleUsePools) acquire(ctx context.Context, key poolKey) (*warmContai
 			continue
 		}
 		sp.inUse[c.id] = c
+		sp.taken(p)
 		sp.mu.Unlock()
-		sp.wake() // for its replacement
+		sp.wake() // for its replacement, once the hold allows
 		return c, nil
 	}
 	p.target = min(p.target+1, sp.cfg.MaxSpare)
@@ -266,6 +315,7 @@ func (sp *singleUsePools) acquire(ctx context.Context, key poolKey) (*warmContai
 		} else if res := <-got; res.c != nil {
 			// Handed over as the run gave up: unused, it is a spare again.
 			sp.putBackLocked(key, res.c)
+			sp.done(key)
 		}
 		return nil, executor.Errorf(executor.ErrUnavailable, ctx.Err(), "no single-use container for %s became free", key.image)
 	}
@@ -343,6 +393,11 @@ func (sp *singleUsePools) run(ctx context.Context, spec executor.Spec, digest st
 	if err != nil {
 		return executor.Outcome{}, err
 	}
+	defer func() {
+		sp.mu.Lock()
+		sp.done(key)
+		sp.mu.Unlock()
+	}()
 	// Named after its run from now on: a second delivery of the run finds
 	// the name taken, and reconcile finds the run of a container a crash
 	// left behind. So the run need not wait for its ContainerCreated to be
@@ -432,7 +487,7 @@ func (r *Runtime) SingleUseStatus() []SingleUsePoolStatus {
 	defer sp.mu.Unlock()
 	out := make([]SingleUsePoolStatus, 0, len(sp.pools))
 	for key, p := range sp.pools {
-		out = append(out, SingleUsePoolStatus{Image: key.image, Target: p.target, Spare: len(p.spare), Starting: p.starting, Waiting: len(p.waiting)})
+		out = append(out, SingleUsePoolStatus{Image: key.image, Target: p.target, Spare: len(p.spare), Starting: p.starting, Waiting: len(p.waiting), Running: p.running})
 	}
 	return out
 }

@@ -270,6 +270,54 @@ func TestDockerSingleUsePoolGrowsWithDemandAndShrinksWhenIdle(t *testing.T) {
 	})
 }
 
+func TestDockerSingleUseHoldsItsRefillWhileItsRunsAreInProgress(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Engine(t)
+	img := dockertest.Image(t, cli)
+	owner := runID(t)
+	clock := &fakeClock{now: time.Now()}
+	rt := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{MaxSpare: 2, IdleExpiry: time.Hour, RefillHold: time.Second, Now: clock.Now})
+	e, store := executortest.NewExecutor(t, rt, executor.Config{KillGrace: 500 * time.Millisecond})
+	execute := func(id string, argv ...string) error {
+		return e.Execute(runbus.RunRequest{RunID: id, Request: singleUseRequest(img, argv...)})
+	}
+	// Given a pool that keeps one spare,
+	if err := execute(runID(t), "echo", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "one spare", func() bool { p := poolOf(rt, img); return p.Target == 1 && p.Spare == 1 })
+
+	// when a run takes the spare and goes on,
+	long := runID(t)
+	ended := make(chan error, 1)
+	go func() { ended <- execute(long, "sleep", "60") }()
+	testenv.Eventually(t, "the run to hold its container", func() bool { return poolOf(rt, img).Running == 1 })
+	// then its replacement is not started while the hold lasts,
+	rt.TendSingleUse()
+	if p := poolOf(rt, img); p.Starting != 0 || p.Spare != 0 || p.Running != 1 {
+		t.Fatalf("pool %+v, want the replacement held back while the run goes on", p)
+	}
+	// and once the hold is up it is, though the run still goes on.
+	clock.Advance(time.Second)
+	rt.TendSingleUse()
+	testenv.Eventually(t, "the replacement to start", func() bool { p := poolOf(rt, img); return p.Spare == 1 && p.Running == 1 })
+	e.Cancel(runbus.CancelRequest{RunID: long, Reason: "test over"})
+	if err := <-ended; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := executortest.Terminal(t, store.Payloads(run.Stream(long))).(run.RunCancelled); !ok {
+		t.Fatalf("the long run ended %s, want cancelled", executortest.Types(store.Payloads(run.Stream(long))))
+	}
+
+	// Given the pool's spare again, when a short run takes it and ends,
+	// then the replacement starts at its end, with the clock (and so the
+	// hold's time) standing still.
+	if err := execute(runID(t), "echo", "again"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the replacement to start after the run", func() bool { p := poolOf(rt, img); return p.Spare == 1 && p.Running == 0 })
+}
+
 func TestDockerSingleUseLeavesNoContainerAfterClose(t *testing.T) {
 	t.Parallel()
 	for _, spareReady := range []bool{true, false} {

@@ -74,7 +74,7 @@ func poolsOf(d dockerPools) []telemetry.Pool {
 		out = append(out, telemetry.Pool{Mode: run.ModeWarm, Image: w.Image, Containers: map[string]int{"idle": w.Idle, "busy": w.Live - w.Idle}})
 	}
 	for _, s := range d.SingleUseStatus() {
-		out = append(out, telemetry.Pool{Mode: run.ModeSingleUse, Image: s.Image, Containers: map[string]int{"spare": s.Spare, "starting": s.Starting}, Waiting: s.Waiting})
+		out = append(out, telemetry.Pool{Mode: run.ModeSingleUse, Image: s.Image, Containers: map[string]int{"spare": s.Spare, "starting": s.Starting, "running": s.Running}, Waiting: s.Waiting})
 	}
 	return out
 }
