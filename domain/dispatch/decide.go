@@ -458,6 +458,7 @@ func parseRequest(r Request, facts Facts, cat catalog) (parsedRequest, *Pipeline
 		return p, &PipelineRejected{Error: "the redirects cannot be recorded: " + err.Error()}
 	}
 	p.event.Stages, p.event.Redirects = stages, redirectsJSON
+	p.event.decoded = &decodedPipeline{stages: decodeStages(stages), redirects: decodeRedirects(redirectsJSON)}
 	p.pipeline = pl
 	return p, nil
 }

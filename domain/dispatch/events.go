@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain"
+	"github.com/logbookhq/logbook/domain/pipeline"
 	"github.com/logbookhq/logbook/domain/rules"
 	"github.com/logbookhq/logbook/domain/template/render"
 )
@@ -128,6 +129,18 @@ type PipelineParsed struct {
 	// Rerun is true when the request was "!!" and Expanded holds the
 	// previous request's text that was parsed in its place.
 	Rerun bool `json:"rerun,omitempty"`
+
+	// decoded is Stages and Redirects decoded, kept by the decider that
+	// made the event, so that folding it (three times on the way from
+	// the decision to the dispatcher's state) does not decode them again.
+	// It is what decoding them gives, so a decision folds the same live
+	// as read back from the log. Never stored.
+	decoded *decodedPipeline
+}
+
+type decodedPipeline struct {
+	stages    []pipeline.Stage
+	redirects []pipeline.Redirect
 }
 
 // PipelineRejected records a request whose text does not parse, or names a

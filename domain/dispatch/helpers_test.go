@@ -203,9 +203,13 @@ func (s *scenario) when(trigger domain.Payload) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	after := Evolve(r, trigger)
+	after, afterStored := Evolve(r, trigger), Evolve(r, trigger)
 	for _, e := range d.Request {
-		after = Evolve(after, e)
+		after, afterStored = Evolve(after, e), Evolve(afterStored, stored(s.t, e))
+	}
+	if !reflect.DeepEqual(after.stages, afterStored.stages) || !reflect.DeepEqual(after.redirects, afterStored.redirects) {
+		s.t.Fatalf("the decision's pipeline folds differently as decided and as read back from the log:\n%+v %+v\n%+v %+v",
+			after.stages, after.redirects, afterStored.stages, afterStored.redirects)
 	}
 	if redo, err := Decide(after, trigger, s.facts); err != nil || !redo.IsZero() {
 		s.t.Fatalf("deciding the trigger again after recording its decision decided %+v (err %v)", redo, err)
@@ -227,7 +231,9 @@ func (s *scenario) then(trigger domain.Payload) Decision {
 // the next trigger.
 func (s *scenario) record(trigger domain.Payload, d Decision) *scenario {
 	s.history = append(s.history, trigger)
-	s.history = append(s.history, d.Request...)
+	for _, e := range d.Request {
+		s.history = append(s.history, stored(s.t, e))
+	}
 	s.last = d
 	return s
 }
@@ -284,4 +290,15 @@ func wantReply(t *testing.T, d Decision, contains ...string) Reply {
 		}
 	}
 	return *d.Reply
+}
+
+// stored is p as the log gives it back: encoded, and decoded again.
+func stored(t *testing.T, p domain.Payload) domain.Payload {
+	t.Helper()
+	e := domain.MustEncode(p, domain.Metadata{})
+	back, err := domain.Decode(domain.RecordedEvent{Type: e.Type, Data: e.Data})
+	if err != nil {
+		t.Fatalf("decode %s: %v", e.Type, err)
+	}
+	return back
 }

@@ -136,8 +136,13 @@ func Evolve(r Request, e domain.Payload) Request {
 		}
 	case PipelineParsed:
 		if r.status == StatusIdentified {
+			if p.decoded != nil {
+				r.stages, r.redirects = p.decoded.stages, p.decoded.redirects
+			} else {
+				r.stages, r.redirects = decodeStages(p.Stages), decodeRedirects(p.Redirects)
+			}
+			p.decoded = nil // the state is the same however the event came
 			r.parsed = p
-			r.stages, r.redirects = decodeStages(p.Stages), decodeRedirects(p.Redirects)
 			r.status = StatusParsed
 		}
 	case PipelineRejected:
