@@ -103,7 +103,33 @@ func (a *Activity) Running() int { return a.running }
 // Dropped counts the lifecycles let go of unfinished (MaxOpen).
 func (a *Activity) Dropped() int64 { return a.dropped }
 
-// Apply folds one event (its payload decoded) and reports what ended.
+// activityByTypeAlone are the payloads whose type is all Apply reads of
+// them: DecodeForActivity gives them without decoding the data (for a
+// request's end or a run's result, its whole output).
+var activityByTypeAlone = map[string]domain.Payload{}
+
+func init() {
+	for _, p := range []domain.Payload{
+		dispatch.IdentityUnknown{}, dispatch.PipelineRejected{}, dispatch.RequestDenied{},
+		dispatch.RequestCompleted{}, dispatch.RequestFailed{}, dispatch.ReplyPosted{},
+		run.ContainerStarted{}, run.RunSucceeded{}, run.RunFailed{}, run.RunTimedOut{}, run.RunCancelled{}, run.RunLost{},
+	} {
+		activityByTypeAlone[p.EventType()] = p
+	}
+}
+
+// DecodeForActivity decodes e as far as Apply reads it: the events Apply
+// tells apart by type alone come back as their type's zero value, the
+// rest decoded whole.
+func DecodeForActivity(e domain.RecordedEvent) (domain.Payload, error) {
+	if p, ok := activityByTypeAlone[e.Type]; ok {
+		return p, nil
+	}
+	return domain.Decode(e)
+}
+
+// Apply folds one event (its payload decoded, DecodeForActivity is
+// enough) and reports what ended.
 func (a *Activity) Apply(e domain.RecordedEvent, payload domain.Payload) ActivityChanges {
 	var changes ActivityChanges
 	at := e.RecordedAt

@@ -235,3 +235,68 @@ func TestActivityGivenARunOfARequestNotYetReceivedWhenALaterCommitReceivesOneOfI
 		t.Fatalf("done: %+v, want one request without runs", s.done)
 	}
 }
+
+// Given events of every type DecodeForActivity gives by its type alone,
+// each with its fields filled, when one Activity folds them decoded whole
+// and another folds them as DecodeForActivity gives them, then both report
+// the same lifecycles: Apply reads nothing of those events but their type.
+func TestActivityFoldsTheSameWhatDecodeForActivityGivesByTypeAlone(t *testing.T) {
+	events := []struct {
+		stream  string
+		payload domain.Payload
+	}{
+		{runOf("r1"), run.RunRequested{RequestID: "q1", Bundle: "toolbox", Command: "echo", Mode: run.ModeWarm}},
+		{req("q1"), received("slack")},
+		{req("q1"), dispatch.IdentityResolved{User: "u-1", Username: "alice"}},
+		{req("q1"), dispatch.PermissionChecked{Command: "toolbox:echo", Granted: true}},
+		{req("q1"), dispatch.StageStarted{RunID: "r1"}},
+		{runOf("r1"), run.ContainerStarted{ContainerID: "c1", Warm: true}},
+		{runOf("r1"), run.RunSucceeded{Result: run.Result{Value: []byte(`[{"body":["hi"]}]`)}}},
+		{req("q1"), dispatch.RequestCompleted{Output: []byte(`[{"body":["hi"]}]`)}},
+		{req("q1"), dispatch.ReplyPosted{Adapter: "slack", Room: "ops", MessageID: "m1", Rendered: "hi"}},
+		{runOf("r2"), run.RunRequested{RequestID: "q2", Bundle: "toolbox", Command: "fail", Mode: run.ModeFresh}},
+		{req("q2"), received("irc")},
+		{req("q2"), dispatch.IdentityResolved{User: "u-1", Username: "alice"}},
+		{req("q2"), dispatch.StageStarted{RunID: "r2"}},
+		{runOf("r2"), run.RunFailed{Reason: "exit 1", Result: run.Result{Value: []byte(`"no"`)}}},
+		{req("q2"), dispatch.RequestFailed{Reason: "stage 1 failed", Stage: 0, RunID: "r2"}},
+		{runOf("r3"), run.RunRequested{RequestID: "q3", Command: "slow", Mode: run.ModeFresh}},
+		{runOf("r3"), run.RunTimedOut{TimeoutMS: 1000}},
+		{runOf("r4"), run.RunRequested{RequestID: "q3", Command: "stopped", Mode: run.ModeFresh}},
+		{runOf("r4"), run.RunCancelled{Reason: "stopped by alice"}},
+		{runOf("r5"), run.RunRequested{RequestID: "q3", Command: "gone", Mode: run.ModeSingleUse}},
+		{runOf("r5"), run.RunLost{Reason: "the executor stopped"}},
+		{req("q4"), received("slack")},
+		{req("q4"), dispatch.IdentityUnknown{Adapter: "slack", ChatUser: "U9"}},
+		{req("q5"), received("slack")},
+		{req("q5"), dispatch.IdentityResolved{User: "u-1", Username: "alice"}},
+		{req("q5"), dispatch.PipelineRejected{Error: "no such command", Column: 3}},
+		{req("q6"), received("slack")},
+		{req("q6"), dispatch.IdentityResolved{User: "u-1", Username: "alice"}},
+		{req("q6"), dispatch.RequestDenied{Reason: "not allowed"}},
+	}
+	whole, lean := givenActivity(t), givenActivity(t)
+	for _, e := range events {
+		encoded := domain.MustEncode(e.payload, domain.Metadata{})
+		payload, err := projections.DecodeForActivity(domain.RecordedEvent{Type: encoded.Type, Data: encoded.Data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole.on(e.stream, ms(1), e.payload)
+		lean.on(e.stream, ms(1), payload)
+	}
+	if len(whole.runs) != 5 || len(whole.ended) != 5 {
+		t.Fatalf("the scenario ended %d runs and %d requests, want 5 and 5", len(whole.runs), len(whole.ended))
+	}
+	for i := range whole.runs {
+		if *whole.runs[i] != *lean.runs[i] {
+			t.Errorf("run %d: %+v folded whole, %+v by type", i, *whole.runs[i], *lean.runs[i])
+		}
+	}
+	for i := range whole.ended {
+		w, l := whole.ended[i], lean.ended[i]
+		if w.RequestID != l.RequestID || w.Outcome != l.Outcome || !w.EndedAt.Equal(l.EndedAt) || !w.RepliedAt.Equal(l.RepliedAt) || len(w.Runs) != len(l.Runs) {
+			t.Errorf("request %d: %+v folded whole, %+v by type", i, *w, *l)
+		}
+	}
+}

@@ -249,7 +249,7 @@ func (r *Reporter) step(ctx context.Context) (bool, error) {
 
 // apply folds one event and observes what it ended.
 func (r *Reporter) apply(e domain.RecordedEvent) {
-	payload, err := domain.Decode(e)
+	payload, err := projections.DecodeForActivity(e)
 	if err != nil {
 		// A type this build does not know, or one the read did not filter
 		// out (ReadAll): not the reporter's to judge.
