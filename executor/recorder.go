@@ -68,10 +68,20 @@ func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.recordLocked(p)
+	return r.recordLocked(p, false)
 }
 
-func (r *recorder) recordLocked(p domain.Payload) error {
+// recordWithNext records p like record, but on a bus that stores a
+// Publish in one commit it holds p for the run's next event: the two go in
+// one commit, and the caller does not wait for one of its own. Only for an
+// event a restart does not need to read (see Sink.ContainerTaken).
+func (r *recorder) recordWithNext(p domain.Payload) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recordLocked(p, true)
+}
+
+func (r *recorder) recordLocked(p domain.Payload, withNext bool) error {
 	accepted, err := run.Decide(r.state, p)
 	if err != nil {
 		return err
@@ -87,7 +97,7 @@ func (r *recorder) recordLocked(p domain.Payload) error {
 			r.holding = true
 			r.release = time.AfterFunc(r.startedHold, r.endHold)
 		}
-		if (r.ending || r.holding) && r.together && !after.Finished() {
+		if r.together && (withNext || (r.ending || r.holding) && !after.Finished()) {
 			r.hold(msg, after)
 			continue
 		}
@@ -97,30 +107,6 @@ func (r *recorder) recordLocked(p domain.Payload) error {
 		}
 		r.state = after
 		r.next++
-	}
-	return nil
-}
-
-// recordWithNext records p like record, but on a bus that stores a
-// Publish in one commit it holds p for the run's next event: the two go in
-// one commit, and the caller does not wait for one of its own. Only for an
-// event a restart does not need to read (see Sink.ContainerTaken).
-func (r *recorder) recordWithNext(p domain.Payload) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.together {
-		return r.recordLocked(p)
-	}
-	accepted, err := run.Decide(r.state, p)
-	if err != nil {
-		return err
-	}
-	for _, a := range accepted {
-		ev, err := encode(a, r.md)
-		if err != nil {
-			return err
-		}
-		r.hold(NewEventMessage(r.stream, r.next, ev), run.Evolve(r.state, a))
 	}
 	return nil
 }

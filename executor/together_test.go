@@ -103,13 +103,7 @@ func TestATakenContainerIsStoredWithTheRunsStart(t *testing.T) {
 		_, _ = sink.Stdout().Write([]byte("once\n"))
 		return executor.Outcome{Started: true, ContainerID: "c-" + spec.RunID, Release: func(context.Context) error { return nil }}, nil
 	}}
-	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: rt, Publisher: appendingGroups(store), Store: store,
-		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := groupsExecutor(t, rt, store)
 	if err := e.Execute(request("taken")); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +129,19 @@ func TestATakenContainerIsStoredWhenTheCommandNeverStarts(t *testing.T) {
 		sink.ContainerTaken("c-"+spec.RunID, "sha256:abc")
 		return executor.Outcome{ContainerID: "c-" + spec.RunID}, executor.Errorf(executor.ErrUnavailable, nil, "the agent went away")
 	}}
+	e := groupsExecutor(t, rt, store)
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	_ = e.Execute(request("never"))
+	got := store.Commits()
+	if len(got) != 2 || !strings.HasPrefix(got[1], "ContainerCreated Run") {
+		t.Fatalf("commits = %q, want ContainerCreated stored with the run's terminal event", got)
+	}
+}
+
+// groupsExecutor is an executor of rt whose events go through
+// appendingGroups to store, output chunked only at a run's end.
+func groupsExecutor(t *testing.T, rt executor.Runtime, store eventstore.Store) *executor.Executor {
+	t.Helper()
 	e, err := executor.NewExecutorWithConfig(executor.Config{
 		Runtime: rt, Publisher: appendingGroups(store), Store: store,
 		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
@@ -142,12 +149,7 @@ func TestATakenContainerIsStoredWhenTheCommandNeverStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
-	_ = e.Execute(request("never"))
-	got := store.Commits()
-	if len(got) != 2 || !strings.HasPrefix(got[1], "ContainerCreated Run") {
-		t.Fatalf("commits = %q, want ContainerCreated stored with the run's terminal event", got)
-	}
+	return e
 }
 
 // appendingGroups is the embedded bus without its router: a Publish goes
@@ -168,13 +170,7 @@ func TestExecutorStoresTheHeldEventsWhenTheTerminalEventIsRefused(t *testing.T) 
 		_, _ = sink.Stdout().Write([]byte("last words\n"))
 		return executor.Outcome{}, nil // Started false: no ContainerStopped, so no terminal event may follow
 	}}
-	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: rt, Publisher: appendingGroups(store), Store: store,
-		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := groupsExecutor(t, rt, store)
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 
 	if err := e.Execute(request("refused")); !errors.Is(err, run.ErrOutOfOrder) {
@@ -201,13 +197,7 @@ func TestExecutorStoresTheHeldEventsOfARunEndingWithoutATerminalEvent(t *testing
 		_, _ = sink.Stdout().Write([]byte("partial\n"))
 		return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, nil, "container exists")
 	}}
-	e, err := executor.NewExecutorWithConfig(executor.Config{
-		Runtime: rt, Publisher: appendingGroups(store), Store: store,
-		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := groupsExecutor(t, rt, store)
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 
 	if err := e.Execute(request("exists")); err != nil {
