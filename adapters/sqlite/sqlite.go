@@ -59,6 +59,12 @@ type Options struct {
 	// another process holds it: two servers on one file would both run the
 	// dispatcher and the views.
 	Serve bool
+	// CheckpointEvery is how often the checkpointer copies the WAL into
+	// the database file (0: every 250 ms).
+	CheckpointEvery time.Duration
+	// WALRestartFrames is how many frames the WAL holds before the
+	// checkpointer tries to start it over from its beginning (0: 10,000).
+	WALRestartFrames int
 }
 
 // Open opens (creating if needed) the database file at path, applies the
@@ -106,7 +112,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		closers = append(closers, release)
 	}
-	write, err := sql.Open("sqlite", dsn(path, true, sync))
+	write, err := sql.Open("sqlite", dsn(path, writerConn, sync))
 	if err != nil {
 		return fail(err)
 	}
@@ -120,7 +126,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := migrateLocked(ctx, write, path); err != nil {
 		return fail(fmt.Errorf("%w: %s: %w", sqlstore.ErrMigration, path, err))
 	}
-	read, err := sql.Open("sqlite", dsn(path, false, sync))
+	read, err := sql.Open("sqlite", dsn(path, readerConn, sync))
 	if err != nil {
 		return fail(err)
 	}
@@ -130,14 +136,20 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// again and loses its prepared statements.
 	read.SetMaxIdleConns(8)
 	read.SetConnMaxIdleTime(0)
+	stopCheckpoints, err := startCheckpointer(path, sync, opts.CheckpointEvery, opts.WALRestartFrames)
+	if err != nil {
+		return fail(fmt.Errorf("start checkpointing %s: %w", path, err))
+	}
+	closers = append(closers, stopCheckpoints)
 	notifier := &sqlstore.Notifier{}
 	var watched atomic.Pointer[sqlstore.Store]
 	stopWatching, err := watchOtherWriters(path, notifier, &watched)
 	if err != nil {
 		return fail(fmt.Errorf("watch %s for appends by other processes: %w", path, err))
 	}
-	// The store closes in this order: the watcher, then the connections,
-	// then the server lock, so no other server starts on an open file.
+	// The store closes in this order: the watcher, the checkpointer, then
+	// the connections, then the server lock, so no other server starts on
+	// an open file.
 	closers = append(closers, stopWatching)
 	slices.Reverse(closers)
 	d := newDialect(statements, write)
@@ -313,23 +325,35 @@ func watchOtherWriters(path string, notifier *sqlstore.Notifier, store *atomic.P
 // writeCacheKiB is the write connection's page cache.
 const writeCacheKiB = 64 * 1024
 
-// walAutocheckpointPages is how many pages the WAL grows to before the
-// committing connection copies them into the database file.
-const walAutocheckpointPages = 10000
+// walBackstopPages is how many pages the WAL may hold before a commit
+// copies them into the database file itself. The checkpointer (see
+// checkpoint.go) does that off the commits' path long before; this only
+// bounds the WAL should it fail for a long time.
+const walBackstopPages = 50000
 
-func dsn(path string, writer bool, synchronous string) string {
+// connRole is what a connection of the store is for.
+type connRole int
+
+const (
+	readerConn connRole = iota
+	writerConn
+	checkpointConn
+)
+
+func dsn(path string, role connRole, synchronous string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	if role == checkpointConn {
+		// A checkpoint that would have to wait for the writer or a reader
+		// does what it can without waiting, and the next one goes on.
+		q.Add("_pragma", "busy_timeout(0)")
+	} else {
+		q.Add("_pragma", "busy_timeout(10000)")
+	}
 	// FULL by default: a commit survives power loss, not just a process
 	// crash. Group commit keeps the fsync cost per event small.
 	q.Add("_pragma", "synchronous("+synchronous+")")
-	// A checkpoint copies every page changed since the last one into the
-	// database file. Spaced to 10,000 pages (40 MB of WAL) rather than
-	// SQLite's 1,000, the pages every commit touches again (the ends of
-	// the log's and the views' indexes) are copied a tenth as often:
-	// builtin requests under load took 10% less CPU (docs/benchmarks.md).
-	q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walAutocheckpointPages)+")")
+	q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walBackstopPages)+")")
 	// The views apply each view inside a savepoint, and a savepoint keeps
 	// the pages it changes in a statement journal. Past 64 KiB SQLite
 	// spills that journal to a temporary file, written a page and its
@@ -337,7 +361,7 @@ func dsn(path string, writer bool, synchronous string) string {
 	// load went to those writes (docs/benchmarks.md). In memory, the
 	// journal is as big as one view's batch and never touches the disk.
 	q.Add("_pragma", "temp_store(MEMORY)")
-	if writer {
+	if role == writerConn {
 		// The writer's and the views' inserts go to indexes keyed in
 		// random order (event ids, request and run ids): with SQLite's
 		// default 2 MB cache, most of them read their page back from the
