@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,32 @@ func TestTheStoreEndsSessionsLeftIdleInATransaction(t *testing.T) {
 	}
 	if timeout != "30s" {
 		t.Fatalf("idle_in_transaction_session_timeout = %q on the store's sessions, want 30s", timeout)
+	}
+}
+
+// logbook_append plans its lookups without sequential scans: PL/pgSQL
+// keeps a plan for the connection's life, and one made while the log was
+// small read the whole table for the check of ids as the log grew.
+func TestTheAppendFunctionLooksEventsUpByIndexAlone(t *testing.T) {
+	s := openTemp(t)
+	var settings []string
+	rows, err := s.DB().QueryContext(context.Background(),
+		"SELECT unnest(proconfig) FROM pg_proc WHERE proname = 'logbook_append' AND pronamespace = current_schema()::regnamespace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var setting string
+		if err := rows.Scan(&setting); err != nil {
+			t.Fatal(err)
+		}
+		settings = append(settings, setting)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(settings, "enable_seqscan=off") {
+		t.Fatalf("logbook_append runs with settings %q, want enable_seqscan=off among them", settings)
 	}
 }
