@@ -402,9 +402,11 @@ func (s *Server) answer(method string, r *http.Request) map[string]any {
 	return map[string]any{"ok": false, "error": "unknown_method"}
 }
 
-// record keeps a message; the caller holds s.mu.
+// record keeps a message; the caller holds s.mu. Its ts is when it was
+// posted, in microseconds, as Slack's is (and unique), so that a search of
+// the history from a time on (oldest) finds what was posted since.
 func (s *Server) record(m Message) Message {
-	s.nextTS++
+	s.nextTS = max(s.nextTS+1, time.Now().UnixMicro())
 	m.TS = fmt.Sprintf("%d.%06d", s.nextTS/1_000_000, s.nextTS%1_000_000)
 	m.At = time.Now()
 	s.messages = append(s.messages, m)
