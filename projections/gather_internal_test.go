@@ -66,3 +66,62 @@ func TestALiveRunnerGathersAppendsWhileTheyKeepComing(t *testing.T) {
 		})
 	}
 }
+
+// Given a live runner whose last step found the log growing fast, when it
+// is woken, then it waits BusyQuiet for more appends, so a run's events,
+// coming over some milliseconds, go in one batch; MaxGather still bounds it.
+func TestABusyLiveRunnerGathersForLonger(t *testing.T) {
+	cases := []struct {
+		name    string
+		busy    bool
+		appends int
+		want    time.Duration
+	}{
+		{"idle: a lone append waits the quiet time", false, 0, 2 * time.Millisecond},
+		{"busy: a lone append waits the busy quiet time", true, 0, 20 * time.Millisecond},
+		{"busy: appends every 10 ms wait until they stop, then the busy quiet time", true, 3, 50 * time.Millisecond},
+		{"busy: appends that never stop wait no longer than the bound", true, 100, 100 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := newWakes()
+				r := &Runner{src: src, busy: c.busy, cfg: Config{Quiet: 2 * time.Millisecond, BusyQuiet: 20 * time.Millisecond, MaxGather: 100 * time.Millisecond}}
+				go func() {
+					for range c.appends {
+						time.Sleep(10 * time.Millisecond)
+						src.append()
+					}
+				}()
+				start := time.Now()
+				if !r.gather(context.Background()) {
+					t.Fatal("gather ended as if stopped")
+				}
+				if got := time.Since(start); got != c.want {
+					t.Fatalf("gathered for %v, want %v", got, c.want)
+				}
+				time.Sleep(2 * time.Second) // let the appender finish inside the bubble
+			})
+		})
+	}
+}
+
+// Given the positions a step read and the time since the step before,
+// then the runner is busy above 500 events a second.
+func TestARunnerIsBusyWhileTheLogGrowsFasterThan500EventsASecond(t *testing.T) {
+	for _, c := range []struct {
+		events int64
+		since  time.Duration
+		want   bool
+	}{
+		{0, time.Second, false},
+		{10, 100 * time.Millisecond, false},  // a request now and then
+		{500, time.Second, false},            // at the rate
+		{60, 100 * time.Millisecond, true},   // 600 a second
+		{1400, 100 * time.Millisecond, true}, // builtin requests under load
+	} {
+		if got := busyGrowth(c.events, c.since); got != c.want {
+			t.Errorf("%d events in %v: busy = %v, want %v", c.events, c.since, got, c.want)
+		}
+	}
+}
