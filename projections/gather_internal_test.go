@@ -45,26 +45,35 @@ func TestALiveRunnerGathersAppendsWhileTheyKeepComing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				src := newWakes()
-				r := &Runner{src: src, cfg: Config{Quiet: 2 * time.Millisecond, MaxGather: 25 * time.Millisecond}}
-				go func() {
-					for range c.appends {
-						time.Sleep(time.Millisecond)
-						src.append()
-					}
-				}()
-				start := time.Now()
-				if !r.gather(context.Background()) {
-					t.Fatal("gather ended as if stopped")
-				}
-				if got := time.Since(start); got != c.want {
-					t.Fatalf("gathered for %v, want %v", got, c.want)
-				}
-				time.Sleep(time.Second) // let the appender finish inside the bubble
-			})
+			cfg := Config{Quiet: 2 * time.Millisecond, MaxGather: 25 * time.Millisecond}
+			requireGatheredFor(t, cfg, false, c.appends, time.Millisecond, c.want)
 		})
 	}
+}
+
+// requireGatheredFor runs gather, in a synctest bubble, on a runner with
+// cfg (busy or not) that is woken by appends, one every `every` after the
+// wake, and requires that it gathered for want.
+func requireGatheredFor(t *testing.T, cfg Config, busy bool, appends int, every, want time.Duration) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		src := newWakes()
+		r := &Runner{src: src, busy: busy, cfg: cfg}
+		go func() {
+			for range appends {
+				time.Sleep(every)
+				src.append()
+			}
+		}()
+		start := time.Now()
+		if !r.gather(context.Background()) {
+			t.Fatal("gather ended as if stopped")
+		}
+		if got := time.Since(start); got != want {
+			t.Fatalf("gathered for %v, want %v", got, want)
+		}
+		time.Sleep(time.Duration(appends+1) * every) // let the appender finish inside the bubble
+	})
 }
 
 // Given a live runner whose last step found the log growing fast, when it
@@ -84,24 +93,8 @@ func TestABusyLiveRunnerGathersForLonger(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				src := newWakes()
-				r := &Runner{src: src, busy: c.busy, cfg: Config{Quiet: 2 * time.Millisecond, BusyQuiet: 20 * time.Millisecond, MaxGather: 100 * time.Millisecond}}
-				go func() {
-					for range c.appends {
-						time.Sleep(10 * time.Millisecond)
-						src.append()
-					}
-				}()
-				start := time.Now()
-				if !r.gather(context.Background()) {
-					t.Fatal("gather ended as if stopped")
-				}
-				if got := time.Since(start); got != c.want {
-					t.Fatalf("gathered for %v, want %v", got, c.want)
-				}
-				time.Sleep(2 * time.Second) // let the appender finish inside the bubble
-			})
+			cfg := Config{Quiet: 2 * time.Millisecond, BusyQuiet: 20 * time.Millisecond, MaxGather: 100 * time.Millisecond}
+			requireGatheredFor(t, cfg, c.busy, c.appends, 10*time.Millisecond, c.want)
 		})
 	}
 }

@@ -123,7 +123,7 @@ type Config struct {
 	// of milliseconds later. While the log grows by more than
 	// busyEventsPerSecond, the runner waits BusyQuiet (20ms) instead:
 	// a run's events, coming over some milliseconds, then fold into one
-	// write of its rows (warm runs took 10% less of the server's CPU,
+	// write of its rows (warm runs took 9% less of the server's CPU,
 	// docs/benchmarks.md). Quiet below zero applies at once.
 	Quiet, BusyQuiet, MaxGather time.Duration
 	// LiveBatchSize is how many positions one step applies at most once
