@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,4 +93,33 @@ func FuzzParseProcStatCPU(f *testing.F) {
 			t.Fatalf("%q read as %+v: busier than all", line, got)
 		}
 	})
+}
+
+// The CPU time is read to well under a clock tick (10 ms): a few
+// milliseconds of work read as what getrusage, which the kernel keeps in
+// nanoseconds, says they were.
+func TestProcessCPUIsReadFinerThanAClockTick(t *testing.T) {
+	usage := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	readBefore, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	usedBefore := usage()
+	for x := 0; usage()-usedBefore < 3*time.Millisecond; x++ {
+		_ = x * x
+	}
+	readAfter, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, read := usage()-usedBefore, readAfter-readBefore
+	if diff := read - used; diff < -2*time.Millisecond || diff > 2*time.Millisecond {
+		t.Fatalf("%v of work read as %v of CPU", used, read)
+	}
 }
