@@ -298,7 +298,7 @@ func (d *ClaimDesk) Guard(a *Appender, executorOf func(*message.Message) string)
 		if err := a.Append(msg.Context(), stream, version, ev); err != nil {
 			return err
 		}
-		if isTerminalType(ev.Type) {
+		if run.IsTerminalType(ev.Type) {
 			d.Forget(runID)
 		}
 		return nil
@@ -332,7 +332,7 @@ func (d *ClaimDesk) GuardRun(a *Appender, executorOf func(*message.Message) stri
 				return fmt.Errorf("events of %s at %d and of %s at %d are not one run's in a row", stream, first+int64(i)-1, s, version)
 			}
 			events = append(events, ev)
-			terminal = terminal || isTerminalType(ev.Type)
+			terminal = terminal || run.IsTerminalType(ev.Type)
 		}
 		if err := a.AppendRun(ctx, stream, first, events); err != nil {
 			return err
@@ -368,12 +368,4 @@ func (d *ClaimDesk) check(msg *message.Message, executorOf func(*message.Message
 		return "", 0, ev, "", fmt.Errorf("%w: executor %q sent event %s (%s) for run %s, which has ended (recorded lost while it was cut off?)", ErrNotYourRun, from, ev.ID, ev.Type, runID)
 	}
 	return stream, version, ev, runID, nil
-}
-
-func isTerminalType(t string) bool {
-	switch t {
-	case "RunSucceeded", "RunFailed", "RunTimedOut", "RunCancelled", "RunLost":
-		return true
-	}
-	return false
 }

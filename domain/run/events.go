@@ -330,6 +330,16 @@ func IsTerminal(p domain.Payload) bool {
 	return false
 }
 
+// IsTerminalType reports whether an event of type t (its EventType) ends a
+// run, for a caller holding the event still encoded.
+func IsTerminalType(t string) bool {
+	switch t {
+	case RunSucceeded{}.EventType(), RunFailed{}.EventType(), RunTimedOut{}.EventType(), RunCancelled{}.EventType(), RunLost{}.EventType():
+		return true
+	}
+	return false
+}
+
 // ErrBadID is the kind of an unusable run id.
 var ErrBadID = errors.New("bad run id")
 

@@ -38,3 +38,20 @@ func TestRunRequestedRecordsItsUserAndStoredEventsWithoutOneStillDecode(t *testi
 		t.Fatalf("String = %q", got)
 	}
 }
+
+// IsTerminalType, for an event still encoded, agrees with IsTerminal on
+// every kind of run event.
+func TestIsTerminalTypeAgreesWithIsTerminal(t *testing.T) {
+	for _, p := range []domain.Payload{
+		run.RunRequested{}, run.ContainerCreated{}, run.ContainerStarted{}, run.OutputChunk{}, run.OutputTruncated{},
+		run.ContainerStopped{}, run.OutputRedacted{}, run.RunCancelRequested{}, run.ContainerRemoved{},
+		run.RunSucceeded{}, run.RunFailed{}, run.RunTimedOut{}, run.RunCancelled{}, run.RunLost{},
+	} {
+		if got, want := run.IsTerminalType(p.EventType()), run.IsTerminal(p); got != want {
+			t.Errorf("IsTerminalType(%q) = %v, IsTerminal says %v", p.EventType(), got, want)
+		}
+	}
+	if run.IsTerminalType("RequestCompleted") {
+		t.Error("a request's event ends no run")
+	}
+}
