@@ -88,6 +88,9 @@ type Dispatcher struct {
 	// says the loop is there to take them, and loopDone closes when the
 	// current Run returns.
 	received chan *receiveJob
+	// runEnds takes runs' last events from the executors' appender to the
+	// loop, which appends them with their decision (EndRun) while inline.
+	runEnds chan *runEndJob
 	// undecided counts the requests waiting for the loop to take them.
 	undecided atomic.Int64
 	inline    atomic.Bool
@@ -178,7 +181,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	return &Dispatcher{
 		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
-		received: make(chan *receiveJob), loopDone: stopped, pending: map[string]pendingDecision{}, late: map[string]domain.RecordedEvent{}, waitingFor: map[string]bool{},
+		received: make(chan *receiveJob), runEnds: make(chan *runEndJob), loopDone: stopped, pending: map[string]pendingDecision{}, late: map[string]domain.RecordedEvent{}, waitingFor: map[string]bool{},
 	}, nil
 }
 
@@ -379,6 +382,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
 			d.receiveBatch(ctx, log, d.takeWaiting(job))
+		case job := <-d.runEnds:
+			d.endRuns(ctx, log, d.takeRunEnds(job))
 		case page, ok := <-feed:
 			if !ok {
 				return nil

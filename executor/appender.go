@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/run"
 )
 
 // ErrStreamBehind is the kind of an event that arrived before its
@@ -32,10 +34,30 @@ var ErrStreamConflict = errors.New("stream holds another event at this version")
 // a repeated delivery is recognised by its event id and acknowledged.
 type Appender struct {
 	store eventstore.Store
+	ender RunEnder
 }
 
 // NewAppender returns an appender writing to store.
 func NewAppender(store eventstore.Store) *Appender { return &Appender{store: store} }
+
+// RunEnder records a run's last events together with what its end calls
+// for (the request's completion and reply, its next stage) in one commit,
+// where they took two: the run's, then its request's. The dispatcher is
+// one.
+type RunEnder interface {
+	// EndRun appends events, a run's last, at versions first, first+1,
+	// ... of its stream, with the decision its end calls for, and reports
+	// whether it did. false means nothing was appended: the events are the
+	// caller's to append, and the run's end is decided from the log.
+	EndRun(ctx context.Context, runID string, first int64, events []domain.NewEvent) (bool, error)
+}
+
+// EndRunsWith has a run's last events, carried together (AppendRun), go
+// through e first.
+func (a *Appender) EndRunsWith(e RunEnder) *Appender {
+	a.ender = e
+	return a
+}
 
 // Handle is the router handler of the run.events topic.
 func (a *Appender) Handle(msg *message.Message) error {
@@ -119,6 +141,15 @@ func (a *Appender) appendTogether(ctx context.Context, msgs []*message.Message) 
 // idempotence here, a caller that gets an error appends them one at a
 // time with Append, which settles redeliveries and conflicts.
 func (a *Appender) AppendRun(ctx context.Context, stream string, first int64, events []domain.NewEvent) error {
+	if a.ender != nil && len(events) > 0 && run.IsTerminalType(events[len(events)-1].Type) && strings.HasPrefix(stream, run.StreamPrefix) {
+		ended, err := a.ender.EndRun(ctx, strings.TrimPrefix(stream, run.StreamPrefix), first, events)
+		if ended {
+			return nil
+		}
+		if err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Str("stream", stream).Msg("a run's end not recorded with its decision; recording it alone")
+		}
+	}
 	if _, err := a.store.Append(ctx, stream, eventstore.Exact(first-1), events...); err != nil {
 		return fmt.Errorf("append %d events to %s from version %d: %w", len(events), stream, first, err)
 	}

@@ -3,6 +3,7 @@ package executor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -324,3 +325,60 @@ func (f publisherFunc) Publish(topic string, msgs ...*message.Message) error {
 	return f(topic, msgs...)
 }
 func (publisherFunc) Close() error { return nil }
+
+// runEnder is a RunEnder that notes the runs handed to it and answers
+// ends: true as if it had appended them with their decision.
+type runEnder struct {
+	mu     sync.Mutex
+	handed []string // "<run id> <first version> <event types>"
+	ends   bool
+}
+
+func (e *runEnder) EndRun(_ context.Context, runID string, first int64, events []domain.NewEvent) (bool, error) {
+	names := make([]string, len(events))
+	for i, ev := range events {
+		names[i] = ev.Type
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handed = append(e.handed, fmt.Sprintf("%s %d %s", runID, first, strings.Join(names, " ")))
+	return e.ends, nil
+}
+
+// Given an appender with a RunEnder, a run's events carried together go to
+// it only when they end the run, and are appended by the appender only
+// when it says it did not append them.
+func TestAppenderHandsARunsLastEventsToItsRunEnder(t *testing.T) {
+	t.Parallel()
+	ending := []domain.Payload{requested(), run.ContainerStarted{ContainerID: "c"}, run.ContainerStopped{}, run.RunSucceeded{}}
+	going := []domain.Payload{requested(), run.ContainerStarted{ContainerID: "c"}, run.OutputChunk{Stream: run.Stdout, Bytes: []byte("hi")}}
+	for _, tc := range []struct {
+		name        string
+		payloads    []domain.Payload
+		ends        bool
+		wantHanded  string
+		wantCommits string
+	}{
+		{"a run's end the ender appended", ending, true, "g 1 ContainerStarted ContainerStopped RunSucceeded", "RunRequested"},
+		{"a run's end the ender left", ending, false, "g 1 ContainerStarted ContainerStopped RunSucceeded", "RunRequested | ContainerStarted ContainerStopped RunSucceeded"},
+		{"events that do not end the run", going, true, "", "RunRequested | ContainerStarted OutputChunk"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &committingStore{MemStore: executortest.NewMemStore()}
+			ender := &runEnder{ends: tc.ends}
+			app := executor.NewAppender(store).EndRunsWith(ender)
+			msgs, together := runEvents(t, tc.payloads...)
+			for _, m := range []*message.Message{msgs[0], together} {
+				if err := app.Handle(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := strings.Join(ender.handed, " | "); got != tc.wantHanded {
+				t.Errorf("handed to the ender: %q, want %q", got, tc.wantHanded)
+			}
+			if got := strings.Join(store.Commits(), " | "); got != tc.wantCommits {
+				t.Errorf("appended by the appender: %q, want %q", got, tc.wantCommits)
+			}
+		})
+	}
+}

@@ -297,8 +297,8 @@ func (b *serverBus) release(_ context.Context, executorID string, runIDs []strin
 // done as they are (one was appended already, the run's stream is behind
 // them, one is refused) they are handed over again one by one, where each
 // is settled on its own.
-func (b *serverBus) eventsHandler(store eventstore.Store) message.NoPublishHandlerFunc {
-	appender := executor.NewAppender(store)
+func (b *serverBus) eventsHandler(store eventstore.Store, ender executor.RunEnder) message.NoPublishHandlerFunc {
+	appender := executor.NewAppender(store).EndRunsWith(ender)
 	executorOf := func(m *message.Message) string { return m.Metadata.Get(natsbus.MetaExecutor) }
 	guard, guardRun := b.desk.Guard(appender, executorOf), b.desk.GuardRun(appender, executorOf)
 	return func(m *message.Message) error {
@@ -361,7 +361,7 @@ func (p *platform) startNATS(ctx context.Context, sup partStarter, cfg config, r
 		return nil, err
 	}
 	p.nats.Store(sb)
-	router.AddConsumerHandler("appender.nats_events", executor.TopicRunEvents, sb.sub, sb.eventsHandler(p.store))
+	router.AddConsumerHandler("appender.nats_events", executor.TopicRunEvents, sb.sub, sb.eventsHandler(p.store, p.dispatcher))
 	if len(cfg.Bus.Groups) > 0 {
 		be, err := newBusExecutor(sb.conn, cfg.Bus, rt, cfg.MaxPids, log)
 		if err != nil {

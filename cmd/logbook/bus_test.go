@@ -126,7 +126,7 @@ func TestAnEventAheadOfItsStreamIsHeldBackUntilItsLastTry(t *testing.T) {
 		}
 	}
 	b := &serverBus{desk: executor.NewClaimDesk(store, func(string) bool { return true })}
-	handle := b.eventsHandler(store)
+	handle := b.eventsHandler(store, nil)
 	ahead := func(lastTry bool) *message.Message {
 		ev := domain.MustEncode(run.OutputChunk{Seq: 3, Stream: run.Stdout, Bytes: []byte("x")}, domain.Metadata{})
 		msg := executor.NewEventMessage(run.Stream(runID), 5, ev)
@@ -159,7 +159,7 @@ func TestARunsEventsTogetherAreAppendedOrHandedBackWhole(t *testing.T) {
 		}
 	}
 	b := &serverBus{desk: executor.NewClaimDesk(store, func(string) bool { return true })}
-	handle := b.eventsHandler(store)
+	handle := b.eventsHandler(store, nil)
 	event := func(from string, version int64, p domain.Payload) *message.Message {
 		msg := executor.NewEventMessage(run.Stream(runID), version, domain.MustEncode(p, domain.Metadata{}))
 		msg.Metadata.Set(natsbus.MetaExecutor, from)

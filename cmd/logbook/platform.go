@@ -213,7 +213,8 @@ func (p *platform) startDuties(ctx context.Context, sup partStarter) error {
 		return err
 	}
 	p.builtins.AddHandler(router, p.bus.Commands)
-	p.bus.AddAppender(router, executor.NewAppender(store))
+	// A run's last events go in one commit with what their end calls for.
+	p.bus.AddAppender(router, executor.NewAppender(store).EndRunsWith(p.dispatcher))
 	// Runs in flight end RunCancelled and are recorded before the router
 	// stops taking their events.
 	sup.Start(ctx, routerPart(router, func(ctx context.Context) error {
