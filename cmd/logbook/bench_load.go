@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/internal/samplebundle"
@@ -79,6 +81,11 @@ type loadResult struct {
 	// whatever the server's share.
 	MachineCPUMsPerReq float64 `json:"machine_cpu_ms_per_req,omitempty"`
 	MachineBusy        float64 `json:"machine_busy,omitempty"`
+	// CommitsPerReq and AppendsPerReq are the event store's commits and
+	// appends per request, from the server's metrics: counts, which do not
+	// change with the machine's speed as its CPU and latency do.
+	CommitsPerReq float64 `json:"commits_per_req,omitempty"`
+	AppendsPerReq float64 `json:"appends_per_req,omitempty"`
 	// Skipped says why the kind was not measured (this build has no such
 	// mode, or no Docker).
 	Skipped    string `json:"skipped,omitempty"`
@@ -120,7 +127,9 @@ wrong replies, and the CPU time the server (and dockerd, when readable)
 spent per request, from /proc/<pid>/task/*/schedstat, beside the whole machine's CPU
 time per request (every process and the kernel, this benchmark included)
 and how busy it kept the machine's CPUs, from /proc/stat: a machine near
-100% busy is bound by its CPU, whatever the server's share. A short
+100% busy is bound by its CPU, whatever the server's share. It also gives
+the event store's commits and appends per request, from the server's
+metrics: counts, which a faster or slower machine does not change. A short
 warm-up of each kind is not measured.
 
 --bus nats runs the same on NATS JetStream: a nats-server (--nats-server)
@@ -213,7 +222,7 @@ their median.`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), results)
 			}
-			t := newTable(cmd.OutOrStdout(), "kind", "bus", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "executor+nats CPU ms/req", "dockerd CPU ms/req", "machine CPU ms/req", "machine busy", "note")
+			t := newTable(cmd.OutOrStdout(), "kind", "bus", "inflight", "rate", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "wrong", "server CPU ms/req", "executor+nats CPU ms/req", "dockerd CPU ms/req", "machine CPU ms/req", "machine busy", "commits/req", "appends/req", "note")
 			for _, r := range results {
 				note := r.Skipped
 				if note == "" {
@@ -224,7 +233,7 @@ their median.`,
 					rate = fmt.Sprintf("%g/s", r.Rate)
 				}
 				t.Row(r.Kind, r.Bus, r.Inflight, rate, r.Requests, fmt.Sprintf("%.1f", r.PerS), fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms), fmt.Sprintf("%.2f", r.MaxMs),
-					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.ExecutorCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), fmt.Sprintf("%.2f", r.MachineCPUMsPerReq), fmt.Sprintf("%.0f%%", 100*r.MachineBusy), note)
+					r.Errors, r.Wrong, fmt.Sprintf("%.2f", r.ServerCPUMsPerReq), fmt.Sprintf("%.2f", r.ExecutorCPUMsPerReq), fmt.Sprintf("%.2f", r.DockerdCPUMsPerReq), fmt.Sprintf("%.2f", r.MachineCPUMsPerReq), fmt.Sprintf("%.0f%%", 100*r.MachineBusy), fmt.Sprintf("%.2f", r.CommitsPerReq), fmt.Sprintf("%.2f", r.AppendsPerReq), note)
 			}
 			if err := t.Flush(); err != nil {
 				return err
@@ -425,6 +434,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	dockerd := findProcess("dockerd")
 	dockerdBefore, _ := processCPU(dockerd)
 	machineBefore, machineErr := machineCPU()
+	storeBefore, storeErr := s.storeCounts(ctx)
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -486,6 +496,7 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 	othersAfter := s.othersCPU()
 	dockerdAfter, dockerdErr := processCPU(dockerd)
 	machineAfter, machineErr2 := machineCPU()
+	storeAfter, storeErr2 := s.storeCounts(ctx)
 	done := len(latencies) + res.Errors + res.Wrong
 	res.Requests, res.Seconds = done, elapsed.Seconds()
 	if done > 0 {
@@ -500,12 +511,64 @@ func (s *loadServer) measure(ctx context.Context, k loadKind, inflight, n int, d
 			res.MachineCPUMsPerReq = ms(busy) / float64(done)
 			res.MachineBusy = float64(busy) / float64(machineAfter.all-machineBefore.all)
 		}
+		if storeErr == nil && storeErr2 == nil {
+			res.CommitsPerReq = (storeAfter.commits - storeBefore.commits) / float64(done)
+			res.AppendsPerReq = (storeAfter.appends - storeBefore.appends) / float64(done)
+		}
 	}
 	if len(latencies) > 0 {
 		slices.Sort(latencies)
 		res.P50Ms, res.P99Ms, res.MaxMs = ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.99)), ms(latencies[len(latencies)-1])
 	}
 	return res
+}
+
+// storeCounts are the event store's commits and appends so far.
+type storeCounts struct{ commits, appends float64 }
+
+// storeCounts reads the store's commits and successful appends from the
+// server's metrics.
+func (s *loadServer) storeCounts(ctx context.Context) (storeCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/metrics", nil)
+	if err != nil {
+		return storeCounts{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return storeCounts{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return storeCounts{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return parseStoreCounts(resp.Body)
+}
+
+// parseStoreCounts reads the store's counts from metrics in Prometheus's
+// text format.
+func parseStoreCounts(r io.Reader) (storeCounts, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return storeCounts{}, fmt.Errorf("the server's metrics: %w", err)
+	}
+	commits, appends := families["logbook_store_commit_seconds"], families["logbook_store_append_seconds"]
+	if commits == nil || appends == nil {
+		return storeCounts{}, errors.New("the server's metrics hold no store commits or appends")
+	}
+	var c storeCounts
+	for _, m := range commits.GetMetric() {
+		c.commits += float64(m.GetHistogram().GetSampleCount())
+	}
+	for _, m := range appends.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "result" && l.GetValue() == "ok" {
+				c.appends += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return c, nil
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU

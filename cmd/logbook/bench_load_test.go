@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -121,5 +122,35 @@ func TestProcessCPUIsReadFinerThanAClockTick(t *testing.T) {
 	used, read := usage()-usedBefore, readAfter-readBefore
 	if diff := read - used; diff < -2*time.Millisecond || diff > 2*time.Millisecond {
 		t.Fatalf("%v of work read as %v of CPU", used, read)
+	}
+}
+
+// The store's commits and successful appends are read from the server's
+// metrics: every commit, and appends that succeeded only.
+func TestStoreCountsAreReadFromTheServersMetrics(t *testing.T) {
+	metrics := `# HELP logbook_store_commit_seconds Time to commit a group.
+# TYPE logbook_store_commit_seconds histogram
+logbook_store_commit_seconds_bucket{le="0.001"} 3
+logbook_store_commit_seconds_bucket{le="+Inf"} 7
+logbook_store_commit_seconds_sum 0.02
+logbook_store_commit_seconds_count 7
+# HELP logbook_store_append_seconds Time to append.
+# TYPE logbook_store_append_seconds histogram
+logbook_store_append_seconds_bucket{result="error",le="+Inf"} 2
+logbook_store_append_seconds_sum{result="error"} 0.01
+logbook_store_append_seconds_count{result="error"} 2
+logbook_store_append_seconds_bucket{result="ok",le="+Inf"} 11
+logbook_store_append_seconds_sum{result="ok"} 0.05
+logbook_store_append_seconds_count{result="ok"} 11
+`
+	got, err := parseStoreCounts(strings.NewReader(metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (storeCounts{commits: 7, appends: 11}) {
+		t.Errorf("read %+v, want 7 commits and 11 appends", got)
+	}
+	if _, err := parseStoreCounts(strings.NewReader("go_goroutines 3\n")); err == nil {
+		t.Error("metrics without the store's counts read as counts")
 	}
 }
