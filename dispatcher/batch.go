@@ -13,19 +13,20 @@ import (
 // maxReceiveBatch bounds the requests decided together in one commit.
 const maxReceiveBatch = 64
 
-// takeWaiting adds to first the requests already waiting for the loop,
-// without waiting for more.
-func (d *Dispatcher) takeWaiting(first *receiveJob) []*receiveJob {
-	jobs := []*receiveJob{first}
-	for len(jobs) < maxReceiveBatch {
+// takeReady adds to first what ch holds already, up to limit in all,
+// without waiting for more: the jobs that arrived while the loop was busy
+// go in one commit.
+func takeReady[T any](ch <-chan T, first T, limit int) []T {
+	taken := []T{first}
+	for len(taken) < limit {
 		select {
-		case job := <-d.received:
-			jobs = append(jobs, job)
+		case v := <-ch:
+			taken = append(taken, v)
 		default:
-			return jobs
+			return taken
 		}
 	}
-	return jobs
+	return taken
 }
 
 // batchMember is a request of a batch, decided and made into its parts.

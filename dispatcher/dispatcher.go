@@ -381,9 +381,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			d.saveCheckpoint(ctx, log)
 		case job := <-d.received:
-			d.receiveBatch(ctx, log, d.takeWaiting(job))
+			d.receiveBatch(ctx, log, takeReady(d.received, job, maxReceiveBatch))
 		case job := <-d.runEnds:
-			d.endRuns(ctx, log, d.takeRunEnds(job))
+			d.endRuns(ctx, log, takeReady(d.runEnds, job, maxRunEndBatch))
 		case page, ok := <-feed:
 			if !ok {
 				return nil

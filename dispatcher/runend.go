@@ -62,21 +62,6 @@ func (d *Dispatcher) EndRun(ctx context.Context, runID string, first int64, even
 	}
 }
 
-// takeRunEnds adds to first the runs' ends already waiting for the loop,
-// without waiting for more.
-func (d *Dispatcher) takeRunEnds(first *runEndJob) []*runEndJob {
-	jobs := []*runEndJob{first}
-	for len(jobs) < maxRunEndBatch {
-		select {
-		case job := <-d.runEnds:
-			jobs = append(jobs, job)
-		default:
-			return jobs
-		}
-	}
-	return jobs
-}
-
 // runEnding is a run's end of a batch, decided and made into its parts.
 type runEnding struct {
 	job     *runEndJob
