@@ -217,6 +217,8 @@ func TestBenchLoadReportsEachKind(t *testing.T) {
 		Wrong    int      `json:"wrong"`
 		CPU      *float64 `json:"server_cpu_ms_per_req"`
 		Requests int      `json:"requests"`
+		Commits  float64  `json:"commits_per_req"`
+		Appends  float64  `json:"appends_per_req"`
 	}
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatalf("bench load --json printed %s: %v", out, err)
@@ -227,6 +229,10 @@ func TestBenchLoadReportsEachKind(t *testing.T) {
 	for _, r := range results {
 		if r.Requests != 20 || r.Inflight != 4 || r.PerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.Errors == nil || *r.Errors != 0 || r.Wrong != 0 || r.CPU == nil || *r.CPU <= 0 {
 			t.Errorf("%s: %+v", r.Kind, r)
+		}
+		// Every request appends and commits something.
+		if r.Commits <= 0 || r.Appends <= 0 {
+			t.Errorf("%s: %.2f commits and %.2f appends a request", r.Kind, r.Commits, r.Appends)
 		}
 	}
 }
