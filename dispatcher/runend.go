@@ -135,7 +135,7 @@ func (d *Dispatcher) endRuns(ctx context.Context, log zerolog.Logger, jobs []*ru
 		for _, step := range m.rec.steps {
 			d.cfg.Facts.ApplyRecorded(step.decision.Changes)
 		}
-		d.foldRecorded(m.st, m.rec, mine[1:])
+		d.foldRecorded(m.st, m.rec, mine[1:]) // mine[0] is the run's own part
 		d.followUp(ctx, log.With().Str("request_id", id).Str("run_id", m.job.runID).Logger(), m.st, m.rec)
 	}
 	if d.resumed {

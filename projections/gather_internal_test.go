@@ -58,7 +58,7 @@ func requireGatheredFor(t *testing.T, cfg Config, busy bool, appends int, every,
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		src := newWakes()
-		r := &Runner{src: src, busy: busy, cfg: cfg}
+		r := &Runner{src: src, cfg: cfg}
 		go func() {
 			for range appends {
 				time.Sleep(every)
@@ -66,7 +66,7 @@ func requireGatheredFor(t *testing.T, cfg Config, busy bool, appends int, every,
 			}
 		}()
 		start := time.Now()
-		if !r.gather(context.Background()) {
+		if !r.gather(context.Background(), busy) {
 			t.Fatal("gather ended as if stopped")
 		}
 		if got := time.Since(start); got != want {

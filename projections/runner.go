@@ -158,9 +158,6 @@ type Runner struct {
 	opened     bool
 	// stmts prepares the views' statements once, on SQLite (nil elsewhere).
 	stmts *stmtcache.Cache
-	// busy says the log grew by more than busyEventsPerSecond over the
-	// live runner's last step (Run's goroutine only).
-	busy bool
 	// interrupted is the first failure of this step that a retry can get
 	// past (a lost connection, a failed commit): the step ends with it,
 	// the view does not stop, and the next step opens the views again at
@@ -561,7 +558,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.stepping.Lock()
 		step := time.Now()
 		stats, err := r.catchUp(ctx, nil)
-		r.busy = busyGrowth(stats.Events, step.Sub(lastStep))
+		busy := busyGrowth(stats.Events, step.Sub(lastStep))
 		lastStep = step
 		if err == nil {
 			r.refreshStatistics(ctx)
@@ -584,7 +581,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-			if !r.gather(ctx) {
+			if !r.gather(ctx, busy) {
 				return nil
 			}
 		case <-timer.C:
@@ -593,14 +590,15 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // gather waits, after a wake, while appends keep coming (see Config.Quiet
-// and MaxGather), so the next step applies them in one batch. It reports
+// and MaxGather), so the next step applies them in one batch; busy says the
+// log grew faster than busyEventsPerSecond over the last step. It reports
 // false when ctx ended.
-func (r *Runner) gather(ctx context.Context) bool {
+func (r *Runner) gather(ctx context.Context, busy bool) bool {
 	if r.cfg.Quiet < 0 {
 		return true
 	}
 	wait := r.cfg.Quiet
-	if r.busy {
+	if busy {
 		wait = r.cfg.BusyQuiet
 	}
 	deadline := time.NewTimer(r.cfg.MaxGather)
