@@ -37,17 +37,24 @@ type WarmConfig struct {
 	// not). DefaultAgentMount chooses.
 	AgentMount string
 	// PoolSize is how many containers one image (with one set of limits)
-	// may keep started (8). The pool grows toward it while runs wait,
-	// starting a container in the background for each run waiting (so a
-	// run takes whichever frees first: a busy container or the new one),
-	// and shrinks as containers stay idle for IdleExpiry.
+	// may keep started (8). The pool grows toward it while runs wait: a
+	// run that has waited for a busy container longer than runs have
+	// lately held one (twice that, see patience) gets a container started
+	// in the background, and takes whichever comes first, a busy
+	// container freeing up or the new one. It shrinks as containers stay
+	// idle for IdleExpiry.
 	PoolSize int
 	// Prewarm is how many containers Runtime.Prewarm starts for an image
 	// (2, at most PoolSize).
 	Prewarm int
 	// IdleExpiry removes a container idle this long (5m).
 	IdleExpiry time.Duration
-	// MaxInvocations recycles a container after this many runs (100).
+	// MaxInvocations recycles a container after this many runs (1,000).
+	// The agent proves the container clean after every run (processes,
+	// writable paths, IPC objects), so recycling is a backstop for what
+	// that cannot see; each recycle costs a container's removal and, under
+	// load, a start, hundreds of ms of the machine's CPU taken from the
+	// runs in flight.
 	MaxInvocations int
 }
 
@@ -85,7 +92,12 @@ type pool struct {
 	idle     []*warmContainer // most recently used last
 	live     int              // started or starting, idle or busy
 	starting int              // started in the background for waiting runs
-	waiting  int              // runs waiting for a container
+	// impatient counts the runs that have waited longer than patience:
+	// the pool starts a container for each of them, up to PoolSize.
+	impatient int
+	// held is how long runs have lately kept a container, from taking it
+	// to its return after the agent's clean-up (a moving average).
+	held time.Duration
 	// failedAt is when a start in the background last failed: the pool
 	// does not grow again for growBackoff, its runs wait for busy ones.
 	failedAt time.Time
@@ -95,15 +107,50 @@ type pool struct {
 // before it tries to grow again.
 const growBackoff = time.Second
 
+// How long a run waits for a busy container before the pool grows for it:
+// twice the time runs have lately held a container, within these bounds,
+// and firstPatience before any run has returned one.
+const (
+	minPatience   = 5 * time.Millisecond
+	maxPatience   = 250 * time.Millisecond
+	firstPatience = 50 * time.Millisecond
+)
+
+// patience is how long a run waits for one of p's busy containers before a
+// container is started for it. A container start costs the machine far
+// more than a warm run (here 200 ms to a second of CPU against 20 to 30
+// ms), and it slows the runs in flight, so the pool grows only for runs
+// that waited longer than a busy container usually takes to free up.
+func (p *pool) patience() time.Duration {
+	if p.held == 0 {
+		return firstPatience
+	}
+	return min(max(2*p.held, minPatience), maxPatience)
+}
+
+// noteHeld folds one run's hold of a container into p.held.
+func (p *pool) noteHeld(d time.Duration) {
+	if p.held == 0 {
+		p.held = d
+		return
+	}
+	p.held += (d - p.held) / 8
+}
+
 type warmPools struct {
 	rt  *Runtime
 	cfg WarmConfig
 
-	mu       sync.Mutex
-	pools    map[poolKey]*pool
-	wake     chan struct{} // closed and replaced whenever a container frees up
-	closed   bool
-	stop     chan struct{}
+	mu     sync.Mutex
+	pools  map[poolKey]*pool
+	wake   chan struct{} // closed and replaced whenever a container frees up
+	closed bool
+	stop   chan struct{}
+	// startContainer and removeContainer are start and remove; tests of
+	// the pool's policy replace them.
+	startContainer  func(ctx context.Context, key poolKey) (*warmContainer, error)
+	removeContainer func(c *warmContainer)
+
 	janitor  sync.WaitGroup
 	growing  sync.WaitGroup // containers started in the background
 	settling sync.WaitGroup // containers whose agents are cleaning up after a run
@@ -117,6 +164,7 @@ type warmContainer struct {
 	frames      <-chan agentFrame // closed when the container's output ends
 	invocations int
 	lastUsed    time.Time
+	takenAt     time.Time // when the run holding it took it; zero while idle
 }
 
 type agentFrame struct {
@@ -136,9 +184,11 @@ func newWarmPools(rt *Runtime, cfg WarmConfig) *warmPools {
 		cfg.IdleExpiry = 5 * time.Minute
 	}
 	if cfg.MaxInvocations <= 0 {
-		cfg.MaxInvocations = 100
+		cfg.MaxInvocations = 1000
 	}
 	wp := &warmPools{rt: rt, cfg: cfg, pools: map[poolKey]*pool{}, wake: make(chan struct{}), stop: make(chan struct{})}
+	wp.startContainer = wp.start
+	wp.removeContainer = wp.remove
 	wp.janitor.Add(1)
 	go wp.expireIdle()
 	return wp
@@ -166,7 +216,7 @@ func (r *Runtime) Prewarm(ctx context.Context, image string, limits run.Limits) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := wp.start(ctx, key)
+			c, err := wp.startContainer(ctx, key)
 			if err != nil {
 				errs[i] = err
 				wp.mu.Lock()
@@ -192,27 +242,39 @@ func (wp *warmPools) poolLocked(key poolKey) *pool {
 
 // acquire returns an idle container. With none idle, the pool's first
 // container is started for this run (so a start's error is the run's);
-// otherwise the run waits for a busy one to free up, and while runs wait
-// and the pool has room, a container is started in the background for
-// each of them.
+// otherwise the run waits for a busy one to free up, and once it has waited
+// longer than the pool's patience, a container is started for it in the
+// background while the pool has room.
 func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, error) {
+	var patience <-chan time.Time // nil once it has run out, or before the run waits
+	impatient := false            // counted in p.impatient
 	for {
 		wp.mu.Lock()
+		p := wp.poolLocked(key)
+		leaving := func() {
+			if impatient {
+				p.impatient--
+				impatient = false
+			}
+		}
 		if wp.closed {
+			leaving()
 			wp.mu.Unlock()
 			return nil, executor.Errorf(executor.ErrUnavailable, nil, "the warm pools are closed")
 		}
-		p := wp.poolLocked(key)
 		if n := len(p.idle); n > 0 {
 			c := p.idle[n-1]
 			p.idle = p.idle[:n-1]
+			c.takenAt = time.Now()
+			leaving()
 			wp.mu.Unlock()
 			return c, nil
 		}
 		if p.live == 0 {
 			p.live++
+			leaving()
 			wp.mu.Unlock()
-			c, err := wp.start(ctx, key)
+			c, err := wp.startContainer(ctx, key)
 			if err != nil {
 				wp.mu.Lock()
 				p.live--
@@ -220,25 +282,34 @@ func (wp *warmPools) acquire(ctx context.Context, key poolKey) (*warmContainer, 
 				wp.mu.Unlock()
 				return nil, err
 			}
+			c.takenAt = time.Now()
 			return c, nil
 		}
-		if p.live < wp.cfg.PoolSize && p.starting <= p.waiting && time.Since(p.failedAt) >= growBackoff {
+		if impatient && p.live < wp.cfg.PoolSize && p.starting < p.impatient && time.Since(p.failedAt) >= growBackoff {
 			p.live++
 			p.starting++
 			wp.growing.Add(1)
 			go wp.grow(key, p)
 		}
-		p.waiting++
+		if patience == nil && !impatient {
+			t := time.NewTimer(p.patience())
+			defer t.Stop()
+			patience = t.C
+		}
 		wake := wp.wake
 		wp.mu.Unlock()
 		select {
 		case <-wake:
+		case <-patience:
+			patience = nil
+			wp.mu.Lock()
+			p.impatient++
+			impatient = true
+			wp.mu.Unlock()
 		case <-ctx.Done():
-		}
-		wp.mu.Lock()
-		p.waiting--
-		wp.mu.Unlock()
-		if ctx.Err() != nil {
+			wp.mu.Lock()
+			leaving()
+			wp.mu.Unlock()
 			return nil, executor.Errorf(executor.ErrUnavailable, ctx.Err(), "no warm container for %s became free", key.image)
 		}
 	}
@@ -257,7 +328,7 @@ func (wp *warmPools) grow(key poolKey, p *pool) {
 		case <-ctx.Done():
 		}
 	}()
-	c, err := wp.start(ctx, key)
+	c, err := wp.startContainer(ctx, key)
 	wp.mu.Lock()
 	p.starting--
 	if err != nil {
@@ -283,6 +354,10 @@ func (wp *warmPools) release(key poolKey, c *warmContainer, healthy bool) {
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
 	p := wp.pools[key]
+	if !c.takenAt.IsZero() {
+		p.noteHeld(time.Since(c.takenAt))
+		c.takenAt = time.Time{}
+	}
 	if healthy && !wp.closed && c.invocations < wp.cfg.MaxInvocations {
 		c.lastUsed = time.Now()
 		p.idle = append(p.idle, c)
@@ -298,7 +373,7 @@ func (wp *warmPools) retireLocked(c *warmContainer) {
 	wp.removing.Add(1)
 	go func() {
 		defer wp.removing.Done()
-		wp.remove(c)
+		wp.removeContainer(c)
 	}()
 }
 
