@@ -102,25 +102,39 @@ func acquireTimed(t *testing.T, wp *warmPools, got chan<- took) {
 	}()
 }
 
+// pooledWithHistory returns pools of one prewarmed container, with room
+// for four, that ten runs have held for 10 ms each.
+func pooledWithHistory(t *testing.T, starts *fakeStarts) *warmPools {
+	t.Helper()
+	wp := newTestPools(t, WarmConfig{PoolSize: 4}, starts)
+	for range 10 {
+		runFor(t, wp, 10*time.Millisecond)
+	}
+	return wp
+}
+
+// arriveWhileHeld has a run hold the pool's container for hold, and another
+// arrive after; it returns what the second got, once the first is done.
+func arriveWhileHeld(t *testing.T, wp *warmPools, hold, after time.Duration) took {
+	var running sync.WaitGroup
+	defer running.Wait()
+	running.Go(func() { runFor(t, wp, hold) })
+	synctest.Wait()
+	time.Sleep(after)
+	second := make(chan took, 1)
+	acquireTimed(t, wp, second)
+	return <-second
+}
+
 // Given a pool of one container whose runs have held it about 10 ms, when a
 // second run arrives while a run holds it for 15 ms, then the second run
 // takes that container as it frees up, and no container is started.
 func TestAWarmRunWaitsForABusyContainerThatFreesUpInTheUsualTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		starts := &fakeStarts{startTime: 300 * time.Millisecond}
-		wp := newTestPools(t, WarmConfig{PoolSize: 4}, starts)
-		for range 10 {
-			runFor(t, wp, 10*time.Millisecond)
-		}
+		wp := pooledWithHistory(t, starts)
 
-		var running sync.WaitGroup
-		defer running.Wait()
-		running.Go(func() { runFor(t, wp, 15*time.Millisecond) })
-		synctest.Wait()
-		time.Sleep(time.Millisecond)
-		second := make(chan took, 1)
-		acquireTimed(t, wp, second)
-		got := <-second
+		got := arriveWhileHeld(t, wp, 15*time.Millisecond, time.Millisecond)
 
 		if got.id != "prewarmed" || got.wait != 14*time.Millisecond {
 			t.Errorf("the second run got %q after %v, want the busy container after 14ms", got.id, got.wait)
@@ -138,18 +152,9 @@ func TestAWarmRunWaitsForABusyContainerThatFreesUpInTheUsualTime(t *testing.T) {
 func TestAWarmRunThatWaitsLongerThanRunsUsuallyHoldAContainerGetsOneStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		starts := &fakeStarts{startTime: 300 * time.Millisecond}
-		wp := newTestPools(t, WarmConfig{PoolSize: 4}, starts)
-		for range 10 {
-			runFor(t, wp, 10*time.Millisecond)
-		}
+		wp := pooledWithHistory(t, starts)
 
-		var running sync.WaitGroup
-		defer running.Wait()
-		running.Go(func() { runFor(t, wp, time.Second) })
-		synctest.Wait()
-		second := make(chan took, 1)
-		acquireTimed(t, wp, second)
-		got := <-second
+		got := arriveWhileHeld(t, wp, time.Second, 0)
 
 		if want := 2*10*time.Millisecond + starts.startTime; got.id != "started-1" || got.wait != want {
 			t.Errorf("the second run got %q after %v, want the new container after %v", got.id, got.wait, want)
