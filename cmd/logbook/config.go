@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/logbookhq/logbook/adapters/docker"
 	"github.com/logbookhq/logbook/adapters/export"
 	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/secretvault"
@@ -76,6 +77,9 @@ type config struct {
 	leaseTTLErr error
 	// Bus is the NATS run bus and the executors' settings (bus.go).
 	Bus busSettings
+	// Warm (LOGBOOK_WARM_*) sizes the warm pools (warmSettings).
+	Warm    docker.WarmConfig
+	warmErr error
 	// Exports (LOGBOOK_EXPORT, LOGBOOK_EXPORT_<NAME>_*) are the
 	// destinations the event log is streamed to.
 	Exports   []export.Config
@@ -130,7 +134,46 @@ func loadConfig() (config, error) {
 		c.PullTimeout = d
 	}
 	c.Exports, c.exportErr = export.ParseConfig(os.Environ())
+	c.Warm, c.warmErr = warmSettings(os.Getenv)
 	return c, c.Validate()
+}
+
+// warmSettings reads the warm pools' sizes from the environment; unset
+// ones keep WarmConfig's defaults.
+//
+//	LOGBOOK_WARM_POOL_SIZE    containers one image may keep started (8)
+//	LOGBOOK_WARM_PREWARM      containers started for an image at install (2)
+//	LOGBOOK_WARM_MAX_RUNS     runs before a container is recycled (1000)
+//	LOGBOOK_WARM_IDLE_EXPIRY  an idle container is removed after this (5m)
+func warmSettings(getenv func(string) string) (docker.WarmConfig, error) {
+	var warm docker.WarmConfig
+	var errs []error
+	count := func(key string, most int, what string) int {
+		raw := getenv(key)
+		if raw == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > most {
+			errs = append(errs, fmt.Errorf("%s %q is not a number of %s from 1 to %d", key, raw, what, most))
+			return 0
+		}
+		return n
+	}
+	warm.PoolSize = count("LOGBOOK_WARM_POOL_SIZE", 256, "containers")
+	warm.Prewarm = count("LOGBOOK_WARM_PREWARM", 256, "containers")
+	warm.MaxInvocations = count("LOGBOOK_WARM_MAX_RUNS", 1_000_000, "runs")
+	if raw := getenv("LOGBOOK_WARM_IDLE_EXPIRY"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			errs = append(errs, fmt.Errorf("LOGBOOK_WARM_IDLE_EXPIRY %q is not a duration of 1s or more, such as 5m", raw))
+		}
+		warm.IdleExpiry = d
+	}
+	if warm.PoolSize > 0 && warm.Prewarm > warm.PoolSize {
+		errs = append(errs, fmt.Errorf("LOGBOOK_WARM_PREWARM (%d) is more than LOGBOOK_WARM_POOL_SIZE (%d)", warm.Prewarm, warm.PoolSize))
+	}
+	return warm, errors.Join(errs...)
 }
 
 // maxPidsFromEnv reads LOGBOOK_MAX_PIDS, run.DefaultMaxPids when unset.
@@ -207,6 +250,9 @@ func (c config) Validate() error {
 	}
 	if c.exportErr != nil {
 		errs = append(errs, c.exportErr)
+	}
+	if c.warmErr != nil {
+		errs = append(errs, c.warmErr)
 	}
 	errs = append(errs, c.Slack.validate()...)
 	if c.IRC.err != nil {

@@ -236,7 +236,7 @@ func executorRuntime(ctx context.Context, cfg config, log zerolog.Logger) (execu
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("an executor needs a Docker daemon (or LOGBOOK_RUNTIME=process for development): %w", err)
 	}
-	warm, err := agentConfig(ctx, cli, log)
+	warm, err := agentConfig(ctx, cli, cfg.Warm, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -403,7 +402,7 @@ func chooseRuntime(ctx context.Context, cfg config, store identifiedStore, log z
 		log.Warn().Err(err).Msg("no Docker daemon answers: commands run as host processes, UNISOLATED; set LOGBOOK_RUNTIME=docker to require Docker")
 		return useProcess()
 	}
-	warm, err := agentConfig(ctx, cli, log)
+	warm, err := agentConfig(ctx, cli, cfg.Warm, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -418,12 +417,9 @@ func chooseRuntime(ctx context.Context, cfg config, store identifiedStore, log z
 // from: FindAgent's path, mounted as LOGBOOK_AGENT_MOUNT says (bind: the
 // path is the Docker host's; volume: the runtime copies the agent into a
 // Docker volume through the Engine API, for a Logbook in a container or a
-// remote daemon), by default as docker.DefaultAgentMount chooses.
-func agentConfig(ctx context.Context, cli *client.Client, log zerolog.Logger) (docker.WarmConfig, error) {
-	warm, err := warmSettings(os.Getenv)
-	if err != nil {
-		return warm, err
-	}
+// remote daemon), by default as docker.DefaultAgentMount chooses, added to
+// the pools' sizes of warm (LOGBOOK_WARM_*, read with the configuration).
+func agentConfig(ctx context.Context, cli *client.Client, warm docker.WarmConfig, log zerolog.Logger) (docker.WarmConfig, error) {
 	warm.AgentMount = os.Getenv("LOGBOOK_AGENT_MOUNT")
 	switch warm.AgentMount {
 	case "":
@@ -445,44 +441,6 @@ func agentConfig(ctx context.Context, cli *client.Client, log zerolog.Logger) (d
 		log.Warn().Err(err).Msg("warm mode is unavailable: bundles that ask for it run fresh containers")
 	}
 	return warm, nil
-}
-
-// warmSettings reads the warm pools' sizes from the environment; unset
-// ones keep WarmConfig's defaults.
-//
-//	LOGBOOK_WARM_POOL_SIZE    containers one image may keep started (8)
-//	LOGBOOK_WARM_PREWARM      containers started for an image at install (2)
-//	LOGBOOK_WARM_MAX_RUNS     runs before a container is recycled (1000)
-//	LOGBOOK_WARM_IDLE_EXPIRY  an idle container is removed after this (5m)
-func warmSettings(getenv func(string) string) (docker.WarmConfig, error) {
-	var warm docker.WarmConfig
-	var errs []error
-	count := func(key string, most int, what string) int {
-		raw := getenv(key)
-		if raw == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > most {
-			errs = append(errs, fmt.Errorf("%s %q is not a number of %s from 1 to %d", key, raw, what, most))
-			return 0
-		}
-		return n
-	}
-	warm.PoolSize = count("LOGBOOK_WARM_POOL_SIZE", 256, "containers")
-	warm.Prewarm = count("LOGBOOK_WARM_PREWARM", 256, "containers")
-	warm.MaxInvocations = count("LOGBOOK_WARM_MAX_RUNS", 1_000_000, "runs")
-	if raw := getenv("LOGBOOK_WARM_IDLE_EXPIRY"); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < time.Second {
-			errs = append(errs, fmt.Errorf("LOGBOOK_WARM_IDLE_EXPIRY %q is not a duration of 1s or more, such as 5m", raw))
-		}
-		warm.IdleExpiry = d
-	}
-	if warm.PoolSize > 0 && warm.Prewarm > warm.PoolSize {
-		errs = append(errs, fmt.Errorf("LOGBOOK_WARM_PREWARM (%d) is more than LOGBOOK_WARM_POOL_SIZE (%d)", warm.Prewarm, warm.PoolSize))
-	}
-	return warm, errors.Join(errs...)
 }
 
 // identifiedStore is a store with an identity of its own (sqlstore.Store).
