@@ -149,7 +149,7 @@ func TestARequestRunsInAContainerAndTheWholeChainIsRecorded(t *testing.T) {
 	}
 }
 
-// kill -9 the server while a command runs; after a restart the run ends
+// kill -9 the server while a command runs in each mode; after a restart each run ends
 // terminal (lost), the request fails with a reply, and the chain verifies.
 func TestKillingTheServerMidRunLeavesNothingHanging(t *testing.T) {
 	requireDocker(t)
@@ -159,18 +159,24 @@ func TestKillingTheServerMidRunLeavesNothingHanging(t *testing.T) {
 			s := startServer(t, append(env, "LOGBOOK_RUNTIME=docker")...)
 			s.waitReady(t)
 			token := s.token(t)
-			go cli(t, s, token, env, "say", "toolbox:sleep 25") //nolint:errcheck // the server dies under it
+			installModes(t, s, token, env)
+			// One run in each mode: a fresh container and a single-use one
+			// are named after their run, a warm container is not.
+			for _, bundle := range []string{"toolbox", "quick", "single"} {
+				go cli(t, s, token, env, "say", bundle+":sleep 25") //nolint:errcheck // the server dies under it
+			}
 
 			deadline := time.Now().Add(30 * time.Second)
-			var runStream string
-			for runStream == "" {
+			var runStreams []string
+			for len(runStreams) < 3 {
+				runStreams = runStreams[:0]
 				for _, e := range storedEvents(t, env) {
 					if e.Type == "ContainerStarted" {
-						runStream = e.Stream
+						runStreams = append(runStreams, e.Stream)
 					}
 				}
 				if time.Now().After(deadline) {
-					t.Fatal("the sleep never started")
+					t.Fatalf("only %d of the three sleeps started", len(runStreams))
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -179,18 +185,20 @@ func TestKillingTheServerMidRunLeavesNothingHanging(t *testing.T) {
 
 			restarted := startServer(t, append(env, "LOGBOOK_RUNTIME=docker")...)
 			restarted.waitReady(t)
-			requestStream := "request-" + strings.TrimSuffix(strings.TrimPrefix(runStream, "run-"), "-s0-i0")
-			deadline = time.Now().Add(30 * time.Second)
-			for {
-				events := storedEvents(t, env)
-				run, request := typesOf(events, runStream), typesOf(events, requestStream)
-				if slices.Contains(run, "RunLost") && slices.Contains(request, "RequestFailed") && slices.Contains(request, "ReplyPosted") {
-					break
+			for _, runStream := range runStreams {
+				requestStream := "request-" + strings.TrimSuffix(strings.TrimPrefix(runStream, "run-"), "-s0-i0")
+				deadline = time.Now().Add(30 * time.Second)
+				for {
+					events := storedEvents(t, env)
+					run, request := typesOf(events, runStream), typesOf(events, requestStream)
+					if slices.Contains(run, "RunLost") && slices.Contains(request, "RequestFailed") && slices.Contains(request, "ReplyPosted") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("after the restart: run %v, request %v; want RunLost, RequestFailed and ReplyPosted", run, request)
+					}
+					time.Sleep(200 * time.Millisecond)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after the restart: run %v, request %v; want RunLost, RequestFailed and ReplyPosted", run, request)
-				}
-				time.Sleep(200 * time.Millisecond)
 			}
 			if out, err := cli(t, restarted, token, env, "audit", "verify"); err != nil || !strings.HasPrefix(out, "ok: ") {
 				t.Fatalf("audit verify after kill -9: %v\n%s", err, out)

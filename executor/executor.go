@@ -102,9 +102,10 @@ func (c *Config) setDefaults() {
 
 // Executor runs requested commands, at most Concurrency at a time, and
 // publishes each run's events. A command never runs twice for one run id:
-// a run in flight here, a run whose stream already shows a container or a
-// terminal event, and (in the docker runtime) a run whose container name
-// exists are all skipped.
+// a run in flight here, a run whose stream shows a terminal event, and (in
+// the docker runtime) a run whose container name exists are skipped, and a
+// run whose stream shows a container is recorded lost (or, on a bus with
+// claims, skipped: its claim settles it).
 type Executor struct {
 	cfg   Config
 	slots chan struct{}
@@ -279,13 +280,28 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 	case state.Finished():
 		log.Info().Str("terminal", state.Terminal).Msg("run already finished; redelivery skipped")
 		return nil
-	case state.Created || state.Started || state.Starting && e.cfg.Claimer == nil:
+	case e.cfg.Claimer != nil && (state.Created || state.Started):
 		log.Warn().Msg("run was started by an earlier executor; the reconciler settles it, not a second run")
 		return nil
 	}
 
 	md := domain.Metadata{CorrelationID: req.Request.RequestID, CausationID: req.EventID, Actor: e.cfg.Actor}
 	rec := newRecorder(e.drain, e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
+	if state.Created || state.Started || state.Starting && e.cfg.Claimer == nil {
+		// A run given again (after a restart, its request republished)
+		// whose command may have begun before, and is not in flight here.
+		// Reconcile ran before this executor took work, recorded the runs
+		// of the containers it found, and removed them all; a warm
+		// container does not name its run, so the run of one is settled
+		// here: whatever began is not running now, and its end was never
+		// recorded. It is never run a second time.
+		reason := "the command began before the executor restarted, and its end was not recorded; it is not run again"
+		if id := containerOf(past); id != "" {
+			reason = fmt.Sprintf("the command began in container %.12s before the executor restarted, and its end was not recorded; it is not run again", id)
+		}
+		log.Warn().Str("reason", reason).Msg("run recorded lost")
+		return rec.record(run.RunLost{Reason: reason})
+	}
 	if e.cfg.Claimer != nil && e.cfg.StartedHold > 0 {
 		rec.holdStarted(e.cfg.StartedHold, log)
 	}
@@ -313,6 +329,23 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 		return rec.record(run.RunCancelled{Reason: "cancelled before it started"})
 	}
 	return e.runCommand(runCtx, log, req, rec)
+}
+
+// containerOf is the container a run's past names last: the one made for
+// it, or the warm one it started in.
+func containerOf(past []domain.Payload) string {
+	id := ""
+	for _, p := range past {
+		switch p := p.(type) {
+		case run.ContainerCreated:
+			id = p.ContainerID
+		case run.ContainerStarted:
+			if p.ContainerID != "" {
+				id = p.ContainerID
+			}
+		}
+	}
+	return id
 }
 
 func (e *Executor) runCommand(ctx context.Context, log zerolog.Logger, req runbus.RunRequest, rec *recorder) error {

@@ -180,6 +180,69 @@ func TestExecutorContinuesAStreamTheDispatcherStarted(t *testing.T) {
 	}
 }
 
+func TestExecutorRecordsLostARunWhoseCommandBeganBeforeARestart(t *testing.T) {
+	t.Parallel()
+	cases := map[string][]domain.Payload{
+		// A warm container does not name its run, so reconcile cannot
+		// find the run from it.
+		"started in a warm container": {run.ContainerStarted{ContainerID: "warm0123456789ab", Warm: true}},
+		"its container made":          {run.ContainerCreated{ContainerID: "fresh0123456789a", Image: "img"}},
+	}
+	for name, began := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// Given a run whose command began in a process that is gone
+			store := executortest.NewMemStore()
+			req := request("r1")
+			md := domain.Metadata{CorrelationID: req.Request.RequestID}
+			stored := []domain.NewEvent{domain.MustEncode(req.Request, md)}
+			for _, p := range began {
+				stored = append(stored, domain.MustEncode(p, md))
+			}
+			if _, err := store.Append(context.Background(), "run-r1", eventstore.NoStream, stored...); err != nil {
+				t.Fatal(err)
+			}
+			req.EventID = stored[0].ID.String()
+			rt := &fakeRuntime{fn: echoRun("again\n", executor.Outcome{})}
+			e := newTestExecutor(t, store, rt, 1)
+
+			// When its request is given again
+			if err := e.Execute(req); err != nil {
+				t.Fatal(err)
+			}
+
+			// Then it ends lost, naming the container, and never runs again
+			if n := rt.calls.Load(); n != 0 {
+				t.Fatalf("the runtime ran the command %d times, want 0", n)
+			}
+			payloads := store.Payloads("run-r1")
+			lost, ok := payloads[len(payloads)-1].(run.RunLost)
+			if !ok {
+				t.Fatalf("events = %s, want them to end with RunLost", types(payloads))
+			}
+			if !strings.Contains(lost.Reason, "container "+containerIDOf(began)[:12]) {
+				t.Fatalf("RunLost reason %q does not name the container", lost.Reason)
+			}
+			if err := e.Execute(req); err != nil {
+				t.Fatal(err)
+			}
+			if got := types(store.Payloads("run-r1")); strings.Count(got, "RunLost") != 1 {
+				t.Fatalf("given again after it ended: events = %s, want one RunLost", got)
+			}
+		})
+	}
+}
+
+func containerIDOf(ps []domain.Payload) string {
+	switch p := ps[0].(type) {
+	case run.ContainerStarted:
+		return p.ContainerID
+	case run.ContainerCreated:
+		return p.ContainerID
+	}
+	return ""
+}
+
 func TestExecutorStopsARunOnCancel(t *testing.T) {
 	t.Parallel()
 	store := executortest.NewMemStore()
