@@ -300,7 +300,10 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 			reason = fmt.Sprintf("the command began in container %.12s before the executor restarted, and its end was not recorded; it is not run again", id)
 		}
 		log.Warn().Str("reason", reason).Msg("run recorded lost")
-		return rec.record(run.RunLost{Reason: reason})
+		if err := rec.record(run.RunLost{Reason: reason}); err != nil {
+			return err
+		}
+		return e.discardLeftover(ctx, log, rec, state)
 	}
 	if e.cfg.Claimer != nil && e.cfg.StartedHold > 0 {
 		rec.holdStarted(e.cfg.StartedHold, log)
@@ -329,6 +332,22 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 		return rec.record(run.RunCancelled{Reason: "cancelled before it started"})
 	}
 	return e.runCommand(runCtx, log, req, rec)
+}
+
+// discardLeftover removes the container made or taken for a run recorded
+// lost when it was given again, and records the removal, as reconcile does
+// for the containers it can tie to their run (a single-use container keeps
+// its spare's name, so reconcile removed it without knowing the run).
+func (e *Executor) discardLeftover(ctx context.Context, log zerolog.Logger, rec *recorder, state run.State) error {
+	leftovers, ok := e.cfg.Runtime.(LeftoverRuntime)
+	if !ok || !state.Created || state.Removed || state.ContainerID == "" {
+		return nil
+	}
+	if err := leftovers.Discard(ctx, Leftover{ContainerID: state.ContainerID}); err != nil {
+		log.Warn().Err(err).Str("container_id", state.ContainerID).Msg("the lost run's container not removed")
+		return nil
+	}
+	return rec.record(run.ContainerRemoved{ContainerID: state.ContainerID})
 }
 
 // containerOf is the container a run's past names last: the one made for
@@ -584,10 +603,8 @@ func (s *runSink) ContainerCreated(id, digest string) {
 	}
 }
 
-func (s *runSink) ContainerTaken(id, digest string) {
-	if err := s.rec.recordWithNext(run.ContainerCreated{ContainerID: id, Image: s.image, ImageDigest: digest}); err != nil {
-		s.log.Error().Err(err).Msg("ContainerCreated not recorded")
-	}
+func (s *runSink) ContainerTaken(id, digest string) error {
+	return s.rec.recordTaken(run.ContainerCreated{ContainerID: id, Image: s.image, ImageDigest: digest})
 }
 
 func (s *runSink) ContainerStarted(id string, warm bool) {

@@ -68,17 +68,19 @@ func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.recordLocked(p, false)
+	return r.recordLocked(p, r.state.Starting)
 }
 
-// recordWithNext records p like record, but on a bus that stores a
-// Publish in one commit it holds p for the run's next event: the two go in
-// one commit, and the caller does not wait for one of its own. Only for an
-// event a restart does not need to read (see Sink.ContainerTaken).
-func (r *recorder) recordWithNext(p domain.Payload) error {
+// recordTaken records p, the container a run took (Sink.ContainerTaken).
+// Unless the run's stream says RunStarting (a claim), it is published on
+// its own and stored when this returns, before the command starts. With
+// RunStarting, on a bus that stores a Publish in one commit, it is held
+// for the run's next event: the two go in one commit, and the caller does
+// not wait for one of its own.
+func (r *recorder) recordTaken(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.recordLocked(p, true)
+	return r.recordLocked(p, r.state.Starting)
 }
 
 func (r *recorder) recordLocked(p domain.Payload, withNext bool) error {

@@ -48,11 +48,12 @@ type Sink interface {
 	// mode); it is stored before the runtime starts the container.
 	ContainerCreated(containerID, imageDigest string)
 	// ContainerTaken reports a container started ahead of the run and
-	// named after it before the command starts (single-use mode). A
-	// restart finds the run's container by that name, so the report need
-	// not be stored before the command starts: it goes with the run's
-	// next event, in the same commit where the bus allows.
-	ContainerTaken(containerID, imageDigest string)
+	// taken for it (single-use mode). It is stored before the command
+	// starts, and the command must not start when it returns an error: a
+	// run given again after a restart finds the container in its stream
+	// and is recorded lost, never run twice. A claimed run's RunStarting
+	// already says as much, so there it goes with the run's next event.
+	ContainerTaken(containerID, imageDigest string) error
 	// ContainerStarted reports that the command began; in warm mode
 	// containerID is the pooled container it was forked in.
 	ContainerStarted(containerID string, warm bool)

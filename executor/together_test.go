@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,13 +94,17 @@ func TestEmbeddedBusStoresARunsLastEventsInOneCommit(t *testing.T) {
 
 // Given a runtime that takes a container started ahead of the run
 // (single-use mode), when the run goes, then the container's
-// ContainerCreated is stored in one commit with ContainerStarted: the run
-// does not wait for a commit of its own before its command starts.
-func TestATakenContainerIsStoredWithTheRunsStart(t *testing.T) {
+// ContainerCreated is stored, in a commit of its own, before ContainerTaken
+// returns: a run given again after a crash finds it, and is not run twice.
+func TestATakenContainerIsStoredBeforeTheCommandStarts(t *testing.T) {
 	t.Parallel()
 	store := &committingStore{MemStore: executortest.NewMemStore()}
+	var storedFirst bool
 	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
-		sink.ContainerTaken("c-"+spec.RunID, "sha256:abc")
+		if err := sink.ContainerTaken("c-"+spec.RunID, "sha256:abc"); err != nil {
+			return executor.Outcome{}, err
+		}
+		storedFirst = slices.Contains(store.Commits(), "ContainerCreated")
 		sink.ContainerStarted("c-"+spec.RunID, false)
 		_, _ = sink.Stdout().Write([]byte("once\n"))
 		return executor.Outcome{Started: true, ContainerID: "c-" + spec.RunID, Release: func(context.Context) error { return nil }}, nil
@@ -111,7 +116,10 @@ func TestATakenContainerIsStoredWithTheRunsStart(t *testing.T) {
 	if err := e.Shutdown(context.Background()); err != nil { // waits for the container's removal
 		t.Fatal(err)
 	}
-	want := []string{"RunRequested", "ContainerCreated ContainerStarted", "OutputChunk ContainerStopped RunSucceeded", "ContainerRemoved"}
+	if !storedFirst {
+		t.Error("ContainerTaken returned before ContainerCreated was stored")
+	}
+	want := []string{"RunRequested", "ContainerCreated", "ContainerStarted", "OutputChunk ContainerStopped RunSucceeded", "ContainerRemoved"}
 	if got := store.Commits(); strings.Join(got, " | ") != strings.Join(want, " | ") {
 		t.Fatalf("commits = %q\nwant      %q", got, want)
 	}
@@ -120,22 +128,63 @@ func TestATakenContainerIsStoredWithTheRunsStart(t *testing.T) {
 	}
 }
 
+// Given a claimed run (NATS: its RunStarting already says the command may
+// have begun) that takes a container started ahead of it, when it goes,
+// then ContainerCreated waits for the run's next event and goes in its
+// commit: the run does not wait for a commit of its own.
+func TestATakenContainerOfAClaimedRunGoesWithItsStart(t *testing.T) {
+	t.Parallel()
+	store := &committingStore{MemStore: executortest.NewMemStore()}
+	desk := executor.NewClaimDesk(store, func(string) bool { return true })
+	desk.ServedBy(func(string, string) bool { return true })
+	req := request("claimed")
+	if _, err := store.Append(context.Background(), run.Stream("claimed"), eventstore.NoStream, domain.MustEncode(req.Request, domain.Metadata{})); err != nil {
+		t.Fatal(err)
+	}
+	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+		if err := sink.ContainerTaken("c-"+spec.RunID, "sha256:abc"); err != nil {
+			return executor.Outcome{}, err
+		}
+		sink.ContainerStarted("c-"+spec.RunID, false)
+		return executor.Outcome{Started: true, ContainerID: "c-" + spec.RunID, Release: func(context.Context) error { return nil }}, nil
+	}}
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: rt, Publisher: appendingGroups(store), Claimer: storeClaimer{desk}, StartedHold: time.Minute,
+		Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Execute(req); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"RunRequested", "RunClaimed RunStarting", "ContainerCreated ContainerStarted ContainerStopped RunSucceeded", "ContainerRemoved"}
+	if got := store.Commits(); strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Fatalf("commits = %q\nwant      %q", got, want)
+	}
+}
+
 // Given a runtime that takes a container for the run and then fails to
 // start the command in it, when the run ends, then the container's
-// ContainerCreated is stored with the run's failure.
+// ContainerCreated was stored before, and the run's failure after it.
 func TestATakenContainerIsStoredWhenTheCommandNeverStarts(t *testing.T) {
 	t.Parallel()
 	store := &committingStore{MemStore: executortest.NewMemStore()}
 	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
-		sink.ContainerTaken("c-"+spec.RunID, "sha256:abc")
+		if err := sink.ContainerTaken("c-"+spec.RunID, "sha256:abc"); err != nil {
+			return executor.Outcome{}, err
+		}
 		return executor.Outcome{ContainerID: "c-" + spec.RunID}, executor.Errorf(executor.ErrUnavailable, nil, "the agent went away")
 	}}
 	e := groupsExecutor(t, rt, store)
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 	_ = e.Execute(request("never"))
 	got := store.Commits()
-	if len(got) != 2 || !strings.HasPrefix(got[1], "ContainerCreated Run") {
-		t.Fatalf("commits = %q, want ContainerCreated stored with the run's terminal event", got)
+	if len(got) < 3 || got[1] != "ContainerCreated" || !strings.HasPrefix(got[2], "Run") {
+		t.Fatalf("commits = %q, want ContainerCreated stored alone, then the run's terminal event", got)
 	}
 }
 

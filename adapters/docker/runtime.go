@@ -433,7 +433,9 @@ var _ executor.LeftoverRuntime = (*Runtime)(nil)
 
 // Leftovers lists the containers labelled with this runtime's owner: runs
 // and warm and single-use pool containers a previous process left behind
-// (a single-use container a run took carries the run's name). Containers of
+// (a single-use container taken by a run of a build before 2026-12-07
+// carries the run's name; a later one does not, and its run, whose stream
+// names the container, is recorded lost when it is given again). Containers of
 // the legacy owner come back Unclaimed. Call it before taking work
 // (executor.Reconcile does).
 func (r *Runtime) Leftovers(ctx context.Context) ([]executor.Leftover, error) {
@@ -455,7 +457,8 @@ func (r *Runtime) leftoversOf(ctx context.Context, owner string, unclaimed bool)
 	for _, c := range list {
 		l := executor.Leftover{RunID: c.Labels[LabelRunID], RequestID: c.Labels[LabelRequestID], ContainerID: c.ID, State: string(c.State), Unclaimed: unclaimed}
 		if l.RunID == "" && c.Labels[LabelSingleUse] == "true" {
-			// Started before its run was known: the run's name says it.
+			// Started before its run was known: an older build renamed it
+			// after the run.
 			l.RunID = runOfName(c.Names)
 		}
 		if c.State == container.StateExited {

@@ -47,7 +47,10 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (s *captureSink) ContainerCreated(id, _ string) { s.created = id }
-func (s *captureSink) ContainerTaken(id, _ string)   { s.created = id }
+func (s *captureSink) ContainerTaken(id, _ string) error {
+	s.created = id
+	return nil
+}
 func (s *captureSink) ContainerStarted(string, bool) { s.started = true }
 func (s *captureSink) Stdout() io.Writer             { return lockedWriter{&s.mu, &s.stdout} }
 func (s *captureSink) Stderr() io.Writer             { return lockedWriter{&s.mu, &s.stderr} }

@@ -321,13 +321,7 @@ func (sp *singleUsePools) acquire(ctx context.Context, key poolKey) (*warmContai
 	}
 }
 
-// putBack returns an unused container to its pool's spares.
-func (sp *singleUsePools) putBack(key poolKey, c *warmContainer) {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	sp.putBackLocked(key, c)
-}
-
+// putBackLocked returns an unused container to its pool's spares.
 func (sp *singleUsePools) putBackLocked(key poolKey, c *warmContainer) {
 	delete(sp.inUse, c.id)
 	if sp.closed {
@@ -398,22 +392,20 @@ func (sp *singleUsePools) run(ctx context.Context, spec executor.Spec, digest st
 		sp.done(key)
 		sp.mu.Unlock()
 	}()
-	// Named after its run from now on: a second delivery of the run finds
-	// the name taken, and reconcile finds the run of a container a crash
-	// left behind. So the run need not wait for its ContainerCreated to be
-	// stored before the command starts (ContainerTaken).
-	if err := sp.rt.cfg.Engine.ContainerRename(ctx, c.id, ContainerName(spec.RunID)); err != nil {
-		if cerrdefs.IsConflict(err) {
-			sp.putBack(key, c)
-			return executor.Outcome{}, executor.Errorf(executor.ErrAlreadyExists, err, "container %s already exists", ContainerName(spec.RunID))
-		}
+	// Stored before the command starts: the run given again after a
+	// restart finds the container in its stream and is recorded lost,
+	// never run twice (Executor.Execute); reconcile removes the container,
+	// which still has a spare's name. Renaming it after its run, as this
+	// did before, cost a dockerd call (about 4 ms) on every run's path.
+	if err := sink.ContainerTaken(c.id, digest); err != nil {
+		// Removed, not put back: the failed append may still have landed,
+		// and a container is never named by two runs' streams.
 		sp.mu.Lock()
 		delete(sp.inUse, c.id)
 		sp.removeLater(c)
 		sp.mu.Unlock()
-		return executor.Outcome{}, executor.Errorf(executor.ErrUnavailable, err, "cannot name single-use container %s after run %s", c.id, spec.RunID)
+		return executor.Outcome{}, executor.Errorf(executor.ErrUnavailable, err, "cannot record single-use container %.12s taken for run %s", c.id, spec.RunID)
 	}
-	sink.ContainerTaken(c.id, digest)
 	out, _, err := sp.rt.invokeAgent(ctx, c, spec, sink)
 	out.ContainerID, out.Release = c.id, sp.release(c)
 	return out, err

@@ -130,7 +130,24 @@ func TestDockerSingleUseRunsEachCommandInAContainerOfItsOwn(t *testing.T) {
 	})
 }
 
-func TestDockerSingleUseContainerIsHardenedAndNamedAfterItsRun(t *testing.T) {
+// takenSink tells which container a single-use run took, and can refuse
+// to record it.
+type takenSink struct {
+	captureSink
+	taken  chan string
+	refuse error
+}
+
+func newTakenSink(refuse error) *takenSink {
+	return &takenSink{taken: make(chan string, 1), refuse: refuse}
+}
+
+func (s *takenSink) ContainerTaken(id, _ string) error {
+	s.taken <- id
+	return s.refuse
+}
+
+func TestDockerSingleUseContainerIsHardenedAndRecordedBeforeItsCommand(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
@@ -147,16 +164,15 @@ func TestDockerSingleUseContainerIsHardenedAndNamedAfterItsRun(t *testing.T) {
 		err error
 	}
 	done := make(chan ran, 1)
+	sink := newTakenSink(nil)
 	go func() {
-		out, err := rt.Run(ctx, spec, &captureSink{})
+		out, err := rt.Run(ctx, spec, sink)
 		done <- ran{out, err}
 	}()
-	var info container.InspectResponse
-	testenv.Eventually(t, "the run's container to be named after it", func() bool {
-		var err error
-		info, err = cli.ContainerInspect(context.Background(), docker.ContainerName(id))
-		return err == nil
-	})
+	info, err := cli.ContainerInspect(context.Background(), <-sink.taken)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkHardened(t, info, limits)
 	added := make([]string, len(info.HostConfig.CapAdd))
 	for i, c := range info.HostConfig.CapAdd {
@@ -169,10 +185,6 @@ func TestDockerSingleUseContainerIsHardenedAndNamedAfterItsRun(t *testing.T) {
 	if l := info.Config.Labels; l[docker.LabelOwner] != owner || l[docker.LabelSingleUse] != "true" || l[docker.LabelPool] != img {
 		t.Errorf("labels %v, want the owner's single-use pool of %s", l, img)
 	}
-	// A second delivery of the run finds its container's name taken.
-	if _, err := rt.Run(context.Background(), spec, &captureSink{}); !errors.Is(err, executor.ErrAlreadyExists) {
-		t.Errorf("the same run again: %v, want ErrAlreadyExists", err)
-	}
 	cancel()
 	r := <-done
 	if r.err != nil || !r.out.Stopped || r.out.ContainerID != info.ID {
@@ -181,6 +193,19 @@ func TestDockerSingleUseContainerIsHardenedAndNamedAfterItsRun(t *testing.T) {
 	if err := r.out.Release(context.Background()); err != nil || !gone(cli, info.ID) {
 		t.Fatalf("release: %v; the container is still there: %v", err, !gone(cli, info.ID))
 	}
+
+	// A container whose taking could not be recorded runs nothing, and
+	// goes: the append may have landed, and no other run may take it.
+	refused := newTakenSink(errors.New("the store is down"))
+	other := spec
+	other.RunID, other.Argv = runID(t), []string{"echo", "ran"}
+	out, err := rt.Run(context.Background(), other, refused)
+	if !errors.Is(err, executor.ErrUnavailable) || out.Started || refused.started || refused.stdout.Len() > 0 {
+		t.Fatalf("the run whose container was not recorded: %+v, %v (started %v, printed %q); want ErrUnavailable and nothing run", out, err, refused.started, refused.stdout.String())
+	}
+	takenID := <-refused.taken
+	testenv.Eventually(t, "the container whose taking was not recorded to be removed", func() bool { return gone(cli, takenID) })
+
 	// As in warm mode, the agent's uid is not the command's.
 	root := spec
 	root.RunID, root.User = runID(t), &run.User{}
@@ -372,31 +397,33 @@ func closeLeavesNothing(t *testing.T, spareReady bool) {
 // A process that dies mid-run leaves its single-use containers behind:
 // the run's, named after it, and the spares. Reconcile, on the next start,
 // records the run lost and removes them all.
-func TestDockerReconcileSettlesASingleUseRunACrashLeft(t *testing.T) {
+func TestDockerSingleUseRunACrashLeftIsRecordedLostWhenGivenAgain(t *testing.T) {
 	t.Parallel()
 	cli := dockertest.Engine(t)
 	img := dockertest.Image(t, cli)
 	owner := runID(t)
+	// Given a single-use run whose command was running when its process
+	// died,
 	crashed := newSingleUseRuntime(t, cli, owner, docker.SingleUseConfig{})
 	id := runID(t)
+	request := run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits, User: &run.DefaultUser, Mode: run.ModeSingleUse}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
+	sink := newTakenSink(nil)
 	go func() {
 		defer close(ran)
-		_, _ = crashed.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: []string{"sleep", "60"}, Limits: testLimits,
-			User: &run.DefaultUser, Mode: run.ModeSingleUse, KillGrace: time.Second}, &captureSink{})
+		_, _ = crashed.Run(ctx, executor.Spec{RunID: id, RequestID: "old", Image: img, Argv: request.Argv, Limits: testLimits,
+			User: &run.DefaultUser, Mode: run.ModeSingleUse, KillGrace: time.Second}, sink)
 	}()
 	defer func() { cancel(); <-ran }()
-	var info container.InspectResponse
-	testenv.Eventually(t, "the run's container and a spare", func() bool {
-		var err error
-		info, err = cli.ContainerInspect(context.Background(), docker.ContainerName(id))
+	taken := <-sink.taken
+	testenv.Eventually(t, "the run's command and a spare", func() bool {
+		info, err := cli.ContainerInspect(context.Background(), taken)
 		p := poolOf(crashed, img)
 		return err == nil && info.State.Running && p.Spare == 1 && p.Starting == 0
 	})
 	store := executortest.NewMemStore()
-	for i, p := range []domain.Payload{run.RunRequested{RequestID: "old", Image: img, Argv: []string{"sleep"}, Mode: run.ModeSingleUse},
-		run.ContainerCreated{ContainerID: info.ID}, run.ContainerStarted{ContainerID: info.ID}} {
+	for i, p := range []domain.Payload{request, run.ContainerCreated{ContainerID: taken}, run.ContainerStarted{ContainerID: taken}} {
 		if _, err := store.Append(context.Background(), run.Stream(id), eventstore.Exact(int64(i)-1), domain.MustEncode(p, domain.Metadata{})); err != nil {
 			t.Fatal(err)
 		}
@@ -406,19 +433,38 @@ func TestDockerReconcileSettlesASingleUseRunACrashLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer next.Close(context.Background())
-	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{
-		Runtime: next, Store: store, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)},
-	})
+	publisher := executortest.AppendingPublisher{Appender: executor.NewAppender(store)}
+	// when the next process reconciles (the taken container has a
+	// spare's name, so reconcile removes it without knowing its run)
+	rep, err := executor.Reconcile(context.Background(), executor.ReconcileConfig{Runtime: next, Store: store, Publisher: publisher})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rep.Lost, []string{id}) || rep.Removed != 2 {
-		t.Fatalf("report %+v, want the run lost and its container and the spare removed", rep)
-	}
-	if got := executortest.Types(store.Payloads(run.Stream(id))); got != "RunRequested ContainerCreated ContainerStarted RunLost ContainerRemoved" {
-		t.Fatalf("events %s", got)
+	if len(rep.Lost) != 0 || rep.Removed != 2 {
+		t.Fatalf("report %+v, want the taken container and the spare removed", rep)
 	}
 	if left := ownerContainers(t, cli, owner, false); len(left) != 0 {
 		t.Fatalf("%d containers left after reconcile", len(left))
+	}
+	// and the run is given to its executor again,
+	e, err := executor.NewExecutorWithConfig(executor.Config{Runtime: next, Publisher: publisher, Store: store, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	if err := e.Execute(runbus.RunRequest{RunID: id, Request: request}); err != nil {
+		t.Fatal(err)
+	}
+	// then it is recorded lost, with its container's removal, and its
+	// command is not run again.
+	events := store.Payloads(run.Stream(id))
+	if got := executortest.Types(events); got != "RunRequested ContainerCreated ContainerStarted RunLost ContainerRemoved" {
+		t.Fatalf("events %s", got)
+	}
+	if lost := events[3].(run.RunLost); !strings.Contains(lost.Reason, taken[:12]) {
+		t.Errorf("RunLost %q does not name the container", lost.Reason)
+	}
+	if left := ownerContainers(t, cli, owner, false); len(left) != 0 {
+		t.Fatalf("%d containers after the run was given again, want none: it was not run again", len(left))
 	}
 }

@@ -35,11 +35,11 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func (s *captureSink) ContainerCreated(string, string) {}
-func (s *captureSink) ContainerTaken(string, string)   {}
-func (s *captureSink) ContainerStarted(string, bool)   { s.started = true }
-func (s *captureSink) Stdout() io.Writer               { return lockedWriter{&s.mu, &s.stdout} }
-func (s *captureSink) Stderr() io.Writer               { return lockedWriter{&s.mu, &s.stderr} }
+func (s *captureSink) ContainerCreated(string, string)     {}
+func (s *captureSink) ContainerTaken(string, string) error { return nil }
+func (s *captureSink) ContainerStarted(string, bool)       { s.started = true }
+func (s *captureSink) Stdout() io.Writer                   { return lockedWriter{&s.mu, &s.stdout} }
+func (s *captureSink) Stderr() io.Writer                   { return lockedWriter{&s.mu, &s.stderr} }
 
 func spec(id string, timeout time.Duration, argv ...string) executor.Spec {
 	return executor.Spec{RunID: id, Argv: argv, Limits: run.Limits{TimeoutMS: timeout.Milliseconds()}, KillGrace: 200 * time.Millisecond}

@@ -170,8 +170,8 @@ func benchRefill(ctx context.Context, progress io.Writer, n int, starts []int, i
 // refillSink drops a run's output.
 type refillSink struct{}
 
-func (refillSink) ContainerCreated(string, string) {}
-func (refillSink) ContainerTaken(string, string)   {}
-func (refillSink) ContainerStarted(string, bool)   {}
-func (refillSink) Stdout() io.Writer               { return io.Discard }
-func (refillSink) Stderr() io.Writer               { return io.Discard }
+func (refillSink) ContainerCreated(string, string)     {}
+func (refillSink) ContainerTaken(string, string) error { return nil }
+func (refillSink) ContainerStarted(string, bool)       {}
+func (refillSink) Stdout() io.Writer                   { return io.Discard }
+func (refillSink) Stderr() io.Writer                   { return io.Discard }

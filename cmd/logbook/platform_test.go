@@ -22,11 +22,11 @@ import (
 
 type discardSink struct{}
 
-func (discardSink) ContainerCreated(string, string) {}
-func (discardSink) ContainerTaken(string, string)   {}
-func (discardSink) ContainerStarted(string, bool)   {}
-func (discardSink) Stdout() io.Writer               { return io.Discard }
-func (discardSink) Stderr() io.Writer               { return io.Discard }
+func (discardSink) ContainerCreated(string, string)     {}
+func (discardSink) ContainerTaken(string, string) error { return nil }
+func (discardSink) ContainerStarted(string, bool)       {}
+func (discardSink) Stdout() io.Writer                   { return io.Discard }
+func (discardSink) Stderr() io.Writer                   { return io.Discard }
 
 func openTestSQLite(t *testing.T) *sqlite.Store {
 	t.Helper()
