@@ -89,6 +89,25 @@ type sparePool struct {
 	// that wait are not held back (each gets its start's error).
 	retryAt time.Time
 	retry   *backoff.ExponentialBackOff
+	// executables are the commands the pool's runs exec'd lately, the
+	// latest first: each new spare's agent reads them before it is ready,
+	// so a run's first exec in its new container finds them cached.
+	executables []string
+}
+
+// maxPrimed bounds how many executables a pool's spares read ahead.
+const maxPrimed = 4
+
+// noteExecutableLocked puts path first in p's executables.
+func (p *sparePool) noteExecutableLocked(path string) {
+	if path == "" || len(p.executables) > 0 && p.executables[0] == path {
+		return
+	}
+	if i := slices.Index(p.executables, path); i >= 0 {
+		p.executables = slices.Delete(p.executables, i, i+1)
+	}
+	p.executables = slices.Insert(p.executables, 0, path)
+	p.executables = p.executables[:min(len(p.executables), maxPrimed)]
 }
 
 type spareContainer struct {
@@ -227,7 +246,10 @@ func (sp *singleUsePools) done(key poolKey) {
 // or keeps it as a spare.
 func (sp *singleUsePools) start(ctx context.Context, p *sparePool) {
 	defer sp.starts.Done()
-	c, err := sp.rt.startAgent(ctx, p.key, run.ModeSingleUse)
+	sp.mu.Lock()
+	prime := slices.Clone(p.executables)
+	sp.mu.Unlock()
+	c, err := sp.rt.startAgent(ctx, p.key, run.ModeSingleUse, prime)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	p.starting--
@@ -274,14 +296,18 @@ func (sp *singleUsePools) poolLocked(key poolKey) *sparePool {
 }
 
 // acquire takes the oldest spare, or waits for the next container started
-// for key; a run that has to wait raises the pool's target.
-func (sp *singleUsePools) acquire(ctx context.Context, key poolKey) (*warmContainer, error) {
+// for key, for a run of argv; a run that has to wait raises the pool's
+// target.
+func (sp *singleUsePools) acquire(ctx context.Context, key poolKey, argv []string) (*warmContainer, error) {
 	sp.mu.Lock()
 	if sp.closed {
 		sp.mu.Unlock()
 		return nil, executor.Errorf(executor.ErrUnavailable, nil, "the single-use pools are closed")
 	}
 	p := sp.poolLocked(key)
+	if len(argv) > 0 {
+		p.noteExecutableLocked(argv[0])
+	}
 	for len(p.spare) > 0 {
 		c := p.spare[0].c
 		p.spare = p.spare[1:]
@@ -383,7 +409,7 @@ func (sp *singleUsePools) run(ctx context.Context, spec executor.Spec, digest st
 		return executor.Outcome{}, err
 	}
 	key := keyFor(spec.Image, spec.Limits)
-	c, err := sp.acquire(ctx, key)
+	c, err := sp.acquire(ctx, key, spec.Argv)
 	if err != nil {
 		return executor.Outcome{}, err
 	}

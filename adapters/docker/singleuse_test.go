@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/adapters/docker"
+	"github.com/logbookhq/logbook/adapters/docker/agentproto"
 	"github.com/logbookhq/logbook/adapters/docker/dockertest"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
@@ -128,6 +129,17 @@ func TestDockerSingleUseRunsEachCommandInAContainerOfItsOwn(t *testing.T) {
 		pool := poolOf(rt, img)
 		return pool.Target >= 1 && pool.Spare == pool.Target && len(ownerContainers(t, cli, owner, true)) == pool.Target
 	})
+	// Each spare's agent read the command the pool's runs exec ahead of
+	// its run (agentproto.PrimeArg).
+	for _, spare := range ownerContainers(t, cli, owner, true) {
+		info, err := cli.ContainerInspect(context.Background(), spare.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(info.Config.Entrypoint, agentproto.PrimeArg+"sh") {
+			t.Errorf("spare %.12s runs %q, want its agent to read sh ahead", spare.ID, info.Config.Entrypoint)
+		}
+	}
 }
 
 // takenSink tells which container a single-use run took, and can refuse

@@ -449,13 +449,14 @@ func (wp *warmPools) close(ctx context.Context) error {
 
 // start creates and starts a warm container.
 func (wp *warmPools) start(ctx context.Context, key poolKey) (*warmContainer, error) {
-	return wp.rt.startAgent(ctx, key, run.ModeWarm)
+	return wp.rt.startAgent(ctx, key, run.ModeWarm, nil)
 }
 
 // startAgent creates and starts a hardened container running the agent,
 // for warm mode or (one run, then removed) single-use mode, and waits for
-// the agent's Ready frame.
-func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*warmContainer, error) {
+// the agent's Ready frame. The agent reads the files prime names before it
+// is ready (agentproto.PrimeArg).
+func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode, prime []string) (*warmContainer, error) {
 	agentMount, err := r.agentMount(ctx, key.image, mode)
 	if err != nil {
 		return nil, err
@@ -467,6 +468,9 @@ func (r *Runtime) startAgent(ctx context.Context, key poolKey, mode run.Mode) (*
 	if mode == run.ModeSingleUse {
 		labels[LabelSingleUse] = "true"
 		entrypoint, namePrefix = []string{agentTarget, agentproto.OneRunArg}, "logbook-spare-"
+	}
+	for _, path := range prime {
+		entrypoint = append(entrypoint, agentproto.PrimeArg+path)
 	}
 	cfg, host := r.hardened(key.image, entrypoint, nil, labels, limits)
 	cfg.StdinOnce = false // one attached stdin serves every invocation

@@ -9,7 +9,9 @@
 // left and reports whether the container is as it was (isolation.go). It
 // refuses to run a command as root, its own user. With --one-run
 // (agentproto.OneRunArg, in a single-use container) it serves one request and ends after its exit:
-// the container is removed, so there is nothing to clean up. It is built
+// the container is removed, so there is nothing to clean up. With
+// --prime=PATH (agentproto.PrimeArg) it reads PATH before it says it is
+// ready (prime.go). It is built
 // static (CGO_ENABLED=0) so it runs in any image, even FROM scratch.
 package main
 
@@ -43,10 +45,13 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func init() { runtime.LockOSThread() }
 
 func main() {
-	oneRun := len(os.Args) == 2 && os.Args[1] == agentproto.OneRunArg
-	iso, err := newContainerIsolation()
+	args, err := parseArgs(os.Args[1:])
 	if err == nil {
-		err = serve(os.Stdin, os.Stdout, os.TempDir(), iso, oneRun)
+		prime(args.prime)
+		var iso *containerIsolation
+		if iso, err = newContainerIsolation(); err == nil {
+			err = serve(os.Stdin, os.Stdout, os.TempDir(), iso, args.oneRun)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "logbook-agent:", err)

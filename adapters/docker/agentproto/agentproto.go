@@ -41,6 +41,12 @@ const (
 // then the agent ends and the container with it.
 const OneRunArg = "--one-run"
 
+// PrimeArg, followed by a path, asks the agent to read that file before
+// it says Ready, so that the command's first exec in a new container finds
+// it cached (the host passes the executables its pool ran lately). Given
+// once per path; anything that cannot be read is skipped.
+const PrimeArg = "--prime="
+
 // MaxFrame bounds one frame's payload; larger output is split by the writer.
 const MaxFrame = 1 << 20
 
