@@ -68,7 +68,7 @@ func newRecorder(ctx context.Context, pub message.Publisher, topic, runID string
 func (r *recorder) record(p domain.Payload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.recordLocked(p, r.state.Starting)
+	return r.recordLocked(p, false)
 }
 
 // recordTaken records p, the container a run took (Sink.ContainerTaken).
