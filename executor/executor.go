@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -51,10 +52,11 @@ type Config struct {
 	Chunking  ChunkerConfig // LimitBytes comes from each run's limits
 	// ReleaseTimeout bounds the clean-up after a run (30s).
 	ReleaseTimeout time.Duration
-	// StartedHold is how long, on a broker (with a Claimer), a run's
-	// ContainerStarted and the output after it wait for the run's end, so
-	// that a short command's events go in one message and one commit
-	// (100ms; below zero, never).
+	// StartedHold is how long a run whose stream says RunStarting (a
+	// claimed run on a broker, or a warm run, which takes itself) holds its
+	// ContainerStarted and the output after it for the run's end, so that
+	// a short command's events go in one message and one commit (100ms;
+	// below zero, never).
 	StartedHold time.Duration
 	Actor       string         // recorded as the actor of run events ("executor")
 	Logger      zerolog.Logger // every line about a run carries run_id and request_id
@@ -108,6 +110,7 @@ func (c *Config) setDefaults() {
 // claims, skipped: its claim settles it).
 type Executor struct {
 	cfg   Config
+	host  string // named in the RunClaimed of a warm run it takes itself
 	slots chan struct{}
 	base  context.Context
 	stop  context.CancelCauseFunc
@@ -146,8 +149,10 @@ func NewExecutorWithConfig(cfg Config) (*Executor, error) {
 	cfg.setDefaults()
 	base, stop := context.WithCancelCause(cfg.Logger.WithContext(context.Background()))
 	drain, abandon := context.WithCancel(cfg.Logger.WithContext(context.Background()))
+	host, _ := os.Hostname()
 	return &Executor{
 		cfg:     cfg,
+		host:    host,
 		slots:   make(chan struct{}, cfg.Concurrency),
 		base:    base,
 		stop:    stop,
@@ -305,9 +310,6 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 		}
 		return e.discardLeftover(ctx, log, rec, state)
 	}
-	if e.cfg.Claimer != nil && e.cfg.StartedHold > 0 {
-		rec.holdStarted(e.cfg.StartedHold, log)
-	}
 	if !state.Requested {
 		if err := rec.record(req.Request); err != nil {
 			return err
@@ -330,6 +332,21 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 		}
 		log.Info().Msg("run cancelled before it started")
 		return rec.record(run.RunCancelled{Reason: "cancelled before it started"})
+	}
+	if e.cfg.Claimer == nil && req.Request.Mode == run.ModeWarm {
+		// A warm container's agent forks the command as soon as it has
+		// the request, and nothing else says the run began until its
+		// ContainerStarted is stored. So the run takes itself first, in
+		// one commit, as a claim does on a broker: a crash after the fork
+		// then leaves a run that is recorded lost after the restart, not
+		// run again. (A fresh or single-use run stores ContainerCreated
+		// before its command starts instead.)
+		if err := rec.recordTogether(run.RunClaimed{Executor: e.cfg.Actor, Host: e.host, Group: req.Request.Group}, run.RunStarting{Executor: e.cfg.Actor}); err != nil {
+			return err
+		}
+	}
+	if e.cfg.StartedHold > 0 {
+		rec.holdStarted(e.cfg.StartedHold, log) // a run whose stream says RunStarting
 	}
 	return e.runCommand(runCtx, log, req, rec)
 }

@@ -83,6 +83,19 @@ func (r *recorder) recordTaken(p domain.Payload) error {
 	return r.recordLocked(p, r.state.Starting)
 }
 
+// recordTogether records ps in order, in one Publish (one commit) where
+// the bus allows.
+func (r *recorder) recordTogether(ps ...domain.Payload) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, p := range ps {
+		if err := r.recordLocked(p, i < len(ps)-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *recorder) recordLocked(p domain.Payload, withNext bool) error {
 	accepted, err := run.Decide(r.state, p)
 	if err != nil {

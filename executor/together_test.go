@@ -167,6 +167,36 @@ func TestATakenContainerOfAClaimedRunGoesWithItsStart(t *testing.T) {
 	}
 }
 
+// Given a warm run on the embedded bus (no claim, and a pooled container
+// that does not name its run), when it goes, then the run takes itself
+// (RunClaimed and RunStarting, in one commit) before the runtime forks the
+// command, and its ContainerStarted waits for its end and goes in that
+// commit, as a claimed run's does on a broker.
+func TestAWarmRunTakesItselfBeforeItsCommandStarts(t *testing.T) {
+	t.Parallel()
+	store := &committingStore{MemStore: executortest.NewMemStore()}
+	var atStart []string
+	rt := &fakeRuntime{fn: func(_ context.Context, spec executor.Spec, sink executor.Sink) (executor.Outcome, error) {
+		atStart = store.Commits()
+		sink.ContainerStarted("w-1", true)
+		_, _ = sink.Stdout().Write([]byte("warm\n"))
+		return executor.Outcome{Started: true}, nil
+	}}
+	e := groupsExecutor(t, rt, store)
+	req := request("warm")
+	req.Request.Mode = run.ModeWarm
+	if err := e.Execute(req); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"RunRequested", "RunClaimed RunStarting"}; !slices.Equal(atStart, want) {
+		t.Fatalf("commits when the command started = %q, want %q", atStart, want)
+	}
+	want := []string{"RunRequested", "RunClaimed RunStarting", "ContainerStarted OutputChunk ContainerStopped RunSucceeded"}
+	if got := store.Commits(); !slices.Equal(got, want) {
+		t.Fatalf("commits = %q\nwant      %q", got, want)
+	}
+}
+
 // Given a runtime that takes a container for the run and then fails to
 // start the command in it, when the run ends, then the container's
 // ContainerCreated was stored before, and the run's failure after it.
