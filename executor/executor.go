@@ -106,8 +106,9 @@ func (c *Config) setDefaults() {
 // publishes each run's events. A command never runs twice for one run id:
 // a run in flight here, a run whose stream shows a terminal event, and (in
 // the docker runtime) a run whose container name exists are skipped, and a
-// run whose stream shows a container is recorded lost (or, on a bus with
-// claims, skipped: its claim settles it).
+// run whose stream says its command may have begun (a container, or
+// RunStarting) is recorded lost (or, on a bus with claims, skipped: its
+// claim settles it).
 type Executor struct {
 	cfg   Config
 	host  string // named in the RunClaimed of a warm run it takes itself
@@ -292,14 +293,14 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 
 	md := domain.Metadata{CorrelationID: req.Request.RequestID, CausationID: req.EventID, Actor: e.cfg.Actor}
 	rec := newRecorder(e.drain, e.cfg.Publisher, e.cfg.EventsTopic, req.RunID, md, past)
-	if state.Created || state.Started || state.Starting && e.cfg.Claimer == nil {
+	if e.cfg.Claimer == nil && (state.Created || state.Started || state.Starting) {
 		// A run given again (after a restart, its request republished)
 		// whose command may have begun before, and is not in flight here.
 		// Reconcile ran before this executor took work, recorded the runs
-		// of the containers it found, and removed them all; a warm
-		// container does not name its run, so the run of one is settled
-		// here: whatever began is not running now, and its end was never
-		// recorded. It is never run a second time.
+		// of the containers it found, and removed them all; a warm or
+		// single-use container does not name its run, so the run of one
+		// is settled here: whatever began is not running now, and its end
+		// was never recorded. It is never run a second time.
 		reason := "the command began before the executor restarted, and its end was not recorded; it is not run again"
 		if id := containerOf(past); id != "" {
 			reason = fmt.Sprintf("the command began in container %.12s before the executor restarted, and its end was not recorded; it is not run again", id)
