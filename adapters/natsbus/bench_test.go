@@ -95,15 +95,33 @@ func BenchmarkARunsEventsThroughNATS(b *testing.B) {
 // its reply (a claim's two hops, with an empty answer), and a JetStream
 // message from its publish (acknowledged, persisted) to a waiting pull
 // consumer (a run request reaching an executor, a run's events reaching
-// the server).
+// the server). Each is measured back to back ("busy"), and with the
+// parties idle for 20 ms before each ("at-rest"), as at a few runs a
+// second, where each hop wakes processes that were asleep (the pause is
+// not timed; give the at-rest cases a count, -benchtime 300x, or they
+// sleep for minutes).
 //
-//	go test ./adapters/natsbus -run '^$' -bench AHop -count 5
+//	go test ./adapters/natsbus -run '^$' -bench 'AHop/.*/busy' -count 5
+//	go test ./adapters/natsbus -run '^$' -bench 'AHop/.*/at-rest' -benchtime 300x -count 5
 func BenchmarkAHopThroughNATS(b *testing.B) {
 	srv := natstest.Start(b, natstest.Executor{ID: "exec-a", Groups: []string{"default"}})
 	server := serverConn(b, srv)
 	execA := connect(b, srv, "exec-a", "exec-a")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+
+	paces := []struct {
+		name string
+		rest time.Duration
+	}{{"busy", 0}, {"at-rest", 20 * time.Millisecond}}
+	// pause leaves the parties idle for rest, untimed.
+	pause := func(b *testing.B, rest time.Duration) {
+		if rest > 0 {
+			b.StopTimer()
+			time.Sleep(rest)
+			b.StartTimer()
+		}
+	}
 
 	b.Run("request-reply", func(b *testing.B) {
 		sub, err := server.NC.Subscribe("logbook.claim.exec-a", func(m *nats.Msg) { _ = m.Respond([]byte("{}")) })
@@ -114,11 +132,15 @@ func BenchmarkAHopThroughNATS(b *testing.B) {
 		if err := server.NC.Flush(); err != nil { // the subscription is the server's before the first request
 			b.Fatal(err)
 		}
-		b.ResetTimer()
-		for range b.N {
-			if _, err := execA.NC.RequestWithContext(ctx, "logbook.claim.exec-a", []byte(`{"run_id":"x"}`)); err != nil {
-				b.Fatal(err)
-			}
+		for _, pace := range paces {
+			b.Run(pace.name, func(b *testing.B) {
+				for range b.N {
+					pause(b, pace.rest)
+					if _, err := execA.NC.RequestWithContext(ctx, "logbook.claim.exec-a", []byte(`{"run_id":"x"}`)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	})
 
@@ -136,16 +158,20 @@ func BenchmarkAHopThroughNATS(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer iter.Stop()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := server.JS.Publish(ctx, "bench.hop", []byte(`{"run_id":"x"}`)); err != nil {
-				b.Fatal(err)
-			}
-			m, err := iter.Next()
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = m.Ack()
+		for _, pace := range paces {
+			b.Run(pace.name, func(b *testing.B) {
+				for range b.N {
+					pause(b, pace.rest)
+					if _, err := server.JS.Publish(ctx, "bench.hop", []byte(`{"run_id":"x"}`)); err != nil {
+						b.Fatal(err)
+					}
+					m, err := iter.Next()
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = m.Ack()
+				}
+			})
 		}
 	})
 }
