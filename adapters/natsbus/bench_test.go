@@ -110,16 +110,23 @@ func BenchmarkAHopThroughNATS(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	paces := []struct {
-		name string
-		rest time.Duration
-	}{{"busy", 0}, {"at-rest", 20 * time.Millisecond}}
-	// pause leaves the parties idle for rest, untimed.
-	pause := func(b *testing.B, rest time.Duration) {
-		if rest > 0 {
-			b.StopTimer()
-			time.Sleep(rest)
-			b.StartTimer()
+	// paced runs hop b.N times, back to back ("busy") and with the parties
+	// idle for 20 ms, untimed, before each ("at-rest").
+	paced := func(b *testing.B, hop func(b *testing.B)) {
+		for _, pace := range []struct {
+			name string
+			rest time.Duration
+		}{{"busy", 0}, {"at-rest", 20 * time.Millisecond}} {
+			b.Run(pace.name, func(b *testing.B) {
+				for range b.N {
+					if pace.rest > 0 {
+						b.StopTimer()
+						time.Sleep(pace.rest)
+						b.StartTimer()
+					}
+					hop(b)
+				}
+			})
 		}
 	}
 
@@ -132,16 +139,11 @@ func BenchmarkAHopThroughNATS(b *testing.B) {
 		if err := server.NC.Flush(); err != nil { // the subscription is the server's before the first request
 			b.Fatal(err)
 		}
-		for _, pace := range paces {
-			b.Run(pace.name, func(b *testing.B) {
-				for range b.N {
-					pause(b, pace.rest)
-					if _, err := execA.NC.RequestWithContext(ctx, "logbook.claim.exec-a", []byte(`{"run_id":"x"}`)); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
+		paced(b, func(b *testing.B) {
+			if _, err := execA.NC.RequestWithContext(ctx, "logbook.claim.exec-a", []byte(`{"run_id":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+		})
 	})
 
 	b.Run("jetstream-publish-to-pull", func(b *testing.B) {
@@ -158,20 +160,15 @@ func BenchmarkAHopThroughNATS(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer iter.Stop()
-		for _, pace := range paces {
-			b.Run(pace.name, func(b *testing.B) {
-				for range b.N {
-					pause(b, pace.rest)
-					if _, err := server.JS.Publish(ctx, "bench.hop", []byte(`{"run_id":"x"}`)); err != nil {
-						b.Fatal(err)
-					}
-					m, err := iter.Next()
-					if err != nil {
-						b.Fatal(err)
-					}
-					_ = m.Ack()
-				}
-			})
-		}
+		paced(b, func(b *testing.B) {
+			if _, err := server.JS.Publish(ctx, "bench.hop", []byte(`{"run_id":"x"}`)); err != nil {
+				b.Fatal(err)
+			}
+			m, err := iter.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = m.Ack()
+		})
 	})
 }
