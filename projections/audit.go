@@ -90,7 +90,9 @@ func (*Audit) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 	}
 	actors := map[int64]string{}
 	err := inChunks(tx.db, positions, func(args []any, in string) error {
-		rows, err := tx.Query(ctx, "SELECT position, metadata FROM events WHERE position IN ("+in+")", args...)
+		// The feed leaves the metadata out; it is read from the log, which
+		// on SQLite is another file than the views the transaction sees.
+		rows, err := tx.db.query(ctx, "SELECT position, metadata FROM events WHERE position IN ("+in+")", args...)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -215,7 +216,17 @@ func (*Search) Apply(ctx context.Context, tx *Tx, batch Batch) error {
 		return err
 	}
 	for _, u := range later {
-		err := tx.Exec(ctx, "UPDATE view_search_docs SET "+u.column+" = $1 WHERE position = (SELECT position FROM events WHERE stream_id = $2 AND type = 'RequestReceived')", u.value, u.stream)
+		// The request's document is keyed by its RequestReceived's
+		// position, read from the log: on SQLite the log is another file
+		// than the views, which the views' transaction does not see.
+		var position int64
+		err := tx.db.Read.QueryRowContext(ctx, tx.db.rebind("SELECT position FROM events WHERE stream_id = $1 AND type = 'RequestReceived'"), u.stream).Scan(&position)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // a request recorded without its text has no document
+		}
+		if err == nil {
+			err = tx.Exec(ctx, "UPDATE view_search_docs SET "+u.column+" = $1 WHERE position = $2", u.value, position)
+		}
 		if err != nil {
 			return fmt.Errorf("the %s of %s: %w", u.column, u.stream, err)
 		}
