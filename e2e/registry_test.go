@@ -124,7 +124,7 @@ func TestABundleFromARegistryKeepsItsSecret(t *testing.T) {
 			where["the events"] = events
 			if name == "sqlite" {
 				dir := strings.TrimPrefix(env[0], "LOGBOOK_DATA_DIR=")
-				for _, f := range []string{"logbook.db", "logbook.db-wal"} {
+				for _, f := range []string{"logbook.db", "logbook.db-wal", "logbook.db-views", "logbook.db-views-wal"} {
 					b, _ := os.ReadFile(filepath.Join(dir, f))
 					where[f] = b
 				}

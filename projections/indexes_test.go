@@ -19,7 +19,9 @@ func viewIndexes(t *testing.T, src projections.Source) []string {
 	if src.Dialect() == "postgres" {
 		query = `SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'view_%' ORDER BY indexname`
 	}
-	rows, err := src.DB().QueryContext(context.Background(), query)
+	// On SQLite the views have a file of their own, the main one of the
+	// views' write connection.
+	rows, err := src.ViewsWriteDB().QueryContext(context.Background(), query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func analyzedTables(t *testing.T, src projections.Source) []string {
 	if src.Dialect() == "postgres" {
 		query = `SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname LIKE 'view_history_%' AND last_analyze IS NOT NULL ORDER BY relname`
 	}
-	rows, err := src.DB().QueryContext(context.Background(), query)
+	rows, err := src.ViewsWriteDB().QueryContext(context.Background(), query)
 	if err != nil {
 		if src.Dialect() == "sqlite" && strings.Contains(err.Error(), "no such table") {
 			return nil // nothing was ever analyzed
@@ -243,7 +245,7 @@ func TestARebuildReportsProgressUpToItsIndexes(t *testing.T) {
 		}
 		cacheSize := func() (n int64) {
 			if src.Dialect() == "sqlite" {
-				if err := src.WriteDB().QueryRow("PRAGMA cache_size").Scan(&n); err != nil {
+				if err := src.ViewsWriteDB().QueryRow("PRAGMA cache_size").Scan(&n); err != nil {
 					t.Fatal(err)
 				}
 			}

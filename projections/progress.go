@@ -26,7 +26,7 @@ func (p StoredProgress) WaitFor(ctx context.Context, name string, position int64
 	}
 	for {
 		var checkpoint int64
-		err := p.DB.Read.QueryRowContext(ctx, p.DB.rebind("SELECT position FROM checkpoints WHERE name = $1"), name).Scan(&checkpoint)
+		err := p.DB.Read.QueryRowContext(ctx, p.DB.rebind("SELECT position FROM view_checkpoints WHERE name = $1"), name).Scan(&checkpoint)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			// Not created yet: the leader has not opened the view.

@@ -22,7 +22,7 @@ func TestStoredProgressWaitsForTheStoredCheckpoint(t *testing.T) {
 	progress := projections.StoredProgress{DB: db, Every: time.Millisecond}
 	set := func(position int64) {
 		t.Helper()
-		if _, err := db.Write.Exec("INSERT INTO checkpoints (name, position) VALUES ('history', ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position", position); err != nil {
+		if _, err := db.Write.Exec("INSERT INTO view_checkpoints (name, position) VALUES ('history', ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position", position); err != nil {
 			t.Fatal(err)
 		}
 	}

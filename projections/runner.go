@@ -23,16 +23,20 @@ type Source interface {
 	eventstore.Store
 	// DB is the read pool.
 	DB() *sql.DB
-	// WriteDB is the write pool (on SQLite one IMMEDIATE connection).
-	WriteDB() *sql.DB
+	// ViewsWriteDB is the pool views are written through (on SQLite one
+	// IMMEDIATE connection to the views file).
+	ViewsWriteDB() *sql.DB
+	// ViewsShareWriter says whether that pool is also the log's writer,
+	// so that views should give way to appends.
+	ViewsShareWriter() bool
 	// Dialect is "postgres" or "sqlite".
 	Dialect() string
 }
 
 // DBOf is the database of a Source.
 func DBOf(src Source) DB {
-	db := DB{Read: src.DB(), Write: src.WriteDB(), Dialect: src.Dialect()}
-	if w, ok := src.(interface{ AppendsCommitting() <-chan struct{} }); ok {
+	db := DB{Read: src.DB(), Write: src.ViewsWriteDB(), Dialect: src.Dialect()}
+	if w, ok := src.(interface{ AppendsCommitting() <-chan struct{} }); ok && src.ViewsShareWriter() {
 		db.AppendsCommitting = w.AppendsCommitting
 	}
 	return db
@@ -290,11 +294,11 @@ func (r *Runner) open(ctx context.Context, views []*viewState) error {
 func (r *Runner) openAfterReset(ctx context.Context, views []*viewState) error {
 	for _, v := range views {
 		name := v.p.Name()
-		if _, err := r.db.Write.ExecContext(ctx, r.db.rebind("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"), name); err != nil {
+		if _, err := r.db.Write.ExecContext(ctx, r.db.rebind("INSERT INTO view_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING"), name); err != nil {
 			return fmt.Errorf("create checkpoint of %s: %w", name, err)
 		}
 		var position int64
-		if err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM checkpoints WHERE name = $1"), name).Scan(&position); err != nil {
+		if err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM view_checkpoints WHERE name = $1"), name).Scan(&position); err != nil {
 			return fmt.Errorf("read checkpoint of %s: %w", name, err)
 		}
 		if err := v.p.Open(ctx, Env{DB: r.db, Store: r.src}, position); err != nil {
@@ -781,7 +785,7 @@ func (r *Runner) reset(ctx context.Context, v *viewState) error {
 			return fmt.Errorf("empty %s: %w", table, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = 0 WHERE name = $1"), v.p.Name()); err != nil {
+	if _, err := tx.ExecContext(ctx, r.db.rebind("UPDATE view_checkpoints SET position = 0 WHERE name = $1"), v.p.Name()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -1104,7 +1108,7 @@ func (r *Runner) apply(ctx context.Context, v *viewState, batch Batch) error {
 // end (a compare-and-set: another runner's move fails it) and folds the
 // batch, in tx.
 func (r *Runner) applyIn(ctx context.Context, tx *sql.Tx, v *viewState, batch Batch) error {
-	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, v.p.Name(), v.checkpoint)
+	res, err := tx.ExecContext(ctx, r.db.rebind("UPDATE view_checkpoints SET position = $1 WHERE name = $2 AND position = $3"), batch.Last, v.p.Name(), v.checkpoint)
 	if err != nil {
 		return fmt.Errorf("advance checkpoint to %d: %w", batch.Last, err)
 	}
@@ -1214,7 +1218,7 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 	out := make([]Status, 0, len(r.views))
 	for _, v := range r.views {
 		s := Status{Name: v.p.Name(), Head: head}
-		err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM checkpoints WHERE name = $1"), s.Name).Scan(&s.Checkpoint)
+		err := r.db.Read.QueryRowContext(ctx, r.db.rebind("SELECT position FROM view_checkpoints WHERE name = $1"), s.Name).Scan(&s.Checkpoint)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("read checkpoint of %s: %w", s.Name, err)
 		}

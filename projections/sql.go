@@ -13,17 +13,18 @@ import (
 	"github.com/logbookhq/logbook/internal/stmtcache"
 )
 
-// DB is where the views live: the event store's database. Reads use the
-// read pool; view writes use the write pool, which on SQLite is the single
-// connection that begins transactions IMMEDIATE, so a view write never
-// fails on a lock upgrade.
+// DB is where the views live: the event store's database (on SQLite, its
+// views file, which the read pool sees beside the log). Reads use the read
+// pool; view writes use the views' write pool, which on SQLite is the
+// single connection to the views file that begins transactions IMMEDIATE,
+// so a view write never fails on a lock upgrade.
 type DB struct {
 	Read    *sql.DB
 	Write   *sql.DB
 	Dialect string // "postgres" or "sqlite"
 	// AppendsCommitting, when set, is nil unless the event store's writer
 	// is committing appends, and then a channel closed when it is done
-	// (SQLite: one write connection for appends and views).
+	// (set only where appends and views share a write pool).
 	AppendsCommitting func() <-chan struct{}
 }
 

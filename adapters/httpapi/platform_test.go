@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -71,7 +72,7 @@ func newPlatformOn(t *testing.T, store projections.Source) *platform {
 	}
 	d, err := dispatcher.New(dispatcher.Config{
 		Store: store, Publisher: inProcessBuiltins(t, store, facts, noExecutor{}), Facts: facts,
-		Checkpoints: dispatcher.SQLCheckpoints{DB: store.WriteDB(), Rebind: rebind},
+		Checkpoints: dispatcher.SQLCheckpoints{DB: writeDBOf(store), Rebind: rebind},
 		Posters:     map[string]dispatcher.ReplyPoster{"api": posts, dispatch.TriggerAdapter: dispatcher.Posted{}},
 	})
 	if err != nil {
@@ -294,4 +295,11 @@ func inProcessBuiltins(t testing.TB, store eventstore.Store, facts *dispatcher.F
 	}
 	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
 	return executor.InProcessBuiltins{Executor: b, Next: next}
+}
+
+// writeDBOf is the pool a store writes the log and its own tables
+// through (the dispatcher's checkpoint, secrets), which a
+// projections.Source does not name.
+func writeDBOf(src projections.Source) *sql.DB {
+	return src.(interface{ WriteDB() *sql.DB }).WriteDB()
 }

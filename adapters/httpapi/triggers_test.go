@@ -33,7 +33,7 @@ func testVault(t *testing.T, store projections.Source) *secretvault.Vault {
 	if store.Dialect() == "sqlite" {
 		rebind = sqlstore.RebindQuestion
 	}
-	v, err := secretvault.Open(secretvault.Config{Read: store.DB(), Write: store.WriteDB(), Rebind: rebind, KeyFile: keyFile})
+	v, err := secretvault.Open(secretvault.Config{Read: store.DB(), Write: writeDBOf(store), Rebind: rebind, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}

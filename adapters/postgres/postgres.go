@@ -131,7 +131,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 		<-listenerDone
 		return err
 	}
-	st := sqlstore.New(db, db, d, notifier, cfg, closeListener, d.appendStmt.Close, db.Close)
+	st := sqlstore.New(sqlstore.Pools{Read: db, Write: db}, d, notifier, cfg, closeListener, d.appendStmt.Close, db.Close)
 	return &Store{Store: st, schema: schema, url: url}, nil
 }
 

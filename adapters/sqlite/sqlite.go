@@ -37,11 +37,16 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 // Store is the SQLite event store.
 type Store struct {
 	*sqlstore.Store
-	path string
+	path       string
+	viewsReset string
 }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
+
+// ViewsReset says why the views file was emptied when the store opened,
+// to be folded again from the log; "" when it was not.
+func (s *Store) ViewsReset() string { return s.viewsReset }
 
 // Options are the SQLite store's settings.
 type Options struct {
@@ -123,13 +128,33 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	write.SetConnMaxIdleTime(0)
 	statements := stmtcache.New(write)
 	closers = append(closers, statements.Close) // before the connection closes
-	if err := migrateLocked(ctx, write, path); err != nil {
+	views := ViewsPath(path)
+	var viewsReset string
+	err = migrateLocked(ctx, path, func() error {
+		if err := migrate(ctx, write); err != nil {
+			return err
+		}
+		viewsReset, err = openViewsFile(ctx, write, path, opts.Serve)
+		return err
+	})
+	if err != nil {
 		return fail(fmt.Errorf("%w: %s: %w", sqlstore.ErrMigration, path, err))
 	}
-	read, err := sql.Open("sqlite", dsn(path, readerConn, sync))
+	// The views' writes go through a connection of their own to the views
+	// file: their transactions take that file's write lock, never the
+	// log's, so an append does not wait for a view (docs/ARCHITECTURE.md).
+	// Their commits need not survive a power loss: the views and their
+	// checkpoints go together, and what is lost is folded again.
+	viewsWrite, err := sql.Open("sqlite", dsn(views, writerConn, "NORMAL"))
 	if err != nil {
 		return fail(err)
 	}
+	closers = append(closers, viewsWrite.Close)
+	viewsWrite.SetMaxOpenConns(1)
+	viewsWrite.SetConnMaxIdleTime(0)
+	// The reads see the log and the views as one database: the views file
+	// is attached to each read connection.
+	read := sql.OpenDB(attachingConnector{dsn: dsn(path, readerConn, sync), attach: views, as: viewsSchema})
 	closers = append(closers, read.Close)
 	read.SetMaxOpenConns(8)
 	// Keep them all: a connection closed and opened again reads the schema
@@ -141,13 +166,18 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(fmt.Errorf("start checkpointing %s: %w", path, err))
 	}
 	closers = append(closers, stopCheckpoints)
+	stopViewsCheckpoints, err := startCheckpointer(views, "NORMAL", opts.CheckpointEvery, opts.WALRestartFrames)
+	if err != nil {
+		return fail(fmt.Errorf("start checkpointing %s: %w", views, err))
+	}
+	closers = append(closers, stopViewsCheckpoints)
 	notifier := &sqlstore.Notifier{}
 	var watched atomic.Pointer[sqlstore.Store]
 	stopWatching, err := watchOtherWriters(path, notifier, &watched)
 	if err != nil {
 		return fail(fmt.Errorf("watch %s for appends by other processes: %w", path, err))
 	}
-	// The store closes in this order: the watcher, the checkpointer, then
+	// The store closes in this order: the watcher, the checkpointers, then
 	// the connections, then the server lock, so no other server starts on
 	// an open file.
 	closers = append(closers, stopWatching)
@@ -156,10 +186,10 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := statements.PrepareAll(ctx, d.StatementTexts()); err != nil {
 		return fail(fmt.Errorf("prepare the writer's statements on %s: %w", path, err))
 	}
-	st := sqlstore.New(read, write, d, notifier, cfg, closers...)
+	st := sqlstore.New(sqlstore.Pools{Read: read, Write: write, Derived: viewsWrite}, d, notifier, cfg, closers...)
 	st.WatchForeignAppends()
 	watched.Store(st)
-	return &Store{Store: st, path: path}, nil
+	return &Store{Store: st, path: path, viewsReset: viewsReset}, nil
 }
 
 // checkHoldsAStore looks for the events table through a read-only
@@ -377,7 +407,7 @@ func dsn(path string, role connRole, synchronous string) string {
 // versions and applies a migration in separate transactions, so two
 // processes opening one new database at once (a server and `audit verify`)
 // would both apply version 1 and one would fail.
-func migrateLocked(ctx context.Context, db *sql.DB, path string) error {
+func migrateLocked(ctx context.Context, path string, migrate func() error) error {
 	lockPath := path + "-migrate.lock"
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -398,7 +428,7 @@ func migrateLocked(ctx context.Context, db *sql.DB, path string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return migrate(ctx, db)
+	return migrate()
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

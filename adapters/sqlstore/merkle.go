@@ -113,15 +113,15 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 }
 
 // treeTx begins a tree transaction whose commit does not wait for the
-// disk: on SQLite synchronous NORMAL on the write connection it pins (put
-// back by release), on Postgres synchronous_commit off, as the views
-// commit. The packs and the size go together, so a crash loses at most
-// the last commits whole, and the maintainer adds those leaves again from
-// the events; meanwhile the event writer's own commits, which share
-// SQLite's one write connection, are not held up by a second disk sync.
+// disk: on SQLite synchronous NORMAL on the views file's connection it
+// pins (put back by release), on Postgres synchronous_commit off, as the
+// views commit. The tree is derived from the log, as the views are, and
+// lives with them (Pools.Derived). The packs and the size go together, so
+// a crash loses at most the last commits whole, and the maintainer adds
+// those leaves again from the events.
 func (s *Store) treeTx(ctx context.Context) (*sql.Tx, func(), error) {
 	if s.dialect.Name() != "sqlite" {
-		tx, err := s.write.BeginTx(ctx, nil)
+		tx, err := s.derived.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -131,7 +131,7 @@ func (s *Store) treeTx(ctx context.Context) (*sql.Tx, func(), error) {
 		}
 		return tx, func() {}, nil
 	}
-	conn, err := s.write.Conn(ctx)
+	conn, err := s.derived.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Store) treeTx(ctx context.Context) (*sql.Tx, func(), error) {
 
 // ResetTree implements auditlog.TreeStore.
 func (s *Store) ResetTree(ctx context.Context) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.derived.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

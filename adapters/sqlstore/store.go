@@ -68,6 +68,7 @@ type Store struct {
 	read     *sql.DB
 	reads    *stmtcache.Cache // the reads' statements, prepared once
 	write    *sql.DB
+	derived  *sql.DB // the views' and the Merkle tree's writes (Pools)
 	dialect  Dialect
 	cfg      Config
 	notifier *Notifier
@@ -88,15 +89,31 @@ type Store struct {
 	onClose    []func() error
 }
 
-// New starts a store. read and write may be the same pool; SQLite uses a
-// single-connection pool for write. onClose runs at Close after the writer
-// stopped (listeners, pools).
-func New(read, write *sql.DB, dialect Dialect, notifier *Notifier, cfg Config, onClose ...func() error) *Store {
+// Pools are the database pools a store works through.
+type Pools struct {
+	// Read serves every read.
+	Read *sql.DB
+	// Write writes the log and what is not derived from it; SQLite's is a
+	// single connection. It may be Read.
+	Write *sql.DB
+	// Derived writes what is folded from the log: the views and the
+	// Merkle tree. On SQLite it is a connection to the views file, so
+	// those writes never hold the log's write lock; nil: Write.
+	Derived *sql.DB
+}
+
+// New starts a store. onClose runs at Close after the writer stopped
+// (listeners, pools).
+func New(pools Pools, dialect Dialect, notifier *Notifier, cfg Config, onClose ...func() error) *Store {
 	cfg.setDefaults()
+	if pools.Derived == nil {
+		pools.Derived = pools.Write
+	}
 	s := &Store{
-		read:     read,
-		reads:    stmtcache.New(read),
-		write:    write,
+		read:     pools.Read,
+		reads:    stmtcache.New(pools.Read),
+		write:    pools.Write,
+		derived:  pools.Derived,
 		dialect:  dialect,
 		cfg:      cfg,
 		notifier: notifier,
@@ -725,8 +742,9 @@ func (s *Store) DB() *sql.DB { return s.read }
 
 // AppendsCommitting is nil when no appends are being committed, else a
 // channel closed when their commit ends. Views that share the one write
-// connection (SQLite) give way to them between views: a request's commit
-// waits for one view's work, not for the whole batch's.
+// connection give way to them between views: a request's commit waits
+// for one view's work, not for the whole batch's. Views with a pool of
+// their own (ViewsShareWriter false) have no need to.
 func (s *Store) AppendsCommitting() <-chan struct{} {
 	if done := s.committing.Load(); done != nil {
 		return *done
@@ -734,11 +752,21 @@ func (s *Store) AppendsCommitting() <-chan struct{} {
 	return nil
 }
 
-// WriteDB exposes the pool that writes, for views updated in their own
-// transactions. On SQLite it is the single connection that begins
-// transactions IMMEDIATE, so view writes queue behind appends instead of
-// failing to upgrade a read lock; on Postgres it is the same pool as DB.
+// WriteDB exposes the pool that writes the log and what is not derived
+// from it (the dispatcher's checkpoint, secrets, sessions). On SQLite it
+// is the single connection that begins transactions IMMEDIATE, so writes
+// queue behind appends instead of failing to upgrade a read lock; on
+// Postgres it is the same pool as DB.
 func (s *Store) WriteDB() *sql.DB { return s.write }
+
+// ViewsWriteDB exposes the pool the views are written through. On SQLite
+// it is a single connection to the views file, whose transactions take
+// that file's write lock only; on Postgres it is WriteDB.
+func (s *Store) ViewsWriteDB() *sql.DB { return s.derived }
+
+// ViewsShareWriter says whether the views are written through the log's
+// own write pool, and so should give way to appends.
+func (s *Store) ViewsShareWriter() bool { return s.derived == s.write }
 
 // Identity is the store's id: random, made once per database by its
 // migrations, and the same for every process that opens the database. The

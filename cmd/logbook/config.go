@@ -316,6 +316,10 @@ func openStore(ctx context.Context, url, dataDir string, mode openMode) (*sqlsto
 		if err != nil {
 			return nil, "", err
 		}
+		if why := s.ViewsReset(); why != "" {
+			zerolog.Ctx(ctx).Warn().Str("views_file", sqlite.ViewsPath(target)).Str("reason", why).
+				Msg("the views file did not belong to this log; it was emptied, and the views and the Merkle tree are folded again from the log")
+		}
 		return s.Store, "sqlite " + target, nil
 	}
 }
