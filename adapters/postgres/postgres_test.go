@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/logbookhq/logbook/adapters/postgres"
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/eventstore/storetest"
 	"github.com/logbookhq/logbook/internal/testenv"
+	"github.com/logbookhq/logbook/migrations"
 )
 
 func openTemp(t *testing.T) *postgres.Store {
@@ -211,5 +214,46 @@ func TestTheAppendFunctionLooksEventsUpByIndexAlone(t *testing.T) {
 	}
 	if !slices.Contains(settings, "enable_seqscan=off") {
 		t.Fatalf("logbook_append runs with settings %q, want enable_seqscan=off among them", settings)
+	}
+}
+
+// Given a schema from before the views had a checkpoint table of their
+// own, with folded views, when it is opened, then the views keep their
+// positions in view_checkpoints (nothing is folded again) and
+// checkpoints keeps the dispatcher's.
+func TestTheViewsKeepTheirCheckpointsWhenTheyMoveToTheirOwnTable(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.PostgresSchema(t)
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.UpTo(ctx, 130); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO checkpoints (name, position) VALUES ('history', 41), ('search', 40), ('dispatcher', 42)"); err != nil {
+		t.Fatal(err)
+	}
+	s := openURL(t, url)
+	rows, err := s.DB().Query("SELECT 'view ' || name || ' ' || position FROM view_checkpoints UNION ALL SELECT 'other ' || name || ' ' || position FROM checkpoints ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var row string
+		if err := rows.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, row)
+	}
+	if want := []string{"other dispatcher 42", "view history 41", "view search 40"}; !slices.Equal(got, want) {
+		t.Fatalf("after the migration: %q, want %q", got, want)
 	}
 }
