@@ -10,6 +10,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/logbookhq/logbook/adapters/sqlstore"
 	"github.com/logbookhq/logbook/migrations"
@@ -66,7 +67,8 @@ func (c attachingConnector) Driver() driver.Driver { return viewsDriver }
 // origin is the log's identity, and no view, nor the Merkle tree, is past
 // the log's head. A file that fails the check (beside a restored backup of
 // the log, or a log whose last commits a power loss took with
-// synchronous=normal) is deleted and made again empty, so that everything
+// synchronous=normal), or that SQLite cannot read, is deleted and made
+// again empty, so that everything
 // is folded again; reset says why. Only the server does so, holding the
 // server lock. log is the log's write connection; the caller holds the
 // migration lock.
@@ -81,6 +83,14 @@ func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) 
 	}
 	views := ViewsPath(path)
 	reason, err := migrateViews(ctx, views, logID, head)
+	if se := unreadable(err); se != nil {
+		// Anything else in its place (a file copied over it, a damaged
+		// disk) is no loss either: the views are folded again.
+		reason, err = fmt.Sprintf("%s is not a database SQLite can read (%v)", views, se), nil
+		if !serving {
+			return "", fmt.Errorf("%s; the server makes it again when it starts", reason)
+		}
+	}
 	if err != nil || reason == "" {
 		return "", err
 	}
@@ -98,6 +108,19 @@ func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) 
 		return "", err
 	}
 	return reason, nil
+}
+
+// unreadable is err when it is SQLite's finding that a file is not a
+// database, or a damaged one; else nil.
+func unreadable(err error) *sqlite.Error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return nil
+	}
+	if code := se.Code() & 0xff; code != sqlite3.SQLITE_NOTADB && code != sqlite3.SQLITE_CORRUPT { // the primary code
+		return nil
+	}
+	return se
 }
 
 // migrateViews creates or migrates the views file and records its origin

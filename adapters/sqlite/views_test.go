@@ -254,3 +254,32 @@ func TestADatabaseFromBeforeTheViewsFileMovesItsViewsOut(t *testing.T) {
 		t.Fatalf("the new views file holds %d rows, want none", n)
 	}
 }
+
+// Given something that is not a database where the views file goes, when
+// the server opens the store, then it makes the views file again and says
+// why; a command that only reads fails, naming the file.
+func TestAViewsFileSQLiteCannotReadIsMadeAgainByTheServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	s := openWith(t, path, sqlite.Options{})
+	appendSome(t, s, 2)
+	s.Close()
+	for _, f := range []string{"-wal", "-shm"} {
+		if err := os.Remove(sqlite.ViewsPath(path) + f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(sqlite.ViewsPath(path), []byte(strings.Repeat("not a database ", 400)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{MustExist: true})
+	if err == nil || !strings.Contains(err.Error(), sqlite.ViewsPath(path)) || !strings.Contains(err.Error(), "the server makes it again") {
+		t.Fatalf("a reader's open: %v, want an error naming the views file", err)
+	}
+	s = openWith(t, path, sqlite.Options{Serve: true})
+	if got := s.ViewsReset(); !strings.Contains(got, "not a database SQLite can read") {
+		t.Fatalf("reset because %q", got)
+	}
+	if n := scalar[int](t, s.DB(), "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM view_checkpoints)"); n != 2 {
+		t.Fatalf("%d events and view checkpoints after the reset, want the 2 events", n)
+	}
+}
