@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
@@ -67,11 +68,10 @@ func (c attachingConnector) Driver() driver.Driver { return viewsDriver }
 // origin is the log's identity, and no view, nor the Merkle tree, is past
 // the log's head. A file that fails the check (beside a restored backup of
 // the log, or a log whose last commits a power loss took with
-// synchronous=normal), or that SQLite cannot read, is deleted and made
-// again empty, so that everything
-// is folded again; reset says why. Only the server does so, holding the
-// server lock. log is the log's write connection; the caller holds the
-// migration lock.
+// synchronous=normal), or that SQLite cannot read, is emptied and made
+// again, so that everything is folded again; reset says why. Only the
+// server does so, holding the server lock. log is the log's write
+// connection; the caller holds the migration lock.
 func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) (reset string, err error) {
 	var logID string
 	var head int64
@@ -83,9 +83,8 @@ func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) 
 	}
 	views := ViewsPath(path)
 	reason, err := migrateViews(ctx, views, logID, head)
-	if se := unreadable(err); se != nil {
-		// Anything else in its place (a file copied over it, a damaged
-		// disk) is no loss either: the views are folded again.
+	se := unreadable(err)
+	if se != nil {
 		reason, err = fmt.Sprintf("%s is not a database SQLite can read (%v)", views, se), nil
 		if !serving {
 			return "", fmt.Errorf("%s; the server makes it again when it starts", reason)
@@ -99,15 +98,70 @@ func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) 
 		// (audit verify) must see a tree past the log's head as it is.
 		return "", nil
 	}
-	for _, f := range []string{views, views + "-wal", views + "-shm"} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("delete the views file to fold it again (%s): %w", reason, err)
+	if se != nil {
+		// Anything else in its place (a file copied over it, a damaged
+		// disk) is no loss either. Its WAL goes first: a new file beside
+		// an old WAL would take the old file's pages from it.
+		for _, f := range []string{views + "-wal", views + "-shm", views} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", fmt.Errorf("delete the views file to fold it again (%s): %w", reason, err)
+			}
 		}
+	} else if err := emptyViews(ctx, views); err != nil {
+		return "", fmt.Errorf("empty the views file to fold it again (%s): %w", reason, err)
 	}
 	if _, err := migrateViews(ctx, views, logID, head); err != nil {
 		return "", err
 	}
 	return reason, nil
+}
+
+// emptyViews drops every table of the views file, its migrations' record
+// included, in one transaction: a crash leaves the file as it was or
+// empty, never half emptied, and the next open migrates it from scratch.
+// (Deleting the files could not be one step: the database file and its
+// WAL go one at a time.)
+func emptyViews(ctx context.Context, views string) error {
+	db, err := sql.Open("sqlite", dsn(views, writerConn, "NORMAL"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// Full-text tables first: dropping one drops its shadow tables.
+	for _, which := range []string{
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+	} {
+		var names []string
+		rows, err := tx.QueryContext(ctx, which)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return err
+			}
+			names = append(names, name)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, name := range names {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+		}
+	}
+	return tx.Commit()
 }
 
 // unreadable is err when it is SQLite's finding that a file is not a

@@ -109,16 +109,28 @@ func TestAServerEmptiesAViewsFileThatIsNotItsLogs(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "logbook.db")
 		s := openWith(t, path, sqlite.Options{})
 		appendSome(t, s, 3)
-		if _, err := s.ViewsWriteDB().Exec("INSERT INTO view_checkpoints (name, position) VALUES ('history', 100)"); err != nil {
-			t.Fatal(err)
+		for _, stmt := range []string{
+			"INSERT INTO view_checkpoints (name, position) VALUES ('history', 100)",
+			"INSERT INTO view_search_docs (position, request_id, run_id, kind, line, body, username, command) VALUES (99, 'r', '', 'request', 0, 'deploy the thing', 'ann', 'deploy')",
+		} {
+			if _, err := s.ViewsWriteDB().Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
 		}
 		s.Close()
 		s = openWith(t, path, sqlite.Options{Serve: true})
 		if got := s.ViewsReset(); !strings.Contains(got, "position 100") || !strings.Contains(got, "ends at 3") {
 			t.Fatalf("reset because %q", got)
 		}
-		if n := scalar[int](t, s.DB(), "SELECT count(*) FROM view_checkpoints"); n != 0 {
-			t.Fatalf("%d view checkpoints after the reset", n)
+		// Every table is there again, empty, its full-text indexes too.
+		if n := scalar[int](t, s.DB(), "SELECT (SELECT count(*) FROM view_checkpoints) + (SELECT count(*) FROM view_search_docs) + (SELECT count(*) FROM view_search_words WHERE view_search_words MATCH 'deploy')"); n != 0 {
+			t.Fatalf("%d view rows after the reset", n)
+		}
+		if _, err := s.ViewsWriteDB().Exec("INSERT INTO view_search_docs (position, request_id, run_id, kind, line, body, username, command) VALUES (1, 'r', '', 'request', 0, 'deploy the thing', 'ann', 'deploy')"); err != nil {
+			t.Fatal(err)
+		}
+		if n := scalar[int](t, s.DB(), "SELECT count(*) FROM view_search_words WHERE view_search_words MATCH 'deploy'"); n != 1 {
+			t.Fatalf("the search index after the reset finds %d documents, want 1", n)
 		}
 		if n := scalar[int](t, s.DB(), "SELECT count(*) FROM events"); n != 3 {
 			t.Fatalf("the log holds %d events, want 3", n)
