@@ -24,22 +24,16 @@ type Source interface {
 	// DB is the read pool.
 	DB() *sql.DB
 	// ViewsWriteDB is the pool views are written through (on SQLite one
-	// IMMEDIATE connection to the views file).
+	// IMMEDIATE connection to the views file, whose commits do not wait
+	// for the disk).
 	ViewsWriteDB() *sql.DB
-	// ViewsShareWriter says whether that pool is also the log's writer,
-	// so that views should give way to appends.
-	ViewsShareWriter() bool
 	// Dialect is "postgres" or "sqlite".
 	Dialect() string
 }
 
 // DBOf is the database of a Source.
 func DBOf(src Source) DB {
-	db := DB{Read: src.DB(), Write: src.ViewsWriteDB(), Dialect: src.Dialect()}
-	if w, ok := src.(interface{ AppendsCommitting() <-chan struct{} }); ok && src.ViewsShareWriter() {
-		db.AppendsCommitting = w.AppendsCommitting
-	}
-	return db
+	return DB{Read: src.DB(), Write: src.ViewsWriteDB(), Dialect: src.Dialect()}
 }
 
 // Event is a recorded event with its typed payload, decoded once for every
@@ -860,19 +854,12 @@ func (r *Runner) applyView(ctx context.Context, v *viewState, f fetched) {
 
 // applyTogether hands every due view its events of the batch in one
 // transaction, each view inside a savepoint so that one view's failure
-// leaves the others' rows. This is SQLite's way: its single write
-// connection would take the views' transactions in turn anyway, and one
-// commit costs one disk sync instead of one per view. The commit does not
-// wait for the disk (synchronous NORMAL for this transaction, on the
-// connection it pins): the rows and their checkpoints go together, a crash
-// can lose only the last of them whole, the runner then applies those
-// events again, and the event writer's next commit syncs them anyway.
-//
-// Appends come first: when the event store's writer waits for the
-// connection, the transaction commits after the view it is in, the writer
-// takes the connection, and the next views go on in a new transaction. A
-// request's commit so waits for one view's work at most, not for all of
-// it.
+// leaves the others' rows. This is SQLite's way: the views file's single
+// write connection would take the views' transactions in turn anyway, and
+// one commit writes the WAL once instead of once per view. That connection
+// commits without waiting for the disk (synchronous NORMAL): the rows and
+// their checkpoints go together, a crash can lose only the last of them
+// whole, and the runner then applies those events again.
 func (r *Runner) applyTogether(ctx context.Context, due []*viewState, f fetched) {
 	steps := make([]viewStep, len(due))
 	work := false
@@ -913,135 +900,46 @@ type viewStep struct {
 	applied    bool // and committed, once applyInTurns returns
 }
 
-// applyInTurns applies each step with work inside a savepoint of the
-// views' transaction, which gives way to waiting appends between views
-// (see applyTogether). When a transaction fails, the views it applied are
-// interrupted; those an earlier one committed stay applied.
+// applyInTurns applies each step with work inside a savepoint of one
+// views' transaction. When it fails, the views it applied are interrupted.
 func (r *Runner) applyInTurns(ctx context.Context, steps []viewStep) {
-	var vt *viewsTx
-	first := 0 // the first step of vt
-	interrupt := func(upTo int, err error) {
-		for j := first; j < upTo; j++ {
+	interrupt := func(err error) {
+		for j := range steps {
 			if st := &steps[j]; st.applied {
 				st.applied, st.failed = false, fmt.Errorf("commit positions %d to %d: %w", st.v.checkpoint+1, st.batch.Last, err)
 			}
 		}
 	}
-	hasWork := func(st *viewStep) bool { return st.batch.Last > st.v.checkpoint }
-	lastWork := -1 // the last step with work: no giving way after it
-	for i := range steps {
-		if hasWork(&steps[i]) {
-			lastWork = i
-		}
+	tx, err := r.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return // nothing applied: the views stay where they are
 	}
 	for i := range steps {
 		st := &steps[i]
-		if !hasWork(st) {
+		if st.batch.Last <= st.v.checkpoint {
 			continue
 		}
-		if vt == nil {
-			var err error
-			if vt, err = r.beginViews(ctx); err != nil {
-				return // nothing of this transaction applied: the views stay where they are
-			}
-			first = i
-		}
 		savepoint := fmt.Sprintf("view_%d", i)
-		err := vt.exec(ctx, "SAVEPOINT "+savepoint)
+		_, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint)
 		if err == nil {
-			if st.failed = r.applyIn(ctx, vt.tx, st.v, st.batch); st.failed != nil {
-				err = vt.exec(ctx, "ROLLBACK TO "+savepoint)
+			if st.failed = r.applyIn(ctx, tx, st.v, st.batch); st.failed != nil {
+				_, err = tx.ExecContext(ctx, "ROLLBACK TO "+savepoint)
 			} else {
 				st.applied = true
 			}
 		}
 		if err == nil {
-			err = vt.exec(ctx, "RELEASE "+savepoint)
+			_, err = tx.ExecContext(ctx, "RELEASE "+savepoint)
 		}
 		if err != nil {
-			vt.end(ctx, false) //nolint:errcheck // rolled back: the error that matters is err
-			interrupt(i+1, err)
+			tx.Rollback() //nolint:errcheck // rolled back: the error that matters is err
+			interrupt(err)
 			return
 		}
-		if appends := r.appendsCommitting(); appends != nil && i < lastWork {
-			if err := vt.end(ctx, true); err != nil {
-				interrupt(i+1, err)
-				return
-			}
-			vt = nil
-			// The connection is theirs first.
-			select {
-			case <-appends:
-			case <-ctx.Done():
-				return
-			}
-		}
 	}
-	if vt != nil {
-		if err := vt.end(ctx, true); err != nil {
-			interrupt(len(steps), err)
-		}
+	if err := tx.Commit(); err != nil {
+		interrupt(err)
 	}
-}
-
-func (r *Runner) appendsCommitting() <-chan struct{} {
-	if r.db.AppendsCommitting == nil {
-		return nil
-	}
-	return r.db.AppendsCommitting()
-}
-
-// viewsTx is a transaction of the views on a connection of its own, whose
-// commit does not wait for the disk (see applyTogether); the connection's
-// synchronous setting is put back when it ends.
-type viewsTx struct {
-	conn *sql.Conn
-	tx   *sql.Tx
-	was  int
-}
-
-func (r *Runner) beginViews(ctx context.Context) (*viewsTx, error) {
-	conn, err := r.db.Write.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vt := &viewsTx{conn: conn}
-	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&vt.was); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if vt.tx, err = conn.BeginTx(ctx, nil); err != nil {
-		vt.release(ctx)
-		return nil, err
-	}
-	return vt, nil
-}
-
-func (vt *viewsTx) exec(ctx context.Context, stmt string) error {
-	_, err := vt.tx.ExecContext(ctx, stmt)
-	return err
-}
-
-// end commits the transaction (or rolls it back) and gives the connection
-// back.
-func (vt *viewsTx) end(ctx context.Context, commit bool) error {
-	var err error
-	if commit {
-		err = vt.tx.Commit()
-	} else {
-		err = vt.tx.Rollback()
-	}
-	vt.release(ctx)
-	return err
-}
-
-func (vt *viewsTx) release(ctx context.Context) {
-	vt.conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", vt.was)) //nolint:errcheck // the connection is closed on failure
-	vt.conn.Close()
 }
 
 // settle notes a view's failure, if any: one a retry cannot get past stops

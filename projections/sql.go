@@ -22,10 +22,6 @@ type DB struct {
 	Read    *sql.DB
 	Write   *sql.DB
 	Dialect string // "postgres" or "sqlite"
-	// AppendsCommitting, when set, is nil unless the event store's writer
-	// is committing appends, and then a channel closed when it is done
-	// (set only where appends and views share a write pool).
-	AppendsCommitting func() <-chan struct{}
 }
 
 // rebind turns the shared `$1` placeholders into SQLite's

@@ -143,9 +143,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// The views' writes go through a connection of their own to the views
 	// file: their transactions take that file's write lock, never the
 	// log's, so an append does not wait for a view (docs/ARCHITECTURE.md).
-	// Their commits need not survive a power loss: the views and their
-	// checkpoints go together, and what is lost is folded again.
-	viewsWrite, err := sql.Open("sqlite", dsn(views, writerConn, "NORMAL"))
+	viewsWrite, err := sql.Open("sqlite", dsn(views, writerConn, viewsSync))
 	if err != nil {
 		return fail(err)
 	}
@@ -166,7 +164,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		return fail(fmt.Errorf("start checkpointing %s: %w", path, err))
 	}
 	closers = append(closers, stopCheckpoints)
-	stopViewsCheckpoints, err := startCheckpointer(views, "NORMAL", opts.CheckpointEvery, opts.WALRestartFrames)
+	stopViewsCheckpoints, err := startCheckpointer(views, viewsSync, opts.CheckpointEvery, opts.WALRestartFrames)
 	if err != nil {
 		return fail(fmt.Errorf("start checkpointing %s: %w", views, err))
 	}

@@ -28,6 +28,11 @@ import (
 // ViewsPath is the views file of the database at path.
 func ViewsPath(path string) string { return path + "-views" }
 
+// viewsSync is the views file's synchronous setting: its commits need not
+// survive a power loss, since the views and their checkpoints go together
+// and what is lost is folded again.
+const viewsSync = "NORMAL"
+
 // viewsSchema is the name the views file is attached as on the read
 // connections. Queries name their tables without it: SQLite looks a
 // table up in the main file first, then in the attached ones.
@@ -122,7 +127,7 @@ func openViewsFile(ctx context.Context, log *sql.DB, path string, serving bool) 
 // (Deleting the files could not be one step: the database file and its
 // WAL go one at a time.)
 func emptyViews(ctx context.Context, views string) error {
-	db, err := sql.Open("sqlite", dsn(views, writerConn, "NORMAL"))
+	db, err := sql.Open("sqlite", dsn(views, writerConn, viewsSync))
 	if err != nil {
 		return err
 	}
@@ -181,7 +186,7 @@ func unreadable(err error) *sqlite.Error {
 // when new. It returns why the file does not belong to the log with
 // identity logID and head, or "".
 func migrateViews(ctx context.Context, views, logID string, head int64) (mismatch string, err error) {
-	db, err := sql.Open("sqlite", dsn(views, writerConn, "NORMAL"))
+	db, err := sql.Open("sqlite", dsn(views, writerConn, viewsSync))
 	if err != nil {
 		return "", err
 	}

@@ -74,11 +74,10 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 	if len(packs) == 0 {
 		return nil
 	}
-	tx, release, err := s.treeTx(ctx)
+	tx, err := s.treeTx(ctx)
 	if err != nil {
 		return fmt.Errorf("append to the Merkle tree: %w", err)
 	}
-	defer release()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	res, err := tx.ExecContext(ctx, s.dialect.Rebind("UPDATE merkle_tree_size SET size = $1 WHERE only_row = 1 AND size = $2"), from+int64(len(packs)), from)
 	if err != nil {
@@ -113,47 +112,22 @@ func (s *Store) AppendTree(ctx context.Context, from int64, packs [][]byte) erro
 }
 
 // treeTx begins a tree transaction whose commit does not wait for the
-// disk: on SQLite synchronous NORMAL on the views file's connection it
-// pins (put back by release), on Postgres synchronous_commit off, as the
-// views commit. The tree is derived from the log, as the views are, and
-// lives with them (Pools.Derived). The packs and the size go together, so
-// a crash loses at most the last commits whole, and the maintainer adds
-// those leaves again from the events.
-func (s *Store) treeTx(ctx context.Context) (*sql.Tx, func(), error) {
-	if s.dialect.Name() != "sqlite" {
-		tx, err := s.derived.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-			tx.Rollback() //nolint:errcheck // failing anyway
-			return nil, nil, err
-		}
-		return tx, func() {}, nil
+// disk, as the views' do: on SQLite the views file's connection commits
+// with synchronous NORMAL, on Postgres the transaction sets
+// synchronous_commit off. The tree is derived from the log, as the views
+// are, and lives with them (Pools.Derived). The packs and the size go
+// together, so a crash loses at most the last commits whole, and the
+// maintainer adds those leaves again from the events.
+func (s *Store) treeTx(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.derived.BeginTx(ctx, nil)
+	if err != nil || s.dialect.Name() == "sqlite" {
+		return tx, err
 	}
-	conn, err := s.derived.Conn(ctx)
-	if err != nil {
-		return nil, nil, err
+	if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		tx.Rollback() //nolint:errcheck // failing anyway
+		return nil, err
 	}
-	var was int
-	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&was); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	release := func() {
-		conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA synchronous = %d", was)) //nolint:errcheck // the connection is closed on failure
-		conn.Close()
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		release()
-		return nil, nil, err
-	}
-	return tx, release, nil
+	return tx, nil
 }
 
 // ResetTree implements auditlog.TreeStore.

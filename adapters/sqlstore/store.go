@@ -77,16 +77,12 @@ type Store struct {
 	cache    writerCache // the writer goroutine's own
 	recent   *recentEvents
 	stats    struct{ optimistic, locked atomic.Int64 }
-	// committing is, while the writer commits a batch, a channel closed
-	// when it is done: on SQLite's one write connection, appends then wait
-	// for whoever holds it.
-	committing atomic.Pointer[chan struct{}]
-	observer   atomic.Pointer[CommitObserver]
-	done       chan struct{} // closed by Close
-	stopped    chan struct{} // closed when the writer has exited
-	closing    sync.Once
-	writerWG   sync.WaitGroup
-	onClose    []func() error
+	observer atomic.Pointer[CommitObserver]
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the writer has exited
+	closing  sync.Once
+	writerWG sync.WaitGroup
+	onClose  []func() error
 }
 
 // Pools are the database pools a store works through.
@@ -98,7 +94,8 @@ type Pools struct {
 	Write *sql.DB
 	// Derived writes what is folded from the log: the views and the
 	// Merkle tree. On SQLite it is a connection to the views file, so
-	// those writes never hold the log's write lock; nil: Write.
+	// those writes never hold the log's write lock, and it commits with
+	// synchronous NORMAL; nil: Write.
 	Derived *sql.DB
 }
 
@@ -339,11 +336,7 @@ func (s *Store) commit(batch []*appendRequest) {
 		return
 	}
 	start := time.Now()
-	done := make(chan struct{})
-	s.committing.Store(&done)
 	replies, err := s.tryCommit(live)
-	s.committing.Store(nil)
-	close(done)
 	if o := s.observer.Load(); o != nil && err == nil {
 		events := 0
 		for _, r := range live {
@@ -740,18 +733,6 @@ func (s *Store) Dialect() string { return s.dialect.Name() }
 // DB exposes the read pool for the views that live beside the events.
 func (s *Store) DB() *sql.DB { return s.read }
 
-// AppendsCommitting is nil when no appends are being committed, else a
-// channel closed when their commit ends. Views that share the one write
-// connection give way to them between views: a request's commit waits
-// for one view's work, not for the whole batch's. Views with a pool of
-// their own (ViewsShareWriter false) have no need to.
-func (s *Store) AppendsCommitting() <-chan struct{} {
-	if done := s.committing.Load(); done != nil {
-		return *done
-	}
-	return nil
-}
-
 // WriteDB exposes the pool that writes the log and what is not derived
 // from it (the dispatcher's checkpoint, secrets, sessions). On SQLite it
 // is the single connection that begins transactions IMMEDIATE, so writes
@@ -763,10 +744,6 @@ func (s *Store) WriteDB() *sql.DB { return s.write }
 // it is a single connection to the views file, whose transactions take
 // that file's write lock only; on Postgres it is WriteDB.
 func (s *Store) ViewsWriteDB() *sql.DB { return s.derived }
-
-// ViewsShareWriter says whether the views are written through the log's
-// own write pool, and so should give way to appends.
-func (s *Store) ViewsShareWriter() bool { return s.derived == s.write }
 
 // Identity is the store's id: random, made once per database by its
 // migrations, and the same for every process that opens the database. The
