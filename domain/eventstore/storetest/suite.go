@@ -577,8 +577,18 @@ func testFeedCatchUpThenTail(t *testing.T, h Harness) {
 	if p := receive(10); p[0] != 1 || p[9] != 10 {
 		t.Fatalf("catch-up delivered %v, want 1..10", p)
 	}
-	// Idle: the feed waits on the change signal.
-	time.Sleep(50 * time.Millisecond)
+	// Idle: the feed waits on the change signal. The wakes the catch-up's
+	// own appends caused (a store may wake its feeds again shortly after a
+	// write, and late on a loaded machine) are over first: the reads stop
+	// moving for 100ms. A polling feed never gets there, and fails below.
+	for settled, last := time.Now().Add(5*time.Second), int64(-1); time.Now().Before(settled); {
+		now := s.reads.Load()
+		if now == last {
+			break
+		}
+		last = now
+		time.Sleep(100 * time.Millisecond)
+	}
 	idleStart := s.reads.Load()
 	time.Sleep(300 * time.Millisecond)
 	if extra := s.reads.Load() - idleStart; extra > 1 {
