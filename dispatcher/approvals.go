@@ -59,7 +59,7 @@ func (d *Dispatcher) sweep(ctx context.Context, log zerolog.Logger, now time.Tim
 		case dispatch.StatusAwaitingApproval:
 			if expires := st.req.Approval().Requested.ExpiresAt; !now.Before(expires) {
 				trigger := dispatch.ApprovalTimedOut{At: now}
-				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "approval-timeout", 0), 0, now)
+				d.decide(ctx, log, st, trigger, dispatch.DerivedID(dispatch.RequestSeed(id), "approval-timeout", 0), 0, now)
 			}
 		case dispatch.StatusQueued:
 			queued = append(queued, st)
@@ -84,7 +84,7 @@ func (d *Dispatcher) checkQueued(ctx context.Context, log zerolog.Logger, queued
 			continue
 		}
 		id := st.req.ID()
-		d.decide(ctx, log, st, dispatch.QuotaCheck{At: now}, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "quota-check", 0), 0, now)
+		d.decide(ctx, log, st, dispatch.QuotaCheck{At: now}, dispatch.DerivedID(dispatch.RequestSeed(id), "quota-check", 0), 0, now)
 	}
 }
 
@@ -111,7 +111,7 @@ func (d *Dispatcher) resumeWaiting(ctx context.Context, log zerolog.Logger, id s
 		d.deliverNotice(ctx, log.With().Str("request_id", id).Logger(), id, n, uuid.Nil)
 	}
 	for _, ans := range st.req.Unjudged() {
-		d.decide(ctx, log, st, ans, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "answer/"+ans.Via, 0), 0, ans.At)
+		d.decide(ctx, log, st, ans, dispatch.DerivedID(dispatch.RequestSeed(id), "answer/"+ans.Via, 0), 0, ans.At)
 	}
 }
 

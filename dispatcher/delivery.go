@@ -329,7 +329,7 @@ func (d *Dispatcher) recordDelivery(rd *replyDelivery, p domain.Payload, to disp
 	if rd.notice != "" {
 		message = "notice/" + rd.notice
 	}
-	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(rd.requestID)), fmt.Sprintf("%s/%s/%s/%d/%s", message, to.Kind, to.Name, part, purpose), 0)
+	e.ID = dispatch.DerivedID(dispatch.RequestSeed(rd.requestID), fmt.Sprintf("%s/%s/%s/%d/%s", message, to.Kind, to.Name, part, purpose), 0)
 	return retryStore(rd.ctx, rd.log.With().Str("event", p.EventType()).Int("part", part).Logger(), "recording the delivery of a reply part", func() error {
 		_, err := d.cfg.Store.Append(rd.ctx, dispatch.Stream(rd.requestID), eventstore.Any, e)
 		return err

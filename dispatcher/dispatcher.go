@@ -226,7 +226,7 @@ func (d *Dispatcher) receiveOnce(ctx context.Context, in dispatch.RequestReceive
 	if err != nil {
 		return "", err
 	}
-	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "received", 0)
+	e.ID = dispatch.DerivedID(dispatch.RequestSeed(id), "received", 0)
 	if d.inline.Load() {
 		d.loopMu.Lock()
 		loopDone := d.loopDone
@@ -373,7 +373,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if st := d.requests[id]; st != nil && !st.req.Status().Ended() {
 				now := time.Now().UTC()
 				trigger := dispatch.RequestTimedOut{At: now}
-				d.decide(ctx, log, st, trigger, dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(id)), "timeout", 0), 0, now)
+				d.decide(ctx, log, st, trigger, dispatch.DerivedID(dispatch.RequestSeed(id), "timeout", 0), 0, now)
 			}
 		case <-idle.C:
 			if d.resumed {
@@ -1142,7 +1142,7 @@ func (d *Dispatcher) replyPostedEvent(requestID string, posted dispatch.ReplyPos
 	}
 	// One reply per request: its record has a stable id, so recording it
 	// twice (a crash between posting and recording) is a no-op.
-	e.ID = dispatch.DerivedID(uuid.NewSHA1(uuid.NameSpaceURL, []byte(requestID)), "reply", 0)
+	e.ID = dispatch.DerivedID(dispatch.RequestSeed(requestID), "reply", 0)
 	return e, nil
 }
 

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/projections"
@@ -210,11 +208,11 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, user access.UserInf
 		writeJSON(w, http.StatusBadRequest, apiError{`"reason" is required: say why you reject it`})
 		return
 	}
-	if body.MessageID == "" {
-		body.MessageID = uuid.NewString()
-	}
 	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: "api", ChatUser: user.Username,
 		Text: dispatch.AnswerText(v, id, body.Reason), Sender: user.Username}
+	if body.MessageID == "" {
+		in = in.WithFreshMessageID()
+	}
 	timeout := a.ReplyTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute

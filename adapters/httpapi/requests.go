@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
@@ -199,14 +198,14 @@ func (a *API) postRequest(w http.ResponseWriter, r *http.Request, user access.Us
 	if body.Room == "" {
 		body.Room = "api"
 	}
-	if body.MessageID == "" {
-		body.MessageID = uuid.NewString()
-	}
 	// The chat prefix is optional here; "!!" becomes "!", which the
 	// dispatcher reads as "run my previous request again".
 	// The message id is the token user's own (Sender): another user's
 	// request with the same message id is another request.
 	in := dispatch.RequestReceived{Adapter: "api", MessageID: body.MessageID, Room: body.Room, ChatUser: as.Username, Text: strings.TrimPrefix(body.Text, "!"), Sender: user.Username}
+	if body.MessageID == "" {
+		in = in.WithFreshMessageID()
+	}
 	id := in.ID()
 	timeout := a.ReplyTimeout
 	if timeout <= 0 {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/logbookhq/logbook/domain/access"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/pipeline"
@@ -212,7 +210,7 @@ func (a *API) scheduleExists(ctx context.Context, name string) (bool, error) {
 // writes the answer itself unless the change completed: then the caller
 // writes it (after what it does next).
 func (a *API) manage(w http.ResponseWriter, r *http.Request, user access.UserInfo, text string) (ManageAnswer, bool) {
-	in := dispatch.RequestReceived{Adapter: "api", MessageID: uuid.NewString(), Room: "api", ChatUser: user.Username, Text: text, Sender: user.Username}
+	in := dispatch.RequestReceived{Adapter: "api", Room: "api", ChatUser: user.Username, Text: text, Sender: user.Username}.WithFreshMessageID()
 	timeout := a.ReplyTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute

@@ -390,10 +390,11 @@ func dsn(path string, role connRole, synchronous string) string {
 	// journal is as big as one view's batch and never touches the disk.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	if role == writerConn {
-		// The writer's and the views' inserts go to indexes keyed in
-		// random order (event ids, request and run ids): with SQLite's
-		// default 2 MB cache, most of them read their page back from the
-		// file, a system call each, once the log outgrows it.
+		// Some of the writer's and the views' inserts go to indexes keyed
+		// in random order (the ids of chat providers' requests, hashes of
+		// their message ids): with SQLite's default 2 MB cache, most of
+		// them read their page back from the file, a system call each,
+		// once the log outgrows it.
 		q.Add("_pragma", "cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
 		q.Set("_txlock", "immediate")
 	}

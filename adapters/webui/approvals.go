@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/logbookhq/logbook/adapters/httpapi"
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
@@ -143,8 +141,8 @@ func (ui *UI) answer(w http.ResponseWriter, r *http.Request, v *viewer, verdict 
 		ui.unavailable(w, r, v, "reading the approval", err)
 		return
 	}
-	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username,
-		Text: dispatch.AnswerText(verdict, id, reason), Sender: v.User.Username}
+	in := dispatch.RequestReceived{Adapter: "web", Room: consoleRoom, ChatUser: v.User.Username,
+		Text: dispatch.AnswerText(verdict, id, reason), Sender: v.User.Username}.WithFreshMessageID()
 	waiting, stop := context.WithTimeout(r.Context(), answerWait)
 	defer stop()
 	_, replies, err := ui.cfg.Requests.ReceiveAndWait(r.Context(), waiting, in, v.User.Username)

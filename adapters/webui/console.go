@@ -86,8 +86,8 @@ func (ui *UI) consoleSubmit(w http.ResponseWriter, r *http.Request, v *viewer) {
 	}
 	// The chat prefix is optional; "!!" becomes "!", which the dispatcher
 	// reads as "run my previous request again".
-	in := dispatch.RequestReceived{Adapter: "web", MessageID: uuid.NewString(), Room: consoleRoom, ChatUser: v.User.Username,
-		Text: strings.TrimPrefix(text, "!"), Sender: v.User.Username}
+	in := dispatch.RequestReceived{Adapter: "web", Room: consoleRoom, ChatUser: v.User.Username,
+		Text: strings.TrimPrefix(text, "!"), Sender: v.User.Username}.WithFreshMessageID()
 	id := in.ID()
 	// The wait outlives this POST: the console's stream takes the reply,
 	// which may carry a secret the log never holds. It ends when the

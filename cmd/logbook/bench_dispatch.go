@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/logbookhq/logbook/adapters/sqlite"
@@ -153,7 +152,7 @@ func benchDispatch(ctx context.Context, n int, sync string) (benchDispatchResult
 		if i == 20 {
 			commitsBefore = waitForQuiet(store)
 		}
-		in := dispatch.RequestReceived{Adapter: "api", MessageID: uuid.NewString(), Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "bench"}
+		in := dispatch.RequestReceived{Adapter: "api", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "bench"}.WithFreshMessageID()
 		arrived := pub.expect(in.ID())
 		start := time.Now()
 		if _, err := d.Receive(ctx, in, "bench"); err != nil {

@@ -1,8 +1,12 @@
 package dispatch
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // Stored logs name their request streams by these ids: they never change.
@@ -66,5 +70,87 @@ func TestARedeliveryIsTheSameSenderAndAReusedIdIsNot(t *testing.T) {
 	err := MessageIDTaken("slack", "C1:1")
 	if KindOf(err) != KindMessageIDTaken || !strings.Contains(err.Error(), "another sender") {
 		t.Errorf("MessageIDTaken = %v (%v)", err, KindOf(err))
+	}
+}
+
+// v7At is a UUIDv7 of the millisecond ms, with tail for its random bits.
+func v7At(ms uint64, tail byte) uuid.UUID {
+	var id uuid.UUID
+	for i := range 6 {
+		id[i] = byte(ms >> (8 * (5 - i)))
+	}
+	id[6], id[8] = 0x70, 0x80
+	for i := 9; i < 16; i++ {
+		id[i] = tail
+	}
+	return id
+}
+
+// Given requests whose message ids Logbook made (WithFreshMessageID), when
+// their ids are derived, then each keeps its message id's time, so they
+// sort in the order the messages were made whatever their hash, stays a
+// version-5 UUID, and is the same for the same message; and a request
+// without TimedID, or whose message id is not a UUIDv7, derives as before.
+func TestATimedRequestIDKeepsItsMessagesTimeAndSortsByIt(t *testing.T) {
+	t.Parallel()
+	var ids []string
+	for i, ms := range []uint64{1_765_000_000_000, 1_765_000_000_001, 1_765_000_000_002, 1_765_000_060_000} {
+		message := v7At(ms, byte(200-i*50)) // hashes in no particular order
+		in := RequestReceived{Adapter: "api", MessageID: message.String(), ChatUser: "bob", Sender: "bob", TimedID: true}
+		id := uuid.MustParse(in.ID())
+		if !bytes.Equal(id[:derivedPrefixBytes], message[:derivedPrefixBytes]) {
+			t.Errorf("request id %s does not keep the time of its message id %s", id, message)
+		}
+		if id.Version() != 5 || id.Variant() != uuid.RFC4122 {
+			t.Errorf("request id %s is version %d, variant %s; want a version-5 RFC 4122 UUID", id, id.Version(), id.Variant())
+		}
+		if again := in.ID(); again != id.String() {
+			t.Errorf("one message derived %s, then %s", id, again)
+		}
+		untimed := in
+		untimed.TimedID = false
+		if untimed.ID() == id.String() || untimed.ID()[:8] == id.String()[:8] {
+			t.Errorf("without TimedID the id %s still keeps the time (%s)", untimed.ID(), id)
+		}
+		ids = append(ids, id.String())
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("request ids of messages made in order do not sort in it: %v", ids)
+	}
+	for _, in := range []RequestReceived{
+		{Adapter: "api", MessageID: "ci-build-7", ChatUser: "bob", Sender: "bob", TimedID: true},
+		{Adapter: "api", MessageID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("v5")).String(), ChatUser: "bob", Sender: "bob", TimedID: true},
+	} {
+		untimed := in
+		untimed.TimedID = false
+		if in.ID() != untimed.ID() {
+			t.Errorf("message id %q is no UUIDv7, yet TimedID changed its request id", in.MessageID)
+		}
+	}
+	fresh := RequestReceived{Adapter: "web", ChatUser: "bob", Sender: "bob"}.WithFreshMessageID()
+	if m, err := uuid.Parse(fresh.MessageID); err != nil || m.Version() != 7 || !fresh.TimedID {
+		t.Errorf("a fresh message id is %q (timed %v), want a UUIDv7 with TimedID", fresh.MessageID, fresh.TimedID)
+	}
+}
+
+// The ids of the events a dispatcher makes for a request by itself derive
+// from a seed that keeps the request id's first bytes, and differs for
+// each request.
+func TestARequestSeedKeepsItsRequestIDsPrefix(t *testing.T) {
+	t.Parallel()
+	a := RequestReceived{Adapter: "api", MessageID: v7At(1_765_000_000_000, 1).String(), Sender: "bob", TimedID: true}.ID()
+	b := RequestReceived{Adapter: "api", MessageID: v7At(1_765_000_000_000, 2).String(), Sender: "bob", TimedID: true}.ID()
+	seedA, seedB := RequestSeed(a), RequestSeed(b)
+	if seedA == seedB {
+		t.Fatalf("two requests share the seed %s", seedA)
+	}
+	if seedA.String()[:13] != a[:13] {
+		t.Errorf("seed %s does not start as its request id %s", seedA, a)
+	}
+	if RequestSeed(a) != seedA {
+		t.Error("a request's seed changed")
+	}
+	if got, want := RequestSeed("not-a-uuid"), uuid.NewSHA1(uuid.NameSpaceURL, []byte("not-a-uuid")); got != want {
+		t.Errorf("the seed of an id that is no UUID is %s, want the plain hash %s", got, want)
 	}
 }
