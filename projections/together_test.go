@@ -73,9 +73,9 @@ func TestAViewThatStopsLeavesTheOthersFoldingEachEventOnce(t *testing.T) {
 		src := open(t)
 		ctx := context.Background()
 		appendTo(t, src, access.UserStream("u1"), access.UserCreated{User: "u1", Username: "alice"}) // 1
-		appendTo(t, src, run.Stream("r1"), run.RunRequested{RequestID: "q"})                          // 2
-		appendTo(t, src, access.UserStream("u2"), access.UserCreated{User: "u2", Username: "bob"})    // 3
-		appendTo(t, src, run.Stream("r2"), run.RunRequested{RequestID: "q2"})                         // 4
+		appendTo(t, src, run.Stream("r1"), run.RunRequested{RequestID: "q"})                         // 2
+		appendTo(t, src, access.UserStream("u2"), access.UserCreated{User: "u2", Username: "bob"})   // 3
+		appendTo(t, src, run.Stream("r2"), run.RunRequested{RequestID: "q2"})                        // 4
 		before := &foldCounter{name: "test_before", eventType: "UserCreated", folded: map[int64]int{}}
 		stopping := &refusingView{foldCounter: foldCounter{name: "test_stopping", eventType: "RunRequested", folded: map[int64]int{}}, refuse: 4}
 		after := &foldCounter{name: "test_after", eventType: "UserCreated", folded: map[int64]int{}}
