@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/logbookhq/logbook/domain/dispatch"
 )
@@ -166,5 +169,48 @@ func TestRepeatingAnAnsweredMessageIdAnswersAtOnceWithItsReply(t *testing.T) {
 			!strings.Contains(again.Text, "not shown again") {
 			t.Errorf("the retry of %q showed %q; want the token left out, saying it was shown once", c.text, again.Text)
 		}
+	}
+}
+
+// Given requests sent one after another without a message id, when they
+// are recorded, then each has a fresh UUIDv7 message id of Logbook's own,
+// marked TimedID, and their request ids keep its time, so they sort in the
+// order they came (those of one millisecond among themselves by hash); a request with the client's own message id derives its
+// id as before, from the message id alone.
+func TestRequestsWithoutAMessageIdGetIdsInTheOrderTheyCame(t *testing.T) {
+	t.Parallel()
+	p := newPlatform(t)
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		id, _ := p.say(t, p.adminToken, "echo in order")
+		events, err := p.store.ReadStream(ctx, dispatch.Stream(id), 0, 1)
+		if err != nil || len(events) != 1 {
+			t.Fatalf("request %s: %v", id, err)
+		}
+		var rec dispatch.RequestReceived
+		if err := json.Unmarshal(events[0].Data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := uuid.Parse(rec.MessageID); err != nil || m.Version() != 7 || !rec.TimedID || id[:13] != rec.MessageID[:13] {
+			t.Fatalf("request %s from message id %q (timed %v): want a UUIDv7 message id whose time the request id keeps", id, rec.MessageID, rec.TimedID)
+		}
+		ids = append(ids, id[:13]) // the time: requests within a millisecond share it
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("request ids starting %v do not sort in the order the requests came", ids)
+	}
+	own := uuid.Must(uuid.NewV7()).String()
+	raw, _ := json.Marshal(map[string]string{"text": "echo mine", "message_id": own})
+	status, _, out := p.do(t, http.MethodPost, "/v1/requests?wait=1", p.adminToken, raw)
+	var answer struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(out, &answer); status != http.StatusOK || err != nil {
+		t.Fatalf("POST with a message id: %d %s", status, out)
+	}
+	want := dispatch.RequestReceived{Adapter: "api", MessageID: own, Sender: "admin"}.ID()
+	if answer.RequestID != want || answer.RequestID[:13] == own[:13] {
+		t.Errorf("a client's message id %s gave request %s, want %s, derived as before", own, answer.RequestID, want)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/logbookhq/logbook/domain/access"
@@ -267,12 +266,11 @@ func (a *API) callTrigger(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusLocked, "trigger "+name+" is disabled")
 		return
 	}
-	messageID := delivery
-	if messageID == "" {
-		messageID = uuid.NewString()
-	}
-	in := dispatch.RequestReceived{Adapter: dispatch.TriggerAdapter, MessageID: messageID, Room: name, ChatUser: cfg.As,
+	in := dispatch.RequestReceived{Adapter: dispatch.TriggerAdapter, MessageID: delivery, Room: name, ChatUser: cfg.As,
 		Text: cfg.Pipeline, Sender: dispatch.TriggerAdapter + ":" + name, Source: name, ReplyVia: cfg.Provider}
+	if delivery == "" {
+		in = in.WithFreshMessageID()
+	}
 	if delivery != "" && a.Events != nil {
 		seen, err := a.Events.ReadStream(r.Context(), dispatch.Stream(in.ID()), 0, 1)
 		if err != nil {

@@ -124,6 +124,11 @@ func TestATriggerAnswersWithItsPipelinesOutputAndRecordsTheRequest(t *testing.T)
 	if rec.Adapter != "trigger" || rec.Room != "push" || rec.Source != "push" || rec.ChatUser != "admin" {
 		t.Fatalf("recorded %+v", rec)
 	}
+	// A call without a delivery id gets a message id of Logbook's own,
+	// whose time its request id keeps.
+	if !rec.TimedID || rec.ID() != answer.RequestID || answer.RequestID[:13] != rec.MessageID[:13] {
+		t.Fatalf("request %s from message id %q (timed %v): want a timed id that keeps the message id's time", answer.RequestID, rec.MessageID, rec.TimedID)
+	}
 	all, _ := p.store.ReadAll(context.Background(), 1, 100000)
 	for _, e := range all {
 		if bytes.Contains(e.Data, []byte(token)) {
