@@ -38,7 +38,11 @@ var (
 // is the id of a chat provider's request, whose message ids are the
 // provider's own; RequestReceived.ID gives every request's.
 func RequestID(adapter, messageID string) string {
-	return uuid.NewSHA1(requestNamespace, []byte(adapter+"\x00"+messageID)).String()
+	return providerMessageID(adapter, messageID).String()
+}
+
+func providerMessageID(adapter, messageID string) uuid.UUID {
+	return uuid.NewSHA1(requestNamespace, []byte(adapter+"\x00"+messageID))
 }
 
 // RequestReceived is a chat message addressed to Logbook, as the chat
@@ -112,7 +116,7 @@ func (r RequestReceived) roomOnChat() bool {
 func (r RequestReceived) ID() string {
 	var id uuid.UUID
 	if r.Sender == "" {
-		id = uuid.NewSHA1(requestNamespace, []byte(r.Adapter+"\x00"+r.MessageID))
+		id = providerMessageID(r.Adapter, r.MessageID)
 	} else {
 		// The sender's length keeps it from running into the message id.
 		id = uuid.NewSHA1(senderNamespace, fmt.Appendf(nil, "%s\x00%d:%s\x00%s", r.Adapter, len(r.Sender), r.Sender, r.MessageID))
