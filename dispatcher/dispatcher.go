@@ -491,7 +491,7 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 			case rr.Mode == dispatch.ModeBuiltin:
 				builtins = append(builtins, events[0])
 			default:
-				d.publishRun(ctx, log, runID, events[0].ID.String(), rr)
+				d.publishRun(ctx, log, runID, events[0].ID.String(), rr, false)
 			}
 		}
 	}
@@ -623,7 +623,7 @@ type queuedBuiltin struct {
 // flight when it may record changes.
 func (d *Dispatcher) startBuiltin(ctx context.Context, log zerolog.Logger, b queuedBuiltin) {
 	if !d.cfg.Facts.Builtins().Changes(b.request) {
-		d.publishRun(ctx, log, b.runID, b.eventID, b.request)
+		d.publishRun(ctx, log, b.runID, b.eventID, b.request, false)
 		return
 	}
 	d.changing.queue = append(d.changing.queue, b)
@@ -639,7 +639,7 @@ func (d *Dispatcher) nextChangingBuiltin(ctx context.Context, log zerolog.Logger
 	b := d.changing.queue[0]
 	d.changing.queue = d.changing.queue[1:]
 	d.changing.inFlight = b.runID
-	d.publishRun(ctx, log, b.runID, b.eventID, b.request)
+	d.publishRun(ctx, log, b.runID, b.eventID, b.request, false)
 }
 
 // forget drops a request that ended and whose reply was posted.
@@ -827,7 +827,11 @@ type preparedRecord struct {
 	requestEvents []domain.NewEvent
 	received      []domain.NewEvent
 	runEventIDs   map[string]string // run id → its RunRequested's event id
-	posted        *postedWithDecision
+	// created are the runs whose streams this commit created, each with
+	// its RunRequested alone (noteCreated): their executor in this
+	// process need not read the stream back.
+	created map[string]bool
+	posted  *postedWithDecision
 }
 
 // prepareSteps makes the steps' decisions into the parts of one append.
@@ -905,6 +909,7 @@ func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, receiv
 // foldRecorded folds a committed record's request events into the
 // request's state. results are the append's, one for each of rec.parts.
 func (d *Dispatcher) foldRecorded(st *requestState, rec *preparedRecord, results []eventstore.AppendResult) {
+	rec.noteCreated(results)
 	if len(rec.requestEvents) == 0 && len(rec.received) == 0 {
 		return
 	}
@@ -927,6 +932,25 @@ func (d *Dispatcher) foldRecorded(st *requestState, rec *preparedRecord, results
 	d.track(st.req.ID(), st)
 }
 
+// noteCreated records which of rec's run streams the commit that
+// returned results (one per part) created: written now, not found stored
+// already (a repeat) or left as it was (a piecewise append that found the
+// run requested before), and holding its RunRequested alone.
+func (rec *preparedRecord) noteCreated(results []eventstore.AppendResult) {
+	for i, p := range rec.parts {
+		runID, isRun := strings.CutPrefix(p.Stream, run.StreamPrefix)
+		if !isRun || i >= len(results) || p.Expected != eventstore.NoStream || len(p.Events) != 1 || rec.runEventIDs[runID] == "" {
+			continue
+		}
+		if r := results[i]; !r.Duplicate && r.LastPosition > 0 && r.LastVersion == 0 {
+			if rec.created == nil {
+				rec.created = map[string]bool{}
+			}
+			rec.created[runID] = true
+		}
+	}
+}
+
 // followUp does what a recorded decision calls for once it is committed:
 // hands its runs to their executors, cancels, replies, notifies.
 func (d *Dispatcher) followUp(ctx context.Context, log zerolog.Logger, st *requestState, rec *preparedRecord) {
@@ -939,7 +963,7 @@ func (d *Dispatcher) followUp(ctx context.Context, log zerolog.Logger, st *reque
 		case start.Builtin:
 			d.builtins[start.RunID] = true
 		default:
-			d.publishRun(ctx, log, start.RunID, rec.runEventIDs[start.RunID], start.Request)
+			d.publishRun(ctx, log, start.RunID, rec.runEventIDs[start.RunID], start.Request, rec.created[start.RunID])
 		}
 	}
 	for _, runID := range decision.Cancel {
@@ -963,8 +987,9 @@ func (d *Dispatcher) followUp(ctx context.Context, log zerolog.Logger, st *reque
 }
 
 // publishRun hands a run to its executor: a builtin run to the builtin
-// executor, any other to the executors of containers.
-func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, eventID string, req run.RunRequested) {
+// executor, any other to the executors of containers. created says this
+// process's last commit created the run's stream (noteCreated).
+func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, eventID string, req run.RunRequested, created bool) {
 	topic := runbus.TopicRunRequested
 	if req.Mode == dispatch.ModeBuiltin {
 		topic = runbus.TopicBuiltinRequested
@@ -978,6 +1003,9 @@ func (d *Dispatcher) publishRun(ctx context.Context, log zerolog.Logger, runID, 
 		return
 	}
 	request := runbus.RunRequest{RunID: runID, EventID: eventID, Request: req, Env: env}
+	if created {
+		request = request.JustRequested()
+	}
 	msg, err := runbus.NewRunRequestMessage(request)
 	if err == nil {
 		msg.SetContext(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/dispatch"
 	"github.com/logbookhq/logbook/domain/eventstore"
+	"github.com/logbookhq/logbook/domain/runbus"
 	"github.com/logbookhq/logbook/domain/template/render"
 	"github.com/logbookhq/logbook/executor"
 	"github.com/logbookhq/logbook/internal/samplebundle"
@@ -28,15 +29,29 @@ import (
 type capture struct {
 	mu     sync.Mutex
 	topics []string
+	runs   []runbus.RunRequest // the run.requested messages, read as an executor in this process reads them
 }
 
 func (c *capture) Publish(topic string, msgs ...*message.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for range msgs {
+	for _, msg := range msgs {
 		c.topics = append(c.topics, topic)
+		if topic == runbus.TopicRunRequested {
+			req, err := runbus.DecodeRunRequest(msg)
+			if err != nil {
+				return err
+			}
+			c.runs = append(c.runs, req)
+		}
 	}
 	return nil
+}
+
+func (c *capture) runRequests() []runbus.RunRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.runs)
 }
 
 func (c *capture) Close() error { return nil }
@@ -431,6 +446,61 @@ func TestBadRequestsGetAClearRecordedReply(t *testing.T) {
 				t.Fatalf("reply = %+v, want a failure mentioning %q", reply, c.mention)
 			}
 		})
+	}
+}
+
+// A run request says "just requested" (runbus.RunRequest.JustRequested),
+// so that an executor in this process need not read the run's stream,
+// only when the commit it follows created that stream; published again
+// after a restart, it does not.
+func TestARunRequestIsMarkedJustRequestedOnlyAfterTheCommitThatCreatedItsStream(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logbook.db")
+	h := start(t, path)
+	if _, err := dispatcher.Bootstrap(context.Background(), h.store); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dispatcher.InstallBundle(context.Background(), h.store, samplebundle.Config, "test"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the sample bundle", func() bool { return h.facts.BundleInstalled("toolbox") })
+
+	// Given a request for a container's run, decided and published
+	if _, err := h.d.Receive(context.Background(), dispatch.RequestReceived{Adapter: "api", MessageID: "marked", Room: "api", ChatUser: "admin", Text: "toolbox:echo hi", Sender: "admin"}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the run published", func() bool { return len(h.bus.runRequests()) > 0 })
+	runs := h.bus.runRequests()
+	if len(runs) != 1 {
+		t.Fatalf("published %d run requests, want 1", len(runs))
+	}
+	// Then the first to handle it may skip the read, and only the first
+	if !runs[0].TakeJustRequested() {
+		t.Fatal("the run request of a run whose stream was just created is not marked")
+	}
+	if runs[0].TakeJustRequested() {
+		t.Fatal("the mark was taken twice")
+	}
+	h.stop()
+
+	// When the dispatcher starts again with the run not ended, and has
+	// folded the whole log
+	h = start(t, path)
+	defer h.stop()
+	head := countEvents2(t, h.store)
+	testenv.Eventually(t, "the log folded and the run published again", func() bool {
+		return h.d.Position() >= head && len(h.bus.runRequests()) > 0
+	})
+
+	// Then no request published again is marked: the stream may hold more
+	// than its RunRequested (deciding again from an older checkpoint may
+	// publish it twice, each unmarked)
+	for _, again := range h.bus.runRequests() {
+		if again.RunID != runs[0].RunID {
+			t.Fatalf("published run %s again, want %s", again.RunID, runs[0].RunID)
+		}
+		if again.TakeJustRequested() {
+			t.Fatal("a run request published again after a restart is marked just requested")
+		}
 	}
 }
 

@@ -275,6 +275,11 @@ func (e *Executor) Execute(req runbus.RunRequest) error {
 			}
 			return err
 		}
+	case req.TakeJustRequested():
+		// The dispatcher in this process has just created the run's
+		// stream with its RunRequested alone, and this is the request's
+		// first handling: the read would return that event.
+		past = []domain.Payload{req.Request}
 	case e.cfg.Store != nil:
 		var err error
 		if past, _, err = readRun(ctx, e.cfg.Store, req.RunID); err != nil {

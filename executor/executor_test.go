@@ -180,6 +180,76 @@ func TestExecutorContinuesAStreamTheDispatcherStarted(t *testing.T) {
 	}
 }
 
+// streamReads counts the reads of each stream, over a MemStore.
+type streamReads struct {
+	*executortest.MemStore
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (s *streamReads) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]domain.RecordedEvent, error) {
+	s.mu.Lock()
+	s.reads[stream]++
+	s.mu.Unlock()
+	return s.MemStore.ReadStream(ctx, stream, from, limit)
+}
+
+func (s *streamReads) of(stream string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[stream]
+}
+
+func TestExecutorSkipsReadingAJustRequestedRunOnlyOnItsFirstHandling(t *testing.T) {
+	t.Parallel()
+	// Given a run whose stream the dispatcher has just created, and its
+	// request marked so
+	mem := executortest.NewMemStore()
+	store := &streamReads{MemStore: mem, reads: map[string]int{}}
+	req := request("r1")
+	stored := domain.MustEncode(req.Request, domain.Metadata{CorrelationID: req.Request.RequestID})
+	if _, err := store.Append(context.Background(), "run-r1", eventstore.NoStream, stored); err != nil {
+		t.Fatal(err)
+	}
+	req.EventID = stored.ID.String()
+	req = req.JustRequested()
+	rt := &fakeRuntime{fn: echoRun("fresh\n", executor.Outcome{})}
+	e, err := executor.NewExecutorWithConfig(executor.Config{
+		Runtime: rt, Publisher: executortest.AppendingPublisher{Appender: executor.NewAppender(store)}, Store: store,
+		Concurrency: 1, Chunking: executor.ChunkerConfig{Interval: time.Hour}, Logger: zerolog.New(zerolog.NewTestWriter(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+
+	// When it is handled, and then the same request (a retry, a
+	// redelivery) twice more
+	if err := e.Execute(req); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.of("run-r1"); n != 0 {
+		t.Fatalf("the first handling read the run's stream %d times, want none", n)
+	}
+	for range 2 {
+		if err := e.Execute(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Then the run's events follow the one RunRequested, the command ran
+	// once, and the later handlings read the stream and found it ended
+	if got := types(mem.Payloads("run-r1")); !strings.HasPrefix(got, "RunRequested ContainerCreated") || strings.Count(got, "RunRequested") != 1 || strings.Count(got, "RunSucceeded") != 1 {
+		t.Fatalf("events = %s, want one RunRequested followed by one run's events", got)
+	}
+	if n := rt.calls.Load(); n != 1 {
+		t.Fatalf("runtime ran %d times, want 1", n)
+	}
+	if n := store.of("run-r1"); n < 2 {
+		t.Fatalf("the later handlings read the run's stream %d times, want at least 2", n)
+	}
+}
+
 func TestExecutorRecordsLostARunWhoseCommandBeganBeforeARestart(t *testing.T) {
 	t.Parallel()
 	cases := map[string][]domain.Payload{

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/logbookhq/logbook/domain"
@@ -57,7 +58,7 @@ func TestARunsEventsAreNotHeldBehindAnotherRunsAppend(t *testing.T) {
 	}
 	store := &holdingStore{MemStore: executortest.NewMemStore(), stream: held, arrived: make(chan struct{}), released: make(chan struct{})}
 	bus := executor.NewEmbeddedBus(quiet)
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +100,78 @@ func TestARunsEventsAreNotHeldBehindAnotherRunsAppend(t *testing.T) {
 	}
 	if got := types(store.Payloads(held)); got != "RunRequested" {
 		t.Fatalf("the held run holds %q", got)
+	}
+}
+
+// Given a run's events grouped into one message in this process, when it
+// is read back here, then the events come as they were published, without
+// a decode; and a copy that crossed a bus (no context) decodes to the same.
+func TestAGroupOfRunEventsIsReadBackAsPublishedInItsOwnProcess(t *testing.T) {
+	t.Parallel()
+	var msgs []*message.Message
+	for v := range 3 {
+		msgs = append(msgs, executor.NewEventMessage(run.Stream("g"), int64(v+1), domain.MustEncode(run.OutputChunk{Stream: "stdout", Bytes: []byte(fmt.Sprint("line ", v))}, domain.Metadata{})))
+	}
+	together, err := executor.NewRunEventsMessage(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	here, err := executor.DecodeRunEventsMessage(together)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(here) != 3 || here[0] != msgs[0] || here[2] != msgs[2] {
+		t.Fatalf("read back %d events, not the ones published", len(here))
+	}
+	crossed, err := executor.DecodeRunEventsMessage(together.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range crossed {
+		if m.UUID != msgs[i].UUID || string(m.Payload) != string(msgs[i].Payload) || m.Metadata.Get("version") != msgs[i].Metadata.Get("version") {
+			t.Fatalf("event %d decoded as %s %q, want %s %q", i, m.UUID, m.Payload, msgs[i].UUID, msgs[i].Payload)
+		}
+	}
+}
+
+// Given runs publishing grouped events on the embedded bus, when every
+// Publish has returned, then each group is stored and the bus holds none
+// of them any more.
+func TestTheEmbeddedBusLetsGoOfEachGroupItCarried(t *testing.T) {
+	t.Parallel()
+	quiet := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	store := executortest.NewMemStore()
+	bus := executor.NewEmbeddedBus(quiet)
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
+	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.AddAppender(router, executor.NewAppender(store))
+	runRouter(t, router)
+	<-router.Running()
+	var wg sync.WaitGroup
+	for r := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := run.Stream(fmt.Sprint("grouped-", r))
+			msgs := []*message.Message{executor.NewEventMessage(stream, 0, domain.MustEncode(run.RunRequested{Image: "x", Argv: []string{"true"}}, domain.Metadata{}))}
+			for v := 1; v <= 3; v++ {
+				msgs = append(msgs, executor.NewEventMessage(stream, int64(v), domain.MustEncode(run.OutputChunk{Stream: "stdout", Bytes: []byte("x")}, domain.Metadata{})))
+			}
+			if err := bus.EventsPublisher().Publish(executor.TopicRunEvents, msgs...); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for r := range 8 {
+		if got := types(store.Payloads(run.Stream(fmt.Sprint("grouped-", r)))); got != "RunRequested OutputChunk OutputChunk OutputChunk" {
+			t.Fatalf("run %d stored %s", r, got)
+		}
+	}
+	if n := bus.CarriedGroups(); n != 0 {
+		t.Fatalf("the bus still holds %d groups", n)
 	}
 }

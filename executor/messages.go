@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -101,7 +102,19 @@ func NewRunEventsMessage(msgs []*message.Message) (*message.Message, error) {
 	// version (NATS's lanes) puts the group where its first event goes.
 	msg.Metadata.Set(metaVersion, msgs[0].Metadata.Get(metaVersion))
 	msg.Metadata.Set(metaCorrelation, msgs[0].Metadata.Get(metaCorrelation))
+	msg.SetContext(context.WithValue(msg.Context(), groupKey{}, msgs))
 	return msg, nil
+}
+
+// groupKey carries, in the context of a message of NewRunEventsMessage,
+// the events its payload holds, so that DecodeRunEventsMessage in the same
+// process does not decode what was just encoded (see also carriedGroups).
+type groupKey struct{}
+
+// carriedGroup is the events NewRunEventsMessage put in msg's context.
+func carriedGroup(msg *message.Message) ([]*message.Message, bool) {
+	msgs, ok := msg.Context().Value(groupKey{}).([]*message.Message)
+	return msgs, ok && len(msgs) > 0
 }
 
 // DecodeRunEventsMessage reads a message of NewRunEventsMessage back into
@@ -109,6 +122,9 @@ func NewRunEventsMessage(msgs []*message.Message) (*message.Message, error) {
 func DecodeRunEventsMessage(msg *message.Message) ([]*message.Message, error) {
 	if msg.Metadata.Get(MetaRunEvents) == "" {
 		return nil, nil
+	}
+	if msgs, ok := carriedGroup(msg); ok {
+		return msgs, nil
 	}
 	var grouped []groupedEvent
 	if err := json.Unmarshal(msg.Payload, &grouped); err != nil || len(grouped) == 0 {

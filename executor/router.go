@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -121,6 +122,30 @@ type EmbeddedBus struct {
 	// throttles a chatty command to the speed of the store. Executors
 	// publish on it through EventsPublisher.
 	Events *gochannel.GoChannel
+	// groups hands each group of run events published on Events to the
+	// Appender as it is (carriedGroups).
+	groups *carriedGroups
+}
+
+// carriedGroups holds the events of each group message (NewRunEventsMessage)
+// while Events delivers it, by the message's uuid: a GoChannel passes on a
+// message's payload and metadata but not its context, and without this the
+// Appender decoded each group the publisher had just encoded. Publish waits
+// for the Appender's acknowledgement (BlockPublishUntilSubscriberAck), so
+// the entry is removed when Publish returns; the Appender takes it on its
+// first attempt, and a redelivery decodes the payload.
+type carriedGroups struct{ byUUID sync.Map }
+
+// handle is the Appender's handler of a lane: the group carried for msg,
+// or else msg as it came.
+func (c *carriedGroups) handle(a *Appender) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		if v, ok := c.byUUID.LoadAndDelete(msg.UUID); ok {
+			group := v.([]*message.Message)
+			return a.appendTogether(msg.Context(), group)
+		}
+		return a.Handle(msg)
+	}
 }
 
 // EventsPublisher is what executors publish run events with on the
@@ -130,7 +155,7 @@ func (b EmbeddedBus) EventsPublisher() GroupPublisher { return GroupPublisher{b.
 
 // LanePublisher publishes each run.events message in its run's lane, as it
 // is; other topics go as they are.
-func (b EmbeddedBus) LanePublisher() message.Publisher { return lanePublisher{b.Events} }
+func (b EmbeddedBus) LanePublisher() message.Publisher { return lanePublisher{b.Events, b.groups} }
 
 // AddAppender subscribes a to every lane of run events: each lane is
 // handed over one message at a time, so a run's events are appended in
@@ -138,11 +163,14 @@ func (b EmbeddedBus) LanePublisher() message.Publisher { return lanePublisher{b.
 // together.
 func (b EmbeddedBus) AddAppender(r *message.Router, a *Appender) {
 	for lane := range EventLanes {
-		r.AddConsumerHandler(fmt.Sprintf("appender.run_events.%d", lane), laneTopic(lane), b.Events, a.Handle)
+		r.AddConsumerHandler(fmt.Sprintf("appender.run_events.%d", lane), laneTopic(lane), b.Events, b.groups.handle(a))
 	}
 }
 
-type lanePublisher struct{ message.Publisher }
+type lanePublisher struct {
+	message.Publisher
+	groups *carriedGroups
+}
 
 // Publish sends msgs one after the other, each to its run's lane: a
 // Publish of several runs' events keeps each run's order.
@@ -151,7 +179,16 @@ func (p lanePublisher) Publish(topic string, msgs ...*message.Message) error {
 		return p.Publisher.Publish(topic, msgs...)
 	}
 	for _, msg := range msgs {
-		if err := p.Publisher.Publish(laneTopic(laneOf(msg.Metadata.Get(metaStream))), msg); err != nil {
+		group, carried := carriedGroup(msg)
+		carried = carried && p.groups != nil
+		if carried {
+			p.groups.byUUID.Store(msg.UUID, group)
+		}
+		err := p.Publisher.Publish(laneTopic(laneOf(msg.Metadata.Get(metaStream))), msg)
+		if carried {
+			p.groups.byUUID.Delete(msg.UUID)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -193,8 +230,12 @@ func (p GroupPublisher) Publish(topic string, msgs ...*message.Message) error {
 func NewEmbeddedBus(log zerolog.Logger) EmbeddedBus {
 	wl := NewWatermillLogger(log)
 	return EmbeddedBus{
-		Commands: gochannel.NewGoChannel(gochannel.Config{}, wl),
+		// The context goes with each message, as on a broker the payload
+		// does: a run request's (runbus.Carry) is read without decoding.
+		// Its handlers use contexts of their own for their work.
+		Commands: gochannel.NewGoChannel(gochannel.Config{PreserveContext: true}, wl),
 		Events:   gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wl),
+		groups:   &carriedGroups{},
 	}
 }
 

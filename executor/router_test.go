@@ -28,7 +28,7 @@ func TestRoutedRunRequestEndsAsAStoredStream(t *testing.T) {
 	quiet := log.Level(zerolog.InfoLevel)
 	store := executortest.NewMemStore()
 	bus := executor.NewEmbeddedBus(quiet)
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestRunEventsWaitForAnUnreachableStoreInsteadOfBeingPoisoned(t *testing.T) 
 	store := &downStore{MemStore: executortest.NewMemStore(), refused: make(chan struct{}, 1)}
 	store.down.Store(true)
 	bus := executor.NewEmbeddedBus(log)
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: log, MaxRetries: 2, RetryInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ func TestEmbeddedBusStoresARunsLastEventsInOneCommit(t *testing.T) {
 	quiet := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	store := &committingStore{MemStore: executortest.NewMemStore()}
 	bus := executor.NewEmbeddedBus(quiet)
-	defer bus.Close()
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
 	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -43,6 +44,28 @@ type RunRequest struct {
 	// anonymous box) when the request crosses a broker: NATS keeps its
 	// streams on disk, so a secret never travels there in the clear.
 	SealedEnv []byte `json:"sealed_env,omitempty"`
+
+	// justRequested is JustRequested's mark: in memory only, never
+	// encoded, shared by the copies of one request.
+	justRequested *atomic.Bool
+}
+
+// JustRequested returns r marked as a run whose stream this process has
+// just created, its RunRequested the only event in it, and hands out for
+// the first time. The mark is never encoded: a request that crossed a
+// broker, or was published again after a restart, has none.
+func (r RunRequest) JustRequested() RunRequest {
+	r.justRequested = new(atomic.Bool)
+	return r
+}
+
+// TakeJustRequested reports whether r carries JustRequested's mark and no
+// copy of r took it before. Only the first handling of the request may
+// trust that the run's stream holds its RunRequested alone and skip
+// reading it; a retry or a redelivery of the same message finds the mark
+// taken and reads the stream.
+func (r RunRequest) TakeJustRequested() bool {
+	return r.justRequested != nil && r.justRequested.CompareAndSwap(false, true)
 }
 
 // CancelRequest asks whichever executor holds a run to stop it.
