@@ -35,3 +35,18 @@ func TestOnlyARunStreamTheCommitWroteAloneCountsAsCreated(t *testing.T) {
 		t.Fatalf("created = %v, want only the run \"new\"", rec.created)
 	}
 }
+
+// The dispatcher decodes a run's request and its end, which it and its
+// quotas fold, and none of the rest of a run's stream.
+func TestTheDispatcherFoldsARunsRequestAndEndOnly(t *testing.T) {
+	for _, p := range []domain.Payload{run.RunRequested{}, run.RunSucceeded{}, run.RunFailed{}, run.RunTimedOut{}, run.RunCancelled{}, run.RunLost{}} {
+		if !foldsRunEvent(p.EventType()) {
+			t.Errorf("%s is not folded", p.EventType())
+		}
+	}
+	for _, p := range []domain.Payload{run.OutputChunk{}, run.ContainerStarted{}, run.ContainerCreated{}, run.RunStarting{}, run.RunClaimed{}, run.ContainerStopped{}, run.ContainerRemoved{}, run.RunCancelRequested{}} {
+		if foldsRunEvent(p.EventType()) {
+			t.Errorf("%s is decoded, though nothing the dispatcher folds reads it", p.EventType())
+		}
+	}
+}

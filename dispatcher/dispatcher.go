@@ -506,6 +506,9 @@ func (d *Dispatcher) resume(ctx context.Context, log zerolog.Logger) {
 }
 
 func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.RecordedEvent, deciding bool) {
+	if strings.HasPrefix(e.Stream, run.StreamPrefix) && !foldsRunEvent(e.Type) {
+		return
+	}
 	p, err := domain.Decode(e)
 	if err != nil {
 		log.Error().Err(err).Int64("position", e.Position).Msg("an event the dispatcher cannot read; skipped")
@@ -603,6 +606,16 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 		}
 	}
 }
+
+// foldsRunEvent says whether the dispatcher folds a run's event of type
+// typ: a run's request and its end are all that it, and its facts (the
+// quotas' running runs), read from a run's stream. The rest, its output
+// above all, is not even decoded.
+func foldsRunEvent(typ string) bool {
+	return typ == runRequestedType || run.IsTerminalType(typ)
+}
+
+var runRequestedType = run.RunRequested{}.EventType()
 
 // changingBuiltins are the builtin runs that may record changes, handed to
 // the builtin executor one at a time in the order of the log: each is
