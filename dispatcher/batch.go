@@ -126,6 +126,7 @@ func (d *Dispatcher) receiveBatch(ctx context.Context, log zerolog.Logger, jobs 
 			continue
 		}
 		d.foldRecorded(m.st, m.rec, mine)
+		d.recorded[m.job.event.ID] = m.job.in // committed with its decision: the fold takes it
 		d.followUp(ctx, log.With().Str("request_id", id).Logger(), m.st, m.rec)
 		d.arm(id, m.st)
 		m.job.done <- nil

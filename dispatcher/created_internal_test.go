@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/logbookhq/logbook/domain"
 	"github.com/logbookhq/logbook/domain/eventstore"
 	"github.com/logbookhq/logbook/domain/run"
@@ -48,5 +50,34 @@ func TestTheDispatcherFoldsARunsRequestAndEndOnly(t *testing.T) {
 		if foldsRunEvent(p.EventType()) {
 			t.Errorf("%s is decoded, though nothing the dispatcher folds reads it", p.EventType())
 		}
+	}
+}
+
+// Given a decision's parts, the payloads encoded into them and what its
+// commit returned, when they are kept for the fold, then the payloads of
+// the parts written are kept by event id, and those of a part the store
+// held already (whose events the feed brought before) are not.
+func TestTheFoldTakesThePayloadsOfWhatTheCommitWrote(t *testing.T) {
+	written, repeated := domain.NewEvent{ID: domain.NewEventID()}, domain.NewEvent{ID: domain.NewEventID()}
+	rec := &preparedRecord{
+		parts: []eventstore.StreamAppend{
+			{Stream: run.Stream("new"), Events: []domain.NewEvent{written}},
+			{Stream: run.Stream("repeat"), Events: []domain.NewEvent{repeated}},
+		},
+		payloads: map[uuid.UUID]domain.Payload{written.ID: run.RunRequested{Bundle: "ops"}, repeated.ID: run.RunRequested{Bundle: "old"}},
+	}
+	d := &Dispatcher{recorded: map[uuid.UUID]domain.Payload{}}
+	d.keepRecorded(rec, []eventstore.AppendResult{{FirstPosition: 5, LastPosition: 5}, {FirstPosition: 2, LastPosition: 2, Duplicate: true}})
+	if p, ok := d.recorded[written.ID].(run.RunRequested); !ok || p.Bundle != "ops" || len(d.recorded) != 1 {
+		t.Fatalf("kept %v, want only the written run's RunRequested", d.recorded)
+	}
+
+	// And a map that reached its bound starts again
+	for range maxRecorded {
+		d.recorded[domain.NewEventID()] = run.RunRequested{}
+	}
+	d.keepRecorded(rec, []eventstore.AppendResult{{FirstPosition: 5, LastPosition: 5}, {FirstPosition: 2, LastPosition: 2, Duplicate: true}})
+	if len(d.recorded) != 1 {
+		t.Fatalf("kept %d payloads past the bound, want the map emptied and 1", len(d.recorded))
 	}
 }

@@ -82,6 +82,12 @@ type Dispatcher struct {
 	// by then the facts hold everything recorded before it (a user the
 	// same decision registered).
 	builtins map[string]bool
+	// recorded are the payloads of events this dispatcher encoded and
+	// committed, by event id, until the feed brings the events: the fold
+	// takes them instead of decoding what it has just encoded. The
+	// request's own state is folded from the same payloads when they are
+	// committed (foldRecorded).
+	recorded map[uuid.UUID]domain.Payload
 	timeouts chan string // request ids whose deadline passed
 	// received takes Receive's requests to the loop, which decides them at
 	// once when it has folded the whole log (see receiveInline); inline
@@ -179,7 +185,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	stopped := make(chan struct{})
 	close(stopped) // no Run yet
 	return &Dispatcher{
-		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{},
+		cfg: cfg, requests: map[string]*requestState{}, runOwners: map[string]string{}, builtins: map[string]bool{}, recorded: map[uuid.UUID]domain.Payload{},
 		timeouts: make(chan string, 64), waiters: map[string][]*replyWaiter{},
 		received: make(chan *receiveJob), runEnds: make(chan *runEndJob), loopDone: stopped, pending: map[string]pendingDecision{}, late: map[string]domain.RecordedEvent{}, waitingFor: map[string]bool{},
 	}, nil
@@ -509,10 +515,15 @@ func (d *Dispatcher) handle(ctx context.Context, log zerolog.Logger, e domain.Re
 	if strings.HasPrefix(e.Stream, run.StreamPrefix) && !foldsRunEvent(e.Type) {
 		return
 	}
-	p, err := domain.Decode(e)
-	if err != nil {
-		log.Error().Err(err).Int64("position", e.Position).Msg("an event the dispatcher cannot read; skipped")
-		return
+	p, own := d.recorded[e.ID]
+	if own {
+		delete(d.recorded, e.ID)
+	} else {
+		var err error
+		if p, err = domain.Decode(e); err != nil {
+			log.Error().Err(err).Int64("position", e.Position).Msg("an event the dispatcher cannot read; skipped")
+			return
+		}
 	}
 	d.cfg.Facts.Apply(p, e)
 	switch {
@@ -845,13 +856,15 @@ type preparedRecord struct {
 	// process need not read the stream back.
 	created map[string]bool
 	posted  *postedWithDecision
+	// payloads are the events encoded here, by id (see Dispatcher.recorded).
+	payloads map[uuid.UUID]domain.Payload
 }
 
 // prepareSteps makes the steps' decisions into the parts of one append.
 func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, received ...domain.NewEvent) (*preparedRecord, error) {
 	id := st.req.ID()
 	last := steps[len(steps)-1]
-	rec := &preparedRecord{steps: steps, received: received, runEventIDs: map[string]string{}}
+	rec := &preparedRecord{steps: steps, received: received, runEventIDs: map[string]string{}, payloads: map[uuid.UUID]domain.Payload{}}
 	// The decisions' changes, the runs' RunRequested (and a pure
 	// builtin's output and end) and the request's events go in one
 	// atomic append: one commit on the way from a request to its runs,
@@ -864,6 +877,7 @@ func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, receiv
 			e, err := domain.Encode(p, md)
 			e.ID = dispatch.DerivedID(step.triggerID, "decision", seq)
 			seq++
+			rec.payloads[e.ID] = p
 			return e, err
 		}
 		changes, err := dispatch.EncodeChanges(step.decision.Changes, md, step.triggerID)
@@ -881,6 +895,9 @@ func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, receiv
 				ran, err := dispatch.BuiltinRunEvents(e.ID, step.ran.events, domain.Metadata{CorrelationID: id, CausationID: e.ID.String(), Actor: d.cfg.Actor})
 				if err != nil {
 					return nil, err
+				}
+				for i, re := range ran {
+					rec.payloads[re.ID] = step.ran.events[i]
 				}
 				events = append(events, ran...)
 			} else {
@@ -908,6 +925,7 @@ func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, receiv
 			return nil, err
 		}
 		rec.posted = &postedWithDecision{reply: prepared, record: record, event: e}
+		rec.payloads[e.ID] = record
 		rec.requestEvents = append(rec.requestEvents, e)
 	}
 	if len(rec.requestEvents) > 0 || len(received) > 0 {
@@ -923,6 +941,7 @@ func (d *Dispatcher) prepareSteps(st *requestState, steps []decisionStep, receiv
 // request's state. results are the append's, one for each of rec.parts.
 func (d *Dispatcher) foldRecorded(st *requestState, rec *preparedRecord, results []eventstore.AppendResult) {
 	rec.noteCreated(results)
+	d.keepRecorded(rec, results)
 	if len(rec.requestEvents) == 0 && len(rec.received) == 0 {
 		return
 	}
@@ -943,6 +962,30 @@ func (d *Dispatcher) foldRecorded(st *requestState, rec *preparedRecord, results
 	}
 	st.version = results[len(results)-1].LastVersion
 	d.track(st.req.ID(), st)
+}
+
+// maxRecorded bounds Dispatcher.recorded: payloads the feed never brought
+// (a fold restarted past them) are dropped with the rest once it is full,
+// and those events are decoded as any other.
+const maxRecorded = 100_000
+
+// keepRecorded keeps the payloads of the events rec's commit wrote (not
+// those of a part found stored already, which the feed brought before) for
+// the fold to take.
+func (d *Dispatcher) keepRecorded(rec *preparedRecord, results []eventstore.AppendResult) {
+	if len(d.recorded) >= maxRecorded {
+		clear(d.recorded)
+	}
+	for i, p := range rec.parts {
+		if i >= len(results) || results[i].Duplicate || results[i].LastPosition == 0 {
+			continue
+		}
+		for _, e := range p.Events {
+			if payload, ok := rec.payloads[e.ID]; ok {
+				d.recorded[e.ID] = payload
+			}
+		}
+	}
 }
 
 // noteCreated records which of rec's run streams the commit that

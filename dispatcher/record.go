@@ -136,6 +136,7 @@ func (d *Dispatcher) receiveInline(ctx context.Context, log zerolog.Logger, job 
 		delete(d.requests, id)
 		return err
 	}
+	d.recorded[job.event.ID] = job.in // committed with its decision: the fold takes it
 	d.arm(id, st)
 	return nil
 }
