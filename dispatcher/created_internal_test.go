@@ -55,16 +55,18 @@ func TestTheDispatcherFoldsARunsRequestAndEndOnly(t *testing.T) {
 
 // Given a decision's parts, the payloads encoded into them and what its
 // commit returned, when they are kept for the fold, then the payloads of
-// the parts written are kept by event id, and those of a part the store
-// held already (whose events the feed brought before) are not.
+// the parts written are kept by event id, and neither those of a part the
+// store held already (whose events the feed brought before) nor those the
+// fold passes over without looking them up.
 func TestTheFoldTakesThePayloadsOfWhatTheCommitWrote(t *testing.T) {
-	written, repeated := domain.NewEvent{ID: domain.NewEventID()}, domain.NewEvent{ID: domain.NewEventID()}
+	written, repeated := domain.NewEvent{ID: domain.NewEventID(), Type: "RunRequested"}, domain.NewEvent{ID: domain.NewEventID(), Type: "RunRequested"}
+	output := domain.NewEvent{ID: domain.NewEventID(), Type: "OutputChunk"} // a pure builtin's, which the fold passes over
 	rec := &preparedRecord{
 		parts: []eventstore.StreamAppend{
-			{Stream: run.Stream("new"), Events: []domain.NewEvent{written}},
+			{Stream: run.Stream("new"), Events: []domain.NewEvent{written, output}},
 			{Stream: run.Stream("repeat"), Events: []domain.NewEvent{repeated}},
 		},
-		payloads: map[uuid.UUID]domain.Payload{written.ID: run.RunRequested{Bundle: "ops"}, repeated.ID: run.RunRequested{Bundle: "old"}},
+		payloads: map[uuid.UUID]domain.Payload{written.ID: run.RunRequested{Bundle: "ops"}, output.ID: run.OutputChunk{}, repeated.ID: run.RunRequested{Bundle: "old"}},
 	}
 	d := &Dispatcher{recorded: map[uuid.UUID]domain.Payload{}}
 	d.keepRecorded(rec, []eventstore.AppendResult{{FirstPosition: 5, LastPosition: 5}, {FirstPosition: 2, LastPosition: 2, Duplicate: true}})

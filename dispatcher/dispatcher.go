@@ -980,7 +980,11 @@ func (d *Dispatcher) keepRecorded(rec *preparedRecord, results []eventstore.Appe
 		if i >= len(results) || results[i].Duplicate || results[i].LastPosition == 0 {
 			continue
 		}
+		runStream := strings.HasPrefix(p.Stream, run.StreamPrefix)
 		for _, e := range p.Events {
+			if runStream && !foldsRunEvent(e.Type) {
+				continue // the fold passes it over without looking it up
+			}
 			if payload, ok := rec.payloads[e.ID]; ok {
 				d.recorded[e.ID] = payload
 			}
