@@ -39,6 +39,22 @@ func (s *holdingStore) Append(ctx context.Context, stream string, expected event
 	return s.MemStore.Append(ctx, stream, expected, events...)
 }
 
+// appendingBus is an embedded bus whose Appender stores into store, its
+// router running until the test ends.
+func appendingBus(t *testing.T, store eventstore.Store, log zerolog.Logger) executor.EmbeddedBus {
+	t.Helper()
+	bus := executor.NewEmbeddedBus(log)
+	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
+	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.AddAppender(router, executor.NewAppender(store))
+	runRouter(t, router)
+	<-router.Running()
+	return bus
+}
+
 // Given a run whose events the store is slow to take, when another run
 // publishes its events on the embedded bus, then they are appended
 // meanwhile: each run's events wait in their run's lane, not behind every
@@ -57,15 +73,7 @@ func TestARunsEventsAreNotHeldBehindAnotherRunsAppend(t *testing.T) {
 		t.Fatal("every run is in the held run's lane: the bus has one lane")
 	}
 	store := &holdingStore{MemStore: executortest.NewMemStore(), stream: held, arrived: make(chan struct{}), released: make(chan struct{})}
-	bus := executor.NewEmbeddedBus(quiet)
-	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
-	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus.AddAppender(router, executor.NewAppender(store))
-	runRouter(t, router)
-	<-router.Running()
+	bus := appendingBus(t, store, quiet)
 	publish := func(stream string) <-chan error {
 		done := make(chan error, 1)
 		msg := executor.NewEventMessage(stream, 0, domain.MustEncode(run.RunRequested{Image: "x", Argv: []string{"true"}}, domain.Metadata{}))
@@ -139,17 +147,8 @@ func TestAGroupOfRunEventsIsReadBackAsPublishedInItsOwnProcess(t *testing.T) {
 // of them any more.
 func TestTheEmbeddedBusLetsGoOfEachGroupItCarried(t *testing.T) {
 	t.Parallel()
-	quiet := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	store := executortest.NewMemStore()
-	bus := executor.NewEmbeddedBus(quiet)
-	t.Cleanup(func() { _ = bus.Close() }) // after runRouter's cleanup: a bus closed first stops the handlers, logged after the test
-	router, err := executor.NewRouter(executor.RouterConfig{PoisonPublisher: bus.Commands, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus.AddAppender(router, executor.NewAppender(store))
-	runRouter(t, router)
-	<-router.Running()
+	bus := appendingBus(t, store, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
 	var wg sync.WaitGroup
 	for r := range 8 {
 		wg.Add(1)
