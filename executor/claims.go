@@ -86,6 +86,38 @@ type ClaimDesk struct {
 	// closed are runs the server ended itself (lost): no executor's event
 	// is appended to them any more.
 	closed map[string]bool
+	// justRequested are runs whose streams the dispatcher in this process
+	// just created with their RunRequested alone (JustRequested), until
+	// their first claim.
+	justRequested map[string]run.RunRequested
+}
+
+// maxJustRequested bounds ClaimDesk.justRequested: past it, the runs not
+// claimed yet are dropped, and their claims read the stream.
+const maxJustRequested = 100_000
+
+// JustRequested tells the desk that req's run stream was just created
+// holding req's RunRequested alone (runbus.RunRequest.JustRequested). The
+// run's first claim takes the stream as that one event instead of reading
+// it: the claim's append expects the stream exactly there, so if anything
+// was appended meanwhile (the run failed in its queue, another executor
+// claimed it) the append is refused, and the claim reads and looks again.
+func (d *ClaimDesk) JustRequested(req runbus.RunRequest) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.justRequested) >= maxJustRequested {
+		clear(d.justRequested)
+	}
+	d.justRequested[req.RunID] = req.Request
+}
+
+// takeJustRequested is the RunRequested JustRequested left for runID, once.
+func (d *ClaimDesk) takeJustRequested(runID string) (run.RunRequested, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rr, ok := d.justRequested[runID]
+	delete(d.justRequested, runID)
+	return rr, ok
 }
 
 // holder is an executor holding a run, and the boot (process) of that
@@ -97,7 +129,7 @@ type holder struct {
 
 // NewClaimDesk returns a desk over store.
 func NewClaimDesk(store eventstore.Store, live func(executorID string) bool) *ClaimDesk {
-	return &ClaimDesk{store: store, live: live, owners: map[string]holder{}, closed: map[string]bool{}}
+	return &ClaimDesk{store: store, live: live, owners: map[string]holder{}, closed: map[string]bool{}, justRequested: map[string]run.RunRequested{}}
 }
 
 // Close stops every executor's events for runID, before the server
@@ -146,7 +178,7 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		return ClaimReply{Status: ClaimUnknown, Reason: err.Error()}, nil
 	}
 	for attempt := 0; ; attempt++ {
-		past, recorded, err := readRun(ctx, d.store, runID)
+		past, recorded, err := d.pastOf(ctx, runID, attempt)
 		if err != nil {
 			return ClaimReply{}, err
 		}
@@ -197,6 +229,22 @@ func (d *ClaimDesk) Claim(ctx context.Context, executorID, boot, host, group, ru
 		}
 		return reply, nil
 	}
+}
+
+// pastOf is runID's stream for a claim's attempt: on the first, the
+// RunRequested JustRequested left, if any (the claim's append checks it);
+// otherwise as read.
+func (d *ClaimDesk) pastOf(ctx context.Context, runID string, attempt int) ([]domain.Payload, []domain.RecordedEvent, error) {
+	if attempt == 0 {
+		if rr, ok := d.takeJustRequested(runID); ok {
+			data, err := json.Marshal(rr) // the bytes domain.Encode stored
+			if err != nil {
+				return nil, nil, err
+			}
+			return []domain.Payload{rr}, []domain.RecordedEvent{{Stream: run.Stream(runID), Type: rr.EventType(), Data: data}}, nil
+		}
+	}
+	return readRun(ctx, d.store, runID)
 }
 
 // runGroup is the relay group a run was requested for.

@@ -35,7 +35,13 @@ type fleetWorld struct {
 
 func givenFleet(t *testing.T) *fleetWorld {
 	t.Helper()
-	w := &fleetWorld{t: t, ctx: context.Background(), store: executortest.NewMemStore(), now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), released: map[string][]string{}}
+	return givenFleetOn(t, executortest.NewMemStore())
+}
+
+// givenFleetOn is givenFleet over store.
+func givenFleetOn(t *testing.T, store eventstore.Store) *fleetWorld {
+	t.Helper()
+	w := &fleetWorld{t: t, ctx: context.Background(), store: store, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), released: map[string][]string{}}
 	w.desk = executor.NewClaimDesk(w.store, func(id string) bool { return w.fleet.Live(id) })
 	w.desk.ServedBy(func(id, group string) bool { return w.fleet.Serves(id, group) })
 	var err error
@@ -125,6 +131,48 @@ func TestAClaimIsGrantedOnceAndNeverForAStartedRun(t *testing.T) {
 	w.beat("c", "boot1", "prod")
 	if got := w.claim("c", "boot1", "prod-run"); got.Status != executor.ClaimGranted {
 		t.Fatalf("an executor of prod claiming a prod run: %+v", got)
+	}
+}
+
+// Given runs whose streams the dispatcher in this process just created
+// (JustRequested), when executors claim them, then the first claim of a
+// run whose stream is as said reads nothing and is granted with the run's
+// request; a run whose stream moved on meanwhile is read and refused, and
+// nothing is recorded for it; and a later claim reads.
+func TestAJustRequestedRunsFirstClaimReadsNothingAndAStaleOneLooksAgain(t *testing.T) {
+	t.Parallel()
+	store := &streamReads{MemStore: executortest.NewMemStore(), reads: map[string]int{}}
+	w := givenFleetOn(t, store)
+	w.beat("a", "boot1", "default")
+	w.beat("b", "boot1", "default")
+	w.seed("fresh", requested())
+	w.desk.JustRequested(runbus.RunRequest{RunID: "fresh", Request: requested()})
+	seeded := store.of(run.Stream("fresh")) // the seeding's own read
+	got := w.claim("a", "boot1", "fresh")
+	if got.Status != executor.ClaimGranted || len(got.Events) != 2 || got.Events[0].Type != "RunRequested" || got.Events[1].Type != "RunClaimed" {
+		t.Fatalf("first claim: %+v", got)
+	}
+	if past, err := executor.DecodeWireEvents(got.Events[:1]); err != nil || past[0].(run.RunRequested).Image != requested().Image {
+		t.Fatalf("the claim gave the run's request as %+v (%v)", past, err)
+	}
+	if n := store.of(run.Stream("fresh")) - seeded; n != 0 {
+		t.Fatalf("the first claim read the stream %d times, want none", n)
+	}
+	if got := w.claim("b", "boot1", "fresh"); got.Status != executor.ClaimHeld {
+		t.Fatalf("another executor's claim after it: %+v", got)
+	}
+	if n := store.of(run.Stream("fresh")) - seeded; n == 0 {
+		t.Fatal("the later claim did not read the stream")
+	}
+
+	w.seed("moved", requested())
+	w.desk.JustRequested(runbus.RunRequest{RunID: "moved", Request: requested()})
+	w.seed("moved", run.RunFailed{Reason: "no executor of relay group default took it"})
+	if got := w.claim("a", "boot1", "moved"); got.Status != executor.ClaimDone {
+		t.Fatalf("claiming a run that failed in its queue after it was requested: %+v", got)
+	}
+	if types := w.types("moved"); types != "RunRequested RunFailed" {
+		t.Fatalf("run stream = %s, want nothing recorded for the claim", types)
 	}
 }
 

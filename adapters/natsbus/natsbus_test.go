@@ -143,6 +143,58 @@ func TestRunRequestReachesItsGroupSealed(t *testing.T) {
 	})
 }
 
+// Given two run requests, one marked just requested by the dispatcher in
+// this process, when the server publishes both, then only the marked one
+// is told to JustRequested (the claim desk's hook), and neither arrives
+// marked: the mark never crosses NATS.
+func TestOnlyARunRequestJustRequestedHereIsToldToTheClaimDesk(t *testing.T) {
+	srv := natstest.Start(t, natstest.Executor{ID: "exec-b", Groups: []string{"default"}})
+	var told []string
+	pub, err := natsbus.NewPublisher(serverConn(t, srv), natsbus.PublisherConfig{Source: "server",
+		JustRequested: func(r runbus.RunRequest) { told = append(told, r.RunID) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, plain := domain.NewEventID().String(), domain.NewEventID().String()
+	for _, req := range []runbus.RunRequest{
+		runbus.RunRequest{RunID: marked, Request: run.RunRequested{RequestID: "r1"}}.JustRequested(),
+		{RunID: plain, Request: run.RunRequested{RequestID: "r2"}},
+	} {
+		msg, err := runbus.NewRunRequestMessage(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(runbus.TopicRunRequested, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(told) != 1 || told[0] != marked {
+		t.Fatalf("told the desk of %v, want only %s", told, marked)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := natsbus.NewSubscriber(connect(t, srv, "exec-b", "exec-b"), natsbus.SubscriberConfig{Groups: []string{"default"}, Slots: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, runbus.TopicRunRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got := receive(t, ch)
+		req, err := runbus.DecodeRunRequest(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.TakeJustRequested() {
+			t.Fatalf("run %s arrived marked just requested", req.RunID)
+		}
+		got.Ack()
+	}
+}
+
 // Run events come back in order per run, tagged with the executor NATS
 // authenticated; another executor cannot publish under its name; a nacked
 // event comes again before the run's next.

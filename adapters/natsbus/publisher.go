@@ -38,8 +38,11 @@ type Publisher struct {
 	// published, when set, hears of each run request published (the
 	// queue watch of the server).
 	published func(runID, group string)
-	timeout   time.Duration
-	pipelined bool
+	// justRequested, when set, hears of each run request marked just
+	// requested (PublisherConfig.JustRequested).
+	justRequested func(runbus.RunRequest)
+	timeout       time.Duration
+	pipelined     bool
 
 	mu sync.Mutex
 	// pipes are the runs whose events are published and not yet all
@@ -72,6 +75,11 @@ type PublisherConfig struct {
 	Source    string // required: the executor's id, or "server"
 	Seal      func(group string, req *runbus.RunRequest) error
 	Published func(runID, group string)
+	// JustRequested, when set, is told each run request the dispatcher in
+	// this process marked runbus.RunRequest.JustRequested, before it is
+	// published: the claim desk then takes the run's stream as that
+	// request alone instead of reading it (ClaimDesk.JustRequested).
+	JustRequested func(runbus.RunRequest)
 	// Timeout bounds a JetStream publish with its retries while NATS does
 	// not acknowledge it (2m): an executor's events wait out a restart of
 	// nats-server instead of being dropped.
@@ -92,7 +100,7 @@ func NewPublisher(conn *Conn, cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	return &Publisher{conn: conn, source: cfg.Source, seal: cfg.Seal, published: cfg.Published, timeout: cfg.Timeout,
+	return &Publisher{conn: conn, source: cfg.Source, seal: cfg.Seal, published: cfg.Published, justRequested: cfg.JustRequested, timeout: cfg.Timeout,
 		pipelined: cfg.Pipelined, pipes: map[string]*pipeline{}}, nil
 }
 
@@ -147,6 +155,9 @@ func (p *Publisher) publish(topic string, msg *message.Message) error {
 		}
 		if p.published != nil {
 			p.published(req.RunID, group)
+		}
+		if p.justRequested != nil && req.TakeJustRequested() {
+			p.justRequested(req)
 		}
 		return p.persist(ctx, toNATS(RunsSubject(group), msg), msg.UUID)
 	case executor.TopicRunEvents:

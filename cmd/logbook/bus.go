@@ -258,7 +258,7 @@ func startServerBus(ctx context.Context, sup partStarter, cfg config, store even
 	if err != nil {
 		return nil, err
 	}
-	if b.pub, err = natsbus.NewPublisher(conn, natsbus.PublisherConfig{Source: "server", Seal: seal, Published: b.fleet.Queued}); err != nil {
+	if b.pub, err = natsbus.NewPublisher(conn, natsbus.PublisherConfig{Source: "server", Seal: seal, Published: b.fleet.Queued, JustRequested: b.desk.JustRequested}); err != nil {
 		return nil, err
 	}
 	if b.sub, err = natsbus.NewSubscriber(conn, natsbus.SubscriberConfig{}); err != nil {
