@@ -999,7 +999,7 @@ func (d *Dispatcher) keepRecorded(rec *preparedRecord, results []eventstore.Appe
 func (rec *preparedRecord) noteCreated(results []eventstore.AppendResult) {
 	for i, p := range rec.parts {
 		runID, isRun := strings.CutPrefix(p.Stream, run.StreamPrefix)
-		if !isRun || i >= len(results) || p.Expected != eventstore.NoStream || len(p.Events) != 1 || rec.runEventIDs[runID] == "" {
+		if !isRun || i >= len(results) || p.Expected != eventstore.NoStream || len(p.Events) != 1 {
 			continue
 		}
 		if r := results[i]; !r.Duplicate && r.LastPosition > 0 && r.LastVersion == 0 {

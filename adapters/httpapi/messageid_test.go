@@ -174,9 +174,10 @@ func TestRepeatingAnAnsweredMessageIdAnswersAtOnceWithItsReply(t *testing.T) {
 
 // Given requests sent one after another without a message id, when they
 // are recorded, then each has a fresh UUIDv7 message id of Logbook's own,
-// marked TimedID, and their request ids keep its time, so they sort in the
-// order they came (those of one millisecond among themselves by hash); a request with the client's own message id derives its
-// id as before, from the message id alone.
+// marked TimedID, and their request ids keep its time, so they sort in
+// the order they came (those of one millisecond among themselves by
+// hash); a request with the client's own message id derives its id as
+// before, from the message id alone.
 func TestRequestsWithoutAMessageIdGetIdsInTheOrderTheyCame(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t)
